@@ -1,0 +1,472 @@
+//! SparkServerlessJobScheduler + SparkServerlessJobLauncher, per DynamoDB stream record: a CREATED
+//! job of our runtime is claimed (CREATED -> WAITING), translated into a PySpark job manifest,
+//! staged in S3, launched on EMR Serverless, and its run id recorded.
+//!
+//! Exactly one run per job: the claim is a conditional write holding a lease that ends with the
+//! invocation's deadline; a retry takes over only a WAITING job with no run id and no live lease,
+//! and looks for a run of the job's name before starting another.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::EventRecord;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
+use tracing::{debug, error, info, warn};
+
+use shared::application::ApplicationResolver;
+use shared::aws::{AwsError, AwsErrorKind};
+use shared::config::{ServiceConfig, SubmitConfig};
+use shared::job::{printable, Job, JobHeader, JobStatus};
+use shared::lease::{decide_claim, new_lease, ClaimDecision, SkipReason};
+use shared::manifest::{build_manifest, plan_job, FileContent, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
+use shared::ports::{ApplicationSpec, EmrServerless, JobStore, LaunchRecord, ObjectStore, RecordOutcome, SubmitLease};
+
+/// Largest primary source read from S3 to find its annotations.
+pub const MAX_SOURCE_BYTES: u64 = 10 * 1024 * 1024;
+/// A lease held by another invocation is waited for only if it ends this long before our deadline.
+const LEASE_WAIT_MARGIN: chrono::Duration = chrono::Duration::seconds(10);
+/// How far back a retry looks for a run an earlier attempt may have started.
+const RUN_LOOKBACK: chrono::Duration = chrono::Duration::hours(24);
+
+/// Where in the pipeline a job failed; named in every error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Decode,
+    Validate,
+    Claim,
+    Stage,
+    ResolveApplication,
+    StartJobRun,
+    Record,
+}
+
+impl Step {
+    fn as_str(self) -> &'static str {
+        match self {
+            Step::Decode => "decode job",
+            Step::Validate => "validate job",
+            Step::Claim => "claim job",
+            Step::Stage => "stage files",
+            Step::ResolveApplication => "resolve EMR Serverless application",
+            Step::StartJobRun => "start job run",
+            Step::Record => "record job run",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// Retrying cannot help: the job ends in ERROR with the message.
+    Permanent(String),
+    /// Worth a retry: the record is reported as a batch item failure.
+    Transient(String),
+}
+
+/// A failed submission: which job, which step, why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job {job_id}: {}: {}", step.as_str(), match cause { Cause::Permanent(m) | Cause::Transient(m) => m })]
+pub struct SubmitError {
+    pub job_id: String,
+    pub step: Step,
+    pub cause: Cause,
+}
+
+impl SubmitError {
+    fn new(job_id: &str, step: Step, cause: Cause) -> Self {
+        SubmitError { job_id: job_id.to_string(), step, cause }
+    }
+
+    fn aws(job_id: &str, step: Step, err: AwsError) -> Self {
+        let cause = match err.kind {
+            AwsErrorKind::Transient => Cause::Transient(err.to_string()),
+            _ => Cause::Permanent(err.to_string()),
+        };
+        SubmitError::new(job_id, step, cause)
+    }
+
+    fn manifest(job_id: &str, step: Step, err: ManifestError) -> Self {
+        SubmitError::new(job_id, step, Cause::Permanent(err.to_string()))
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self.cause, Cause::Transient(_))
+    }
+}
+
+/// What became of one stream record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordResult {
+    Launched { job_id: String, run_id: String },
+    Skipped(String),
+    /// The job was ended in ERROR (a permanent failure); the record is done.
+    Failed(String),
+}
+
+pub struct SubmitHandler {
+    service: ServiceConfig,
+    submit: SubmitConfig,
+    store: Arc<dyn JobStore>,
+    objects: Arc<dyn ObjectStore>,
+    emr: Arc<dyn EmrServerless>,
+    applications: ApplicationResolver,
+}
+
+impl SubmitHandler {
+    pub fn new(
+        service: ServiceConfig,
+        submit: SubmitConfig,
+        store: Arc<dyn JobStore>,
+        objects: Arc<dyn ObjectStore>,
+        emr: Arc<dyn EmrServerless>,
+    ) -> Self {
+        SubmitHandler { service, submit, store, objects, emr, applications: ApplicationResolver::default() }
+    }
+
+    /// Handles one stream batch. Records run concurrently (bounded by `SUBMIT_MAX_CONCURRENCY`);
+    /// a transient failure reports the earliest failed sequence number so Lambda retries from
+    /// there; malformed records are logged and skipped, never retried.
+    pub async fn handle_batch(&self, payload: &Value, deadline: DateTime<Utc>) -> DynamoDbEventResponse {
+        let records = match payload.get("Records").and_then(Value::as_array) {
+            Some(records) => records.as_slice(),
+            None => {
+                error!("event is not a DynamoDB stream batch (no Records array); acknowledged without processing");
+                &[]
+            }
+        };
+        let results: Vec<(Option<String>, Result<RecordResult, SubmitError>)> = stream::iter(records)
+            .map(|raw| async move {
+                let sequence = raw.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str).map(str::to_string);
+                (sequence, self.handle_record(raw, deadline).await)
+            })
+            .buffer_unordered(self.submit.max_concurrency)
+            .collect()
+            .await;
+
+        let mut response = DynamoDbEventResponse::default();
+        let earliest_failure = results
+            .iter()
+            .filter_map(|(sequence, result)| match result {
+                Err(e) if e.is_transient() => sequence.clone(),
+                _ => None,
+            })
+            .min_by(|a, b| compare_sequence_numbers(a, b));
+        if let Some(sequence) = earliest_failure {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(sequence);
+            response.batch_item_failures.push(failure);
+        }
+        response
+    }
+
+    /// One record: decides whether it is ours, then submits the job. `Err` only for transient
+    /// failures; permanent ones end the job in ERROR and return `Ok(Failed)`.
+    pub async fn handle_record(&self, raw: &Value, deadline: DateTime<Utc>) -> Result<RecordResult, SubmitError> {
+        let record: EventRecord = match serde_json::from_value(raw.clone()) {
+            Ok(record) => record,
+            Err(e) => {
+                let event_id = raw.get("eventID").and_then(Value::as_str).unwrap_or("unknown");
+                error!(event_id, error = %e, "malformed stream record skipped");
+                return Ok(RecordResult::Skipped(format!("malformed record: {e}")));
+            }
+        };
+        if record.event_name != "INSERT" {
+            debug!(event_id = %record.event_id, event_name = %record.event_name, "not an insert; skipped");
+            return Ok(RecordResult::Skipped(format!("{} record", record.event_name)));
+        }
+        let image = record.change.new_image;
+        let header: JobHeader = match serde_dynamo::from_item(image.clone()) {
+            Ok(header) => header,
+            Err(e) => {
+                error!(event_id = %record.event_id, error = %e, "stream record image is not a job; skipped");
+                return Ok(RecordResult::Skipped(format!("unreadable image: {e}")));
+            }
+        };
+        if !header.is_ours() || header.status() != Some(JobStatus::Created) {
+            debug!(event_id = %record.event_id, "not a CREATED SPARK_SERVERLESS_RUNTIME job; skipped");
+            return Ok(RecordResult::Skipped("not a CREATED job of this runtime".into()));
+        }
+        let Some(job_id) = header.id else {
+            error!(event_id = %record.event_id, "job image has no id; skipped");
+            return Ok(RecordResult::Skipped("job without id".into()));
+        };
+        let job: Job = match serde_dynamo::from_item(image) {
+            Ok(job) => job,
+            Err(e) => {
+                let err = SubmitError::new(&job_id, Step::Decode, Cause::Permanent(format!("the job record is malformed: {e}")));
+                return self.end_in_error(&job_id, err).await;
+            }
+        };
+        match self.submit_job(&job, deadline).await {
+            Ok(result) => Ok(result),
+            Err(err) if err.is_transient() => {
+                warn!(job_id = %job.id, step = err.step.as_str(), error = %err, "transient failure; the record will be retried");
+                Err(err)
+            }
+            Err(err) => self.end_in_error(&job.id, err).await,
+        }
+    }
+
+    async fn end_in_error(&self, job_id: &str, err: SubmitError) -> Result<RecordResult, SubmitError> {
+        let message = err.to_string();
+        match self.store.fail_before_launch(job_id, &message, Utc::now()).await {
+            Ok(true) => {
+                warn!(job_id = %printable(job_id), step = err.step.as_str(), error = %message, "job ended in ERROR");
+                Ok(RecordResult::Failed(message))
+            }
+            Ok(false) => {
+                info!(job_id = %printable(job_id), error = %message, "job failed but had already moved on; left as it is");
+                Ok(RecordResult::Skipped("job no longer waiting for launch".into()))
+            }
+            Err(e) => Err(SubmitError::aws(job_id, err.step, AwsError { kind: AwsErrorKind::Transient, ..e })),
+        }
+    }
+
+    async fn submit_job(&self, job: &Job, deadline: DateTime<Utc>) -> Result<RecordResult, SubmitError> {
+        let id = job.id.as_str();
+        let plan = plan_job(job, &self.service, &self.submit).map_err(|e| SubmitError::manifest(id, Step::Validate, e))?;
+        let owner = uuid::Uuid::new_v4().to_string();
+        let lease = new_lease(&owner, Utc::now(), deadline);
+
+        // Claim, staging and the application lookup overlap: three round trips stand between the
+        // insert and the running job (claim, start, record).
+        let (claim, prepared, application) =
+            tokio::join!(self.claim(id, &lease, deadline), self.prepare(&plan), self.resolve_application(&plan));
+
+        let previous_lease = match claim? {
+            Claim::Claimed { previous } => previous,
+            Claim::Skip(reason) => {
+                if let Ok(manifest) = &prepared {
+                    self.discard_staging_if_finished(&reason, manifest).await;
+                }
+                info!(job_id = %id, reason = ?reason, "job not claimable by this delivery; skipped");
+                return Ok(RecordResult::Skipped(format!("{reason:?}")));
+            }
+        };
+        let launched = async {
+            let manifest = prepared?;
+            let application_id = application?;
+            self.launch(&manifest, application_id, previous_lease.as_ref()).await
+        }
+        .await;
+        let (manifest, application_id, run_id) = match launched {
+            Ok(launched) => launched,
+            Err(err) => {
+                if err.is_transient() {
+                    // Let the retry take over at once instead of waiting for the lease to expire.
+                    if let Err(e) = self.store.release_lease(id, &owner).await {
+                        warn!(job_id = %id, error = %e, "could not release the submit lease; the retry will wait for it");
+                    }
+                }
+                return Err(err);
+            }
+        };
+        self.record(&manifest, &application_id, &run_id).await?;
+        Ok(RecordResult::Launched { job_id: id.to_string(), run_id })
+    }
+
+    async fn claim(&self, id: &str, lease: &SubmitLease, deadline: DateTime<Utc>) -> Result<Claim, SubmitError> {
+        let aws = |e| SubmitError::aws(id, Step::Claim, e);
+        if self.store.claim_created(id, lease, Utc::now()).await.map_err(aws)? {
+            info!(job_id = %id, "claimed: CREATED -> WAITING");
+            return Ok(Claim::Claimed { previous: None });
+        }
+        // Not CREATED any more: a repeated delivery, a race, or a retry after a crash.
+        for _ in 0..3 {
+            let snapshot = self.store.submit_snapshot(id).await.map_err(aws)?;
+            match decide_claim(snapshot.as_ref(), Utc::now()) {
+                ClaimDecision::Skip(reason) => return Ok(Claim::Skip(reason)),
+                ClaimDecision::TakeOver(observed) => {
+                    if self.store.take_over(id, observed.as_ref(), lease, Utc::now()).await.map_err(aws)? {
+                        info!(job_id = %id, "took over a WAITING job an earlier attempt left without a run");
+                        return Ok(Claim::Claimed { previous: Some(observed.unwrap_or_else(|| lease.clone())) });
+                    }
+                }
+                ClaimDecision::LeaseHeld(until) => {
+                    let wait = (until - Utc::now()).to_std().unwrap_or_default();
+                    if until + LEASE_WAIT_MARGIN > deadline {
+                        return Err(SubmitError::new(
+                            id,
+                            Step::Claim,
+                            Cause::Transient(format!("another invocation holds the submit lease until {until}")),
+                        ));
+                    }
+                    debug!(job_id = %id, wait_ms = wait.as_millis() as u64, "waiting for another invocation's lease");
+                    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+                }
+            }
+        }
+        Err(SubmitError::new(id, Step::Claim, Cause::Transient("the job changed repeatedly while being claimed".into())))
+    }
+
+    /// Reads the primary source if it lives in S3, builds the manifest and stages its files.
+    async fn prepare(&self, plan: &JobPlan) -> Result<PySparkJobManifest, SubmitError> {
+        let id = plan.job_id.as_str();
+        let source = match &plan.primary {
+            SourceLocation::Inline(text) => text.clone(),
+            SourceLocation::S3(uri) => self.objects.get_text(uri, MAX_SOURCE_BYTES).await.map_err(|e| {
+                let cause = format!("primary source {uri} could not be read: {e}");
+                match e.kind {
+                    AwsErrorKind::Transient => SubmitError::new(id, Step::Stage, Cause::Transient(cause)),
+                    _ => SubmitError::new(id, Step::Stage, Cause::Permanent(cause)),
+                }
+            })?,
+        };
+        let manifest = build_manifest(plan, &source).map_err(|e| SubmitError::manifest(id, Step::Validate, e))?;
+        let manifest_ref = &manifest;
+        let uploads = manifest.files.iter().map(|file| {
+            let manifest = manifest_ref;
+            let key = manifest.key_of(&file.name);
+            async move {
+                match &file.content {
+                    FileContent::Text(text) => {
+                        let content_type = if file.name.ends_with(".json") { "application/json" } else { "text/x-python" };
+                        self.objects.put_text(&manifest.staging_bucket, &key, text.clone(), content_type).await
+                    }
+                    FileContent::CopyFrom(from) => self.objects.copy(from, &manifest.staging_bucket, &key).await,
+                }
+            }
+        });
+        futures::future::try_join_all(uploads).await.map_err(|e| SubmitError::aws(id, Step::Stage, e))?;
+        debug!(job_id = %id, files = manifest.files.len(), staging_uri = %manifest.staging_uri(), "staged");
+        Ok(manifest)
+    }
+
+    async fn resolve_application(&self, plan: &JobPlan) -> Result<String, SubmitError> {
+        self.applications
+            .resolve(self.emr.as_ref(), &self.application_spec(&plan.application_name))
+            .await
+            .map_err(|e| SubmitError::aws(&plan.job_id, Step::ResolveApplication, e))
+    }
+
+    fn application_spec(&self, name: &str) -> ApplicationSpec {
+        ApplicationSpec {
+            name: name.to_string(),
+            release_label: self.submit.release_version.clone(),
+            idle_timeout_minutes: self.submit.app_idle_timeout_minutes,
+        }
+    }
+
+    /// Starts the run, unless an earlier attempt already did. A cached application id that EMR
+    /// no longer knows is looked up once more.
+    async fn launch(
+        &self,
+        manifest: &PySparkJobManifest,
+        application_id: String,
+        previous_lease: Option<&SubmitLease>,
+    ) -> Result<(PySparkJobManifest, String, String), SubmitError> {
+        let id = manifest.job_id.as_str();
+        if let Some(previous) = previous_lease {
+            let since = DateTime::parse_from_rfc3339(&previous.claimed_at).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|_| Utc::now());
+            let existing = self
+                .emr
+                .find_job_run(&application_id, &manifest.run_name, since - RUN_LOOKBACK)
+                .await
+                .map_err(|e| SubmitError::aws(id, Step::StartJobRun, e))?;
+            if let Some(run_id) = existing {
+                info!(job_id = %id, job_run_id = %run_id, "an earlier attempt had started the run; recording it");
+                return Ok((manifest.clone(), application_id, run_id));
+            }
+        }
+        let run_id = match self.emr.start_job_run(&application_id, manifest).await {
+            Err(e) if e.is(AwsErrorKind::NotFound) => {
+                warn!(job_id = %id, application_id = %application_id, "application not found; looking it up again");
+                self.applications.forget(&manifest.application_name);
+                let fresh = self
+                    .applications
+                    .resolve(self.emr.as_ref(), &self.application_spec(&manifest.application_name))
+                    .await
+                    .map_err(|e| SubmitError::aws(id, Step::ResolveApplication, e))?;
+                let run_id = self.emr.start_job_run(&fresh, manifest).await.map_err(|e| SubmitError::aws(id, Step::StartJobRun, e))?;
+                return Ok((manifest.clone(), fresh, run_id));
+            }
+            other => other.map_err(|e| SubmitError::aws(id, Step::StartJobRun, e))?,
+        };
+        info!(job_id = %id, application_id = %application_id, job_run_id = %run_id, "job run started");
+        Ok((manifest.clone(), application_id, run_id))
+    }
+
+    async fn record(&self, manifest: &PySparkJobManifest, application_id: &str, run_id: &str) -> Result<(), SubmitError> {
+        let id = manifest.job_id.as_str();
+        let launch = LaunchRecord {
+            run_id: run_id.to_string(),
+            application_id: application_id.to_string(),
+            staging_uri: manifest.staging_uri(),
+            at: Utc::now(),
+        };
+        // A failure here is retried: the retry finds the run by name and records it.
+        let outcome = self.store.record_launch(id, &launch).await.map_err(|e| {
+            let transient = AwsError { kind: AwsErrorKind::Transient, ..e };
+            SubmitError::aws(id, Step::Record, transient)
+        })?;
+        let cancel_reason = match &outcome {
+            RecordOutcome::Recorded(Some(JobStatus::Cancelled)) => Some("the job was cancelled while it was being launched"),
+            RecordOutcome::Recorded(_) => None,
+            RecordOutcome::OtherRunRecorded(other) if other != run_id => Some("another run is already recorded for the job"),
+            RecordOutcome::OtherRunRecorded(_) => None,
+            RecordOutcome::JobMissing => Some("the job row was deleted while it was being launched"),
+        };
+        match cancel_reason {
+            None => info!(job_id = %id, job_run_id = %run_id, "run recorded on the job"),
+            Some(reason) => {
+                warn!(job_id = %id, job_run_id = %run_id, reason, "cancelling the run just started");
+                if let Err(e) = self.emr.cancel_job_run(application_id, run_id).await {
+                    error!(job_id = %id, job_run_id = %run_id, error = %e, "could not cancel the run");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A delivery that staged files for a job that had already finished (and may have been
+    /// cleaned up) removes what it wrote, so it leaves no orphans behind.
+    async fn discard_staging_if_finished(&self, reason: &SkipReason, manifest: &PySparkJobManifest) {
+        let finished = match reason {
+            SkipReason::Missing => true,
+            SkipReason::Status(status) => JobStatus::parse(status).is_some_and(JobStatus::is_terminal),
+            SkipReason::AlreadyLaunched(_) => false,
+        };
+        if !finished {
+            return;
+        }
+        let keys: Vec<String> = manifest.files.iter().map(|f| manifest.key_of(&f.name)).collect();
+        if let Err(e) = self.objects.delete_keys(&manifest.staging_bucket, &keys).await {
+            warn!(job_id = %manifest.job_id, error = %e, "could not remove files staged for a finished job; the orphan sweep will");
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Claim {
+    Claimed { previous: Option<SubmitLease> },
+    Skip(SkipReason),
+}
+
+/// Stream sequence numbers are decimal strings of varying length.
+fn compare_sequence_numbers(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_compare_numerically() {
+        let cases = [("9", "10", std::cmp::Ordering::Less), ("200", "100", std::cmp::Ordering::Greater), ("42", "42", std::cmp::Ordering::Equal)];
+        for (a, b, expected) in cases {
+            assert_eq!(compare_sequence_numbers(a, b), expected, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn errors_name_job_step_and_cause() {
+        let err = SubmitError::new("job-7", Step::StartJobRun, Cause::Permanent("AccessDeniedException: no".into()));
+        assert_eq!(err.to_string(), "job job-7: start job run: AccessDeniedException: no");
+        assert!(!err.is_transient());
+        let aws = AwsError::new("S3", "PutObject", AwsErrorKind::Transient, "SlowDown");
+        assert!(SubmitError::aws("job-7", Step::Stage, aws).is_transient());
+    }
+}

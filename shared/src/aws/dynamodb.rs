@@ -1,0 +1,206 @@
+//! The jobs table. Every write is a conditional update, so concurrent or repeated invocations can
+//! never move a job backwards or launch it twice.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+
+use super::{classify, AwsError, AwsErrorKind};
+use crate::job::{attr, timestamp, JobStatus, StatusChange, SPARK_SERVERLESS_RUNTIME};
+use crate::ports::{JobStore, LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
+
+const SERVICE: &str = "DynamoDB";
+/// The EMR state recorded with the launch: a run that StartJobRun just accepted is SUBMITTED.
+const SUBMITTED: &str = "SUBMITTED";
+const APPEND_HISTORY: &str = "statusHistory = list_append(if_not_exists(statusHistory, :empty), :history)";
+
+#[derive(Debug, Clone)]
+pub struct DynamoJobStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoJobStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoJobStore { client, table: table.into() }
+    }
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+fn to_av<T: serde::Serialize>(value: &T) -> AttributeValue {
+    serde_dynamo::to_attribute_value(value).expect("job store values are plain data")
+}
+
+/// `:history` and `:empty` for [`APPEND_HISTORY`].
+fn history_values(status: JobStatus, emr_state: Option<&str>, at: DateTime<Utc>) -> [(String, AttributeValue); 2] {
+    let entry = StatusChange { status, emr_state: emr_state.map(str::to_string), at: timestamp(at) };
+    [(":history".into(), to_av(&vec![entry])), (":empty".into(), AttributeValue::L(vec![]))]
+}
+
+fn values<const N: usize>(pairs: [(&str, AttributeValue); N]) -> HashMap<String, AttributeValue> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// `Ok(false)` for a condition that did not hold; other errors as they are.
+fn condition_held<T>(result: Result<T, AwsError>) -> Result<bool, AwsError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.is(AwsErrorKind::ConditionFailed) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[async_trait]
+impl JobStore for DynamoJobStore {
+    async fn claim_created(&self, job_id: &str, lease: &SubmitLease, at: DateTime<Utc>) -> Result<bool, AwsError> {
+        let mut vals = values([
+            (":created", s(JobStatus::Created.as_str())),
+            (":waiting", s(JobStatus::Waiting.as_str())),
+            (":runtime", s(SPARK_SERVERLESS_RUNTIME)),
+            (":now", s(&timestamp(at))),
+            (":lease", to_av(lease)),
+        ]);
+        vals.extend(history_values(JobStatus::Waiting, None, at));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .update_expression(format!("SET jobStatus = :waiting, updatedAt = :now, submitLease = :lease, {APPEND_HISTORY}"))
+            .condition_expression("jobStatus = :created AND runtimeType = :runtime")
+            .set_expression_attribute_values(Some(vals))
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "UpdateItem(claim)", e));
+        condition_held(result)
+    }
+
+    async fn submit_snapshot(&self, job_id: &str) -> Result<Option<SubmitSnapshot>, AwsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .consistent_read(true)
+            .projection_expression("jobStatus, sparkApplicationId, submitLease")
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "GetItem", e))?;
+        match output.item {
+            None => Ok(None),
+            Some(item) => serde_dynamo::from_item(item)
+                .map(Some)
+                .map_err(|e| AwsError::new(SERVICE, "GetItem", AwsErrorKind::Permanent, format!("job {job_id}: unreadable submit fields: {e}"))),
+        }
+    }
+
+    async fn take_over(&self, job_id: &str, observed: Option<&SubmitLease>, lease: &SubmitLease, at: DateTime<Utc>) -> Result<bool, AwsError> {
+        let mut vals = values([(":waiting", s(JobStatus::Waiting.as_str())), (":now", s(&timestamp(at))), (":lease", to_av(lease))]);
+        let lease_condition = match observed {
+            None => "attribute_not_exists(submitLease)".to_string(),
+            Some(old) => {
+                vals.insert(":observed".into(), s(&old.owner));
+                "submitLease.#owner = :observed".to_string()
+            }
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .update_expression("SET submitLease = :lease, updatedAt = :now")
+            .condition_expression(format!("jobStatus = :waiting AND attribute_not_exists(sparkApplicationId) AND {lease_condition}"))
+            .set_expression_attribute_values(Some(vals));
+        if observed.is_some() {
+            request = request.expression_attribute_names("#owner", "owner");
+        }
+        condition_held(request.send().await.map_err(|e| classify(SERVICE, "UpdateItem(take over)", e)))
+    }
+
+    async fn release_lease(&self, job_id: &str, owner: &str) -> Result<(), AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .update_expression("REMOVE submitLease")
+            .condition_expression("submitLease.#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "UpdateItem(release lease)", e));
+        condition_held(result).map(|_| ())
+    }
+
+    async fn record_launch(&self, job_id: &str, launch: &LaunchRecord) -> Result<RecordOutcome, AwsError> {
+        let mut vals = values([
+            (":run", s(&launch.run_id)),
+            (":app", s(&launch.application_id)),
+            (":uri", s(&launch.staging_uri)),
+            (":now", s(&timestamp(launch.at))),
+            (":submitted", s(SUBMITTED)),
+        ]);
+        vals.extend(history_values(JobStatus::Waiting, Some(SUBMITTED), launch.at));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .update_expression(format!(
+                "SET sparkApplicationId = :run, emrApplicationId = :app, stagingUri = :uri, updatedAt = :now, \
+                 emrState = if_not_exists(emrState, :submitted), {APPEND_HISTORY} REMOVE submitLease"
+            ))
+            .condition_expression("attribute_exists(id) AND (attribute_not_exists(sparkApplicationId) OR sparkApplicationId = :run)")
+            .set_expression_attribute_values(Some(vals))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "UpdateItem(record launch)", e));
+        match result {
+            Ok(output) => {
+                let status = output
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(attr::JOB_STATUS))
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|v| JobStatus::parse(v));
+                Ok(RecordOutcome::Recorded(status))
+            }
+            Err(e) if e.is(AwsErrorKind::ConditionFailed) => match self.submit_snapshot(job_id).await? {
+                None => Ok(RecordOutcome::JobMissing),
+                Some(snapshot) => Ok(RecordOutcome::OtherRunRecorded(snapshot.spark_application_id.unwrap_or_default())),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fail_before_launch(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
+        let mut vals = values([
+            (":created", s(JobStatus::Created.as_str())),
+            (":waiting", s(JobStatus::Waiting.as_str())),
+            (":error", s(JobStatus::Error.as_str())),
+            (":message", s(message)),
+            (":now", s(&timestamp(at))),
+        ]);
+        vals.extend(history_values(JobStatus::Error, None, at));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .update_expression(format!("SET jobStatus = :error, errorMessage = :message, updatedAt = :now, {APPEND_HISTORY} REMOVE submitLease"))
+            .condition_expression("attribute_exists(id) AND jobStatus IN (:created, :waiting) AND attribute_not_exists(sparkApplicationId)")
+            .set_expression_attribute_values(Some(vals))
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "UpdateItem(fail job)", e));
+        condition_held(result)
+    }
+}

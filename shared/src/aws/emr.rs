@@ -1,0 +1,178 @@
+//! EMR Serverless: applications and job runs.
+
+use async_trait::async_trait;
+use aws_sdk_emrserverless::types::{
+    ApplicationState, AutoStartConfig, AutoStopConfig, CloudWatchLoggingConfiguration, ConfigurationOverrides, JobDriver,
+    MonitoringConfiguration, SparkSubmit,
+};
+use aws_sdk_emrserverless::Client;
+use chrono::{DateTime, Utc};
+
+use super::{classify, AwsError, AwsErrorKind};
+use crate::manifest::PySparkJobManifest;
+use crate::ports::{ApplicationSpec, ApplicationSummary, EmrServerless};
+
+const SERVICE: &str = "EMR Serverless";
+/// The application type this service runs.
+const SPARK: &str = "SPARK";
+
+#[derive(Debug, Clone)]
+pub struct EmrServerlessClient {
+    client: Client,
+}
+
+impl EmrServerlessClient {
+    pub fn new(client: Client) -> Self {
+        EmrServerlessClient { client }
+    }
+}
+
+fn build_error(operation: &'static str, e: impl std::fmt::Display) -> AwsError {
+    AwsError::new(SERVICE, operation, AwsErrorKind::Permanent, format!("request could not be built: {e}"))
+}
+
+/// CreateApplication's idempotency token for an application name: `[A-Za-z0-9._-]`, at most 64
+/// characters, distinct for distinct names (names may also hold '/' and '#').
+pub fn application_client_token(name: &str) -> String {
+    let readable: String = name.chars().take(40).map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("app-{readable}-{hash:016x}")
+}
+
+#[async_trait]
+impl EmrServerless for EmrServerlessClient {
+    async fn find_application(&self, name: &str) -> Result<Option<ApplicationSummary>, AwsError> {
+        let live_states = [
+            ApplicationState::Creating,
+            ApplicationState::Created,
+            ApplicationState::Starting,
+            ApplicationState::Started,
+            ApplicationState::Stopping,
+            ApplicationState::Stopped,
+        ];
+        let mut pages = self.client.list_applications().set_states(Some(live_states.to_vec())).into_paginator().send();
+        let mut best: Option<(aws_smithy_types::DateTime, ApplicationSummary)> = None;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(SERVICE, "ListApplications", e))?;
+            for app in page.applications() {
+                let live = !matches!(app.state(), ApplicationState::Terminated);
+                if app.name() == Some(name) && live && !app.r#type().eq_ignore_ascii_case("HIVE") {
+                    let newer = best.as_ref().is_none_or(|(at, _)| app.created_at() > at);
+                    if newer {
+                        let summary = ApplicationSummary { id: app.id().to_string(), state: app.state().as_str().to_string() };
+                        best = Some((*app.created_at(), summary));
+                    }
+                }
+            }
+        }
+        Ok(best.map(|(_, summary)| summary))
+    }
+
+    async fn create_application(&self, spec: &ApplicationSpec) -> Result<String, AwsError> {
+        let idle = i32::try_from(spec.idle_timeout_minutes).unwrap_or(i32::MAX);
+        self.client
+            .create_application()
+            .name(&spec.name)
+            .release_label(&spec.release_label)
+            .r#type(SPARK)
+            .client_token(application_client_token(&spec.name))
+            .auto_start_configuration(AutoStartConfig::builder().enabled(true).build())
+            .auto_stop_configuration(AutoStopConfig::builder().enabled(true).idle_timeout_minutes(idle).build())
+            .tags("modelop:managedBy", "spark-serverless-runtime")
+            .send()
+            .await
+            .map(|o| o.application_id().to_string())
+            .map_err(|e| classify(SERVICE, "CreateApplication", e))
+    }
+
+    async fn start_application(&self, application_id: &str) -> Result<(), AwsError> {
+        self.client
+            .start_application()
+            .application_id(application_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(SERVICE, "StartApplication", e))
+    }
+
+    async fn start_job_run(&self, application_id: &str, manifest: &PySparkJobManifest) -> Result<String, AwsError> {
+        let operation = "StartJobRun";
+        let spark_submit = SparkSubmit::builder()
+            .entry_point(&manifest.entry_point)
+            .set_entry_point_arguments(Some(manifest.entry_point_arguments.clone()))
+            .spark_submit_parameters(&manifest.spark_submit_parameters)
+            .build()
+            .map_err(|e| build_error(operation, e))?;
+        let logging = CloudWatchLoggingConfiguration::builder()
+            .enabled(true)
+            .log_group_name(&manifest.log_group)
+            .log_stream_name_prefix(&manifest.log_stream_prefix)
+            .build()
+            .map_err(|e| build_error(operation, e))?;
+        let overrides = ConfigurationOverrides::builder()
+            .monitoring_configuration(MonitoringConfiguration::builder().cloud_watch_logging_configuration(logging).build())
+            .build();
+        self.client
+            .start_job_run()
+            .application_id(application_id)
+            .client_token(&manifest.client_token)
+            .name(&manifest.run_name)
+            .execution_role_arn(&manifest.execution_role_arn)
+            .job_driver(JobDriver::SparkSubmit(spark_submit))
+            .configuration_overrides(overrides)
+            .set_tags(Some(manifest.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map(|o| o.job_run_id().to_string())
+            .map_err(|e| classify(SERVICE, operation, e))
+    }
+
+    async fn find_job_run(&self, application_id: &str, name: &str, created_after: DateTime<Utc>) -> Result<Option<String>, AwsError> {
+        let after = aws_smithy_types::DateTime::from_millis(created_after.timestamp_millis());
+        let mut pages = self.client.list_job_runs().application_id(application_id).created_at_after(after).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = match page.map_err(|e| classify(SERVICE, "ListJobRuns", e)) {
+                Ok(page) => page,
+                // Some endpoints answer "not found" for an application that never had a run.
+                Err(e) if e.is(AwsErrorKind::NotFound) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if let Some(run) = page.job_runs().iter().find(|r| r.name() == Some(name)) {
+                return Ok(Some(run.id().to_string()));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn cancel_job_run(&self, application_id: &str, run_id: &str) -> Result<(), AwsError> {
+        match self.client.cancel_job_run().application_id(application_id).job_run_id(run_id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = classify(SERVICE, "CancelJobRun", e);
+                // A run that already ended cannot be cancelled: that is the outcome we wanted.
+                if err.kind == AwsErrorKind::Permanent && err.code.as_deref() == Some("ValidationException") {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn application_tokens_are_valid_and_distinct() {
+        let names = ["modelop-default", "team/a#1", "team_a_1", &"x".repeat(64)];
+        let tokens: Vec<String> = names.iter().map(|n| application_client_token(n)).collect();
+        for token in &tokens {
+            assert!(token.len() <= 64 && token.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)), "{token}");
+        }
+        assert_ne!(tokens[1], tokens[2], "names that sanitize alike still get distinct tokens");
+        assert_eq!(application_client_token("modelop-default"), tokens[0], "stable");
+    }
+}

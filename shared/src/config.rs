@@ -1,0 +1,507 @@
+//! Configuration, read once at cold start: the seed's `emr-serverless-cluster` keys plus the
+//! table, bucket and log group. Sources, lowest precedence first: the YAML file named by
+//! `CONFIG_FILE` (the seed's exact shape), then environment variables. Every value is validated
+//! here, so a bad setting fails start-up with a message naming the variable.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::spark_conf::SparkConf;
+
+pub const JOBS_TABLE: &str = "JOBS_TABLE";
+pub const STAGING_BUCKET: &str = "STAGING_BUCKET";
+pub const STAGING_PREFIX: &str = "STAGING_PREFIX";
+pub const EMR_DEFAULT_APP_NAME: &str = "EMR_DEFAULT_APP_NAME";
+pub const EMR_RELEASE_VERSION: &str = "EMR_RELEASE_VERSION";
+pub const EMR_REGION: &str = "EMR_REGION";
+pub const EMR_MAIN_ROLE_ARN: &str = "EMR_MAIN_ROLE_ARN";
+pub const EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN: &str = "EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN";
+pub const EMR_JOB_EXECUTION_CONF: &str = "EMR_JOB_EXECUTION_CONF";
+pub const EMR_LOG_GROUP: &str = "EMR_LOG_GROUP";
+pub const EMR_APP_IDLE_TIMEOUT_MINUTES: &str = "EMR_APP_IDLE_TIMEOUT_MINUTES";
+pub const SUBMIT_MAX_CONCURRENCY: &str = "SUBMIT_MAX_CONCURRENCY";
+pub const S3_FORCE_PATH_STYLE: &str = "S3_FORCE_PATH_STYLE";
+pub const CONFIG_FILE: &str = "CONFIG_FILE";
+
+pub const DEFAULT_STAGING_PREFIX: &str = "modelop-spark-serverless/";
+pub const DEFAULT_LOG_GROUP: &str = "/aws/emr-serverless";
+pub const DEFAULT_APP_IDLE_TIMEOUT_MINUTES: u32 = 15;
+pub const DEFAULT_SUBMIT_MAX_CONCURRENCY: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration error: {0} is required but not set")]
+    Missing(&'static str),
+    #[error("configuration error: {var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+    #[error("configuration error: CONFIG_FILE {path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { var, reason: reason.into() }
+}
+
+/// Where jobs' files are staged: `s3://<bucket>/<prefix><job id>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagingLocation {
+    pub bucket: String,
+    /// Empty, or ends with '/'; never starts with '/'.
+    pub prefix: String,
+}
+
+impl StagingLocation {
+    /// The key prefix of one job's staging folder; the id must have passed `validate_job_id`.
+    pub fn job_prefix(&self, job_id: &str) -> String {
+        format!("{}{}/", self.prefix, job_id)
+    }
+
+    pub fn job_uri(&self, job_id: &str) -> String {
+        format!("s3://{}/{}", self.bucket, self.job_prefix(job_id))
+    }
+}
+
+/// Settings every function needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceConfig {
+    pub jobs_table: String,
+    pub staging: StagingLocation,
+    /// Region of the EMR Serverless applications and their logs; `None` means the Lambda's own.
+    pub emr_region: Option<String>,
+    /// When set, EMR Serverless and CloudWatch Logs calls use credentials of this assumed role.
+    pub main_role_arn: Option<String>,
+    pub log_group: String,
+    /// Path-style S3 addressing, for S3-compatible endpoints and local emulators.
+    pub s3_force_path_style: bool,
+}
+
+/// Settings of the submit function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitConfig {
+    pub default_app_name: String,
+    pub release_version: String,
+    pub default_job_execution_role_arn: String,
+    pub job_execution_conf: SparkConf,
+    pub app_idle_timeout_minutes: u32,
+    pub max_concurrency: usize,
+}
+
+/// The raw settings, YAML file overlaid by the environment, keyed by environment variable name.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    values: BTreeMap<&'static str, String>,
+}
+
+/// The seed's YAML shape: `emr-serverless-cluster:` with camelCase keys and a `jobExecutionConf` map.
+#[derive(Debug, Deserialize)]
+struct SeedFile {
+    #[serde(rename = "emr-serverless-cluster")]
+    cluster: SeedCluster,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SeedCluster {
+    default_app_name: Option<String>,
+    release_version: Option<String>,
+    region: Option<String>,
+    main_emr_serverless_role_arn: Option<String>,
+    default_job_execution_role_arn: Option<String>,
+    job_execution_conf: Option<BTreeMap<String, serde_yaml::Value>>,
+}
+
+const ALL_VARS: [&str; 13] = [
+    JOBS_TABLE,
+    STAGING_BUCKET,
+    STAGING_PREFIX,
+    EMR_DEFAULT_APP_NAME,
+    EMR_RELEASE_VERSION,
+    EMR_REGION,
+    EMR_MAIN_ROLE_ARN,
+    EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN,
+    EMR_JOB_EXECUTION_CONF,
+    EMR_LOG_GROUP,
+    EMR_APP_IDLE_TIMEOUT_MINUTES,
+    SUBMIT_MAX_CONCURRENCY,
+    S3_FORCE_PATH_STYLE,
+];
+
+impl Settings {
+    /// Reads `CONFIG_FILE` (if set) and the process environment.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Settings::load(|name| std::env::var(name).ok(), |path| std::fs::read_to_string(path))
+    }
+
+    /// The same, with the environment and the file system given, for tests.
+    pub fn load(
+        env: impl Fn(&str) -> Option<String>,
+        read_file: impl Fn(&str) -> std::io::Result<String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::default();
+        if let Some(path) = env(CONFIG_FILE).filter(|p| !p.trim().is_empty()) {
+            let text = read_file(&path).map_err(|e| ConfigError::File { path: path.clone(), reason: e.to_string() })?;
+            settings.values = parse_seed_yaml(&text).map_err(|reason| ConfigError::File { path, reason })?;
+        }
+        for var in ALL_VARS {
+            if let Some(value) = env(var) {
+                settings.values.insert(var, value);
+            }
+        }
+        Ok(settings)
+    }
+
+    fn get(&self, var: &'static str) -> Option<&str> {
+        self.values.get(var).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, var: &'static str) -> Result<&str, ConfigError> {
+        self.get(var).ok_or(ConfigError::Missing(var))
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, var: &'static str, default: T, valid: impl Fn(&T) -> bool) -> Result<T, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<T>()
+                .ok()
+                .filter(|v| valid(v))
+                .ok_or_else(|| invalid(var, format!("{raw:?} is not an accepted value"))),
+        }
+    }
+
+    pub fn service(&self) -> Result<ServiceConfig, ConfigError> {
+        let jobs_table = self.required(JOBS_TABLE)?.to_string();
+        if !is_table_name(&jobs_table) {
+            return Err(invalid(JOBS_TABLE, "a DynamoDB table name is 3-255 characters of [A-Za-z0-9_.-]"));
+        }
+        let bucket = self.required(STAGING_BUCKET)?.to_string();
+        if !is_bucket_name(&bucket) {
+            return Err(invalid(STAGING_BUCKET, format!("{bucket:?} is not a valid S3 bucket name")));
+        }
+        let prefix = normalize_prefix(self.get(STAGING_PREFIX).unwrap_or(DEFAULT_STAGING_PREFIX))?;
+        let emr_region = self.get(EMR_REGION).map(str::to_string);
+        if let Some(region) = &emr_region {
+            if !is_region(region) {
+                return Err(invalid(EMR_REGION, format!("{region:?} is not an AWS region name such as us-east-1")));
+            }
+        }
+        let main_role_arn = self.get(EMR_MAIN_ROLE_ARN).map(str::to_string);
+        if let Some(arn) = &main_role_arn {
+            check_role_arn(EMR_MAIN_ROLE_ARN, arn)?;
+        }
+        let log_group = self.get(EMR_LOG_GROUP).unwrap_or(DEFAULT_LOG_GROUP).to_string();
+        if !is_log_group_name(&log_group) {
+            return Err(invalid(EMR_LOG_GROUP, "a log group name is 1-512 characters of [A-Za-z0-9._/#-]"));
+        }
+        let s3_force_path_style = self.parsed(S3_FORCE_PATH_STYLE, false, |_| true)?;
+        Ok(ServiceConfig {
+            jobs_table,
+            staging: StagingLocation { bucket, prefix },
+            emr_region,
+            main_role_arn,
+            log_group,
+            s3_force_path_style,
+        })
+    }
+
+    pub fn submit(&self) -> Result<SubmitConfig, ConfigError> {
+        let default_app_name = self.required(EMR_DEFAULT_APP_NAME)?.to_string();
+        if !is_application_name(&default_app_name) {
+            return Err(invalid(EMR_DEFAULT_APP_NAME, "an EMR Serverless application name is 1-64 characters of [A-Za-z0-9._/#-]"));
+        }
+        let release_version = self.required(EMR_RELEASE_VERSION)?.to_string();
+        if !is_release_label(&release_version) {
+            return Err(invalid(EMR_RELEASE_VERSION, format!("{release_version:?} is not an EMR release label such as emr-7.5.0")));
+        }
+        let default_job_execution_role_arn = self.required(EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN)?.to_string();
+        check_role_arn(EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN, &default_job_execution_role_arn)?;
+        let job_execution_conf = match self.get(EMR_JOB_EXECUTION_CONF) {
+            None => SparkConf::default(),
+            Some(raw) => parse_conf_json(raw)?,
+        };
+        Ok(SubmitConfig {
+            default_app_name,
+            release_version,
+            default_job_execution_role_arn,
+            job_execution_conf,
+            app_idle_timeout_minutes: self.parsed(EMR_APP_IDLE_TIMEOUT_MINUTES, DEFAULT_APP_IDLE_TIMEOUT_MINUTES, |m| (1..=10_080).contains(m))?,
+            max_concurrency: self.parsed(SUBMIT_MAX_CONCURRENCY, DEFAULT_SUBMIT_MAX_CONCURRENCY, |n| (1..=1000).contains(n))?,
+        })
+    }
+}
+
+fn parse_seed_yaml(text: &str) -> Result<BTreeMap<&'static str, String>, String> {
+    let file: SeedFile = serde_yaml::from_str(text).map_err(|e| format!("not in the emr-serverless-cluster shape: {e}"))?;
+    let cluster = file.cluster;
+    let mut values = BTreeMap::new();
+    let pairs = [
+        (EMR_DEFAULT_APP_NAME, cluster.default_app_name),
+        (EMR_RELEASE_VERSION, cluster.release_version),
+        (EMR_REGION, cluster.region),
+        (EMR_MAIN_ROLE_ARN, cluster.main_emr_serverless_role_arn),
+        (EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN, cluster.default_job_execution_role_arn),
+    ];
+    for (var, value) in pairs {
+        if let Some(value) = value {
+            values.insert(var, value);
+        }
+    }
+    if let Some(conf) = cluster.job_execution_conf {
+        let mut json = serde_json::Map::new();
+        for (key, value) in conf {
+            let text = match value {
+                serde_yaml::Value::String(s) => s,
+                serde_yaml::Value::Number(n) => n.to_string(),
+                serde_yaml::Value::Bool(b) => b.to_string(),
+                _ => return Err(format!("jobExecutionConf.{key} must be a string, number or boolean")),
+            };
+            json.insert(key, serde_json::Value::String(text));
+        }
+        values.insert(EMR_JOB_EXECUTION_CONF, serde_json::Value::Object(json).to_string());
+    }
+    Ok(values)
+}
+
+/// `EMR_JOB_EXECUTION_CONF`: a JSON object of Spark properties; numbers and booleans are accepted
+/// and passed as their text.
+fn parse_conf_json(raw: &str) -> Result<SparkConf, ConfigError> {
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(raw).map_err(|e| invalid(EMR_JOB_EXECUTION_CONF, format!("not a JSON object: {e}")))?;
+    let mut pairs = Vec::with_capacity(object.len());
+    for (key, value) in object {
+        let text = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => return Err(invalid(EMR_JOB_EXECUTION_CONF, format!("{key}: values must be strings, numbers or booleans"))),
+        };
+        pairs.push((key, text));
+    }
+    SparkConf::from_pairs(pairs).map_err(|e| invalid(EMR_JOB_EXECUTION_CONF, e.to_string()))
+}
+
+fn normalize_prefix(raw: &str) -> Result<String, ConfigError> {
+    let ok = !raw.starts_with('/')
+        && !raw.contains("//")
+        && !raw.split('/').any(|seg| seg == ".." || seg == ".")
+        && raw.len() <= 512
+        && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
+    if !ok {
+        return Err(invalid(STAGING_PREFIX, "use [A-Za-z0-9/_.-], no leading '/', no '//' and no '.' or '..' segments"));
+    }
+    Ok(if raw.is_empty() || raw.ends_with('/') { raw.to_string() } else { format!("{raw}/") })
+}
+
+pub fn check_role_arn(var: &'static str, arn: &str) -> Result<(), ConfigError> {
+    if is_role_arn(arn) {
+        Ok(())
+    } else {
+        Err(invalid(var, format!("{:?} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)", crate::job::printable(arn))))
+    }
+}
+
+/// `arn:<partition>:iam::<account>:role/<path/name>`.
+pub fn is_role_arn(arn: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let name = resource.strip_prefix("role/").unwrap_or("");
+    partition.starts_with("aws")
+        && partition.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && !name.is_empty()
+        && name.len() <= 512
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
+}
+
+/// EMR Serverless application names: 1-64 characters of `[A-Za-z0-9._/#-]`.
+pub fn is_application_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "._/#-".contains(c))
+}
+
+fn is_release_label(label: &str) -> bool {
+    let Some(version) = label.strip_prefix("emr-") else { return false };
+    let parts: Vec<&str> = version.split('.').collect();
+    (2..=3).contains(&parts.len()) && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn is_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn is_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+fn is_log_group_name(name: &str) -> bool {
+    (1..=512).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "._/#-".contains(c))
+}
+
+fn is_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !name.contains("..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/modelop-job";
+
+    fn settings(env: &[(&str, &str)], file: Option<&str>) -> Result<Settings, ConfigError> {
+        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let file = file.map(str::to_string);
+        Settings::load(
+            |name| env.get(name).cloned(),
+            |_| file.clone().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")),
+        )
+    }
+
+    fn minimal() -> Vec<(&'static str, &'static str)> {
+        vec![
+            (JOBS_TABLE, "modelop-jobs"),
+            (STAGING_BUCKET, "modelop-staging"),
+            (EMR_DEFAULT_APP_NAME, "modelop-default"),
+            (EMR_RELEASE_VERSION, "emr-7.5.0"),
+            (EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN, ROLE),
+        ]
+    }
+
+    #[test]
+    fn minimal_environment_gets_defaults() {
+        let s = settings(&minimal(), None).unwrap();
+        let service = s.service().unwrap();
+        assert_eq!(service.staging, StagingLocation { bucket: "modelop-staging".into(), prefix: DEFAULT_STAGING_PREFIX.into() });
+        assert_eq!(service.staging.job_uri("j-1"), "s3://modelop-staging/modelop-spark-serverless/j-1/");
+        assert_eq!(service.log_group, DEFAULT_LOG_GROUP);
+        assert_eq!(service.emr_region, None);
+        assert_eq!(service.main_role_arn, None);
+        let submit = s.submit().unwrap();
+        assert_eq!(submit.app_idle_timeout_minutes, DEFAULT_APP_IDLE_TIMEOUT_MINUTES);
+        assert_eq!(submit.max_concurrency, DEFAULT_SUBMIT_MAX_CONCURRENCY);
+        assert!(submit.job_execution_conf.is_empty());
+    }
+
+    #[test]
+    fn each_missing_or_malformed_variable_is_named() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            (JOBS_TABLE, None, "JOBS_TABLE is required"),
+            (STAGING_BUCKET, None, "STAGING_BUCKET is required"),
+            (STAGING_BUCKET, Some("Bad_Bucket"), "STAGING_BUCKET is invalid"),
+            (STAGING_PREFIX, Some("/abs"), "STAGING_PREFIX is invalid"),
+            (STAGING_PREFIX, Some("a/../b"), "STAGING_PREFIX is invalid"),
+            (EMR_REGION, Some("mars"), "EMR_REGION is invalid"),
+            (EMR_MAIN_ROLE_ARN, Some("arn:aws:iam::12:role/x"), "EMR_MAIN_ROLE_ARN is invalid"),
+            (EMR_LOG_GROUP, Some("bad group"), "EMR_LOG_GROUP is invalid"),
+            (S3_FORCE_PATH_STYLE, Some("yes"), "S3_FORCE_PATH_STYLE is invalid"),
+            (EMR_DEFAULT_APP_NAME, None, "EMR_DEFAULT_APP_NAME is required"),
+            (EMR_DEFAULT_APP_NAME, Some("has space"), "EMR_DEFAULT_APP_NAME is invalid"),
+            (EMR_RELEASE_VERSION, None, "EMR_RELEASE_VERSION is required"),
+            (EMR_RELEASE_VERSION, Some("7.5.0"), "EMR_RELEASE_VERSION is invalid"),
+            (EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN, None, "EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN is required"),
+            (EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN, Some("role/x"), "EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN is invalid"),
+            (EMR_JOB_EXECUTION_CONF, Some("[1]"), "EMR_JOB_EXECUTION_CONF is invalid: not a JSON object"),
+            (EMR_JOB_EXECUTION_CONF, Some(r#"{"spark.x":"a b"}"#), "EMR_JOB_EXECUTION_CONF is invalid: value of Spark conf"),
+            (EMR_JOB_EXECUTION_CONF, Some(r#"{"spark.x":{}}"#), "EMR_JOB_EXECUTION_CONF is invalid"),
+            (EMR_APP_IDLE_TIMEOUT_MINUTES, Some("0"), "EMR_APP_IDLE_TIMEOUT_MINUTES is invalid"),
+            (SUBMIT_MAX_CONCURRENCY, Some("many"), "SUBMIT_MAX_CONCURRENCY is invalid"),
+        ];
+        for (var, value, needle) in cases {
+            let mut env: Vec<(&str, &str)> = minimal().into_iter().filter(|(k, _)| k != var).collect();
+            if let Some(value) = value {
+                env.push((var, value));
+            }
+            let s = settings(&env, None).unwrap();
+            let err = s.service().and_then(|_| s.submit()).expect_err(var).to_string();
+            assert!(err.contains(needle), "{var}={value:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn prefix_is_normalized() {
+        let cases = [("jobs", "jobs/"), ("jobs/", "jobs/"), ("a/b", "a/b/"), ("", DEFAULT_STAGING_PREFIX)];
+        for (raw, expected) in cases {
+            let mut env = minimal();
+            env.push((STAGING_PREFIX, raw));
+            assert_eq!(settings(&env, None).unwrap().service().unwrap().staging.prefix, expected, "{raw:?}");
+        }
+    }
+
+    const SEED_YAML: &str = r#"
+emr-serverless-cluster:
+  defaultAppName: modelop-from-file
+  releaseVersion: emr-7.1.0
+  region: eu-west-1
+  mainEmrServerlessRoleArn: arn:aws:iam::123456789012:role/emr-main
+  defaultJobExecutionRoleArn: arn:aws:iam::123456789012:role/emr-job
+  jobExecutionConf:
+    spark.archives: s3://my_bucket/my_pyspark_venv.tar.gz#environment
+    spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON: ./environment/bin/python
+    spark.emr-serverless.driverEnv.PYSPARK_PYTHON: ./environment/bin/python
+    spark.executorEnv.PYSPARK_PYTHON: ./environment/bin/python
+    spark.executor.cores: 4
+"#;
+
+    #[test]
+    fn seed_yaml_carries_over_and_env_overrides_it() {
+        let env = [
+            (CONFIG_FILE, "/etc/modelop/config.yaml"),
+            (JOBS_TABLE, "jobs"),
+            (STAGING_BUCKET, "staging-bucket"),
+            (EMR_RELEASE_VERSION, "emr-7.5.0"),
+        ];
+        let s = settings(&env, Some(SEED_YAML)).unwrap();
+        let service = s.service().unwrap();
+        let submit = s.submit().unwrap();
+        assert_eq!(submit.default_app_name, "modelop-from-file");
+        assert_eq!(submit.release_version, "emr-7.5.0", "the environment wins over the file");
+        assert_eq!(service.emr_region.as_deref(), Some("eu-west-1"));
+        assert_eq!(service.main_role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/emr-main"));
+        assert_eq!(submit.default_job_execution_role_arn, "arn:aws:iam::123456789012:role/emr-job");
+        assert_eq!(submit.job_execution_conf.get("spark.archives"), Some("s3://my_bucket/my_pyspark_venv.tar.gz#environment"));
+        assert_eq!(submit.job_execution_conf.get("spark.executor.cores"), Some("4"));
+        assert_eq!(submit.job_execution_conf.iter().count(), 5);
+    }
+
+    #[test]
+    fn bad_config_files_name_the_file() {
+        let env = [(CONFIG_FILE, "/etc/modelop/config.yaml")];
+        let cases: &[(Option<&str>, &str)] = &[
+            (None, "no such file"),
+            (Some("other-root: {}"), "emr-serverless-cluster"),
+            (Some("emr-serverless-cluster:\n  defaultAppNme: x\n"), "unknown field"),
+            (Some("emr-serverless-cluster:\n  jobExecutionConf:\n    spark.x: [1]\n"), "jobExecutionConf.spark.x"),
+        ];
+        for (file, needle) in cases {
+            let err = settings(&env, *file).expect_err("bad file").to_string();
+            assert!(err.contains("CONFIG_FILE /etc/modelop/config.yaml") && err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn role_arns() {
+        let cases = [
+            (ROLE, true),
+            ("arn:aws-us-gov:iam::123456789012:role/path/to/role", true),
+            ("arn:aws:iam::123456789012:user/bob", false),
+            ("arn:aws:iam::12345678901:role/x", false),
+            ("arn:aws:iam::123456789012:role/", false),
+            ("arn:aws:iam::123456789012:role/a b", false),
+            ("arn:aws:s3:::bucket", false),
+        ];
+        for (arn, ok) in cases {
+            assert_eq!(is_role_arn(arn), ok, "{arn}");
+        }
+    }
+}

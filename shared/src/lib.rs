@@ -1,0 +1,14 @@
+//! The common crate of the ModelOp Spark serverless runtime: the job record contract, the
+//! translation of a job into a PySpark job manifest, configuration, and the AWS adapters the
+//! submit, monitor and cleanup functions share.
+
+pub mod annotations;
+pub mod application;
+pub mod aws;
+pub mod config;
+pub mod job;
+pub mod lease;
+pub mod manifest;
+pub mod ports;
+pub mod s3_uri;
+pub mod spark_conf;

@@ -1,0 +1,105 @@
+//! Ports: the narrow interfaces the functions' logic needs from AWS. The adapters in
+//! [`crate::aws`] implement them with the SDK; tests may implement them in memory.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::aws::AwsError;
+use crate::job::JobStatus;
+use crate::manifest::PySparkJobManifest;
+use crate::s3_uri::S3Uri;
+
+/// A submit invocation's claim on a job between CREATED -> WAITING and the recorded run id. It
+/// expires with the invocation's deadline, so a retry after a crash can take the job over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitLease {
+    pub owner: String,
+    pub claimed_at: String,
+    pub expires_at: String,
+}
+
+/// What the submit function needs to know of a job row to decide whether it may launch it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitSnapshot {
+    #[serde(default)]
+    pub job_status: Option<String>,
+    #[serde(default)]
+    pub spark_application_id: Option<String>,
+    #[serde(default)]
+    pub submit_lease: Option<SubmitLease>,
+}
+
+/// What the submit function writes once the run is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchRecord {
+    pub run_id: String,
+    pub application_id: String,
+    pub staging_uri: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Recorded; the job's status after the write (the monitor may already have moved it on, or
+    /// the user may have cancelled it meanwhile).
+    Recorded(Option<JobStatus>),
+    /// A different run id is already recorded on the job.
+    OtherRunRecorded(String),
+    /// The row was deleted meanwhile.
+    JobMissing,
+}
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// CREATED -> WAITING with the lease, only if the row is CREATED and of our runtime.
+    async fn claim_created(&self, job_id: &str, lease: &SubmitLease, at: DateTime<Utc>) -> Result<bool, AwsError>;
+    /// A consistent read of the fields that decide a claim; `None` when the row is gone.
+    async fn submit_snapshot(&self, job_id: &str) -> Result<Option<SubmitSnapshot>, AwsError>;
+    /// Replaces the lease of a WAITING job that has no run id, if the lease is still `observed`.
+    async fn take_over(&self, job_id: &str, observed: Option<&SubmitLease>, lease: &SubmitLease, at: DateTime<Utc>) -> Result<bool, AwsError>;
+    /// Drops the lease if `owner` still holds it, so a retry need not wait for it to expire.
+    async fn release_lease(&self, job_id: &str, owner: &str) -> Result<(), AwsError>;
+    async fn record_launch(&self, job_id: &str, launch: &LaunchRecord) -> Result<RecordOutcome, AwsError>;
+    /// Ends a job that has no run in ERROR with `message`; false when the job had moved on.
+    async fn fail_before_launch(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError>;
+}
+
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    async fn put_text(&self, bucket: &str, key: &str, body: String, content_type: &str) -> Result<(), AwsError>;
+    async fn copy(&self, from: &S3Uri, bucket: &str, key: &str) -> Result<(), AwsError>;
+    /// Reads a UTF-8 object of at most `max_bytes`; larger objects are a permanent error.
+    async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError>;
+    async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<(), AwsError>;
+}
+
+/// An application as found by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationSummary {
+    pub id: String,
+    pub state: String,
+}
+
+/// How this service creates an application it does not find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationSpec {
+    pub name: String,
+    pub release_label: String,
+    pub idle_timeout_minutes: u32,
+}
+
+#[async_trait]
+pub trait EmrServerless: Send + Sync {
+    /// The newest application of that name that is not TERMINATED.
+    async fn find_application(&self, name: &str) -> Result<Option<ApplicationSummary>, AwsError>;
+    async fn create_application(&self, spec: &ApplicationSpec) -> Result<String, AwsError>;
+    async fn start_application(&self, application_id: &str) -> Result<(), AwsError>;
+    async fn start_job_run(&self, application_id: &str, manifest: &PySparkJobManifest) -> Result<String, AwsError>;
+    /// A run of that name created after `created_after`, if any (names are job ids, so unique).
+    async fn find_job_run(&self, application_id: &str, name: &str, created_after: DateTime<Utc>) -> Result<Option<String>, AwsError>;
+    /// Cancels a run; a run that already ended is not an error.
+    async fn cancel_job_run(&self, application_id: &str, run_id: &str) -> Result<(), AwsError>;
+}

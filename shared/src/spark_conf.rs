@@ -1,0 +1,265 @@
+//! Spark configuration from the service config (`jobExecutionConf`) and from job parameters
+//! (`--conf <key>`), validated so that a key or value can set one Spark property and nothing else,
+//! and rendered into EMR Serverless `sparkSubmitParameters`.
+//!
+//! EMR Serverless splits `sparkSubmitParameters` on whitespace, so the rule is strict: a key is
+//! `spark.` followed by `[A-Za-z0-9_.-]`; a value is non-empty, at most 4096 characters, and
+//! holds no whitespace, control characters, quotes or backslashes.
+
+use std::collections::BTreeMap;
+
+/// The job parameter prefix that marks a Spark conf entry, exactly as in the seed.
+pub const CONF_PARAM_PREFIX: &str = "--conf ";
+/// Service keys: consumed by this service, never passed to Spark.
+pub const APP_NAME_KEY: &str = "modelop.serverless.job.app.name";
+pub const ROLE_ARN_KEY: &str = "modelop.serverless.job.rolearn";
+/// Keys that would replace the files this service stages for the driver.
+pub const RESERVED_KEYS: [&str; 3] = ["spark.submit.pyFiles", "spark.files", "spark.submit.deployMode"];
+
+pub const MAX_KEY_LEN: usize = 256;
+pub const MAX_VALUE_LEN: usize = 4096;
+/// EMR Serverless' limit on `sparkSubmitParameters`.
+pub const MAX_SUBMIT_PARAMETERS_LEN: usize = 102_400;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SparkConfError {
+    #[error("Spark conf key {0:?} is not allowed: keys must start with 'spark.' and use only [A-Za-z0-9_.-] (at most {MAX_KEY_LEN} characters)")]
+    BadKey(String),
+    #[error("Spark conf key {0:?} is reserved: this service sets it to stage the driver and model files")]
+    ReservedKey(String),
+    #[error("value of Spark conf {key:?} is not allowed: {reason}")]
+    BadValue { key: String, reason: &'static str },
+    #[error("job parameter {0:?} is an unknown modelop service key (known: {APP_NAME_KEY}, {ROLE_ARN_KEY})")]
+    UnknownServiceKey(String),
+    #[error("sparkSubmitParameters would be {0} characters; EMR Serverless accepts at most {MAX_SUBMIT_PARAMETERS_LEN}")]
+    TooLong(usize),
+}
+
+/// A set of validated Spark properties, ordered by key so the rendering is deterministic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SparkConf(BTreeMap<String, String>);
+
+impl SparkConf {
+    /// Validates every pair; the first bad one is the error.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Result<SparkConf, SparkConfError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut conf = SparkConf::default();
+        for (key, value) in pairs {
+            conf.set(key.into(), value.into())?;
+        }
+        Ok(conf)
+    }
+
+    pub fn set(&mut self, key: String, value: String) -> Result<(), SparkConfError> {
+        validate_key(&key)?;
+        validate_value(&key, &value)?;
+        self.0.insert(key, value);
+        Ok(())
+    }
+
+    /// `self` overlaid by `other`: the job's own conf wins over the service default.
+    pub fn overlaid_by(&self, other: &SparkConf) -> SparkConf {
+        let mut merged = self.0.clone();
+        merged.extend(other.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+        SparkConf(merged)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn validate_key(key: &str) -> Result<(), SparkConfError> {
+    let well_formed = key.len() <= MAX_KEY_LEN
+        && key.strip_prefix("spark.").is_some_and(|rest| !rest.is_empty())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !key.ends_with('.');
+    if !well_formed {
+        return Err(SparkConfError::BadKey(crate::job::printable(key)));
+    }
+    if RESERVED_KEYS.contains(&key) {
+        return Err(SparkConfError::ReservedKey(key.to_string()));
+    }
+    Ok(())
+}
+
+fn validate_value(key: &str, value: &str) -> Result<(), SparkConfError> {
+    let reason = if value.is_empty() {
+        Some("it is empty")
+    } else if value.chars().count() > MAX_VALUE_LEN {
+        Some("it is longer than 4096 characters")
+    } else if value.chars().any(char::is_whitespace) {
+        Some("it contains whitespace, which would start another spark-submit argument")
+    } else if value.chars().any(char::is_control) {
+        Some("it contains a control character")
+    } else if value.chars().any(|c| matches!(c, '"' | '\'' | '`' | '\\')) {
+        Some("it contains a quote or a backslash")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(SparkConfError::BadValue { key: crate::job::printable(key), reason }),
+        None => Ok(()),
+    }
+}
+
+/// What a job's `jobParameters` say, once the `--conf` entries are split out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobParameters {
+    /// `--conf spark.*` entries.
+    pub spark_conf: SparkConf,
+    /// `--conf modelop.serverless.job.app.name`.
+    pub app_name: Option<String>,
+    /// `--conf modelop.serverless.job.rolearn`.
+    pub role_arn: Option<String>,
+    /// Every parameter that is not a `--conf` entry, passed to the model in the job metadata.
+    pub model_parameters: BTreeMap<String, String>,
+}
+
+/// Splits and validates job parameters. Service keys are consumed here and never reach Spark.
+pub fn parse_job_parameters(params: &BTreeMap<String, String>) -> Result<JobParameters, SparkConfError> {
+    let mut parsed = JobParameters::default();
+    for (name, value) in params {
+        let Some(key) = name.strip_prefix(CONF_PARAM_PREFIX) else {
+            if name.trim_start().starts_with("--conf") {
+                // "--conf\tkey", "--confkey", "--conf  key" are typos of a conf entry, not model
+                // parameters; say so rather than silently dropping the setting.
+                return Err(SparkConfError::BadKey(crate::job::printable(name)));
+            }
+            parsed.model_parameters.insert(name.clone(), value.clone());
+            continue;
+        };
+        match key {
+            APP_NAME_KEY => parsed.app_name = Some(value.clone()),
+            ROLE_ARN_KEY => parsed.role_arn = Some(value.clone()),
+            other if other.starts_with("modelop.") => {
+                return Err(SparkConfError::UnknownServiceKey(crate::job::printable(name)))
+            }
+            other => parsed.spark_conf.set(other.to_string(), value.clone())?,
+        }
+    }
+    Ok(parsed)
+}
+
+/// Files the driver needs, all already staged under this service's prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubmitFiles {
+    pub py_files: Vec<String>,
+    pub files: Vec<String>,
+}
+
+/// Renders `sparkSubmitParameters`: `--py-files`, `--files`, then one `--conf key=value` per
+/// property. File URIs are built by this service from validated ids and sanitized names.
+pub fn spark_submit_parameters(files: &SubmitFiles, conf: &SparkConf) -> Result<String, SparkConfError> {
+    let mut parts: Vec<String> = Vec::new();
+    if !files.py_files.is_empty() {
+        parts.push(format!("--py-files {}", files.py_files.join(",")));
+    }
+    if !files.files.is_empty() {
+        parts.push(format!("--files {}", files.files.join(",")));
+    }
+    parts.extend(conf.iter().map(|(k, v)| format!("--conf {k}={v}")));
+    let rendered = parts.join(" ");
+    if rendered.len() > MAX_SUBMIT_PARAMETERS_LEN {
+        return Err(SparkConfError::TooLong(rendered.len()));
+    }
+    Ok(rendered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn seed_job_parameters_are_accepted() {
+        let parsed = parse_job_parameters(&params(&[
+            ("--conf spark.archives", "s3://my_bucket/my_pyspark_venv.tar.gz#environment"),
+            ("--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON", "./environment/bin/python"),
+            ("--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON", "./environment/bin/python"),
+            ("--conf spark.executorEnv.PYSPARK_PYTHON", "./environment/bin/python"),
+            ("--conf modelop.serverless.job.app.name", "team-a-app"),
+            ("--conf modelop.serverless.job.rolearn", "arn:aws:iam::123456789012:role/job"),
+            ("threshold", "0.5"),
+        ]))
+        .unwrap();
+        assert_eq!(parsed.app_name.as_deref(), Some("team-a-app"));
+        assert_eq!(parsed.role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/job"));
+        assert_eq!(parsed.spark_conf.get("spark.archives"), Some("s3://my_bucket/my_pyspark_venv.tar.gz#environment"));
+        assert_eq!(parsed.spark_conf.iter().count(), 4, "service keys never reach Spark");
+        assert_eq!(parsed.model_parameters, params(&[("threshold", "0.5")]));
+    }
+
+    #[test]
+    fn hostile_or_malformed_parameters_are_rejected() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("--conf spark.executor.memory", "4g --jars s3://evil/x.jar", "whitespace"),
+            ("--conf spark.executor.memory", "4g\n--jars", "whitespace"),
+            ("--conf spark.executor.memory", "", "empty"),
+            ("--conf spark.executor.memory", "4g\u{7}", "control character"),
+            ("--conf spark.executor.memory", "'4g'", "quote"),
+            ("--conf spark.executor.memory", "4g\\", "backslash"),
+            ("--conf spark.executor memory", "4g", "must start with 'spark.'"),
+            ("--conf spark.x=y", "4g", "must start with 'spark.'"),
+            ("--conf --jars", "x", "must start with 'spark.'"),
+            ("--conf hadoop.fs.x", "4g", "must start with 'spark.'"),
+            ("--conf spark.", "4g", "must start with 'spark.'"),
+            ("--conf spark.files", "s3://b/x.py", "reserved"),
+            ("--conf spark.submit.pyFiles", "s3://b/x.py", "reserved"),
+            ("--conf modelop.serverless.job.queue", "q", "unknown modelop service key"),
+            ("--confspark.x", "1", "must start with 'spark.'"),
+            ("--conf\tspark.x", "1", "must start with 'spark.'"),
+        ];
+        for (key, value, needle) in cases {
+            let err = parse_job_parameters(&params(&[(key, value)])).expect_err(key).to_string();
+            assert!(err.contains(needle), "{key:?}={value:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn job_conf_overrides_service_conf() {
+        let service = SparkConf::from_pairs([("spark.archives", "s3://a/env.tar.gz#environment"), ("spark.executor.cores", "2")]).unwrap();
+        let job = SparkConf::from_pairs([("spark.archives", "s3://b/other.tar.gz#environment")]).unwrap();
+        let merged = service.overlaid_by(&job);
+        assert_eq!(merged.get("spark.archives"), Some("s3://b/other.tar.gz#environment"));
+        assert_eq!(merged.get("spark.executor.cores"), Some("2"));
+    }
+
+    #[test]
+    fn renders_files_then_conf_in_key_order() {
+        let files = SubmitFiles {
+            py_files: vec!["s3://b/p/j/model.py".into(), "s3://b/p/j/util.py".into()],
+            files: vec!["s3://b/p/j/job-metadata.json".into()],
+        };
+        let conf = SparkConf::from_pairs([("spark.b", "2"), ("spark.a", "1")]).unwrap();
+        assert_eq!(
+            spark_submit_parameters(&files, &conf).unwrap(),
+            "--py-files s3://b/p/j/model.py,s3://b/p/j/util.py --files s3://b/p/j/job-metadata.json --conf spark.a=1 --conf spark.b=2"
+        );
+        assert_eq!(spark_submit_parameters(&SubmitFiles::default(), &SparkConf::default()).unwrap(), "");
+    }
+
+    #[test]
+    fn rendering_is_bounded_by_emr_limit() {
+        let mut conf = SparkConf::default();
+        for i in 0..40 {
+            conf.set(format!("spark.custom.k{i}"), "v".repeat(MAX_VALUE_LEN)).unwrap();
+        }
+        assert!(matches!(spark_submit_parameters(&SubmitFiles::default(), &conf), Err(SparkConfError::TooLong(_))));
+    }
+}

@@ -1,0 +1,428 @@
+"""Lambda Runtime API emulator: runs a compiled Lambda binary exactly as deployed.
+
+Serves the Lambda Runtime API
+(https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html) on
+127.0.0.1 (a port the OS picks), spawns the function binary (built with the
+``lambda_runtime`` crate) pointed at it, feeds it events one by one and
+reports what it answered.
+
+Usage:
+
+    .venv/bin/python tests/emulator/lambda_runtime_api.py \\
+        --binary target/release/submit --event events/a.json [--event events/b.json ...] \\
+        [--timeout-seconds 30] [--env KEY=VALUE ...] [--echo-logs]
+
+The binary gets the current environment plus, unless already set there,
+``AWS_LAMBDA_FUNCTION_NAME`` (the binary's file name),
+``AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128``, ``AWS_LAMBDA_FUNCTION_VERSION=$LATEST``,
+``AWS_LAMBDA_LOG_FORMAT=JSON``, ``AWS_LAMBDA_LOG_GROUP_NAME``,
+``AWS_LAMBDA_LOG_STREAM_NAME``, ``AWS_LAMBDA_INITIALIZATION_TYPE=on-demand``,
+``AWS_REGION``/``AWS_DEFAULT_REGION`` (us-east-1); then the ``--env`` pairs
+(which override anything); and always ``AWS_LAMBDA_RUNTIME_API=127.0.0.1:PORT``.
+
+Each event file's bytes are one invocation's payload. The next event is only
+queued once the previous one got its response or error. Each invocation has
+``--timeout-seconds`` (Lambda-Runtime-Deadline-Ms is now + timeout when the
+binary receives it; one extra second of grace is allowed for the reply).
+
+Prints one JSON document to stdout:
+
+    {"invocations": [{"event": FILE, "requestId": ID,
+                      "status": "response" | "error" | "timeout" | "incomplete",
+                      "body": <parsed JSON, or the raw text>,
+                      "errorType": <Lambda-Runtime-Function-Error-Type header; errors only>}, ...],
+     "initError": null | <body posted to /runtime/init/error>,
+     "binaryExitCode": null | N,   # set if the binary exited before it was stopped
+     "failure": null | "<why the run stopped early>",
+     "binaryStderr": "<last 20k chars of the binary's stdout+stderr>"}
+
+Exit status: 0 if every event got a response or an error response (the caller
+asserts on the bodies); 1 if the binary exited, reported an init error, or an
+event timed out (later events are then not sent); 2 on bad arguments.
+The binary is always stopped at the end (SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+HOST = "127.0.0.1"
+API = "/2018-06-01/runtime"
+ACCOUNT_ID = "123456789012"
+LOG_TAIL_CHARS = 20_000
+LOG_BUFFER_BYTES = 1 << 20
+GRACE_SECONDS = 1.0
+
+_INVOCATION_PATH = re.compile(rf"^{API}/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
+
+
+def _parse_body(raw: bytes) -> Any:
+    text = raw.decode("utf-8", "replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class Invocation:
+    def __init__(self, event_path: str, payload: bytes, timeout_seconds: float) -> None:
+        self.event_path = event_path
+        self.payload = payload
+        self.timeout_seconds = timeout_seconds
+        self.request_id = str(uuid.uuid4())
+        self.queued_at = time.monotonic()
+        self.delivered_at: float | None = None  # monotonic
+        self.status = "incomplete"
+        self.body: Any = None
+        self.error_type: str | None = None
+        self.done = threading.Event()
+
+    def wait_deadline(self) -> float:
+        """Monotonic time after which the invocation counts as timed out."""
+        start = self.delivered_at if self.delivered_at is not None else self.queued_at
+        return start + self.timeout_seconds + GRACE_SECONDS
+
+    def report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "event": self.event_path,
+            "requestId": self.request_id,
+            "status": self.status,
+            "body": self.body,
+        }
+        if self.status == "error":
+            out["errorType"] = self.error_type
+        return out
+
+
+class RuntimeApi:
+    """The Runtime API server and its state (usable in-process too)."""
+
+    def __init__(self, function_arn: str, quiet: bool = True) -> None:
+        self.function_arn = function_arn
+        self.quiet = quiet
+        self.pending: queue.Queue[Invocation] = queue.Queue()
+        self.invocations: dict[str, Invocation] = {}
+        self.lock = threading.Lock()
+        self.init_error: Any = None
+        self.init_error_event = threading.Event()
+        self.closing = threading.Event()
+        self.httpd = ThreadingHTTPServer((HOST, 0), _make_handler(self))
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.httpd.server_port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.closing.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def enqueue(self, event_path: str, payload: bytes, timeout_seconds: float) -> Invocation:
+        inv = Invocation(event_path, payload, timeout_seconds)
+        with self.lock:
+            self.invocations[inv.request_id] = inv
+        self.pending.put(inv)
+        return inv
+
+    def next_invocation(self) -> Invocation | None:
+        """Block until an event is queued (None once closing)."""
+        while not self.closing.is_set():
+            try:
+                inv = self.pending.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            inv.delivered_at = time.monotonic()
+            return inv
+        return None
+
+    def expire(self, inv: Invocation) -> bool:
+        """Mark an unanswered invocation as timed out (False if it just completed)."""
+        with self.lock:
+            if inv.done.is_set():
+                return False
+            inv.status = "timeout"
+            inv.done.set()
+            return True
+
+    def complete(self, request_id: str, kind: str, body: bytes, error_type: str | None) -> bool:
+        with self.lock:
+            inv = self.invocations.get(request_id)
+            if inv is None or inv.done.is_set() or inv.delivered_at is None:
+                return False
+            inv.status = kind
+            inv.body = _parse_body(body)
+            inv.error_type = error_type
+            inv.done.set()
+            return True
+
+
+def _make_handler(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # the Rust client keeps connections alive
+
+        def log_message(self, format: str, *args: Any) -> None:
+            if not api.quiet:
+                sys.stderr.write("runtime-api: " + (format % args) + "\n")
+
+        def _read_body(self) -> bytes:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length > 0 else b""
+
+        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _error(self, status: int, error_type: str, message: str) -> None:
+            self._send(status, {"errorType": error_type, "errorMessage": message})
+
+        def do_GET(self) -> None:
+            if self.path != f"{API}/invocation/next":
+                self._error(404, "NotFound", f"no route GET {self.path}")
+                return
+            inv = api.next_invocation()
+            if inv is None:  # shutting down: drop the long poll
+                self.close_connection = True
+                return
+            deadline_ms = int(time.time() * 1000 + inv.timeout_seconds * 1000)
+            trace_id = (
+                f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};"
+                f"Parent={secrets.token_hex(8)};Sampled=0"
+            )
+            self._send(
+                200,
+                inv.payload,
+                {
+                    "Lambda-Runtime-Aws-Request-Id": inv.request_id,
+                    "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                    "Lambda-Runtime-Invoked-Function-Arn": api.function_arn,
+                    "Lambda-Runtime-Trace-Id": trace_id,
+                },
+            )
+
+        def do_POST(self) -> None:
+            body = self._read_body()
+            if self.path == f"{API}/init/error":
+                api.init_error = _parse_body(body)
+                api.init_error_event.set()
+                self._send(202, {"status": "OK"})
+                return
+            match = _INVOCATION_PATH.match(self.path)
+            if match is None:
+                self._error(404, "NotFound", f"no route POST {self.path}")
+                return
+            error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
+            if api.complete(match["id"], match["kind"], body, error_type):
+                self._send(202, {"status": "OK"})
+            else:
+                self._error(400, "InvalidRequestID", f"unknown or completed request {match['id']}")
+
+    return Handler
+
+
+class Binary:
+    """The function process, with its stdout+stderr captured (and optionally echoed)."""
+
+    def __init__(self, path: str, env: dict[str, str], echo: bool) -> None:
+        self.proc = subprocess.Popen(
+            [path],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # our signals (e.g. Ctrl-C) don't hit it; we stop it
+        )
+        self.echo = echo
+        self.output = bytearray()
+        self.exit_code_before_stop: int | None = None
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return
+            if self.echo:
+                sys.stderr.buffer.write(chunk)
+                sys.stderr.buffer.flush()
+            self.output += chunk
+            if len(self.output) > 2 * LOG_BUFFER_BYTES:
+                del self.output[: len(self.output) - LOG_BUFFER_BYTES]
+
+    def exited(self) -> int | None:
+        return self.proc.poll()
+
+    def stop(self) -> None:
+        self.exit_code_before_stop = self.proc.poll()
+        if self.exit_code_before_stop is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait()
+        self._reader.join(timeout=3)
+
+    def _signal(self, sig: int) -> None:
+        # Only called while the binary is alive (not yet reaped): its pid is
+        # then its own process group's id, so this also reaches its children.
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def log_tail(self) -> str:
+        return bytes(self.output).decode("utf-8", "replace")[-LOG_TAIL_CHARS:]
+
+
+def build_env(binary: str, extra: list[tuple[str, str]], runtime_api: str) -> dict[str, str]:
+    env = dict(os.environ)
+    name = os.path.basename(binary)
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    defaults = {
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": time.strftime("%Y/%m/%d/[$LATEST]")
+        + secrets.token_hex(16),
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    env.update(extra)
+    env["AWS_LAMBDA_RUNTIME_API"] = runtime_api
+    return env
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    events = []
+    for path in args.event:
+        with open(path, "rb") as f:
+            events.append((path, f.read()))
+
+    name = os.path.basename(args.binary)
+    env_preview = build_env(args.binary, args.env, "")
+    function_arn = f"arn:aws:lambda:{env_preview['AWS_REGION']}:{ACCOUNT_ID}:function:{name}"
+
+    api = RuntimeApi(function_arn, quiet=not args.verbose)
+    api.start()
+    binary: Binary | None = None
+    invocations: list[Invocation] = []
+    failure: str | None = None
+    try:
+        try:
+            binary = Binary(args.binary, build_env(args.binary, args.env, api.address), args.echo_logs)
+        except OSError as exc:
+            failure = f"could not start {args.binary}: {exc}"
+        for path, payload in events if binary else []:
+            inv = api.enqueue(path, payload, args.timeout_seconds)
+            invocations.append(inv)
+            while not inv.done.wait(0.05):
+                if api.init_error_event.is_set():
+                    failure = f"the binary reported an init error while {path} was pending"
+                elif binary.exited() is not None and not inv.done.is_set():
+                    failure = f"the binary exited with code {binary.exited()} while {path} was pending"
+                elif time.monotonic() > inv.wait_deadline() and api.expire(inv):
+                    failure = f"{path} timed out after {args.timeout_seconds}s"
+                if failure:
+                    break
+            if failure:
+                break
+        if failure is None and api.init_error_event.is_set():
+            failure = "the binary reported an init error"
+    finally:
+        if binary is not None:
+            binary.stop()
+        api.stop()
+
+    report = {
+        "invocations": [inv.report() for inv in invocations],
+        "initError": api.init_error,
+        "binaryExitCode": binary.exit_code_before_stop if binary else None,
+        "failure": failure,
+        "binaryStderr": binary.log_tail() if binary else "",
+    }
+    return report, (0 if failure is None else 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Run a Lambda binary against an emulated Lambda Runtime API."
+    )
+    parser.add_argument("--binary", required=True, help="the function executable")
+    parser.add_argument("--event", action="append", required=True, help="event JSON file (repeatable)")
+    parser.add_argument("--timeout-seconds", type=float, default=30.0, help="per invocation (default 30)")
+    parser.add_argument("--env", action="append", type=_env_pair, default=[], metavar="KEY=VALUE")
+    parser.add_argument("--echo-logs", action="store_true", help="also copy the binary's output to stderr")
+    parser.add_argument("--verbose", action="store_true", help="log Runtime API requests to stderr")
+    args = parser.parse_args(argv)
+    for path in args.event:
+        if not os.path.isfile(path):
+            parser.error(f"event file not found: {path}")
+
+    # Turn SIGTERM into an exception so the binary is still stopped.
+    def on_term(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        report, status = run(args)
+    except KeyboardInterrupt:
+        return 130
+    sys.stdout.write(json.dumps(report) + "\n")
+    sys.stdout.flush()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,1 +1,403 @@
+//! The submit function against moto's server: a CREATED job row, read back from the table's
+//! stream, becomes exactly one EMR Serverless job run with its files staged in S3.
 
+use chrono::{Duration, Utc};
+use integration_tests::*;
+use serde_json::{json, Value};
+
+fn deadline() -> chrono::DateTime<Utc> {
+    Utc::now() + Duration::seconds(60)
+}
+
+fn job_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn failures(response: &aws_lambda_events::event::streams::DynamoDbEventResponse) -> Vec<String> {
+    response.batch_item_failures.iter().filter_map(|f| f.item_identifier.clone()).collect()
+}
+
+fn history_statuses(job: &Value) -> Vec<String> {
+    job["statusHistory"].as_array().map(|h| h.iter().map(|e| e["status"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn each_job_type_is_staged_and_launched_once() {
+    let env = TestEnv::new().await;
+    let cases = [("MODEL_BATCH_JOB", "action"), ("MODEL_BATCH_TEST_JOB", "metrics"), ("MODEL_BATCH_TRAINING_JOB", "train")];
+    let ids: Vec<String> = cases.iter().map(|_| job_id()).collect();
+    for ((job_type, _), id) in cases.iter().zip(&ids) {
+        env.put_job(&created_job(id, job_type)).await;
+    }
+    let batch = env.insert_batch().await;
+    assert_eq!(batch["Records"].as_array().unwrap().len(), 3);
+
+    let response = env.submit_handler().await.handle_batch(&batch, deadline()).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+
+    let runs = env.job_runs(&env.app_name).await;
+    assert_eq!(runs.len(), 3, "one run per job");
+    let apps = env.applications(&env.app_name).await;
+    assert_eq!(apps.len(), 1, "the application is created once and reused");
+
+    for ((job_type, function), id) in cases.iter().zip(&ids) {
+        let job = env.job(id).await.expect("job row");
+        let staging = format!("s3://{}/modelop-spark-serverless/{id}/", env.bucket);
+        assert_eq!(job["jobStatus"], "WAITING", "{job_type}");
+        assert_eq!(job["stagingUri"], staging.as_str());
+        assert_eq!(job["emrApplicationId"], apps[0].id());
+        assert_eq!(job["emrState"], "SUBMITTED");
+        assert!(job.get("submitLease").is_none(), "the lease is dropped once the run is recorded");
+        assert_eq!(history_statuses(&job), ["WAITING", "WAITING"]);
+        assert_eq!(job["statusHistory"][1]["emrState"], "SUBMITTED");
+
+        assert_eq!(
+            env.staged_keys(id).await,
+            ["ModelOpPySparkDriver.py", "job-metadata.json", "spark_sample_model.py"],
+            "{job_type}"
+        );
+        let driver = env.object_text(&env.bucket, &format!("modelop-spark-serverless/{id}/ModelOpPySparkDriver.py")).await;
+        assert_eq!(driver, shared::manifest::DRIVER_SOURCE);
+        let model = env.object_text(&env.bucket, &format!("modelop-spark-serverless/{id}/spark_sample_model.py")).await;
+        assert_eq!(model, sample_model_source());
+        let metadata: Value =
+            serde_json::from_str(&env.object_text(&env.bucket, &format!("modelop-spark-serverless/{id}/job-metadata.json")).await).unwrap();
+        assert_eq!(metadata["jobId"], id.as_str());
+        assert_eq!(metadata["jobType"], *job_type);
+        assert_eq!(metadata["modelModule"], "spark_sample_model");
+        assert_eq!(metadata["initFunction"], "begin");
+        assert_eq!(metadata["jobFunction"], *function);
+        assert_eq!(metadata["inputs"][0]["fileUrl"], "s3://modelop-data/input/sample_input.csv");
+        assert_eq!(metadata["outputs"][0]["fileUrl"], format!("s3://modelop-data/output/{id}/"));
+        assert_eq!(metadata["modelAssets"][0]["fileUrl"], "s3://modelop-models/sample/weights.json");
+
+        let run_id = job["sparkApplicationId"].as_str().expect("run id recorded");
+        let run = runs.iter().find(|r| r.job_run_id() == run_id).expect("the recorded run exists");
+        assert_eq!(run.name(), Some(id.as_str()));
+        assert_eq!(run.execution_role(), DEFAULT_ROLE);
+        assert_eq!(run.tags().and_then(|t| t.get("modelop:jobId")).map(String::as_str), Some(id.as_str()));
+        assert_eq!(run.tags().and_then(|t| t.get("modelop:jobType")).map(String::as_str), Some(*job_type));
+        let aws_sdk_emrserverless::types::JobDriver::SparkSubmit(spark) = run.job_driver().expect("driver") else {
+            panic!("not a spark-submit driver")
+        };
+        assert_eq!(spark.entry_point(), format!("{staging}ModelOpPySparkDriver.py"));
+        assert_eq!(spark.entry_point_arguments(), ["--metadata", "job-metadata.json", "--results-uri", &format!("{staging}results/")]);
+        assert_eq!(
+            spark.spark_submit_parameters(),
+            Some(
+                format!(
+                    "--py-files {staging}spark_sample_model.py --files {staging}job-metadata.json \
+                     --conf spark.archives=s3://modelop-envs/pyspark_venv.tar.gz#environment \
+                     --conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python"
+                )
+                .as_str()
+            )
+        );
+        let logging = run
+            .configuration_overrides()
+            .and_then(|c| c.monitoring_configuration())
+            .and_then(|m| m.cloud_watch_logging_configuration())
+            .expect("CloudWatch logging configured");
+        assert!(logging.enabled());
+        assert_eq!(logging.log_group_name(), Some("/aws/emr-serverless"));
+        assert_eq!(logging.log_stream_name_prefix(), Some(id.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn job_parameters_override_the_configuration() {
+    let env = TestEnv::new().await;
+    let id = job_id();
+    let team_app = format!("{}-team", env.app_name);
+    let mut job = created_job(&id, "MODEL_BATCH_JOB");
+    job["jobParameters"] = json!({
+        "--conf spark.archives": "s3://team-envs/venv.tar.gz#environment",
+        "--conf spark.executor.cores": "4",
+        "--conf modelop.serverless.job.app.name": team_app,
+        "--conf modelop.serverless.job.rolearn": "arn:aws:iam::123456789012:role/team-job",
+        "threshold": "0.75"
+    });
+    env.put_job(&job).await;
+    let response = env.submit_handler().await.handle_batch(&env.insert_batch().await, deadline()).await;
+    assert!(failures(&response).is_empty());
+
+    assert!(env.job_runs(&env.app_name).await.is_empty(), "the default application is not used");
+    let runs = env.job_runs(&team_app).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].execution_role(), "arn:aws:iam::123456789012:role/team-job");
+    let aws_sdk_emrserverless::types::JobDriver::SparkSubmit(spark) = runs[0].job_driver().unwrap() else { panic!() };
+    let params = spark.spark_submit_parameters().unwrap();
+    assert!(params.contains("--conf spark.archives=s3://team-envs/venv.tar.gz#environment"), "{params}");
+    assert!(params.contains("--conf spark.executor.cores=4"), "{params}");
+    assert!(params.contains("--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python"), "config conf kept: {params}");
+    assert!(!params.contains("modelop."), "service keys never reach Spark: {params}");
+    let metadata: Value =
+        serde_json::from_str(&env.object_text(&env.bucket, &format!("modelop-spark-serverless/{id}/job-metadata.json")).await).unwrap();
+    assert_eq!(metadata["jobParameters"], json!({ "threshold": "0.75" }));
+}
+
+#[tokio::test]
+async fn a_second_delivery_changes_nothing() {
+    let env = TestEnv::new().await;
+    let id = job_id();
+    env.put_job(&created_job(&id, "MODEL_BATCH_JOB")).await;
+    let batch = env.insert_batch().await;
+    let handler = env.submit_handler().await;
+
+    assert!(failures(&handler.handle_batch(&batch, deadline()).await).is_empty());
+    let first = env.job(&id).await.unwrap();
+    // The same record again, and twice within one batch.
+    let mut doubled = batch.clone();
+    let record = batch["Records"][0].clone();
+    doubled["Records"] = json!([record.clone(), record]);
+    assert!(failures(&handler.handle_batch(&batch, deadline()).await).is_empty());
+    assert!(failures(&handler.handle_batch(&doubled, deadline()).await).is_empty());
+    // A fresh container (no application cache) too.
+    assert!(failures(&env.submit_handler().await.handle_batch(&batch, deadline()).await).is_empty());
+
+    assert_eq!(env.job_runs(&env.app_name).await.len(), 1, "exactly one run");
+    assert_eq!(env.job(&id).await.unwrap(), first, "the job row is unchanged");
+}
+
+#[tokio::test]
+async fn concurrent_invocations_launch_one_run() {
+    let env = TestEnv::new().await;
+    let id = job_id();
+    env.put_job(&created_job(&id, "MODEL_BATCH_TEST_JOB")).await;
+    let batch = env.insert_batch().await;
+    let (a, b) = (env.submit_handler().await, env.submit_handler().await);
+    let (ra, rb) = tokio::join!(a.handle_batch(&batch, deadline()), b.handle_batch(&batch, deadline()));
+    // The loser either waited for the winner's lease and then skipped, or reported a retry.
+    let retried = failures(&ra).len() + failures(&rb).len();
+    assert!(retried <= 1, "{ra:?} {rb:?}");
+    assert_eq!(env.job_runs(&env.app_name).await.len(), 1, "exactly one run");
+    assert_eq!(env.job(&id).await.unwrap()["jobStatus"], "WAITING");
+}
+
+#[tokio::test]
+async fn a_retry_after_an_outage_between_claim_and_launch_launches() {
+    let env = TestEnv::new().await;
+    let id = job_id();
+    env.put_job(&created_job(&id, "MODEL_BATCH_JOB")).await;
+    let batch = env.insert_batch().await;
+    let sequence = batch["Records"][0]["dynamodb"]["SequenceNumber"].as_str().unwrap().to_string();
+
+    // EMR Serverless unreachable: the claim succeeds, the launch fails transiently.
+    let broken = env.submit_handler_with_emr_endpoint("http://127.0.0.1:9").await;
+    let response = broken.handle_batch(&batch, deadline()).await;
+    assert_eq!(failures(&response), [sequence], "reported for retry");
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(job["jobStatus"], "WAITING");
+    assert!(job.get("sparkApplicationId").is_none());
+    assert!(job.get("submitLease").is_none(), "the lease is released for the retry");
+
+    // Lambda retries the record: it must launch, not skip the WAITING job.
+    let response = env.submit_handler().await.handle_batch(&batch, deadline()).await;
+    assert!(failures(&response).is_empty());
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(job["jobStatus"], "WAITING");
+    assert!(job["sparkApplicationId"].is_string());
+    assert_eq!(env.job_runs(&env.app_name).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_after_the_claim_is_taken_over_once_the_lease_expires() {
+    let env = TestEnv::new().await;
+    let (expired, live) = (job_id(), job_id());
+    for id in [&expired, &live] {
+        env.put_job(&created_job(id, "MODEL_BATCH_JOB")).await;
+    }
+    let batch = env.insert_batch().await;
+    // What a crashed invocation leaves: WAITING, a lease, no run.
+    let lease = |expires: chrono::DateTime<Utc>| {
+        json!({ ":w": "WAITING", ":l": { "owner": "crashed", "claimedAt": shared::job::timestamp(Utc::now()), "expiresAt": shared::job::timestamp(expires) } })
+    };
+    env.update_job(&expired, "SET jobStatus = :w, submitLease = :l", lease(Utc::now() - Duration::seconds(1))).await;
+    env.update_job(&live, "SET jobStatus = :w, submitLease = :l", lease(Utc::now() + Duration::hours(1))).await;
+
+    let response = env.submit_handler().await.handle_batch(&batch, deadline()).await;
+    let live_sequence = batch["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["dynamodb"]["Keys"]["id"]["S"] == live.as_str())
+        .unwrap()["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(failures(&response), [live_sequence], "a live lease is retried later, not skipped");
+    assert!(env.job(&expired).await.unwrap()["sparkApplicationId"].is_string(), "expired lease taken over");
+    assert!(env.job(&live).await.unwrap().get("sparkApplicationId").is_none(), "live lease respected");
+    assert_eq!(env.job_runs(&env.app_name).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_between_launch_and_record_does_not_start_a_second_run() {
+    let env = TestEnv::new().await;
+    let id = job_id();
+    env.put_job(&created_job(&id, "MODEL_BATCH_TRAINING_JOB")).await;
+    let batch = env.insert_batch().await;
+    // The earlier attempt claimed the job and started the run, then died before recording it.
+    let (app_id, run_id) = env.start_run_directly(&env.app_name, &id).await;
+    let lease = json!({ ":w": "WAITING", ":l": {
+        "owner": "crashed", "claimedAt": shared::job::timestamp(Utc::now() - Duration::seconds(30)),
+        "expiresAt": shared::job::timestamp(Utc::now() - Duration::seconds(1)) } });
+    env.update_job(&id, "SET jobStatus = :w, submitLease = :l", lease).await;
+
+    let response = env.submit_handler().await.handle_batch(&batch, deadline()).await;
+    assert!(failures(&response).is_empty());
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(job["sparkApplicationId"], run_id.as_str(), "the existing run is recorded");
+    assert_eq!(job["emrApplicationId"], app_id.as_str());
+    assert_eq!(env.job_runs(&env.app_name).await.len(), 1, "no second run");
+}
+
+#[tokio::test]
+async fn bad_jobs_end_in_error_and_the_rest_of_the_batch_goes_on() {
+    let env = TestEnv::new().await;
+    let good = job_id();
+    env.put_job(&created_job(&good, "MODEL_BATCH_JOB")).await;
+
+    let mut cases: Vec<(String, Value, &str)> = Vec::new();
+    let long_id = "x".repeat(65);
+    cases.push((long_id.clone(), created_job(&long_id, "MODEL_BATCH_JOB"), "at most 64 are allowed"));
+    cases.push(("job with spaces".into(), created_job("job with spaces", "MODEL_BATCH_JOB"), "outside [A-Za-z0-9._-]"));
+
+    let id = job_id();
+    let mut job = created_job(&id, "MODEL_BATCH_JOB");
+    job["model"]["storedModel"]["modelAssets"][0]["sourceCode"] = json!("def action(a, b, c):\n    pass\n");
+    cases.push((id, job, "validate job: the primary source has no function annotated '# modelop.score'"));
+
+    let id = job_id();
+    let mut job = created_job(&id, "MODEL_BATCH_JOB");
+    job["jobParameters"] = json!({ "--conf spark.executor.memory": "4g --jars s3://evil/x.jar" });
+    cases.push((id, job, "value of Spark conf \"spark.executor.memory\" is not allowed: it contains whitespace"));
+
+    let id = job_id();
+    let mut job = created_job(&id, "MODEL_BATCH_JOB");
+    job["jobParameters"] = json!({ "--conf spark.driver.memory": "4g\n--conf spark.x=y" });
+    cases.push((id, job, "it contains whitespace"));
+
+    let id = job_id();
+    let mut job = created_job(&id, "MODEL_BATCH_JOB");
+    job["model"]["storedModel"]["modelAssets"][0]["primaryModelSource"] = json!(false);
+    cases.push((id, job, "the model has no primary source"));
+
+    let id = job_id();
+    let mut job = created_job(&id, "MODEL_BATCH_JOB");
+    job["jobType"] = json!("MODEL_BATCH_SCORING_JOB");
+    cases.push((id, job, "decode job: the job record is malformed"));
+
+    let id = job_id();
+    let mut job = created_job(&id, "MODEL_BATCH_JOB");
+    job["model"]["storedModel"]["modelAssets"][0] =
+        json!({ "name": "model.py", "assetType": "SOURCE_CODE", "primaryModelSource": true, "fileUrl": format!("s3://{}/missing/model.py", env.model_bucket) });
+    cases.push((id, job, "could not be read"));
+
+    // EMR itself refuses: moto rejects roles of another account with AccessDeniedException.
+    let id = job_id();
+    let mut job = created_job(&id, "MODEL_BATCH_JOB");
+    job["jobParameters"] = json!({ "--conf modelop.serverless.job.rolearn": "arn:aws:iam::999999999999:role/elsewhere" });
+    cases.push((id, job, "start job run: EMR Serverless StartJobRun failed: AccessDeniedException"));
+
+    for (_, job, _) in &cases {
+        env.put_job(job).await;
+    }
+    let response = env.submit_handler().await.handle_batch(&env.insert_batch().await, deadline()).await;
+    assert!(failures(&response).is_empty(), "permanent errors are not retried: {response:?}");
+
+    for (id, _, needle) in &cases {
+        let job = env.job(id).await.expect("job row");
+        assert_eq!(job["jobStatus"], "ERROR", "{id}");
+        let message = job["errorMessage"].as_str().unwrap_or_default();
+        assert!(message.starts_with(&format!("job {}: ", shared::job::printable(id))), "names the job: {message}");
+        assert!(message.contains(needle), "expected {needle:?} in {message:?}");
+        assert_eq!(history_statuses(&job).last().map(String::as_str), Some("ERROR"));
+        assert!(job.get("sparkApplicationId").is_none());
+    }
+    let good_job = env.job(&good).await.unwrap();
+    assert!(good_job["sparkApplicationId"].is_string(), "the good job in the same batch launched");
+    assert_eq!(env.job_runs(&env.app_name).await.len(), 1);
+}
+
+#[tokio::test]
+async fn primary_and_additional_sources_from_s3_are_staged() {
+    let env = TestEnv::new().await;
+    let id = job_id();
+    env.put_object(&env.model_bucket, "sample/v1/spark_sample_model.py", &sample_model_source()).await;
+    env.put_object(&env.model_bucket, "sample/v1/helpers.py", "SCALE = 2\n").await;
+    env.put_object(&env.model_bucket, "sample/v1/schema.json", "{\"columns\": []}").await;
+    let mut job = created_job(&id, "MODEL_BATCH_TEST_JOB");
+    let url = |key: &str| format!("s3://{}/sample/v1/{key}", env.model_bucket);
+    job["model"]["storedModel"]["modelAssets"] = json!([
+        { "name": "spark_sample_model.py", "assetType": "SOURCE_CODE", "primaryModelSource": true, "fileUrl": url("spark_sample_model.py") },
+        { "name": "helpers.py", "assetType": "SOURCE_CODE", "fileUrl": url("helpers.py") },
+        { "name": "schema.json", "assetType": "SOURCE_CODE", "fileUrl": url("schema.json") },
+        { "name": "inline_util.py", "assetType": "SOURCE_CODE", "sourceCode": "def util():\n    return 1\n" }
+    ]);
+    env.put_job(&job).await;
+    let response = env.submit_handler().await.handle_batch(&env.insert_batch().await, deadline()).await;
+    assert!(failures(&response).is_empty());
+
+    assert_eq!(
+        env.staged_keys(&id).await,
+        ["ModelOpPySparkDriver.py", "helpers.py", "inline_util.py", "job-metadata.json", "schema.json", "spark_sample_model.py"]
+    );
+    let staged = |name: &str| format!("modelop-spark-serverless/{id}/{name}");
+    assert_eq!(env.object_text(&env.bucket, &staged("helpers.py")).await, "SCALE = 2\n");
+    assert_eq!(env.object_text(&env.bucket, &staged("spark_sample_model.py")).await, sample_model_source());
+    let runs = env.job_runs(&env.app_name).await;
+    let aws_sdk_emrserverless::types::JobDriver::SparkSubmit(spark) = runs[0].job_driver().unwrap() else { panic!() };
+    let base = format!("s3://{}/modelop-spark-serverless/{id}/", env.bucket);
+    assert!(spark.spark_submit_parameters().unwrap().starts_with(&format!(
+        "--py-files {base}spark_sample_model.py,{base}helpers.py,{base}inline_util.py --files {base}job-metadata.json,{base}schema.json "
+    )));
+}
+
+#[tokio::test]
+async fn records_that_are_not_ours_are_left_alone() {
+    let env = TestEnv::new().await;
+    let other = job_id();
+    let mut other_job = created_job(&other, "MODEL_BATCH_JOB");
+    other_job["runtimeType"] = json!("SPARK_RUNTIME");
+    env.put_job(&other_job).await;
+    let waiting = job_id();
+    let mut waiting_job = created_job(&waiting, "MODEL_BATCH_JOB");
+    waiting_job["jobStatus"] = json!("WAITING");
+    env.put_job(&waiting_job).await;
+    let ours = job_id();
+    env.put_job(&created_job(&ours, "MODEL_BATCH_JOB")).await;
+
+    let mut batch = env.insert_batch().await;
+    let records = batch["Records"].as_array_mut().unwrap();
+    records.insert(0, json!({ "eventID": "garbage-1", "dynamodb": "not a record" }));
+    records.push(json!(42));
+    let mut modify = records[2].clone();
+    modify["eventName"] = json!("MODIFY");
+    records.push(modify);
+
+    let response = env.submit_handler().await.handle_batch(&batch, deadline()).await;
+    assert!(failures(&response).is_empty(), "malformed records are skipped, not retried");
+    assert_eq!(env.job(&other).await.unwrap(), other_job, "another runtime's row is untouched");
+    assert_eq!(env.job(&waiting).await.unwrap(), waiting_job, "a row that is not CREATED is untouched");
+    assert!(env.job(&ours).await.unwrap()["sparkApplicationId"].is_string());
+    assert_eq!(env.job_runs(&env.app_name).await.len(), 1);
+
+    let not_a_batch = env.submit_handler().await.handle_batch(&json!({ "hello": "world" }), deadline()).await;
+    assert!(failures(&not_a_batch).is_empty());
+}
+
+#[tokio::test]
+async fn a_deleted_row_gets_no_run_and_no_staging() {
+    let env = TestEnv::new().await;
+    let id = job_id();
+    env.put_job(&created_job(&id, "MODEL_BATCH_JOB")).await;
+    let batch = env.insert_batch().await;
+    env.dynamodb.delete_item().table_name(&env.table).key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone())).send().await.unwrap();
+
+    let response = env.submit_handler().await.handle_batch(&batch, deadline()).await;
+    assert!(failures(&response).is_empty());
+    assert!(env.job(&id).await.is_none(), "an update never recreates a deleted row");
+    assert!(env.staged_keys(&id).await.is_empty(), "files staged for a missing job are removed");
+    assert!(env.job_runs(&env.app_name).await.is_empty());
+}

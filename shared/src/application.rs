@@ -2,7 +2,7 @@
 //! the life of the Lambda container so warm invocations skip the lookup.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tracing::info;
 
@@ -15,6 +15,9 @@ const READY_STATES: [&str; 4] = ["CREATING", "CREATED", "STARTING", "STARTED"];
 #[derive(Debug, Default)]
 pub struct ApplicationResolver {
     cache: Mutex<HashMap<String, String>>,
+    /// One lookup per name at a time: concurrent records of a batch wait for the first lookup
+    /// instead of each creating the application.
+    lookups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ApplicationResolver {
@@ -30,6 +33,11 @@ impl ApplicationResolver {
     /// The id of the application named in `spec`: cached, found (and started when stopped), or
     /// created with auto-start and auto-stop.
     pub async fn resolve(&self, emr: &dyn EmrServerless, spec: &ApplicationSpec) -> Result<String, AwsError> {
+        if let Some(id) = self.cached(&spec.name) {
+            return Ok(id);
+        }
+        let lookup = self.lookups.lock().expect("lookup lock").entry(spec.name.clone()).or_default().clone();
+        let _single_flight = lookup.lock().await;
         if let Some(id) = self.cached(&spec.name) {
             return Ok(id);
         }
@@ -49,5 +57,92 @@ impl ApplicationResolver {
         };
         self.cache.lock().expect("cache lock").insert(spec.name.clone(), id.clone());
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::AwsErrorKind;
+    use crate::manifest::PySparkJobManifest;
+    use crate::ports::ApplicationSummary;
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+
+    /// An in-memory EMR that counts the calls the resolver makes.
+    #[derive(Default)]
+    struct FakeEmr {
+        existing: Option<ApplicationSummary>,
+        calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl FakeEmr {
+        fn calls(&self) -> Vec<&'static str> {
+            self.calls.lock().unwrap().clone()
+        }
+        fn note(&self, call: &'static str) {
+            self.calls.lock().unwrap().push(call);
+        }
+    }
+
+    #[async_trait]
+    impl EmrServerless for FakeEmr {
+        async fn find_application(&self, _name: &str) -> Result<Option<ApplicationSummary>, AwsError> {
+            self.note("find");
+            tokio::task::yield_now().await;
+            Ok(self.existing.clone())
+        }
+        async fn create_application(&self, _spec: &ApplicationSpec) -> Result<String, AwsError> {
+            self.note("create");
+            Ok("app-new".into())
+        }
+        async fn start_application(&self, _id: &str) -> Result<(), AwsError> {
+            self.note("start");
+            Ok(())
+        }
+        async fn start_job_run(&self, _app: &str, _m: &PySparkJobManifest) -> Result<String, AwsError> {
+            Err(AwsError::new("fake", "StartJobRun", AwsErrorKind::Permanent, "unused"))
+        }
+        async fn find_job_run(&self, _app: &str, _name: &str, _after: DateTime<Utc>) -> Result<Option<String>, AwsError> {
+            Ok(None)
+        }
+        async fn cancel_job_run(&self, _app: &str, _run: &str) -> Result<(), AwsError> {
+            Ok(())
+        }
+    }
+
+    fn spec() -> ApplicationSpec {
+        ApplicationSpec { name: "modelop".into(), release_label: "emr-7.5.0".into(), idle_timeout_minutes: 15 }
+    }
+
+    #[tokio::test]
+    async fn resolution_by_application_state() {
+        let app = |state: &str| Some(ApplicationSummary { id: "app-1".into(), state: state.into() });
+        let cases: Vec<(Option<ApplicationSummary>, &str, Vec<&str>)> = vec![
+            (None, "app-new", vec!["find", "create"]),
+            (app("STARTED"), "app-1", vec!["find"]),
+            (app("CREATED"), "app-1", vec!["find"]),
+            (app("STOPPED"), "app-1", vec!["find", "start"]),
+        ];
+        for (existing, expected_id, expected_calls) in cases {
+            let emr = FakeEmr { existing: existing.clone(), ..FakeEmr::default() };
+            let resolver = ApplicationResolver::default();
+            assert_eq!(resolver.resolve(&emr, &spec()).await.unwrap(), expected_id);
+            assert_eq!(resolver.resolve(&emr, &spec()).await.unwrap(), expected_id, "second time from the cache");
+            assert_eq!(emr.calls(), expected_calls, "{existing:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_resolutions_look_up_once_and_forget_refreshes() {
+        let emr = FakeEmr::default();
+        let resolver = ApplicationResolver::default();
+        let spec = spec();
+        let results = futures::future::join_all((0..10).map(|_| resolver.resolve(&emr, &spec))).await;
+        assert!(results.iter().all(|r| r.as_deref() == Ok("app-new")));
+        assert_eq!(emr.calls(), ["find", "create"]);
+        resolver.forget("modelop");
+        resolver.resolve(&emr, &spec).await.unwrap();
+        assert_eq!(emr.calls(), ["find", "create", "find", "create"]);
     }
 }

@@ -1,1 +1,485 @@
+//! The integration tests' local environment: moto's server on loopback as AWS, one isolated
+//! table, stream, bucket and EMR application name per test, and helpers to read back what the
+//! functions did.
+//!
+//! The test command (`tests/run.sh`) starts one moto server and exports `MOTO_ENDPOINT`. When it is
+//! not set (a bare `cargo test`), the first test of the process starts its own server from the
+//! project's virtualenv; that server exits when the test process does.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType, BillingMode,
+};
+use serde_json::{json, Value};
+
+use shared::aws::dynamodb::DynamoJobStore;
+use shared::aws::emr::EmrServerlessClient;
+use shared::aws::s3::S3ObjectStore;
+use shared::config::{ServiceConfig, StagingLocation, SubmitConfig};
+use shared::spark_conf::SparkConf;
+use submit::SubmitHandler;
+
+pub const REGION: &str = "us-east-1";
+/// moto accepts only roles of its default account.
+pub const ACCOUNT: &str = "123456789012";
+pub const DEFAULT_ROLE: &str = "arn:aws:iam::123456789012:role/modelop-default-job";
+pub const RELEASE: &str = "emr-7.5.0";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+pub fn venv_python() -> PathBuf {
+    repo_root().join(".venv/bin/python")
+}
+
+/// The moto endpoint: the test command's, or one started for this test process.
+pub fn moto_endpoint() -> String {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT
+        .get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
+            Ok(endpoint) if !endpoint.is_empty() => endpoint,
+            _ => start_own_moto(),
+        })
+        .clone()
+}
+
+fn start_own_moto() -> String {
+    let python = venv_python();
+    assert!(python.exists(), "no {} — run the tests with ./tests/run.sh, which installs the emulator", python.display());
+    let ready = std::env::temp_dir().join(format!("moto-ready-{}-{}", std::process::id(), unique_suffix()));
+    Command::new(python)
+        .arg(repo_root().join("tests/emulator/moto_server.py"))
+        .arg("--ready-file")
+        .arg(&ready)
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start moto");
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&ready) {
+            let announced: Value = serde_json::from_str(&text).expect("ready file is JSON");
+            return announced["endpoint"].as_str().expect("endpoint").to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "moto did not start within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn unique_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+/// Environment variables that point an SDK (or a function binary) at the emulator.
+pub fn emulator_env(endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", REGION),
+        ("AWS_DEFAULT_REGION", REGION),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("S3_FORCE_PATH_STYLE", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    let credentials = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests");
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+/// One test's isolated world on the shared emulator.
+pub struct TestEnv {
+    pub endpoint: String,
+    pub table: String,
+    pub stream_arn: String,
+    pub bucket: String,
+    pub model_bucket: String,
+    pub app_name: String,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub streams: aws_sdk_dynamodbstreams::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub emr: aws_sdk_emrserverless::Client,
+    seen_sequence_numbers: Mutex<Vec<String>>,
+}
+
+impl TestEnv {
+    /// Creates the jobs table (as the contract defines it), the staging and model buckets.
+    pub async fn new() -> TestEnv {
+        let endpoint = moto_endpoint();
+        let config = sdk_config(&endpoint).await;
+        let suffix = unique_suffix();
+        let s3_config = aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build();
+        let env = TestEnv {
+            table: format!("jobs-{suffix}"),
+            stream_arn: String::new(),
+            bucket: format!("staging-{suffix}"),
+            model_bucket: format!("models-{suffix}"),
+            app_name: format!("app-{suffix}"),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            streams: aws_sdk_dynamodbstreams::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            emr: aws_sdk_emrserverless::Client::new(&config),
+            endpoint,
+            seen_sequence_numbers: Mutex::new(Vec::new()),
+        };
+        let stream_arn = env.create_jobs_table().await;
+        for bucket in [&env.bucket, &env.model_bucket] {
+            env.s3.create_bucket().bucket(bucket).send().await.expect("create bucket");
+        }
+        TestEnv { stream_arn, ..env }
+    }
+
+    async fn create_jobs_table(&self) -> String {
+        let string_attr = |name: &str| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
+        };
+        let key = |name: &str, key_type: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().unwrap();
+        let all = Projection::builder().projection_type(ProjectionType::All).build();
+        let gsi = |name: &str, keys: Vec<KeySchemaElement>| {
+            GlobalSecondaryIndex::builder().index_name(name).set_key_schema(Some(keys)).projection(all.clone()).build().unwrap()
+        };
+        let output = self
+            .dynamodb
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(string_attr("id"))
+            .attribute_definitions(string_attr("sparkApplicationId"))
+            .attribute_definitions(string_attr("jobStatus"))
+            .attribute_definitions(string_attr("updatedAt"))
+            .key_schema(key("id", KeyType::Hash))
+            .global_secondary_indexes(gsi("bySparkApplicationId", vec![key("sparkApplicationId", KeyType::Hash)]))
+            .global_secondary_indexes(gsi("byJobStatus", vec![key("jobStatus", KeyType::Hash), key("updatedAt", KeyType::Range)]))
+            .stream_specification(StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::NewAndOldImages).build().unwrap())
+            .send()
+            .await
+            .expect("create jobs table");
+        output.table_description().and_then(|t| t.latest_stream_arn()).expect("stream arn").to_string()
+    }
+
+    pub fn service_config(&self) -> ServiceConfig {
+        ServiceConfig {
+            jobs_table: self.table.clone(),
+            staging: StagingLocation { bucket: self.bucket.clone(), prefix: "modelop-spark-serverless/".into() },
+            emr_region: None,
+            main_role_arn: None,
+            log_group: "/aws/emr-serverless".into(),
+            s3_force_path_style: true,
+        }
+    }
+
+    pub fn submit_config(&self) -> SubmitConfig {
+        SubmitConfig {
+            default_app_name: self.app_name.clone(),
+            release_version: RELEASE.into(),
+            default_job_execution_role_arn: DEFAULT_ROLE.into(),
+            job_execution_conf: SparkConf::from_pairs([
+                ("spark.archives", "s3://modelop-envs/pyspark_venv.tar.gz#environment"),
+                ("spark.emr-serverless.driverEnv.PYSPARK_PYTHON", "./environment/bin/python"),
+            ])
+            .unwrap(),
+            app_idle_timeout_minutes: 15,
+            max_concurrency: 8,
+        }
+    }
+
+    /// The environment a function binary needs for this test's table and bucket.
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        let mut env = emulator_env(&self.endpoint);
+        env.extend(
+            [
+                ("JOBS_TABLE", self.table.as_str()),
+                ("STAGING_BUCKET", self.bucket.as_str()),
+                ("EMR_DEFAULT_APP_NAME", self.app_name.as_str()),
+                ("EMR_RELEASE_VERSION", RELEASE),
+                ("EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN", DEFAULT_ROLE),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        env
+    }
+
+    /// A submit handler wired to the emulator, as `main.rs` wires it to AWS.
+    pub async fn submit_handler(&self) -> SubmitHandler {
+        self.submit_handler_with_emr_endpoint(&self.endpoint.clone()).await
+    }
+
+    /// The same, with EMR Serverless calls sent elsewhere (an unreachable port simulates an
+    /// outage between claim and launch).
+    pub async fn submit_handler_with_emr_endpoint(&self, emr_endpoint: &str) -> SubmitHandler {
+        let config = sdk_config(&self.endpoint).await;
+        let emr_config = aws_sdk_emrserverless::config::Builder::from(&config)
+            .endpoint_url(emr_endpoint)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .timeout_config(aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(2)).build())
+            .build();
+        SubmitHandler::new(
+            self.service_config(),
+            self.submit_config(),
+            Arc::new(DynamoJobStore::new(self.dynamodb.clone(), self.table.clone())),
+            Arc::new(S3ObjectStore::new(self.s3.clone())),
+            Arc::new(EmrServerlessClient::new(aws_sdk_emrserverless::Client::from_conf(emr_config))),
+        )
+    }
+
+    /// Writes a job row as ModelOp Center would (PutItem of the whole document).
+    pub async fn put_job(&self, job: &Value) {
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(job).expect("job document is an item");
+        self.dynamodb.put_item().table_name(&self.table).set_item(Some(item)).send().await.expect("put job");
+    }
+
+    pub async fn update_job(&self, id: &str, expression: &str, values: Value) {
+        let values: HashMap<String, AttributeValue> = serde_dynamo::to_item(values).expect("values");
+        self.dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.into()))
+            .update_expression(expression)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .expect("update job");
+    }
+
+    /// The job row as JSON, or `None` when it does not exist.
+    pub async fn job(&self, id: &str) -> Option<Value> {
+        let output = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get job");
+        output.item.map(|item| serde_dynamo::from_item(item).expect("job as JSON"))
+    }
+
+    /// Stream records written since the last call, normalised to what Lambda delivers (moto
+    /// omits `eventSourceARN`, says `eventVersion` 1.0 and gives float seconds).
+    pub async fn new_stream_records(&self) -> Vec<Value> {
+        let described = self.streams.describe_stream().stream_arn(&self.stream_arn).send().await.expect("describe stream");
+        let shards = described.stream_description().map(|d| d.shards().to_vec()).unwrap_or_default();
+        let mut records = Vec::new();
+        let mut seen = self.seen_sequence_numbers.lock().unwrap().clone();
+        for shard in shards {
+            let mut iterator = self
+                .streams
+                .get_shard_iterator()
+                .stream_arn(&self.stream_arn)
+                .shard_id(shard.shard_id().unwrap_or_default())
+                .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("shard iterator")
+                .shard_iterator;
+            while let Some(current) = iterator {
+                let page = self.streams.get_records().shard_iterator(current).send().await.expect("get records");
+                if page.records().is_empty() {
+                    break;
+                }
+                for record in page.records() {
+                    let json = stream_record_json(record, &self.stream_arn);
+                    let sequence = json["dynamodb"]["SequenceNumber"].as_str().unwrap_or_default().to_string();
+                    if !seen.contains(&sequence) {
+                        seen.push(sequence);
+                        records.push(json);
+                    }
+                }
+                iterator = page.next_shard_iterator;
+            }
+        }
+        *self.seen_sequence_numbers.lock().unwrap() = seen;
+        records
+    }
+
+    /// New stream records of the given jobs' INSERTs, as one Lambda batch.
+    pub async fn insert_batch(&self) -> Value {
+        let records: Vec<Value> = self.new_stream_records().await.into_iter().filter(|r| r["eventName"] == "INSERT").collect();
+        json!({ "Records": records })
+    }
+
+    pub async fn staged_keys(&self, job_id: &str) -> Vec<String> {
+        let prefix = format!("modelop-spark-serverless/{job_id}/");
+        let output = self.s3.list_objects_v2().bucket(&self.bucket).prefix(&prefix).send().await.expect("list staging");
+        let mut keys: Vec<String> = output.contents().iter().filter_map(|o| o.key()).map(|k| k[prefix.len()..].to_string()).collect();
+        keys.sort();
+        keys
+    }
+
+    pub async fn object_text(&self, bucket: &str, key: &str) -> String {
+        let output = self.s3.get_object().bucket(bucket).key(key).send().await.unwrap_or_else(|e| panic!("get {bucket}/{key}: {e:?}"));
+        String::from_utf8(output.body.collect().await.expect("body").into_bytes().to_vec()).expect("utf-8")
+    }
+
+    pub async fn put_object(&self, bucket: &str, key: &str, body: &str) {
+        self.s3.put_object().bucket(bucket).key(key).body(body.as_bytes().to_vec().into()).send().await.expect("put object");
+    }
+
+    /// Applications of this test's names (moto shares applications across tests).
+    pub async fn applications(&self, name: &str) -> Vec<aws_sdk_emrserverless::types::ApplicationSummary> {
+        let output = self.emr.list_applications().send().await.expect("list applications");
+        output.applications().iter().filter(|a| a.name() == Some(name)).cloned().collect()
+    }
+
+    /// Every job run of the named application, in full (GetJobRun).
+    pub async fn job_runs(&self, app_name: &str) -> Vec<aws_sdk_emrserverless::types::JobRun> {
+        let mut runs = Vec::new();
+        for app in self.applications(app_name).await {
+            let listed = match self.emr.list_job_runs().application_id(app.id()).send().await {
+                Ok(listed) => listed,
+                Err(_) => continue, // moto: an application without runs is "not found"
+            };
+            for summary in listed.job_runs() {
+                let run = self.emr.get_job_run().application_id(app.id()).job_run_id(summary.id()).send().await.expect("get job run");
+                runs.push(run.job_run.expect("job run"));
+            }
+        }
+        runs
+    }
+
+    /// Starts a job run directly, as an earlier (crashed) submit attempt would have.
+    pub async fn start_run_directly(&self, app_name: &str, run_name: &str) -> (String, String) {
+        let app_id = match self.applications(app_name).await.first() {
+            Some(app) => app.id().to_string(),
+            None => self
+                .emr
+                .create_application()
+                .name(app_name)
+                .release_label(RELEASE)
+                .r#type("SPARK")
+                .send()
+                .await
+                .expect("create application")
+                .application_id
+                .clone(),
+        };
+        let driver = aws_sdk_emrserverless::types::SparkSubmit::builder().entry_point("s3://x/driver.py").build().unwrap();
+        let run = self
+            .emr
+            .start_job_run()
+            .application_id(&app_id)
+            .name(run_name)
+            .execution_role_arn(DEFAULT_ROLE)
+            .job_driver(aws_sdk_emrserverless::types::JobDriver::SparkSubmit(driver))
+            .send()
+            .await
+            .expect("start job run");
+        (app_id, run.job_run_id)
+    }
+}
+
+/// A DynamoDB Streams record in the JSON shape Lambda delivers.
+fn stream_record_json(record: &aws_sdk_dynamodbstreams::types::Record, stream_arn: &str) -> Value {
+    let change = record.dynamodb().expect("stream record body");
+    let image = |item: Option<&HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>| {
+        item.map(|i| Value::Object(i.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect()))
+    };
+    let mut body = json!({
+        "ApproximateCreationDateTime": change.approximate_creation_date_time().map(|t| t.secs()).unwrap_or_default(),
+        "Keys": image(change.keys()),
+        "SequenceNumber": change.sequence_number(),
+        "SizeBytes": change.size_bytes(),
+        "StreamViewType": change.stream_view_type().map(|v| v.as_str()),
+    });
+    if let Some(new_image) = image(change.new_image()) {
+        body["NewImage"] = new_image;
+    }
+    if let Some(old_image) = image(change.old_image()) {
+        body["OldImage"] = old_image;
+    }
+    json!({
+        "eventID": record.event_id(),
+        "eventName": record.event_name().map(|n| n.as_str()),
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": REGION,
+        "dynamodb": body,
+        "eventSourceARN": stream_arn,
+    })
+}
+
+/// DynamoDB JSON (`{"S": ...}`) of a DynamoDB Streams attribute value.
+fn attribute_json(value: &aws_sdk_dynamodbstreams::types::AttributeValue) -> Value {
+    use aws_sdk_dynamodbstreams::types::AttributeValue as A;
+    match value {
+        A::S(s) => json!({ "S": s }),
+        A::N(n) => json!({ "N": n }),
+        A::Bool(b) => json!({ "BOOL": b }),
+        A::Null(_) => json!({ "NULL": true }),
+        A::L(list) => json!({ "L": list.iter().map(attribute_json).collect::<Vec<_>>() }),
+        A::M(map) => json!({ "M": map.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect::<serde_json::Map<_, _>>() }),
+        A::Ss(set) => json!({ "SS": set }),
+        A::Ns(set) => json!({ "NS": set }),
+        A::B(b) => json!({ "B": aws_smithy_types::base64::encode(b.as_ref()) }),
+        A::Bs(set) => json!({ "BS": set.iter().map(|b| aws_smithy_types::base64::encode(b.as_ref())).collect::<Vec<_>>() }),
+        other => panic!("unsupported attribute value {other:?}"),
+    }
+}
+
+/// The sample PySpark model of the repository.
+pub fn sample_model_source() -> String {
+    std::fs::read_to_string(repo_root().join("tests/models/spark_sample_model.py")).expect("sample model")
+}
+
+/// A CREATED job document of our runtime, as ModelOp Center writes it.
+pub fn created_job(id: &str, job_type: &str) -> Value {
+    json!({
+        "id": id,
+        "jobType": job_type,
+        "jobStatus": "CREATED",
+        "runtimeType": "SPARK_SERVERLESS_RUNTIME",
+        "createdDate": "2026-11-23T20:00:00.000Z",
+        "model": { "storedModel": { "modelAssets": [
+            { "name": "spark_sample_model.py", "assetType": "SOURCE_CODE", "primaryModelSource": true, "sourceCode": sample_model_source() },
+            { "name": "weights.json", "assetType": "EXTERNAL_FILE", "fileUrl": "s3://modelop-models/sample/weights.json" }
+        ] } },
+        "inputData": [ { "name": "sample_input.csv", "assetType": "EXTERNAL_FILE", "fileUrl": "s3://modelop-data/input/sample_input.csv" } ],
+        "outputData": [ { "name": "scored", "assetType": "EXTERNAL_FILE", "fileUrl": format!("s3://modelop-data/output/{id}/") } ],
+        "jobParameters": {}
+    })
+}
+
+/// Runs a compiled function binary through the Lambda Runtime API emulator with the given event
+/// files; returns the emulator's JSON report.
+pub fn invoke_binary(binary: &Path, events: &[PathBuf], env: &[(String, String)]) -> Value {
+    assert!(binary.exists(), "{} is not built", binary.display());
+    let mut command = Command::new(venv_python());
+    command.arg(repo_root().join("tests/emulator/lambda_runtime_api.py")).arg("--binary").arg(binary);
+    for event in events {
+        command.arg("--event").arg(event);
+    }
+    for (key, value) in env {
+        command.arg("--env").arg(format!("{key}={value}"));
+    }
+    let output = command.output().expect("run the Lambda Runtime API emulator");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("emulator output is not JSON ({e}): {}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    })
+}
+
+/// `target/<profile>/<name>` next to the running test binary.
+pub fn function_binary(name: &str) -> PathBuf {
+    let test_exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test>-<hash>
+    test_exe.parent().and_then(Path::parent).expect("target dir").join(name)
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The project's one test command (README "Quick start"; .ci/run calls exactly this).
+# Installs what the tests need on first use, starts moto's server on 127.0.0.1, runs every Rust
+# and Python test, and stops the server however the run ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+# 1. The project-local Python environment: moto[server], pyspark, pytest (pinned).
+"$root/tests/setup-venv.sh"
+export PATH="$root/.venv/bin:$PATH"
+
+# 2. One moto server for the whole run, on loopback, on a port the OS picks.
+work=$(mktemp -d)
+moto_pid=""
+cleanup() {
+  if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+"$root/.venv/bin/python" tests/emulator/moto_server.py --ready-file "$work/moto.json" --quiet > "$work/moto.log" 2>&1 &
+moto_pid=$!
+for _ in $(seq 1 600); do
+  [ -s "$work/moto.json" ] && break
+  kill -0 "$moto_pid" 2>/dev/null || { cat "$work/moto.log"; echo "moto failed to start" >&2; exit 1; }
+  sleep 0.1
+done
+MOTO_ENDPOINT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$work/moto.json")
+export MOTO_ENDPOINT
+echo "moto server: $MOTO_ENDPOINT"
+
+# 3. Rust: the function binaries (driven through the Lambda Runtime API by the tests), then all tests.
+cargo build --workspace --bins
+cargo test --workspace
+
+# 4. Python: the PySpark driver on real Spark, and the emulators' own tests.
+"$root/.venv/bin/python" -m pytest -q tests/driver tests/emulator/selftest.py

@@ -1,5 +1,5 @@
 //! The job record contract: what ModelOp Center writes into the jobs table and what this service
-//! writes back. See `docs/job-record.md` for the prose version of the same contract.
+//! writes back. README.md ("The job record contract") is the prose version of the same contract.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -262,7 +262,7 @@ pub enum InvalidJobId {
     TooLong(usize),
     #[error("job id {0:?} contains characters outside [A-Za-z0-9._-]")]
     BadCharacters(String),
-    #[error("job id {0:?} contains '..', which is not allowed in a storage path")]
+    #[error("job id {0:?} is '.' or contains '..', which is not allowed in a storage path")]
     DotDot(String),
 }
 

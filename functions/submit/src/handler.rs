@@ -248,23 +248,24 @@ impl SubmitHandler {
         let launched = async {
             let manifest = prepared?;
             let application_id = application?;
-            self.launch(&manifest, application_id, previous_lease.as_ref()).await
+            let (manifest, application_id, run_id) = self.launch(&manifest, application_id, previous_lease.as_ref()).await?;
+            self.record(&manifest, &application_id, &run_id).await?;
+            Ok::<_, SubmitError>(run_id)
         }
         .await;
-        let (manifest, application_id, run_id) = match launched {
-            Ok(launched) => launched,
+        match launched {
+            Ok(run_id) => Ok(RecordResult::Launched { job_id: id.to_string(), run_id }),
             Err(err) => {
                 if err.is_transient() {
-                    // Let the retry take over at once instead of waiting for the lease to expire.
+                    // Let the retry take over at once instead of waiting for the lease to expire;
+                    // it looks for a run of the job's name before starting one.
                     if let Err(e) = self.store.release_lease(id, &owner).await {
                         warn!(job_id = %id, error = %e, "could not release the submit lease; the retry will wait for it");
                     }
                 }
-                return Err(err);
+                Err(err)
             }
-        };
-        self.record(&manifest, &application_id, &run_id).await?;
-        Ok(RecordResult::Launched { job_id: id.to_string(), run_id })
+        }
     }
 
     async fn claim(&self, id: &str, lease: &SubmitLease, deadline: DateTime<Utc>) -> Result<Claim, SubmitError> {

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the sample DynamoDB stream events in events/submit/.
+"""Writes the sample events in events/submit/ and events/cleanup/.
 
 Each file is the exact payload AWS Lambda delivers from the jobs table's stream
-(NEW_AND_OLD_IMAGES), with DynamoDB-JSON typed attributes. The primary model source is inlined from
+(NEW_AND_OLD_IMAGES), with DynamoDB-JSON typed attributes, or (events/cleanup/scheduled-sweep.json)
+the EventBridge scheduled event that starts the orphan sweep. The primary model source is inlined from
 tests/models/spark_sample_model.py, so rerun this script whenever that model changes:
 
     python3 events/generate.py           # rewrite the files
@@ -21,7 +22,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "events" / "submit"
+OUT = ROOT / "events"
 MODEL_FILE = ROOT / "tests" / "models" / "spark_sample_model.py"
 
 REGION = "us-east-1"
@@ -35,6 +36,17 @@ TRAINING_ID = "b8e4f0a6-1c2d-4e3f-a5b6-7c8d9e0f1a03"
 OTHER_RUNTIME_ID = "c4a7b2e9-6d1f-4a38-b0c5-2e9f8d7a6b04"
 MALFORMED_BATCH_ID = "d2f9c8b1-7e3a-4c56-9d0e-4f1a2b3c5d05"
 MODIFY_ID = "e6b3d0f7-2a9c-4e81-8f4d-6c5b4a3e2f06"
+
+# Cleanup samples. The run and application ids are placeholders a replay may substitute with real ones.
+COMPLETE_ID = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c10"
+ERROR_ID = "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d11"
+CANCELLED_ID = "3c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e12"
+STILL_RUNNING_ID = "4d5e6f7a-8b9c-4d0e-9f2a-3b4c5d6e7f13"
+HOSTILE_ID = "5e6f7a8b-9c0d-4e1f-8a3b-4c5d6e7f8a14"
+STAGING_BUCKET = "modelop-staging"
+STAGING_PREFIX = "modelop-spark-serverless/"
+EMR_APPLICATION_ID = "00fabcdef0123456"
+SCHEDULE_RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/modelop-cleanup-orphan-sweep"
 
 
 def ddb(value):
@@ -191,14 +203,82 @@ def events():
     }
 
 
+def staging_uri(job_id):
+    return "s3://{}/{}{}/".format(STAGING_BUCKET, STAGING_PREFIX, job_id)
+
+
+def launched(document, status, at, run_id, history):
+    """`document` as submit (and then the monitor) left it: run recorded, status `status`."""
+    return dict(
+        document,
+        jobStatus=status,
+        sparkApplicationId=run_id,
+        emrApplicationId=EMR_APPLICATION_ID,
+        stagingUri=staging_uri(document["id"]),
+        emrState="RUNNING" if status == "RUNNING" else "SUBMITTED",
+        updatedAt=at,
+        statusHistory=history,
+    )
+
+
+def transition(job_id, sequence, old_status, new_status, at, run_id, extra=None):
+    """A MODIFY record of a launched job moving from `old_status` to `new_status`."""
+    base = job(job_id, "MODEL_BATCH_JOB", "2026-11-24T08:00:00.000Z", {}, "scored")
+    history = [{"status": "WAITING", "at": "2026-11-24T08:00:00.250Z"}, {"status": "WAITING", "emrState": "SUBMITTED", "at": "2026-11-24T08:00:01.000Z"}]
+    if old_status == "RUNNING":
+        history.append({"status": "RUNNING", "emrState": "RUNNING", "at": "2026-11-24T08:02:00.000Z"})
+    old = launched(base, old_status, history[-1]["at"], run_id, history)
+    new = dict(old, jobStatus=new_status, updatedAt=at, statusHistory=history + [{"status": new_status, "at": at}], **(extra or {}))
+    return record("MODIFY", sequence, at, new=new, old=old)
+
+
+def cleanup_events():
+    complete = transition(COMPLETE_ID, "500000000000000600001", "RUNNING", "COMPLETE", "2026-11-24T08:10:00.000Z", "00fabc0000000010",
+                          {"emrState": "SUCCESS"})
+    error = transition(ERROR_ID, "500000000000000600002", "WAITING", "ERROR", "2026-11-24T08:11:00.000Z", "00fabc0000000011",
+                       {"emrState": "FAILED", "errorMessage": "job {}: job run failed: FAILED".format(ERROR_ID)})
+    # ModelOp Center's cancel: only jobStatus changes; the run is still going.
+    cancelled = transition(CANCELLED_ID, "500000000000000600003", "RUNNING", "CANCELLED", "2026-11-24T08:12:00.000Z", "00fabc0000000012")
+    running = transition(STILL_RUNNING_ID, "500000000000000600004", "WAITING", "RUNNING", "2026-11-24T08:13:00.000Z", "00fabc0000000013",
+                         {"emrState": "RUNNING"})
+    hostile = transition(HOSTILE_ID, "500000000000000600005", "RUNNING", "COMPLETE", "2026-11-24T08:14:00.000Z", "00fabc0000000014",
+                         {"stagingUri": "s3://{}/{}".format(STAGING_BUCKET, STAGING_PREFIX)})
+    scheduled = {
+        "version": "0",
+        "id": "7f3e2d1c-0b9a-4876-a5b4-c3d2e1f0a9b8",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-24T09:00:00Z",
+        "region": REGION,
+        "resources": [SCHEDULE_RULE_ARN],
+        "detail": {},
+    }
+    return {
+        "cleanup/modify-running-to-complete.json": {"Records": [complete]},
+        "cleanup/modify-waiting-to-error.json": {"Records": [error]},
+        "cleanup/modify-cancelled-by-user.json": {"Records": [cancelled]},
+        "cleanup/modify-not-terminal.json": {"Records": [running]},
+        "cleanup/modify-hostile-staging-uri.json": {"Records": [hostile]},
+        "cleanup/scheduled-sweep.json": scheduled,
+    }
+
+
+def documents():
+    """Every sample file, by path under events/."""
+    files = {"submit/" + name: {"Records": records} for name, records in events().items()}
+    files.update(cleanup_events())
+    return files
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report files that differ")
     args = parser.parse_args(argv)
     stale = []
-    for name, records in events().items():
+    for name, document in documents().items():
         path = OUT / name
-        text = json.dumps({"Records": records}, indent=2) + "\n"
+        text = json.dumps(document, indent=2) + "\n"
         if args.check:
             if not path.is_file() or path.read_text(encoding="utf-8") != text:
                 stale.append(str(path.relative_to(ROOT)))

@@ -22,12 +22,18 @@ pub const EMR_LOG_GROUP: &str = "EMR_LOG_GROUP";
 pub const EMR_APP_IDLE_TIMEOUT_MINUTES: &str = "EMR_APP_IDLE_TIMEOUT_MINUTES";
 pub const SUBMIT_MAX_CONCURRENCY: &str = "SUBMIT_MAX_CONCURRENCY";
 pub const S3_FORCE_PATH_STYLE: &str = "S3_FORCE_PATH_STYLE";
+pub const CLEANUP_MAX_CONCURRENCY: &str = "CLEANUP_MAX_CONCURRENCY";
+pub const CLEANUP_ORPHAN_MIN_AGE_HOURS: &str = "CLEANUP_ORPHAN_MIN_AGE_HOURS";
 pub const CONFIG_FILE: &str = "CONFIG_FILE";
 
 pub const DEFAULT_STAGING_PREFIX: &str = "modelop-spark-serverless/";
 pub const DEFAULT_LOG_GROUP: &str = "/aws/emr-serverless";
 pub const DEFAULT_APP_IDLE_TIMEOUT_MINUTES: u32 = 15;
 pub const DEFAULT_SUBMIT_MAX_CONCURRENCY: usize = 32;
+pub const DEFAULT_CLEANUP_MAX_CONCURRENCY: usize = 16;
+pub const DEFAULT_CLEANUP_ORPHAN_MIN_AGE_HOURS: u32 = 24;
+/// A year: a longer minimum age would leave the sweep with nothing to do before the lifecycle rule.
+const MAX_CLEANUP_ORPHAN_MIN_AGE_HOURS: u32 = 8_760;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -87,6 +93,15 @@ pub struct SubmitConfig {
     pub max_concurrency: usize,
 }
 
+/// Settings of the cleanup function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanupConfig {
+    /// Stream records (and swept folders) handled concurrently.
+    pub max_concurrency: usize,
+    /// The sweep deletes a folder only when its newest object is at least this old.
+    pub orphan_min_age: chrono::Duration,
+}
+
 /// The raw settings, YAML file overlaid by the environment, keyed by environment variable name.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -111,7 +126,7 @@ struct SeedCluster {
     job_execution_conf: Option<BTreeMap<String, serde_yaml::Value>>,
 }
 
-const ALL_VARS: [&str; 13] = [
+const ALL_VARS: [&str; 15] = [
     JOBS_TABLE,
     STAGING_BUCKET,
     STAGING_PREFIX,
@@ -125,6 +140,8 @@ const ALL_VARS: [&str; 13] = [
     EMR_APP_IDLE_TIMEOUT_MINUTES,
     SUBMIT_MAX_CONCURRENCY,
     S3_FORCE_PATH_STYLE,
+    CLEANUP_MAX_CONCURRENCY,
+    CLEANUP_ORPHAN_MIN_AGE_HOURS,
 ];
 
 impl Settings {
@@ -227,6 +244,14 @@ impl Settings {
             job_execution_conf,
             app_idle_timeout_minutes: self.parsed(EMR_APP_IDLE_TIMEOUT_MINUTES, DEFAULT_APP_IDLE_TIMEOUT_MINUTES, |m| (1..=10_080).contains(m))?,
             max_concurrency: self.parsed(SUBMIT_MAX_CONCURRENCY, DEFAULT_SUBMIT_MAX_CONCURRENCY, |n| (1..=1000).contains(n))?,
+        })
+    }
+
+    pub fn cleanup(&self) -> Result<CleanupConfig, ConfigError> {
+        let hours = self.parsed(CLEANUP_ORPHAN_MIN_AGE_HOURS, DEFAULT_CLEANUP_ORPHAN_MIN_AGE_HOURS, |h| *h <= MAX_CLEANUP_ORPHAN_MIN_AGE_HOURS)?;
+        Ok(CleanupConfig {
+            max_concurrency: self.parsed(CLEANUP_MAX_CONCURRENCY, DEFAULT_CLEANUP_MAX_CONCURRENCY, |n| (1..=1000).contains(n))?,
+            orphan_min_age: chrono::Duration::hours(i64::from(hours)),
         })
     }
 }
@@ -426,6 +451,41 @@ mod tests {
             let err = s.service().and_then(|_| s.submit()).expect_err(var).to_string();
             assert!(err.contains(needle), "{var}={value:?}: {err}");
         }
+    }
+
+    #[test]
+    fn cleanup_settings_default_and_are_checked() {
+        let cleanup = settings(&minimal(), None).unwrap().cleanup().unwrap();
+        assert_eq!(cleanup.max_concurrency, DEFAULT_CLEANUP_MAX_CONCURRENCY);
+        assert_eq!(cleanup.orphan_min_age, chrono::Duration::hours(24));
+
+        let mut env = minimal();
+        env.extend([(CLEANUP_MAX_CONCURRENCY, "4"), (CLEANUP_ORPHAN_MIN_AGE_HOURS, "0")]);
+        let cleanup = settings(&env, None).unwrap().cleanup().unwrap();
+        assert_eq!((cleanup.max_concurrency, cleanup.orphan_min_age), (4, chrono::Duration::zero()));
+
+        let cases = [
+            (CLEANUP_MAX_CONCURRENCY, "0"),
+            (CLEANUP_MAX_CONCURRENCY, "1001"),
+            (CLEANUP_MAX_CONCURRENCY, "many"),
+            (CLEANUP_ORPHAN_MIN_AGE_HOURS, "-1"),
+            (CLEANUP_ORPHAN_MIN_AGE_HOURS, "1.5"),
+            (CLEANUP_ORPHAN_MIN_AGE_HOURS, "8761"),
+        ];
+        for (var, value) in cases {
+            let mut env = minimal();
+            env.push((var, value));
+            let err = settings(&env, None).unwrap().cleanup().expect_err(var).to_string();
+            assert!(err.contains(&format!("{var} is invalid")) && err.contains(value), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn cleanup_needs_no_submit_settings() {
+        let env = [(JOBS_TABLE, "modelop-jobs"), (STAGING_BUCKET, "modelop-staging")];
+        let s = settings(&env, None).unwrap();
+        assert!(s.service().is_ok() && s.cleanup().is_ok());
+        assert!(s.submit().is_err());
     }
 
     #[test]

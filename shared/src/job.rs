@@ -26,6 +26,7 @@ pub mod attr {
     pub const STATUS_HISTORY: &str = "statusHistory";
     pub const UPDATED_AT: &str = "updatedAt";
     pub const SUBMIT_LEASE: &str = "submitLease";
+    pub const CLEANED_AT: &str = "cleanedAt";
 }
 
 /// `jobStatus` values, in the order a job moves through them.

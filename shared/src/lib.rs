@@ -5,6 +5,7 @@
 pub mod annotations;
 pub mod application;
 pub mod aws;
+pub mod cleanup;
 pub mod config;
 pub mod job;
 pub mod lease;
@@ -12,3 +13,4 @@ pub mod manifest;
 pub mod ports;
 pub mod s3_uri;
 pub mod spark_conf;
+pub mod stream;

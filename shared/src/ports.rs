@@ -74,6 +74,47 @@ pub trait ObjectStore: Send + Sync {
     /// Reads a UTF-8 object of at most `max_bytes`; larger objects are a permanent error.
     async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError>;
     async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<(), AwsError>;
+    /// Every object under `prefix`, following ListObjectsV2's pages.
+    async fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>, AwsError>;
+    /// The "folders" directly under `prefix`: ListObjectsV2's common prefixes for delimiter '/'.
+    async fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, AwsError>;
+    /// Deletes the keys in DeleteObjects batches and returns the keys S3 reported as not deleted,
+    /// so the caller decides how often to retry them. `Err` only when a whole call failed.
+    async fn delete_keys_reporting(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError>;
+}
+
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// A key a DeleteObjects response reported as not deleted, with S3's code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDelete {
+    pub key: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// What the cleanup function needs to know of a job row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanupSnapshot {
+    #[serde(default)]
+    pub job_status: Option<String>,
+    #[serde(default)]
+    pub runtime_type: Option<String>,
+}
+
+/// The jobs table as the cleanup function uses it.
+#[async_trait]
+pub trait CleanupStore: Send + Sync {
+    /// A consistent read of the row's status; `None` when the row is gone.
+    async fn cleanup_snapshot(&self, job_id: &str) -> Result<Option<CleanupSnapshot>, AwsError>;
+    /// Sets `cleanedAt` (and `updatedAt`) if the row still exists; false when it does not.
+    async fn mark_cleaned(&self, job_id: &str, at: DateTime<Utc>) -> Result<bool, AwsError>;
 }
 
 /// An application as found by name.

@@ -22,9 +22,10 @@ use serde_json::{json, Value};
 use shared::aws::dynamodb::DynamoJobStore;
 use shared::aws::emr::EmrServerlessClient;
 use shared::aws::s3::S3ObjectStore;
-use shared::config::{ServiceConfig, StagingLocation, SubmitConfig};
+use shared::config::{CleanupConfig, ServiceConfig, StagingLocation, SubmitConfig};
 use shared::spark_conf::SparkConf;
 use submit::SubmitHandler;
+use cleanup::CleanupHandler;
 
 pub const REGION: &str = "us-east-1";
 /// moto accepts only roles of its default account.
@@ -239,6 +240,55 @@ impl TestEnv {
             Arc::new(S3ObjectStore::new(self.s3.clone())),
             Arc::new(EmrServerlessClient::new(aws_sdk_emrserverless::Client::from_conf(emr_config))),
         )
+    }
+
+    pub fn cleanup_config(&self) -> CleanupConfig {
+        CleanupConfig { max_concurrency: 8, orphan_min_age: chrono::Duration::hours(24) }
+    }
+
+    /// A cleanup handler wired to the emulator, as `main.rs` wires it to AWS.
+    pub async fn cleanup_handler(&self) -> CleanupHandler {
+        self.cleanup_handler_with(self.cleanup_config(), self.s3.clone()).await
+    }
+
+    /// The same with another configuration and S3 client (e.g. one with an [`S3CallCounter`]).
+    pub async fn cleanup_handler_with(&self, config: CleanupConfig, s3: aws_sdk_s3::Client) -> CleanupHandler {
+        CleanupHandler::new(
+            self.service_config(),
+            config,
+            Arc::new(DynamoJobStore::new(self.dynamodb.clone(), self.table.clone())),
+            Arc::new(S3ObjectStore::new(s3)),
+            Arc::new(EmrServerlessClient::new(self.emr.clone())),
+        )
+    }
+
+    /// This test's S3 client with a counter of the S3 operations it sends.
+    pub fn counted_s3(&self) -> (aws_sdk_s3::Client, S3CallCounter) {
+        let counter = S3CallCounter::default();
+        let config = self.s3.config().to_builder().interceptor(counter.clone()).build();
+        (aws_sdk_s3::Client::from_conf(config), counter)
+    }
+
+    /// The environment of the cleanup binary for this test's table and bucket.
+    pub fn cleanup_function_env(&self, orphan_min_age_hours: u32) -> Vec<(String, String)> {
+        let mut env = emulator_env(&self.endpoint);
+        env.extend([
+            ("JOBS_TABLE".to_string(), self.table.clone()),
+            ("STAGING_BUCKET".to_string(), self.bucket.clone()),
+            ("CLEANUP_ORPHAN_MIN_AGE_HOURS".to_string(), orphan_min_age_hours.to_string()),
+        ]);
+        env
+    }
+
+    /// Every key in this test's staging bucket, sorted.
+    pub async fn all_staging_keys(&self) -> Vec<String> {
+        let mut pages = self.s3.list_objects_v2().bucket(&self.bucket).into_paginator().send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            keys.extend(page.expect("list staging bucket").contents().iter().filter_map(|o| o.key()).map(str::to_string));
+        }
+        keys.sort();
+        keys
     }
 
     /// Writes a job row as ModelOp Center would (PutItem of the whole document).
@@ -482,4 +532,47 @@ pub fn function_binary(name: &str) -> PathBuf {
     let test_exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test>-<hash>
     test_exe.parent().and_then(Path::parent).expect("target dir").join(name)
+}
+
+/// Counts the S3 operations a client sends (one per call, retries not included), by operation
+/// name, so tests can assert how many ListObjectsV2 and DeleteObjects calls a cleanup took.
+#[derive(Debug, Clone, Default)]
+pub struct S3CallCounter {
+    calls: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl S3CallCounter {
+    pub fn count(&self, operation: &str) -> usize {
+        self.calls.lock().unwrap().get(operation).copied().unwrap_or(0)
+    }
+
+    pub fn reset(&self) {
+        self.calls.lock().unwrap().clear();
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for S3CallCounter {
+    fn name(&self) -> &'static str {
+        "S3CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_sdk_s3::operation::{delete_objects::DeleteObjectsInput, list_objects_v2::ListObjectsV2Input};
+        let _ = cfg;
+        // The operation is told by its input type; the other operations are counted together.
+        let input = context.input();
+        let operation = if input.downcast_ref::<ListObjectsV2Input>().is_some() {
+            "ListObjectsV2"
+        } else if input.downcast_ref::<DeleteObjectsInput>().is_some() {
+            "DeleteObjects"
+        } else {
+            "other"
+        };
+        *self.calls.lock().unwrap().entry(operation.to_string()).or_default() += 1;
+        Ok(())
+    }
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{classify, AwsError, AwsErrorKind};
 use crate::job::{attr, timestamp, JobStatus, StatusChange, SPARK_SERVERLESS_RUNTIME};
-use crate::ports::{JobStore, LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
+use crate::ports::{CleanupSnapshot, CleanupStore, JobStore, LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 
 const SERVICE: &str = "DynamoDB";
 /// The EMR state recorded with the launch: a run that StartJobRun just accepted is SUBMITTED.
@@ -201,6 +201,44 @@ impl JobStore for DynamoJobStore {
             .send()
             .await
             .map_err(|e| classify(SERVICE, "UpdateItem(fail job)", e));
+        condition_held(result)
+    }
+}
+
+#[async_trait]
+impl CleanupStore for DynamoJobStore {
+    async fn cleanup_snapshot(&self, job_id: &str) -> Result<Option<CleanupSnapshot>, AwsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .consistent_read(true)
+            .projection_expression("jobStatus, runtimeType")
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "GetItem", e))?;
+        match output.item {
+            None => Ok(None),
+            Some(item) => serde_dynamo::from_item(item)
+                .map(Some)
+                .map_err(|e| AwsError::new(SERVICE, "GetItem", AwsErrorKind::Permanent, format!("job {job_id}: unreadable status fields: {e}"))),
+        }
+    }
+
+    async fn mark_cleaned(&self, job_id: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
+        // Conditional, so a row deleted meanwhile is not recreated as a stub holding only cleanedAt.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .update_expression("SET cleanedAt = :now, updatedAt = :now")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":now", s(&timestamp(at)))
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "UpdateItem(mark cleaned)", e));
         condition_held(result)
     }
 }

@@ -1,12 +1,13 @@
-//! S3: staging a job's files and reading model sources.
+//! S3: staging a job's files, reading model sources, and emptying job folders.
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
+use chrono::{DateTime, Utc};
 
 use super::{classify, AwsError, AwsErrorKind};
-use crate::ports::ObjectStore;
+use crate::ports::{FailedDelete, ListedObject, ObjectStore};
 use crate::s3_uri::S3Uri;
 
 const SERVICE: &str = "S3";
@@ -91,29 +92,75 @@ impl ObjectStore for S3ObjectStore {
 
     async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<(), AwsError> {
         for chunk in keys.chunks(DELETE_BATCH) {
-            let objects = chunk
-                .iter()
-                .map(|k| ObjectIdentifier::builder().key(k).build().expect("key is set"))
-                .collect::<Vec<_>>();
-            let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().expect("objects are set");
-            let output = self
-                .client
-                .delete_objects()
-                .bucket(bucket)
-                .delete(delete)
-                .send()
-                .await
-                .map_err(|e| classify(SERVICE, "DeleteObjects", e))?;
-            if let Some(first) = output.errors().first() {
+            let failed = self.delete_batch(bucket, chunk).await?;
+            if let Some(first) = failed.first() {
                 return Err(AwsError::new(
                     SERVICE,
                     "DeleteObjects",
                     AwsErrorKind::Transient,
-                    format!("{} of {} keys not deleted, first {:?}: {}", output.errors().len(), chunk.len(), first.key().unwrap_or(""), first.message().unwrap_or("")),
+                    format!("{} of {} keys not deleted, first {:?}: {}", failed.len(), chunk.len(), first.key, first.message),
                 ));
             }
         }
         Ok(())
+    }
+
+    async fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>, AwsError> {
+        let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        let mut objects = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(SERVICE, "ListObjectsV2", e))?;
+            objects.extend(page.contents().iter().filter_map(|o| {
+                let last_modified = o.last_modified().and_then(|t| DateTime::<Utc>::from_timestamp_millis(t.to_millis().ok()?));
+                o.key().map(|key| ListedObject { key: key.to_string(), last_modified })
+            }));
+        }
+        Ok(objects)
+    }
+
+    async fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, AwsError> {
+        let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).delimiter("/").into_paginator().send();
+        let mut folders = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(SERVICE, "ListObjectsV2", e))?;
+            folders.extend(page.common_prefixes().iter().filter_map(|p| p.prefix()).map(str::to_string));
+        }
+        Ok(folders)
+    }
+
+    async fn delete_keys_reporting(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
+        let mut failed = Vec::new();
+        for chunk in keys.chunks(DELETE_BATCH) {
+            failed.extend(self.delete_batch(bucket, chunk).await?);
+        }
+        Ok(failed)
+    }
+}
+
+impl S3ObjectStore {
+    /// One DeleteObjects call (at most [`DELETE_BATCH`] keys), in quiet mode so the response lists
+    /// only the keys that were not deleted.
+    async fn delete_batch(&self, bucket: &str, chunk: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
+        let invalid = |e: aws_sdk_s3::error::BuildError| AwsError::new(SERVICE, "DeleteObjects", AwsErrorKind::Permanent, format!("request could not be built: {e}"));
+        let objects = chunk.iter().map(|k| ObjectIdentifier::builder().key(k).build()).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
+        let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(invalid)?;
+        let output = self
+            .client
+            .delete_objects()
+            .bucket(bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "DeleteObjects", e))?;
+        Ok(output
+            .errors()
+            .iter()
+            .map(|e| FailedDelete {
+                key: e.key().unwrap_or_default().to_string(),
+                code: e.code().unwrap_or_default().to_string(),
+                message: e.message().unwrap_or_default().to_string(),
+            })
+            .collect())
     }
 }
 

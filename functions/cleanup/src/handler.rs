@@ -1,0 +1,445 @@
+//! The seed's "delete the job's temporary working directory", per DynamoDB stream record: when a
+//! job of our runtime becomes COMPLETE, ERROR or CANCELLED, its staging folder is emptied (after
+//! cancelling its run, if ModelOp Center cancelled it) and `cleanedAt` is recorded. A scheduled
+//! event sweeps folders whose job is finished or gone and that nobody wrote to for a while.
+//!
+//! Every prefix that reaches DeleteObjects comes from `shared::cleanup`, which only yields
+//! `<staging prefix><valid job id>/` in the configured bucket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::EventRecord;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{debug, error, info, warn};
+
+use shared::aws::{AwsError, AwsErrorKind};
+use shared::cleanup::{cleanup_target, decide_transition, is_orphan, job_id_of_folder, job_target, CleanupAction, CleanupTarget, FolderOwner};
+use shared::config::{CleanupConfig, ServiceConfig};
+use shared::job::{printable, JobHeader, JobStatus, SPARK_SERVERLESS_RUNTIME};
+use shared::ports::{CleanupStore, EmrServerless, FailedDelete, ListedObject, ObjectStore};
+use shared::stream::earliest_sequence_number;
+
+/// DeleteObjects rounds for the keys S3 reports as not deleted, before the record is retried.
+const DELETE_ATTEMPTS: u32 = 3;
+/// Pause before re-deleting failed keys, times the round number: they are usually throttled.
+const DELETE_RETRY_BACKOFF: Duration = Duration::from_millis(200);
+/// EventBridge's `detail-type` of a schedule rule's event.
+const SCHEDULED_EVENT: &str = "Scheduled Event";
+
+/// Where cleanup failed; named in every error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Decode,
+    CheckTarget,
+    CancelRun,
+    ListObjects,
+    DeleteObjects,
+    MarkCleaned,
+    ReadJob,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Decode => "decode job",
+            Step::CheckTarget => "check staging folder",
+            Step::CancelRun => "cancel job run",
+            Step::ListObjects => "list staging objects",
+            Step::DeleteObjects => "delete staging objects",
+            Step::MarkCleaned => "record cleanedAt",
+            Step::ReadJob => "read job status",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// Retrying cannot help: logged, and the record is done.
+    Permanent(String),
+    /// Worth a retry: the record is reported as a batch item failure.
+    Transient(String),
+}
+
+/// A failed cleanup: which job, which step, why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job {job_id}: {}: {}", step.as_str(), match cause { Cause::Permanent(m) | Cause::Transient(m) => m })]
+pub struct CleanupError {
+    pub job_id: String,
+    pub step: Step,
+    pub cause: Cause,
+}
+
+impl CleanupError {
+    fn new(job_id: &str, step: Step, cause: Cause) -> Self {
+        CleanupError { job_id: printable(job_id), step, cause }
+    }
+
+    fn aws(job_id: &str, step: Step, err: AwsError) -> Self {
+        let cause = match err.kind {
+            AwsErrorKind::Transient => Cause::Transient(err.to_string()),
+            _ => Cause::Permanent(err.to_string()),
+        };
+        CleanupError::new(job_id, step, cause)
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self.cause, Cause::Transient(_))
+    }
+}
+
+/// A failed orphan sweep; the invocation fails with it so the schedule's errors are visible.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SweepError {
+    #[error("orphan sweep: list job folders under {uri}: {source}")]
+    ListFolders { uri: String, source: AwsError },
+    #[error("orphan sweep: {failed} of {folders} job folders could not be cleaned; first: {first}")]
+    Folders { failed: usize, folders: usize, first: CleanupError },
+}
+
+impl From<SweepError> for lambda_runtime::Diagnostic {
+    fn from(err: SweepError) -> Self {
+        lambda_runtime::Diagnostic { error_type: "CleanupSweepError".into(), error_message: err.to_string() }
+    }
+}
+
+/// What became of one stream record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordResult {
+    Cleaned { job_id: String, deleted: usize, run_cancelled: bool },
+    Skipped(String),
+    /// A permanent failure (an unsafe staging folder, a run that could not be cancelled): logged,
+    /// nothing deleted, and the record is done.
+    Failed(CleanupError),
+}
+
+/// The answer to one invocation: the stream batch response, or the sweep's report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum CleanupResponse {
+    Stream(DynamoDbEventResponse),
+    Sweep(SweepReport),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    /// Job folders found under the staging prefix.
+    pub folders: usize,
+    /// The job ids whose folders were deleted.
+    pub deleted: Vec<String>,
+    /// Folders kept: a live job, too recent, or not a job folder.
+    pub kept: usize,
+}
+
+/// The fields of the new image cleanup reads besides the header.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CleanupFields {
+    #[serde(default)]
+    staging_uri: Option<String>,
+    #[serde(default)]
+    spark_application_id: Option<String>,
+    #[serde(default)]
+    emr_application_id: Option<String>,
+}
+
+enum FolderOutcome {
+    Deleted(String),
+    Kept,
+}
+
+pub struct CleanupHandler {
+    service: ServiceConfig,
+    cleanup: CleanupConfig,
+    store: Arc<dyn CleanupStore>,
+    objects: Arc<dyn ObjectStore>,
+    emr: Arc<dyn EmrServerless>,
+}
+
+impl CleanupHandler {
+    pub fn new(
+        service: ServiceConfig,
+        cleanup: CleanupConfig,
+        store: Arc<dyn CleanupStore>,
+        objects: Arc<dyn ObjectStore>,
+        emr: Arc<dyn EmrServerless>,
+    ) -> Self {
+        CleanupHandler { service, cleanup, store, objects, emr }
+    }
+
+    /// One invocation: an EventBridge schedule runs the orphan sweep; anything else is a stream batch.
+    pub async fn handle_event(&self, payload: &Value) -> Result<CleanupResponse, SweepError> {
+        if payload.get("detail-type").and_then(Value::as_str) == Some(SCHEDULED_EVENT) {
+            return self.sweep_orphans(Utc::now()).await.map(CleanupResponse::Sweep);
+        }
+        Ok(CleanupResponse::Stream(self.handle_batch(payload).await))
+    }
+
+    /// Handles one stream batch, records concurrently (bounded by `CLEANUP_MAX_CONCURRENCY`). A
+    /// transient failure reports the earliest failed sequence number so Lambda retries from there.
+    pub async fn handle_batch(&self, payload: &Value) -> DynamoDbEventResponse {
+        let records = match payload.get("Records").and_then(Value::as_array) {
+            Some(records) => records.as_slice(),
+            None => {
+                error!("event is neither a DynamoDB stream batch nor a scheduled event; acknowledged without processing");
+                &[]
+            }
+        };
+        let results: Vec<(Option<String>, Result<RecordResult, CleanupError>)> = stream::iter(records)
+            .map(|raw| async move {
+                let sequence = raw.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str).map(str::to_string);
+                (sequence, self.handle_record(raw).await)
+            })
+            .buffer_unordered(self.cleanup.max_concurrency)
+            .collect()
+            .await;
+        let failed = results.iter().filter_map(|(sequence, result)| match result {
+            Err(e) if e.is_transient() => sequence.as_deref(),
+            _ => None,
+        });
+        let mut response = DynamoDbEventResponse::default();
+        if let Some(sequence) = earliest_sequence_number(failed) {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(sequence.to_string());
+            response.batch_item_failures.push(failure);
+        }
+        response
+    }
+
+    /// One record. `Err` only for transient failures; malformed records are skipped and permanent
+    /// failures are logged and returned as `Ok(Failed)`, so neither blocks the shard.
+    pub async fn handle_record(&self, raw: &Value) -> Result<RecordResult, CleanupError> {
+        let record: EventRecord = match serde_json::from_value(raw.clone()) {
+            Ok(record) => record,
+            Err(e) => {
+                let event_id = raw.get("eventID").and_then(Value::as_str).unwrap_or("unknown");
+                error!(event_id, error = %e, "malformed stream record skipped");
+                return Ok(RecordResult::Skipped(format!("malformed record: {e}")));
+            }
+        };
+        if record.event_name != "MODIFY" {
+            debug!(event_id = %record.event_id, event_name = %record.event_name, "not a modify; skipped");
+            return Ok(RecordResult::Skipped(format!("{} record", record.event_name)));
+        }
+        let new_image = record.change.new_image;
+        let (new, old) = match (
+            serde_dynamo::from_item::<_, JobHeader>(new_image.clone()),
+            serde_dynamo::from_item::<_, JobHeader>(record.change.old_image),
+        ) {
+            (Ok(new), Ok(old)) => (new, old),
+            (Err(e), _) | (_, Err(e)) => {
+                error!(event_id = %record.event_id, error = %e, "stream record image is not a job; skipped");
+                return Ok(RecordResult::Skipped(format!("unreadable image: {e}")));
+            }
+        };
+        if !new.is_ours() {
+            debug!(event_id = %record.event_id, "not a SPARK_SERVERLESS_RUNTIME job; skipped");
+            return Ok(RecordResult::Skipped("not a job of this runtime".into()));
+        }
+        let action = decide_transition(old.status(), new.status());
+        if action == CleanupAction::Ignore {
+            debug!(event_id = %record.event_id, "not a transition into a final state; skipped");
+            return Ok(RecordResult::Skipped("not a transition into a final state".into()));
+        }
+        let Some(job_id) = new.id else {
+            error!(event_id = %record.event_id, "job image has no id; skipped");
+            return Ok(RecordResult::Skipped("job without id".into()));
+        };
+        let result = match serde_dynamo::from_item::<_, CleanupFields>(new_image) {
+            Ok(fields) => self.release_job(&job_id, action, &fields).await,
+            Err(e) => Err(CleanupError::new(&job_id, Step::Decode, Cause::Permanent(format!("the job record is malformed: {e}")))),
+        };
+        match result {
+            Ok(result) => Ok(result),
+            Err(err) if err.is_transient() => {
+                warn!(job_id = %err.job_id, step = err.step.as_str(), error = %err, "transient failure; the record will be retried");
+                Err(err)
+            }
+            Err(err) => {
+                error!(job_id = %err.job_id, step = err.step.as_str(), error = %err, "cleanup refused or failed; nothing more is done for this record");
+                Ok(RecordResult::Failed(err))
+            }
+        }
+    }
+
+    /// Cancels the run if ModelOp Center cancelled the job, then empties the job's folder and
+    /// records `cleanedAt`.
+    async fn release_job(&self, job_id: &str, action: CleanupAction, fields: &CleanupFields) -> Result<RecordResult, CleanupError> {
+        // Checked before anything else happens, but a refused folder must not keep a cancelled
+        // job's run going, so the cancel below still runs and the refusal is reported after it.
+        let target = cleanup_target(&self.service.staging, job_id, fields.staging_uri.as_deref())
+            .map_err(|e| CleanupError::new(job_id, Step::CheckTarget, Cause::Permanent(e.to_string())));
+        let run_cancelled = match action {
+            CleanupAction::CancelRunAndClean => self.cancel_run(job_id, fields).await?,
+            _ => false,
+        };
+        let target = target?;
+        let deleted = self.empty_folder(job_id, &target).await?;
+        self.mark_cleaned(job_id).await?;
+        info!(job_id = %job_id, staging_uri = %target.uri(), deleted, run_cancelled, "staging folder cleaned");
+        Ok(RecordResult::Cleaned { job_id: job_id.to_string(), deleted, run_cancelled })
+    }
+
+    /// True when CancelJobRun was called (and succeeded, or the run had already ended).
+    async fn cancel_run(&self, job_id: &str, fields: &CleanupFields) -> Result<bool, CleanupError> {
+        let Some(run_id) = fields.spark_application_id.as_deref() else {
+            debug!(job_id = %job_id, "cancelled before a run was recorded; nothing to cancel");
+            return Ok(false);
+        };
+        let Some(application_id) = fields.emr_application_id.as_deref() else {
+            // Submit records both ids in one write, so this row was edited by hand.
+            return Err(CleanupError::new(job_id, Step::CancelRun, Cause::Permanent(format!("run {run_id} has no emrApplicationId to cancel it in"))));
+        };
+        match self.emr.cancel_job_run(application_id, run_id).await {
+            Ok(()) => {
+                info!(job_id = %job_id, application_id = %application_id, job_run_id = %run_id, "job run cancelled");
+                Ok(true)
+            }
+            Err(e) if e.is(AwsErrorKind::NotFound) => {
+                warn!(job_id = %job_id, job_run_id = %run_id, error = %e, "the run or its application no longer exists; nothing to cancel");
+                Ok(false)
+            }
+            Err(e) => Err(CleanupError::aws(job_id, Step::CancelRun, e)),
+        }
+    }
+
+    /// Lists and deletes everything under the job's folder; an empty folder is a success.
+    async fn empty_folder(&self, job_id: &str, target: &CleanupTarget) -> Result<usize, CleanupError> {
+        let listed = self.objects.list_keys(&target.bucket, &target.prefix).await.map_err(|e| CleanupError::aws(job_id, Step::ListObjects, e))?;
+        self.delete_listed(job_id, target, listed).await
+    }
+
+    async fn delete_listed(&self, job_id: &str, target: &CleanupTarget, listed: Vec<ListedObject>) -> Result<usize, CleanupError> {
+        // S3 only returns keys under the requested prefix; checked again because a wrong key here
+        // would delete another job's file.
+        let mut pending: Vec<String> = listed.into_iter().map(|o| o.key).filter(|k| k.starts_with(&target.prefix)).collect();
+        let total = pending.len();
+        for round in 1..=DELETE_ATTEMPTS {
+            if pending.is_empty() {
+                break;
+            }
+            if round > 1 {
+                tokio::time::sleep(DELETE_RETRY_BACKOFF * (round - 1)).await;
+            }
+            let failed = self
+                .objects
+                .delete_keys_reporting(&target.bucket, &pending)
+                .await
+                .map_err(|e| CleanupError::aws(job_id, Step::DeleteObjects, e))?;
+            if !failed.is_empty() {
+                warn!(job_id = %job_id, round, failed = failed.len(), first_key = %failed[0].key, code = %failed[0].code, "some keys were not deleted");
+            }
+            pending = failed.into_iter().map(|f: FailedDelete| f.key).collect();
+        }
+        if let Some(first) = pending.first() {
+            let message = format!("{} of {total} objects under {} were not deleted after {DELETE_ATTEMPTS} attempts, first {first:?}", pending.len(), target.uri());
+            return Err(CleanupError::new(job_id, Step::DeleteObjects, Cause::Transient(message)));
+        }
+        Ok(total)
+    }
+
+    async fn mark_cleaned(&self, job_id: &str) -> Result<(), CleanupError> {
+        let recorded = self.store.mark_cleaned(job_id, Utc::now()).await.map_err(|e| CleanupError::aws(job_id, Step::MarkCleaned, e))?;
+        if !recorded {
+            info!(job_id = %job_id, "the job row no longer exists; cleanedAt not recorded");
+        }
+        Ok(())
+    }
+
+    /// The orphan sweep: every job folder under the staging prefix whose newest object is at least
+    /// `CLEANUP_ORPHAN_MIN_AGE_HOURS` old and whose job is finished or gone is deleted.
+    pub async fn sweep_orphans(&self, now: DateTime<Utc>) -> Result<SweepReport, SweepError> {
+        let staging = &self.service.staging;
+        let root = format!("s3://{}/{}", staging.bucket, staging.prefix);
+        if staging.prefix.is_empty() {
+            // With no prefix, every top-level folder of the bucket looks like a job folder; a
+            // missing row would then license deleting data that is not ours.
+            warn!(staging_uri = %root, "STAGING_PREFIX is empty; the orphan sweep does not run");
+            return Ok(SweepReport::default());
+        }
+        let folders = self
+            .objects
+            .list_folders(&staging.bucket, &staging.prefix)
+            .await
+            .map_err(|source| SweepError::ListFolders { uri: root.clone(), source })?;
+        let outcomes: Vec<Result<FolderOutcome, CleanupError>> = stream::iter(&folders)
+            .map(|folder| self.sweep_folder(folder, now))
+            .buffer_unordered(self.cleanup.max_concurrency)
+            .collect()
+            .await;
+        let mut report = SweepReport { folders: folders.len(), ..SweepReport::default() };
+        let mut failures = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Ok(FolderOutcome::Deleted(job_id)) => report.deleted.push(job_id),
+                Ok(FolderOutcome::Kept) => report.kept += 1,
+                Err(e) => failures.push(e),
+            }
+        }
+        report.deleted.sort();
+        info!(staging_uri = %root, folders = report.folders, deleted = report.deleted.len(), kept = report.kept, failed = failures.len(), "orphan sweep done");
+        let failed = failures.len();
+        match failures.into_iter().next() {
+            None => Ok(report),
+            Some(first) => Err(SweepError::Folders { failed, folders: report.folders, first }),
+        }
+    }
+
+    async fn sweep_folder(&self, folder: &str, now: DateTime<Utc>) -> Result<FolderOutcome, CleanupError> {
+        let Some(job_id) = job_id_of_folder(&self.service.staging, folder) else {
+            warn!(folder = %printable(folder), "not a job folder; left alone");
+            return Ok(FolderOutcome::Kept);
+        };
+        let target = job_target(&self.service.staging, job_id).map_err(|e| CleanupError::new(job_id, Step::CheckTarget, Cause::Permanent(e.to_string())))?;
+        let snapshot = self.store.cleanup_snapshot(job_id).await.map_err(|e| CleanupError::aws(job_id, Step::ReadJob, e))?;
+        let owner = match &snapshot {
+            None => FolderOwner::Missing,
+            // A row of another runtime never owns a folder here; it is kept rather than guessed at.
+            Some(row) if row.runtime_type.as_deref() == Some(SPARK_SERVERLESS_RUNTIME) => {
+                FolderOwner::Row(row.job_status.as_deref().and_then(JobStatus::parse))
+            }
+            Some(_) => FolderOwner::Row(None),
+        };
+        let listed = self.objects.list_keys(&target.bucket, &target.prefix).await.map_err(|e| CleanupError::aws(job_id, Step::ListObjects, e))?;
+        let newest = listed.iter().filter_map(|o| o.last_modified).max();
+        if !is_orphan(owner, newest, now, self.cleanup.orphan_min_age) {
+            debug!(job_id = %job_id, owner = ?owner, newest = ?newest, "staging folder kept");
+            return Ok(FolderOutcome::Kept);
+        }
+        let deleted = self.delete_listed(job_id, &target, listed).await?;
+        if snapshot.is_some() {
+            self.mark_cleaned(job_id).await?;
+        }
+        info!(job_id = %job_id, staging_uri = %target.uri(), owner = ?owner, deleted, "orphaned staging folder deleted");
+        Ok(FolderOutcome::Deleted(job_id.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_job_step_and_cause() {
+        let err = CleanupError::new("job-7", Step::DeleteObjects, Cause::Transient("SlowDown".into()));
+        assert_eq!(err.to_string(), "job job-7: delete staging objects: SlowDown");
+        assert!(err.is_transient());
+        let denied = AwsError::new("EMR Serverless", "CancelJobRun", AwsErrorKind::Permanent, "AccessDeniedException: no");
+        let err = CleanupError::aws("job-7", Step::CancelRun, denied);
+        assert!(!err.is_transient());
+        assert_eq!(err.to_string(), "job job-7: cancel job run: EMR Serverless CancelJobRun failed: AccessDeniedException: no");
+    }
+
+    #[test]
+    fn sweep_errors_become_a_named_lambda_error() {
+        let err = SweepError::ListFolders { uri: "s3://b/p/".into(), source: AwsError::new("S3", "ListObjectsV2", AwsErrorKind::Transient, "SlowDown") };
+        let diagnostic = lambda_runtime::Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "CleanupSweepError");
+        assert_eq!(diagnostic.error_message, "orphan sweep: list job folders under s3://b/p/: S3 ListObjectsV2 failed: SlowDown");
+    }
+}

@@ -22,6 +22,7 @@ use shared::config::{ServiceConfig, SubmitConfig};
 use shared::job::{printable, Job, JobHeader, JobStatus};
 use shared::lease::{decide_claim, new_lease, ClaimDecision, SkipReason};
 use shared::manifest::{build_manifest, plan_job, FileContent, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
+use shared::stream::earliest_sequence_number;
 use shared::ports::{ApplicationSpec, EmrServerless, JobStore, LaunchRecord, ObjectStore, RecordOutcome, SubmitLease};
 
 /// Largest primary source read from S3 to find its annotations.
@@ -146,16 +147,13 @@ impl SubmitHandler {
             .await;
 
         let mut response = DynamoDbEventResponse::default();
-        let earliest_failure = results
-            .iter()
-            .filter_map(|(sequence, result)| match result {
-                Err(e) if e.is_transient() => sequence.clone(),
-                _ => None,
-            })
-            .min_by(|a, b| compare_sequence_numbers(a, b));
-        if let Some(sequence) = earliest_failure {
+        let failed = results.iter().filter_map(|(sequence, result)| match result {
+            Err(e) if e.is_transient() => sequence.as_deref(),
+            _ => None,
+        });
+        if let Some(sequence) = earliest_sequence_number(failed) {
             let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(sequence);
+            failure.item_identifier = Some(sequence.to_string());
             response.batch_item_failures.push(failure);
         }
         response
@@ -445,22 +443,9 @@ enum Claim {
     Skip(SkipReason),
 }
 
-/// Stream sequence numbers are decimal strings of varying length.
-fn compare_sequence_numbers(a: &str, b: &str) -> std::cmp::Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sequence_numbers_compare_numerically() {
-        let cases = [("9", "10", std::cmp::Ordering::Less), ("200", "100", std::cmp::Ordering::Greater), ("42", "42", std::cmp::Ordering::Equal)];
-        for (a, b, expected) in cases {
-            assert_eq!(compare_sequence_numbers(a, b), expected, "{a} vs {b}");
-        }
-    }
 
     #[test]
     fn errors_name_job_step_and_cause() {

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Writes the sample events in events/submit/ and events/cleanup/.
+"""Writes the sample events in events/submit/, events/cleanup/ and events/monitor/.
 
 Each file is the exact payload AWS Lambda delivers from the jobs table's stream
 (NEW_AND_OLD_IMAGES), with DynamoDB-JSON typed attributes, or (events/cleanup/scheduled-sweep.json)
-the EventBridge scheduled event that starts the orphan sweep. The primary model source is inlined from
+the EventBridge scheduled event that starts the orphan sweep, or (events/monitor/) an EventBridge
+event of EMR Serverless (source aws.emr-serverless) or of the monitor's schedule. The primary model source is inlined from
 tests/models/spark_sample_model.py, so rerun this script whenever that model changes:
 
     python3 events/generate.py           # rewrite the files
@@ -19,6 +20,7 @@ import datetime
 import hashlib
 import json
 import sys
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -264,10 +266,154 @@ def cleanup_events():
     }
 
 
+# Monitor samples: EventBridge events as EventBridge hands them to a Lambda target. Field names and
+# formats follow the samples in the EMR Serverless User Guide ("Automating EMR Serverless with Amazon
+# EventBridge"): `time` in whole seconds, `detail` timestamps with microseconds. `jobRunName` is not in
+# the guide's sample; it is the run's `name` (submit names each run after its job), and
+# state-running-no-name.json covers events without it.
+ACCOUNT = "123456789012"
+MONITOR_APP_ID = "00fmonitorapp0001"
+MONITOR_RUN_ID = "00fmonitorrun0001"
+RELEASE_LABEL = "emr-7.5.0"
+SUBMITTER_ARN = "arn:aws:sts::123456789012:assumed-role/modelop-submit-role/modelop-submit"
+MONITOR_RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/modelop-monitor-sweep"
+RUN_CREATED_AT = "2026-11-23T20:09:00.123456Z"
+# Namespace of the events' `id`s: uuid3 (MD5) of the file name, so ids are fixed and distinct.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c2b9e-4d3a-4e5f-8a7b-0c1d2e3f4a5b")
+
+# file name: (state, previous state or None, when the run entered the state)
+RUN_STATES = {
+    "state-submitted.json": ("SUBMITTED", None, "2026-11-23T20:09:00.123456Z"),
+    "state-pending.json": ("PENDING", "SUBMITTED", "2026-11-23T20:09:01.204518Z"),
+    "state-queued.json": ("QUEUED", "PENDING", "2026-11-23T20:09:02.311975Z"),
+    "state-scheduled.json": ("SCHEDULED", "PENDING", "2026-11-23T20:09:05.487210Z"),
+    "state-running.json": ("RUNNING", "SCHEDULED", "2026-11-23T20:10:00.299487Z"),
+    "state-unknown.json": ("HIBERNATING", "RUNNING", "2026-11-23T20:11:00.015342Z"),
+    "state-cancelling.json": ("CANCELLING", "RUNNING", "2026-11-23T20:12:00.654321Z"),
+    "state-cancelled.json": ("CANCELLED", "CANCELLING", "2026-11-23T20:12:30.118812Z"),
+    "state-success.json": ("SUCCESS", "RUNNING", "2026-11-23T20:15:00.772310Z"),
+    "state-failed.json": ("FAILED", "RUNNING", "2026-11-23T20:15:00.772310Z"),
+}
+
+
+def job_run_arn(application_id, run_id):
+    return "arn:aws:emr-serverless:{}:{}:/applications/{}/jobruns/{}".format(REGION, ACCOUNT, application_id, run_id)
+
+
+def eventbridge(name, detail_type, source, at, detail, resources=()):
+    """The envelope EventBridge wraps every event in; `at` is an ISO timestamp, cut to seconds."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid3(EVENT_ID_NAMESPACE, name)),
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": at[:19] + "Z",
+        "region": REGION,
+        "resources": list(resources),
+        "detail": detail,
+    }
+
+
+def state_change(name, state, previous, at, run_name=BATCH_ID):
+    detail = {"jobRunId": MONITOR_RUN_ID}
+    if run_name is not None:
+        detail["jobRunName"] = run_name
+    detail.update({
+        "applicationId": MONITOR_APP_ID,
+        "arn": job_run_arn(MONITOR_APP_ID, MONITOR_RUN_ID),
+        "releaseLabel": RELEASE_LABEL,
+        "state": state,
+    })
+    if previous is not None:
+        detail["previousState"] = previous
+    detail.update({"createdBy": SUBMITTER_ARN, "updatedAt": at, "createdAt": RUN_CREATED_AT})
+    return eventbridge(name, "EMR Serverless Job Run State Change", "aws.emr-serverless", at, detail)
+
+
+def monitor_events():
+    files = {name: state_change(name, *args) for name, args in RUN_STATES.items()}
+    files["state-running-no-name.json"] = state_change("state-running-no-name.json", *RUN_STATES["state-running.json"], run_name=None)
+
+    # Attempt 1 failed at 20:11:40; EMR Serverless (7.1.0+, with a retry policy) starts attempt 2.
+    retry_at = "2026-11-23T20:11:45.530218Z"
+    files["job-run-retry.json"] = eventbridge("job-run-retry.json", "EMR Serverless Job Run Retry", "aws.emr-serverless", retry_at, {
+        "jobRunId": MONITOR_RUN_ID,
+        "applicationId": MONITOR_APP_ID,
+        "arn": job_run_arn(MONITOR_APP_ID, MONITOR_RUN_ID),
+        "releaseLabel": RELEASE_LABEL,
+        "createdBy": SUBMITTER_ARN,
+        "updatedAt": retry_at,
+        "createdAt": RUN_CREATED_AT,
+        "previousAttempt": 1,
+        "previousAttemptState": "FAILED",
+        "previousAttemptCreatedAt": RUN_CREATED_AT,
+        "previousAttemptEndedAt": "2026-11-23T20:11:40.902114Z",
+        "newAttempt": 2,
+        "newAttemptCreatedAt": retry_at,
+    })
+
+    # The final update of attempt 2, which ran to the end; unlike the others it names the run in `resources`.
+    usage_at = "2026-11-23T20:15:01.003300Z"
+    files["resource-utilization.json"] = eventbridge(
+        "resource-utilization.json",
+        "EMR Serverless Job Resource Utilization Update",
+        "aws.emr-serverless",
+        usage_at,
+        {
+            "applicationId": MONITOR_APP_ID,
+            "jobRunId": MONITOR_RUN_ID,
+            "attempt": 2,
+            "mode": "BATCH",
+            "createdAt": RUN_CREATED_AT,
+            "startedAt": "2026-11-23T20:11:52.041Z",
+            "calculatedFrom": retry_at,
+            "calculatedTo": "2026-11-23T20:15:00.772310Z",
+            "resourceUtilizationFinal": True,
+            "resourceUtilizationForInterval": {"vCPUHour": 0.417, "memoryGBHour": 1.668, "storageGBHour": 1.667},
+            "billedResourceUtilizationForInterval": {"vCPUHour": 0.444, "memoryGBHour": 1.776, "storageGBHour": 0},
+            "totalResourceUtilization": {"vCPUHour": 0.417, "memoryGBHour": 1.668, "storageGBHour": 1.667},
+            "totalBilledResourceUtilization": {"vCPUHour": 0.444, "memoryGBHour": 1.776, "storageGBHour": 0},
+        },
+        resources=[job_run_arn(MONITOR_APP_ID, MONITOR_RUN_ID)],
+    )
+
+    app_at = "2026-11-23T20:08:58.410277Z"
+    files["application-state-change.json"] = eventbridge(
+        "application-state-change.json",
+        "EMR Serverless Application State Change",
+        "aws.emr-serverless",
+        app_at,
+        {
+            "applicationId": MONITOR_APP_ID,
+            "applicationName": "modelop-spark-serverless",
+            "arn": "arn:aws:emr-serverless:{}:{}:/applications/{}".format(REGION, ACCOUNT, MONITOR_APP_ID),
+            "releaseLabel": RELEASE_LABEL,
+            "state": "STARTED",
+            "type": "SPARK",
+            "createdAt": "2026-11-20T09:00:00.000000Z",
+            "updatedAt": app_at,
+            "autoStopConfig": {"enabled": True, "idleTimeout": 15},
+            "autoStartConfig": {"enabled": True},
+        },
+    )
+
+    files["scheduled-event.json"] = eventbridge(
+        "scheduled-event.json", "Scheduled Event", "aws.events", "2026-11-23T20:30:00Z", {}, resources=[MONITOR_RULE_ARN]
+    )
+
+    # A job-run state change whose detail lacks jobRunId (everything else as usual).
+    broken = state_change("malformed.json", "RUNNING", "SCHEDULED", "2026-11-23T20:10:00.299487Z")
+    del broken["detail"]["jobRunId"]
+    files["malformed.json"] = broken
+    return {"monitor/" + name: document for name, document in files.items()}
+
+
 def documents():
     """Every sample file, by path under events/."""
     files = {"submit/" + name: {"Records": records} for name, records in events().items()}
     files.update(cleanup_events())
+    files.update(monitor_events())
     return files
 
 

@@ -109,6 +109,9 @@ mod tests {
         async fn cancel_job_run(&self, _app: &str, _run: &str) -> Result<(), AwsError> {
             Ok(())
         }
+        async fn get_job_run(&self, _app: &str, _run: &str) -> Result<crate::ports::JobRunInfo, AwsError> {
+            Err(AwsError::new("fake", "GetJobRun", AwsErrorKind::NotFound, "unused"))
+        }
     }
 
     fn spec() -> ApplicationSpec {

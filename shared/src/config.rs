@@ -24,6 +24,11 @@ pub const SUBMIT_MAX_CONCURRENCY: &str = "SUBMIT_MAX_CONCURRENCY";
 pub const S3_FORCE_PATH_STYLE: &str = "S3_FORCE_PATH_STYLE";
 pub const CLEANUP_MAX_CONCURRENCY: &str = "CLEANUP_MAX_CONCURRENCY";
 pub const CLEANUP_ORPHAN_MIN_AGE_HOURS: &str = "CLEANUP_ORPHAN_MIN_AGE_HOURS";
+pub const MONITOR_LOG_TAIL_BYTES: &str = "MONITOR_LOG_TAIL_BYTES";
+pub const MONITOR_RESULT_MAX_BYTES: &str = "MONITOR_RESULT_MAX_BYTES";
+pub const MONITOR_SWEEP_MIN_AGE_MINUTES: &str = "MONITOR_SWEEP_MIN_AGE_MINUTES";
+pub const MONITOR_STUCK_WAITING_MINUTES: &str = "MONITOR_STUCK_WAITING_MINUTES";
+pub const MONITOR_MAX_CONCURRENCY: &str = "MONITOR_MAX_CONCURRENCY";
 pub const CONFIG_FILE: &str = "CONFIG_FILE";
 
 pub const DEFAULT_STAGING_PREFIX: &str = "modelop-spark-serverless/";
@@ -34,6 +39,14 @@ pub const DEFAULT_CLEANUP_MAX_CONCURRENCY: usize = 16;
 pub const DEFAULT_CLEANUP_ORPHAN_MIN_AGE_HOURS: u32 = 24;
 /// A year: a longer minimum age would leave the sweep with nothing to do before the lifecycle rule.
 const MAX_CLEANUP_ORPHAN_MIN_AGE_HOURS: u32 = 8_760;
+/// Per driver stream (stdout, stderr): two tails and the result stay far below DynamoDB's 400 KB.
+pub const DEFAULT_MONITOR_LOG_TAIL_BYTES: usize = 16 * 1024;
+const MAX_MONITOR_LOG_TAIL_BYTES: usize = 100 * 1024;
+pub const DEFAULT_MONITOR_RESULT_MAX_BYTES: usize = 64 * 1024;
+const MAX_MONITOR_RESULT_MAX_BYTES: usize = 150 * 1024;
+pub const DEFAULT_MONITOR_SWEEP_MIN_AGE_MINUTES: u32 = 10;
+pub const DEFAULT_MONITOR_STUCK_WAITING_MINUTES: u32 = 480;
+pub const DEFAULT_MONITOR_MAX_CONCURRENCY: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -102,6 +115,21 @@ pub struct CleanupConfig {
     pub orphan_min_age: chrono::Duration,
 }
 
+/// Settings of the monitor function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorConfig {
+    /// The tail of each driver log stream kept on the job.
+    pub log_tail_bytes: usize,
+    /// The largest model result stored on the job; larger ones are stored as a pointer.
+    pub result_max_bytes: usize,
+    /// The sweep asks EMR about WAITING/RUNNING jobs not updated for this long.
+    pub sweep_min_age: chrono::Duration,
+    /// A WAITING job without a run for this long is ended in ERROR by the sweep. Keep it above
+    /// the submit stream's maximum record age, so a pending retry is never pre-empted.
+    pub stuck_waiting_age: chrono::Duration,
+    pub max_concurrency: usize,
+}
+
 /// The raw settings, YAML file overlaid by the environment, keyed by environment variable name.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -126,7 +154,12 @@ struct SeedCluster {
     job_execution_conf: Option<BTreeMap<String, serde_yaml::Value>>,
 }
 
-const ALL_VARS: [&str; 15] = [
+const ALL_VARS: [&str; 20] = [
+    MONITOR_LOG_TAIL_BYTES,
+    MONITOR_RESULT_MAX_BYTES,
+    MONITOR_SWEEP_MIN_AGE_MINUTES,
+    MONITOR_STUCK_WAITING_MINUTES,
+    MONITOR_MAX_CONCURRENCY,
     JOBS_TABLE,
     STAGING_BUCKET,
     STAGING_PREFIX,
@@ -252,6 +285,20 @@ impl Settings {
         Ok(CleanupConfig {
             max_concurrency: self.parsed(CLEANUP_MAX_CONCURRENCY, DEFAULT_CLEANUP_MAX_CONCURRENCY, |n| (1..=1000).contains(n))?,
             orphan_min_age: chrono::Duration::hours(i64::from(hours)),
+        })
+    }
+}
+
+impl Settings {
+    pub fn monitor(&self) -> Result<MonitorConfig, ConfigError> {
+        let sweep = self.parsed(MONITOR_SWEEP_MIN_AGE_MINUTES, DEFAULT_MONITOR_SWEEP_MIN_AGE_MINUTES, |m| *m <= 10_080)?;
+        let stuck = self.parsed(MONITOR_STUCK_WAITING_MINUTES, DEFAULT_MONITOR_STUCK_WAITING_MINUTES, |m| (1..=43_200).contains(m))?;
+        Ok(MonitorConfig {
+            log_tail_bytes: self.parsed(MONITOR_LOG_TAIL_BYTES, DEFAULT_MONITOR_LOG_TAIL_BYTES, |b| (1..=MAX_MONITOR_LOG_TAIL_BYTES).contains(b))?,
+            result_max_bytes: self.parsed(MONITOR_RESULT_MAX_BYTES, DEFAULT_MONITOR_RESULT_MAX_BYTES, |b| (1..=MAX_MONITOR_RESULT_MAX_BYTES).contains(b))?,
+            sweep_min_age: chrono::Duration::minutes(i64::from(sweep)),
+            stuck_waiting_age: chrono::Duration::minutes(i64::from(stuck)),
+            max_concurrency: self.parsed(MONITOR_MAX_CONCURRENCY, DEFAULT_MONITOR_MAX_CONCURRENCY, |n| (1..=1000).contains(n))?,
         })
     }
 }
@@ -562,6 +609,27 @@ emr-serverless-cluster:
         ];
         for (arn, ok) in cases {
             assert_eq!(is_role_arn(arn), ok, "{arn}");
+        }
+    }
+
+    #[test]
+    fn monitor_settings_default_and_are_checked() {
+        let monitor = settings(&[], None).unwrap().monitor().unwrap();
+        assert_eq!(monitor.log_tail_bytes, DEFAULT_MONITOR_LOG_TAIL_BYTES);
+        assert_eq!(monitor.result_max_bytes, DEFAULT_MONITOR_RESULT_MAX_BYTES);
+        assert_eq!(monitor.sweep_min_age, chrono::Duration::minutes(10));
+        assert_eq!(monitor.stuck_waiting_age, chrono::Duration::minutes(480));
+        let cases = [
+            (MONITOR_LOG_TAIL_BYTES, "0"),
+            (MONITOR_LOG_TAIL_BYTES, "1000000"),
+            (MONITOR_RESULT_MAX_BYTES, "lots"),
+            (MONITOR_SWEEP_MIN_AGE_MINUTES, "-5"),
+            (MONITOR_STUCK_WAITING_MINUTES, "0"),
+            (MONITOR_MAX_CONCURRENCY, "0"),
+        ];
+        for (var, value) in cases {
+            let err = settings(&[(var, value)], None).unwrap().monitor().expect_err(var).to_string();
+            assert!(err.contains(&format!("{var} is invalid")), "{var}={value}: {err}");
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod job;
 pub mod lease;
 pub mod manifest;
+pub mod monitor;
 pub mod ports;
 pub mod s3_uri;
 pub mod spark_conf;

@@ -81,6 +81,10 @@ pub trait ObjectStore: Send + Sync {
     /// Deletes the keys in DeleteObjects batches and returns the keys S3 reported as not deleted,
     /// so the caller decides how often to retry them. `Err` only when a whole call failed.
     async fn delete_keys_reporting(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError>;
+    /// The object's size, or `None` when there is no such object.
+    async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, AwsError>;
+    /// Whether any object's key starts with `prefix` (a file, or a folder Spark wrote).
+    async fn has_objects(&self, bucket: &str, prefix: &str) -> Result<bool, AwsError>;
 }
 
 /// One object of a listing.
@@ -143,4 +147,122 @@ pub trait EmrServerless: Send + Sync {
     async fn find_job_run(&self, application_id: &str, name: &str, created_after: DateTime<Utc>) -> Result<Option<String>, AwsError>;
     /// Cancels a run; a run that already ended is not an error.
     async fn cancel_job_run(&self, application_id: &str, run_id: &str) -> Result<(), AwsError>;
+    async fn get_job_run(&self, application_id: &str, run_id: &str) -> Result<JobRunInfo, AwsError>;
+}
+
+/// A job as the monitor sees it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoredJob {
+    pub id: String,
+    #[serde(default)]
+    pub job_status: Option<String>,
+    #[serde(default)]
+    pub runtime_type: Option<String>,
+    #[serde(default)]
+    pub spark_application_id: Option<String>,
+    #[serde(default)]
+    pub emr_application_id: Option<String>,
+    #[serde(default)]
+    pub emr_state: Option<String>,
+    #[serde(default)]
+    pub staging_uri: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    #[serde(default)]
+    pub submit_lease: Option<SubmitLease>,
+    #[serde(default)]
+    pub output_data: Vec<crate::job::Asset>,
+}
+
+impl MonitoredJob {
+    pub fn status(&self) -> Option<JobStatus> {
+        self.job_status.as_deref().and_then(JobStatus::parse)
+    }
+
+    pub fn is_ours(&self) -> bool {
+        self.runtime_type.as_deref() == Some(crate::job::SPARK_SERVERLESS_RUNTIME)
+    }
+}
+
+/// `driverLogs` on a finished job: the ends of the driver's stdout and stderr, and where the rest is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriverLogs {
+    pub stdout: String,
+    pub stderr: String,
+    pub truncated: bool,
+    pub log_group_name: String,
+    pub log_stream_name_prefix: String,
+}
+
+/// One `outputFiles` entry: an EXTERNAL_FILE output asset and whether it exists after the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub file_url: String,
+    pub exists: bool,
+}
+
+/// A status change the monitor writes, with the forward-only condition it must meet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub job_id: String,
+    pub application_id: String,
+    pub run_id: String,
+    pub status: JobStatus,
+    pub emr_state: String,
+    /// Record `emr_state` in `statusHistory` only, leaving `emrState` as it is.
+    pub history_only: bool,
+    pub at: DateTime<Utc>,
+    /// The job must be in one of these statuses.
+    pub from_statuses: Vec<&'static str>,
+    /// The job's `emrState` must not be one of these (already as far or further).
+    pub blocked_emr_states: Vec<&'static str>,
+    pub driver_logs: Option<DriverLogs>,
+    pub error_message: Option<String>,
+    pub model_result: Option<serde_json::Value>,
+    pub output_files: Option<Vec<OutputFile>>,
+}
+
+/// The jobs table as the monitor uses it.
+#[async_trait]
+pub trait MonitorStore: Send + Sync {
+    async fn monitored_job(&self, job_id: &str) -> Result<Option<MonitoredJob>, AwsError>;
+    /// Through the `bySparkApplicationId` index.
+    async fn job_by_run_id(&self, run_id: &str) -> Result<Option<MonitoredJob>, AwsError>;
+    /// Writes the update if its condition holds; false when the job had moved on (or is gone).
+    async fn apply_status(&self, update: &StatusUpdate) -> Result<bool, AwsError>;
+    /// Appends a retry to `statusHistory` of a job that is not final.
+    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, at: DateTime<Utc>) -> Result<bool, AwsError>;
+    /// Jobs in `status` not updated since `before`, through the `byJobStatus` index.
+    async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError>;
+    /// Ends a WAITING job that has no run and no live submit lease in ERROR.
+    async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError>;
+}
+
+/// What GetJobRun says of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobRunInfo {
+    pub state: String,
+    pub state_details: Option<String>,
+    pub name: Option<String>,
+    pub tags: std::collections::HashMap<String, String>,
+    pub attempt: Option<i32>,
+}
+
+/// The end of a log stream, read without loading the whole stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogTail {
+    pub text: String,
+    pub truncated: bool,
+    /// False when the stream does not exist (yet).
+    pub found: bool,
+}
+
+#[async_trait]
+pub trait LogReader: Send + Sync {
+    async fn tail(&self, group: &str, stream: &str, max_bytes: usize) -> Result<LogTail, AwsError>;
 }

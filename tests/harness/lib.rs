@@ -26,6 +26,9 @@ use shared::config::{CleanupConfig, ServiceConfig, StagingLocation, SubmitConfig
 use shared::spark_conf::SparkConf;
 use submit::SubmitHandler;
 use cleanup::CleanupHandler;
+use monitor::MonitorHandler;
+use shared::aws::logs::CloudWatchLogReader;
+use shared::config::MonitorConfig;
 
 pub const REGION: &str = "us-east-1";
 /// moto accepts only roles of its default account.
@@ -118,6 +121,7 @@ pub struct TestEnv {
     pub streams: aws_sdk_dynamodbstreams::Client,
     pub s3: aws_sdk_s3::Client,
     pub emr: aws_sdk_emrserverless::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     seen_sequence_numbers: Mutex<Vec<String>>,
 }
 
@@ -138,6 +142,7 @@ impl TestEnv {
             streams: aws_sdk_dynamodbstreams::Client::new(&config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             emr: aws_sdk_emrserverless::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             endpoint,
             seen_sequence_numbers: Mutex::new(Vec::new()),
         };
@@ -281,6 +286,70 @@ impl TestEnv {
     }
 
     /// Every key in this test's staging bucket, sorted.
+    pub fn monitor_config(&self) -> MonitorConfig {
+        MonitorConfig {
+            log_tail_bytes: 16 * 1024,
+            result_max_bytes: 64 * 1024,
+            sweep_min_age: chrono::Duration::minutes(10),
+            stuck_waiting_age: chrono::Duration::minutes(480),
+            max_concurrency: 4,
+        }
+    }
+
+    /// A monitor handler wired to the emulator, as `main.rs` wires it to AWS.
+    pub async fn monitor_handler(&self) -> MonitorHandler {
+        self.monitor_handler_with(self.monitor_config()).await
+    }
+
+    pub async fn monitor_handler_with(&self, config: MonitorConfig) -> MonitorHandler {
+        MonitorHandler::new(
+            self.service_config(),
+            config,
+            Arc::new(DynamoJobStore::new(self.dynamodb.clone(), self.table.clone())),
+            Arc::new(S3ObjectStore::new(self.s3.clone())),
+            Arc::new(EmrServerlessClient::new(self.emr.clone())),
+            Arc::new(CloudWatchLogReader::new(self.logs.clone())),
+        )
+    }
+
+    /// Sets a job run's state (and `stateDetails`) in the emulator, as EMR would move it.
+    pub fn set_run_state(&self, application_id: &str, run_id: &str, state: &str, details: Option<&str>) {
+        let body = json!({ "applicationId": application_id, "jobRunId": run_id, "state": state, "stateDetails": details });
+        let (status, response) = http_post(&self.endpoint, "/_emulator/emr-serverless/job-runs/state", &body.to_string());
+        assert_eq!(status, 200, "set run state: {response}");
+    }
+
+    /// Writes driver log lines where EMR Serverless writes them, in batches PutLogEvents accepts.
+    pub async fn put_driver_log(&self, log_group: &str, stream: &str, lines: impl IntoIterator<Item = String>) {
+        let _ = self.logs.create_log_group().log_group_name(log_group).send().await;
+        let _ = self.logs.create_log_stream().log_group_name(log_group).log_stream_name(stream).send().await;
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0;
+        for line in lines {
+            batch_bytes += line.len() + 26;
+            batch.push(aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(now).message(line).build().unwrap());
+            if batch.len() == 10_000 || batch_bytes > 900_000 {
+                self.flush_log_batch(log_group, stream, std::mem::take(&mut batch)).await;
+                batch_bytes = 0;
+            }
+        }
+        if !batch.is_empty() {
+            self.flush_log_batch(log_group, stream, batch).await;
+        }
+    }
+
+    async fn flush_log_batch(&self, log_group: &str, stream: &str, batch: Vec<aws_sdk_cloudwatchlogs::types::InputLogEvent>) {
+        self.logs
+            .put_log_events()
+            .log_group_name(log_group)
+            .log_stream_name(stream)
+            .set_log_events(Some(batch))
+            .send()
+            .await
+            .expect("put log events");
+    }
+
     pub async fn all_staging_keys(&self) -> Vec<String> {
         let mut pages = self.s3.list_objects_v2().bucket(&self.bucket).into_paginator().send();
         let mut keys = Vec::new();
@@ -575,4 +644,49 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for S3CallCounter {
         *self.calls.lock().unwrap().entry(operation.to_string()).or_default() += 1;
         Ok(())
     }
+}
+
+/// A minimal HTTP/1.1 POST to the emulator's admin routes (no HTTP client crate needed).
+pub fn http_post(endpoint: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let address = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the emulator");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// An EventBridge "EMR Serverless Job Run State Change" event, as AWS delivers it.
+pub fn state_change_event(application_id: &str, run_id: &str, run_name: Option<&str>, state: &str) -> Value {
+    let mut detail = json!({
+        "jobRunId": run_id,
+        "applicationId": application_id,
+        "arn": format!("arn:aws:emr-serverless:{REGION}:{ACCOUNT}:/applications/{application_id}/jobruns/{run_id}"),
+        "releaseLabel": RELEASE,
+        "state": state,
+        "previousState": "SUBMITTED",
+        "createdAt": "2026-11-23T20:00:00.000Z",
+        "updatedAt": "2026-11-23T20:01:00.000Z"
+    });
+    if let Some(name) = run_name {
+        detail["jobRunName"] = json!(name);
+    }
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "EMR Serverless Job Run State Change",
+        "source": "aws.emr-serverless",
+        "account": ACCOUNT,
+        "time": "2026-11-23T20:01:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": detail
+    })
 }

@@ -1,7 +1,17 @@
-//! The monitor function. Its behaviour is specified by its own issue; until then the crate only
-//! builds, so the workspace and `cargo lambda build` stay whole.
+//! Lambda entry point: configuration and clients once per cold start, then the runtime loop.
 
-fn main() {
-    eprintln!("the monitor function is not implemented yet");
-    std::process::exit(1);
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let handler = monitor::handler_from_env().await.inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        // Transient failures fail the invocation so EventBridge retries the event; everything
+        // else, malformed events included, is acknowledged.
+        handler.handle_event(&event.payload).await.map(|_| ())
+    }))
+    .await
 }

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 
 use super::{classify, AwsError, AwsErrorKind};
 use crate::job::{attr, timestamp, JobStatus, StatusChange, SPARK_SERVERLESS_RUNTIME};
-use crate::ports::{CleanupSnapshot, CleanupStore, JobStore, LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
+use crate::ports::{
+    CleanupSnapshot, CleanupStore, JobStore, LaunchRecord, MonitorStore, MonitoredJob, RecordOutcome, StatusUpdate, SubmitLease, SubmitSnapshot,
+};
 
 const SERVICE: &str = "DynamoDB";
 /// The EMR state recorded with the launch: a run that StartJobRun just accepted is SUBMITTED.
@@ -239,6 +241,184 @@ impl CleanupStore for DynamoJobStore {
             .send()
             .await
             .map_err(|e| classify(SERVICE, "UpdateItem(mark cleaned)", e));
+        condition_held(result)
+    }
+}
+
+
+/// GSI of the jobs table: partition key `sparkApplicationId`.
+pub const BY_SPARK_APPLICATION_ID: &str = "bySparkApplicationId";
+/// GSI of the jobs table: partition key `jobStatus`, sort key `updatedAt`.
+pub const BY_JOB_STATUS: &str = "byJobStatus";
+
+fn decode_job(operation: &'static str, item: HashMap<String, AttributeValue>) -> Result<MonitoredJob, AwsError> {
+    serde_dynamo::from_item(item).map_err(|e| AwsError::new(SERVICE, operation, AwsErrorKind::Permanent, format!("unreadable job row: {e}")))
+}
+
+/// `(:p0, :p1, ...)` for an IN list, with the values added to `vals`.
+fn in_list(name: &str, items: &[&str], vals: &mut HashMap<String, AttributeValue>) -> String {
+    let names: Vec<String> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let key = format!(":{name}{i}");
+            vals.insert(key.clone(), s(item));
+            key
+        })
+        .collect();
+    format!("({})", names.join(", "))
+}
+
+#[async_trait]
+impl MonitorStore for DynamoJobStore {
+    async fn monitored_job(&self, job_id: &str) -> Result<Option<MonitoredJob>, AwsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "GetItem", e))?;
+        output.item.map(|item| decode_job("GetItem", item)).transpose()
+    }
+
+    async fn job_by_run_id(&self, run_id: &str) -> Result<Option<MonitoredJob>, AwsError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_SPARK_APPLICATION_ID)
+            .key_condition_expression("sparkApplicationId = :run")
+            .expression_attribute_values(":run", s(run_id))
+            .limit(2)
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "Query(bySparkApplicationId)", e))?;
+        output.items().first().cloned().map(|item| decode_job("Query", item)).transpose()
+    }
+
+    async fn apply_status(&self, update: &StatusUpdate) -> Result<bool, AwsError> {
+        let mut vals = values([
+            (":status", s(update.status.as_str())),
+            (":now", s(&timestamp(update.at))),
+            (":run", s(&update.run_id)),
+            (":app", s(&update.application_id)),
+        ]);
+        vals.extend(history_values(update.status, Some(&update.emr_state), update.at));
+        if !update.history_only {
+            vals.insert(":emr".into(), s(&update.emr_state));
+        }
+        let mut sets = vec![
+            "jobStatus = :status".to_string(),
+            "updatedAt = :now".to_string(),
+            "sparkApplicationId = if_not_exists(sparkApplicationId, :run)".to_string(),
+            "emrApplicationId = if_not_exists(emrApplicationId, :app)".to_string(),
+            APPEND_HISTORY.to_string(),
+        ];
+        if !update.history_only {
+            sets.push("emrState = :emr".to_string());
+        }
+        let mut optional = |name: &str, attribute: &str, value: Option<AttributeValue>| {
+            if let Some(value) = value {
+                sets.push(format!("{attribute} = :{name}"));
+                vals.insert(format!(":{name}"), value);
+            }
+        };
+        optional("logs", "driverLogs", update.driver_logs.as_ref().map(to_av));
+        optional("message", "errorMessage", update.error_message.as_deref().map(s));
+        optional("result", "modelResult", update.model_result.as_ref().map(to_av));
+        optional("outputs", "outputFiles", update.output_files.as_ref().map(to_av));
+        let statuses = in_list("from", &update.from_statuses, &mut vals);
+        let mut condition = format!(
+            "attribute_exists(id) AND jobStatus IN {statuses} AND (attribute_not_exists(sparkApplicationId) OR sparkApplicationId = :run)"
+        );
+        if !update.blocked_emr_states.is_empty() {
+            let blocked = in_list("blocked", &update.blocked_emr_states, &mut vals);
+            condition.push_str(&format!(" AND (attribute_not_exists(emrState) OR NOT emrState IN {blocked})"));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(&update.job_id))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(vals))
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "UpdateItem(apply status)", e));
+        condition_held(result)
+    }
+
+    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, at: DateTime<Utc>) -> Result<bool, AwsError> {
+        let state = match attempt {
+            Some(n) => format!("RETRY attempt {n}"),
+            None => "RETRY".to_string(),
+        };
+        let mut vals = values([(":now", s(&timestamp(at))), (":run", s(run_id))]);
+        let live = in_list("live", &["CREATED", "WAITING", "RUNNING"], &mut vals);
+        // The entry keeps the job's status: a retry is an attempt of the same run.
+        let current = self.monitored_job(job_id).await?.and_then(|j| j.status()).unwrap_or(JobStatus::Running);
+        vals.extend(history_values(current, Some(&state), at));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .update_expression(format!("SET updatedAt = :now, {APPEND_HISTORY}"))
+            .condition_expression(format!("attribute_exists(id) AND jobStatus IN {live} AND sparkApplicationId = :run"))
+            .set_expression_attribute_values(Some(vals))
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "UpdateItem(record retry)", e));
+        condition_held(result)
+    }
+
+    async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_JOB_STATUS)
+            .key_condition_expression("jobStatus = :status AND updatedAt < :before")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":before", s(&timestamp(before)))
+            .into_paginator()
+            .send();
+        let mut jobs = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(SERVICE, "Query(byJobStatus)", e))?;
+            for item in page.items() {
+                jobs.push(decode_job("Query", item.clone())?);
+            }
+        }
+        Ok(jobs)
+    }
+
+    async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
+        let mut vals = values([
+            (":waiting", s(JobStatus::Waiting.as_str())),
+            (":error", s(JobStatus::Error.as_str())),
+            (":message", s(message)),
+            (":now", s(&timestamp(at))),
+        ]);
+        vals.extend(history_values(JobStatus::Error, None, at));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .update_expression(format!("SET jobStatus = :error, errorMessage = :message, updatedAt = :now, {APPEND_HISTORY} REMOVE submitLease"))
+            .condition_expression(
+                "attribute_exists(id) AND jobStatus = :waiting AND attribute_not_exists(sparkApplicationId) \
+                 AND (attribute_not_exists(submitLease) OR submitLease.expiresAt < :now)",
+            )
+            .set_expression_attribute_values(Some(vals))
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "UpdateItem(end stuck job)", e));
         condition_held(result)
     }
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{classify, AwsError, AwsErrorKind};
 use crate::manifest::PySparkJobManifest;
-use crate::ports::{ApplicationSpec, ApplicationSummary, EmrServerless};
+use crate::ports::{ApplicationSpec, ApplicationSummary, EmrServerless, JobRunInfo};
 
 const SERVICE: &str = "EMR Serverless";
 /// The application type this service runs.
@@ -143,6 +143,27 @@ impl EmrServerless for EmrServerlessClient {
             }
         }
         Ok(None)
+    }
+
+    async fn get_job_run(&self, application_id: &str, run_id: &str) -> Result<JobRunInfo, AwsError> {
+        let output = self
+            .client
+            .get_job_run()
+            .application_id(application_id)
+            .job_run_id(run_id)
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "GetJobRun", e))?;
+        let run = output
+            .job_run
+            .ok_or_else(|| AwsError::new(SERVICE, "GetJobRun", AwsErrorKind::Transient, format!("no job run in the answer for {run_id}")))?;
+        Ok(JobRunInfo {
+            state: run.state().as_str().to_string(),
+            state_details: Some(run.state_details().to_string()).filter(|d| !d.is_empty()),
+            name: run.name().map(str::to_string),
+            tags: run.tags().cloned().unwrap_or_default(),
+            attempt: run.attempt(),
+        })
     }
 
     async fn cancel_job_run(&self, application_id: &str, run_id: &str) -> Result<(), AwsError> {

@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod dynamodb;
 pub mod emr;
+pub mod logs;
 pub mod s3;
 
 use std::fmt;

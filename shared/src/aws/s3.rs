@@ -128,6 +128,29 @@ impl ObjectStore for S3ObjectStore {
         Ok(folders)
     }
 
+    async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, AwsError> {
+        match self.client.head_object().bucket(bucket).key(key).send().await {
+            Ok(output) => Ok(Some(output.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) => match classify(SERVICE, "HeadObject", e) {
+                err if err.is(AwsErrorKind::NotFound) => Ok(None),
+                err => Err(err),
+            },
+        }
+    }
+
+    async fn has_objects(&self, bucket: &str, prefix: &str) -> Result<bool, AwsError> {
+        let output = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "ListObjectsV2", e))?;
+        Ok(!output.contents().is_empty())
+    }
+
     async fn delete_keys_reporting(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
         let mut failed = Vec::new();
         for chunk in keys.chunks(DELETE_BATCH) {

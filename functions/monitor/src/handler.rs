@@ -1,0 +1,393 @@
+//! SparkServerlessJobMonitor + SparkReportingService, event-driven: EMR Serverless job-run state
+//! changes move the job forward (never back); a terminal state brings the driver's logs, the
+//! failure reason or the model's result and the outputs' existence onto the job in the same write
+//! as the final status. A schedule reconciles jobs whose events were lost.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use serde::Deserialize;
+use serde_json::Value;
+use tracing::{debug, error, info, warn};
+
+use shared::aws::{AwsError, AwsErrorKind};
+use shared::config::{MonitorConfig, ServiceConfig};
+use shared::job::{printable, validate_job_id, JobStatus, ASSET_EXTERNAL_FILE};
+use shared::manifest::{RESULTS_FOLDER, TAG_JOB_ID};
+use shared::monitor::{decide_transition, driver_log_prefix, driver_log_stream, failure_message, statuses_before_or_at, EmrState, Transition};
+use shared::ports::{DriverLogs, EmrServerless, LogReader, MonitorStore, MonitoredJob, ObjectStore, OutputFile, StatusUpdate};
+use shared::s3_uri::S3Uri;
+
+pub const STATE_CHANGE: &str = "EMR Serverless Job Run State Change";
+pub const RETRY: &str = "EMR Serverless Job Run Retry";
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
+/// The file the driver writes under `<stagingUri>results/`.
+pub const RESULT_FILE: &str = "result.json";
+/// Longest `errorMessage` written.
+const MAX_ERROR_MESSAGE_BYTES: usize = 8 * 1024;
+
+/// A failure the invocation reports, so EventBridge retries the event (transient AWS errors only:
+/// malformed events and runs that are not ours are acknowledged).
+#[derive(Debug, thiserror::Error)]
+#[error("job {job}: {step}: {source}")]
+pub struct MonitorError {
+    pub job: String,
+    pub step: &'static str,
+    #[source]
+    pub source: AwsError,
+}
+
+impl From<MonitorError> for lambda_runtime::Diagnostic {
+    fn from(err: MonitorError) -> Self {
+        lambda_runtime::Diagnostic { error_type: "MonitorTransientError".into(), error_message: err.to_string() }
+    }
+}
+
+fn step_error(job: &str, step: &'static str) -> impl FnOnce(AwsError) -> MonitorError {
+    let job = job.to_string();
+    move |source| MonitorError { job, step, source }
+}
+
+/// The part of a job-run event's `detail` this function reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRunDetail {
+    pub job_run_id: String,
+    pub application_id: String,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub job_run_name: Option<String>,
+    /// The new attempt's number, on a Job Run Retry event (`newAttempt`; `attempt` is accepted too).
+    #[serde(default, alias = "newAttempt")]
+    pub attempt: Option<i64>,
+}
+
+/// What became of one event, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied { job_id: String, status: JobStatus, emr_state: String },
+    Ignored(String),
+    Swept { checked: usize, applied: usize, ended_stuck: usize },
+}
+
+pub struct MonitorHandler {
+    service: ServiceConfig,
+    monitor: MonitorConfig,
+    store: Arc<dyn MonitorStore>,
+    objects: Arc<dyn ObjectStore>,
+    emr: Arc<dyn EmrServerless>,
+    logs: Arc<dyn LogReader>,
+}
+
+impl MonitorHandler {
+    pub fn new(
+        service: ServiceConfig,
+        monitor: MonitorConfig,
+        store: Arc<dyn MonitorStore>,
+        objects: Arc<dyn ObjectStore>,
+        emr: Arc<dyn EmrServerless>,
+        logs: Arc<dyn LogReader>,
+    ) -> Self {
+        MonitorHandler { service, monitor, store, objects, emr, logs }
+    }
+
+    /// One EventBridge event.
+    pub async fn handle_event(&self, payload: &Value) -> Result<Outcome, MonitorError> {
+        let event_id = payload.get("id").and_then(Value::as_str).unwrap_or("unknown");
+        let detail_type = payload.get("detail-type").and_then(Value::as_str).unwrap_or("");
+        match detail_type {
+            STATE_CHANGE | RETRY => {
+                let detail: JobRunDetail = match payload.get("detail").cloned().map(serde_json::from_value) {
+                    Some(Ok(detail)) => detail,
+                    Some(Err(e)) => return Ok(malformed(event_id, detail_type, &e.to_string())),
+                    None => return Ok(malformed(event_id, detail_type, "no detail")),
+                };
+                if detail_type == RETRY {
+                    return self.record_retry(&detail).await;
+                }
+                let Some(state) = detail.state.as_deref() else {
+                    return Ok(malformed(event_id, detail_type, "detail has no state"));
+                };
+                self.on_state(&detail.application_id, &detail.job_run_id, detail.job_run_name.as_deref(), EmrState::parse(state)).await
+            }
+            SCHEDULED_EVENT => self.sweep(Utc::now()).await,
+            other => {
+                debug!(event_id, detail_type = other, "event type not handled; ignored");
+                Ok(Outcome::Ignored(format!("detail-type {other:?}")))
+            }
+        }
+    }
+
+    /// Applies a run's state to its job, by the same path for events and for the sweep.
+    pub async fn on_state(&self, application_id: &str, run_id: &str, run_name: Option<&str>, state: EmrState) -> Result<Outcome, MonitorError> {
+        let Some(job) = self.find_job(application_id, run_id, run_name).await? else {
+            debug!(application_id, job_run_id = run_id, "job run is not one of ours; ignored");
+            return Ok(Outcome::Ignored("not our job run".into()));
+        };
+        self.apply_state(&job, application_id, run_id, state).await
+    }
+
+    async fn apply_state(&self, job: &MonitoredJob, application_id: &str, run_id: &str, state: EmrState) -> Result<Outcome, MonitorError> {
+        let Some(current) = job.status() else {
+            warn!(job_id = %job.id, status = ?job.job_status, "job has no readable status; event ignored");
+            return Ok(Outcome::Ignored("job status unreadable".into()));
+        };
+        if let EmrState::Unknown(name) = &state {
+            warn!(job_id = %job.id, job_run_id = run_id, emr_state = %name, "unknown EMR Serverless state: recorded, status kept");
+        }
+        let (status, emr_state, history_only) = match decide_transition(current, job.emr_state.as_deref(), &state) {
+            Transition::Ignore(reason) => {
+                debug!(job_id = %job.id, job_run_id = run_id, emr_state = state.as_str(), reason, "event changes nothing");
+                return Ok(Outcome::Ignored(reason.into()));
+            }
+            Transition::Apply { status, emr_state, history_only } => (status, emr_state, history_only),
+        };
+        let mut update = StatusUpdate {
+            job_id: job.id.clone(),
+            application_id: application_id.to_string(),
+            run_id: run_id.to_string(),
+            status,
+            emr_state: emr_state.clone(),
+            history_only,
+            at: Utc::now(),
+            from_statuses: statuses_before_or_at(status),
+            blocked_emr_states: state.states_at_or_after(),
+            driver_logs: None,
+            error_message: None,
+            model_result: None,
+            output_files: None,
+        };
+        if status.is_terminal() {
+            self.attach_report(job, application_id, run_id, &state, &mut update).await?;
+        }
+        let applied = self.store.apply_status(&update).await.map_err(step_error(&job.id, "write status"))?;
+        if !applied {
+            info!(job_id = %job.id, job_run_id = run_id, emr_state = %emr_state, "job moved on meanwhile; event changes nothing");
+            return Ok(Outcome::Ignored("superseded".into()));
+        }
+        info!(job_id = %job.id, job_run_id = run_id, from = %current, to = %status, emr_state = %emr_state, "job status applied");
+        Ok(Outcome::Applied { job_id: job.id.clone(), status, emr_state })
+    }
+
+    /// Finds the job of a run: by the run's name (submit names runs after their job), by the
+    /// run id index, then by the run's own name and tags (the event may precede submit's record).
+    async fn find_job(&self, application_id: &str, run_id: &str, run_name: Option<&str>) -> Result<Option<MonitoredJob>, MonitorError> {
+        let ours = |job: &MonitoredJob| job.is_ours() && job.spark_application_id.as_deref().is_none_or(|id| id == run_id);
+        if let Some(name) = run_name.filter(|n| validate_job_id(n).is_ok()) {
+            if let Some(job) = self.store.monitored_job(name).await.map_err(step_error(name, "read job"))? {
+                if ours(&job) {
+                    return Ok(Some(job));
+                }
+            }
+        }
+        if let Some(job) = self.store.job_by_run_id(run_id).await.map_err(step_error(run_id, "find job by run id"))? {
+            return Ok(Some(job).filter(ours));
+        }
+        let run = match self.emr.get_job_run(application_id, run_id).await {
+            Ok(run) => run,
+            Err(e) if e.is(AwsErrorKind::NotFound) => return Ok(None),
+            Err(e) => return Err(step_error(run_id, "read job run")(e)),
+        };
+        let candidates = [run.tags.get(TAG_JOB_ID).cloned(), run.name.clone()];
+        for id in candidates.into_iter().flatten().filter(|id| validate_job_id(id).is_ok()) {
+            if let Some(job) = self.store.monitored_job(&id).await.map_err(step_error(&id, "read job"))? {
+                if ours(&job) {
+                    return Ok(Some(job));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Logs, failure reason, results and outputs, gathered before the final status is written.
+    async fn attach_report(
+        &self,
+        job: &MonitoredJob,
+        application_id: &str,
+        run_id: &str,
+        state: &EmrState,
+        update: &mut StatusUpdate,
+    ) -> Result<(), MonitorError> {
+        let run = self.emr.get_job_run(application_id, run_id).await.map(Some);
+        let run = unless_transient(&job.id, "job run details", run, None).map_err(step_error(&job.id, "read job run"))?;
+        let attempt = run.as_ref().and_then(|r| r.attempt);
+        let prefix = driver_log_prefix(&job.id, application_id, run_id, attempt);
+        let group = self.service.log_group.as_str();
+        let bound = self.monitor.log_tail_bytes;
+        let (stdout_stream, stderr_stream) = (driver_log_stream(&prefix, "stdout"), driver_log_stream(&prefix, "stderr"));
+        let (stdout, stderr) = tokio::join!(self.logs.tail(group, &stdout_stream, bound), self.logs.tail(group, &stderr_stream, bound));
+        let stdout = unless_transient(&job.id, "driver stdout", stdout, Default::default()).map_err(step_error(&job.id, "read driver stdout"))?;
+        let stderr = unless_transient(&job.id, "driver stderr", stderr, Default::default()).map_err(step_error(&job.id, "read driver stderr"))?;
+        if !stdout.found && !stderr.found {
+            info!(job_id = %job.id, log_stream_prefix = %prefix, "no driver log streams (yet)");
+        }
+        if matches!(state, EmrState::Failed | EmrState::Cancelled) {
+            let details = run.as_ref().and_then(|r| r.state_details.as_deref());
+            update.error_message = Some(failure_message(&job.id, state.as_str(), details, &stderr.text, MAX_ERROR_MESSAGE_BYTES));
+        }
+        update.driver_logs = Some(DriverLogs {
+            truncated: stdout.truncated || stderr.truncated,
+            stdout: stdout.text,
+            stderr: stderr.text,
+            log_group_name: group.to_string(),
+            log_stream_name_prefix: prefix,
+        });
+        if matches!(state, EmrState::Success) {
+            let (result, outputs) = tokio::join!(self.read_result(job), self.check_outputs(job));
+            update.model_result = result?;
+            update.output_files = Some(outputs?);
+        }
+        Ok(())
+    }
+
+    /// `modelResult`: what the driver wrote to `<staging>/results/result.json`, or a pointer to
+    /// it when it is larger than the configured bound.
+    async fn read_result(&self, job: &MonitoredJob) -> Result<Option<Value>, MonitorError> {
+        let staging = job.staging_uri.clone().unwrap_or_else(|| self.service.staging.job_uri(&job.id));
+        let Some(folder) = S3Uri::parse(&staging) else {
+            warn!(job_id = %job.id, staging_uri = %printable(&staging), "stagingUri is not an s3 URL; no result read");
+            return Ok(None);
+        };
+        let uri = S3Uri { bucket: folder.bucket, key: format!("{}{RESULTS_FOLDER}{RESULT_FILE}", folder.key) };
+        let size = self.objects.object_size(&uri.bucket, &uri.key).await;
+        let size = unless_transient(&job.id, "model result", size, None).map_err(step_error(&job.id, "read model result"))?;
+        let Some(size) = size else { return Ok(None) };
+        let max = self.monitor.result_max_bytes as u64;
+        if size > max {
+            return Ok(Some(serde_json::json!({ "truncated": true, "sizeBytes": size, "resultUri": uri.to_string() })));
+        }
+        let text = self.objects.get_text(&uri, max).await.map(Some);
+        let Some(text) = unless_transient(&job.id, "model result", text, None).map_err(step_error(&job.id, "read model result"))? else {
+            return Ok(None);
+        };
+        Ok(Some(serde_json::from_str(&text).unwrap_or_else(|e| {
+            warn!(job_id = %job.id, error = %e, "model result is not JSON; stored as text");
+            Value::String(text)
+        })))
+    }
+
+    /// Whether each EXTERNAL_FILE output exists now (a file, or a folder Spark wrote).
+    async fn check_outputs(&self, job: &MonitoredJob) -> Result<Vec<OutputFile>, MonitorError> {
+        let mut outputs = Vec::new();
+        for asset in job.output_data.iter().filter(|a| a.is_type(ASSET_EXTERNAL_FILE)) {
+            let Some(url) = asset.file_url.as_deref() else { continue };
+            let exists = match S3Uri::parse(url) {
+                Some(uri) => {
+                    let found = self.objects.has_objects(&uri.bucket, &uri.key).await;
+                    unless_transient(&job.id, "output existence", found, false).map_err(step_error(&job.id, "check outputs"))?
+                }
+                None => false,
+            };
+            outputs.push(OutputFile { name: asset.name.clone(), file_url: url.to_string(), exists });
+        }
+        Ok(outputs)
+    }
+
+    async fn record_retry(&self, detail: &JobRunDetail) -> Result<Outcome, MonitorError> {
+        let Some(job) = self.find_job(&detail.application_id, &detail.job_run_id, detail.job_run_name.as_deref()).await? else {
+            return Ok(Outcome::Ignored("not our job run".into()));
+        };
+        let recorded = self
+            .store
+            .record_retry(&job.id, &detail.job_run_id, detail.attempt, Utc::now())
+            .await
+            .map_err(step_error(&job.id, "record retry"))?;
+        info!(job_id = %job.id, job_run_id = %detail.job_run_id, attempt = ?detail.attempt, recorded, "job run retry");
+        Ok(Outcome::Ignored(if recorded { "retry recorded".into() } else { "retry of a finished job".into() }))
+    }
+
+    /// The reconciliation sweep: WAITING/RUNNING jobs not updated for a while get their run's
+    /// state from GetJobRun, applied like an event; WAITING jobs without a run for too long end
+    /// in ERROR. Every job is tried; the invocation fails if any failed transiently.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Outcome, MonitorError> {
+        let mut stale = Vec::new();
+        for status in [JobStatus::Waiting, JobStatus::Running] {
+            let jobs = self.store.stale_jobs(status, now - self.monitor.sweep_min_age).await.map_err(step_error("(sweep)", "query stale jobs"))?;
+            stale.extend(jobs.into_iter().filter(MonitoredJob::is_ours));
+        }
+        let checked = stale.len();
+        let results: Vec<Result<SweepResult, MonitorError>> =
+            stream::iter(stale).map(|job| self.reconcile(job, now)).buffer_unordered(self.monitor.max_concurrency).collect().await;
+        let (mut applied, mut ended_stuck, mut first_error) = (0, 0, None);
+        for result in results {
+            match result {
+                Ok(SweepResult::Applied) => applied += 1,
+                Ok(SweepResult::EndedStuck) => ended_stuck += 1,
+                Ok(SweepResult::Unchanged) => {}
+                Err(e) => {
+                    error!(error = %e, "sweep could not reconcile a job");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        info!(checked, applied, ended_stuck, "reconciliation sweep done");
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(Outcome::Swept { checked, applied, ended_stuck }),
+        }
+    }
+
+    async fn reconcile(&self, job: MonitoredJob, now: DateTime<Utc>) -> Result<SweepResult, MonitorError> {
+        match (job.emr_application_id.clone(), job.spark_application_id.clone()) {
+            (Some(app), Some(run)) => {
+                let info = match self.emr.get_job_run(&app, &run).await {
+                    Ok(info) => info,
+                    Err(e) if e.is(AwsErrorKind::NotFound) => {
+                        warn!(job_id = %job.id, job_run_id = %run, "the job's run no longer exists; left for an operator");
+                        return Ok(SweepResult::Unchanged);
+                    }
+                    Err(e) => return Err(step_error(&job.id, "read job run")(e)),
+                };
+                match self.apply_state(&job, &app, &run, EmrState::parse(&info.state)).await? {
+                    Outcome::Applied { .. } => Ok(SweepResult::Applied),
+                    _ => Ok(SweepResult::Unchanged),
+                }
+            }
+            _ if job.status() == Some(JobStatus::Waiting) && self.is_stuck(&job, now) => {
+                let minutes = self.monitor.stuck_waiting_age.num_minutes();
+                let message = format!("job {}: submit: no EMR Serverless job run was recorded within {minutes} minutes of the claim; the submission was given up", job.id);
+                let ended = self.store.fail_stuck(&job.id, &message, now).await.map_err(step_error(&job.id, "end stuck job"))?;
+                if ended {
+                    warn!(job_id = %job.id, "WAITING job without a run ended in ERROR");
+                    Ok(SweepResult::EndedStuck)
+                } else {
+                    Ok(SweepResult::Unchanged)
+                }
+            }
+            _ => Ok(SweepResult::Unchanged),
+        }
+    }
+
+    fn is_stuck(&self, job: &MonitoredJob, now: DateTime<Utc>) -> bool {
+        let updated = job.updated_at.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc));
+        updated.is_some_and(|t| now - t >= self.monitor.stuck_waiting_age)
+    }
+}
+
+enum SweepResult {
+    Applied,
+    EndedStuck,
+    Unchanged,
+}
+
+/// A report part that cannot be had for good (access denied, a bucket that does not exist) must
+/// not keep the job from its final status: it is logged and left out. Transient errors still fail
+/// the invocation, so the event is retried.
+fn unless_transient<T>(job_id: &str, what: &'static str, result: Result<T, AwsError>, fallback: T) -> Result<T, AwsError> {
+    match result {
+        Err(e) if !e.is(AwsErrorKind::Transient) => {
+            if !e.is(AwsErrorKind::NotFound) {
+                warn!(job_id, part = what, error = %e, "report part left out");
+            }
+            Ok(fallback)
+        }
+        other => other,
+    }
+}
+
+fn malformed(event_id: &str, detail_type: &str, reason: &str) -> Outcome {
+    error!(event_id, detail_type, reason, "malformed event acknowledged without processing");
+    Outcome::Ignored(format!("malformed event: {reason}"))
+}

@@ -1,0 +1,301 @@
+//! SparkServerlessJobMonitor's rules, as pure functions: which job status an EMR Serverless job-run
+//! state means, which changes may be applied (forward only), where a run's driver logs are, and
+//! how logs and failure reasons are bounded before they go into the job row.
+
+use crate::job::JobStatus;
+
+/// EMR Serverless job-run states, and any state this code does not know yet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EmrState {
+    Submitted,
+    Pending,
+    Scheduled,
+    Queued,
+    Running,
+    Success,
+    Failed,
+    Cancelling,
+    Cancelled,
+    Unknown(String),
+}
+
+impl EmrState {
+    pub fn parse(value: &str) -> EmrState {
+        match value {
+            "SUBMITTED" => EmrState::Submitted,
+            "PENDING" => EmrState::Pending,
+            "SCHEDULED" => EmrState::Scheduled,
+            "QUEUED" => EmrState::Queued,
+            "RUNNING" => EmrState::Running,
+            "SUCCESS" => EmrState::Success,
+            "FAILED" => EmrState::Failed,
+            "CANCELLING" => EmrState::Cancelling,
+            "CANCELLED" => EmrState::Cancelled,
+            other => EmrState::Unknown(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            EmrState::Submitted => "SUBMITTED",
+            EmrState::Pending => "PENDING",
+            EmrState::Scheduled => "SCHEDULED",
+            EmrState::Queued => "QUEUED",
+            EmrState::Running => "RUNNING",
+            EmrState::Success => "SUCCESS",
+            EmrState::Failed => "FAILED",
+            EmrState::Cancelling => "CANCELLING",
+            EmrState::Cancelled => "CANCELLED",
+            EmrState::Unknown(other) => other,
+        }
+    }
+
+    /// The job status this state means; `None` keeps the job's status (CANCELLING, unknown states).
+    pub fn job_status(&self) -> Option<JobStatus> {
+        match self {
+            EmrState::Submitted | EmrState::Pending | EmrState::Scheduled | EmrState::Queued => Some(JobStatus::Waiting),
+            EmrState::Running => Some(JobStatus::Running),
+            EmrState::Success => Some(JobStatus::Complete),
+            EmrState::Failed => Some(JobStatus::Error),
+            EmrState::Cancelled => Some(JobStatus::Cancelled),
+            EmrState::Cancelling | EmrState::Unknown(_) => None,
+        }
+    }
+
+    /// Progress of a run; a later event of a lower rank is an older event. Unknown states rank
+    /// nowhere: they are recorded but never block a known state.
+    fn rank(&self) -> Option<u8> {
+        match self {
+            EmrState::Submitted => Some(0),
+            EmrState::Pending | EmrState::Queued => Some(1),
+            EmrState::Scheduled => Some(2),
+            EmrState::Running => Some(3),
+            EmrState::Cancelling => Some(4),
+            EmrState::Success | EmrState::Failed | EmrState::Cancelled => Some(5),
+            EmrState::Unknown(_) => None,
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, EmrState::Success | EmrState::Failed | EmrState::Cancelled)
+    }
+
+    /// The known states at or above this one's rank: a job already there must not take this event.
+    pub fn states_at_or_after(&self) -> Vec<&'static str> {
+        const KNOWN: [&str; 9] = ["SUBMITTED", "PENDING", "QUEUED", "SCHEDULED", "RUNNING", "CANCELLING", "SUCCESS", "FAILED", "CANCELLED"];
+        match self.rank() {
+            None => Vec::new(),
+            Some(rank) => KNOWN.into_iter().filter(|s| EmrState::parse(s).rank().is_some_and(|r| r >= rank)).collect(),
+        }
+    }
+}
+
+fn status_rank(status: JobStatus) -> u8 {
+    match status {
+        JobStatus::Created => 0,
+        JobStatus::Waiting => 1,
+        JobStatus::Running => 2,
+        JobStatus::Complete | JobStatus::Error | JobStatus::Cancelled => 3,
+    }
+}
+
+/// What an event does to a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// Apply: set `jobStatus` to `status` (possibly unchanged) and record the EMR state. With
+    /// `history_only` (a state this code does not know) the state goes into `statusHistory` but
+    /// not into `emrState`, so it cannot hide the order of the known states that follow.
+    Apply { status: JobStatus, emr_state: String, history_only: bool },
+    /// A repeated, older or late event, or a job already final: nothing to write.
+    Ignore(&'static str),
+}
+
+/// The forward-only rule. `current_emr` is the last EMR state applied to the job, if any.
+pub fn decide_transition(current: JobStatus, current_emr: Option<&str>, event: &EmrState) -> Transition {
+    if current.is_terminal() {
+        return Transition::Ignore("the job is already final");
+    }
+    let status = event.job_status().unwrap_or(current);
+    if status_rank(status) < status_rank(current) {
+        return Transition::Ignore("an older event: the job has moved on");
+    }
+    if let (Some(new), Some(old)) = (event.rank(), current_emr.map(EmrState::parse).and_then(|s| s.rank())) {
+        if new <= old {
+            return Transition::Ignore("a repeated or older EMR state");
+        }
+    }
+    if current_emr == Some(event.as_str()) {
+        return Transition::Ignore("a repeated EMR state");
+    }
+    let history_only = matches!(event, EmrState::Unknown(_));
+    Transition::Apply { status, emr_state: event.as_str().to_string(), history_only }
+}
+
+/// The job statuses from which `status` may be written: itself and every earlier one.
+pub fn statuses_before_or_at(status: JobStatus) -> Vec<&'static str> {
+    JobStatus::ALL
+        .into_iter()
+        .filter(|s| !s.is_terminal() && status_rank(*s) <= status_rank(status))
+        .map(JobStatus::as_str)
+        .collect()
+}
+
+/// Where EMR Serverless writes a run's driver logs: `<prefix>/applications/<app>/jobs/<run>/` then
+/// `SPARK_DRIVER/stdout|stderr`, with `attempts/<n>/` before `SPARK_DRIVER` for retried attempts.
+pub fn driver_log_prefix(job_id: &str, application_id: &str, run_id: &str, attempt: Option<i32>) -> String {
+    let base = format!("{job_id}/applications/{application_id}/jobs/{run_id}/");
+    match attempt {
+        Some(n) if n > 1 => format!("{base}attempts/{n}/"),
+        _ => base,
+    }
+}
+
+pub fn driver_log_stream(prefix: &str, stream: &str) -> String {
+    format!("{prefix}SPARK_DRIVER/{stream}")
+}
+
+/// The last `max_bytes` of `text`, cut at a line start when one is near, else at a character
+/// boundary; `true` when something was cut.
+pub fn tail_bounded(text: &str, max_bytes: usize) -> (&str, bool) {
+    if text.len() <= max_bytes {
+        return (text, false);
+    }
+    let mut start = text.len() - max_bytes;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let tail = &text[start..];
+    // Prefer a whole first line, unless that would throw away half of the tail or more.
+    match tail.find('\n') {
+        Some(i) if i < tail.len() / 2 => (&tail[i + 1..], true),
+        _ => (tail, true),
+    }
+}
+
+/// `errorMessage` of a failed or cancelled run: EMR's own reason, then the end of the driver's
+/// stderr when it says more (a Python traceback usually does).
+pub fn failure_message(job_id: &str, emr_state: &str, state_details: Option<&str>, stderr_tail: &str, max_bytes: usize) -> String {
+    let details = state_details.map(str::trim).filter(|d| !d.is_empty()).unwrap_or("no details given");
+    let mut message = format!("job {job_id}: EMR Serverless job run {emr_state}: {details}");
+    let last_lines: Vec<&str> = stderr_tail.lines().filter(|l| !l.trim().is_empty()).rev().take(12).collect();
+    let said_more = last_lines.iter().any(|l| !details.contains(l.trim()));
+    if said_more {
+        message.push_str("\n--- driver stderr (last lines) ---\n");
+        let lines: Vec<&str> = last_lines.into_iter().rev().collect();
+        message.push_str(&lines.join("\n"));
+    }
+    let (bounded, _) = tail_bounded(&message, max_bytes);
+    if bounded.len() < message.len() {
+        // Keep the head (job and reason), drop the middle of the stderr excerpt.
+        let head: String = message.chars().take(max_bytes / 2).collect();
+        let (tail, _) = tail_bounded(&message, max_bytes / 2);
+        return format!("{head}\n…\n{tail}");
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_table() {
+        let cases = [
+            ("SUBMITTED", Some(JobStatus::Waiting)),
+            ("QUEUED", Some(JobStatus::Waiting)),
+            ("PENDING", Some(JobStatus::Waiting)),
+            ("SCHEDULED", Some(JobStatus::Waiting)),
+            ("RUNNING", Some(JobStatus::Running)),
+            ("SUCCESS", Some(JobStatus::Complete)),
+            ("FAILED", Some(JobStatus::Error)),
+            ("CANCELLED", Some(JobStatus::Cancelled)),
+            ("CANCELLING", None),
+            ("HIBERNATING", None),
+        ];
+        for (state, status) in cases {
+            let parsed = EmrState::parse(state);
+            assert_eq!(parsed.job_status(), status, "{state}");
+            assert_eq!(parsed.as_str(), state);
+        }
+    }
+
+    #[test]
+    fn forward_only_rule() {
+        use JobStatus::*;
+        let apply = |status, emr: &str| Transition::Apply { status, emr_state: emr.to_string(), history_only: false };
+        let record = |status, emr: &str| Transition::Apply { status, emr_state: emr.to_string(), history_only: true };
+        let cases: Vec<(JobStatus, Option<&str>, &str, Transition)> = vec![
+            (Waiting, Some("SUBMITTED"), "SCHEDULED", apply(Waiting, "SCHEDULED")),
+            (Waiting, Some("SUBMITTED"), "RUNNING", apply(Running, "RUNNING")),
+            (Waiting, None, "SUCCESS", apply(Complete, "SUCCESS")),
+            (Running, Some("RUNNING"), "SUCCESS", apply(Complete, "SUCCESS")),
+            (Running, Some("RUNNING"), "FAILED", apply(Error, "FAILED")),
+            (Running, Some("RUNNING"), "CANCELLING", apply(Running, "CANCELLING")),
+            (Running, Some("CANCELLING"), "CANCELLED", apply(Cancelled, "CANCELLED")),
+            (Running, Some("RUNNING"), "HIBERNATING", record(Running, "HIBERNATING")),
+            (Waiting, None, "HIBERNATING", record(Waiting, "HIBERNATING")),
+            (Running, Some("HIBERNATING"), "SUCCESS", apply(Complete, "SUCCESS")),
+            (Running, Some("RUNNING"), "RUNNING", Transition::Ignore("a repeated or older EMR state")),
+            (Running, Some("RUNNING"), "SCHEDULED", Transition::Ignore("an older event: the job has moved on")),
+            (Running, Some("HIBERNATING"), "HIBERNATING", Transition::Ignore("a repeated EMR state")),
+            (Waiting, Some("SCHEDULED"), "PENDING", Transition::Ignore("a repeated or older EMR state")),
+            (Complete, Some("SUCCESS"), "RUNNING", Transition::Ignore("the job is already final")),
+            (Cancelled, None, "SUCCESS", Transition::Ignore("the job is already final")),
+            (Error, Some("FAILED"), "FAILED", Transition::Ignore("the job is already final")),
+        ];
+        for (status, emr, event, expected) in cases {
+            assert_eq!(decide_transition(status, emr, &EmrState::parse(event)), expected, "{status} {emr:?} <- {event}");
+        }
+    }
+
+    #[test]
+    fn conditions_name_the_states_a_job_must_not_be_in() {
+        assert_eq!(EmrState::Running.states_at_or_after(), ["RUNNING", "CANCELLING", "SUCCESS", "FAILED", "CANCELLED"]);
+        assert!(EmrState::Unknown("X".into()).states_at_or_after().is_empty());
+        assert_eq!(statuses_before_or_at(JobStatus::Running), ["CREATED", "WAITING", "RUNNING"]);
+        assert_eq!(statuses_before_or_at(JobStatus::Complete), ["CREATED", "WAITING", "RUNNING"]);
+    }
+
+    #[test]
+    fn log_stream_names() {
+        let cases = [
+            (None, "job-1/applications/app-1/jobs/run-1/SPARK_DRIVER/stdout"),
+            (Some(1), "job-1/applications/app-1/jobs/run-1/SPARK_DRIVER/stdout"),
+            (Some(3), "job-1/applications/app-1/jobs/run-1/attempts/3/SPARK_DRIVER/stdout"),
+        ];
+        for (attempt, expected) in cases {
+            let prefix = driver_log_prefix("job-1", "app-1", "run-1", attempt);
+            assert_eq!(driver_log_stream(&prefix, "stdout"), expected);
+        }
+    }
+
+    #[test]
+    fn tails_are_bounded() {
+        let cases: [(&str, usize, &str, bool); 5] = [
+            ("short", 100, "short", false),
+            ("line one\nline two\nline three\n", 16, "line three\n", true),
+            ("abcdefghij", 4, "ghij", true),
+            ("ééééé", 5, "éé", true),
+            ("", 0, "", false),
+        ];
+        for (text, max, expected, truncated) in cases {
+            let (tail, cut) = tail_bounded(text, max);
+            assert_eq!((tail, cut), (expected, truncated), "{text:?} / {max}");
+            assert!(tail.len() <= max);
+        }
+    }
+
+    #[test]
+    fn failure_messages_add_stderr_when_it_says_more() {
+        let stderr = "INFO starting\nTraceback (most recent call last):\n  File \"model.py\", line 3\nValueError: bad input\n";
+        let with = failure_message("job-1", "FAILED", Some("Job failed, please check complete logs"), stderr, 4096);
+        assert!(with.starts_with("job job-1: EMR Serverless job run FAILED: Job failed, please check complete logs\n--- driver stderr"), "{with}");
+        assert!(with.ends_with("ValueError: bad input"), "{with}");
+        let without = failure_message("job-1", "CANCELLED", Some("Cancelled by user"), "", 4096);
+        assert_eq!(without, "job job-1: EMR Serverless job run CANCELLED: Cancelled by user");
+        let none = failure_message("job-1", "FAILED", None, "", 4096);
+        assert_eq!(none, "job job-1: EMR Serverless job run FAILED: no details given");
+        let long = failure_message("job-1", "FAILED", Some("x"), &"y".repeat(10_000), 1000);
+        assert!(long.len() <= 1010 && long.starts_with("job job-1"), "{}", long.len());
+    }
+}

@@ -1,0 +1,294 @@
+//! The monitor function against moto's server: jobs launched by the real submit path are driven
+//! by EMR Serverless state-change events (and the reconciliation sweep) to their final status,
+//! with driver logs from CloudWatch Logs, the failure reason, the model result and outputs.
+
+use chrono::{Duration, Utc};
+use integration_tests::*;
+use monitor::handler::Outcome;
+use serde_json::{json, Value};
+
+const LOG_GROUP: &str = "/aws/emr-serverless";
+
+/// A job launched through the submit handler: (job id, application id, run id).
+async fn launched_job(env: &TestEnv, job_type: &str, customize: impl FnOnce(&mut Value)) -> (String, String, String) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut job = created_job(&id, job_type);
+    job["outputData"] = json!([
+        { "name": "scored", "assetType": "EXTERNAL_FILE", "fileUrl": format!("s3://{}/output/{id}/scored/", env.model_bucket) },
+        { "name": "never-written", "assetType": "EXTERNAL_FILE", "fileUrl": format!("s3://{}/output/{id}/missing.csv", env.model_bucket) }
+    ]);
+    customize(&mut job);
+    env.put_job(&job).await;
+    let response = env.submit_handler().await.handle_batch(&env.insert_batch().await, Utc::now() + Duration::seconds(60)).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let row = env.job(&id).await.unwrap();
+    let app = row["emrApplicationId"].as_str().expect("launched").to_string();
+    let run = row["sparkApplicationId"].as_str().expect("launched").to_string();
+    (id, app, run)
+}
+
+fn log_stream(id: &str, app: &str, run: &str, stream: &str) -> String {
+    format!("{id}/applications/{app}/jobs/{run}/SPARK_DRIVER/{stream}")
+}
+
+fn statuses(job: &Value) -> Vec<(String, String)> {
+    job["statusHistory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["status"].as_str().unwrap_or("").to_string(), e["emrState"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+#[tokio::test]
+async fn a_successful_run_ends_complete_with_logs_result_and_outputs() {
+    let env = TestEnv::new().await;
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_TEST_JOB", |_| {}).await;
+    env.put_driver_log(LOG_GROUP, &log_stream(&id, &app, &run, "stdout"), ["[ModelOpPySparkDriver] calling metrics".to_string(), "rows: 20".to_string()])
+        .await;
+    env.put_driver_log(LOG_GROUP, &log_stream(&id, &app, &run, "stderr"), ["WARN NativeCodeLoader: no native-hadoop".to_string()]).await;
+    let result = json!({ "jobId": id, "jobType": "MODEL_BATCH_TEST_JOB", "function": "metrics", "result": [{ "rowCount": 20, "meanScore": 14.075 }] });
+    env.put_object(&env.bucket, &format!("modelop-spark-serverless/{id}/results/result.json"), &result.to_string()).await;
+    env.put_object(&env.model_bucket, &format!("output/{id}/scored/part-00000.csv"), "id,score\n1,2.5\n").await;
+
+    let monitor = env.monitor_handler().await;
+    for state in ["SUBMITTED", "SCHEDULED", "RUNNING", "SUCCESS"] {
+        monitor.handle_event(&state_change_event(&app, &run, Some(&id), state)).await.expect(state);
+    }
+
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(job["jobStatus"], "COMPLETE");
+    assert_eq!(job["emrState"], "SUCCESS");
+    assert_eq!(
+        statuses(&job),
+        pairs(&[("WAITING", ""), ("WAITING", "SUBMITTED"), ("WAITING", "SCHEDULED"), ("RUNNING", "RUNNING"), ("COMPLETE", "SUCCESS")])
+    );
+    let logs = &job["driverLogs"];
+    assert_eq!(logs["stdout"], "[ModelOpPySparkDriver] calling metrics\nrows: 20\n");
+    assert_eq!(logs["stderr"], "WARN NativeCodeLoader: no native-hadoop\n");
+    assert_eq!(logs["truncated"], false);
+    assert_eq!(logs["logGroupName"], LOG_GROUP);
+    assert_eq!(logs["logStreamNamePrefix"], format!("{id}/applications/{app}/jobs/{run}/"));
+    assert_eq!(job["modelResult"], result);
+    assert_eq!(
+        job["outputFiles"],
+        json!([
+            { "name": "scored", "fileUrl": format!("s3://{}/output/{id}/scored/", env.model_bucket), "exists": true },
+            { "name": "never-written", "fileUrl": format!("s3://{}/output/{id}/missing.csv", env.model_bucket), "exists": false }
+        ])
+    );
+    assert!(job.get("errorMessage").is_none());
+}
+
+#[tokio::test]
+async fn a_failed_run_ends_in_error_with_emrs_reason_and_the_traceback() {
+    let env = TestEnv::new().await;
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    env.set_run_state(&app, &run, "FAILED", Some("Job failed, please check complete logs in configured logging destination."));
+    let traceback = [
+        "Traceback (most recent call last):",
+        "  File \"spark_sample_model.py\", line 42, in action",
+        "ValueError: column x3 not found",
+    ];
+    env.put_driver_log(LOG_GROUP, &log_stream(&id, &app, &run, "stderr"), traceback.iter().map(|l| l.to_string())).await;
+
+    let outcome = env.monitor_handler().await.handle_event(&state_change_event(&app, &run, Some(&id), "FAILED")).await.unwrap();
+    assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(job["jobStatus"], "ERROR");
+    let message = job["errorMessage"].as_str().unwrap();
+    assert!(message.starts_with(&format!("job {id}: EMR Serverless job run FAILED: Job failed, please check complete logs")), "{message}");
+    assert!(message.ends_with("ValueError: column x3 not found"), "{message}");
+    assert!(job.get("modelResult").is_none(), "no result for a failed run");
+    assert_eq!(job["driverLogs"]["stdout"], "", "a stream that does not exist is not a failure");
+}
+
+#[tokio::test]
+async fn late_repeated_and_out_of_order_events_change_nothing() {
+    let env = TestEnv::new().await;
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    let monitor = env.monitor_handler().await;
+    monitor.handle_event(&state_change_event(&app, &run, Some(&id), "RUNNING")).await.unwrap();
+    monitor.handle_event(&state_change_event(&app, &run, Some(&id), "SUCCESS")).await.unwrap();
+    let done = env.job(&id).await.unwrap();
+    for state in ["RUNNING", "SUCCESS", "SCHEDULED", "FAILED", "CANCELLED", "HIBERNATING"] {
+        let outcome = monitor.handle_event(&state_change_event(&app, &run, Some(&id), state)).await.unwrap();
+        assert!(matches!(outcome, Outcome::Ignored(_)), "{state}: {outcome:?}");
+    }
+    assert_eq!(env.job(&id).await.unwrap(), done, "a final job never changes");
+
+    // Before the end: an older state after a newer one is ignored too.
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    monitor.handle_event(&state_change_event(&app, &run, Some(&id), "RUNNING")).await.unwrap();
+    let running = env.job(&id).await.unwrap();
+    for state in ["SCHEDULED", "SUBMITTED", "RUNNING"] {
+        monitor.handle_event(&state_change_event(&app, &run, Some(&id), state)).await.unwrap();
+    }
+    assert_eq!(env.job(&id).await.unwrap(), running);
+}
+
+#[tokio::test]
+async fn unknown_cancelling_and_retry_events_are_recorded_without_moving_the_status() {
+    let env = TestEnv::new().await;
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    let monitor = env.monitor_handler().await;
+    monitor.handle_event(&state_change_event(&app, &run, Some(&id), "RUNNING")).await.unwrap();
+    monitor.handle_event(&state_change_event(&app, &run, Some(&id), "HIBERNATING")).await.unwrap();
+    let mut retry = state_change_event(&app, &run, Some(&id), "RUNNING");
+    retry["detail-type"] = json!("EMR Serverless Job Run Retry");
+    retry["detail"].as_object_mut().unwrap().remove("state");
+    retry["detail"]["newAttempt"] = json!(2);
+    retry["detail"]["previousAttempt"] = json!(1);
+    monitor.handle_event(&retry).await.unwrap();
+    monitor.handle_event(&state_change_event(&app, &run, Some(&id), "CANCELLING")).await.unwrap();
+    for detail_type in ["EMR Serverless Job Resource Utilization Update", "EMR Serverless Application State Change"] {
+        let mut other = state_change_event(&app, &run, Some(&id), "STARTED");
+        other["detail-type"] = json!(detail_type);
+        assert!(matches!(monitor.handle_event(&other).await.unwrap(), Outcome::Ignored(_)));
+    }
+    env.set_run_state(&app, &run, "CANCELLED", Some("Job run cancelled by user"));
+    monitor.handle_event(&state_change_event(&app, &run, Some(&id), "CANCELLED")).await.unwrap();
+
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(
+        statuses(&job)[2..],
+        pairs(&[
+            ("RUNNING", "RUNNING"),
+            ("RUNNING", "HIBERNATING"),
+            ("RUNNING", "RETRY attempt 2"),
+            ("RUNNING", "CANCELLING"),
+            ("CANCELLED", "CANCELLED")
+        ])[..]
+    );
+    assert_eq!(job["jobStatus"], "CANCELLED");
+    assert!(job["errorMessage"].as_str().unwrap().contains("Job run cancelled by user"));
+}
+
+#[tokio::test]
+async fn an_event_before_the_run_id_is_recorded_finds_the_job_through_the_run() {
+    let env = TestEnv::new().await;
+    let id = uuid::Uuid::new_v4().to_string();
+    env.put_job(&created_job(&id, "MODEL_BATCH_JOB")).await;
+    // Submit has claimed the job and started the run, but not yet recorded it.
+    env.update_job(&id, "SET jobStatus = :w", json!({ ":w": "WAITING" })).await;
+    let (app, run) = env.start_run_directly(&env.app_name, &id).await;
+
+    // No jobRunName in the event: the index has nothing yet, GetJobRun's name says which job.
+    let outcome = env.monitor_handler().await.handle_event(&state_change_event(&app, &run, None, "RUNNING")).await.unwrap();
+    assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(job["jobStatus"], "RUNNING");
+    assert_eq!(job["sparkApplicationId"], run.as_str(), "the run id is filled in");
+    assert_eq!(job["emrApplicationId"], app.as_str());
+
+    // Later events without a name go through the bySparkApplicationId index.
+    env.monitor_handler().await.handle_event(&state_change_event(&app, &run, None, "SUCCESS")).await.unwrap();
+    assert_eq!(env.job(&id).await.unwrap()["jobStatus"], "COMPLETE");
+}
+
+#[tokio::test]
+async fn runs_that_are_not_ours_deleted_rows_and_malformed_events_are_acknowledged() {
+    let env = TestEnv::new().await;
+    let monitor = env.monitor_handler().await;
+    let (app, stranger) = env.start_run_directly(&env.app_name, "some-other-teams-run").await;
+    assert_eq!(monitor.handle_event(&state_change_event(&app, &stranger, Some("some-other-teams-run"), "RUNNING")).await.unwrap(), Outcome::Ignored("not our job run".into()));
+
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    env.dynamodb.delete_item().table_name(&env.table).key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone())).send().await.unwrap();
+    monitor.handle_event(&state_change_event(&app, &run, Some(&id), "RUNNING")).await.unwrap();
+    assert!(env.job(&id).await.is_none(), "an update never recreates a deleted row");
+
+    let mut no_run_id = state_change_event(&app, &run, Some(&id), "RUNNING");
+    no_run_id["detail"].as_object_mut().unwrap().remove("jobRunId");
+    for malformed in [no_run_id, json!({ "detail-type": "EMR Serverless Job Run State Change", "detail": "oops" }), json!([1, 2]), json!(null)] {
+        let outcome = monitor.handle_event(&malformed).await.expect("acknowledged, not retried");
+        assert!(matches!(outcome, Outcome::Ignored(_)), "{outcome:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_huge_log_stream_is_tail_read_within_the_bound() {
+    let env = TestEnv::new().await;
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    // 24 MB of driver output: 100,000 lines of 240 bytes.
+    let lines = (0..100_000).map(|i| format!("{i:08} {}", "x".repeat(231)));
+    env.put_driver_log(LOG_GROUP, &log_stream(&id, &app, &run, "stdout"), lines).await;
+    env.put_object(&env.bucket, &format!("modelop-spark-serverless/{id}/results/result.json"), "{\"result\": 1}").await;
+
+    let mut config = env.monitor_config();
+    config.log_tail_bytes = 8 * 1024;
+    env.monitor_handler_with(config).await.handle_event(&state_change_event(&app, &run, Some(&id), "SUCCESS")).await.unwrap();
+    let job = env.job(&id).await.unwrap();
+    let stdout = job["driverLogs"]["stdout"].as_str().unwrap();
+    assert!(stdout.len() <= 8 * 1024, "{} bytes kept", stdout.len());
+    assert!(stdout.len() > 7 * 1024, "the bound is used: {} bytes", stdout.len());
+    assert!(stdout.ends_with(&format!("00099999 {}\n", "x".repeat(231))), "the end of the stream is kept");
+    assert!(stdout.starts_with("000999"), "whole lines only: {}", &stdout[..20]);
+    assert_eq!(job["driverLogs"]["truncated"], true);
+}
+
+#[tokio::test]
+async fn a_result_larger_than_the_bound_is_stored_as_a_pointer() {
+    let env = TestEnv::new().await;
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_TEST_JOB", |_| {}).await;
+    let big = json!({ "result": "r".repeat(100_000) }).to_string();
+    let key = format!("modelop-spark-serverless/{id}/results/result.json");
+    env.put_object(&env.bucket, &key, &big).await;
+    env.monitor_handler().await.handle_event(&state_change_event(&app, &run, Some(&id), "SUCCESS")).await.unwrap();
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(job["modelResult"], json!({ "truncated": true, "sizeBytes": big.len(), "resultUri": format!("s3://{}/{key}", env.bucket) }));
+}
+
+#[tokio::test]
+async fn the_sweep_reconciles_lost_events_and_ends_jobs_stuck_without_a_run() {
+    let env = TestEnv::new().await;
+    let old = shared::job::timestamp(Utc::now() - Duration::hours(12));
+    // Launched, run finished (moto's runs start in SUCCESS), but no event ever arrived.
+    let (lost, _, _) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    env.update_job(&lost, "SET updatedAt = :t", json!({ ":t": old })).await;
+    // Launched and failed on EMR; the job still says RUNNING.
+    let (failed, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    env.set_run_state(&app, &run, "FAILED", Some("Driver exited with code 1"));
+    env.update_job(&failed, "SET updatedAt = :t, jobStatus = :r", json!({ ":t": old, ":r": "RUNNING" })).await;
+    // Recently updated: the sweep leaves it to its events.
+    let (fresh, _, _) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    // Claimed long ago, never launched, lease long expired: a submit that died for good.
+    let stuck = uuid::Uuid::new_v4().to_string();
+    let mut job = created_job(&stuck, "MODEL_BATCH_JOB");
+    job["jobStatus"] = json!("WAITING");
+    job["updatedAt"] = json!(old);
+    job["submitLease"] = json!({ "owner": "gone", "claimedAt": old, "expiresAt": old });
+    env.put_job(&job).await;
+    // Claimed long ago but its lease is still live (a slow retry): left alone.
+    let leased = uuid::Uuid::new_v4().to_string();
+    let mut job = created_job(&leased, "MODEL_BATCH_JOB");
+    job["jobStatus"] = json!("WAITING");
+    job["updatedAt"] = json!(old);
+    job["submitLease"] = json!({ "owner": "alive", "claimedAt": old, "expiresAt": shared::job::timestamp(Utc::now() + Duration::minutes(5)) });
+    env.put_job(&job).await;
+
+    let mut config = env.monitor_config();
+    config.stuck_waiting_age = Duration::hours(6);
+    let outcome = env.monitor_handler_with(config).await.sweep(Utc::now()).await.unwrap();
+    assert_eq!(outcome, Outcome::Swept { checked: 4, applied: 2, ended_stuck: 1 });
+
+    assert_eq!(env.job(&lost).await.unwrap()["jobStatus"], "COMPLETE");
+    let failed_job = env.job(&failed).await.unwrap();
+    assert_eq!(failed_job["jobStatus"], "ERROR");
+    assert!(failed_job["errorMessage"].as_str().unwrap().contains("Driver exited with code 1"));
+    assert_eq!(env.job(&fresh).await.unwrap()["jobStatus"], "WAITING");
+    let stuck_job = env.job(&stuck).await.unwrap();
+    assert_eq!(stuck_job["jobStatus"], "ERROR");
+    assert!(stuck_job["errorMessage"].as_str().unwrap().contains("no EMR Serverless job run was recorded within 360 minutes"));
+    assert!(stuck_job.get("submitLease").is_none());
+    assert_eq!(env.job(&leased).await.unwrap()["jobStatus"], "WAITING");
+
+    // The scheduled event runs the same sweep; nothing is left to do.
+    let scheduled = json!({ "version": "0", "id": "s-1", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {} });
+    let again = env.monitor_handler().await.handle_event(&scheduled).await.unwrap();
+    assert!(matches!(again, Outcome::Swept { applied: 0, ended_stuck: 0, .. }), "{again:?}");
+}

@@ -292,3 +292,31 @@ async fn the_sweep_reconciles_lost_events_and_ends_jobs_stuck_without_a_run() {
     let again = env.monitor_handler().await.handle_event(&scheduled).await.unwrap();
     assert!(matches!(again, Outcome::Swept { applied: 0, ended_stuck: 0, .. }), "{again:?}");
 }
+
+#[tokio::test]
+async fn transient_failures_fail_the_invocation_so_eventbridge_retries() {
+    let env = TestEnv::new().await;
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    // CloudWatch Logs unreachable while the final report is gathered.
+    let config = sdk_config(&env.endpoint).await;
+    let broken_logs = aws_sdk_cloudwatchlogs::config::Builder::from(&config)
+        .endpoint_url("http://127.0.0.1:9")
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .build();
+    let monitor = monitor::MonitorHandler::new(
+        env.service_config(),
+        env.monitor_config(),
+        std::sync::Arc::new(shared::aws::dynamodb::DynamoJobStore::new(env.dynamodb.clone(), env.table.clone())),
+        std::sync::Arc::new(shared::aws::s3::S3ObjectStore::new(env.s3.clone())),
+        std::sync::Arc::new(shared::aws::emr::EmrServerlessClient::new(env.emr.clone())),
+        std::sync::Arc::new(shared::aws::logs::CloudWatchLogReader::new(aws_sdk_cloudwatchlogs::Client::from_conf(broken_logs))),
+    );
+    let err = monitor.handle_event(&state_change_event(&app, &run, Some(&id), "SUCCESS")).await.expect_err("retried");
+    assert!(err.to_string().starts_with(&format!("job {id}: read driver stdout: CloudWatch Logs GetLogEvents failed")), "{err}");
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(job["jobStatus"], "WAITING", "the final status is not written without its report");
+
+    // The retried event, with CloudWatch Logs back, completes the job.
+    env.monitor_handler().await.handle_event(&state_change_event(&app, &run, Some(&id), "SUCCESS")).await.unwrap();
+    assert_eq!(env.job(&id).await.unwrap()["jobStatus"], "COMPLETE");
+}

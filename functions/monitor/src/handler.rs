@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Deserialize;
@@ -93,16 +94,20 @@ impl MonitorHandler {
         MonitorHandler { service, monitor, store, objects, emr, logs }
     }
 
-    /// One EventBridge event.
+    /// One EventBridge event: the envelope is `aws_lambda_events`' EventBridge type, the job-run
+    /// detail our own type.
     pub async fn handle_event(&self, payload: &Value) -> Result<Outcome, MonitorError> {
         let event_id = payload.get("id").and_then(Value::as_str).unwrap_or("unknown");
-        let detail_type = payload.get("detail-type").and_then(Value::as_str).unwrap_or("");
+        let event: EventBridgeEvent<Value> = match serde_json::from_value(payload.clone()) {
+            Ok(event) => event,
+            Err(e) => return Ok(malformed(event_id, "", &e.to_string())),
+        };
+        let detail_type = event.detail_type.as_str();
         match detail_type {
             STATE_CHANGE | RETRY => {
-                let detail: JobRunDetail = match payload.get("detail").cloned().map(serde_json::from_value) {
-                    Some(Ok(detail)) => detail,
-                    Some(Err(e)) => return Ok(malformed(event_id, detail_type, &e.to_string())),
-                    None => return Ok(malformed(event_id, detail_type, "no detail")),
+                let detail: JobRunDetail = match serde_json::from_value(event.detail) {
+                    Ok(detail) => detail,
+                    Err(e) => return Ok(malformed(event_id, detail_type, &e.to_string())),
                 };
                 if detail_type == RETRY {
                     return self.record_retry(&detail).await;
@@ -114,7 +119,7 @@ impl MonitorHandler {
             }
             SCHEDULED_EVENT => self.sweep(Utc::now()).await,
             other => {
-                debug!(event_id, detail_type = other, "event type not handled; ignored");
+                debug!(event_id, detail_type = other, source = %event.source, "event type not handled; ignored");
                 Ok(Outcome::Ignored(format!("detail-type {other:?}")))
             }
         }

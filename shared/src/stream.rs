@@ -1,6 +1,67 @@
-//! DynamoDB stream batches: which sequence number a partial batch failure reports.
+//! DynamoDB stream batches, as the submit and cleanup functions take them: records decoded one by
+//! one (a malformed record is logged and skipped, never retried), handled concurrently with a
+//! bound, and the earliest transient failure reported so Lambda retries the shard from there.
 
 use std::cmp::Ordering;
+use std::future::Future;
+
+use aws_lambda_events::event::dynamodb::EventRecord;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
+use tracing::error;
+
+/// Whether a record's failure is worth a retry of the shard from that record.
+pub trait Retryable {
+    fn is_transient(&self) -> bool;
+}
+
+/// Runs `handle` on every record of a stream batch, at most `max_concurrency` at once, and
+/// answers with the earliest transiently failed record as the batch item failure. A payload that
+/// is not a stream batch is logged and acknowledged.
+pub async fn handle_stream_batch<'a, F, Fut, T, E>(payload: &'a Value, max_concurrency: usize, handle: F) -> DynamoDbEventResponse
+where
+    F: Fn(&'a Value) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Retryable,
+{
+    let records = match payload.get("Records").and_then(Value::as_array) {
+        Some(records) => records.as_slice(),
+        None => {
+            error!("event is not a DynamoDB stream batch (no Records array); acknowledged without processing");
+            &[]
+        }
+    };
+    let failed: Vec<Option<String>> = stream::iter(records)
+        .map(|raw| {
+            let handled = handle(raw);
+            async move {
+                let retry = handled.await.err().is_some_and(|e| e.is_transient());
+                let sequence = raw.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str).map(str::to_string);
+                sequence.filter(|_| retry)
+            }
+        })
+        .buffer_unordered(max_concurrency)
+        .collect()
+        .await;
+    let mut response = DynamoDbEventResponse::default();
+    if let Some(sequence) = earliest_sequence_number(failed.iter().flatten().map(String::as_str)) {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(sequence.to_string());
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
+/// Decodes one stream record; a record that is not one is logged with its event id and `Err`
+/// carries the reason, so the caller skips it.
+pub fn decode_record(raw: &Value) -> Result<EventRecord, String> {
+    serde_json::from_value(raw.clone()).map_err(|e| {
+        let event_id = raw.get("eventID").and_then(Value::as_str).unwrap_or("unknown");
+        error!(event_id, error = %e, "malformed stream record skipped");
+        format!("malformed record: {e}")
+    })
+}
 
 /// Stream sequence numbers are decimal strings of varying length.
 pub fn compare_sequence_numbers(a: &str, b: &str) -> Ordering {

@@ -9,8 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::dynamodb::EventRecord;
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -22,7 +21,7 @@ use shared::cleanup::{cleanup_target, decide_transition, is_orphan, job_id_of_fo
 use shared::config::{CleanupConfig, ServiceConfig};
 use shared::job::{printable, JobHeader, JobStatus, SPARK_SERVERLESS_RUNTIME};
 use shared::ports::{CleanupStore, EmrServerless, FailedDelete, ListedObject, ObjectStore};
-use shared::stream::earliest_sequence_number;
+use shared::stream::{decode_record, handle_stream_batch, Retryable};
 
 /// DeleteObjects rounds for the keys S3 reports as not deleted, before the record is retried.
 const DELETE_ATTEMPTS: u32 = 3;
@@ -89,6 +88,12 @@ impl CleanupError {
 
     pub fn is_transient(&self) -> bool {
         matches!(self.cause, Cause::Transient(_))
+    }
+}
+
+impl Retryable for CleanupError {
+    fn is_transient(&self) -> bool {
+        CleanupError::is_transient(self)
     }
 }
 
@@ -183,44 +188,15 @@ impl CleanupHandler {
     /// Handles one stream batch, records concurrently (bounded by `CLEANUP_MAX_CONCURRENCY`). A
     /// transient failure reports the earliest failed sequence number so Lambda retries from there.
     pub async fn handle_batch(&self, payload: &Value) -> DynamoDbEventResponse {
-        let records = match payload.get("Records").and_then(Value::as_array) {
-            Some(records) => records.as_slice(),
-            None => {
-                error!("event is neither a DynamoDB stream batch nor a scheduled event; acknowledged without processing");
-                &[]
-            }
-        };
-        let results: Vec<(Option<String>, Result<RecordResult, CleanupError>)> = stream::iter(records)
-            .map(|raw| async move {
-                let sequence = raw.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str).map(str::to_string);
-                (sequence, self.handle_record(raw).await)
-            })
-            .buffer_unordered(self.cleanup.max_concurrency)
-            .collect()
-            .await;
-        let failed = results.iter().filter_map(|(sequence, result)| match result {
-            Err(e) if e.is_transient() => sequence.as_deref(),
-            _ => None,
-        });
-        let mut response = DynamoDbEventResponse::default();
-        if let Some(sequence) = earliest_sequence_number(failed) {
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(sequence.to_string());
-            response.batch_item_failures.push(failure);
-        }
-        response
+        handle_stream_batch(payload, self.cleanup.max_concurrency, |raw| self.handle_record(raw)).await
     }
 
     /// One record. `Err` only for transient failures; malformed records are skipped and permanent
     /// failures are logged and returned as `Ok(Failed)`, so neither blocks the shard.
     pub async fn handle_record(&self, raw: &Value) -> Result<RecordResult, CleanupError> {
-        let record: EventRecord = match serde_json::from_value(raw.clone()) {
+        let record = match decode_record(raw) {
             Ok(record) => record,
-            Err(e) => {
-                let event_id = raw.get("eventID").and_then(Value::as_str).unwrap_or("unknown");
-                error!(event_id, error = %e, "malformed stream record skipped");
-                return Ok(RecordResult::Skipped(format!("malformed record: {e}")));
-            }
+            Err(reason) => return Ok(RecordResult::Skipped(reason)),
         };
         if record.event_name != "MODIFY" {
             debug!(event_id = %record.event_id, event_name = %record.event_name, "not a modify; skipped");

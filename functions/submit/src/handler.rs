@@ -9,10 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::dynamodb::EventRecord;
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
 use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
@@ -22,7 +20,7 @@ use shared::config::{ServiceConfig, SubmitConfig};
 use shared::job::{printable, Job, JobHeader, JobStatus};
 use shared::lease::{decide_claim, new_lease, ClaimDecision, SkipReason};
 use shared::manifest::{build_manifest, plan_job, FileContent, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
-use shared::stream::earliest_sequence_number;
+use shared::stream::{decode_record, handle_stream_batch, Retryable};
 use shared::ports::{ApplicationSpec, EmrServerless, JobStore, LaunchRecord, ObjectStore, RecordOutcome, SubmitLease};
 
 /// Largest primary source read from S3 to find its annotations.
@@ -97,6 +95,12 @@ impl SubmitError {
     }
 }
 
+impl Retryable for SubmitError {
+    fn is_transient(&self) -> bool {
+        SubmitError::is_transient(self)
+    }
+}
+
 /// What became of one stream record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordResult {
@@ -130,45 +134,15 @@ impl SubmitHandler {
     /// a transient failure reports the earliest failed sequence number so Lambda retries from
     /// there; malformed records are logged and skipped, never retried.
     pub async fn handle_batch(&self, payload: &Value, deadline: DateTime<Utc>) -> DynamoDbEventResponse {
-        let records = match payload.get("Records").and_then(Value::as_array) {
-            Some(records) => records.as_slice(),
-            None => {
-                error!("event is not a DynamoDB stream batch (no Records array); acknowledged without processing");
-                &[]
-            }
-        };
-        let results: Vec<(Option<String>, Result<RecordResult, SubmitError>)> = stream::iter(records)
-            .map(|raw| async move {
-                let sequence = raw.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str).map(str::to_string);
-                (sequence, self.handle_record(raw, deadline).await)
-            })
-            .buffer_unordered(self.submit.max_concurrency)
-            .collect()
-            .await;
-
-        let mut response = DynamoDbEventResponse::default();
-        let failed = results.iter().filter_map(|(sequence, result)| match result {
-            Err(e) if e.is_transient() => sequence.as_deref(),
-            _ => None,
-        });
-        if let Some(sequence) = earliest_sequence_number(failed) {
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(sequence.to_string());
-            response.batch_item_failures.push(failure);
-        }
-        response
+        handle_stream_batch(payload, self.submit.max_concurrency, |raw| self.handle_record(raw, deadline)).await
     }
 
     /// One record: decides whether it is ours, then submits the job. `Err` only for transient
     /// failures; permanent ones end the job in ERROR and return `Ok(Failed)`.
     pub async fn handle_record(&self, raw: &Value, deadline: DateTime<Utc>) -> Result<RecordResult, SubmitError> {
-        let record: EventRecord = match serde_json::from_value(raw.clone()) {
+        let record = match decode_record(raw) {
             Ok(record) => record,
-            Err(e) => {
-                let event_id = raw.get("eventID").and_then(Value::as_str).unwrap_or("unknown");
-                error!(event_id, error = %e, "malformed stream record skipped");
-                return Ok(RecordResult::Skipped(format!("malformed record: {e}")));
-            }
+            Err(reason) => return Ok(RecordResult::Skipped(reason)),
         };
         if record.event_name != "INSERT" {
             debug!(event_id = %record.event_id, event_name = %record.event_name, "not an insert; skipped");

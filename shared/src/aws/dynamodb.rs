@@ -29,6 +29,21 @@ impl DynamoJobStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoJobStore { client, table: table.into() }
     }
+
+    /// A consistent read of a job row (or of the projected fields); `None` when it is gone.
+    async fn read_fields<T: serde::de::DeserializeOwned>(&self, job_id: &str, projection: Option<&str>) -> Result<Option<T>, AwsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .consistent_read(true)
+            .set_projection_expression(projection.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "GetItem", e))?;
+        output.item.map(|item| decode_job("GetItem", item)).transpose()
+    }
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -84,22 +99,7 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn submit_snapshot(&self, job_id: &str) -> Result<Option<SubmitSnapshot>, AwsError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(attr::ID, s(job_id))
-            .consistent_read(true)
-            .projection_expression("jobStatus, sparkApplicationId, submitLease")
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "GetItem", e))?;
-        match output.item {
-            None => Ok(None),
-            Some(item) => serde_dynamo::from_item(item)
-                .map(Some)
-                .map_err(|e| AwsError::new(SERVICE, "GetItem", AwsErrorKind::Permanent, format!("job {job_id}: unreadable submit fields: {e}"))),
-        }
+        self.read_fields(job_id, Some("jobStatus, sparkApplicationId, submitLease")).await
     }
 
     async fn take_over(&self, job_id: &str, observed: Option<&SubmitLease>, lease: &SubmitLease, at: DateTime<Utc>) -> Result<bool, AwsError> {
@@ -210,22 +210,7 @@ impl JobStore for DynamoJobStore {
 #[async_trait]
 impl CleanupStore for DynamoJobStore {
     async fn cleanup_snapshot(&self, job_id: &str) -> Result<Option<CleanupSnapshot>, AwsError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(attr::ID, s(job_id))
-            .consistent_read(true)
-            .projection_expression("jobStatus, runtimeType")
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "GetItem", e))?;
-        match output.item {
-            None => Ok(None),
-            Some(item) => serde_dynamo::from_item(item)
-                .map(Some)
-                .map_err(|e| AwsError::new(SERVICE, "GetItem", AwsErrorKind::Permanent, format!("job {job_id}: unreadable status fields: {e}"))),
-        }
+        self.read_fields(job_id, Some("jobStatus, runtimeType")).await
     }
 
     async fn mark_cleaned(&self, job_id: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
@@ -251,7 +236,7 @@ pub const BY_SPARK_APPLICATION_ID: &str = "bySparkApplicationId";
 /// GSI of the jobs table: partition key `jobStatus`, sort key `updatedAt`.
 pub const BY_JOB_STATUS: &str = "byJobStatus";
 
-fn decode_job(operation: &'static str, item: HashMap<String, AttributeValue>) -> Result<MonitoredJob, AwsError> {
+fn decode_job<T: serde::de::DeserializeOwned>(operation: &'static str, item: HashMap<String, AttributeValue>) -> Result<T, AwsError> {
     serde_dynamo::from_item(item).map_err(|e| AwsError::new(SERVICE, operation, AwsErrorKind::Permanent, format!("unreadable job row: {e}")))
 }
 
@@ -272,16 +257,7 @@ fn in_list(name: &str, items: &[&str], vals: &mut HashMap<String, AttributeValue
 #[async_trait]
 impl MonitorStore for DynamoJobStore {
     async fn monitored_job(&self, job_id: &str) -> Result<Option<MonitoredJob>, AwsError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(attr::ID, s(job_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "GetItem", e))?;
-        output.item.map(|item| decode_job("GetItem", item)).transpose()
+        self.read_fields(job_id, None).await
     }
 
     async fn job_by_run_id(&self, run_id: &str) -> Result<Option<MonitoredJob>, AwsError> {

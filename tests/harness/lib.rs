@@ -56,6 +56,9 @@ pub fn moto_endpoint() -> String {
         .clone()
 }
 
+// The server outlives every test of the process and is never waited on: it watches its parent and
+// exits when the test process does.
+#[allow(clippy::zombie_processes)]
 fn start_own_moto() -> String {
     let python = venv_python();
     assert!(python.exists(), "no {} — run the tests with ./tests/run.sh, which installs the emulator", python.display());

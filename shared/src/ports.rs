@@ -235,8 +235,9 @@ pub trait MonitorStore: Send + Sync {
     async fn job_by_run_id(&self, run_id: &str) -> Result<Option<MonitoredJob>, AwsError>;
     /// Writes the update if its condition holds; false when the job had moved on (or is gone).
     async fn apply_status(&self, update: &StatusUpdate) -> Result<bool, AwsError>;
-    /// Appends a retry to `statusHistory` of a job that is not final.
-    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, at: DateTime<Utc>) -> Result<bool, AwsError>;
+    /// Appends a retry to `statusHistory` of a job that is not final; `status` is the job's
+    /// status, kept in the entry (a retry is another attempt of the same run).
+    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, status: JobStatus, at: DateTime<Utc>) -> Result<bool, AwsError>;
     /// Jobs in `status` not updated since `before`, through the `byJobStatus` index.
     async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError>;
     /// Ends a WAITING job that has no run and no live submit lease in ERROR.

@@ -294,9 +294,12 @@ impl MonitorHandler {
         let Some(job) = self.find_job(&detail.application_id, &detail.job_run_id, detail.job_run_name.as_deref()).await? else {
             return Ok(Outcome::Ignored("not our job run".into()));
         };
+        let Some(status) = job.status() else {
+            return Ok(Outcome::Ignored("job status unreadable".into()));
+        };
         let recorded = self
             .store
-            .record_retry(&job.id, &detail.job_run_id, detail.attempt, Utc::now())
+            .record_retry(&job.id, &detail.job_run_id, detail.attempt, status, Utc::now())
             .await
             .map_err(step_error(&job.id, "record retry"))?;
         info!(job_id = %job.id, job_run_id = %detail.job_run_id, attempt = ?detail.attempt, recorded, "job run retry");

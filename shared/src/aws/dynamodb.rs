@@ -328,16 +328,14 @@ impl MonitorStore for DynamoJobStore {
         condition_held(result)
     }
 
-    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, at: DateTime<Utc>) -> Result<bool, AwsError> {
+    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, status: JobStatus, at: DateTime<Utc>) -> Result<bool, AwsError> {
         let state = match attempt {
             Some(n) => format!("RETRY attempt {n}"),
             None => "RETRY".to_string(),
         };
         let mut vals = values([(":now", s(&timestamp(at))), (":run", s(run_id))]);
         let live = in_list("live", &["CREATED", "WAITING", "RUNNING"], &mut vals);
-        // The entry keeps the job's status: a retry is an attempt of the same run.
-        let current = self.monitored_job(job_id).await?.and_then(|j| j.status()).unwrap_or(JobStatus::Running);
-        vals.extend(history_values(current, Some(&state), at));
+        vals.extend(history_values(status, Some(&state), at));
         let result = self
             .client
             .update_item()

@@ -247,8 +247,9 @@ async fn a_result_larger_than_the_bound_is_stored_as_a_pointer() {
 async fn the_sweep_reconciles_lost_events_and_ends_jobs_stuck_without_a_run() {
     let env = TestEnv::new().await;
     let old = shared::job::timestamp(Utc::now() - Duration::hours(12));
-    // Launched, run finished (moto's runs start in SUCCESS), but no event ever arrived.
-    let (lost, _, _) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    // Launched, run finished, but no event ever arrived.
+    let (lost, lost_app, lost_run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    env.set_run_state(&lost_app, &lost_run, "SUCCESS", None);
     env.update_job(&lost, "SET updatedAt = :t", json!({ ":t": old })).await;
     // Launched and failed on EMR; the job still says RUNNING.
     let (failed, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;

@@ -13,8 +13,10 @@ export PATH="$root/.venv/bin:$PATH"
 # 2. One moto server for the whole run, on loopback, on a port the OS picks.
 work=$(mktemp -d)
 moto_pid=""
+emr_pid=""
 cleanup() {
   if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; fi
+  if [ -n "$emr_pid" ]; then kill "$emr_pid" 2>/dev/null || true; wait "$emr_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -28,10 +30,21 @@ done
 MOTO_ENDPOINT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$work/moto.json")
 export MOTO_ENDPOINT
 echo "moto server: $MOTO_ENDPOINT"
+# The EMR Serverless emulator (manual mode: runs move only when a test moves them).
+"$root/.venv/bin/python" tests/emulator/emr_serverless.py --ready-file "$work/emr.json" --quiet > "$work/emr.log" 2>&1 &
+emr_pid=$!
+for _ in $(seq 1 300); do
+  [ -s "$work/emr.json" ] && break
+  kill -0 "$emr_pid" 2>/dev/null || { cat "$work/emr.log"; echo "EMR Serverless emulator failed to start" >&2; exit 1; }
+  sleep 0.1
+done
+EMR_ENDPOINT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$work/emr.json")
+export EMR_ENDPOINT
+echo "EMR Serverless emulator: $EMR_ENDPOINT"
 
 # 3. Rust: the function binaries (driven through the Lambda Runtime API by the tests), then all tests.
 cargo build --workspace --bins
 cargo test --workspace
 
 # 4. Python: the PySpark driver on real Spark, and the emulators' own tests.
-"$root/.venv/bin/python" -m pytest -q tests/driver tests/emulator/selftest.py
+"$root/.venv/bin/python" -m pytest -q tests/driver tests/emulator/selftest.py tests/emulator/test_emr_serverless.py

@@ -35,31 +35,10 @@ route or resource):
 ``GET /_emulator/health``
     200 ``{"status": "ok"}``; the readiness probe.
 
-``POST /_emulator/emr-serverless/job-runs/state``
-    Moves an EMR Serverless job run, which moto creates in ``SUCCESS`` and
-    never moves on its own. Body::
-
-        {"applicationId": str, "jobRunId": str, "state": str,
-         "stateDetails": str | null,   # optional
-         "attempt": int >= 1,          # optional
-         "region": str,                # optional, default us-east-1
-         "accountId": str,             # optional, 12 digits, default 123456789012
-         "allowUnknownState": bool}    # optional, default false
-
-    Sets the run's ``state``, ``stateDetails`` (omitted or null clears it, as
-    the details describe the current state), ``attempt`` (only when given;
-    otherwise it is left as it was, and moto sets none) and ``updatedAt``
-    (now) in moto's in-process backend, so GetJobRun and ListJobRuns return
-    them (``jobRun.stateDetails``, ``jobRun.attempt``). ``state`` must be one
-    of botocore's ``JobRunState`` values (SUBMITTED, PENDING, SCHEDULED,
-    RUNNING, SUCCESS, FAILED, CANCELLING, CANCELLED, QUEUED) unless
-    ``allowUnknownState`` is true, which lets any non-empty name through (to
-    exercise a client's handling of states it does not know). No transition
-    rules are enforced: any state may follow any other. Answers 200 with the
-    run exactly as GetJobRun's ``jobRun`` shows it (timestamps in epoch
-    seconds), 404 when the application or the run does not exist in that
-    account and region, 400 for a bad body (not an object, a missing or
-    mistyped field, an unknown field, an unknown state).
+EMR Serverless is not emulated here: moto's emrserverless backend marks every run SUCCESS at
+once and runs nothing, so the project's one EMR Serverless emulation is
+``tests/emulator/emr_serverless.py`` (with the run-state admin route the tests use), reached
+through ``AWS_ENDPOINT_URL_EMR_SERVERLESS``.
 
 Further admin routes are registered with ``EmulatorApp.route`` in
 ``register_admin_routes`` below.
@@ -151,98 +130,13 @@ def register_admin_routes(app: EmulatorApp) -> None:
     """The emulator's admin routes. Extension point: add routes here.
 
     Handlers reach moto's in-process state through its backends, e.g.
-    ``moto.emrserverless.models.emrserverless_backends[account_id][region]``
+    ``moto.dynamodb.models.dynamodb_backends[account_id][region]``
     (account ``moto.core.DEFAULT_ACCOUNT_ID`` = 123456789012 by default).
     """
 
     @app.route("GET", "/health")
     def health(_body: Any, _environ: dict) -> tuple[int, Any]:
         return 200, {"status": "ok"}
-
-    @app.route("POST", "/emr-serverless/job-runs/state")
-    def set_job_run_state(body: Any, _environ: dict) -> tuple[int, Any]:
-        return _set_job_run_state(body)
-
-
-DEFAULT_ACCOUNT_ID = "123456789012"
-DEFAULT_REGION = "us-east-1"
-_JOB_RUN_STATE_FIELDS = {
-    "applicationId", "jobRunId", "state", "stateDetails", "attempt", "region", "accountId", "allowUnknownState",
-}
-
-
-def _field(body: dict, name: str, kinds: "type | tuple[type, ...]", default: Any = None, required: bool = False) -> Any:
-    """``body[name]`` checked against ``kinds`` (null counts as absent)."""
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise ValueError(f"{name} is required")
-        return default
-    # bool is an int subclass: never accept it where a number is wanted, or the reverse.
-    if not isinstance(value, kinds) or (isinstance(value, bool) and kinds is int):
-        raise TypeError(f"{name} must be {getattr(kinds, '__name__', kinds)}, not {type(value).__name__}")
-    if isinstance(value, str) and required and not value:
-        raise ValueError(f"{name} must not be empty")
-    return value
-
-
-def _job_run_states() -> list[str]:
-    from moto.core.utils import get_service_model
-
-    return list(get_service_model("emr-serverless").shape_for("JobRunState").enum)
-
-
-def _job_run_json(job_run: Any) -> dict:
-    """``job_run`` exactly as GetJobRun's ``jobRun`` shows it: moto's own serializer and model."""
-    from moto.core.serialize import XFormedAttributePicker, get_serializer_class
-    from moto.core.utils import get_service_model
-
-    model = get_service_model("emr-serverless")
-    serializer = get_serializer_class(model.service_name, model.protocol)(
-        operation_model=model.operation_model("GetJobRun"), value_picker=XFormedAttributePicker()
-    )
-    return json.loads(serializer.serialize({"jobRun": job_run})["body"])["jobRun"]
-
-
-def _set_job_run_state(body: Any) -> tuple[int, Any]:
-    from moto.core.utils import utcnow
-    from moto.emrserverless.models import emrserverless_backends
-
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object")
-    unknown = sorted(set(body) - _JOB_RUN_STATE_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown fields: {', '.join(unknown)}")
-    application_id = _field(body, "applicationId", str, required=True)
-    job_run_id = _field(body, "jobRunId", str, required=True)
-    state = _field(body, "state", str, required=True)
-    details = _field(body, "stateDetails", str)
-    attempt = _field(body, "attempt", int)
-    region = _field(body, "region", str, DEFAULT_REGION) or DEFAULT_REGION
-    account = _field(body, "accountId", str, DEFAULT_ACCOUNT_ID) or DEFAULT_ACCOUNT_ID
-    allow_unknown = _field(body, "allowUnknownState", bool, False)
-    if attempt is not None and attempt < 1:
-        raise ValueError("attempt must be at least 1")
-    if not (len(account) == 12 and account.isdigit()):
-        raise ValueError("accountId must be 12 digits")
-    known = _job_run_states()
-    if state not in known and not allow_unknown:
-        raise ValueError(f"state {state!r} is not one of {', '.join(known)} (set allowUnknownState to send it anyway)")
-
-    backend = emrserverless_backends[account][region]
-    if application_id not in backend.applications:
-        return 404, {"message": f"application {application_id} not found in account {account}, region {region}"}
-    runs = [run for run in backend.job_runs.get(application_id, []) if run.id == job_run_id]
-    if not runs:
-        return 404, {"message": f"job run {job_run_id} not found in application {application_id}"}
-    job_run = runs[0]
-    job_run.state = state
-    job_run.state_details = details
-    if attempt is not None:
-        # moto's JobRun has no attempt; its serializer reads any attribute the botocore model names.
-        job_run.attempt = attempt
-    job_run.updated_at = utcnow()
-    return 200, _job_run_json(job_run)
 
 
 class QuietRequestHandler(MotoRequestHandler):

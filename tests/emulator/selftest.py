@@ -2,8 +2,7 @@
 
     .venv/bin/python tests/emulator/selftest.py [-v]
 
-Runs moto_server.py (ready file, SIGTERM, parent death, the EMR Serverless
-job-run state admin route checked with boto3) and
+Runs moto_server.py (ready file, SIGTERM, parent death) and
 lambda_runtime_api.py against a fake function: this same file run with
 ``--fake-runtime``, a stdlib Runtime API client loop shaped like the
 ``lambda_runtime`` crate's (keep-alive, /next, /response, /error, /init/error),
@@ -14,6 +13,8 @@ whose behaviour the FAKE_MODE variable picks:
   init-error  post to /runtime/init/error and exit 1
   crash       exit 3 on the first event
   hang        never answer
+
+The EMR Serverless emulator's own tests are in test_emr_serverless.py.
 """
 
 from __future__ import annotations
@@ -192,129 +193,6 @@ class MotoServerTest(unittest.TestCase):
                     return
                 time.sleep(0.2)
             self.fail("moto server still answering 10s after its parent died")
-
-
-class EmrServerlessJobRunStateRouteTest(unittest.TestCase):
-    """``POST /_emulator/emr-serverless/job-runs/state`` against a running server, checked with boto3."""
-
-    ROUTE = "/_emulator/emr-serverless/job-runs/state"
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        import boto3
-
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "moto_server.py"), "--ready-file", os.path.join(cls.tmp.name, "ready.json"), "--quiet"],
-            stdout=subprocess.PIPE, text=True)
-        cls.endpoint = json.loads(cls.proc.stdout.readline())["endpoint"]
-        cls.emr = boto3.client("emr-serverless", endpoint_url=cls.endpoint, region_name="us-east-1",
-                               aws_access_key_id="testing", aws_secret_access_key="testing")
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.proc.send_signal(signal.SIGTERM)
-        try:
-            cls.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            cls.proc.kill()
-            cls.proc.wait(5)
-        cls.proc.stdout.close()
-        cls.tmp.cleanup()
-
-    def new_run(self) -> tuple[str, str]:
-        app = self.emr.create_application(name="selftest", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
-        run = self.emr.start_job_run(
-            applicationId=app, executionRoleArn="arn:aws:iam::123456789012:role/x", name="selftest-job",
-            jobDriver={"sparkSubmit": {"entryPoint": "s3://bucket/driver.py"}})["jobRunId"]
-        return app, run
-
-    def post(self, body: object) -> tuple[int, dict]:
-        req = urllib.request.Request(self.endpoint + self.ROUTE, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.load(r)
-        except urllib.error.HTTPError as e:
-            with e:
-                return e.code, json.load(e)
-
-    def get_run(self, app: str, run: str) -> dict:
-        return self.emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
-
-    def test_running_then_failed_with_details(self) -> None:
-        app, run = self.new_run()
-        self.assertEqual(self.get_run(app, run)["state"], "SUCCESS")  # moto's own starting point
-
-        status, body = self.post({"applicationId": app, "jobRunId": run, "state": "RUNNING"})
-        self.assertEqual(status, 200, body)
-        self.assertEqual((body["applicationId"], body["jobRunId"], body["state"]), (app, run, "RUNNING"))
-        running = self.get_run(app, run)
-        self.assertEqual(running["state"], "RUNNING")
-        self.assertNotIn("stateDetails", running)
-        self.assertNotIn("attempt", running)
-        self.assertGreater(running["updatedAt"], running["createdAt"])
-
-        details = "Job failed, please check complete logs in configured logging destination. ExitCode: 1."
-        status, body = self.post({"applicationId": app, "jobRunId": run, "state": "FAILED", "stateDetails": details,
-                                  "attempt": 2, "region": "us-east-1", "accountId": "123456789012"})
-        self.assertEqual(status, 200, body)
-        self.assertEqual((body["state"], body["stateDetails"], body["attempt"]), ("FAILED", details, 2))
-        failed = self.get_run(app, run)
-        self.assertEqual((failed["state"], failed["stateDetails"], failed["attempt"]), ("FAILED", details, 2))
-        self.assertGreaterEqual(failed["updatedAt"], running["updatedAt"])
-        summary = self.emr.list_job_runs(applicationId=app)["jobRuns"][0]
-        self.assertEqual((summary["state"], summary["stateDetails"]), ("FAILED", details))
-
-        # No stateDetails: cleared; attempt not given: kept.
-        status, body = self.post({"applicationId": app, "jobRunId": run, "state": "CANCELLED", "stateDetails": None})
-        self.assertEqual(status, 200, body)
-        cancelled = self.get_run(app, run)
-        self.assertEqual(cancelled["state"], "CANCELLED")
-        self.assertNotIn("stateDetails", cancelled)
-        self.assertEqual(cancelled["attempt"], 2)
-
-    def test_unknown_run_or_application_is_404(self) -> None:
-        app, run = self.new_run()
-        status, body = self.post({"applicationId": app, "jobRunId": "00fnosuchrun0000", "state": "RUNNING"})
-        self.assertEqual(status, 404, body)
-        self.assertIn("00fnosuchrun0000", body["message"])
-        status, body = self.post({"applicationId": "00fnosuchapp0000", "jobRunId": run, "state": "RUNNING"})
-        self.assertEqual(status, 404, body)
-        # The run exists, but in us-east-1 of the default account only.
-        status, body = self.post({"applicationId": app, "jobRunId": run, "state": "RUNNING", "region": "eu-west-1"})
-        self.assertEqual(status, 404, body)
-        self.assertEqual(self.get_run(app, run)["state"], "SUCCESS")
-
-    def test_bad_bodies_are_400(self) -> None:
-        app, run = self.new_run()
-        for bad in (
-            None,
-            [app, run, "RUNNING"],
-            {"jobRunId": run, "state": "RUNNING"},
-            {"applicationId": app, "jobRunId": run},
-            {"applicationId": app, "jobRunId": run, "state": "DONE"},
-            {"applicationId": app, "jobRunId": run, "state": 3},
-            {"applicationId": app, "jobRunId": run, "state": "FAILED", "stateDetails": {"a": 1}},
-            {"applicationId": app, "jobRunId": run, "state": "RUNNING", "attempt": "2"},
-            {"applicationId": app, "jobRunId": run, "state": "RUNNING", "attempt": True},
-            {"applicationId": app, "jobRunId": run, "state": "RUNNING", "attempt": 0},
-            {"applicationId": app, "jobRunId": run, "state": "RUNNING", "accountId": "42"},
-            {"applicationId": app, "jobRunId": run, "state": "RUNNING", "jobRunState": "RUNNING"},
-        ):
-            with self.subTest(body=bad):
-                status, body = self.post(bad)
-                self.assertEqual(status, 400, body)
-                self.assertIsInstance(body["message"], str)
-        self.assertEqual(self.get_run(app, run)["state"], "SUCCESS")
-
-    def test_unknown_state_only_when_allowed(self) -> None:
-        app, run = self.new_run()
-        status, body = self.post({"applicationId": app, "jobRunId": run, "state": "HIBERNATING"})
-        self.assertEqual(status, 400, body)
-        status, body = self.post({"applicationId": app, "jobRunId": run, "state": "HIBERNATING", "allowUnknownState": True})
-        self.assertEqual(status, 200, body)
-        self.assertEqual(self.get_run(app, run)["state"], "HIBERNATING")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,12 @@
 //! The test command (`tests/run.sh`) starts one moto server and exports `MOTO_ENDPOINT`. When it is
 //! not set (a bare `cargo test`), the first test of the process starts its own server from the
 //! project's virtualenv; that server exits when the test process does.
+//!
+//! EMR Serverless is not moto's: it is the project's one EMR Serverless emulation,
+//! `tests/emulator/emr_serverless.py`, in its manual mode (runs execute nothing and stay where
+//! [`TestEnv::set_run_state`] puts them). `tests/run.sh` starts it and exports `EMR_ENDPOINT`;
+//! otherwise the first test starts one. Clients and binaries reach it through
+//! `AWS_ENDPOINT_URL_EMR_SERVERLESS`, as deployed code would reach any other endpoint.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -60,11 +66,26 @@ pub fn moto_endpoint() -> String {
 // exits when the test process does.
 #[allow(clippy::zombie_processes)]
 fn start_own_moto() -> String {
+    start_own_emulator("moto_server.py")
+}
+
+/// The EMR Serverless endpoint: the test command's, or one started for this test process.
+pub fn emr_endpoint() -> String {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT
+        .get_or_init(|| match std::env::var("EMR_ENDPOINT") {
+            Ok(endpoint) if !endpoint.is_empty() => endpoint,
+            _ => start_own_emulator("emr_serverless.py"),
+        })
+        .clone()
+}
+
+fn start_own_emulator(script: &str) -> String {
     let python = venv_python();
     assert!(python.exists(), "no {} — run the tests with ./tests/run.sh, which installs the emulator", python.display());
-    let ready = std::env::temp_dir().join(format!("moto-ready-{}-{}", std::process::id(), unique_suffix()));
+    let ready = std::env::temp_dir().join(format!("emulator-ready-{}-{}", std::process::id(), unique_suffix()));
     Command::new(python)
-        .arg(repo_root().join("tests/emulator/moto_server.py"))
+        .arg(repo_root().join("tests/emulator").join(script))
         .arg("--ready-file")
         .arg(&ready)
         .arg("--quiet")
@@ -77,7 +98,7 @@ fn start_own_moto() -> String {
             let announced: Value = serde_json::from_str(&text).expect("ready file is JSON");
             return announced["endpoint"].as_str().expect("endpoint").to_string();
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "moto did not start within 60 s");
+        assert!(started.elapsed() < Duration::from_secs(60), "{script} did not start within 60 s");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -86,10 +107,13 @@ pub fn unique_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }
 
-/// Environment variables that point an SDK (or a function binary) at the emulator.
+/// Environment variables that point an SDK (or a function binary) at the emulators: moto at
+/// `endpoint`, EMR Serverless at [`emr_endpoint`].
 pub fn emulator_env(endpoint: &str) -> Vec<(String, String)> {
+    let emr = emr_endpoint();
     [
         ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ENDPOINT_URL_EMR_SERVERLESS", emr.as_str()),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_REGION", REGION),
@@ -115,6 +139,8 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 /// One test's isolated world on the shared emulator.
 pub struct TestEnv {
     pub endpoint: String,
+    /// The EMR Serverless emulator (`tests/emulator/emr_serverless.py`).
+    pub emr_endpoint: String,
     pub table: String,
     pub stream_arn: String,
     pub bucket: String,
@@ -135,6 +161,8 @@ impl TestEnv {
         let config = sdk_config(&endpoint).await;
         let suffix = unique_suffix();
         let s3_config = aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build();
+        let emr_endpoint = emr_endpoint();
+        let emr_config = aws_sdk_emrserverless::config::Builder::from(&config).endpoint_url(&emr_endpoint).build();
         let env = TestEnv {
             table: format!("jobs-{suffix}"),
             stream_arn: String::new(),
@@ -144,7 +172,8 @@ impl TestEnv {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             streams: aws_sdk_dynamodbstreams::Client::new(&config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
-            emr: aws_sdk_emrserverless::Client::new(&config),
+            emr: aws_sdk_emrserverless::Client::from_conf(emr_config),
+            emr_endpoint,
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             endpoint,
             seen_sequence_numbers: Mutex::new(Vec::new()),
@@ -229,7 +258,7 @@ impl TestEnv {
 
     /// A submit handler wired to the emulator, as `main.rs` wires it to AWS.
     pub async fn submit_handler(&self) -> SubmitHandler {
-        self.submit_handler_with_emr_endpoint(&self.endpoint.clone()).await
+        self.submit_handler_with_emr_endpoint(&self.emr_endpoint.clone()).await
     }
 
     /// The same, with EMR Serverless calls sent elsewhere (an unreachable port simulates an
@@ -318,7 +347,7 @@ impl TestEnv {
     /// Sets a job run's state (and `stateDetails`) in the emulator, as EMR would move it.
     pub fn set_run_state(&self, application_id: &str, run_id: &str, state: &str, details: Option<&str>) {
         let body = json!({ "applicationId": application_id, "jobRunId": run_id, "state": state, "stateDetails": details });
-        let (status, response) = http_post(&self.endpoint, "/_emulator/emr-serverless/job-runs/state", &body.to_string());
+        let (status, response) = http_post(&self.emr_endpoint, "/_emulator/emr-serverless/job-runs/state", &body.to_string());
         assert_eq!(status, 200, "set run state: {response}");
     }
 
@@ -457,20 +486,22 @@ impl TestEnv {
         self.s3.put_object().bucket(bucket).key(key).body(body.as_bytes().to_vec().into()).send().await.expect("put object");
     }
 
-    /// Applications of this test's names (moto shares applications across tests).
+    /// Applications of this test's names (the emulator shares applications across tests).
     pub async fn applications(&self, name: &str) -> Vec<aws_sdk_emrserverless::types::ApplicationSummary> {
-        let output = self.emr.list_applications().send().await.expect("list applications");
-        output.applications().iter().filter(|a| a.name() == Some(name)).cloned().collect()
+        let mut pages = self.emr.list_applications().into_paginator().send();
+        let mut apps = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.expect("list applications");
+            apps.extend(page.applications().iter().filter(|a| a.name() == Some(name)).cloned());
+        }
+        apps
     }
 
     /// Every job run of the named application, in full (GetJobRun).
     pub async fn job_runs(&self, app_name: &str) -> Vec<aws_sdk_emrserverless::types::JobRun> {
         let mut runs = Vec::new();
         for app in self.applications(app_name).await {
-            let listed = match self.emr.list_job_runs().application_id(app.id()).send().await {
-                Ok(listed) => listed,
-                Err(_) => continue, // moto: an application without runs is "not found"
-            };
+            let listed = self.emr.list_job_runs().application_id(app.id()).send().await.expect("list job runs");
             for summary in listed.job_runs() {
                 let run = self.emr.get_job_run().application_id(app.id()).job_run_id(summary.id()).send().await.expect("get job run");
                 runs.push(run.job_run.expect("job run"));

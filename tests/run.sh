@@ -9,6 +9,7 @@ root=$(pwd)
 # 1. The project-local Python environment: moto[server], pyspark, pytest (pinned).
 "$root/tests/setup-venv.sh"
 export PATH="$root/.venv/bin:$PATH"
+"$root/tests/infra/check.sh"  # infra/: pinned linters, checkov, cdk synth + cdk-nag, SAM/CDK agreement
 
 # 2. One moto server for the whole run, on loopback, on a port the OS picks.
 work=$(mktemp -d)

@@ -1,0 +1,67 @@
+"""Deployment scenarios under which the SAM template and the CDK app must describe the same stack.
+
+Each scenario gives SAM parameter values; the CDK context key of a parameter is its name with a lower-case first
+letter. tests/infra/check.sh synthesizes the CDK app once per scenario (`python3 scenarios.py cdk-args NAME` prints
+the `-c` arguments), and test_agreement.py compares each synthesis with the SAM template resolved for the same values.
+"""
+
+import sys
+
+ACCOUNT = "123456789012"
+
+SCENARIOS: dict[str, dict[str, str]] = {
+    # Everything created by the stack, the functions' own roles call EMR Serverless.
+    "defaults": {},
+    # The seed's two-role setup: a main role and a job execution role brought by the user, with an existing table,
+    # bucket and log group in another EMR region.
+    "bring-your-own": {
+        "Architecture": "x86_64",
+        "DefaultAppName": "modelop-training",
+        "ReleaseVersion": "emr-7.1.0",
+        "EmrRegion": "eu-west-1",
+        "MainEmrServerlessRoleArn": f"arn:aws:iam::{ACCOUNT}:role/modelop-emr-main",
+        "DefaultJobExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/modelop-emr-job",
+        "JobExecutionConf": '{"spark.executor.cores":"4"}',
+        "EmrLogGroupName": "/aws/emr-serverless",
+        "ExistingJobsTableName": "modelop-jobs",
+        "ExistingJobsTableStreamArn": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/modelop-jobs/stream/2026-11-23T20:00:00.000",
+        "ExistingStagingBucketName": "modelop-staging",
+        "StagingPrefix": "jobs/spark/",
+        "ModelAssetBucketArns": "arn:aws:s3:::modelop-models",
+        "OutputBucketArns": "arn:aws:s3:::modelop-outputs",
+        "JobEventApplicationIds": "00fabcdef0123456,00fabcdef0123457",
+        "StreamRetryWindow": "3h",
+        "LogRetentionDays": "90",
+    },
+    # The functions' own roles with every bucket list and extra job execution roles (PassRole on all of them).
+    "function-roles-with-buckets": {
+        "AdditionalJobExecutionRoleArns": f"arn:aws:iam::{ACCOUNT}:role/team-a-job,arn:aws:iam::{ACCOUNT}:role/team-b-job",
+        "ModelAssetBucketArns": "arn:aws:s3:::modelop-models,arn:aws:s3:::modelop-models-archive",
+        "InputBucketArns": "arn:aws:s3:::modelop-inputs",
+        "OutputBucketArns": "arn:aws:s3:::modelop-outputs,arn:aws:s3:::modelop-reports",
+        "SubmitReservedConcurrency": "3",
+        "StreamMaximumRetryAttempts": "20",
+        "StreamBatchSize": "25",
+        "StreamRetryWindow": "24h",
+    },
+}
+
+
+def context_key(parameter: str) -> str:
+    return parameter[0].lower() + parameter[1:]
+
+
+def cdk_args(name: str) -> list[str]:
+    args: list[str] = []
+    for parameter, value in SCENARIOS[name].items():
+        args += ["-c", f"{context_key(parameter)}={value}"]
+    return args
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 2 and sys.argv[1] == "names":
+        print("\n".join(SCENARIOS))
+    elif len(sys.argv) == 3 and sys.argv[1] == "cdk-args":
+        print("\0".join(cdk_args(sys.argv[2])), end="")
+    else:
+        sys.exit("usage: scenarios.py names | cdk-args NAME")

@@ -1,0 +1,557 @@
+"""The SAM template (infra/template.yaml) and the CDK app (infra/cdk) describe the same service, and both match the
+code: the configuration it reads, the AWS calls it makes, and the events its handlers act on.
+
+The CDK app must have been synthesized for every scenario first (tests/infra/check.sh does it): `cdk.out` for
+`defaults`, `cdk.out.<scenario>` for the others.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cfn import ROOT, SAM_TEMPLATE, Resolver, load_yaml, sam_transform
+from scenarios import SCENARIOS, context_key
+
+CDK_DIR = ROOT / "infra" / "cdk"
+FUNCTIONS = {"SubmitFunction": "submit", "MonitorFunction": "monitor", "CleanupFunction": "cleanup"}
+ROLES = {"SubmitFunction": "SubmitRole", "MonitorFunction": "MonitorRole", "CleanupFunction": "CleanupRole"}
+
+
+# ------------------------------------------------------------------------------------------------ loading
+@pytest.fixture(scope="session")
+def sam_source() -> dict:
+    return load_yaml(SAM_TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def sam_transformed(sam_source) -> dict:
+    return sam_transform(sam_source)
+
+
+def cdk_out(scenario: str) -> Path:
+    return CDK_DIR / ("cdk.out" if scenario == "defaults" else f"cdk.out.{scenario}")
+
+
+def cdk_template(scenario: str) -> dict:
+    templates = sorted(cdk_out(scenario).glob("*.template.json"))
+    if len(templates) != 1:
+        pytest.fail(f"no synthesized CDK template in {cdk_out(scenario)}: run tests/infra/check.sh")
+    return json.loads(templates[0].read_text())
+
+
+_views: dict[tuple[str, str], dict] = {}
+
+
+def view(kind: str, scenario: str, sam_transformed: dict) -> dict:
+    """The essentials of one template for one scenario (cached)."""
+    key = (kind, scenario)
+    if key not in _views:
+        if kind == "sam":
+            resolver = Resolver(sam_transformed, SCENARIOS[scenario])
+        else:
+            resolver = Resolver(cdk_template(scenario))
+        _views[key] = essentials(resolver.resources(), resolver.outputs())
+    return _views[key]
+
+
+# ------------------------------------------------------------------------------------------------ essentials
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def canonical(value: Any) -> str:
+    """A JSON text that ignores key order and the order of list items."""
+
+    def sort(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: sort(v[k]) for k in sorted(v)}
+        if isinstance(v, list):
+            return sorted((sort(i) for i in v), key=lambda i: json.dumps(i, sort_keys=True))
+        return v
+
+    return json.dumps(sort(value), sort_keys=True)
+
+
+def principal(value: Any) -> str:
+    if value == "*" or value == {"AWS": "*"}:
+        return "*"
+    (kind, who), = value.items()
+    return f"{kind}:{canonical(who)}"
+
+
+def grants(statements: list[dict]) -> set[tuple]:
+    """(effect, action, resource, condition) for every action and resource of the statements."""
+    out = set()
+    for s in statements:
+        assert not {"NotAction", "NotResource", "NotPrincipal"} & set(s), s
+        condition = canonical(s.get("Condition", {}))
+        for action in as_list(s["Action"]):
+            for resource in as_list(s["Resource"]):
+                out.add((s["Effect"], action, resource, condition))
+    return out
+
+
+def resource_policy(statements: list[dict]) -> set[tuple]:
+    """(resource, effect, principal, action, condition operator, key, one value) for each combination."""
+    out = set()
+    for s in statements:
+        conditions = [
+            (op, key, v) for op, keys in s.get("Condition", {}).items() for key, values in keys.items() for v in as_list(values)
+        ] or [("", "", "")]
+        for resource in as_list(s["Resource"]):
+            for action in as_list(s["Action"]):
+                for condition in conditions:
+                    out.add((resource, s["Effect"], principal(s["Principal"]), action, *condition))
+    return out
+
+
+def essentials(resources: dict[str, dict], outputs: dict[str, Any]) -> dict[str, Any]:
+    by_type: dict[str, dict[str, dict]] = {}
+    for name, resource in resources.items():
+        by_type.setdefault(resource["Type"], {})[name] = resource
+    of = lambda t: by_type.get(t, {})  # noqa: E731
+
+    functions = {}
+    for name, r in of("AWS::Lambda::Function").items():
+        p = r["Properties"]
+        functions[name] = {
+            key: p.get(key)
+            for key in (
+                "Runtime", "Handler", "Architectures", "MemorySize", "Timeout", "ReservedConcurrentExecutions",
+                "Role", "LoggingConfig", "DeadLetterConfig", "Description",
+            )
+        } | {"Environment": p.get("Environment", {}).get("Variables", {})}
+
+    mappings = {}
+    for name, r in of("AWS::Lambda::EventSourceMapping").items():
+        p = dict(r["Properties"])
+        p["FilterCriteria"] = [json.loads(f["Pattern"]) for f in p.get("FilterCriteria", {}).get("Filters", [])]
+        p.setdefault("Enabled", "true")
+        mappings[name] = p
+
+    rules = {}
+    for name, r in of("AWS::Events::Rule").items():
+        p = r["Properties"]
+        rules[name] = {
+            "EventPattern": p.get("EventPattern"),
+            "ScheduleExpression": p.get("ScheduleExpression"),
+            "State": p.get("State", "ENABLED"),
+            "Description": p.get("Description"),
+            "Targets": sorted(
+                canonical({k: v for k, v in t.items() if k != "Id"}) for t in p.get("Targets", [])
+            ),
+        }
+
+    roles = {}
+    for name, r in of("AWS::IAM::Role").items():
+        p = r["Properties"]
+        statements = [s for policy in p.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+        roles[name] = {
+            "trust": sorted(map(canonical, p["AssumeRolePolicyDocument"]["Statement"])),
+            "managed": p.get("ManagedPolicyArns", []),
+            "statements": statements,
+            "Description": p.get("Description"),
+        }
+    for name, r in of("AWS::IAM::Policy").items():
+        for role in r["Properties"].get("Roles", []):
+            roles[role.strip("${}")]["statements"] += r["Properties"]["PolicyDocument"]["Statement"]
+    for role in roles.values():
+        role["grants"] = sorted(grants(role.pop("statements")))
+
+    queue_policies: set[tuple] = set()
+    for r in of("AWS::SQS::QueuePolicy").values():
+        queue_policies |= resource_policy(r["Properties"]["PolicyDocument"]["Statement"])
+    bucket_policies: set[tuple] = set()
+    for r in of("AWS::S3::BucketPolicy").values():
+        bucket_policies |= resource_policy(r["Properties"]["PolicyDocument"]["Statement"])
+
+    tables = {}
+    for name, r in of("AWS::DynamoDB::Table").items():
+        p = r["Properties"]
+        tables[name] = {
+            "KeySchema": p["KeySchema"],
+            "AttributeDefinitions": canonical(p["AttributeDefinitions"]),
+            "GlobalSecondaryIndexes": canonical(p.get("GlobalSecondaryIndexes", [])),
+            "StreamSpecification": p.get("StreamSpecification"),
+            "PointInTimeRecovery": p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"),
+            "SSEEnabled": p.get("SSESpecification", {}).get("SSEEnabled"),
+            "BillingMode": p.get("BillingMode"),
+            "DeletionProtectionEnabled": p.get("DeletionProtectionEnabled"),
+            "DeletionPolicy": (r["DeletionPolicy"], r["UpdateReplacePolicy"]),
+        }
+    buckets = {
+        name: {
+            key: r["Properties"].get(key)
+            for key in ("BucketEncryption", "PublicAccessBlockConfiguration", "OwnershipControls", "LifecycleConfiguration")
+        }
+        | {"DeletionPolicy": (r["DeletionPolicy"], r["UpdateReplacePolicy"])}
+        for name, r in of("AWS::S3::Bucket").items()
+    }
+    queues = {
+        name: {k: r["Properties"].get(k) for k in ("SqsManagedSseEnabled", "KmsMasterKeyId", "MessageRetentionPeriod")}
+        for name, r in of("AWS::SQS::Queue").items()
+    }
+    log_groups = {
+        name: {k: r["Properties"].get(k) for k in ("LogGroupName", "RetentionInDays", "KmsKeyId")}
+        for name, r in of("AWS::Logs::LogGroup").items()
+    }
+    permissions = sorted(
+        (r["Properties"]["FunctionName"], r["Properties"]["Principal"], r["Properties"]["Action"], r["Properties"].get("SourceArn"))
+        for r in of("AWS::Lambda::Permission").values()
+    )
+    invoke_configs = sorted(
+        # SAM writes an empty DestinationConfig where CDK writes none: the same thing.
+        canonical({k: v for k, v in r["Properties"].items() if v != {}}) for r in of("AWS::Lambda::EventInvokeConfig").values()
+    )
+    return {
+        "functions": functions,
+        "event source mappings": mappings,
+        "rules": rules,
+        "lambda permissions": permissions,
+        "async invoke configs": invoke_configs,
+        "roles": roles,
+        "queue policies": sorted(queue_policies),
+        "bucket policies": sorted(bucket_policies),
+        "tables": tables,
+        "buckets": buckets,
+        "queues": queues,
+        "log groups": log_groups,
+        "outputs": outputs,
+        "resource types": sorted({r["Type"] for r in resources.values() if r["Type"] != "AWS::CDK::Metadata"}),
+    }
+
+
+CATEGORIES = [
+    "functions", "event source mappings", "rules", "lambda permissions", "async invoke configs", "roles",
+    "queue policies", "bucket policies", "tables", "buckets", "queues", "log groups", "outputs", "resource types",
+]
+
+
+# ------------------------------------------------------------------------------------------------ agreement
+@pytest.mark.parametrize("category", CATEGORIES)
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_sam_and_cdk_agree(scenario, category, sam_transformed):
+    sam = view("sam", scenario, sam_transformed)[category]
+    cdk = view("cdk", scenario, sam_transformed)[category]
+    if isinstance(sam, dict):
+        assert sorted(sam) == sorted(cdk), f"{category}: different names"
+        for name in sam:
+            assert sam[name] == cdk[name], f"{category} / {name} differ (SAM first)"
+    else:
+        assert sam == cdk
+
+
+# ------------------------------------------------------------------------------------------------ the code
+def rust_constants(text: str) -> dict[str, str]:
+    return dict(re.findall(r'pub const ([A-Z_0-9]+): &str = "([A-Z_0-9]+)";', text))
+
+
+def settings_reads() -> dict[str, set[str]]:
+    """The environment variables each of Settings::service/submit/cleanup/monitor reads (shared/src/config.rs)."""
+    text = (ROOT / "shared" / "src" / "config.rs").read_text()
+    constants = rust_constants(text)
+    reads = {}
+    for method in ("service", "submit", "cleanup", "monitor"):
+        body = re.search(rf"pub fn {method}\(&self\)[^{{]*\{{(.*?)\n    \}}\n", text, re.S)
+        assert body, f"Settings::{method} not found in config.rs"
+        reads[method] = {constants[c] for c in re.findall(r"\b([A-Z][A-Z_0-9]+)\b", body.group(1)) if c in constants}
+    return reads
+
+
+# Variables the deployment sets on purpose to nothing: a local-endpoint switch and the YAML alternative.
+NOT_DEPLOYED = {"S3_FORCE_PATH_STYLE", "CONFIG_FILE"}
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_each_function_gets_exactly_the_variables_its_code_reads(kind, sam_transformed):
+    reads = settings_reads()
+    functions = view(kind, "defaults", sam_transformed)["functions"]
+    for function, settings in (("SubmitFunction", "submit"), ("MonitorFunction", "monitor"), ("CleanupFunction", "cleanup")):
+        expected = (reads["service"] | reads[settings]) - NOT_DEPLOYED
+        assert set(functions[function]["Environment"]) == expected, function
+    everything = set(rust_constants((ROOT / "shared" / "src" / "config.rs").read_text()).values())
+    deployed = set().union(*(set(f["Environment"]) for f in functions.values()))
+    assert everything - NOT_DEPLOYED == deployed
+
+
+def test_functions_build_the_workspace_binaries(sam_source):
+    packages = {
+        re.search(r'^name = "([^"]+)"', (d / "Cargo.toml").read_text(), re.M).group(1)
+        for d in (ROOT / "functions").iterdir()
+        if (d / "Cargo.toml").exists()
+    }
+    assert sorted(FUNCTIONS.values()) == sorted(packages)
+    resources = sam_source["Resources"]
+    assert sam_source["Globals"]["Function"]["CodeUri"] == ".."  # the workspace root, relative to infra/
+    assert (SAM_TEMPLATE.parent / sam_source["Globals"]["Function"]["CodeUri"] / "Cargo.toml").exists()
+    for function, binary in FUNCTIONS.items():
+        metadata = resources[function]["Metadata"]
+        assert metadata["BuildMethod"] == "rust-cargolambda"
+        assert metadata["BuildProperties"] == {"Binary": binary}
+    stack = (CDK_DIR / "lib" / "stack.ts").read_text()
+    built = dict(re.findall(r"rustFunction\(\s*'(\w+)',\s*'(\w+)'", stack))
+    assert built == FUNCTIONS
+
+
+def test_every_function_is_logged_as_json_with_retention(sam_transformed):
+    for kind in ("sam", "cdk"):
+        v = view(kind, "defaults", sam_transformed)
+        for function in FUNCTIONS:
+            f = v["functions"][function]
+            assert f["Runtime"] == "provided.al2023" and f["Handler"] == "bootstrap"
+            assert f["Architectures"] == ["arm64"]
+            assert f["LoggingConfig"]["LogFormat"] == "JSON"
+            group = f["LoggingConfig"]["LogGroup"].strip("${}")
+            assert v["log groups"][group]["RetentionInDays"] == "365"
+            assert f["ReservedConcurrentExecutions"], f"{function} has no concurrency limit"
+    assert view("sam", "bring-your-own", sam_transformed)["functions"]["SubmitFunction"]["Architectures"] == ["x86_64"]
+
+
+# SDK operation (as called in shared/src/aws) -> the IAM actions it needs.
+SDK_ACTIONS = {
+    "get_item": {"dynamodb:GetItem"},
+    "update_item": {"dynamodb:UpdateItem"},
+    "query": {"dynamodb:Query"},
+    "put_object": {"s3:PutObject"},
+    "copy_object": {"s3:GetObject", "s3:PutObject"},
+    "get_object": {"s3:GetObject"},
+    "head_object": {"s3:GetObject"},
+    "list_objects_v2": {"s3:ListBucket"},
+    "delete_objects": {"s3:DeleteObject"},
+    "list_applications": {"emr-serverless:ListApplications"},
+    "create_application": {"emr-serverless:CreateApplication", "emr-serverless:TagResource"},
+    "start_application": {"emr-serverless:StartApplication"},
+    "start_job_run": {"emr-serverless:StartJobRun", "emr-serverless:TagResource", "iam:PassRole"},
+    "list_job_runs": {"emr-serverless:ListJobRuns"},
+    "get_job_run": {"emr-serverless:GetJobRun"},
+    "cancel_job_run": {"emr-serverless:CancelJobRun"},
+    "get_log_events": {"logs:GetLogEvents"},
+}
+
+# Granted although no SDK call of the code makes them, each for a reason.
+GRANTED_WITHOUT_A_CALL = {
+    "logs:CreateLogStream": "the function's own log group (Lambda writes it with the function's role)",
+    "logs:PutLogEvents": "the function's own log group",
+    "dynamodb:DescribeStream": "Lambda reads the stream for the event source mapping with the function's role",
+    "dynamodb:GetRecords": "event source mapping",
+    "dynamodb:GetShardIterator": "event source mapping",
+    "dynamodb:ListStreams": "event source mapping (Lambda's documented stream permissions)",
+    "sqs:SendMessage": "OnFailure destinations and the function DLQ are written with the function's role",
+    "emr-serverless:GetApplication": "the issue's action list for the application lookup (read-only)",
+    "logs:DescribeLogStreams": "reading job logs (the issue: read CloudWatch Logs of the job log group)",
+    "logs:FilterLogEvents": "reading job logs (the issue: read CloudWatch Logs of the job log group)",
+    "sts:AssumeRole": "EMR_MAIN_ROLE_ARN (shared/src/aws/clients.rs AssumeRoleProvider)",
+}
+
+
+def sdk_calls() -> set[str]:
+    calls = set()
+    for path in (ROOT / "shared" / "src" / "aws").glob("*.rs"):
+        calls |= set(re.findall(r"client\s*\.\s*([a-z_0-9]+)\s*\(", path.read_text()))
+    return calls
+
+
+def function_actions(v: dict) -> dict[str, set[str]]:
+    return {f: {g[1] for g in v["roles"][role]["grants"]} for f, role in ROLES.items()}
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_every_sdk_call_is_granted_and_nothing_else(kind, sam_transformed):
+    calls = sdk_calls()
+    unknown = calls - set(SDK_ACTIONS)
+    assert not unknown, f"shared/src/aws calls {sorted(unknown)}: add them to SDK_ACTIONS and to the roles"
+    needed = set().union(*(SDK_ACTIONS[c] for c in calls))
+    granted = set()
+    for scenario in ("defaults", "function-roles-with-buckets"):
+        granted |= set().union(*function_actions(view(kind, scenario, sam_transformed)).values())
+    assert needed - granted == set(), "calls the functions' roles cannot make"
+    assert granted - needed - set(GRANTED_WITHOUT_A_CALL) == set(), "grants no code needs"
+
+
+# The per-function action lists (README "AWS calls made by ..."), with the functions' own roles calling EMR.
+EXPECTED_ACTIONS = {
+    "SubmitFunction": {
+        "logs:CreateLogStream", "logs:PutLogEvents",
+        "dynamodb:GetItem", "dynamodb:UpdateItem",
+        "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
+        "sqs:SendMessage", "s3:PutObject", "s3:DeleteObject",
+        "emr-serverless:ListApplications", "emr-serverless:CreateApplication", "emr-serverless:GetApplication",
+        "emr-serverless:StartApplication", "emr-serverless:StartJobRun", "emr-serverless:ListJobRuns",
+        "emr-serverless:CancelJobRun", "emr-serverless:TagResource", "iam:PassRole",
+    },
+    "MonitorFunction": {
+        "logs:CreateLogStream", "logs:PutLogEvents",
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query",
+        "sqs:SendMessage", "s3:GetObject", "s3:ListBucket",
+        "emr-serverless:GetJobRun", "logs:GetLogEvents", "logs:DescribeLogStreams", "logs:FilterLogEvents",
+    },
+    "CleanupFunction": {
+        "logs:CreateLogStream", "logs:PutLogEvents",
+        "dynamodb:GetItem", "dynamodb:UpdateItem",
+        "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
+        "sqs:SendMessage", "s3:ListBucket", "s3:DeleteObject", "emr-serverless:CancelJobRun",
+    },
+}
+# With a main role, EMR Serverless and CloudWatch Logs calls (and PassRole) move to it.
+MOVES_TO_MAIN_ROLE = {
+    a for actions in EXPECTED_ACTIONS.values() for a in actions
+    if a.startswith("emr-serverless:") or a in {"iam:PassRole", "logs:GetLogEvents", "logs:DescribeLogStreams", "logs:FilterLogEvents"}
+}
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_iam_actions_per_function(kind, sam_transformed):
+    assert function_actions(view(kind, "defaults", sam_transformed)) == EXPECTED_ACTIONS
+    with_buckets = function_actions(view(kind, "function-roles-with-buckets", sam_transformed))
+    assert with_buckets == EXPECTED_ACTIONS | {"SubmitFunction": EXPECTED_ACTIONS["SubmitFunction"] | {"s3:GetObject"}}
+    main_role = function_actions(view(kind, "bring-your-own", sam_transformed))
+    for function, actions in EXPECTED_ACTIONS.items():
+        expected = (actions - MOVES_TO_MAIN_ROLE) | {"sts:AssumeRole"}
+        if function == "SubmitFunction":
+            expected |= {"s3:GetObject"}  # model assets named in that scenario
+        assert main_role[function] == expected, function
+    assert "JobExecutionRole" not in view(kind, "bring-your-own", sam_transformed)["roles"]
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_no_wildcard_resource_where_a_narrower_one_exists(kind, scenario, sam_transformed):
+    # The Service Authorization Reference lists no resource type for these two: they need Resource "*".
+    unscoped = {"emr-serverless:ListApplications", "emr-serverless:CreateApplication"}
+    for name, role in view(kind, scenario, sam_transformed)["roles"].items():
+        for effect, action, resource, condition in role["grants"]:
+            assert resource != "*" or action in unscoped, f"{name}: {action} on *"
+            if action == "emr-serverless:CreateApplication":
+                assert json.loads(condition) == {
+                    "StringEquals": {"aws:RequestTag/modelop:managedBy": "spark-serverless-runtime"}
+                }
+            if action == "iam:PassRole":
+                assert resource.startswith("arn:") or resource == "${JobExecutionRole.Arn}"
+                assert json.loads(condition) == {"StringLike": {"iam:PassedToService": "emr-serverless.amazonaws.com"}}
+
+
+def test_pass_role_covers_every_job_execution_role(sam_transformed):
+    scenario = SCENARIOS["function-roles-with-buckets"]
+    for kind in ("sam", "cdk"):
+        grants_ = view(kind, "function-roles-with-buckets", sam_transformed)["roles"]["SubmitRole"]["grants"]
+        passed = {g[2] for g in grants_ if g[1] == "iam:PassRole"}
+        assert passed == {"${JobExecutionRole.Arn}", *scenario["AdditionalJobExecutionRoleArns"].split(",")}
+
+
+def test_shared_tag_constants_match_the_iam_conditions():
+    emr = (ROOT / "shared" / "src" / "aws" / "emr.rs").read_text()
+    manifest = (ROOT / "shared" / "src" / "manifest.rs").read_text()
+    managed = re.search(r'\.tags\("([^"]+)", "([^"]+)"\)', emr)
+    assert managed and managed.groups() == ("modelop:managedBy", "spark-serverless-runtime")
+    run_tags = set(re.findall(r'pub const TAG_[A-Z_]+: &str = "([^"]+)";', manifest))
+    assert run_tags | {"modelop:managedBy"} == {"modelop:managedBy", "modelop:jobId", "modelop:jobType"}
+
+
+# ------------------------------------------------------------------------------------------------ events
+def matches(pattern: dict, event: Any) -> bool:
+    """EventBridge / Lambda filter matching for the exact-value patterns these templates use."""
+    if not isinstance(event, dict):
+        return False
+    for key, expected in pattern.items():
+        if key not in event:
+            return False
+        if isinstance(expected, dict):
+            if not matches(expected, event[key]):
+                return False
+        else:
+            values = event[key] if isinstance(event[key], list) else [event[key]]
+            if not any(v in expected for v in values):
+                return False
+    return True
+
+
+def sample_records(folder: str) -> dict[str, list]:
+    out = {}
+    for path in sorted((ROOT / "events" / folder).glob("*.json")):
+        out[path.stem] = json.loads(path.read_text()).get("Records", [])
+    return out
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_stream_filters_deliver_the_records_the_handlers_act_on(kind, sam_transformed):
+    mappings = view(kind, "defaults", sam_transformed)["event source mappings"]
+
+    def delivered(mapping: str, folder: str) -> dict[str, int]:
+        (pattern,) = mappings[mapping]["FilterCriteria"]
+        return {name: sum(matches(pattern, r) for r in records) for name, records in sample_records(folder).items() if records}
+
+    assert delivered("SubmitFunctionJobsStream", "submit") == {
+        "insert-batch-job": 1, "insert-test-job": 1, "insert-training-job": 1,
+        "malformed": 1,  # the valid second record; the malformed one is dropped by the filter, as submit skips it
+        "insert-other-runtime": 0, "modify-not-insert": 0,
+    }
+    assert delivered("CleanupFunctionJobsStream", "cleanup") == {
+        "modify-running-to-complete": 1, "modify-waiting-to-error": 1, "modify-cancelled-by-user": 1,
+        "modify-hostile-staging-uri": 1, "modify-not-terminal": 0,
+    }
+    # Stream records of submit's own writes never reach it, nor cleanup's reach cleanup in a loop:
+    claim = sample_records("submit")["modify-not-insert"][0]
+    assert not matches(mappings["CleanupFunctionJobsStream"]["FilterCriteria"][0], claim)
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_job_run_rule_delivers_job_run_events_only(kind, sam_transformed):
+    rules = view(kind, "defaults", sam_transformed)["rules"]
+    pattern = rules["JobRunEventsRule"]["EventPattern"]
+    got = {p.stem: matches(pattern, json.loads(p.read_text())) for p in sorted((ROOT / "events" / "monitor").glob("*.json"))}
+    expected = {name: name.startswith("state-") or name in {"job-run-retry", "malformed"} for name in got}
+    assert got == expected
+    assert rules["MonitorSweepRule"]["ScheduleExpression"] == "rate(5 minutes)"
+    assert rules["CleanupSweepRule"]["ScheduleExpression"] == "rate(1 hour)"
+    for rule in rules.values():
+        (target,) = rule["Targets"]
+        target = json.loads(target)
+        assert target["DeadLetterConfig"] == {"Arn": "${EventsDeadLetterQueue.Arn}"}
+        assert set(target["RetryPolicy"]) == {"MaximumEventAgeInSeconds", "MaximumRetryAttempts"}
+    filtered = view(kind, "bring-your-own", sam_transformed)["rules"]["JobRunEventsRule"]["EventPattern"]
+    ids = SCENARIOS["bring-your-own"]["JobEventApplicationIds"].split(",")
+    assert filtered["detail"] == {"applicationId": ids}
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_stream_mappings_keep_failures_and_do_not_block(kind, sam_transformed):
+    for name, failures in (("SubmitFunctionJobsStream", "SubmitStreamFailureQueue"), ("CleanupFunctionJobsStream", "CleanupStreamFailureQueue")):
+        m = view(kind, "defaults", sam_transformed)["event source mappings"][name]
+        assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert m["BisectBatchOnFunctionError"] == "true"
+        assert 0 <= int(m["MaximumRetryAttempts"]) <= 10000 and int(m["MaximumRecordAgeInSeconds"]) > 0
+        assert m["DestinationConfig"] == {"OnFailure": {"Destination": "${%s.Arn}" % failures}}
+        assert m["EventSourceArn"] == "${JobsTable.StreamArn}"
+
+
+def test_stuck_waiting_always_outlasts_the_stream_retry_window(sam_source, sam_transformed):
+    rows = sam_source["Mappings"]["StreamRetryWindow"]
+    assert set(rows) == set(sam_source["Parameters"]["StreamRetryWindow"]["AllowedValues"])
+    for window, row in rows.items():
+        assert row["StuckWaitingMinutes"] * 60 > row["RecordAgeSeconds"], window
+    config = (CDK_DIR / "lib" / "config.ts").read_text()
+    cdk_rows = {
+        w: {"RecordAgeSeconds": int(a), "StuckWaitingMinutes": int(s)}
+        for w, a, s in re.findall(r"'(\w+)': \{ recordAgeSeconds: (\d+), stuckWaitingMinutes: (\d+) \}", config)
+    }
+    assert cdk_rows == rows
+    for scenario, values in SCENARIOS.items():
+        row = rows[values.get("StreamRetryWindow", "6h")]
+        for kind in ("sam", "cdk"):
+            v = view(kind, scenario, sam_transformed)
+            assert v["functions"]["MonitorFunction"]["Environment"]["MONITOR_STUCK_WAITING_MINUTES"] == str(row["StuckWaitingMinutes"])
+            assert v["event source mappings"]["SubmitFunctionJobsStream"]["MaximumRecordAgeInSeconds"] == str(row["RecordAgeSeconds"])
+
+
+def test_parameters_and_context_keys_have_the_same_defaults(sam_source):
+    config = (CDK_DIR / "lib" / "config.ts").read_text()
+    cdk = {}
+    for method, key, default in re.findall(r"r\.(string|number|oneOf|list)\(\s*'(\w+)'(?:,\s*('[^']*'|\d+))?", config):
+        cdk[key] = "" if method == "list" else default.strip("'")
+    sam = {context_key(name): str(spec.get("Default", "")) for name, spec in sam_source["Parameters"].items()}
+    assert cdk == sam

@@ -62,9 +62,6 @@ pub fn moto_endpoint() -> String {
         .clone()
 }
 
-// The server outlives every test of the process and is never waited on: it watches its parent and
-// exits when the test process does.
-#[allow(clippy::zombie_processes)]
 fn start_own_moto() -> String {
     start_own_emulator("moto_server.py")
 }
@@ -80,6 +77,9 @@ pub fn emr_endpoint() -> String {
         .clone()
 }
 
+// The server outlives every test of the process and is never waited on: it watches its parent and
+// exits when the test process does.
+#[allow(clippy::zombie_processes)]
 fn start_own_emulator(script: &str) -> String {
     let python = venv_python();
     assert!(python.exists(), "no {} — run the tests with ./tests/run.sh, which installs the emulator", python.display());
@@ -91,7 +91,7 @@ fn start_own_emulator(script: &str) -> String {
         .arg("--quiet")
         .stdout(Stdio::null())
         .spawn()
-        .expect("start moto");
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
     let started = Instant::now();
     loop {
         if let Ok(text) = std::fs::read_to_string(&ready) {

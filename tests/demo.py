@@ -1,0 +1,203 @@
+"""The demo: ModelOp batch jobs through submit, EMR Serverless (real local Spark) and monitor and
+cleanup, on a laptop. Run it with ``tests/demo.sh`` (which installs the venv and builds first).
+
+    tests/demo.sh [--job FILE ...] [--expect STATUS] [--timeout SECONDS] [--keep-logs]
+
+Without ``--job`` it inserts one job of each type built from ``tests/models/spark_sample_model.py``
+and ``tests/models/data/sample_input.csv``. With ``--job FILE`` (repeatable) it inserts your job
+documents instead (plain JSON, as ModelOp Center writes them; ``id``, ``jobStatus`` and
+``runtimeType`` are filled in if missing). Local paths are accepted where the service wants
+``s3://`` URLs: a ``SOURCE_CODE`` asset's ``fileUrl`` that is a local file is inlined as
+``sourceCode``, and an ``EXTERNAL_FILE`` input or model asset that is a local file is uploaded to
+``s3://modelop-data/user/`` first. Outputs must be ``s3://`` URLs (any bucket is created).
+
+Prints each job's status transitions as they happen, then a report per job. Exits 1 if a job did
+not end as expected (``COMPLETE``, or ``--expect``), 2 on a set-up problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "emulator"))
+
+import local_stack as L  # noqa: E402
+
+BOLD, DIM, RED, GREEN, RESET = ("\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+
+
+def out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def user_job(path: str, stack: L.Stack) -> dict:
+    with open(path, encoding="utf-8") as f:
+        job = json.load(f)
+    job.setdefault("id", f"user-{uuid.uuid4().hex[:8]}")
+    job.setdefault("jobType", "MODEL_BATCH_JOB")
+    job["jobStatus"] = "CREATED"
+    job.setdefault("runtimeType", "SPARK_SERVERLESS_RUNTIME")
+    base = os.path.dirname(os.path.abspath(path))
+
+    def local(url: object) -> str | None:
+        if not isinstance(url, str) or "://" in url:
+            return None
+        candidate = url if os.path.isabs(url) else os.path.join(base, url)
+        return candidate if os.path.isfile(candidate) else None
+
+    assets = (job.get("model", {}).get("storedModel", {}).get("modelAssets") or [])
+    for asset in assets + (job.get("inputData") or []):
+        file = local(asset.get("fileUrl"))
+        if file is None:
+            continue
+        if asset.get("assetType") == "SOURCE_CODE":
+            with open(file, encoding="utf-8") as f:
+                asset["sourceCode"] = f.read()
+            del asset["fileUrl"]
+        else:
+            key = f"user/{job['id']}/{os.path.basename(file)}"
+            stack.s3.upload_file(file, L.DATA_BUCKET, key)
+            asset["fileUrl"] = f"s3://{L.DATA_BUCKET}/{key}"
+    for asset in job.get("outputData") or []:
+        url = asset.get("fileUrl", "")
+        if url.startswith("s3://"):
+            try:
+                stack.s3.create_bucket(Bucket=url[5:].split("/", 1)[0])
+            except Exception:  # noqa: BLE001 - exists already
+                pass
+    return job
+
+
+def durations(job: dict) -> str:
+    history = job.get("statusHistory") or []
+    parts = []
+    for entry, following in zip(history, history[1:]):
+        label = entry["status"] + (f"/{entry['emrState']}" if entry.get("emrState") else "")
+        seconds = (_ts(following["at"]) - _ts(entry["at"]))
+        parts.append(f"{label} {seconds:.1f}s")
+    if history:
+        last = history[-1]
+        parts.append(last["status"] + (f"/{last['emrState']}" if last.get("emrState") else ""))
+    return " → ".join(parts)
+
+
+def _ts(text: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def report(stack: L.Stack, job: dict, expected: str) -> bool:
+    ok = job.get("jobStatus") == expected
+    mark = f"{GREEN}✔{RESET}" if ok else f"{RED}✘{RESET}"
+    out(f"{mark} {BOLD}{job['id']}{RESET} ({job.get('jobType')}): {BOLD}{job.get('jobStatus')}{RESET}"
+        f" (expected {expected})")
+    out(f"    run id:        {job.get('sparkApplicationId', '-')} in application {job.get('emrApplicationId', '-')}")
+    out(f"    time in state: {durations(job)}")
+    for output in job.get("outputFiles") or []:
+        files = [u for u in stack.objects(output["fileUrl"]) if not u.endswith("/_SUCCESS")]
+        out(f"    output {output['name']}: {output['fileUrl']} exists={output['exists']}")
+        for url in files[:5]:
+            out(f"        {url}")
+    if job.get("modelResult") is not None:
+        result = job["modelResult"].get("result", job["modelResult"])
+        out(f"    model result:  {json.dumps(result, sort_keys=True)}")
+    if job.get("errorMessage"):
+        out(f"    error:         {RED}{job['errorMessage'].splitlines()[0]}{RESET}")
+    staged = stack.staged_keys(job["id"])
+    out(f"    staging:       {'cleaned' if not staged else f'{len(staged)} object(s) left'}"
+        f"{' at ' + job['cleanedAt'] if job.get('cleanedAt') else ''}")
+    if job.get("sparkApplicationId"):
+        stdout = [l for l in stack.driver_log(job, "stdout") if l.strip()]
+        stderr = [l for l in stack.driver_log(job, "stderr") if l.strip()]
+        out(f"    driver stdout (last lines of {len(stdout)}):")
+        for line in stdout[-6:]:
+            out(f"      {DIM}{line[:200]}{RESET}")
+        if not ok or job.get("jobStatus") == "ERROR":
+            out(f"    driver stderr (last lines of {len(stderr)}):")
+            for line in stderr[-8:]:
+                out(f"      {DIM}{line[:200]}{RESET}")
+    out()
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--job", action="append", metavar="FILE", help="a job JSON to run instead of the samples")
+    parser.add_argument("--expect", default="COMPLETE", choices=L.FINAL, help="the final status every job should reach")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for all jobs")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the logs directory")
+    args = parser.parse_args(argv)
+
+    log_dir = L.new_log_dir("modelop-demo-")
+    started = time.monotonic()
+    out(f"{BOLD}Starting local AWS{RESET}: moto (S3, DynamoDB + Streams, CloudWatch Logs), EMR Serverless on local Spark,")
+    out(f"the submit, monitor and cleanup binaries behind the Lambda Runtime API. Logs: {log_dir}")
+    stack = L.Stack(log_dir, schedule_seconds=5.0)
+    ok = False
+    try:
+        info = stack.wait_ready()
+        out(f"  moto {info['moto']}, EMR Serverless {info['emr']}, table {info['table']}, bucket {info['bucket']}")
+        stack.upload_samples()
+        if args.job:
+            jobs = [user_job(path, stack) for path in args.job]
+        else:
+            suffix = uuid.uuid4().hex[:6]
+            jobs = [L.sample_job(f"demo-{kind}-{suffix}", job_type)
+                    for kind, job_type in (("score", "MODEL_BATCH_JOB"), ("metrics", "MODEL_BATCH_TEST_JOB"), ("train", "MODEL_BATCH_TRAINING_JOB"))]
+        for job in jobs:
+            stack.put_job(job)
+            out(f"  inserted {job['id']} ({job['jobType']}, CREATED)")
+        out()
+        t0 = time.monotonic()
+        seen: dict[str, tuple] = {}
+        done: dict[str, dict] = {}
+        while len(done) < len(jobs):
+            if time.monotonic() - t0 > args.timeout:
+                out(f"{RED}timed out after {args.timeout:.0f}s{RESET}")
+                break
+            for job in jobs:
+                if job["id"] in done:
+                    continue
+                row = stack.job(job["id"]) or {}
+                state = (row.get("jobStatus"), row.get("emrState"), bool(row.get("cleanedAt")))
+                if state != seen.get(job["id"]):
+                    seen[job["id"]] = state
+                    extra = f" (EMR {state[1]})" if state[1] else ""
+                    extra += " · staging folder cleaned" if state[2] else ""
+                    out(f"  [{time.monotonic() - t0:6.1f}s] {job['id']:<28} {state[0]}{extra}")
+                # Done once final and cleaned (or final with nothing left to clean).
+                if state[0] in L.FINAL and (state[2] or (row.get("stagingUri") is None and time.monotonic() - t0 > 5)):
+                    done[job["id"]] = row
+            time.sleep(0.3)
+        out()
+        out(f"{BOLD}Report{RESET}")
+        results = [report(stack, stack.job(job["id"]) or {"id": job["id"]}, args.expect) for job in jobs]
+        ok = all(results) and len(done) == len(jobs)
+        out(f"{GREEN if ok else RED}{sum(results)}/{len(jobs)} job(s) ended {args.expect}{RESET} "
+            f"in {time.monotonic() - started:.0f}s")
+    except KeyboardInterrupt:
+        out("interrupted")
+    except Exception as exc:  # noqa: BLE001
+        out(f"{RED}demo failed: {exc}{RESET} (logs: {log_dir})")
+        args.keep_logs = True
+        return 2
+    finally:
+        out("Stopping local AWS ...")
+        stack.stop()
+        if ok and not args.keep_logs:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        else:
+            out(f"Logs kept in {log_dir}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The demo: one real ModelOp batch job of each type through submit, EMR Serverless (local Spark)
+# and monitor and cleanup, on this machine, with no AWS account (README "Demo").
+#   tests/demo.sh [--job FILE ...] [--expect STATUS] [--timeout SECONDS] [--keep-logs]
+# Every process it starts is stopped when it ends (also on failure or Ctrl-C).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The project-local Python environment (moto, pyspark, pytest): first run only, with progress.
+./tests/setup-venv.sh
+echo "Building the function binaries (cargo build --workspace --bins) ..."
+cargo build --workspace --bins
+exec .venv/bin/python tests/demo.py "$@"

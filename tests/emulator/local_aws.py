@@ -1,0 +1,455 @@
+"""The whole AWS side of the service on a laptop: moto as AWS, real Spark as EMR Serverless, and
+the plumbing AWS provides between them, driving the compiled function binaries.
+
+    .venv/bin/python tests/emulator/local_aws.py --ready-file PATH [--target-dir target/debug]
+        [--table modelop-jobs] [--bucket modelop-staging] [--schedule-seconds 5]
+        [--drop-emr-events-for JOB_ID ...] [--log-dir DIR] [--max-concurrent-runs 2]
+
+What runs (all on 127.0.0.1, free ports; everything is stopped on SIGTERM/SIGINT, and when the
+parent process dies):
+
+* moto (``moto_server.py``, a child process): S3, DynamoDB, DynamoDB Streams, CloudWatch Logs.
+  The jobs table (as ``infra/template.yaml`` defines it: key ``id``, the GSIs
+  ``bySparkApplicationId`` and ``byJobStatus``, a ``NEW_AND_OLD_IMAGES`` stream), the staging
+  bucket and the log group ``/aws/emr-serverless`` are created at start.
+* EMR Serverless (``emr_serverless.py``, in this process, execute mode): runs each job run with
+  ``spark-submit --master local[*]``.
+* The three functions, ``submit``, ``monitor`` and ``cleanup``: the compiled binaries from
+  ``--target-dir``, each kept warm behind its own Lambda Runtime API (``lambda_runtime_api.py``),
+  invoked one event at a time, as one Lambda instance would be. Their logs go to
+  ``<log-dir>/<function>.log``. They reach moto with ``AWS_ENDPOINT_URL`` and the EMR endpoint
+  with ``AWS_ENDPOINT_URL_EMR_SERVERLESS``.
+* The event source mappings of the table's stream (read with moto's DynamoDB Streams API):
+  submit gets INSERTs of CREATED ``SPARK_SERVERLESS_RUNTIME`` jobs, cleanup gets MODIFYs into
+  COMPLETE/ERROR/CANCELLED of that runtime (the template's filters; other records are skipped, as
+  Lambda's filtering drops them), in batches of up to 10. A batch item failure makes the poller
+  re-read the shard from the reported sequence number; an invocation error retries the whole
+  batch (up to ``--max-retries`` times, then the batch is skipped, as with MaximumRetryAttempts).
+* EventBridge: every EMR job-run state change goes to monitor (retried 3 times on error), except
+  those of jobs named with ``--drop-emr-events-for`` (to prove the sweep recovers lost events).
+* The two schedules: every ``--schedule-seconds`` a ``Scheduled Event`` goes to monitor (the
+  reconciliation sweep; ``MONITOR_SWEEP_MIN_AGE_MINUTES=0`` here) and to cleanup (orphan sweep).
+
+The ready file (and stdout) gets one JSON line: ``{"moto", "emr", "table", "bucket",
+"streamArn", "region", "logDir", "pid"}``. Activity is logged to stderr as ``[local-aws] ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import emr_serverless  # noqa: E402
+from lambda_runtime_api import ACCOUNT_ID, Binary, RuntimeApi, build_env  # noqa: E402
+
+_PARENT_PID = os.getppid()
+REGION = "us-east-1"
+RUNTIME = "SPARK_SERVERLESS_RUNTIME"
+LOG_GROUP = "/aws/emr-serverless"
+BATCH_SIZE = 10
+FINAL = ("COMPLETE", "ERROR", "CANCELLED")
+
+
+def log(message: str) -> None:
+    print(f"[local-aws] {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Functions behind the Lambda Runtime API
+
+
+class LoggedBinary(Binary):
+    """A function process whose output goes to a log file."""
+
+    def __init__(self, path: str, env: dict[str, str], log_path: str) -> None:
+        self.log_file = open(log_path, "ab")
+        super().__init__(path, env, echo=False)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return
+            self.log_file.write(chunk)
+            self.log_file.flush()
+
+
+class LambdaFunction:
+    """One warm function instance: invocations are serialized, a dead binary is restarted."""
+
+    def __init__(self, name: str, binary: str, env: dict[str, str], log_dir: str, timeout: float = 60.0) -> None:
+        self.name, self.binary_path, self.extra_env, self.timeout = name, binary, env, timeout
+        self.log_path = os.path.join(log_dir, f"{name}.log")
+        self.lock = threading.Lock()
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+        self.api = RuntimeApi(arn)
+        self.api.start()
+        self.binary: LoggedBinary | None = None
+
+    def _ensure_started(self) -> None:
+        if self.binary is not None and self.binary.exited() is None and not self.api.init_error_event.is_set():
+            return
+        if self.binary is not None:
+            self.binary.stop()
+            log(f"{self.name}: the function process ended; starting a new one (cold start)")
+        self.api.init_error_event.clear()
+        env = build_env(self.binary_path, list(self.extra_env.items()), self.api.address)
+        env["AWS_LAMBDA_FUNCTION_NAME"] = self.name
+        self.binary = LoggedBinary(self.binary_path, env, self.log_path)
+
+    def invoke(self, payload: Any) -> tuple[str, Any]:
+        """("response" | "error" | "timeout" | "crash", body)."""
+        with self.lock:
+            self._ensure_started()
+            inv = self.api.enqueue(self.name, json.dumps(payload).encode(), self.timeout)
+            while not inv.done.wait(0.05):
+                if self.api.init_error_event.is_set():
+                    self.api.expire(inv)
+                    return "crash", self.api.init_error
+                if self.binary.exited() is not None:
+                    self.api.expire(inv)
+                    return "crash", f"exit code {self.binary.exited()}"
+                if time.monotonic() > inv.wait_deadline() and self.api.expire(inv):
+                    self.binary.stop()  # Lambda ends a timed-out instance
+                    return "timeout", None
+            return inv.status, inv.body
+
+    def stop(self) -> None:
+        with self.lock:
+            if self.binary is not None:
+                self.binary.stop()
+                self.binary.log_file.close()
+            self.api.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+# The stream's event source mappings
+
+
+def submit_filter(record: dict) -> bool:
+    new = record.get("dynamodb", {}).get("NewImage") or {}
+    return (record.get("eventName") == "INSERT" and new.get("jobStatus", {}).get("S") == "CREATED"
+            and new.get("runtimeType", {}).get("S") == RUNTIME)
+
+
+def cleanup_filter(record: dict) -> bool:
+    new = record.get("dynamodb", {}).get("NewImage") or {}
+    return (record.get("eventName") == "MODIFY" and new.get("jobStatus", {}).get("S") in FINAL
+            and new.get("runtimeType", {}).get("S") == RUNTIME)
+
+
+def _json_attribute(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: _json_attribute(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_attribute(v) for v in value]
+    if isinstance(value, set):
+        return [_json_attribute(v) for v in sorted(value)]
+    return value
+
+
+def lambda_record(record: dict, stream_arn: str) -> dict:
+    """A DynamoDB Streams record as Lambda delivers it."""
+    body = dict(record["dynamodb"])
+    created = body.get("ApproximateCreationDateTime")
+    if isinstance(created, dt.datetime):
+        body["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {
+        "eventID": record["eventID"], "eventName": record["eventName"], "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb", "awsRegion": REGION, "dynamodb": _json_attribute(body),
+        "eventSourceARN": stream_arn,
+    }
+
+
+class StreamMapping:
+    """One event source mapping: a shard position, a filter, a function."""
+
+    def __init__(self, name: str, streams: Any, stream_arn: str, function: LambdaFunction, accept: Any, max_retries: int) -> None:
+        self.name, self.streams, self.stream_arn = name, streams, stream_arn
+        self.function, self.accept, self.max_retries = function, accept, max_retries
+        self.next_sequence: dict[str, int] = {}  # shard -> next sequence number to read
+        self.failures = 0
+
+    def poll(self) -> bool:
+        """Reads and delivers one batch per shard; True when there was anything to read."""
+        busy = False
+        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id in self.next_sequence:
+                iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id,
+                                                           ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                                           SequenceNumber=str(self.next_sequence[shard_id]))["ShardIterator"]
+            else:
+                iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id,
+                                                           ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            records = self.streams.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)["Records"]
+            if not records:
+                continue
+            busy = True
+            after_last = int(records[-1]["dynamodb"]["SequenceNumber"]) + 1
+            batch = [lambda_record(r, self.stream_arn) for r in records]
+            matching = [r for r in batch if self.accept(r)]
+            if not matching:
+                self.next_sequence[shard_id] = after_last
+                continue
+            self.next_sequence[shard_id] = self._deliver(matching, after_last)
+        return busy
+
+    def _deliver(self, records: list[dict], after_last: int) -> int:
+        ids = ", ".join(r["dynamodb"].get("Keys", {}).get("id", {}).get("S", "?") for r in records)
+        status, body = self.function.invoke({"Records": records})
+        first = int(records[0]["dynamodb"]["SequenceNumber"])
+        if status == "response":
+            failed = [f.get("itemIdentifier") for f in (body or {}).get("batchItemFailures", []) if isinstance(f, dict)]
+            if not failed:
+                log(f"{self.name} <- {len(records)} record(s) [{ids}]: ok")
+                self.failures = 0
+                return after_last
+            retry_from = min(int(s) for s in failed)
+            log(f"{self.name} <- {len(records)} record(s) [{ids}]: batch item failure from {retry_from}, re-delivering")
+        else:
+            retry_from = first
+            log(f"{self.name} <- {len(records)} record(s) [{ids}]: invocation {status}: {str(body)[:300]}")
+        self.failures += 1
+        if self.failures > self.max_retries:
+            log(f"{self.name}: giving up on records from {retry_from} after {self.max_retries} retries")
+            self.failures = 0
+            return after_last
+        time.sleep(min(0.5 * 2 ** self.failures, 5.0))
+        return retry_from
+
+
+# ------------------------------------------------------------------------------------------------
+# The stack
+
+
+class LocalAws:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.stop_event = threading.Event()
+        self.moto_proc: subprocess.Popen | None = None
+        self.tmp = tempfile.mkdtemp(prefix="local-aws-")
+        self.log_dir = args.log_dir or os.path.join(self.tmp, "logs")
+        os.makedirs(self.log_dir, exist_ok=True)
+        self.functions: dict[str, LambdaFunction] = {}
+        self.events: queue.Queue[dict] = queue.Queue()
+        self.threads: list[threading.Thread] = []
+        self.emr_server: emr_serverless.Server | None = None
+        self.drop = set(args.drop_emr_events_for or [])
+
+    # -- start-up
+
+    def start(self) -> dict:
+        import boto3
+        from botocore.config import Config
+
+        moto = self._start_moto()
+        kwargs = dict(endpoint_url=moto, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.dynamodb = boto3.client("dynamodb", **kwargs)
+        self.streams = boto3.client("dynamodbstreams", **kwargs)
+        s3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"}), **kwargs)
+        logs = boto3.client("logs", **kwargs)
+        stream_arn = self._create_table()
+        s3.create_bucket(Bucket=self.args.bucket)
+        logs.create_log_group(logGroupName=LOG_GROUP)
+        log(f"moto {moto}: table {self.args.table} (stream {stream_arn}), bucket {self.args.bucket}, log group {LOG_GROUP}")
+
+        runner = emr_serverless.SparkRunner(moto, os.path.join(self.tmp, "emr"), self.args.max_concurrent_runs)
+        emr = emr_serverless.EmrServerless(self.events.put, runner, log=lambda m: log(f"emr-serverless: {m}"))
+        self.emr_server = emr_serverless.Server(emr).start()
+        log(f"EMR Serverless (local Spark) {self.emr_server.endpoint}")
+
+        env = {
+            "AWS_ENDPOINT_URL": moto, "AWS_ENDPOINT_URL_EMR_SERVERLESS": self.emr_server.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true", "S3_FORCE_PATH_STYLE": "true",
+            "JOBS_TABLE": self.args.table, "STAGING_BUCKET": self.args.bucket,
+            "EMR_DEFAULT_APP_NAME": "modelop-default", "EMR_RELEASE_VERSION": "emr-7.5.0",
+            "EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT_ID}:role/modelop-default-job",
+            "EMR_LOG_GROUP": LOG_GROUP,
+            # What a real deployment ships (the seed's example); local Spark drops it, with a log line.
+            "EMR_JOB_EXECUTION_CONF": json.dumps({"spark.archives": "s3://modelop-envs/pyspark_venv.tar.gz#environment",
+                                                  "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": "./environment/bin/python"}),
+            "MONITOR_SWEEP_MIN_AGE_MINUTES": "0",
+            "RUST_LOG": "info",
+        }
+        for name in ("submit", "monitor", "cleanup"):
+            binary = os.path.join(self.args.target_dir, name)
+            if not os.access(binary, os.X_OK):
+                raise SystemExit(f"local_aws: {binary} is not built (cargo build --workspace --bins)")
+            self.functions[name] = LambdaFunction(name, binary, env, self.log_dir)
+
+        mappings = [
+            StreamMapping("submit", self.streams, stream_arn, self.functions["submit"], submit_filter, self.args.max_retries),
+            StreamMapping("cleanup", self.streams, stream_arn, self.functions["cleanup"], cleanup_filter, self.args.max_retries),
+        ]
+        for mapping in mappings:
+            self._thread(f"stream-{mapping.name}", self._poll_loop, mapping)
+        self._thread("eventbridge", self._event_loop)
+        self._thread("schedules", self._schedule_loop)
+        return {"moto": moto, "emr": self.emr_server.endpoint, "table": self.args.table, "bucket": self.args.bucket,
+                "streamArn": stream_arn, "region": REGION, "logDir": self.log_dir, "pid": os.getpid()}
+
+    def _thread(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _start_moto(self) -> str:
+        ready = os.path.join(self.tmp, "moto.json")
+        self.moto_proc = subprocess.Popen([sys.executable, os.path.join(HERE, "moto_server.py"), "--ready-file", ready, "--quiet"],
+                                          stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.log_dir, "moto.log"), "ab"))
+        deadline = time.monotonic() + 60
+        while not os.path.exists(ready):
+            if self.moto_proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("local_aws: moto did not start (see moto.log)")
+            time.sleep(0.1)
+        with open(ready) as f:
+            return json.load(f)["endpoint"]
+
+    def _create_table(self) -> str:
+        attrs = [{"AttributeName": n, "AttributeType": "S"} for n in ("id", "sparkApplicationId", "jobStatus", "updatedAt")]
+        out = self.dynamodb.create_table(
+            TableName=self.args.table, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=attrs,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {"IndexName": "bySparkApplicationId", "KeySchema": [{"AttributeName": "sparkApplicationId", "KeyType": "HASH"}],
+                 "Projection": {"ProjectionType": "ALL"}},
+                {"IndexName": "byJobStatus", "KeySchema": [{"AttributeName": "jobStatus", "KeyType": "HASH"},
+                                                           {"AttributeName": "updatedAt", "KeyType": "RANGE"}],
+                 "Projection": {"ProjectionType": "ALL"}},
+            ],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        return out["TableDescription"]["LatestStreamArn"]
+
+    # -- loops
+
+    def _poll_loop(self, mapping: StreamMapping) -> None:
+        while not self.stop_event.is_set():
+            try:
+                busy = mapping.poll()
+            except Exception:  # noqa: BLE001 - keep polling, as Lambda's poller does
+                if self.stop_event.is_set():
+                    return
+                log(f"{mapping.name} poller: {traceback.format_exc()}")
+                busy = False
+            if not busy:
+                self.stop_event.wait(0.3)
+
+    def _event_loop(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                event = self.events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            detail = event.get("detail", {})
+            what = f"{event.get('detail-type')} {detail.get('jobRunName', '')} {detail.get('state', '')}".strip()
+            if detail.get("jobRunName") in self.drop:
+                log(f"EventBridge: dropped {what} (--drop-emr-events-for)")
+                continue
+            for attempt in range(4):
+                status, body = self.functions["monitor"].invoke(event)
+                if status == "response":
+                    log(f"monitor <- {what}: ok")
+                    break
+                log(f"monitor <- {what}: {status} {str(body)[:300]} (attempt {attempt + 1})")
+                if self.stop_event.wait(0.5 * 2 ** attempt):
+                    return
+
+    def _schedule_loop(self) -> None:
+        while not self.stop_event.wait(self.args.schedule_seconds):
+            for name in ("monitor", "cleanup"):
+                event = {
+                    "version": "0", "id": str(time.time_ns()), "detail-type": "Scheduled Event", "source": "aws.events",
+                    "account": ACCOUNT_ID, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
+                    "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/modelop-{name}-sweep"], "detail": {},
+                }
+                status, body = self.functions[name].invoke(event)
+                if status != "response":
+                    log(f"{name} <- Scheduled Event: {status} {str(body)[:300]}")
+                elif self.args.verbose:
+                    log(f"{name} <- Scheduled Event: {json.dumps(body)[:300]}")
+                if self.stop_event.is_set():
+                    return
+
+    # -- shutdown
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.emr_server is not None:
+            self.emr_server.stop()  # kills any spark-submit
+        for thread in self.threads:
+            thread.join(timeout=10)
+        for function in self.functions.values():
+            function.stop()
+        if self.moto_proc is not None and self.moto_proc.poll() is None:
+            self.moto_proc.terminate()
+            try:
+                self.moto_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.moto_proc.kill()
+                self.moto_proc.wait()
+        if not self.args.log_dir:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            shutil.rmtree(os.path.join(self.tmp, "emr"), ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ready-file", required=True)
+    parser.add_argument("--target-dir", default=os.path.join(ROOT, "target", "debug"))
+    parser.add_argument("--table", default="modelop-jobs")
+    parser.add_argument("--bucket", default="modelop-staging")
+    parser.add_argument("--schedule-seconds", type=float, default=5.0)
+    parser.add_argument("--drop-emr-events-for", action="append", metavar="JOB_ID")
+    parser.add_argument("--log-dir")
+    parser.add_argument("--max-concurrent-runs", type=int, default=2)
+    parser.add_argument("--max-retries", type=int, default=5)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stack = LocalAws(args)
+    try:
+        info = stack.start()
+        line = json.dumps(info)
+        emr_serverless.write_ready_file(args.ready_file, line)
+        print(line, flush=True)
+        while not stop.wait(0.5):
+            if os.getppid() != _PARENT_PID:
+                log("parent process gone, stopping")
+                break
+    finally:
+        log("stopping")
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

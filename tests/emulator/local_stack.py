@@ -1,0 +1,212 @@
+"""Client side of ``local_aws.py``, shared by the demo (``tests/demo.sh``) and the end-to-end tests
+(``tests/e2e/``): start and stop the stack, the sample jobs, and reading a job's progress back.
+
+Standard library and boto3 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Iterable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+MODELS = os.path.join(ROOT, "tests", "models")
+DATA_BUCKET = "modelop-data"
+MODEL_BUCKET = "modelop-models"
+INPUT_KEY = "input/sample_input.csv"
+FINAL = ("COMPLETE", "ERROR", "CANCELLED")
+JOB_TYPES = ("MODEL_BATCH_JOB", "MODEL_BATCH_TEST_JOB", "MODEL_BATCH_TRAINING_JOB")
+
+
+class Stack:
+    """``local_aws.py`` as a child process, and boto3 clients on its moto."""
+
+    def __init__(self, log_dir: str, drop_events_for: Iterable[str] = (), schedule_seconds: float = 5.0,
+                 max_concurrent_runs: int = 3, stderr: Any = None) -> None:
+        self.log_dir = log_dir
+        os.makedirs(log_dir, exist_ok=True)
+        self.ready = os.path.join(log_dir, "ready.json")
+        if os.path.exists(self.ready):
+            os.unlink(self.ready)
+        command = [sys.executable, os.path.join(HERE, "local_aws.py"), "--ready-file", self.ready, "--log-dir", log_dir,
+                   "--schedule-seconds", str(schedule_seconds), "--max-concurrent-runs", str(max_concurrent_runs)]
+        for job_id in drop_events_for:
+            command += ["--drop-emr-events-for", job_id]
+        self.stack_log = open(os.path.join(log_dir, "local-aws.log"), "ab")
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr or self.stack_log, stdin=subprocess.DEVNULL)
+        self.info: dict = {}
+
+    def wait_ready(self, timeout: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.ready):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"local_aws.py exited with {self.proc.returncode}; see {self.log_dir}/local-aws.log")
+            if time.monotonic() > deadline:
+                raise RuntimeError("local_aws.py did not become ready")
+            time.sleep(0.1)
+        with open(self.ready) as f:
+            self.info = json.load(f)
+        import boto3
+        from botocore.config import Config
+
+        kwargs = dict(endpoint_url=self.info["moto"], region_name=self.info["region"], aws_access_key_id="testing",
+                      aws_secret_access_key="testing")
+        self.dynamodb = boto3.client("dynamodb", **kwargs)
+        self.s3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"}), **kwargs)
+        self.logs = boto3.client("logs", **kwargs)
+        self.emr = boto3.client("emr-serverless", **dict(kwargs, endpoint_url=self.info["emr"]))
+        return self.info
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stack_log.close()
+
+    # -- data
+
+    def upload_samples(self) -> None:
+        for bucket in (DATA_BUCKET, MODEL_BUCKET):
+            try:
+                self.s3.create_bucket(Bucket=bucket)
+            except self.s3.exceptions.BucketAlreadyOwnedByYou:
+                pass
+        self.s3.upload_file(os.path.join(MODELS, "data", "sample_input.csv"), DATA_BUCKET, INPUT_KEY)
+        self.s3.put_object(Bucket=MODEL_BUCKET, Key="sample/weights.json",
+                           Body=json.dumps({"intercept": 1.0, "coefficients": {"x1": 0.5, "x2": 2.0}}).encode())
+
+    def put_job(self, job: dict) -> None:
+        from boto3.dynamodb.types import TypeSerializer
+
+        serializer = TypeSerializer()
+        item = {k: serializer.serialize(v) for k, v in job.items()}
+        self.dynamodb.put_item(TableName=self.info["table"], Item=item)
+
+    def job(self, job_id: str) -> dict | None:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        item = self.dynamodb.get_item(TableName=self.info["table"], Key={"id": {"S": job_id}}, ConsistentRead=True).get("Item")
+        if item is None:
+            return None
+        deserializer = TypeDeserializer()
+        return _plain({k: deserializer.deserialize(v) for k, v in item.items()})
+
+    def cancel_job(self, job_id: str) -> None:
+        """What ModelOp Center does when a user cancels a job."""
+        self.dynamodb.update_item(TableName=self.info["table"], Key={"id": {"S": job_id}},
+                                  UpdateExpression="SET jobStatus = :c", ExpressionAttributeValues={":c": {"S": "CANCELLED"}})
+
+    def staged_keys(self, job_id: str) -> list[str]:
+        out = self.s3.list_objects_v2(Bucket=self.info["bucket"], Prefix=f"modelop-spark-serverless/{job_id}/")
+        return [o["Key"] for o in out.get("Contents", [])]
+
+    def objects(self, s3_uri: str) -> list[str]:
+        bucket, _, prefix = s3_uri[len("s3://"):].partition("/")
+        out = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+        return [f"s3://{bucket}/{o['Key']}" for o in out.get("Contents", [])]
+
+    def text(self, s3_uri: str) -> str:
+        bucket, _, key = s3_uri[len("s3://"):].partition("/")
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+
+    def driver_log(self, job: dict, stream: str) -> list[str]:
+        name = f"{job['id']}/applications/{job['emrApplicationId']}/jobs/{job['sparkApplicationId']}/SPARK_DRIVER/{stream}"
+        try:
+            out = self.logs.get_log_events(logGroupName="/aws/emr-serverless", logStreamName=name, startFromHead=True)
+        except self.logs.exceptions.ResourceNotFoundException:
+            return []
+        return [e["message"] for e in out["events"]]
+
+    def run_process(self, run_id: str) -> dict:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.info['emr']}/_emulator/emr-serverless/job-runs/process?jobRunId={run_id}", timeout=10) as r:
+            return json.load(r)
+
+
+def _plain(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_plain(v) for v in value)
+    return value
+
+
+# ------------------------------------------------------------------------------------------------
+# Jobs
+
+
+def source_asset(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        code = f.read()
+    return {"name": os.path.basename(path), "assetType": "SOURCE_CODE", "primaryModelSource": True, "sourceCode": code}
+
+
+def sample_job(job_id: str, job_type: str, model: str = "spark_sample_model.py", parameters: dict | None = None) -> dict:
+    """A CREATED job of this runtime, as ModelOp Center writes it, on the sample model and input."""
+    output = f"s3://{DATA_BUCKET}/output/{job_id}/" + ("model/" if job_type == "MODEL_BATCH_TRAINING_JOB" else "scored/")
+    return {
+        "id": job_id,
+        "jobType": job_type,
+        "jobStatus": "CREATED",
+        "runtimeType": "SPARK_SERVERLESS_RUNTIME",
+        "createdDate": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "model": {"storedModel": {"modelAssets": [
+            source_asset(os.path.join(MODELS, model)),
+            {"name": "weights.json", "assetType": "EXTERNAL_FILE", "fileUrl": f"s3://{MODEL_BUCKET}/sample/weights.json"},
+        ]}},
+        "inputData": [{"name": "sample_input.csv", "assetType": "EXTERNAL_FILE", "fileUrl": f"s3://{DATA_BUCKET}/{INPUT_KEY}",
+                       "fileFormat": "CSV"}],
+        # A test job only measures; the other two write their output.
+        "outputData": [] if job_type == "MODEL_BATCH_TEST_JOB" else [{"name": "output", "assetType": "EXTERNAL_FILE", "fileUrl": output}],
+        "jobParameters": parameters or {"--conf spark.executor.cores": "1"},
+    }
+
+
+def expected_sample_results() -> dict:
+    """What the sample model computes from the sample input, in plain Python (no Spark)."""
+    import csv
+
+    with open(os.path.join(MODELS, "data", "sample_input.csv"), newline="") as f:
+        rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    n = len(rows)
+    score = [1.0 + 0.5 * r["x1"] + 2.0 * r["x2"] for r in rows]
+    return {
+        "rowCount": n,
+        "meanScore": sum(score) / n,
+        "mean_x1": sum(r["x1"] for r in rows) / n,
+        "mean_x2": sum(r["x2"] for r in rows) / n,
+        "mean_label": sum(r["label"] for r in rows) / n,
+    }
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def new_log_dir(prefix: str) -> str:
+    return tempfile.mkdtemp(prefix=prefix)

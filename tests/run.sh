@@ -48,7 +48,8 @@ cargo build --workspace --bins
 cargo test --workspace
 
 # 4. Python: the PySpark driver on real Spark, and the emulators' own tests.
-"$root/.venv/bin/python" -m pytest -q tests/driver tests/emulator/selftest.py tests/emulator/test_emr_serverless.py
+"$root/.venv/bin/python" -m pytest -q tests/driver tests/emulator/selftest.py tests/emulator/test_emr_serverless.py \
+  tests/emulator/test_local_aws.py
 
 # 5. End to end: the sample jobs through the three binaries, moto and EMR Serverless on local Spark.
 "$root/.venv/bin/python" -m pytest -q tests/e2e

@@ -1,0 +1,88 @@
+"""Unit tests of local_aws.py's stream plumbing (no servers): the SAM filters, batches, and
+re-delivery from the sequence number a batch item failure reports."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import local_aws  # noqa: E402
+
+
+def record(seq: int, event: str, status: str, runtime: str = "SPARK_SERVERLESS_RUNTIME") -> dict:
+    image = {"id": {"S": f"job-{seq}"}, "jobStatus": {"S": status}, "runtimeType": {"S": runtime}}
+    return {"eventID": str(seq), "eventName": event, "dynamodb": {"Keys": {"id": image["id"]}, "NewImage": image,
+                                                                "SequenceNumber": str(seq)}}
+
+
+class FakeStreams:
+    def __init__(self, records: list[dict]) -> None:
+        self.records = records
+
+    def describe_stream(self, StreamArn: str) -> dict:
+        return {"StreamDescription": {"Shards": [{"ShardId": "shard-1"}]}}
+
+    def get_shard_iterator(self, StreamArn: str, ShardId: str, ShardIteratorType: str, SequenceNumber: str = "0") -> dict:
+        start = 0 if ShardIteratorType == "TRIM_HORIZON" else int(SequenceNumber)
+        return {"ShardIterator": str(start)}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict:
+        start = int(ShardIterator)
+        return {"Records": [r for r in self.records if int(r["dynamodb"]["SequenceNumber"]) >= start][:Limit]}
+
+
+class FakeFunction:
+    def __init__(self, fail_once_at: int | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.fail_once_at = fail_once_at
+
+    def invoke(self, payload: dict) -> tuple[str, dict]:
+        seqs = [int(r["dynamodb"]["SequenceNumber"]) for r in payload["Records"]]
+        self.batches.append(seqs)
+        if self.fail_once_at in seqs:
+            self.fail_once_at = None
+            return "response", {"batchItemFailures": [{"itemIdentifier": str(seqs[seqs.index(seqs[0]) + 1])}]}
+        return "response", {"batchItemFailures": []}
+
+
+def drain(mapping: local_aws.StreamMapping) -> None:
+    for _ in range(20):
+        if not mapping.poll():
+            return
+
+
+def test_filters_follow_the_template():
+    assert local_aws.submit_filter(record(1, "INSERT", "CREATED"))
+    assert not local_aws.submit_filter(record(1, "INSERT", "CREATED", runtime="SPARK_RUNTIME"))
+    assert not local_aws.submit_filter(record(1, "MODIFY", "CREATED"))
+    assert not local_aws.submit_filter(record(1, "INSERT", "WAITING"))
+    for status in ("COMPLETE", "ERROR", "CANCELLED"):
+        assert local_aws.cleanup_filter(record(1, "MODIFY", status))
+    assert not local_aws.cleanup_filter(record(1, "MODIFY", "RUNNING"))
+    assert not local_aws.cleanup_filter(record(1, "INSERT", "COMPLETE"))
+
+
+def test_batches_skip_filtered_records_and_redeliver_from_the_failed_item(monkeypatch):
+    monkeypatch.setattr(local_aws.time, "sleep", lambda _s: None)  # no back-off waits
+    records = [record(100 + i, "INSERT", "CREATED" if i % 4 else "WAITING") for i in range(25)]
+    function = FakeFunction(fail_once_at=101)
+    mapping = local_aws.StreamMapping("submit", FakeStreams(records), "arn:stream", function, local_aws.submit_filter, 3)
+    drain(mapping)
+    wanted = [int(r["dynamodb"]["SequenceNumber"]) for r in records if local_aws.submit_filter(local_aws.lambda_record(r, "arn"))]
+    # First batch (records 100-109, the matching ones) fails from its second item, 102; it is re-read from there.
+    assert function.batches[0] == [101, 102, 103, 105, 106, 107, 109]
+    assert function.batches[1][0] == 102
+    delivered = sorted({s for batch in function.batches for s in batch})
+    assert delivered == wanted
+    assert all(len(batch) <= local_aws.BATCH_SIZE for batch in function.batches)
+    # Everything after the failure is delivered once more, nothing before it.
+    assert sum(batch.count(101) for batch in function.batches) == 1
+    assert sum(batch.count(102) for batch in function.batches) == 2
+
+
+def test_lambda_record_shape():
+    out = local_aws.lambda_record(record(7, "INSERT", "CREATED"), "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x")
+    assert (out["eventSource"], out["eventVersion"], out["awsRegion"]) == ("aws:dynamodb", "1.1", "us-east-1")
+    assert out["eventSourceARN"].endswith("/stream/x") and out["dynamodb"]["SequenceNumber"] == "7"

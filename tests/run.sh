@@ -53,3 +53,7 @@ cargo test --workspace
 
 # 5. End to end: the sample jobs through the three binaries, moto and EMR Serverless on local Spark.
 "$root/.venv/bin/python" -m pytest -q tests/e2e
+
+# 6. The benchmarks' quick mode, only to keep the harness working: no figure fails it (README "Benchmarks").
+./tests/bench.sh --quick > "$work/bench.log" 2>&1 || { tail -50 "$work/bench.log"; echo "the benchmark harness broke" >&2; exit 1; }
+echo "bench --quick: ok ($(grep -o 'Run time: [0-9]* s' target/bench/BENCHMARKS-quick.md))"

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The benchmark command (issue 7; README "Benchmarks"). Measures cold start, round trips on the
+# critical path, batch scaling, memory, package size and a 10,000-object cleanup against the
+# local emulators on 127.0.0.1, and writes BENCHMARKS.md. No figure fails it: the exit status is
+# non-zero only if the harness itself breaks.
+#
+#   ./tests/bench.sh           full run: release build, cargo lambda build (arm64 if it cross-
+#                              compiles here, else x86_64), many repetitions → BENCHMARKS.md
+#   ./tests/bench.sh --quick   CI smoke run: the debug binaries `cargo build` made, few
+#                              repetitions, small inputs, no package build → target/bench/BENCHMARKS-quick.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+  esac
+done
+
+"$root/tests/setup-venv.sh"
+export PATH="$root/.venv/bin:$PATH"
+fns=(-p submit -p monitor -p cleanup)
+
+if [ "$quick" = 1 ]; then
+  cargo build --workspace --bins  # what tests/run.sh builds: a no-op there
+  mkdir -p target/bench
+  exec "$root/.venv/bin/python" tests/bench/bench.py --quick --bin-dir target/debug \
+    --profile-note "debug build: --quick only keeps the harness working" --out target/bench/BENCHMARKS-quick.md
+fi
+
+# Full run. cargo-lambda (and the zig it cross-compiles with) from PyPI, into the project's venv.
+if ! "$root/.venv/bin/cargo-lambda" --version >/dev/null 2>&1; then
+  "$root/.venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off cargo-lambda
+fi
+cargo build --release "${fns[@]}" --bins
+
+arch=arm64 note="cross-compiled with cargo-lambda and zig"
+pkg_args=()
+if ! { rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$' \
+       || rustup target add aarch64-unknown-linux-gnu; } \
+   || ! cargo lambda build --release --arm64 "${fns[@]}"; then
+  echo "bench: the arm64 cross build failed here; measuring the x86_64 package instead" >&2
+  arch=x86_64 note="arm64 cross-compilation failed on this machine, so x86_64"
+  cargo lambda build --release --x86-64 "${fns[@]}" || { arch=none; note="cargo lambda build failed"; }
+fi
+[ "$arch" != none ] && pkg_args=(--package-dir target/lambda --package-arch "$arch")
+
+exec "$root/.venv/bin/python" tests/bench/bench.py --bin-dir target/release --profile-note "release profile" \
+  --out BENCHMARKS.md --package-note "$note" "${pkg_args[@]}"

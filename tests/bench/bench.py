@@ -1,0 +1,989 @@
+"""The benchmarks of issue 7: cold start, round trips, batch scaling, memory, package size and a
+10,000-object cleanup, measured against the local emulators and written as a Markdown report.
+
+Run it through ``tests/bench.sh`` (which builds what it needs). Directly:
+
+    .venv/bin/python tests/bench/bench.py --bin-dir target/release [--quick] [--out BENCHMARKS.md]
+        [--package-dir target/lambda --package-arch arm64] [--delay-ms 50]
+
+Everything listens on 127.0.0.1 on ports the OS picks; every process it starts is stopped at the
+end, also on failure or SIGTERM. No figure fails the run: the exit status is non-zero only if the
+harness itself breaks (an emulator does not start, a binary dies, an invocation never answers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime as dt
+import json
+import math
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "emulator"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import boto3  # noqa: E402
+from boto3.dynamodb.types import TypeSerializer  # noqa: E402
+from botocore.config import Config  # noqa: E402
+
+from delay_proxy import DelayProxy  # noqa: E402
+from lambda_runtime_api import RuntimeApi  # noqa: E402
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+MIB = 1024 * 1024
+LOG_GROUP = "/aws/emr-serverless"
+PREFIX = "modelop-spark-serverless/"
+FUNCTIONS = ("submit", "monitor", "cleanup")
+
+
+class HarnessError(Exception):
+    """The harness itself broke (not a missed goal)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Processes: everything started is registered and stopped at the end.
+
+_STOPPERS: list[Callable[[], None]] = []
+
+
+def stop_all() -> None:
+    while _STOPPERS:
+        try:
+            _STOPPERS.pop()()
+        except Exception as exc:  # keep stopping the rest
+            print(f"bench: stopping a process failed: {exc}", file=sys.stderr)
+
+
+def _stop_process(proc: subprocess.Popen, group: bool) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        if group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.terminate()
+    except (ProcessLookupError, PermissionError):
+        return
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL) if group else proc.kill()
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait(timeout=5)
+
+
+def start_emulator(script: str, work: Path, extra: list[str] | None = None) -> str:
+    ready = work / f"{Path(script).stem}.ready.json"
+    log = open(work / f"{Path(script).stem}.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "emulator" / script), "--ready-file", str(ready), "--quiet", *(extra or [])],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+    )
+    _STOPPERS.append(lambda: (_stop_process(proc, group=False), log.close()))
+    deadline = time.monotonic() + 90
+    while not (ready.exists() and ready.stat().st_size > 0):
+        if proc.poll() is not None:
+            raise HarnessError(f"{script} exited with {proc.returncode}: {(work / (Path(script).stem + '.log')).read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise HarnessError(f"{script} did not start within 90 s")
+        time.sleep(0.05)
+    return json.loads(ready.read_text())["endpoint"]
+
+
+class TimedApi(RuntimeApi):
+    """The project's Runtime API emulator, noting when the first /next arrives and when each
+    invocation's answer arrives."""
+
+    def __init__(self, function_arn: str) -> None:
+        super().__init__(function_arn, quiet=True)
+        # A function stopped mid long-poll resets its connection: not an error worth a traceback.
+        self.httpd.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        self.first_next_at: float | None = None
+        self.first_next = threading.Event()
+        self.completed_at: dict[str, float] = {}
+
+    def next_invocation(self):  # type: ignore[override]
+        if self.first_next_at is None:
+            self.first_next_at = time.monotonic()
+            self.first_next.set()
+        return super().next_invocation()
+
+    def complete(self, request_id: str, kind: str, body: bytes, error_type: str | None) -> bool:
+        at = time.monotonic()
+        done = super().complete(request_id, kind, body, error_type)
+        if done:
+            self.completed_at[request_id] = at
+        return done
+
+
+_RUN_COUNTER = iter(range(1, 1_000_000))
+
+
+class Function:
+    """A function process (a Rust binary or the boto3 handler) on its own Runtime API."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], work: Path) -> None:
+        self.name = name
+        self.api = TimedApi(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+        self.api.start()
+        full_env = lambda_env(name, env)
+        full_env["AWS_LAMBDA_RUNTIME_API"] = self.api.address
+        self.log_path = work / f"{name}-{next(_RUN_COUNTER)}.log"
+        self.log = open(self.log_path, "wb")
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(argv, env=full_env, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.stopped = False
+        _STOPPERS.append(self.stop)
+
+    def log_tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float = 60) -> float:
+        """Seconds from spawn to the first GET /next."""
+        deadline = time.monotonic() + timeout
+        while not self.api.first_next.wait(0.01):
+            if self.proc.poll() is not None:
+                raise HarnessError(f"{self.name} exited with {self.proc.returncode} before its first /next:\n{self.log_tail()}")
+            if self.api.init_error_event.is_set():
+                raise HarnessError(f"{self.name} reported an init error: {self.api.init_error}\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{self.name} did not ask for an event within {timeout} s")
+        assert self.api.first_next_at is not None
+        return self.api.first_next_at - self.started_at
+
+    def invoke(self, payload: Any, timeout: float = 600) -> tuple[Any, float]:
+        """(response body, seconds from delivery to the answer)."""
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        inv = self.api.enqueue("bench", data, timeout)
+        deadline = time.monotonic() + timeout
+        while not inv.done.wait(0.02):
+            if self.proc.poll() is not None:
+                raise HarnessError(f"{self.name} exited with {self.proc.returncode} during an invocation:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{self.name}: an invocation did not answer within {timeout} s")
+        if inv.status != "response":
+            raise HarnessError(f"{self.name}: invocation ended {inv.status}: {inv.body}\n{self.log_tail()}")
+        assert inv.delivered_at is not None
+        return inv.body, self.api.completed_at[inv.request_id] - inv.delivered_at
+
+    def peak_rss_bytes(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        raise HarnessError("no VmHWM in /proc/<pid>/status")
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        _stop_process(self.proc, group=True)
+        self.api.stop()
+        self.log.close()
+
+
+def lambda_env(name: str, extra: dict[str, str]) -> dict[str, str]:
+    # The bench's own environment minus anything AWS (endpoints, profiles), plus Lambda's.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in ("CONFIG_FILE",)}
+    env.update({
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]bench",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    })
+    env.update(extra)
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# The world: table, buckets, jobs, events.
+
+_SER = TypeSerializer()
+_SEQ = iter(range(10**20, 10**21))
+
+
+def image(item: dict) -> dict:
+    return {k: _SER.serialize(v) for k, v in item.items()}
+
+
+class World:
+    def __init__(self, moto: str, emr: str) -> None:
+        suffix = uuid.uuid4().hex[:10]
+        self.table = f"bench-jobs-{suffix}"
+        self.bucket = f"bench-staging-{suffix}"
+        self.model_bucket = f"bench-models-{suffix}"
+        self.app_name = f"bench-app-{suffix}"
+        kw = dict(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+        cfg = Config(s3={"addressing_style": "path"}, max_pool_connections=32, retries={"max_attempts": 5})
+        self.ddb = boto3.client("dynamodb", endpoint_url=moto, config=cfg, **kw)
+        self.s3 = boto3.client("s3", endpoint_url=moto, config=cfg, **kw)
+        self.logs = boto3.client("logs", endpoint_url=moto, config=cfg, **kw)
+        self.emr = boto3.client("emr-serverless", endpoint_url=emr, config=cfg, **kw)
+        string = lambda n: {"AttributeName": n, "AttributeType": "S"}  # noqa: E731
+        out = self.ddb.create_table(
+            TableName=self.table, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[string("id"), string("sparkApplicationId"), string("jobStatus"), string("updatedAt")],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {"IndexName": "bySparkApplicationId", "KeySchema": [{"AttributeName": "sparkApplicationId", "KeyType": "HASH"}],
+                 "Projection": {"ProjectionType": "ALL"}},
+                {"IndexName": "byJobStatus", "KeySchema": [{"AttributeName": "jobStatus", "KeyType": "HASH"},
+                                                           {"AttributeName": "updatedAt", "KeyType": "RANGE"}],
+                 "Projection": {"ProjectionType": "ALL"}},
+            ],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        self.stream_arn = out["TableDescription"]["LatestStreamArn"]
+        for b in (self.bucket, self.model_bucket):
+            self.s3.create_bucket(Bucket=b)
+        try:
+            self.logs.create_log_group(logGroupName=LOG_GROUP)
+        except self.logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        self.sample_source = (ROOT / "tests/models/spark_sample_model.py").read_text()
+        self.s3.put_object(Bucket=self.model_bucket, Key="input/sample_input.csv",
+                           Body=(ROOT / "tests/models/data/sample_input.csv").read_bytes())
+
+    def function_env(self, endpoint: str, **extra: str) -> dict[str, str]:
+        env = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "JOBS_TABLE": self.table,
+            "STAGING_BUCKET": self.bucket,
+            "S3_FORCE_PATH_STYLE": "true",
+            "EMR_DEFAULT_APP_NAME": self.app_name,
+            "EMR_RELEASE_VERSION": "emr-7.5.0",
+            "EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/modelop-emr-job",
+        }
+        env.update(extra)
+        return env
+
+    def job(self, source: str | None = None, source_url: str | None = None) -> dict:
+        job_id = str(uuid.uuid4())
+        primary: dict[str, Any] = {"name": "spark_sample_model.py", "assetType": "SOURCE_CODE", "primaryModelSource": True}
+        if source_url:
+            primary["fileUrl"] = source_url
+        else:
+            primary["sourceCode"] = source if source is not None else self.sample_source
+        return {
+            "id": job_id,
+            "jobType": "MODEL_BATCH_JOB",
+            "jobStatus": "CREATED",
+            "runtimeType": "SPARK_SERVERLESS_RUNTIME",
+            "createdDate": "2026-01-01T00:00:00.000Z",
+            "model": {"storedModel": {"modelAssets": [primary]}},
+            "inputData": [{"name": "sample_input.csv", "assetType": "EXTERNAL_FILE",
+                           "fileUrl": f"s3://{self.model_bucket}/input/sample_input.csv"}],
+            "outputData": [{"name": "scored", "assetType": "EXTERNAL_FILE",
+                            "fileUrl": f"s3://{self.model_bucket}/output/{job_id}/"}],
+            "jobParameters": {},
+        }
+
+    def put_rows(self, jobs: list[dict], strip_source: bool = False) -> None:
+        """The rows ModelOp Center wrote. With ``strip_source`` the row carries a small stand-in
+        for the inline source (a DynamoDB item is at most 400 KB); the stream image keeps it."""
+        def put(job: dict) -> None:
+            row = job
+            if strip_source:
+                row = json.loads(json.dumps(job))
+                row["model"]["storedModel"]["modelAssets"][0]["sourceCode"] = "# source in the stream image"
+            self.ddb.put_item(TableName=self.table, Item=image(row))
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(put, jobs))
+
+    def insert_batch(self, jobs: list[dict]) -> dict:
+        records = []
+        for job in jobs:
+            new_image = image(job)
+            records.append({
+                "eventID": uuid.uuid4().hex, "eventName": "INSERT", "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb", "awsRegion": REGION,
+                "dynamodb": {"ApproximateCreationDateTime": int(time.time()), "Keys": {"id": {"S": job["id"]}},
+                             "NewImage": new_image, "SequenceNumber": str(next(_SEQ)),
+                             "SizeBytes": len(json.dumps(new_image)), "StreamViewType": "NEW_AND_OLD_IMAGES"},
+                "eventSourceARN": self.stream_arn,
+            })
+        return {"Records": records}
+
+    def row(self, job_id: str) -> dict:
+        return self.ddb.get_item(TableName=self.table, Key={"id": {"S": job_id}}, ConsistentRead=True)["Item"]
+
+    def terminal_batch(self, job_ids: list[str]) -> dict:
+        """MODIFY records: RUNNING → the row as it is now (COMPLETE)."""
+        records = []
+        for job_id in job_ids:
+            new = self.row(job_id)
+            old = dict(new, jobStatus={"S": "RUNNING"})
+            records.append({
+                "eventID": uuid.uuid4().hex, "eventName": "MODIFY", "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb", "awsRegion": REGION,
+                "dynamodb": {"ApproximateCreationDateTime": int(time.time()), "Keys": {"id": {"S": job_id}},
+                             "NewImage": new, "OldImage": old, "SequenceNumber": str(next(_SEQ)),
+                             "SizeBytes": len(json.dumps(new)) * 2, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+                "eventSourceARN": self.stream_arn,
+            })
+        return {"Records": records}
+
+    def mark_complete(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            self.ddb.update_item(TableName=self.table, Key={"id": {"S": job_id}},
+                                 UpdateExpression="SET jobStatus = :c, updatedAt = :t",
+                                 ExpressionAttributeValues={":c": {"S": "COMPLETE"}, ":t": {"S": "2026-01-01T00:00:00.000Z"}})
+
+    def launched(self, job_id: str) -> tuple[str, str]:
+        row = self.row(job_id)
+        if row.get("jobStatus", {}).get("S") != "WAITING" or "sparkApplicationId" not in row:
+            raise HarnessError(f"job {job_id} was not launched: {json.dumps(row)[:500]}")
+        return row["emrApplicationId"]["S"], row["sparkApplicationId"]["S"]
+
+    def put_log(self, stream: str, lines: list[str]) -> None:
+        self.logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+        now = int(time.time() * 1000)
+        batch: list[dict] = []
+        size = 0
+        for line in lines:
+            if batch and (len(batch) >= 9000 or size + len(line) + 26 > 1_000_000):
+                self.logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=batch)
+                batch, size = [], 0
+            batch.append({"timestamp": now, "message": line})
+            size += len(line.encode()) + 26
+        if batch:
+            self.logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=batch)
+
+    def prepare_success(self, job_id: str, log_lines: int = 20, stdout_lines: list[str] | None = None) -> dict:
+        """Driver logs, result and an output for a launched job; returns its SUCCESS event."""
+        app, run = self.launched(job_id)
+        base = f"{job_id}/applications/{app}/jobs/{run}/SPARK_DRIVER/"
+        self.put_log(base + "stdout", stdout_lines if stdout_lines is not None else [f"stdout line {i}" for i in range(log_lines)])
+        self.put_log(base + "stderr", [f"WARN stderr line {i}" for i in range(log_lines)])
+        result = {"jobId": job_id, "jobType": "MODEL_BATCH_JOB", "function": "action", "result": {"rowCount": 20}}
+        self.s3.put_object(Bucket=self.bucket, Key=f"{PREFIX}{job_id}/results/result.json", Body=json.dumps(result).encode())
+        self.s3.put_object(Bucket=self.model_bucket, Key=f"output/{job_id}/part-00000.csv", Body=b"id,score\n1,2.5\n")
+        return {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": "EMR Serverless Job Run State Change",
+            "source": "aws.emr-serverless", "account": ACCOUNT, "time": "2026-01-01T00:00:00Z", "region": REGION,
+            "resources": [],
+            "detail": {"jobRunId": run, "jobRunName": job_id, "applicationId": app,
+                       "arn": f"arn:aws:emr-serverless:{REGION}:{ACCOUNT}:/applications/{app}/jobruns/{run}",
+                       "releaseLabel": "emr-7.5.0", "state": "SUCCESS", "previousState": "RUNNING"},
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics and formatting.
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def spread(xs: list[float], scale: float = 1.0, fmt: str = "{:.1f}") -> str:
+    return f"{fmt.format(min(xs) * scale)}–{fmt.format(max(xs) * scale)}"
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:.1f}"
+
+
+def verdict(ok: bool, miss: str = "") -> str:
+    return "PASS" if ok else f"MISS: {miss}"
+
+
+def ops_text(counts: dict[str, float]) -> str:
+    return ", ".join(f"{op} {n:g}" for op, n in sorted(counts.items()))
+
+
+def waves(spans: list[tuple[float, float, str]]) -> list[list[str]]:
+    """Groups AWS requests into sequential waves: a request that starts after every request of
+    the current wave has ended begins the next wave."""
+    out: list[list[str]] = []
+    end = -1.0
+    for start, stop, op in sorted(spans):
+        if start >= end - 1e-4:
+            out.append([])
+            end = stop
+        else:
+            end = max(end, stop)
+        out[-1].append(op.split(":", 1)[1])
+    return out
+
+
+def waves_text(w: list[list[str]]) -> str:
+    parts = []
+    for ops in w:
+        c: dict[str, int] = {}
+        for op in ops:
+            c[op] = c.get(op, 0) + 1
+        parts.append(" + ".join(f"{op}×{n}" if n > 1 else op for op, n in sorted(c.items())))
+    return " → ".join(f"({p})" for p in parts)
+
+
+class Report:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.summary: list[tuple[str, str]] = []
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def goal(self, name: str, result: str) -> None:
+        self.summary.append((name, result))
+
+
+# --------------------------------------------------------------------------------------------
+# The measurements.
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.quick = args.quick
+        self.delay = args.delay_ms / 1000
+        self.bin_dir = Path(args.bin_dir).resolve()
+        self.report = Report()
+
+    def binary(self, name: str) -> str:
+        path = self.bin_dir / name
+        if not path.exists():
+            raise HarnessError(f"{path} is not built")
+        return str(path)
+
+    def spawn(self, name: str, env: dict[str, str]) -> Function:
+        fn = Function(name, [self.binary(name)], env, self.work)
+        fn.wait_ready()
+        return fn
+
+    def setup(self) -> None:
+        self.moto = start_emulator("moto_server.py", self.work)
+        emr_script = ROOT / "tests/emulator/emr_serverless.py"
+        if emr_script.exists():
+            self.emr = start_emulator("emr_serverless.py", self.work)
+            self.emr_kind = "tests/emulator/emr_serverless.py (manual mode)"
+        else:
+            self.emr = self.moto
+            self.emr_kind = "moto's emrserverless backend"
+        self.proxy = DelayProxy(self.moto, {"emr-serverless": self.emr}, self.delay)
+        self.proxy.spans = []  # type: ignore[attr-defined]
+        _wrap_proxy_spans(self.proxy)
+        self.proxy.start()
+        _STOPPERS.append(self.proxy.stop)
+        self.world = World(self.moto, self.emr)
+
+    # 1 ----------------------------------------------------------------------------------------
+    def cold_start(self) -> None:
+        reps = 5 if self.quick else 20
+        env = self.world.function_env(self.proxy.endpoint)
+        subjects: dict[str, list[str]] = {name: [self.binary(name)] for name in FUNCTIONS}
+        subjects["boto3 handler"] = [sys.executable, str(ROOT / "tests/bench/boto3_handler.py")]
+        times: dict[str, list[float]] = {k: [] for k in subjects}
+        for rep in range(reps + 1):  # the first round warms the page cache and is dropped
+            for name, argv in subjects.items():
+                fn = Function(name.split()[0], argv, env, self.work)
+                try:
+                    t = fn.wait_ready()
+                finally:
+                    fn.stop()
+                if rep > 0:
+                    times[name].append(t)
+        boto = med(times["boto3 handler"])
+        r = self.report
+        r.add("## 1. Cold start: process spawn → first `GET /runtime/invocation/next`", "",
+              f"Config loaded and the four clients built; {reps} runs each (one warm-up run dropped), interleaved. "
+              f"Alternative: `tests/bench/boto3_handler.py` (venv Python {platform.python_version()}, boto3 "
+              f"{boto3.__version__}: same config, same four clients), measured the same way in the same run.", "",
+              "| Function | median ms | min–max ms | boto3 ÷ this (goal ≥ 10x) | goal < 50 ms | result |",
+              "|---|---:|---:|---:|---|---|")
+        for name in FUNCTIONS:
+            m = med(times[name])
+            ratio = boto / m
+            ok_ratio, ok_abs = ratio >= 10, m < 0.05
+            misses = []
+            if not ok_ratio:
+                misses.append(f"ratio {ratio:.1f}x, {10 / ratio:.1f}x short of 10x")
+            if not ok_abs:
+                misses.append(f"{ms(m - 0.05)} ms over 50 ms")
+            res = verdict(ok_ratio and ok_abs, "; ".join(misses) +
+                          " — would close: less work before the runtime loop (lazy client construction, "
+                          "smaller binary to map)")
+            r.add(f"| {name} | {ms(m)} | {spread(times[name], 1000)} | {ratio:.1f}x | {'yes' if ok_abs else 'no'} | {res} |")
+            r.goal(f"cold start {name}", f"{ms(m)} ms, {ratio:.1f}x faster than boto3 → {res.split(':')[0]}")
+        r.add(f"| boto3 handler (alternative) | {ms(boto)} | {spread(times['boto3 handler'], 1000)} | 1.0x | "
+              f"{'yes' if boto < 0.05 else 'no'} | — |", "")
+
+    # 2 ----------------------------------------------------------------------------------------
+    def timed(self, fn: Function, payload: Any) -> tuple[Any, float, dict[str, int], list]:
+        self.proxy.reset()
+        self.proxy.spans.clear()  # type: ignore[attr-defined]
+        body, seconds = fn.invoke(payload)
+        return body, seconds, self.proxy.snapshot(), list(self.proxy.spans)  # type: ignore[attr-defined]
+
+    def round_trips(self) -> None:
+        reps = 3 if self.quick else 9
+        w = self.world
+        env = w.function_env(self.proxy.endpoint)
+        results: dict[str, dict[str, Any]] = {}
+
+        # submit: warm container (the application id is cached by the first job), then single jobs.
+        submit = self.spawn("submit", env)
+        first = w.job()
+        w.put_rows([first])
+        self.proxy.set_delay(self.delay)
+        body, _ = submit.invoke(w.insert_batch([first]))
+        jobs = [first["id"]]
+        results["submit"] = self._repeat(reps, lambda: self._one_submit(submit, jobs))
+        self.single_submit_seconds = results["submit"]["delayed"]
+        self.single_submit_plain = results["submit"]["plain"]
+        submit.stop()
+
+        # monitor: a SUCCESS event with driver logs, a result and an output, one job per invocation.
+        events = [w.prepare_success(j) for j in jobs]
+        monitor = self.spawn("monitor", env)
+        monitor.invoke(events.pop(0))
+        results["monitor"] = self._repeat(reps, lambda: self._one_event(monitor, events.pop(0)))
+        monitor.stop()
+        sample = w.row(jobs[-1])
+        if not sample.get("driverLogs") or sample["jobStatus"]["S"] != "COMPLETE":
+            raise HarnessError(f"monitor did not complete the job: {json.dumps(sample)[:800]}")
+
+        # cleanup: the terminal transition of those jobs (their staging folders exist).
+        batches = [w.terminal_batch([j]) for j in jobs]
+        cleanup = self.spawn("cleanup", env)
+        cleanup.invoke(batches.pop(0))
+        results["cleanup"] = self._repeat(reps, lambda: self._one_event(cleanup, batches.pop(0)))
+        cleanup.stop()
+
+        r = self.report
+        d = self.delay
+        r.add(f"## 2. Round trips on the critical path (warm container, {self.args.delay_ms:g} ms added to every AWS request)", "",
+              f"A delay proxy (`tests/bench/delay_proxy.py`) in front of the emulators adds {self.args.delay_ms:g} ms to "
+              f"every AWS request and counts them by operation. {reps} single-job invocations with the delay and {reps} "
+              "without, interleaved, after one warm-up job. *Raw* = median time with delay ÷ delay (the issue's "
+              "definition; it includes the emulator's own service time). *Net* = (median with − median without) "
+              "÷ delay: the delay-attributable round trips, judged to the nearest whole round trip (the rest is the "
+              "emulator's own time under contention). *Waves* = the requests the proxy saw in the last delayed run, "
+              "grouped into waves that do not overlap in time (a request starting after all of the current wave "
+              "ended opens the next): a lower bound on sequential round trips, since two concurrent chains of "
+              "calls (stdout and stderr log pages, say) merge into one wave.", "",
+              "| Function | median with delay ms (min–max) | median without ms | round trips raw | net | waves | goal | result |",
+              "|---|---:|---:|---:|---:|---:|---|---|")
+        for name, res in results.items():
+            td, t0 = med(res["delayed"]), med(res["plain"])
+            raw, net = td / d, (td - t0) / d
+            n_waves = len(res["waves"])
+            if name == "submit":
+                ok = round(net) <= 3
+                result = verdict(ok, f"{net:.2f} round trips, {net - 3:.2f} over 3 — would close: overlap or drop the "
+                                      f"steps in the waves below beyond claim → launch → record")
+                goal = "≤ 3"
+                r_goal = result.split(":")[0]
+                self.report.goal("submit round trips", f"net {net:.2f} (raw {raw:.2f}), {n_waves} waves → {r_goal}")
+            else:
+                result, goal = "— (no goal stated; reported)", "—"
+                self.report.goal(f"{name} round trips", f"net {net:.2f} (raw {raw:.2f}), {n_waves} waves (reported)")
+            r.add(f"| {name} | {ms(td)} ({spread(res['delayed'], 1000, '{:.0f}')}) | {ms(t0)} | {raw:.2f} | {net:.2f} | "
+                  f"{n_waves} | {goal} | {result} |")
+        r.add("", "AWS calls per job by operation (median over the delayed runs) and the sequential waves:", "",
+              "| Function | calls per job | by operation | waves (last run) |", "|---|---:|---|---|")
+        for name, res in results.items():
+            ops = {op: med([c.get(op, 0) for c in res["counts"]]) for op in sorted({o for c in res["counts"] for o in c})}
+            ops = {k: v for k, v in ops.items() if v}
+            r.add(f"| {name} | {sum(ops.values()):g} | {ops_text(ops)} | {waves_text(res['waves'])} |")
+        r.add("")
+
+    def _repeat(self, reps: int, one: Callable[[], tuple[float, dict, list]]) -> dict[str, Any]:
+        out: dict[str, Any] = {"delayed": [], "plain": [], "counts": [], "waves": []}
+        for _ in range(reps):
+            for delayed in (True, False):
+                self.proxy.set_delay(self.delay if delayed else 0.0)
+                seconds, counts, spans = one()
+                if delayed:
+                    out["delayed"].append(seconds)
+                    out["counts"].append(counts)
+                    out["waves"] = waves(spans)
+                else:
+                    out["plain"].append(seconds)
+        self.proxy.set_delay(self.delay)
+        return out
+
+    def _one_submit(self, submit: Function, jobs: list[str]) -> tuple[float, dict, list]:
+        job = self.world.job()
+        self.world.put_rows([job])
+        body, seconds, counts, spans = self.timed(submit, self.world.insert_batch([job]))
+        if body.get("batchItemFailures"):
+            raise HarnessError(f"submit failed a record: {body}\n{submit.log_tail()}")
+        self.world.launched(job["id"])
+        jobs.append(job["id"])
+        return seconds, counts, spans
+
+    def _one_event(self, fn: Function, payload: Any) -> tuple[float, dict, list]:
+        body, seconds, counts, spans = self.timed(fn, payload)
+        if isinstance(body, dict) and body.get("batchItemFailures"):
+            raise HarnessError(f"{fn.name} failed a record: {body}\n{fn.log_tail()}")
+        return seconds, counts, spans
+
+    # 3 ----------------------------------------------------------------------------------------
+    def batch_scaling(self) -> None:
+        n = 20 if self.quick else 100
+        w = self.world
+        self.proxy.set_delay(self.delay)
+        rows = []
+        for label, extra in (("default concurrency (SUBMIT_MAX_CONCURRENCY unset = 32)", {}),
+                             ("sequential (SUBMIT_MAX_CONCURRENCY=1)", {"SUBMIT_MAX_CONCURRENCY": "1"})):
+            fn = self.spawn("submit", w.function_env(self.proxy.endpoint, **extra))
+            warm = w.job()
+            w.put_rows([warm])
+            fn.invoke(w.insert_batch([warm]))
+            jobs = [w.job() for _ in range(n)]
+            w.put_rows(jobs)
+            body, seconds, counts, _ = self.timed(fn, w.insert_batch(jobs))
+            failed = len(body.get("batchItemFailures") or [])
+            launched = sum(1 for j in jobs if w.row(j["id"]).get("sparkApplicationId"))
+            rows.append((label, seconds, counts, failed, launched, self.proxy.max_in_flight))
+            if not extra:
+                # The same batch without the delay: the emulator's own (serialised) service time.
+                self.proxy.set_delay(0.0)
+                plain_jobs = [w.job() for _ in range(n)]
+                w.put_rows(plain_jobs)
+                _, plain_seconds, _, _ = self.timed(fn, w.insert_batch(plain_jobs))
+                self.proxy.set_delay(self.delay)
+            fn.stop()
+        one = med(self.single_submit_seconds)
+        one_plain = med(self.single_submit_plain)
+        r = self.report
+        r.add(f"## 3. Batch scaling: one {n}-record stream batch through submit (warm, {self.args.delay_ms:g} ms per request)", "",
+              f"One job = the median single-job submit time of measurement 2 ({ms(one)} ms with the delay, "
+              f"{ms(one_plain)} ms without). The same {n}-record batch **without** the delay took "
+              f"{ms(plain_seconds)} ms ({plain_seconds / rows[0][1]:.0%} of the delayed batch's wall time): the "
+              f"emulator, one Python process, serves the batch's {sum(rows[0][2].values())} requests at about "
+              f"{sum(rows[0][2].values()) / plain_seconds:.0f} per second, so on this machine the batch figure "
+              "measures moto's throughput more than the function's concurrency. *Most requests in flight* is the "
+              "proxy's peak of concurrent requests, i.e. how much the function overlapped.", "",
+              "| Batch | wall ms | ÷ one job | goal | jobs launched | AWS calls | most requests in flight | result |",
+              "|---|---:|---:|---|---:|---:|---:|---|")
+        for i, (label, seconds, counts, failed, launched, in_flight) in enumerate(rows):
+            ratio = seconds / one
+            if i == 0:
+                ok = ratio <= 2.0
+                res = verdict(ok, f"{ratio:.1f}x, {ratio - 2:.1f}x over 2x — would close: (1) the emulator is the "
+                                  f"bottleneck here (the batch without delay alone took {plain_seconds / one:.1f}x one "
+                                  "delayed job), so a faster backend is needed to see the function's own scaling; "
+                                  "(2) with SUBMIT_MAX_CONCURRENCY below the batch size, records go in "
+                                  "⌈n / concurrency⌉ rounds of ~3 round trips each, so ≤ 2x needs a default "
+                                  "concurrency ≥ the stream's batch size (a configuration default)")
+                r.goal(f"batch of {n}", f"{ratio:.2f}x one job (same batch without delay: {plain_seconds / one:.1f}x, "
+                                        f"emulator-bound; sequential: {rows[1][1] / one:.1f}x) → {res.split(':')[0]}")
+                goal = "≤ 2x"
+            else:
+                res, goal = "— (the alternative)", f"≈ {n}x"
+            note = f" ({failed} reported failed)" if failed else ""
+            r.add(f"| {label} | {ms(seconds)} | {ratio:.2f}x | {goal} | {launched}/{n}{note} | {sum(counts.values())} | {in_flight} | {res} |")
+        r.add("")
+
+    # 4 ----------------------------------------------------------------------------------------
+    def memory(self) -> None:
+        n = 20 if self.quick else 100
+        log_mb = 5 if self.quick else 50
+        w = self.world
+        self.proxy.set_delay(self.delay)
+        env = w.function_env(self.proxy.endpoint)
+        rows = []
+        filler = "# " + "x" * 97 + "\n"
+        big_source = w.sample_source + filler * ((MIB - len(w.sample_source)) // len(filler) + 1)
+        w.s3.put_object(Bucket=w.model_bucket, Key="sources/big_model.py", Body=big_source.encode())
+
+        def submit_batch(label: str, jobs: list[dict], strip: bool) -> list[str]:
+            w.put_rows(jobs, strip_source=strip)
+            payload = json.dumps(w.insert_batch(jobs)).encode()
+            fn = self.spawn("submit", env)
+            try:
+                body, seconds = fn.invoke(payload)
+                rss = fn.peak_rss_bytes()
+            finally:
+                fn.stop()
+            launched = [j["id"] for j in jobs if w.row(j["id"]).get("sparkApplicationId")]
+            rows.append((f"submit: {label}", rss, seconds, f"{len(launched)}/{len(jobs)} launched; event {len(payload) / MIB:.1f} MiB"))
+            return launched
+
+        inline = submit_batch(f"{n} records, 1 MiB inline source each (as the issue states)",
+                              [w.job(source=big_source) for _ in range(n)], strip=True)
+        submit_batch(f"{n} records, 1 MiB source each read from S3 (`fileUrl`)",
+                     [w.job(source_url=f"s3://{w.model_bucket}/sources/big_model.py") for _ in range(n)], strip=False)
+
+        # monitor: a terminal event whose driver stdout is a big log stream.
+        job = w.job()
+        w.put_rows([job])
+        fn = self.spawn("submit", env)
+        fn.invoke(w.insert_batch([job]))
+        fn.stop()
+        line = "x" * 249
+        lines = [f"{i:08d} {line}"[:250] for i in range(log_mb * MIB // 251)]
+        event = w.prepare_success(job["id"], stdout_lines=lines)
+        fn = self.spawn("monitor", env)
+        try:
+            _, seconds = fn.invoke(event)
+            rss = fn.peak_rss_bytes()
+        finally:
+            fn.stop()
+        kept = len(w.row(job["id"])["driverLogs"]["M"]["stdout"]["S"])
+        rows.append((f"monitor: terminal event, {log_mb} MiB driver stdout ({len(lines):,} lines)", rss, seconds,
+                     f"{kept:,} bytes of tail kept"))
+
+        # cleanup: the terminal transitions of the inline batch's jobs.
+        w.mark_complete(inline)
+        batch = w.terminal_batch(inline)
+        fn = self.spawn("cleanup", env)
+        try:
+            body, seconds = fn.invoke(batch)
+            rss = fn.peak_rss_bytes()
+        finally:
+            fn.stop()
+        rows.append((f"cleanup: {len(inline)}-record terminal batch", rss, seconds,
+                     f"{len(body.get('batchItemFailures') or [])} failures"))
+        self.cleanup_peak_rows = rows
+
+        r = self.report
+        r.add("## 4. Memory: peak RSS (VmHWM of a fresh process, read just before it is stopped)", "",
+              "| Case | peak RSS MiB | goal < 40 MiB | invocation ms | notes | result |", "|---|---:|---|---:|---|---|")
+        for label, rss, seconds, notes in rows:
+            ok = rss < 40 * MIB
+            res = verdict(ok, f"{(rss - 40 * MIB) / MIB:.1f} MiB over ({rss / (40 * MIB):.2f}x) — would close: "
+                              + _memory_fix(label))
+            r.add(f"| {label} | {rss / MIB:.1f} | {'yes' if ok else 'no'} | {ms(seconds)} | {notes} | {res} |")
+            r.goal(f"memory {label}", f"{rss / MIB:.1f} MiB → {res.split(':')[0]}")
+        r.add("")
+
+    # 6 ----------------------------------------------------------------------------------------
+    def big_cleanup(self) -> None:
+        n = 2_500 if self.quick else 10_000
+        w = self.world
+        job = w.job()
+        w.put_rows([job])
+        env = w.function_env(self.proxy.endpoint)
+        fn = self.spawn("submit", env)
+        fn.invoke(w.insert_batch([job]))
+        fn.stop()
+        prefix = f"{PREFIX}{job['id']}/"
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda i: w.s3.put_object(Bucket=w.bucket, Key=f"{prefix}spark/part-{i:05d}", Body=b"x"), range(n)))
+        total = sum(page.get("KeyCount", 0) for page in
+                    w.s3.get_paginator("list_objects_v2").paginate(Bucket=w.bucket, Prefix=prefix))
+        w.mark_complete([job["id"]])
+        warm_job = w.job()
+        w.put_rows([warm_job])
+        fn = self.spawn("submit", env)
+        fn.invoke(w.insert_batch([warm_job]))
+        fn.stop()
+        w.mark_complete([warm_job["id"]])
+        self.proxy.set_delay(self.delay)
+        cleanup = self.spawn("cleanup", env)
+        try:
+            cleanup.invoke(w.terminal_batch([warm_job["id"]]))
+            body, seconds, counts, spans = self.timed(cleanup, w.terminal_batch([job["id"]]))
+            rss = cleanup.peak_rss_bytes()
+        finally:
+            cleanup.stop()
+        left = w.s3.list_objects_v2(Bucket=w.bucket, Prefix=prefix).get("KeyCount", 0)
+        s3_calls = counts.get("s3:ListObjectsV2", 0) + counts.get("s3:DeleteObjects", 0)
+        goal = 2 * math.ceil(total / 1000)
+        ok = s3_calls <= goal
+        r = self.report
+        r.add(f"## 6. Cleanup of a {n:,}-object staging folder ({self.args.delay_ms:g} ms per request, warm container)", "",
+              f"{n:,} objects put under one finished job's staging folder, which also holds the {total - n} files "
+              f"submit staged: n = {total:,}.", "",
+              "| Objects | S3 list + delete calls | goal 2 × ⌈n/1000⌉ | all AWS calls | wall ms | ÷ delay | waves | objects left | peak RSS MiB | result |",
+              "|---:|---:|---:|---|---:|---:|---:|---:|---:|---|")
+        res = verdict(ok, f"{s3_calls - goal} calls over — would close: 1,000-key ListObjectsV2 pages and 1,000-key DeleteObjects batches")
+        w_n = len(waves(spans))
+        if ok and w_n > goal / 2 + 2:
+            res += (f" (calls at goal; the {w_n} waves show list and delete strictly alternating; listing the next "
+                    "page while deleting the current one would about halve the time)")
+        r.add(f"| {total:,} | {s3_calls} | {goal} | {ops_text(counts)} | {ms(seconds)} | {seconds / self.delay:.1f} | "
+              f"{w_n} | {left} | {rss / MIB:.1f} | {res} |", "")
+        r.goal(f"cleanup of {total:,} objects", f"{s3_calls} S3 calls (goal {goal}), {ms(seconds)} ms → {res.split(':')[0]}")
+
+    # 5 ----------------------------------------------------------------------------------------
+    def package_size(self) -> None:
+        r = self.report
+        pkg_dir = Path(self.args.package_dir) if self.args.package_dir else None
+        r.add("## 5. Package size: zipped `bootstrap` as `cargo lambda build --release` makes it", "")
+        if not pkg_dir or not all((pkg_dir / f / "bootstrap").exists() for f in FUNCTIONS):
+            r.add(f"Not measured in this run ({self.args.package_note or 'no cargo lambda build'}).", "")
+            r.goal("package size", "not measured in this run")
+            return
+        r.add(f"Target: **{self.args.package_arch}** ({self.args.package_note}). Zip: deflate, level 9, one entry "
+              "`bootstrap` (what Lambda is given).", "",
+              "| Function | bootstrap MiB | zip MiB | goal < 8 MiB | result |", "|---|---:|---:|---|---|")
+        for f in FUNCTIONS:
+            boot = pkg_dir / f / "bootstrap"
+            out = self.work / f"{f}.zip"
+            with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+                z.write(boot, "bootstrap")
+            size = out.stat().st_size
+            ok = size < 8 * MIB
+            res = verdict(ok, f"{(size - 8 * MIB) / MIB:.2f} MiB over — would close: fewer SDK crates/features, "
+                              "opt-level z (already), panic=abort")
+            r.add(f"| {f} | {boot.stat().st_size / MIB:.2f} | {size / MIB:.2f} | {'yes' if ok else 'no'} | {res} |")
+            r.goal(f"package {f}", f"{size / MIB:.2f} MiB zipped ({self.args.package_arch}) → {res.split(':')[0]}")
+        r.add("")
+
+
+def _memory_fix(label: str) -> str:
+    if label.startswith("submit") and "inline" in label:
+        return ("the event is held whole, as the runtime's bytes and as a parsed serde_json::Value, next to "
+                "the records in flight: peak RSS grows with the event (a real stream batch is at most 6 MB, and a "
+                "DynamoDB item at most 400 KB, so this case cannot reach a deployed function); decoding records "
+                "into borrowed/typed images and dropping each one once staged would bound it")
+    if label.startswith("submit"):
+        return ("up to SUBMIT_MAX_CONCURRENCY records each hold their 1 MiB source (and the upload's copy) at "
+                "once: bound the bytes in flight (a byte budget beside the record concurrency), or stage the "
+                "primary source with a server-side CopyObject and scan it for annotations while streaming")
+    if label.startswith("monitor"):
+        return "smaller GetLogEvents pages (limit) when tail-reading"
+    return "fewer records or keys in flight"
+
+
+def _wrap_proxy_spans(proxy: DelayProxy) -> None:
+    """Records (start, end, operation) of every proxied request, for the waves."""
+    enter, leave = proxy._enter, proxy._leave
+    local = threading.local()
+
+    def _enter(operation: str) -> float:
+        local.start, local.op = time.monotonic(), operation
+        return enter(operation)
+
+    def _leave() -> None:
+        with proxy.lock:
+            proxy.spans.append((local.start, time.monotonic(), local.op))  # type: ignore[attr-defined]
+        leave()
+
+    proxy._enter, proxy._leave = _enter, _leave  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------------------------
+
+def sh(*argv: str) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "unavailable"
+
+
+def machine() -> list[str]:
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = "unknown"
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    import moto
+
+    load = open("/proc/loadavg").read().split()[:3]
+    return [
+        f"- Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Machine: {os.cpu_count()} CPUs (nproc {sh('nproc')}), {model}, {mem} RAM, {platform.system()} "
+        f"{platform.release()} {platform.machine()}; load average at start {' '.join(load)} (shared machine: "
+        "other work was running)",
+        f"- Tools: {sh('rustc', '-V')}; {sh('cargo', '-V')}; {sh('cargo', 'lambda', '--version')}; "
+        f"Python {platform.python_version()}; boto3 {boto3.__version__}; moto {moto.__version__}",
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Benchmarks (issue 7).")
+    parser.add_argument("--bin-dir", required=True, help="where the submit, monitor and cleanup binaries are")
+    parser.add_argument("--profile-note", default="release", help="how the binaries were built (for the report)")
+    parser.add_argument("--quick", action="store_true", help="few repetitions and smaller inputs")
+    parser.add_argument("--out", required=True, help="the Markdown report to write")
+    parser.add_argument("--delay-ms", type=float, default=50.0)
+    parser.add_argument("--package-dir", help="target/lambda of a cargo lambda build")
+    parser.add_argument("--package-arch", default="arm64")
+    parser.add_argument("--package-note", default="")
+    args = parser.parse_args()
+
+    def on_term(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    bench = Bench(args, work)
+    started = time.monotonic()
+    try:
+        bench.setup()
+        steps = [("cold start", bench.cold_start), ("round trips", bench.round_trips),
+                 ("batch scaling", bench.batch_scaling), ("memory", bench.memory),
+                 ("package size", bench.package_size), ("10k cleanup", bench.big_cleanup)]
+        for name, step in steps:
+            t = time.monotonic()
+            print(f"bench: {name}...", file=sys.stderr, flush=True)
+            step()
+            print(f"bench: {name} done in {time.monotonic() - t:.1f} s", file=sys.stderr, flush=True)
+    except HarnessError as exc:
+        print(f"bench: harness failure: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        stop_all()
+    r = bench.report
+    head = [
+        "# Benchmarks" + (" (--quick: few repetitions, smaller inputs; not representative)" if args.quick else ""),
+        "",
+        "Written by `tests/bench.sh` (issue 7); every figure below comes from the run described here. "
+        "The machine is shared, so timings are medians with their spread. No figure fails the command.",
+        "",
+        *machine(),
+        f"- Binaries: `{os.path.relpath(bench.bin_dir, ROOT)}` ({args.profile_note}); emulators: moto on 127.0.0.1, "
+        f"EMR Serverless: {bench.emr_kind}; delay proxy: {args.delay_ms:g} ms per AWS request",
+        f"- Run time: {time.monotonic() - started:.0f} s",
+        "",
+        "## Summary",
+        "",
+        "| Goal | Result |",
+        "|---|---|",
+        *[f"| {name} | {result} |" for name, result in r.summary],
+        "",
+    ]
+    text = "\n".join(head + r.lines).rstrip() + "\n"
+    Path(args.out).write_text(text)
+    print(text)
+    print(f"bench: report written to {args.out}", file=sys.stderr)
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

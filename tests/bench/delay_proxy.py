@@ -1,0 +1,240 @@
+"""A delay proxy for the benchmarks: every AWS request waits a fixed delay, and is counted.
+
+Sits on 127.0.0.1 (a port the OS picks) in front of the emulators. A function binary pointed at
+it with ``AWS_ENDPOINT_URL`` sees every AWS call take ``delay`` more, so the wall time of an
+invocation divided by the delay is the number of *sequential* round trips on its critical path
+(concurrent calls overlap their delays). Each request is counted by operation:
+``X-Amz-Target`` for the JSON protocols (DynamoDB, CloudWatch Logs), and the REST method + path
+mapped to the operation name for S3 and EMR Serverless. The service is read from the SigV4
+credential scope of the ``Authorization`` header; a request is forwarded to the upstream of its
+service (``routes``), else to the default upstream.
+
+Used in-process by ``tests/bench/bench.py``; also runnable on its own:
+
+    .venv/bin/python tests/bench/delay_proxy.py --upstream http://127.0.0.1:MOTO \\
+        [--route emr-serverless=http://127.0.0.1:EMR] [--delay-ms 50]
+
+prints ``{"endpoint": ...}`` and serves until SIGTERM/SIGINT; ``GET /_proxy/counts`` answers the
+counts so far (not delayed, not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import re
+import signal
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+HOST = "127.0.0.1"
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_EMR_APP = re.compile(r"^/applications/[^/]+$")
+_EMR_APP_START = re.compile(r"^/applications/[^/]+/start$")
+_EMR_APP_STOP = re.compile(r"^/applications/[^/]+/stop$")
+_EMR_RUNS = re.compile(r"^/applications/[^/]+/jobruns$")
+_EMR_RUN = re.compile(r"^/applications/[^/]+/jobruns/[^/]+$")
+
+
+def service_of(headers: Any) -> str:
+    match = _SCOPE.search(headers.get("Authorization") or "")
+    if match:
+        return match.group(1)
+    target = headers.get("X-Amz-Target") or ""
+    return "dynamodb" if target.startswith("DynamoDB") else "unknown"
+
+
+def operation_of(service: str, method: str, raw_path: str, headers: Any) -> str:
+    """``service:Operation`` for one request."""
+    target = headers.get("X-Amz-Target")
+    if target:
+        return f"{service}:{target.rsplit('.', 1)[-1]}"
+    parsed = urllib.parse.urlsplit(raw_path)
+    path, query = parsed.path, urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+    if service == "s3":
+        segments = [s for s in path.split("/") if s]
+        on_object = len(segments) >= 2
+        if method == "GET":
+            if on_object:
+                return "s3:GetObject"
+            return "s3:ListObjectsV2" if query.get("list-type") == ["2"] else "s3:ListObjects"
+        if method == "PUT":
+            if not on_object:
+                return "s3:CreateBucket"
+            return "s3:CopyObject" if headers.get("x-amz-copy-source") else "s3:PutObject"
+        if method == "POST" and "delete" in query:
+            return "s3:DeleteObjects"
+        if method == "HEAD":
+            return "s3:HeadObject" if on_object else "s3:HeadBucket"
+        if method == "DELETE":
+            return "s3:DeleteObject" if on_object else "s3:DeleteBucket"
+    if service == "emr-serverless":
+        if path == "/applications":
+            return "emr-serverless:" + ("ListApplications" if method == "GET" else "CreateApplication")
+        if _EMR_APP.match(path):
+            return "emr-serverless:" + {"GET": "GetApplication", "DELETE": "DeleteApplication"}.get(method, "UpdateApplication")
+        if _EMR_APP_START.match(path):
+            return "emr-serverless:StartApplication"
+        if _EMR_APP_STOP.match(path):
+            return "emr-serverless:StopApplication"
+        if _EMR_RUNS.match(path):
+            return "emr-serverless:" + ("ListJobRuns" if method == "GET" else "StartJobRun")
+        if _EMR_RUN.match(path):
+            return "emr-serverless:" + ("CancelJobRun" if method == "DELETE" else "GetJobRun")
+    return f"{service}:{method} {path}"
+
+
+class _QuietServer(ThreadingHTTPServer):
+    request_queue_size = 256
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A function stopped while holding idle keep-alive connections resets them: not an error.
+        pass
+
+
+class DelayProxy:
+    """The proxy server and its counts (thread-safe)."""
+
+    def __init__(self, upstream: str, routes: dict[str, str] | None = None, delay_seconds: float = 0.05) -> None:
+        self.upstream = upstream
+        self.routes = dict(routes or {})
+        self.delay = delay_seconds
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.httpd = _QuietServer((HOST, 0), _make_handler(self))
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.httpd.server_port}"
+
+    def start(self) -> "DelayProxy":
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def set_delay(self, seconds: float) -> None:
+        with self.lock:
+            self.delay = seconds
+
+    def reset(self) -> None:
+        with self.lock:
+            self.counts.clear()
+            self.max_in_flight = 0
+
+    def snapshot(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.counts)
+
+    def _enter(self, operation: str) -> float:
+        with self.lock:
+            self.counts[operation] += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return self.delay
+
+    def _leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if "chunked" in (handler.headers.get("Transfer-Encoding") or "").lower():
+        chunks = []
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline()
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length > 0 else b""
+
+
+def _make_handler(proxy: DelayProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # the SDKs keep connections alive
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _forward(self) -> None:
+            body = _read_body(self)
+            if self.path == "/_proxy/counts":
+                payload = json.dumps(proxy.snapshot()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            service = service_of(self.headers)
+            operation = operation_of(service, self.command, self.path, self.headers)
+            delay = proxy._enter(operation)
+            try:
+                time.sleep(delay)
+                upstream = urllib.parse.urlsplit(proxy.routes.get(service, proxy.upstream))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                if body or self.command in ("POST", "PUT"):
+                    headers["Content-Length"] = str(len(body))
+                conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    response = conn.getresponse()
+                    data = response.read()
+                    status, reason, response_headers = response.status, response.reason, response.getheaders()
+                finally:
+                    conn.close()
+            finally:
+                proxy._leave()
+            self.send_response(status, reason)
+            for name, value in response_headers:
+                if name.lower() in HOP_BY_HOP or (name.lower() == "content-length" and self.command != "HEAD"):
+                    continue
+                self.send_header(name, value)
+            if self.command != "HEAD":
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _forward
+
+    return Handler
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--route", action="append", default=[], metavar="SERVICE=URL")
+    parser.add_argument("--delay-ms", type=float, default=50.0)
+    args = parser.parse_args()
+    routes = dict(r.split("=", 1) for r in args.route)
+    proxy = DelayProxy(args.upstream, routes, args.delay_ms / 1000).start()
+    print(json.dumps({"endpoint": proxy.endpoint}), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    proxy.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -34,7 +34,8 @@ pub const CONFIG_FILE: &str = "CONFIG_FILE";
 pub const DEFAULT_STAGING_PREFIX: &str = "modelop-spark-serverless/";
 pub const DEFAULT_LOG_GROUP: &str = "/aws/emr-serverless";
 pub const DEFAULT_APP_IDLE_TIMEOUT_MINUTES: u32 = 15;
-pub const DEFAULT_SUBMIT_MAX_CONCURRENCY: usize = 32;
+/// As many as Lambda's largest default stream batch (100): a batch runs in one wave.
+pub const DEFAULT_SUBMIT_MAX_CONCURRENCY: usize = 100;
 pub const DEFAULT_CLEANUP_MAX_CONCURRENCY: usize = 16;
 pub const DEFAULT_CLEANUP_ORPHAN_MIN_AGE_HOURS: u32 = 24;
 /// A year: a longer minimum age would leave the sweep with nothing to do before the lifecycle rule.

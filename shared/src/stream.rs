@@ -11,6 +11,18 @@ use futures::stream::{self, StreamExt};
 use serde_json::Value;
 use tracing::error;
 
+use crate::job::JobHeader;
+
+/// The fields of an image that decide whether a record concerns us, decoded from copies of those
+/// few attributes only (an image may hold a large inline model source).
+pub fn image_header(image: &serde_dynamo::Item) -> Result<JobHeader, serde_dynamo::Error> {
+    let fields: std::collections::HashMap<String, serde_dynamo::AttributeValue> = ["id", "jobStatus", "runtimeType"]
+        .into_iter()
+        .filter_map(|name| image.get(name).map(|value| (name.to_string(), value.clone())))
+        .collect();
+    serde_dynamo::from_item(serde_dynamo::Item::from(fields))
+}
+
 /// Whether a record's failure is worth a retry of the shard from that record.
 pub trait Retryable {
     fn is_transient(&self) -> bool;
@@ -56,7 +68,8 @@ where
 /// Decodes one stream record; a record that is not one is logged with its event id and `Err`
 /// carries the reason, so the caller skips it.
 pub fn decode_record(raw: &Value) -> Result<EventRecord, String> {
-    serde_json::from_value(raw.clone()).map_err(|e| {
+    // From the borrowed value: a record may carry a large image, which is not copied here.
+    serde::Deserialize::deserialize(raw).map_err(|e: serde_json::Error| {
         let event_id = raw.get("eventID").and_then(Value::as_str).unwrap_or("unknown");
         error!(event_id, error = %e, "malformed stream record skipped");
         format!("malformed record: {e}")

@@ -19,9 +19,9 @@ use tracing::{debug, error, info, warn};
 use shared::aws::{AwsError, AwsErrorKind};
 use shared::cleanup::{cleanup_target, decide_transition, is_orphan, job_id_of_folder, job_target, CleanupAction, CleanupTarget, FolderOwner};
 use shared::config::{CleanupConfig, ServiceConfig};
-use shared::job::{printable, JobHeader, JobStatus, SPARK_SERVERLESS_RUNTIME};
+use shared::job::{printable, JobStatus, SPARK_SERVERLESS_RUNTIME};
 use shared::ports::{CleanupStore, EmrServerless, FailedDelete, ListedObject, ObjectStore};
-use shared::stream::{decode_record, handle_stream_batch, Retryable};
+use shared::stream::{decode_record, handle_stream_batch, image_header, Retryable};
 
 /// DeleteObjects rounds for the keys S3 reports as not deleted, before the record is retried.
 const DELETE_ATTEMPTS: u32 = 3;
@@ -204,8 +204,8 @@ impl CleanupHandler {
         }
         let new_image = record.change.new_image;
         let (new, old) = match (
-            serde_dynamo::from_item::<_, JobHeader>(new_image.clone()),
-            serde_dynamo::from_item::<_, JobHeader>(record.change.old_image),
+            image_header(&new_image),
+            image_header(&record.change.old_image),
         ) {
             (Ok(new), Ok(old)) => (new, old),
             (Err(e), _) | (_, Err(e)) => {

@@ -165,7 +165,16 @@ impl MonitorHandler {
             output_files: None,
         };
         if status.is_terminal() {
-            self.attach_report(job, application_id, run_id, &state, &mut update).await?;
+            // The result and outputs do not depend on the run's details: read them alongside.
+            let success = matches!(state, EmrState::Success);
+            let (report, result, outputs) = tokio::join!(
+                self.attach_report(job, application_id, run_id, &state, &mut update),
+                async { if success { self.read_result(job).await } else { Ok(None) } },
+                async { if success { self.check_outputs(job).await.map(Some) } else { Ok(None) } }
+            );
+            report?;
+            update.model_result = result?;
+            update.output_files = outputs?;
         }
         let applied = self.store.apply_status(&update).await.map_err(step_error(&job.id, "write status"))?;
         if !applied {
@@ -206,7 +215,8 @@ impl MonitorHandler {
         Ok(None)
     }
 
-    /// Logs, failure reason, results and outputs, gathered before the final status is written.
+    /// The driver's logs and, for a failed or cancelled run, the failure reason; gathered before
+    /// the final status is written.
     async fn attach_report(
         &self,
         job: &MonitoredJob,
@@ -239,11 +249,6 @@ impl MonitorHandler {
             log_group_name: group.to_string(),
             log_stream_name_prefix: prefix,
         });
-        if matches!(state, EmrState::Success) {
-            let (result, outputs) = tokio::join!(self.read_result(job), self.check_outputs(job));
-            update.model_result = result?;
-            update.output_files = Some(outputs?);
-        }
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use shared::config::{ServiceConfig, SubmitConfig};
 use shared::job::{printable, Job, JobHeader, JobStatus};
 use shared::lease::{decide_claim, new_lease, ClaimDecision, SkipReason};
 use shared::manifest::{build_manifest, plan_job, FileContent, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
-use shared::stream::{decode_record, handle_stream_batch, Retryable};
+use shared::stream::{decode_record, handle_stream_batch, image_header, Retryable};
 use shared::ports::{ApplicationSpec, EmrServerless, JobStore, LaunchRecord, ObjectStore, RecordOutcome, SubmitLease};
 
 /// Largest primary source read from S3 to find its annotations.
@@ -101,6 +101,10 @@ impl Retryable for SubmitError {
     }
 }
 
+fn manifest_key(staging_prefix: &str, name: &str) -> String {
+    format!("{staging_prefix}{name}")
+}
+
 /// What became of one stream record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordResult {
@@ -149,7 +153,7 @@ impl SubmitHandler {
             return Ok(RecordResult::Skipped(format!("{} record", record.event_name)));
         }
         let image = record.change.new_image;
-        let header: JobHeader = match serde_dynamo::from_item(image.clone()) {
+        let header: JobHeader = match image_header(&image) {
             Ok(header) => header,
             Err(e) => {
                 error!(event_id = %record.event_id, error = %e, "stream record image is not a job; skipped");
@@ -287,21 +291,27 @@ impl SubmitHandler {
                 }
             })?,
         };
-        let manifest = build_manifest(plan, &source).map_err(|e| SubmitError::manifest(id, Step::Validate, e))?;
-        let manifest_ref = &manifest;
-        let uploads = manifest.files.iter().map(|file| {
-            let manifest = manifest_ref;
-            let key = manifest.key_of(&file.name);
-            async move {
-                match &file.content {
-                    FileContent::Text(text) => {
-                        let content_type = if file.name.ends_with(".json") { "application/json" } else { "text/x-python" };
-                        self.objects.put_text(&manifest.staging_bucket, &key, text.clone(), content_type).await
+        let mut manifest = build_manifest(plan, &source).map_err(|e| SubmitError::manifest(id, Step::Validate, e))?;
+        drop(source);
+        // The bodies move into the uploads (a model source can be large); the manifest keeps the
+        // file names, which is all that is needed after staging.
+        let bucket = manifest.staging_bucket.clone();
+        let uploads: Vec<_> = manifest
+            .files
+            .iter_mut()
+            .map(|file| {
+                let key = manifest_key(&manifest.staging_prefix, &file.name);
+                let content = std::mem::replace(&mut file.content, FileContent::Text(String::new()));
+                let content_type = if file.name.ends_with(".json") { "application/json" } else { "text/x-python" };
+                let bucket = bucket.as_str();
+                async move {
+                    match content {
+                        FileContent::Text(text) => self.objects.put_text(bucket, &key, text, content_type).await,
+                        FileContent::CopyFrom(from) => self.objects.copy(&from, bucket, &key).await,
                     }
-                    FileContent::CopyFrom(from) => self.objects.copy(from, &manifest.staging_bucket, &key).await,
                 }
-            }
-        });
+            })
+            .collect();
         futures::future::try_join_all(uploads).await.map_err(|e| SubmitError::aws(id, Step::Stage, e))?;
         debug!(job_id = %id, files = manifest.files.len(), staging_uri = %manifest.staging_uri(), "staged");
         Ok(manifest)

@@ -148,7 +148,7 @@ export function readConfig(node: Node): ServiceConfig {
     submitReservedConcurrency: r.number('submitReservedConcurrency', 10, 1, 1000),
     monitorReservedConcurrency: r.number('monitorReservedConcurrency', 10, 1, 1000),
     cleanupReservedConcurrency: r.number('cleanupReservedConcurrency', 5, 1, 1000),
-    submitMaxConcurrency: r.number('submitMaxConcurrency', 32, 1, 1000),
+    submitMaxConcurrency: r.number('submitMaxConcurrency', 100, 1, 1000),
     cleanupMaxConcurrency: r.number('cleanupMaxConcurrency', 16, 1, 1000),
     cleanupOrphanMinAgeHours: r.number('cleanupOrphanMinAgeHours', 24, 0, 8760),
     monitorLogTailBytes: r.number('monitorLogTailBytes', 16384, 1, 102400),

@@ -10,6 +10,8 @@ use crate::ports::{LogReader, LogTail};
 const SERVICE: &str = "CloudWatch Logs";
 /// Events per GetLogEvents page; a page is also capped at 1 MB by the service.
 const PAGE_EVENTS: i32 = 1000;
+/// Below this a page was not cut by the service's 1 MB response cap.
+const PAGE_BYTES_CAP: usize = 900 * 1024;
 /// Pages read backwards at most: bounds the calls for a stream of tiny events.
 const MAX_PAGES: usize = 16;
 
@@ -63,14 +65,18 @@ impl LogReader for CloudWatchLogReader {
                     text.push('\n');
                 }
             }
+            // A page that is neither full nor cut by the service's 1 MB cap was the oldest one:
+            // asking for the page before it would only return nothing.
+            let last_page = page.events().len() < PAGE_EVENTS as usize && text.len() < PAGE_BYTES_CAP;
             bytes += text.len();
             pages_newest_first.push(text);
-            more_before = true;
             let next = page.next_backward_token().map(str::to_string);
-            if bytes >= max_bytes || next.is_none() || next == token {
-                more_before = bytes >= max_bytes && next.is_some() && next != token;
+            let exhausted = last_page || next.is_none() || next == token;
+            if bytes >= max_bytes || exhausted {
+                more_before = !exhausted;
                 break;
             }
+            more_before = true;
             token = next;
         }
         let whole: String = pages_newest_first.into_iter().rev().collect();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command (README "Quick start"; .ci/run calls exactly this).
-# Installs what the tests need on first use, starts moto's server on 127.0.0.1, runs every Rust
-# and Python test, and stops the server however the run ends.
+# Installs what the tests need on first use, starts the emulators on 127.0.0.1, runs every check
+# (infra, Rust, Python, end to end on local Spark, the benchmark harness in quick mode) and stops
+# the emulators however the run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -11,37 +12,34 @@ root=$(pwd)
 export PATH="$root/.venv/bin:$PATH"
 "$root/tests/infra/check.sh"  # infra/: pinned linters, checkov, cdk synth + cdk-nag, SAM/CDK agreement
 
-# 2. One moto server for the whole run, on loopback, on a port the OS picks.
+# 2. The emulators for the whole run, on loopback, on ports the OS picks: moto (S3, DynamoDB and
+#    its streams, CloudWatch Logs) and the EMR Serverless emulator (manual mode: runs move only when
+#    a test moves them). Both are stopped however the run ends.
 work=$(mktemp -d)
-moto_pid=""
-emr_pid=""
+pids=()
 cleanup() {
-  if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; fi
-  if [ -n "$emr_pid" ]; then kill "$emr_pid" 2>/dev/null || true; wait "$emr_pid" 2>/dev/null || true; fi
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
-"$root/.venv/bin/python" tests/emulator/moto_server.py --ready-file "$work/moto.json" --quiet > "$work/moto.log" 2>&1 &
-moto_pid=$!
-for _ in $(seq 1 600); do
-  [ -s "$work/moto.json" ] && break
-  kill -0 "$moto_pid" 2>/dev/null || { cat "$work/moto.log"; echo "moto failed to start" >&2; exit 1; }
-  sleep 0.1
-done
-MOTO_ENDPOINT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$work/moto.json")
-export MOTO_ENDPOINT
-echo "moto server: $MOTO_ENDPOINT"
-# The EMR Serverless emulator (manual mode: runs move only when a test moves them).
-"$root/.venv/bin/python" tests/emulator/emr_serverless.py --ready-file "$work/emr.json" --quiet > "$work/emr.log" 2>&1 &
-emr_pid=$!
-for _ in $(seq 1 300); do
-  [ -s "$work/emr.json" ] && break
-  kill -0 "$emr_pid" 2>/dev/null || { cat "$work/emr.log"; echo "EMR Serverless emulator failed to start" >&2; exit 1; }
-  sleep 0.1
-done
-EMR_ENDPOINT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$work/emr.json")
-export EMR_ENDPOINT
-echo "EMR Serverless emulator: $EMR_ENDPOINT"
+# start_emulator NAME SCRIPT VAR: starts it (in this shell, so it is ours to stop and it sees its
+# parent alive), waits for its ready file and exports its endpoint as VAR.
+start_emulator() {
+  local name=$1 script=$2 var=$3
+  "$root/.venv/bin/python" "$script" --ready-file "$work/$name.json" --quiet > "$work/$name.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 600); do
+    [ -s "$work/$name.json" ] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$work/$name.log" >&2; echo "$name failed to start" >&2; return 1; }
+    sleep 0.1
+  done
+  [ -s "$work/$name.json" ] || { echo "$name did not start within 60 s" >&2; return 1; }
+  export "$var=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$work/$name.json")"
+}
+start_emulator moto tests/emulator/moto_server.py MOTO_ENDPOINT
+start_emulator emr tests/emulator/emr_serverless.py EMR_ENDPOINT
+echo "moto server: $MOTO_ENDPOINT; EMR Serverless emulator: $EMR_ENDPOINT"
 
 # 3. Rust: the function binaries (driven through the Lambda Runtime API by the tests), then all tests.
 cargo build --workspace --bins

@@ -21,6 +21,7 @@ use shared::cleanup::{cleanup_target, decide_transition, is_orphan, job_id_of_fo
 use shared::config::{CleanupConfig, ServiceConfig};
 use shared::job::{printable, JobStatus, SPARK_SERVERLESS_RUNTIME};
 use shared::ports::{CleanupStore, EmrServerless, FailedDelete, ListedObject, ObjectStore};
+pub use shared::stream::Cause;
 use shared::stream::{decode_record, handle_stream_batch, image_header, Retryable};
 
 /// DeleteObjects rounds for the keys S3 reports as not deleted, before the record is retried.
@@ -56,17 +57,9 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cause {
-    /// Retrying cannot help: logged, and the record is done.
-    Permanent(String),
-    /// Worth a retry: the record is reported as a batch item failure.
-    Transient(String),
-}
-
 /// A failed cleanup: which job, which step, why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("job {job_id}: {}: {}", step.as_str(), match cause { Cause::Permanent(m) | Cause::Transient(m) => m })]
+#[error("job {job_id}: {}: {}", step.as_str(), cause.message())]
 pub struct CleanupError {
     pub job_id: String,
     pub step: Step,
@@ -87,7 +80,7 @@ impl CleanupError {
     }
 
     pub fn is_transient(&self) -> bool {
-        matches!(self.cause, Cause::Transient(_))
+        self.cause.is_transient()
     }
 }
 

@@ -20,6 +20,7 @@ use shared::config::{ServiceConfig, SubmitConfig};
 use shared::job::{printable, Job, JobHeader, JobStatus};
 use shared::lease::{decide_claim, new_lease, ClaimDecision, SkipReason};
 use shared::manifest::{build_manifest, plan_job, FileContent, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
+pub use shared::stream::Cause;
 use shared::stream::{decode_record, handle_stream_batch, image_header, Retryable};
 use shared::ports::{ApplicationSpec, EmrServerless, JobStore, LaunchRecord, ObjectStore, RecordOutcome, SubmitLease};
 
@@ -56,17 +57,9 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cause {
-    /// Retrying cannot help: the job ends in ERROR with the message.
-    Permanent(String),
-    /// Worth a retry: the record is reported as a batch item failure.
-    Transient(String),
-}
-
 /// A failed submission: which job, which step, why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("job {job_id}: {}: {}", step.as_str(), match cause { Cause::Permanent(m) | Cause::Transient(m) => m })]
+#[error("job {job_id}: {}: {}", step.as_str(), cause.message())]
 pub struct SubmitError {
     pub job_id: String,
     pub step: Step,
@@ -91,7 +84,7 @@ impl SubmitError {
     }
 
     pub fn is_transient(&self) -> bool {
-        matches!(self.cause, Cause::Transient(_))
+        self.cause.is_transient()
     }
 }
 

@@ -321,3 +321,4 @@ async fn transient_failures_fail_the_invocation_so_eventbridge_retries() {
     env.monitor_handler().await.handle_event(&state_change_event(&app, &run, Some(&id), "SUCCESS")).await.unwrap();
     assert_eq!(env.job(&id).await.unwrap()["jobStatus"], "COMPLETE");
 }
+

@@ -16,7 +16,9 @@ use shared::aws::{AwsError, AwsErrorKind};
 use shared::config::{MonitorConfig, ServiceConfig};
 use shared::job::{printable, validate_job_id, JobStatus, ASSET_EXTERNAL_FILE};
 use shared::manifest::{RESULTS_FOLDER, TAG_JOB_ID};
-use shared::monitor::{decide_transition, driver_log_prefix, driver_log_stream, failure_message, statuses_before_or_at, EmrState, Transition};
+use shared::monitor::{
+    decide_transition, driver_log_prefix, driver_log_stream, failure_message, statuses_before_or_at, tail_bounded, EmrState, Transition,
+};
 use shared::ports::{DriverLogs, EmrServerless, LogReader, MonitorStore, MonitoredJob, ObjectStore, OutputFile, StatusUpdate};
 use shared::s3_uri::S3Uri;
 
@@ -176,13 +178,30 @@ impl MonitorHandler {
             update.model_result = result?;
             update.output_files = outputs?;
         }
-        let applied = self.store.apply_status(&update).await.map_err(step_error(&job.id, "write status"))?;
+        let applied = self.write_status(&mut update).await.map_err(step_error(&job.id, "write status"))?;
         if !applied {
             info!(job_id = %job.id, job_run_id = run_id, emr_state = %emr_state, "job moved on meanwhile; event changes nothing");
             return Ok(Outcome::Ignored("superseded".into()));
         }
         info!(job_id = %job.id, job_run_id = run_id, from = %current, to = %status, emr_state = %emr_state, "job status applied");
         Ok(Outcome::Applied { job_id: job.id.clone(), status, emr_state })
+    }
+
+    /// Writes the update. A final write DynamoDB refuses for good (most likely the 400 KB item
+    /// limit: ModelOp rows can carry large inline sources) is retried with a smaller report, then
+    /// with none, so the job still reaches its final status.
+    async fn write_status(&self, update: &mut StatusUpdate) -> Result<bool, AwsError> {
+        let mut level = 0;
+        loop {
+            match self.store.apply_status(update).await {
+                Err(e) if e.is(AwsErrorKind::Permanent) && update.status.is_terminal() && level < 2 => {
+                    level += 1;
+                    warn!(job_id = %update.job_id, error = %e, level, "final write refused; retrying with a smaller report");
+                    shrink_report(update, level);
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Finds the job of a run: by the run's name (submit names runs after their job), by the
@@ -400,7 +419,91 @@ fn unless_transient<T>(job_id: &str, what: &'static str, result: Result<T, AwsEr
     }
 }
 
+/// Level 1 keeps the last lines of stderr, a shortened failure reason and a note instead of the
+/// result; level 2 drops the report, keeping a one-line reason.
+fn shrink_report(update: &mut StatusUpdate, level: u8) {
+    const SMALL: usize = 2 * 1024;
+    let note = serde_json::json!({ "truncated": true, "reason": "the job row had no room for the model result" });
+    if level >= 2 {
+        update.driver_logs = None;
+        update.output_files = None;
+        update.model_result = update.model_result.as_ref().map(|_| note.clone());
+        update.error_message = update.error_message.as_deref().map(|m| head_bounded(m.lines().next().unwrap_or(m), SMALL));
+        return;
+    }
+    if let Some(logs) = update.driver_logs.as_mut() {
+        logs.stdout.clear();
+        logs.stderr = tail_bounded(&logs.stderr, SMALL).0.to_string();
+        logs.truncated = true;
+    }
+    if update.model_result.is_some() {
+        update.model_result = Some(note);
+    }
+    update.error_message = update.error_message.as_deref().map(|m| head_bounded(m, SMALL));
+}
+
+/// The start of `text` within `max_bytes`: an error message's head names the job and the reason.
+fn head_bounded(text: &str, max_bytes: usize) -> String {
+    let mut end = text.len().min(max_bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
 fn malformed(event_id: &str, detail_type: &str, reason: &str) -> Outcome {
     error!(event_id, detail_type, reason, "malformed event acknowledged without processing");
     Outcome::Ignored(format!("malformed event: {reason}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn big_update() -> StatusUpdate {
+        StatusUpdate {
+            job_id: "job-1".into(),
+            application_id: "app-1".into(),
+            run_id: "run-1".into(),
+            status: JobStatus::Error,
+            emr_state: "FAILED".into(),
+            history_only: false,
+            at: Utc::now(),
+            from_statuses: vec!["RUNNING"],
+            blocked_emr_states: vec!["FAILED"],
+            driver_logs: Some(DriverLogs {
+                stdout: "o".repeat(16_000),
+                stderr: (0..300).map(|i| format!("stderr line {i:04}\n")).collect(),
+                truncated: false,
+                log_group_name: "/aws/emr-serverless".into(),
+                log_stream_name_prefix: "job-1/applications/app-1/jobs/run-1/".into(),
+            }),
+            error_message: Some(format!("job job-1: EMR Serverless job run FAILED: boom\n{}", "x".repeat(6_000))),
+            model_result: Some(serde_json::json!({ "result": "r".repeat(60_000) })),
+            output_files: Some(vec![OutputFile { name: None, file_url: "s3://b/o/".into(), exists: true }]),
+        }
+    }
+
+    #[test]
+    fn reports_shrink_by_level() {
+        let mut update = big_update();
+        shrink_report(&mut update, 1);
+        let logs = update.driver_logs.as_ref().expect("logs kept at level 1");
+        assert_eq!((logs.stdout.as_str(), logs.truncated), ("", true));
+        assert!(logs.stderr.len() <= 2048 && logs.stderr.ends_with("stderr line 0299\n"), "{}", logs.stderr.len());
+        assert_eq!(update.model_result.as_ref().unwrap()["truncated"], true);
+        let message = update.error_message.as_ref().unwrap();
+        assert!(message.len() <= 2048 && message.starts_with("job job-1: EMR Serverless job run FAILED: boom"), "{message}");
+        assert!(update.output_files.is_some());
+
+        shrink_report(&mut update, 2);
+        assert!(update.driver_logs.is_none() && update.output_files.is_none());
+        assert_eq!(update.model_result.as_ref().unwrap()["truncated"], true);
+        assert_eq!(update.error_message.as_deref(), Some("job job-1: EMR Serverless job run FAILED: boom"));
+
+        let mut plain = big_update();
+        plain.model_result = None;
+        shrink_report(&mut plain, 2);
+        assert!(plain.model_result.is_none(), "no note for a run that had no result");
+    }
 }

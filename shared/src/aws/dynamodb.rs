@@ -30,6 +30,32 @@ impl DynamoJobStore {
         DynamoJobStore { client, table: table.into() }
     }
 
+    /// Ends a job that has no run in ERROR with `message`, if `condition` holds; false otherwise.
+    async fn end_in_error<const N: usize>(
+        &self,
+        job_id: &str,
+        message: &str,
+        at: DateTime<Utc>,
+        condition: &str,
+        condition_values: [(&str, AttributeValue); N],
+    ) -> Result<bool, AwsError> {
+        let mut vals = values([(":error", s(JobStatus::Error.as_str())), (":message", s(message)), (":now", s(&timestamp(at)))]);
+        vals.extend(values(condition_values));
+        vals.extend(history_values(JobStatus::Error, None, at));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::ID, s(job_id))
+            .update_expression(format!("SET jobStatus = :error, errorMessage = :message, updatedAt = :now, {APPEND_HISTORY} REMOVE submitLease"))
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(vals))
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "UpdateItem(end in error)", e));
+        condition_held(result)
+    }
+
     /// A consistent read of a job row (or of the projected fields); `None` when it is gone.
     async fn read_fields<T: serde::de::DeserializeOwned>(&self, job_id: &str, projection: Option<&str>) -> Result<Option<T>, AwsError> {
         let output = self
@@ -184,26 +210,9 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn fail_before_launch(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
-        let mut vals = values([
-            (":created", s(JobStatus::Created.as_str())),
-            (":waiting", s(JobStatus::Waiting.as_str())),
-            (":error", s(JobStatus::Error.as_str())),
-            (":message", s(message)),
-            (":now", s(&timestamp(at))),
-        ]);
-        vals.extend(history_values(JobStatus::Error, None, at));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::ID, s(job_id))
-            .update_expression(format!("SET jobStatus = :error, errorMessage = :message, updatedAt = :now, {APPEND_HISTORY} REMOVE submitLease"))
-            .condition_expression("attribute_exists(id) AND jobStatus IN (:created, :waiting) AND attribute_not_exists(sparkApplicationId)")
-            .set_expression_attribute_values(Some(vals))
-            .send()
+        let condition = "attribute_exists(id) AND jobStatus IN (:created, :waiting) AND attribute_not_exists(sparkApplicationId)";
+        self.end_in_error(job_id, message, at, condition, [(":created", s(JobStatus::Created.as_str())), (":waiting", s(JobStatus::Waiting.as_str()))])
             .await
-            .map_err(|e| classify(SERVICE, "UpdateItem(fail job)", e));
-        condition_held(result)
     }
 }
 
@@ -372,27 +381,8 @@ impl MonitorStore for DynamoJobStore {
     }
 
     async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
-        let mut vals = values([
-            (":waiting", s(JobStatus::Waiting.as_str())),
-            (":error", s(JobStatus::Error.as_str())),
-            (":message", s(message)),
-            (":now", s(&timestamp(at))),
-        ]);
-        vals.extend(history_values(JobStatus::Error, None, at));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::ID, s(job_id))
-            .update_expression(format!("SET jobStatus = :error, errorMessage = :message, updatedAt = :now, {APPEND_HISTORY} REMOVE submitLease"))
-            .condition_expression(
-                "attribute_exists(id) AND jobStatus = :waiting AND attribute_not_exists(sparkApplicationId) \
-                 AND (attribute_not_exists(submitLease) OR submitLease.expiresAt < :now)",
-            )
-            .set_expression_attribute_values(Some(vals))
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "UpdateItem(end stuck job)", e));
-        condition_held(result)
+        let condition = "attribute_exists(id) AND jobStatus = :waiting AND attribute_not_exists(sparkApplicationId) \
+                         AND (attribute_not_exists(submitLease) OR submitLease.expiresAt < :now)";
+        self.end_in_error(job_id, message, at, condition, [(":waiting", s(JobStatus::Waiting.as_str()))]).await
     }
 }

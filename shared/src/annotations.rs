@@ -21,26 +21,40 @@ impl ModelFunctions {
 /// lines, other comments and decorators; an annotation followed by anything else is ignored, as is
 /// an indented (non top-level) `def`, which the driver could not call.
 pub fn parse_model_functions(source: &str) -> ModelFunctions {
-    let mut functions = ModelFunctions::default();
-    let mut pending: Vec<ModelRole> = Vec::new();
-    for line in source.lines() {
+    let mut scanner = AnnotationScanner::default();
+    source.lines().for_each(|line| scanner.line(line));
+    scanner.finish()
+}
+
+/// The same rule, a line at a time, so a source read from S3 can be scanned as it streams in.
+#[derive(Debug, Default)]
+pub struct AnnotationScanner {
+    functions: ModelFunctions,
+    pending: Vec<ModelRole>,
+}
+
+impl AnnotationScanner {
+    pub fn line(&mut self, line: &str) {
         let trimmed = line.trim();
         if let Some(role) = annotation_role(trimmed) {
-            pending.push(role);
-            continue;
+            self.pending.push(role);
+            return;
         }
-        if pending.is_empty() || trimmed.is_empty() || trimmed.starts_with('#') || line.starts_with('@') {
-            continue;
+        if self.pending.is_empty() || trimmed.is_empty() || trimmed.starts_with('#') || line.starts_with('@') {
+            return;
         }
         if let Some(name) = top_level_def_name(line) {
-            for role in pending.drain(..) {
-                functions.by_role.entry(role.as_str()).or_insert_with(|| name.to_string());
+            for role in self.pending.drain(..) {
+                self.functions.by_role.entry(role.as_str()).or_insert_with(|| name.to_string());
             }
         } else {
-            pending.clear();
+            self.pending.clear();
         }
     }
-    functions
+
+    pub fn finish(self) -> ModelFunctions {
+        self.functions
+    }
 }
 
 /// `# modelop.score`, `#modelop.score`, `# modelop.score  ` all name the score role.

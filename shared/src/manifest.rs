@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::annotations::parse_model_functions;
+use crate::annotations::ModelFunctions;
 use crate::config::{is_application_name, is_role_arn, ServiceConfig, StagingLocation, SubmitConfig};
 use crate::job::{printable, validate_job_id, Asset, InvalidJobId, Job, JobType, ModelRole, ASSET_EXTERNAL_FILE, ASSET_SOURCE_CODE};
 use crate::s3_uri::S3Uri;
@@ -46,8 +46,6 @@ pub enum ManifestError {
     MissingFileUrl { what: &'static str, name: String },
     #[error("the primary source has no function annotated '{annotation}', which a {job_type} job calls")]
     MissingFunction { annotation: String, job_type: JobType },
-    #[error("the primary source is not valid UTF-8 text")]
-    SourceNotText,
     #[error("{0}")]
     SubmitParameters(SparkConfError),
 }
@@ -202,9 +200,9 @@ pub fn plan_job(job: &Job, service: &ServiceConfig, submit: &SubmitConfig) -> Re
     })
 }
 
-/// Finishes the manifest with the primary source's text: finds the functions to call.
-pub fn build_manifest(plan: &JobPlan, primary_source: &str) -> Result<PySparkJobManifest, ManifestError> {
-    let functions = parse_model_functions(primary_source);
+/// Finishes the manifest with what the primary source's annotations declare, and where its bytes
+/// come from (its text, or a server-side copy of the model's own S3 object).
+pub fn build_manifest(plan: &JobPlan, functions: &ModelFunctions, primary: FileContent) -> Result<PySparkJobManifest, ManifestError> {
     let role = plan.job_type.model_role();
     let job_function = functions
         .get(role)
@@ -227,7 +225,7 @@ pub fn build_manifest(plan: &JobPlan, primary_source: &str) -> Result<PySparkJob
         StagedFile { name: DRIVER_FILE_NAME.into(), content: FileContent::Text(DRIVER_SOURCE.into()), kind: FileKind::EntryPoint },
         StagedFile {
             name: format!("{}.py", plan.primary_module),
-            content: FileContent::Text(primary_source.to_string()),
+            content: primary,
             kind: FileKind::PyFile,
         },
         StagedFile { name: METADATA_FILE_NAME.into(), content: FileContent::Text(metadata_json), kind: FileKind::File },
@@ -414,7 +412,7 @@ mod tests {
     fn manifest_of(job: &Job) -> Result<PySparkJobManifest, ManifestError> {
         let plan = plan_job(job, &service(), &submit())?;
         let SourceLocation::Inline(text) = &plan.primary else { panic!("inline source expected") };
-        build_manifest(&plan, text)
+        build_manifest(&plan, &crate::annotations::parse_model_functions(text), FileContent::Text(text.clone()))
     }
 
     #[test]

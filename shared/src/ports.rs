@@ -73,6 +73,9 @@ pub trait ObjectStore: Send + Sync {
     async fn copy(&self, from: &S3Uri, bucket: &str, key: &str) -> Result<(), AwsError>;
     /// Reads a UTF-8 object of at most `max_bytes`; larger objects are a permanent error.
     async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError>;
+    /// Streams an object of at most `max_bytes` line by line (lossy UTF-8), holding one chunk and
+    /// one line at a time, whatever the object's size.
+    async fn for_each_line(&self, from: &S3Uri, max_bytes: u64, on_line: &mut (dyn for<'l> FnMut(&'l str) + Send)) -> Result<(), AwsError>;
     async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<(), AwsError>;
     /// Every object under `prefix`, following ListObjectsV2's pages.
     async fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>, AwsError>;

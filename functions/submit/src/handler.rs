@@ -19,6 +19,7 @@ use shared::aws::{AwsError, AwsErrorKind};
 use shared::config::{ServiceConfig, SubmitConfig};
 use shared::job::{printable, Job, JobHeader, JobStatus};
 use shared::lease::{decide_claim, new_lease, ClaimDecision, SkipReason};
+use shared::annotations::{parse_model_functions, AnnotationScanner};
 use shared::manifest::{build_manifest, plan_job, FileContent, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
 pub use shared::stream::Cause;
 use shared::stream::{decode_record, handle_stream_batch, image_header, Retryable};
@@ -274,18 +275,23 @@ impl SubmitHandler {
     /// Reads the primary source if it lives in S3, builds the manifest and stages its files.
     async fn prepare(&self, plan: &JobPlan) -> Result<PySparkJobManifest, SubmitError> {
         let id = plan.job_id.as_str();
-        let source = match &plan.primary {
-            SourceLocation::Inline(text) => text.clone(),
-            SourceLocation::S3(uri) => self.objects.get_text(uri, MAX_SOURCE_BYTES).await.map_err(|e| {
-                let cause = format!("primary source {uri} could not be read: {e}");
-                match e.kind {
-                    AwsErrorKind::Transient => SubmitError::new(id, Step::Stage, Cause::Transient(cause)),
-                    _ => SubmitError::new(id, Step::Stage, Cause::Permanent(cause)),
-                }
-            })?,
+        // An S3 source is scanned as it streams and copied server side: a large model never sits
+        // in this function's memory. An inline source is already here.
+        let (functions, primary) = match &plan.primary {
+            SourceLocation::Inline(text) => (parse_model_functions(text), FileContent::Text(text.clone())),
+            SourceLocation::S3(uri) => {
+                let mut scanner = AnnotationScanner::default();
+                self.objects.for_each_line(uri, MAX_SOURCE_BYTES, &mut |line| scanner.line(line)).await.map_err(|e| {
+                    let cause = format!("primary source {uri} could not be read: {e}");
+                    match e.kind {
+                        AwsErrorKind::Transient => SubmitError::new(id, Step::Stage, Cause::Transient(cause)),
+                        _ => SubmitError::new(id, Step::Stage, Cause::Permanent(cause)),
+                    }
+                })?;
+                (scanner.finish(), FileContent::CopyFrom(uri.clone()))
+            }
         };
-        let mut manifest = build_manifest(plan, &source).map_err(|e| SubmitError::manifest(id, Step::Validate, e))?;
-        drop(source);
+        let mut manifest = build_manifest(plan, &functions, primary).map_err(|e| SubmitError::manifest(id, Step::Validate, e))?;
         // The bodies move into the uploads (a model source can be large); the manifest keeps the
         // file names, which is all that is needed after staging.
         let bucket = manifest.staging_bucket.clone();

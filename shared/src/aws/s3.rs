@@ -90,6 +90,37 @@ impl ObjectStore for S3ObjectStore {
             .map_err(|_| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is not UTF-8 text")))
     }
 
+    async fn for_each_line(&self, from: &S3Uri, max_bytes: u64, on_line: &mut (dyn for<'l> FnMut(&'l str) + Send)) -> Result<(), AwsError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&from.bucket)
+            .key(&from.key)
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "GetObject", e))?;
+        let too_big = |size: u64| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is {size} bytes; at most {max_bytes} are read"));
+        if let Some(length) = output.content_length().filter(|l| *l as u64 > max_bytes) {
+            return Err(too_big(length as u64));
+        }
+        let mut body = output.body;
+        let mut lines = LineSplitter::default();
+        let mut read = 0u64;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Transient, format!("{from}: reading the body failed: {e}")))?
+        {
+            read += chunk.len() as u64;
+            if read > max_bytes {
+                return Err(too_big(read));
+            }
+            lines.push(&chunk, on_line);
+        }
+        lines.finish(on_line);
+        Ok(())
+    }
+
     async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<(), AwsError> {
         for chunk in keys.chunks(DELETE_BATCH) {
             let failed = self.delete_batch(bucket, chunk).await?;
@@ -187,9 +218,67 @@ impl S3ObjectStore {
     }
 }
 
+/// Cuts a byte stream into lines across chunk boundaries. A line longer than `MAX_LINE` keeps
+/// only its start: enough for what a line is scanned for, and memory stays bounded.
+#[derive(Default)]
+struct LineSplitter {
+    carry: Vec<u8>,
+}
+
+const MAX_LINE: usize = 64 * 1024;
+
+impl LineSplitter {
+    fn push<F: FnMut(&str) + ?Sized>(&mut self, mut chunk: &[u8], on_line: &mut F) {
+        while let Some(end) = chunk.iter().position(|b| *b == b'\n') {
+            self.append(&chunk[..end]);
+            on_line(&String::from_utf8_lossy(self.carry.strip_suffix(b"\r").unwrap_or(&self.carry)));
+            self.carry.clear();
+            chunk = &chunk[end + 1..];
+        }
+        self.append(chunk);
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        let room = MAX_LINE.saturating_sub(self.carry.len());
+        self.carry.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn finish<F: FnMut(&str) + ?Sized>(self, on_line: &mut F) {
+        if !self.carry.is_empty() {
+            on_line(&String::from_utf8_lossy(&self.carry));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_whole_across_chunks() {
+        let cases: [(&[&str], &[&str]); 4] = [
+            (&["# modelop.sc", "ore\ndef act", "ion(a, b, c):\n"], &["# modelop.score", "def action(a, b, c):"]),
+            (&["a\r\nb", "", "\n\nc"], &["a", "b", "", "c"]),
+            (&["no newline at end"], &["no newline at end"]),
+            (&["\u{e9}t\u{e9}\n"], &["\u{e9}t\u{e9}"]),
+        ];
+        for (chunks, expected) in cases {
+            let mut lines = Vec::new();
+            let mut collect = |line: &str| lines.push(line.to_string());
+            let mut splitter = LineSplitter::default();
+            for chunk in chunks {
+                splitter.push(chunk.as_bytes(), &mut collect);
+            }
+            splitter.finish(&mut collect);
+            assert_eq!(lines, expected, "{chunks:?}");
+        }
+        let mut longest = 0;
+        let mut measure = |line: &str| longest = longest.max(line.len());
+        let mut splitter = LineSplitter::default();
+        splitter.push(&vec![b'x'; 3 * MAX_LINE], &mut measure);
+        splitter.finish(&mut measure);
+        assert_eq!(longest, MAX_LINE);
+    }
 
     #[test]
     fn copy_source_encodes_the_key() {

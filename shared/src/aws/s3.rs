@@ -23,6 +23,27 @@ impl S3ObjectStore {
     pub fn new(client: Client) -> Self {
         S3ObjectStore { client }
     }
+
+    /// GetObject's body, refused up front when the object says it is larger than `max_bytes`
+    /// (callers still count while reading: the length header is not a promise).
+    async fn open_bounded(&self, from: &S3Uri, max_bytes: u64) -> Result<ByteStream, AwsError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&from.bucket)
+            .key(&from.key)
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "GetObject", e))?;
+        match output.content_length() {
+            Some(length) if length as u64 > max_bytes => Err(too_big(from, length as u64, max_bytes)),
+            _ => Ok(output.body),
+        }
+    }
+}
+
+fn too_big(from: &S3Uri, size: u64, max_bytes: u64) -> AwsError {
+    AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is {size} bytes; at most {max_bytes} are read"))
 }
 
 /// CopyObject's `x-amz-copy-source`: `bucket/key` with the key URL-encoded except for '/'.
@@ -65,45 +86,22 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError> {
-        let output = self
-            .client
-            .get_object()
-            .bucket(&from.bucket)
-            .key(&from.key)
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "GetObject", e))?;
-        let too_big = |size: u64| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is {size} bytes; at most {max_bytes} are read"));
-        if let Some(length) = output.content_length().filter(|l| *l as u64 > max_bytes) {
-            return Err(too_big(length as u64));
-        }
-        let bytes = output
-            .body
+        let bytes = self
+            .open_bounded(from, max_bytes)
+            .await?
             .collect()
             .await
             .map_err(|e| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Transient, format!("{from}: reading the body failed: {e}")))?
             .into_bytes();
         if bytes.len() as u64 > max_bytes {
-            return Err(too_big(bytes.len() as u64));
+            return Err(too_big(from, bytes.len() as u64, max_bytes));
         }
         String::from_utf8(bytes.to_vec())
             .map_err(|_| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is not UTF-8 text")))
     }
 
     async fn for_each_line(&self, from: &S3Uri, max_bytes: u64, on_line: &mut (dyn for<'l> FnMut(&'l str) + Send)) -> Result<(), AwsError> {
-        let output = self
-            .client
-            .get_object()
-            .bucket(&from.bucket)
-            .key(&from.key)
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "GetObject", e))?;
-        let too_big = |size: u64| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is {size} bytes; at most {max_bytes} are read"));
-        if let Some(length) = output.content_length().filter(|l| *l as u64 > max_bytes) {
-            return Err(too_big(length as u64));
-        }
-        let mut body = output.body;
+        let mut body = self.open_bounded(from, max_bytes).await?;
         let mut lines = LineSplitter::default();
         let mut read = 0u64;
         while let Some(chunk) = body
@@ -113,7 +111,7 @@ impl ObjectStore for S3ObjectStore {
         {
             read += chunk.len() as u64;
             if read > max_bytes {
-                return Err(too_big(read));
+                return Err(too_big(from, read, max_bytes));
             }
             lines.push(&chunk, on_line);
         }

@@ -73,7 +73,7 @@ async fn final_transitions_empty_exactly_their_jobs_folders() {
     let batch = transition_batch(&env, &[(&complete, "COMPLETE"), (&error, "ERROR"), (&running, "RUNNING")]).await;
     let before = env.all_staging_keys().await;
 
-    let response = env.cleanup_handler().await.handle_batch(&batch).await;
+    let response = env.cleanup_handler().await.handle_batch(batch.clone()).await;
     assert!(failures(&response).is_empty(), "{response:?}");
 
     let expected: Vec<String> = before.iter().filter(|k| !k.starts_with(&folder("job-1")) && !k.starts_with(&folder("job-2"))).cloned().collect();
@@ -101,7 +101,7 @@ async fn a_large_folder_goes_in_one_call_per_thousand_objects() {
 
     let (s3, counter) = env.counted_s3();
     let handler = env.cleanup_handler_with(env.cleanup_config(), s3).await;
-    let result = handler.handle_record(&batch["Records"][0]).await.expect("cleaned");
+    let result = handler.handle_record(batch["Records"][0].clone()).await.expect("cleaned");
 
     assert_eq!(result, RecordResult::Cleaned { job_id: id.into(), deleted: 2_500, run_cancelled: false });
     assert!(env.staged_keys(id).await.is_empty());
@@ -119,12 +119,12 @@ async fn a_second_delivery_and_an_empty_folder_are_successes() {
     let batch = transition_batch(&env, &[(&staged, "COMPLETE"), (&never_staged, "ERROR")]).await;
     let handler = env.cleanup_handler().await;
 
-    let first = handler.handle_record(&batch["Records"][0]).await.expect("first delivery");
+    let first = handler.handle_record(batch["Records"][0].clone()).await.expect("first delivery");
     let deleted = |r: &RecordResult| match r {
         RecordResult::Cleaned { deleted, .. } => *deleted,
         other => panic!("not cleaned: {other:?}"),
     };
-    let counts: Vec<usize> = vec![deleted(&first), deleted(&handler.handle_record(&batch["Records"][1]).await.unwrap())];
+    let counts: Vec<usize> = vec![deleted(&first), deleted(&handler.handle_record(batch["Records"][1].clone()).await.unwrap())];
     let mut sorted = counts.clone();
     sorted.sort();
     assert_eq!(sorted, [0, 4], "one job had 4 files, the other none");
@@ -133,10 +133,10 @@ async fn a_second_delivery_and_an_empty_folder_are_successes() {
     let mut doubled = batch.clone();
     doubled["Records"].as_array_mut().unwrap().push(batch["Records"][0].clone());
     for again in [&batch, &doubled] {
-        let response = handler.handle_batch(again).await;
+        let response = handler.handle_batch(again.clone()).await;
         assert!(failures(&response).is_empty(), "{response:?}");
     }
-    assert_eq!(deleted(&handler.handle_record(&batch["Records"][0]).await.unwrap()), 0);
+    assert_eq!(deleted(&handler.handle_record(batch["Records"][0].clone()).await.unwrap()), 0);
     assert!(env.all_staging_keys().await.is_empty());
     assert!(cleaned_at(&env, "job-1").await.is_some() && cleaned_at(&env, "job-2").await.is_some());
 }
@@ -165,18 +165,18 @@ async fn a_hostile_staging_uri_or_id_is_refused_and_nothing_is_deleted() {
         let mut job = launched_job(&env, "job-1", "RUNNING");
         job["stagingUri"] = json!(uri);
         let batch = transition_batch(&env, &[(&job, "COMPLETE")]).await;
-        let result = handler.handle_record(&batch["Records"][0]).await.expect("refusal is not retried");
+        let result = handler.handle_record(batch["Records"][0].clone()).await.expect("refusal is not retried");
         let RecordResult::Failed(err) = result else { panic!("{uri}: not refused: {result:?}") };
         assert_eq!(err.step, Step::CheckTarget, "{uri}");
         let message = err.to_string();
         assert!(message.starts_with("job job-1: check staging folder: refusing to delete") && message.contains(&format!("{uri:?}")), "{message}");
-        assert!(failures(&handler.handle_batch(&batch).await).is_empty(), "a refused record does not block the shard");
+        assert!(failures(&handler.handle_batch(batch.clone()).await).is_empty(), "a refused record does not block the shard");
     }
     // An id that would climb out of the staging prefix.
     let mut dotdot = launched_job(&env, "..", "RUNNING");
     dotdot["stagingUri"] = json!(format!("s3://{bucket}/{PREFIX}"));
     let batch = transition_batch(&env, &[(&dotdot, "ERROR")]).await;
-    let result = handler.handle_record(&batch["Records"][0]).await.unwrap();
+    let result = handler.handle_record(batch["Records"][0].clone()).await.unwrap();
     assert!(matches!(&result, RecordResult::Failed(e) if e.step == Step::CheckTarget && e.to_string().contains("'..'")), "{result:?}");
 
     assert_eq!(env.all_staging_keys().await, staging_before, "nothing deleted");
@@ -209,7 +209,7 @@ async fn a_user_cancel_cancels_the_emr_run_then_cleans() {
     let handler = env.cleanup_handler().await;
     let mut results = Vec::new();
     for record in batch["Records"].as_array().unwrap() {
-        results.push(handler.handle_record(record).await.expect("handled"));
+        results.push(handler.handle_record(record.clone()).await.expect("handled"));
     }
     assert!(results.contains(&RecordResult::Cleaned { job_id: "job-c".into(), deleted: 4, run_cancelled: true }), "{results:?}");
     assert!(results.contains(&RecordResult::Cleaned { job_id: "job-f".into(), deleted: 0, run_cancelled: false }), "{results:?}");
@@ -218,7 +218,7 @@ async fn a_user_cancel_cancels_the_emr_run_then_cleans() {
     assert!(env.staged_keys("job-c").await.is_empty());
 
     // Redelivery cancels again: CancelJobRun of a run that is already over is not an error.
-    let response = handler.handle_batch(&batch).await;
+    let response = handler.handle_batch(batch.clone()).await;
     assert!(failures(&response).is_empty(), "{response:?}");
     assert_eq!(run_state(cancelled_run).await, "CANCELLED");
 }
@@ -243,7 +243,7 @@ async fn the_orphan_sweep_deletes_folders_of_finished_or_missing_jobs_only() {
     let before = env.all_staging_keys().await;
 
     // With the default minimum age, fresh folders are all kept.
-    let response = env.cleanup_handler().await.handle_event(&scheduled).await.expect("sweep");
+    let response = env.cleanup_handler().await.handle_event(scheduled.clone()).await.expect("sweep");
     let CleanupResponse::Sweep(report) = response else { panic!("not a sweep: {response:?}") };
     assert!(report.deleted.is_empty() && report.folders == 7 && report.kept == 7, "{report:?}");
     assert_eq!(env.all_staging_keys().await, before);
@@ -251,7 +251,7 @@ async fn the_orphan_sweep_deletes_folders_of_finished_or_missing_jobs_only() {
     // moto cannot backdate LastModified, so a zero minimum age stands in for "old enough".
     let config = CleanupConfig { orphan_min_age: chrono::Duration::zero(), ..env.cleanup_config() };
     let handler = env.cleanup_handler_with(config, env.s3.clone()).await;
-    let CleanupResponse::Sweep(report) = handler.handle_event(&scheduled).await.expect("sweep") else { panic!() };
+    let CleanupResponse::Sweep(report) = handler.handle_event(scheduled.clone()).await.expect("sweep") else { panic!() };
     assert_eq!(report.deleted, ["done-1", "failed-1", "gone-1"]);
     assert_eq!(report.kept, 4, "{report:?}");
     let deleted = ["done-1", "failed-1", "gone-1"].map(folder);
@@ -279,7 +279,7 @@ async fn transient_failures_report_the_earliest_sequence_number() {
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
         .build();
     let handler = env.cleanup_handler_with(env.cleanup_config(), aws_sdk_s3::Client::from_conf(unreachable)).await;
-    let response = handler.handle_batch(&batch).await;
+    let response = handler.handle_batch(batch.clone()).await;
 
     let earliest = shared::stream::earliest_sequence_number(sequences.iter().map(String::as_str)).unwrap();
     assert_eq!(failures(&response), [earliest.to_string()]);

@@ -32,7 +32,7 @@ async fn each_job_type_is_staged_and_launched_once() {
     let batch = env.insert_batch().await;
     assert_eq!(batch["Records"].as_array().unwrap().len(), 3);
 
-    let response = env.submit_handler().await.handle_batch(&batch, deadline()).await;
+    let response = env.submit_handler().await.handle_batch(batch.clone(), deadline()).await;
     assert!(failures(&response).is_empty(), "{response:?}");
 
     let runs = env.job_runs(&env.app_name).await;
@@ -118,7 +118,7 @@ async fn job_parameters_override_the_configuration() {
         "threshold": "0.75"
     });
     env.put_job(&job).await;
-    let response = env.submit_handler().await.handle_batch(&env.insert_batch().await, deadline()).await;
+    let response = env.submit_handler().await.handle_batch(env.insert_batch().await, deadline()).await;
     assert!(failures(&response).is_empty());
 
     assert!(env.job_runs(&env.app_name).await.is_empty(), "the default application is not used");
@@ -144,16 +144,16 @@ async fn a_second_delivery_changes_nothing() {
     let batch = env.insert_batch().await;
     let handler = env.submit_handler().await;
 
-    assert!(failures(&handler.handle_batch(&batch, deadline()).await).is_empty());
+    assert!(failures(&handler.handle_batch(batch.clone(), deadline()).await).is_empty());
     let first = env.job(&id).await.unwrap();
     // The same record again, and twice within one batch.
     let mut doubled = batch.clone();
     let record = batch["Records"][0].clone();
     doubled["Records"] = json!([record.clone(), record]);
-    assert!(failures(&handler.handle_batch(&batch, deadline()).await).is_empty());
-    assert!(failures(&handler.handle_batch(&doubled, deadline()).await).is_empty());
+    assert!(failures(&handler.handle_batch(batch.clone(), deadline()).await).is_empty());
+    assert!(failures(&handler.handle_batch(doubled.clone(), deadline()).await).is_empty());
     // A fresh container (no application cache) too.
-    assert!(failures(&env.submit_handler().await.handle_batch(&batch, deadline()).await).is_empty());
+    assert!(failures(&env.submit_handler().await.handle_batch(batch.clone(), deadline()).await).is_empty());
 
     assert_eq!(env.job_runs(&env.app_name).await.len(), 1, "exactly one run");
     assert_eq!(env.job(&id).await.unwrap(), first, "the job row is unchanged");
@@ -166,7 +166,7 @@ async fn concurrent_invocations_launch_one_run() {
     env.put_job(&created_job(&id, "MODEL_BATCH_TEST_JOB")).await;
     let batch = env.insert_batch().await;
     let (a, b) = (env.submit_handler().await, env.submit_handler().await);
-    let (ra, rb) = tokio::join!(a.handle_batch(&batch, deadline()), b.handle_batch(&batch, deadline()));
+    let (ra, rb) = tokio::join!(a.handle_batch(batch.clone(), deadline()), b.handle_batch(batch.clone(), deadline()));
     // The loser either waited for the winner's lease and then skipped, or reported a retry.
     let retried = failures(&ra).len() + failures(&rb).len();
     assert!(retried <= 1, "{ra:?} {rb:?}");
@@ -184,7 +184,7 @@ async fn a_retry_after_an_outage_between_claim_and_launch_launches() {
 
     // EMR Serverless unreachable: the claim succeeds, the launch fails transiently.
     let broken = env.submit_handler_with_emr_endpoint("http://127.0.0.1:9").await;
-    let response = broken.handle_batch(&batch, deadline()).await;
+    let response = broken.handle_batch(batch.clone(), deadline()).await;
     assert_eq!(failures(&response), [sequence], "reported for retry");
     let job = env.job(&id).await.unwrap();
     assert_eq!(job["jobStatus"], "WAITING");
@@ -192,7 +192,7 @@ async fn a_retry_after_an_outage_between_claim_and_launch_launches() {
     assert!(job.get("submitLease").is_none(), "the lease is released for the retry");
 
     // Lambda retries the record: it must launch, not skip the WAITING job.
-    let response = env.submit_handler().await.handle_batch(&batch, deadline()).await;
+    let response = env.submit_handler().await.handle_batch(batch.clone(), deadline()).await;
     assert!(failures(&response).is_empty());
     let job = env.job(&id).await.unwrap();
     assert_eq!(job["jobStatus"], "WAITING");
@@ -215,7 +215,7 @@ async fn a_crash_after_the_claim_is_taken_over_once_the_lease_expires() {
     env.update_job(&expired, "SET jobStatus = :w, submitLease = :l", lease(Utc::now() - Duration::seconds(1))).await;
     env.update_job(&live, "SET jobStatus = :w, submitLease = :l", lease(Utc::now() + Duration::hours(1))).await;
 
-    let response = env.submit_handler().await.handle_batch(&batch, deadline()).await;
+    let response = env.submit_handler().await.handle_batch(batch.clone(), deadline()).await;
     let live_sequence = batch["Records"]
         .as_array()
         .unwrap()
@@ -244,7 +244,7 @@ async fn a_crash_between_launch_and_record_does_not_start_a_second_run() {
         "expiresAt": shared::job::timestamp(Utc::now() - Duration::seconds(1)) } });
     env.update_job(&id, "SET jobStatus = :w, submitLease = :l", lease).await;
 
-    let response = env.submit_handler().await.handle_batch(&batch, deadline()).await;
+    let response = env.submit_handler().await.handle_batch(batch.clone(), deadline()).await;
     assert!(failures(&response).is_empty());
     let job = env.job(&id).await.unwrap();
     assert_eq!(job["sparkApplicationId"], run_id.as_str(), "the existing run is recorded");
@@ -303,7 +303,7 @@ async fn bad_jobs_end_in_error_and_the_rest_of_the_batch_goes_on() {
     for (_, job, _) in &cases {
         env.put_job(job).await;
     }
-    let response = env.submit_handler().await.handle_batch(&env.insert_batch().await, deadline()).await;
+    let response = env.submit_handler().await.handle_batch(env.insert_batch().await, deadline()).await;
     assert!(failures(&response).is_empty(), "permanent errors are not retried: {response:?}");
 
     for (id, _, needle) in &cases {
@@ -336,7 +336,7 @@ async fn primary_and_additional_sources_from_s3_are_staged() {
         { "name": "inline_util.py", "assetType": "SOURCE_CODE", "sourceCode": "def util():\n    return 1\n" }
     ]);
     env.put_job(&job).await;
-    let response = env.submit_handler().await.handle_batch(&env.insert_batch().await, deadline()).await;
+    let response = env.submit_handler().await.handle_batch(env.insert_batch().await, deadline()).await;
     assert!(failures(&response).is_empty());
 
     assert_eq!(
@@ -376,14 +376,14 @@ async fn records_that_are_not_ours_are_left_alone() {
     modify["eventName"] = json!("MODIFY");
     records.push(modify);
 
-    let response = env.submit_handler().await.handle_batch(&batch, deadline()).await;
+    let response = env.submit_handler().await.handle_batch(batch.clone(), deadline()).await;
     assert!(failures(&response).is_empty(), "malformed records are skipped, not retried");
     assert_eq!(env.job(&other).await.unwrap(), other_job, "another runtime's row is untouched");
     assert_eq!(env.job(&waiting).await.unwrap(), waiting_job, "a row that is not CREATED is untouched");
     assert!(env.job(&ours).await.unwrap()["sparkApplicationId"].is_string());
     assert_eq!(env.job_runs(&env.app_name).await.len(), 1);
 
-    let not_a_batch = env.submit_handler().await.handle_batch(&json!({ "hello": "world" }), deadline()).await;
+    let not_a_batch = env.submit_handler().await.handle_batch(json!({ "hello": "world" }), deadline()).await;
     assert!(failures(&not_a_batch).is_empty());
 }
 
@@ -395,7 +395,7 @@ async fn a_deleted_row_gets_no_run_and_no_staging() {
     let batch = env.insert_batch().await;
     env.dynamodb.delete_item().table_name(&env.table).key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone())).send().await.unwrap();
 
-    let response = env.submit_handler().await.handle_batch(&batch, deadline()).await;
+    let response = env.submit_handler().await.handle_batch(batch.clone(), deadline()).await;
     assert!(failures(&response).is_empty());
     assert!(env.job(&id).await.is_none(), "an update never recreates a deleted row");
     assert!(env.staged_keys(&id).await.is_empty(), "files staged for a missing job are removed");

@@ -12,6 +12,7 @@ pub mod lease;
 pub mod manifest;
 pub mod monitor;
 pub mod ports;
+pub mod process;
 pub mod s3_uri;
 pub mod spark_conf;
 pub mod stream;

@@ -5,6 +5,7 @@
 //! be: [`plan_job`] validates everything that needs no I/O, [`build_manifest`] finishes with the
 //! primary source's text.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -67,7 +68,9 @@ pub struct StagedFile {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileContent {
-    Text(String),
+    /// Text to upload: borrowed for what is built in (the driver, staged for every job without
+    /// a copy), owned for what comes from the job.
+    Text(Cow<'static, str>),
     /// A server-side copy from the model's own S3 location.
     CopyFrom(S3Uri),
 }
@@ -137,6 +140,14 @@ pub struct PySparkJobManifest {
     pub tags: BTreeMap<String, String>,
 }
 
+impl JobPlan {
+    /// Moves the primary source out, for its upload: a large inline source is then held once.
+    /// What is left in its place is an empty inline text.
+    pub fn take_primary(&mut self) -> SourceLocation {
+        std::mem::replace(&mut self.primary, SourceLocation::Inline(String::new()))
+    }
+}
+
 impl PySparkJobManifest {
     pub fn staging_uri(&self) -> String {
         format!("s3://{}/{}", self.staging_bucket, self.staging_prefix)
@@ -174,7 +185,7 @@ pub fn plan_job(job: &Job, service: &ServiceConfig, submit: &SubmitConfig) -> Re
     let mut additional = Vec::new();
     for asset in sources.iter().filter(|a| !a.is_primary_source()) {
         let content = match source_location(asset)? {
-            SourceLocation::Inline(text) => FileContent::Text(text),
+            SourceLocation::Inline(text) => FileContent::Text(text.into()),
             SourceLocation::S3(uri) => FileContent::CopyFrom(uri),
         };
         let name = names.claim_file(&asset_label(asset));
@@ -228,7 +239,7 @@ pub fn build_manifest(plan: &JobPlan, functions: &ModelFunctions, primary: FileC
             content: primary,
             kind: FileKind::PyFile,
         },
-        StagedFile { name: METADATA_FILE_NAME.into(), content: FileContent::Text(metadata_json), kind: FileKind::File },
+        StagedFile { name: METADATA_FILE_NAME.into(), content: FileContent::Text(metadata_json.into()), kind: FileKind::File },
     ];
     files.extend(plan.additional.iter().cloned());
 
@@ -412,7 +423,7 @@ mod tests {
     fn manifest_of(job: &Job) -> Result<PySparkJobManifest, ManifestError> {
         let plan = plan_job(job, &service(), &submit())?;
         let SourceLocation::Inline(text) = &plan.primary else { panic!("inline source expected") };
-        build_manifest(&plan, &crate::annotations::parse_model_functions(text), FileContent::Text(text.clone()))
+        build_manifest(&plan, &crate::annotations::parse_model_functions(text), FileContent::Text(text.clone().into()))
     }
 
     #[test]

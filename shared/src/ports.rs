@@ -1,6 +1,8 @@
 //! Ports: the narrow interfaces the functions' logic needs from AWS. The adapters in
 //! [`crate::aws`] implement them with the SDK; tests may implement them in memory.
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -69,7 +71,7 @@ pub trait JobStore: Send + Sync {
 
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
-    async fn put_text(&self, bucket: &str, key: &str, body: String, content_type: &str) -> Result<(), AwsError>;
+    async fn put_text(&self, bucket: &str, key: &str, body: Cow<'static, str>, content_type: &str) -> Result<(), AwsError>;
     async fn copy(&self, from: &S3Uri, bucket: &str, key: &str) -> Result<(), AwsError>;
     /// Reads a UTF-8 object of at most `max_bytes`; larger objects are a permanent error.
     async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError>;

@@ -51,26 +51,27 @@ pub trait Retryable {
 
 /// Runs `handle` on every record of a stream batch, at most `max_concurrency` at once, and
 /// answers with the earliest transiently failed record as the batch item failure. A payload that
-/// is not a stream batch is logged and acknowledged.
-pub async fn handle_stream_batch<'a, F, Fut, T, E>(payload: &'a Value, max_concurrency: usize, handle: F) -> DynamoDbEventResponse
+/// is not a stream batch is logged and acknowledged. Each record is handed over by value and
+/// dropped once handled, so the batch is not held twice (a record may carry a large image).
+pub async fn handle_stream_batch<F, Fut, T, E>(payload: Value, max_concurrency: usize, handle: F) -> DynamoDbEventResponse
 where
-    F: Fn(&'a Value) -> Fut,
+    F: Fn(Value) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: Retryable,
 {
-    let records = match payload.get("Records").and_then(Value::as_array) {
-        Some(records) => records.as_slice(),
-        None => {
-            error!("event is not a DynamoDB stream batch (no Records array); acknowledged without processing");
-            &[]
-        }
+    let records = match payload {
+        Value::Object(mut fields) => match fields.remove("Records") {
+            Some(Value::Array(records)) => records,
+            _ => not_a_batch(),
+        },
+        _ => not_a_batch(),
     };
     let failed: Vec<Option<String>> = stream::iter(records)
         .map(|raw| {
+            let sequence = raw.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str).map(str::to_string);
             let handled = handle(raw);
             async move {
                 let retry = handled.await.err().is_some_and(|e| e.is_transient());
-                let sequence = raw.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str).map(str::to_string);
                 sequence.filter(|_| retry)
             }
         })
@@ -86,12 +87,16 @@ where
     response
 }
 
+fn not_a_batch() -> Vec<Value> {
+    error!("event is not a DynamoDB stream batch (no Records array); acknowledged without processing");
+    Vec::new()
+}
+
 /// Decodes one stream record; a record that is not one is logged with its event id and `Err`
-/// carries the reason, so the caller skips it.
-pub fn decode_record(raw: &Value) -> Result<EventRecord, String> {
-    // From the borrowed value: a record may carry a large image, which is not copied here.
-    serde::Deserialize::deserialize(raw).map_err(|e: serde_json::Error| {
-        let event_id = raw.get("eventID").and_then(Value::as_str).unwrap_or("unknown");
+/// carries the reason, so the caller skips it. The record's strings move into the result.
+pub fn decode_record(raw: Value) -> Result<EventRecord, String> {
+    let event_id = raw.get("eventID").and_then(Value::as_str).unwrap_or("unknown").to_string();
+    serde_json::from_value(raw).map_err(|e| {
         error!(event_id, error = %e, "malformed stream record skipped");
         format!("malformed record: {e}")
     })

@@ -171,7 +171,7 @@ impl CleanupHandler {
     }
 
     /// One invocation: an EventBridge schedule runs the orphan sweep; anything else is a stream batch.
-    pub async fn handle_event(&self, payload: &Value) -> Result<CleanupResponse, SweepError> {
+    pub async fn handle_event(&self, payload: Value) -> Result<CleanupResponse, SweepError> {
         if payload.get("detail-type").and_then(Value::as_str) == Some(SCHEDULED_EVENT) {
             return self.sweep_orphans(Utc::now()).await.map(CleanupResponse::Sweep);
         }
@@ -180,13 +180,13 @@ impl CleanupHandler {
 
     /// Handles one stream batch, records concurrently (bounded by `CLEANUP_MAX_CONCURRENCY`). A
     /// transient failure reports the earliest failed sequence number so Lambda retries from there.
-    pub async fn handle_batch(&self, payload: &Value) -> DynamoDbEventResponse {
+    pub async fn handle_batch(&self, payload: Value) -> DynamoDbEventResponse {
         handle_stream_batch(payload, self.cleanup.max_concurrency, |raw| self.handle_record(raw)).await
     }
 
     /// One record. `Err` only for transient failures; malformed records are skipped and permanent
     /// failures are logged and returned as `Ok(Failed)`, so neither blocks the shard.
-    pub async fn handle_record(&self, raw: &Value) -> Result<RecordResult, CleanupError> {
+    pub async fn handle_record(&self, raw: Value) -> Result<RecordResult, CleanupError> {
         let record = match decode_record(raw) {
             Ok(record) => record,
             Err(reason) => return Ok(RecordResult::Skipped(reason)),

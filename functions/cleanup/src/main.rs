@@ -5,8 +5,9 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    shared::process::tune_allocator();
     lambda_runtime::tracing::init_default_subscriber();
     let handler = cleanup::handler_from_env().await.inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { handler.handle_event(&event.payload).await })).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { handler.handle_event(event.payload).await })).await
 }

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    shared::process::tune_allocator();
     lambda_runtime::tracing::init_default_subscriber();
     let handler = monitor::handler_from_env().await.inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
     let handler = &handler;

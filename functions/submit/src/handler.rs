@@ -131,13 +131,13 @@ impl SubmitHandler {
     /// Handles one stream batch. Records run concurrently (bounded by `SUBMIT_MAX_CONCURRENCY`);
     /// a transient failure reports the earliest failed sequence number so Lambda retries from
     /// there; malformed records are logged and skipped, never retried.
-    pub async fn handle_batch(&self, payload: &Value, deadline: DateTime<Utc>) -> DynamoDbEventResponse {
+    pub async fn handle_batch(&self, payload: Value, deadline: DateTime<Utc>) -> DynamoDbEventResponse {
         handle_stream_batch(payload, self.submit.max_concurrency, |raw| self.handle_record(raw, deadline)).await
     }
 
     /// One record: decides whether it is ours, then submits the job. `Err` only for transient
     /// failures; permanent ones end the job in ERROR and return `Ok(Failed)`.
-    pub async fn handle_record(&self, raw: &Value, deadline: DateTime<Utc>) -> Result<RecordResult, SubmitError> {
+    pub async fn handle_record(&self, raw: Value, deadline: DateTime<Utc>) -> Result<RecordResult, SubmitError> {
         let record = match decode_record(raw) {
             Ok(record) => record,
             Err(reason) => return Ok(RecordResult::Skipped(reason)),
@@ -169,13 +169,13 @@ impl SubmitHandler {
                 return self.end_in_error(&job_id, err).await;
             }
         };
-        match self.submit_job(&job, deadline).await {
+        match self.submit_job(job, deadline).await {
             Ok(result) => Ok(result),
             Err(err) if err.is_transient() => {
-                warn!(job_id = %job.id, step = err.step.as_str(), error = %err, "transient failure; the record will be retried");
+                warn!(job_id = %job_id, step = err.step.as_str(), error = %err, "transient failure; the record will be retried");
                 Err(err)
             }
-            Err(err) => self.end_in_error(&job.id, err).await,
+            Err(err) => self.end_in_error(&job_id, err).await,
         }
     }
 
@@ -194,16 +194,20 @@ impl SubmitHandler {
         }
     }
 
-    async fn submit_job(&self, job: &Job, deadline: DateTime<Utc>) -> Result<RecordResult, SubmitError> {
-        let id = job.id.as_str();
-        let plan = plan_job(job, &self.service, &self.submit).map_err(|e| SubmitError::manifest(id, Step::Validate, e))?;
+    async fn submit_job(&self, job: Job, deadline: DateTime<Utc>) -> Result<RecordResult, SubmitError> {
+        let mut plan = plan_job(&job, &self.service, &self.submit).map_err(|e| SubmitError::manifest(&job.id, Step::Validate, e))?;
+        // The plan holds all the launch needs: the job goes, and the primary source moves on to
+        // its upload, so a large inline source is held once per record in flight.
+        drop(job);
+        let primary = plan.take_primary();
+        let id = plan.job_id.as_str();
         let owner = uuid::Uuid::new_v4().to_string();
         let lease = new_lease(&owner, Utc::now(), deadline);
 
         // Claim, staging and the application lookup overlap: three round trips stand between the
         // insert and the running job (claim, start, record).
         let (claim, prepared, application) =
-            tokio::join!(self.claim(id, &lease, deadline), self.prepare(&plan), self.resolve_application(&plan));
+            tokio::join!(self.claim(id, &lease, deadline), self.prepare(&plan, primary), self.resolve_application(&plan));
 
         let previous_lease = match claim? {
             Claim::Claimed { previous } => previous,
@@ -273,22 +277,22 @@ impl SubmitHandler {
     }
 
     /// Reads the primary source if it lives in S3, builds the manifest and stages its files.
-    async fn prepare(&self, plan: &JobPlan) -> Result<PySparkJobManifest, SubmitError> {
+    async fn prepare(&self, plan: &JobPlan, primary: SourceLocation) -> Result<PySparkJobManifest, SubmitError> {
         let id = plan.job_id.as_str();
         // An S3 source is scanned as it streams and copied server side: a large model never sits
         // in this function's memory. An inline source is already here.
-        let (functions, primary) = match &plan.primary {
-            SourceLocation::Inline(text) => (parse_model_functions(text), FileContent::Text(text.clone())),
+        let (functions, primary) = match primary {
+            SourceLocation::Inline(text) => (parse_model_functions(&text), FileContent::Text(text.into())),
             SourceLocation::S3(uri) => {
                 let mut scanner = AnnotationScanner::default();
-                self.objects.for_each_line(uri, MAX_SOURCE_BYTES, &mut |line| scanner.line(line)).await.map_err(|e| {
+                self.objects.for_each_line(&uri, MAX_SOURCE_BYTES, &mut |line| scanner.line(line)).await.map_err(|e| {
                     let cause = format!("primary source {uri} could not be read: {e}");
                     match e.kind {
                         AwsErrorKind::Transient => SubmitError::new(id, Step::Stage, Cause::Transient(cause)),
                         _ => SubmitError::new(id, Step::Stage, Cause::Permanent(cause)),
                     }
                 })?;
-                (scanner.finish(), FileContent::CopyFrom(uri.clone()))
+                (scanner.finish(), FileContent::CopyFrom(uri))
             }
         };
         let mut manifest = build_manifest(plan, &functions, primary).map_err(|e| SubmitError::manifest(id, Step::Validate, e))?;
@@ -300,7 +304,7 @@ impl SubmitHandler {
             .iter_mut()
             .map(|file| {
                 let key = manifest_key(&manifest.staging_prefix, &file.name);
-                let content = std::mem::replace(&mut file.content, FileContent::Text(String::new()));
+                let content = std::mem::replace(&mut file.content, FileContent::Text("".into()));
                 let content_type = if file.name.ends_with(".json") { "application/json" } else { "text/x-python" };
                 let bucket = bucket.as_str();
                 async move {

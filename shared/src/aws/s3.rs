@@ -1,5 +1,7 @@
 //! S3: staging a job's files, reading model sources, and emptying job folders.
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
@@ -60,13 +62,16 @@ fn copy_source(from: &S3Uri) -> String {
 
 #[async_trait]
 impl ObjectStore for S3ObjectStore {
-    async fn put_text(&self, bucket: &str, key: &str, body: String, content_type: &str) -> Result<(), AwsError> {
+    async fn put_text(&self, bucket: &str, key: &str, body: Cow<'static, str>, content_type: &str) -> Result<(), AwsError> {
         self.client
             .put_object()
             .bucket(bucket)
             .key(key)
             .content_type(content_type)
-            .body(ByteStream::from(body.into_bytes()))
+            .body(match body {
+                Cow::Borrowed(text) => ByteStream::from_static(text.as_bytes()),
+                Cow::Owned(text) => ByteStream::from(text.into_bytes()),
+            })
             .send()
             .await
             .map(|_| ())

@@ -1,9 +1,18 @@
-"""A delay proxy for the benchmarks: every AWS request waits a fixed delay, and is counted.
+"""A delay proxy for the benchmarks: every AWS request is delayed, and counted.
 
-Sits on 127.0.0.1 (a port the OS picks) in front of the emulators. A function binary pointed at
-it with ``AWS_ENDPOINT_URL`` sees every AWS call take ``delay`` more, so the wall time of an
-invocation divided by the delay is the number of *sequential* round trips on its critical path
-(concurrent calls overlap their delays). Each request is counted by operation:
+Sits on 127.0.0.1 (a port the OS picks) in front of the emulators. Two delay models:
+
+- ``add`` (the default): every request waits ``delay`` before it is forwarded, so a function
+  binary pointed at it with ``AWS_ENDPOINT_URL`` sees every AWS call take ``delay`` more, and the
+  wall time of an invocation divided by the delay is the number of *sequential* round trips on
+  its critical path (concurrent calls overlap their delays).
+- ``floor``: a request is forwarded at once and its response is released no earlier than
+  ``delay`` after the request arrived: an AWS service whose latency does not grow with load, as
+  long as the emulator answers within the floor. A request answered later than its floor goes
+  out when the answer arrives and is counted *late* (with the worst lateness); with no late
+  request, every call took exactly the floor, whatever the emulator's queue.
+
+Each request is counted by operation:
 ``X-Amz-Target`` for the JSON protocols (DynamoDB, CloudWatch Logs), and the REST method + path
 mapped to the operation name for S3 and EMR Serverless. The service is read from the SigV4
 credential scope of the ``Authorization`` header; a request is forwarded to the upstream of its
@@ -12,10 +21,11 @@ service (``routes``), else to the default upstream.
 Used in-process by ``tests/bench/bench.py``; also runnable on its own:
 
     .venv/bin/python tests/bench/delay_proxy.py --upstream http://127.0.0.1:MOTO \\
-        [--route emr-serverless=http://127.0.0.1:EMR] [--delay-ms 50]
+        [--route emr-serverless=http://127.0.0.1:EMR] [--delay-ms 50 | --floor-ms 1000]
 
 prints ``{"endpoint": ...}`` and serves until SIGTERM/SIGINT; ``GET /_proxy/counts`` answers the
-counts so far (not delayed, not counted).
+counts so far and ``GET /_proxy/stats`` the model, the most requests in flight and the late
+requests (neither delayed nor counted).
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 HOST = "127.0.0.1"
+MODES = ("add", "floor")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _EMR_APP = re.compile(r"^/applications/[^/]+$")
@@ -101,14 +112,20 @@ class _QuietServer(ThreadingHTTPServer):
 class DelayProxy:
     """The proxy server and its counts (thread-safe)."""
 
-    def __init__(self, upstream: str, routes: dict[str, str] | None = None, delay_seconds: float = 0.05) -> None:
+    def __init__(self, upstream: str, routes: dict[str, str] | None = None, delay_seconds: float = 0.05,
+                 mode: str = "add") -> None:
+        if mode not in MODES:
+            raise ValueError(f"delay mode {mode!r} is not one of {MODES}")
         self.upstream = upstream
         self.routes = dict(routes or {})
         self.delay = delay_seconds
+        self.mode = mode
         self.lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.late = 0  # floor mode: requests the upstream answered after their floor
+        self.worst_late = 0.0  # seconds past the floor, the worst of them
         self.httpd = _QuietServer((HOST, 0), _make_handler(self))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -126,29 +143,48 @@ class DelayProxy:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def set_delay(self, seconds: float) -> None:
+    def set_delay(self, seconds: float, mode: str = "add") -> None:
+        """``add``: each request waits ``seconds`` before it is forwarded. ``floor``: each is
+        forwarded at once and answered no earlier than ``seconds`` after it arrived. Applies to
+        requests that arrive from now on."""
+        if mode not in MODES:
+            raise ValueError(f"delay mode {mode!r} is not one of {MODES}")
         with self.lock:
-            self.delay = seconds
+            self.delay, self.mode = seconds, mode
+
+    def set_floor(self, seconds: float) -> None:
+        self.set_delay(seconds, "floor")
 
     def reset(self) -> None:
         with self.lock:
             self.counts.clear()
             self.max_in_flight = 0
+            self.late = 0
+            self.worst_late = 0.0
 
     def snapshot(self) -> dict[str, int]:
         with self.lock:
             return dict(self.counts)
 
-    def _enter(self, operation: str) -> float:
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {"mode": self.mode, "delay_seconds": self.delay, "max_in_flight": self.max_in_flight,
+                    "late": self.late, "worst_late_seconds": self.worst_late}
+
+    def _enter(self, operation: str) -> tuple[str, float]:
+        """Counts the request; its (mode, delay), fixed when it arrives."""
         with self.lock:
             self.counts[operation] += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return self.delay
+            return self.mode, self.delay
 
-    def _leave(self) -> None:
+    def _leave(self, late_seconds: float = 0.0) -> None:
         with self.lock:
             self.in_flight -= 1
+            if late_seconds > 0:
+                self.late += 1
+                self.worst_late = max(self.worst_late, late_seconds)
 
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
@@ -169,14 +205,18 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
 def _make_handler(proxy: DelayProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # the SDKs keep connections alive
+        # Headers and body go out in two writes: with Nagle the body waits for the client's
+        # delayed ACK of the headers (tens of ms on every request).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def _forward(self) -> None:
+            arrived = time.monotonic()
             body = _read_body(self)
-            if self.path == "/_proxy/counts":
-                payload = json.dumps(proxy.snapshot()).encode()
+            if self.path in ("/_proxy/counts", "/_proxy/stats"):
+                payload = json.dumps(proxy.snapshot() if self.path == "/_proxy/counts" else proxy.stats()).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -185,9 +225,11 @@ def _make_handler(proxy: DelayProxy) -> type[BaseHTTPRequestHandler]:
                 return
             service = service_of(self.headers)
             operation = operation_of(service, self.command, self.path, self.headers)
-            delay = proxy._enter(operation)
+            mode, delay = proxy._enter(operation)
+            late = 0.0
             try:
-                time.sleep(delay)
+                if mode == "add":
+                    time.sleep(delay)
                 upstream = urllib.parse.urlsplit(proxy.routes.get(service, proxy.upstream))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 if body or self.command in ("POST", "PUT"):
@@ -200,8 +242,14 @@ def _make_handler(proxy: DelayProxy) -> type[BaseHTTPRequestHandler]:
                     status, reason, response_headers = response.status, response.reason, response.getheaders()
                 finally:
                     conn.close()
+                if mode == "floor":
+                    wait = arrived + delay - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    else:
+                        late = -wait
             finally:
-                proxy._leave()
+                proxy._leave(late)
             self.send_response(status, reason)
             for name, value in response_headers:
                 if name.lower() in HOP_BY_HOP or (name.lower() == "content-length" and self.command != "HEAD"):
@@ -222,10 +270,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--route", action="append", default=[], metavar="SERVICE=URL")
-    parser.add_argument("--delay-ms", type=float, default=50.0)
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--delay-ms", type=float, default=50.0, help="added to every request (default 50)")
+    model.add_argument("--floor-ms", type=float, help="instead: every response released no earlier than this "
+                                                      "after its request arrived")
     args = parser.parse_args()
     routes = dict(r.split("=", 1) for r in args.route)
-    proxy = DelayProxy(args.upstream, routes, args.delay_ms / 1000).start()
+    if args.floor_ms is not None:
+        proxy = DelayProxy(args.upstream, routes, args.floor_ms / 1000, mode="floor").start()
+    else:
+        proxy = DelayProxy(args.upstream, routes, args.delay_ms / 1000).start()
     print(json.dumps({"endpoint": proxy.endpoint}), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

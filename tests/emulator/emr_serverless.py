@@ -859,6 +859,9 @@ _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/")
 def make_handler(emr: EmrServerless, quiet: bool) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle the body would wait for the client's
+        # delayed ACK of the headers (about 40 ms a request).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             if not quiet:

@@ -830,8 +830,7 @@ class Bench:
         submit_batch(f"{n} records, 1 MiB source each read from S3 (`fileUrl`)",
                      [w.job(source_url=f"s3://{w.model_bucket}/sources/big_model.py") for _ in range(n)], strip=False)
         # The most inline source a real batch can carry: n records in a 6 MB invocation payload.
-        inline_size = self._inline_size_for_payload(n, LAMBDA_PAYLOAD_LIMIT, filler)
-        inline_source = w.sample_source + filler * ((inline_size - len(w.sample_source)) // len(filler))
+        inline_source = self._inline_source_for_payload(n, LAMBDA_PAYLOAD_LIMIT, filler)
         inline = submit_batch(f"{n} records, {len(inline_source) / 1024:.0f} KiB inline source each (the most a "
                               "6 MB invocation payload carries)", [w.job(source=inline_source) for _ in range(n)], strip=True)
 
@@ -879,12 +878,15 @@ class Bench:
                 r.goal(f"memory {label}", f"{rss / MIB:.1f} MiB → {res.split(':')[0]}")
         r.add("")
 
-    def _inline_size_for_payload(self, n: int, limit: int, filler: str) -> int:
-        """The inline source size (bytes) at which an n-record INSERT batch stays under ``limit``."""
+    def _inline_source_for_payload(self, n: int, limit: int, filler: str) -> str:
+        """The sample model padded with filler lines, as long as an n-record INSERT batch whose
+        jobs all carry it inline stays within ``limit`` bytes."""
         w = self.world
-        overhead = len(json.dumps(w.insert_batch([w.job(source="") for _ in range(n)])).encode())
-        # A filler line costs one more byte in JSON than in the source (its newline is escaped).
-        return (limit - overhead) // n * len(filler) // (len(filler) + 1)
+        size = lambda source: len(json.dumps(w.insert_batch([w.job(source=source) for _ in range(n)])).encode())  # noqa: E731
+        lines = (limit - size(w.sample_source)) // n // (len(filler) + 1)  # a filler line's newline is escaped in JSON
+        while lines > 0 and size(w.sample_source + filler * lines) > limit:
+            lines -= 1
+        return w.sample_source + filler * max(lines, 0)
 
     # 6 ----------------------------------------------------------------------------------------
     def big_cleanup(self) -> None:

@@ -245,6 +245,9 @@ def cleanup_events():
                          {"emrState": "RUNNING"})
     hostile = transition(HOSTILE_ID, "500000000000000600005", "RUNNING", "COMPLETE", "2026-11-24T08:14:00.000Z", "00fabc0000000014",
                          {"stagingUri": "s3://{}/{}".format(STAGING_BUCKET, STAGING_PREFIX)})
+    # Cleanup's own record of its work: a finished job stays finished. The stream filter drops it.
+    cleaned = transition(COMPLETE_ID, "500000000000000600006", "COMPLETE", "COMPLETE", "2026-11-24T08:10:02.000Z", "00fabc0000000010",
+                         {"emrState": "SUCCESS", "cleanedAt": "2026-11-24T08:10:02.000Z"})
     scheduled = {
         "version": "0",
         "id": "7f3e2d1c-0b9a-4876-a5b4-c3d2e1f0a9b8",
@@ -262,6 +265,7 @@ def cleanup_events():
         "cleanup/modify-cancelled-by-user.json": {"Records": [cancelled]},
         "cleanup/modify-not-terminal.json": {"Records": [running]},
         "cleanup/modify-hostile-staging-uri.json": {"Records": [hostile]},
+        "cleanup/modify-already-final.json": {"Records": [cleaned]},
         "cleanup/scheduled-sweep.json": scheduled,
     }
 

@@ -153,8 +153,11 @@ def submit_filter(record: dict) -> bool:
 
 def cleanup_filter(record: dict) -> bool:
     new = record.get("dynamodb", {}).get("NewImage") or {}
+    old = record.get("dynamodb", {}).get("OldImage") or {}
+    old_status = old.get("jobStatus", {}).get("S")
     return (record.get("eventName") == "MODIFY" and new.get("jobStatus", {}).get("S") in FINAL
-            and new.get("runtimeType", {}).get("S") == RUNTIME)
+            and new.get("runtimeType", {}).get("S") == RUNTIME
+            and old_status is not None and old_status not in FINAL)
 
 
 def _json_attribute(value: Any) -> Any:

@@ -11,10 +11,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import local_aws  # noqa: E402
 
 
-def record(seq: int, event: str, status: str, runtime: str = "SPARK_SERVERLESS_RUNTIME") -> dict:
+def record(seq: int, event: str, status: str, runtime: str = "SPARK_SERVERLESS_RUNTIME", old: str = "RUNNING") -> dict:
+    """A stream record; a MODIFY also carries an old image whose status is ``old``."""
     image = {"id": {"S": f"job-{seq}"}, "jobStatus": {"S": status}, "runtimeType": {"S": runtime}}
-    return {"eventID": str(seq), "eventName": event, "dynamodb": {"Keys": {"id": image["id"]}, "NewImage": image,
-                                                                "SequenceNumber": str(seq)}}
+    change = {"Keys": {"id": image["id"]}, "NewImage": image, "SequenceNumber": str(seq)}
+    if event == "MODIFY":
+        change["OldImage"] = dict(image, jobStatus={"S": old})
+    return {"eventID": str(seq), "eventName": event, "dynamodb": change}
 
 
 class FakeStreams:
@@ -62,6 +65,9 @@ def test_filters_follow_the_template():
         assert local_aws.cleanup_filter(record(1, "MODIFY", status))
     assert not local_aws.cleanup_filter(record(1, "MODIFY", "RUNNING"))
     assert not local_aws.cleanup_filter(record(1, "INSERT", "COMPLETE"))
+    # cleanup's own cleanedAt write: final -> final
+    assert not local_aws.cleanup_filter(record(1, "MODIFY", "COMPLETE", old="COMPLETE"))
+    assert not local_aws.cleanup_filter(record(1, "MODIFY", "CANCELLED", old="ERROR"))
 
 
 def test_batches_skip_filtered_records_and_redeliver_from_the_failed_item(monkeypatch):

@@ -539,6 +539,10 @@ export class ModelOpSparkServerlessStack extends Stack {
           jobStatus: { S: lambda.FilterRule.or('COMPLETE', 'ERROR', 'CANCELLED') },
           runtimeType: { S: lambda.FilterRule.isEqual(RUNTIME_TYPE) },
         },
+        // Only the move into a final status: cleanup's own cleanedAt write (final -> final) is dropped.
+        OldImage: {
+          jobStatus: { S: [{ 'anything-but': ['COMPLETE', 'ERROR', 'CANCELLED'] }] },
+        },
       },
     });
 

@@ -41,6 +41,7 @@ from boto3.dynamodb.types import TypeSerializer  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
 from delay_proxy import DelayProxy  # noqa: E402
+from jobs_table import create_jobs_table  # noqa: E402
 from lambda_runtime_api import RuntimeApi  # noqa: E402
 
 REGION = "us-east-1"
@@ -248,21 +249,7 @@ class World:
         self.s3 = boto3.client("s3", endpoint_url=moto, config=cfg, **kw)
         self.logs = boto3.client("logs", endpoint_url=moto, config=cfg, **kw)
         self.emr = boto3.client("emr-serverless", endpoint_url=emr, config=cfg, **kw)
-        string = lambda n: {"AttributeName": n, "AttributeType": "S"}  # noqa: E731
-        out = self.ddb.create_table(
-            TableName=self.table, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[string("id"), string("sparkApplicationId"), string("jobStatus"), string("updatedAt")],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {"IndexName": "bySparkApplicationId", "KeySchema": [{"AttributeName": "sparkApplicationId", "KeyType": "HASH"}],
-                 "Projection": {"ProjectionType": "ALL"}},
-                {"IndexName": "byJobStatus", "KeySchema": [{"AttributeName": "jobStatus", "KeyType": "HASH"},
-                                                           {"AttributeName": "updatedAt", "KeyType": "RANGE"}],
-                 "Projection": {"ProjectionType": "ALL"}},
-            ],
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
-        self.stream_arn = out["TableDescription"]["LatestStreamArn"]
+        self.stream_arn = create_jobs_table(self.ddb, self.table)
         for b in (self.bucket, self.model_bucket):
             self.s3.create_bucket(Bucket=b)
         try:

@@ -57,6 +57,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import emr_serverless  # noqa: E402
+from jobs_table import create_jobs_table  # noqa: E402
 from lambda_runtime_api import ACCOUNT_ID, Binary, RuntimeApi, build_env  # noqa: E402
 
 _PARENT_PID = os.getppid()
@@ -333,20 +334,7 @@ class LocalAws:
             return json.load(f)["endpoint"]
 
     def _create_table(self) -> str:
-        attrs = [{"AttributeName": n, "AttributeType": "S"} for n in ("id", "sparkApplicationId", "jobStatus", "updatedAt")]
-        out = self.dynamodb.create_table(
-            TableName=self.args.table, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=attrs,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {"IndexName": "bySparkApplicationId", "KeySchema": [{"AttributeName": "sparkApplicationId", "KeyType": "HASH"}],
-                 "Projection": {"ProjectionType": "ALL"}},
-                {"IndexName": "byJobStatus", "KeySchema": [{"AttributeName": "jobStatus", "KeyType": "HASH"},
-                                                           {"AttributeName": "updatedAt", "KeyType": "RANGE"}],
-                 "Projection": {"ProjectionType": "ALL"}},
-            ],
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
-        return out["TableDescription"]["LatestStreamArn"]
+        return create_jobs_table(self.dynamodb, self.args.table)
 
     # -- loops
 

@@ -15,6 +15,7 @@ Standard library only, Python 3.9+.
 """
 
 import argparse
+import base64
 import calendar
 import datetime
 import hashlib
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "events"
 MODEL_FILE = ROOT / "tests" / "models" / "spark_sample_model.py"
+MODELOP_STYLE_MODEL_FILE = ROOT / "tests" / "models" / "modelop_style_model.py"
 
 REGION = "us-east-1"
 STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/modelop-jobs/stream/2026-11-23T00:00:00.000"
@@ -38,6 +40,9 @@ TRAINING_ID = "b8e4f0a6-1c2d-4e3f-a5b6-7c8d9e0f1a03"
 OTHER_RUNTIME_ID = "c4a7b2e9-6d1f-4a38-b0c5-2e9f8d7a6b04"
 MALFORMED_BATCH_ID = "d2f9c8b1-7e3a-4c56-9d0e-4f1a2b3c5d05"
 MODIFY_ID = "e6b3d0f7-2a9c-4e81-8f4d-6c5b4a3e2f06"
+MODELOP_ID = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b15"
+# A credential as ModelOp's S3 repository carries it: it must never reach S3, logs or the metadata.
+SAMPLE_SECRET = "SAMPLE-SECRET-KEY-do-not-stage"
 
 # Cleanup samples. The run and application ids are placeholders a replay may substitute with real ones.
 COMPLETE_ID = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c10"
@@ -53,6 +58,8 @@ SCHEDULE_RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/modelop-cleanup-
 
 def ddb(value):
     """A plain value as a DynamoDB-JSON attribute value."""
+    if value is None:
+        return {"NULL": True}
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, str):
@@ -138,6 +145,99 @@ def job(job_id, job_type, created, parameters, output, runtime=OURS, status="CRE
     }
 
 
+def modelop_job(job_id, created):
+    """A job document shaped like ModelOp's own: `modelop/titanic-spark` `job_submit/titanic_*_job.json`
+    (targetEngine, spark-submit flags as jobParameters, _links, nameless data assets) and
+    `modelop/german_credit_data_drift_detector_spark` `job_submitter/full_drift_job.json` (assetRole,
+    repositoryInfo of an S3 repository, http://host:port/bucket/key URLs, a FILE model asset)."""
+    schema = json.dumps([{"name": "id", "type": "string"}, {"name": "x1", "type": "double"}], indent=4)
+    return {
+        "id": job_id,
+        "group": "modelop",
+        "jobType": "MODEL_BATCH_JOB",
+        "jobStatus": "CREATED",
+        "createdDate": created,
+        "createdBy": "SYSTEM",
+        "lastModifiedBy": None,
+        "modelWritesOutput": False,
+        "targetEngine": {
+            "engineType": OURS,
+            "name": "spark-serverless-runtime-1",
+            "group": "modelop",
+            "state": "INIT",
+            "executorMemory": "512MB",
+            "sparkConf": {"--master": "yarn"},
+            "tags": ["serverless"],
+        },
+        "model": {
+            "id": "8878c1e2-2c1a-4b1e-9f3e-0d6c3f1a2b3c",
+            "group": "modelop",
+            "storedModel": {
+                "id": "5c7c9a1e-4b2d-4e8f-a0b1-c2d3e4f5a6b7",
+                "modelMetaData": {"name": "modelop-style", "type": "PYSPARK", "description": None, "tags": []},
+                "modelAssets": [
+                    {
+                        "assetId": "dd912662-0b1c-4d2e-9f3a-4b5c6d7e8f90",
+                        "name": "modelop_style_model.py",
+                        "assetType": "SOURCE_CODE",
+                        "assetRole": "MODEL_SOURCE",
+                        "primaryModelSource": True,
+                        "sourceCode": MODELOP_STYLE_MODEL_FILE.read_text(encoding="utf-8"),
+                        "sourceCodeFilePath": "modelop_style_model.py",
+                        "initFunction": "init",
+                        "scoreFunction": "score",
+                        "metricsFunction": None,
+                    },
+                    {
+                        "assetId": "f9b72762-1a2b-4c3d-8e4f-5a6b7c8d9e01",
+                        "assetType": "FILE",
+                        "assetRole": "MODEL_SCHEMA",
+                        "filename": "df_sample_scored_input_schema.avsc",
+                        "fileFormat": "UNKNOWN",
+                        "localFile": "/tmp/model-manage-repos/master/df_sample_scored_input_schema.avsc",
+                        "fileSize": len(schema),
+                        "fileContent": base64.b64encode(schema.encode("utf-8")).decode("ascii"),
+                    },
+                ],
+            },
+        },
+        "inputData": [
+            {
+                "assetId": "e45d070b-2c3d-4e5f-9a0b-1c2d3e4f5a6b",
+                "name": "",
+                "assetType": "EXTERNAL_FILE",
+                "assetRole": "UNKNOWN",
+                "repositoryInfo": {
+                    "repositoryType": "S3_REPOSITORY",
+                    "secure": False,
+                    "host": "minio",
+                    "port": 9000,
+                    "region": "default-region",
+                    "accessKey": "SAMPLE-ACCESS-KEY",
+                    "secretKey": SAMPLE_SECRET,
+                },
+                "fileUrl": "http://minio:9000/modelop-data/input/sample_input.csv",
+                "filename": "sample_input.csv",
+                "fileFormat": "CSV",
+                "fileSize": 0,
+            }
+        ],
+        "outputData": [
+            {
+                "assetType": "EXTERNAL_FILE",
+                "assetRole": "UNKNOWN",
+                "fileUrl": "s3a://modelop-data/output/{}/scored/".format(job_id),
+                "fileFormat": "CSV",
+            }
+        ],
+        "jobParameters": {"--executor-memory": "512MB", "--total-executor-cores": "10", "-v": "", "--conf spark.modelop.threshold": "0.7"},
+        "_links": {
+            "self": {"href": "http://modelop.example.com/api/modelBatchJob/{}".format(job_id)},
+            "modelBatchJob": {"href": "http://modelop.example.com/api/modelBatchJob/{}".format(job_id)},
+        },
+    }
+
+
 def record(event_name, sequence, when, new=None, old=None):
     """One stream record; `new` and `old` are plain documents (images)."""
     images = [image for image in (new, old) if image is not None]
@@ -193,6 +293,7 @@ def events():
             "expiresAt": "2026-11-23T20:35:05.250Z",
         },
     )
+    modelop = modelop_job(MODELOP_ID, "2026-11-23T20:21:00.000Z")
     # The broken record has no usable `dynamodb` object, so no sequence number Lambda could report.
     broken = envelope("INSERT", "malformed-record", "this is not a stream record")
     return {
@@ -202,6 +303,7 @@ def events():
         "insert-other-runtime.json": [record("INSERT", "400000000000000500004", other["createdDate"], new=other)],
         "malformed.json": [broken, record("INSERT", "400000000000000500006", valid["createdDate"], new=valid)],
         "modify-not-insert.json": [record("MODIFY", "400000000000000500008", claimed_at, new=waiting, old=created)],
+        "insert-modelop-job.json": [record("INSERT", "400000000000000500010", modelop["createdDate"], new=modelop)],
     }
 
 

@@ -147,35 +147,57 @@ def _peek_job_id(ref):
     return None
 
 
-def _hadoop_path_and_fs(spark, uri):
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    return jvm, path, fs
-
-
-def read_text_via_hadoop(spark, uri):
-    """Reads a whole (small) file through Spark's Hadoop FileSystem layer."""
-    jvm, path, fs = _hadoop_path_and_fs(spark, uri)
-    if not fs.exists(path):
-        raise DriverError("job metadata not found at {}".format(uri))
-    buffer = jvm.java.io.ByteArrayOutputStream()
-    stream = fs.open(path)
+def _app_named_by_job():
+    """Whether the job named its Spark application (``--name`` or ``--conf spark.app.name``):
+    spark-submit's own default is the entry point's file name."""
     try:
-        jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, buffer, 65536, False)
-    finally:
-        stream.close()
-    return buffer.toString("UTF-8")
+        from pyspark import SparkConf, SparkContext
+
+        SparkContext._ensure_initialized()
+        name = SparkConf().get("spark.app.name", "")
+    except Exception:  # noqa: BLE001 - only the application's name is at stake
+        return False
+    return bool(name) and not name.endswith(".py")
 
 
-def write_text_via_hadoop(spark, uri, text):
-    """Writes (overwrites) a file through Spark's Hadoop FileSystem layer."""
-    _, path, fs = _hadoop_path_and_fs(spark, uri)
-    out = fs.create(path, True)
-    try:
-        out.write(bytearray(text.encode("utf-8")))
-    finally:
-        out.close()
+class HadoopFiles:
+    """Reads and writes whole (small) files through Spark's Hadoop FileSystem layer (``s3://`` on
+    EMR, ``file:`` and plain paths locally).
+
+    It holds the JVM gateway and the Hadoop configuration taken from the SparkContext when it is
+    made, not the context itself: models that end with ``SPARK.stop()`` (every public ModelOp Spark
+    example does) leave a stopped context behind, and the driver still has the result to write.
+    """
+
+    def __init__(self, spark):
+        context = spark.sparkContext
+        self._jvm = context._jvm
+        self._conf = context._jsc.hadoopConfiguration()
+
+    def _path_and_fs(self, uri):
+        path = self._jvm.org.apache.hadoop.fs.Path(uri)
+        return path, path.getFileSystem(self._conf)
+
+    def read_text(self, uri):
+        path, fs = self._path_and_fs(uri)
+        if not fs.exists(path):
+            raise DriverError("job metadata not found at {}".format(uri))
+        buffer = self._jvm.java.io.ByteArrayOutputStream()
+        stream = fs.open(path)
+        try:
+            self._jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, buffer, 65536, False)
+        finally:
+            stream.close()
+        return buffer.toString("UTF-8")
+
+    def write_text(self, uri, text):
+        """Writes (overwrites) a file."""
+        path, fs = self._path_and_fs(uri)
+        out = fs.create(path, True)
+        try:
+            out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
 
 
 def resolve_bare_metadata_name(name):
@@ -201,7 +223,7 @@ def resolve_bare_metadata_name(name):
     )
 
 
-def load_metadata(spark, ref):
+def load_metadata(files, ref):
     if is_bare_name(ref):
         path = resolve_bare_metadata_name(ref)
         log("Reading job metadata from {}".format(path))
@@ -209,7 +231,7 @@ def load_metadata(spark, ref):
             text = handle.read()
     else:
         log("Reading job metadata from {}".format(ref))
-        text = read_text_via_hadoop(spark, ref)
+        text = files.read_text(ref)
     try:
         metadata = json.loads(text)
     except ValueError as exc:
@@ -272,6 +294,29 @@ def import_model(module_name):
                 )
             ) from exc
         raise
+
+
+def place_in_working_directory(names):
+    """Copies files shipped with --files (FILE model assets) into the working directory, where
+    ModelOp's Spark runtime leaves them and models open them by file name (the German-credit drift
+    monitor reads its ``.avsc`` schema so). Spark may have put them there already (cluster mode);
+    otherwise they are in SparkFiles' root directory."""
+    import shutil
+
+    for name in names:
+        if not isinstance(name, str) or os.path.basename(name) != name or os.path.exists(name):
+            continue
+        try:
+            from pyspark import SparkFiles
+
+            shipped = SparkFiles.get(name)
+        except Exception:  # noqa: BLE001 - no SparkContext: nothing was shipped
+            shipped = None
+        if shipped and os.path.isfile(shipped):
+            shutil.copyfile(shipped, name)
+            log("Placed {} in the working directory".format(name))
+        else:
+            log("Note: {} was not shipped with --files".format(name))
 
 
 def find_function(module, name, role):
@@ -364,7 +409,8 @@ def _asset_names(assets):
 
 
 def run(spark, metadata_ref, results_uri):
-    metadata = load_metadata(spark, metadata_ref)
+    files = HadoopFiles(spark)
+    metadata = load_metadata(files, metadata_ref)
     job_id = metadata.get("jobId")
     job_type = metadata.get("jobType")
     module_name = metadata["modelModule"]
@@ -384,6 +430,7 @@ def run(spark, metadata_ref, results_uri):
         )
     )
 
+    place_in_working_directory(metadata.get("workingDirectoryFiles") or [])
     module = import_model(module_name)
     log("Imported model module '{}'".format(module_name))
     init_function = find_function(module, init_name, "init") if init_name else None
@@ -414,7 +461,8 @@ def run(spark, metadata_ref, results_uri):
         "result": to_json_safe(collected),
     }
     target = result_uri(results_uri)
-    write_text_via_hadoop(spark, target, json.dumps(document, indent=2, ensure_ascii=False))
+    # Through the Hadoop configuration taken before the model ran: the model may have stopped Spark.
+    files.write_text(target, json.dumps(document, indent=2, ensure_ascii=False))
     log("Result written to {}".format(target))
 
 
@@ -427,7 +475,7 @@ def main(argv=None):
 
         job_id = _peek_job_id(args.metadata)
         builder = SparkSession.builder
-        if job_id:
+        if job_id and not _app_named_by_job():
             builder = builder.appName("ModelOp-{}".format(job_id))
         spark = builder.getOrCreate()
         log("Spark {} application '{}' started".format(spark.version, spark.sparkContext.appName))

@@ -1,7 +1,7 @@
 //! Finds a ModelOp model's entry points: a `# modelop.<role>` comment line directly above a
 //! top-level `def`, the way ModelOp models are written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::job::ModelRole;
 
@@ -9,11 +9,19 @@ use crate::job::ModelRole;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModelFunctions {
     by_role: BTreeMap<&'static str, String>,
+    /// Every top-level function the source defines, annotated or not: a function ModelOp names on
+    /// the asset (`scoreFunction`, ...) must be one of them.
+    defined: BTreeSet<String>,
 }
 
 impl ModelFunctions {
     pub fn get(&self, role: ModelRole) -> Option<&str> {
         self.by_role.get(role.as_str()).map(String::as_str)
+    }
+
+    /// Whether the source has a top-level `def name(`.
+    pub fn defines(&self, name: &str) -> bool {
+        self.defined.contains(name)
     }
 }
 
@@ -35,6 +43,11 @@ pub struct AnnotationScanner {
 
 impl AnnotationScanner {
     pub fn line(&mut self, line: &str) {
+        if let Some(name) = top_level_def_name(line) {
+            if !self.functions.defined.contains(name) {
+                self.functions.defined.insert(name.to_string());
+            }
+        }
         let trimmed = line.trim();
         if let Some(role) = annotation_role(trimmed) {
             self.pending.push(role);
@@ -133,5 +146,15 @@ class Trainer:
         for (source, role, expected) in cases {
             assert_eq!(parse_model_functions(source).get(*role), *expected, "source {source:?}");
         }
+    }
+
+    #[test]
+    fn every_top_level_function_is_known_annotated_or_not() {
+        let found = parse_model_functions("def init():\n    pass\n\ndef score(a, b, c):\n    def inner():\n        pass\n");
+        let cases = [("init", true), ("score", true), ("inner", false), ("metrics", false)];
+        for (name, expected) in cases {
+            assert_eq!(found.defines(name), expected, "{name}");
+        }
+        assert_eq!(found.get(ModelRole::Score), None, "no annotation, no role");
     }
 }

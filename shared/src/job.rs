@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 
 /// The runtime type this service owns. Rows of any other runtime are never touched.
 pub const SPARK_SERVERLESS_RUNTIME: &str = "SPARK_SERVERLESS_RUNTIME";
@@ -27,6 +28,12 @@ pub mod attr {
     pub const UPDATED_AT: &str = "updatedAt";
     pub const SUBMIT_LEASE: &str = "submitLease";
     pub const CLEANED_AT: &str = "cleanedAt";
+    /// ModelOp's own write-back fields (see [`super::job_message`], [`super::epoch_millis`]).
+    pub const JOB_MESSAGES: &str = "jobMessages";
+    pub const JOB_WAIT_TIME: &str = "jobWaitTime";
+    pub const JOB_RUN_TIME: &str = "jobRunTime";
+    pub const JOB_END_TIME: &str = "jobEndTime";
+    pub const IGNORED_JOB_PARAMETERS: &str = "ignoredJobParameters";
 }
 
 /// `jobStatus` values, in the order a job moves through them.
@@ -146,8 +153,14 @@ impl ModelRole {
     }
 }
 
-/// One entry of `model.storedModel.modelAssets`, `inputData` or `outputData`. Unknown fields of
-/// ModelOp's asset documents are ignored; the ones below are passed to the model unchanged.
+/// One entry of `model.storedModel.modelAssets`, `inputData` or `outputData`, whole: the fields
+/// this service reads are typed, every other field ModelOp put on the asset (`assetRole`,
+/// `assetId`, `fileSize`, `repositoryInfo`, ...) is kept in [`Asset::other`] and reaches the model
+/// unchanged. Shapes: ModelOp's job documents (`modelop/titanic-spark` `job_submit/*.json`,
+/// `modelop/german_credit_data_drift_detector_spark` `job_submitter/full_drift_job.json`).
+///
+/// Credentials are dropped as the asset is decoded (see [`without_credentials`]), so no later
+/// step can stage, log or write them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Asset {
@@ -162,13 +175,41 @@ pub struct Asset {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_format: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
+    /// A `FILE` asset's content, base64 (ModelOp's `fileContent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_content: Option<String>,
+    /// A `FILE` asset's content as text, or already parsed (ModelOp puts a JSON file's parsed
+    /// value here: `full_drift_job.json`'s `.avsc` schema is an array).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_content_string: Option<Value>,
+    /// Where the asset lives; `repositoryType: S3_REPOSITORY` makes an `http(s)://host/bucket/key`
+    /// `fileUrl` an S3 location.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "repository_info_without_credentials")]
+    pub repository_info: Option<Value>,
+    /// On the primary `SOURCE_CODE` asset: the functions to call, by ModelOp's field names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_function: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_function: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_function: Option<String>,
+    /// No public ModelOp document shows the training counterpart: `trainingFunction` (after
+    /// `scoreFunction`/`metricsFunction`) and `trainFunction` (after `# modelop.train`) are both read.
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "trainFunction")]
+    pub training_function: Option<String>,
+    /// Every other field, as ModelOp wrote it.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 pub const ASSET_SOURCE_CODE: &str = "SOURCE_CODE";
 pub const ASSET_EXTERNAL_FILE: &str = "EXTERNAL_FILE";
+/// An asset whose content is inline (`fileContent` base64, or `fileContentString`); ModelOp turns
+/// it into an `EXTERNAL_FILE` for the model (dv32 "Spark Details: Preparing a Spark Model").
+pub const ASSET_FILE: &str = "FILE";
+/// `repositoryInfo.repositoryType` of ModelOp's S3 repository.
+pub const S3_REPOSITORY: &str = "S3_REPOSITORY";
 
 impl Asset {
     pub fn is_type(&self, asset_type: &str) -> bool {
@@ -178,20 +219,128 @@ impl Asset {
     pub fn is_primary_source(&self) -> bool {
         self.is_type(ASSET_SOURCE_CODE) && self.primary_model_source == Some(true)
     }
+
+    /// Whether `repositoryInfo.repositoryType` is `S3_REPOSITORY`.
+    pub fn in_s3_repository(&self) -> bool {
+        self.repository_info.as_ref().and_then(|info| info.get("repositoryType")).and_then(Value::as_str) == Some(S3_REPOSITORY)
+    }
+
+    /// The function ModelOp names for `role` on this (primary source) asset, if any.
+    pub fn named_function(&self, role: ModelRole) -> Option<&str> {
+        let name = match role {
+            ModelRole::Init => &self.init_function,
+            ModelRole::Score => &self.score_function,
+            ModelRole::Metrics => &self.metrics_function,
+            ModelRole::Train => &self.training_function,
+        };
+        name.as_deref().map(str::trim).filter(|n| !n.is_empty())
+    }
+
+    /// A short label for messages: `name`, else `filename`, else the last part of `fileUrl`,
+    /// else `#<position>` in its list (ModelOp's data assets may have no name, or `""`).
+    pub fn label(&self, position: usize) -> String {
+        [self.name.as_deref(), self.filename.as_deref()]
+            .into_iter()
+            .flatten()
+            .find(|n| !n.is_empty())
+            .map(str::to_string)
+            .or_else(|| self.file_url.as_deref().and_then(|u| u.trim_end_matches('/').rsplit('/').next()).filter(|n| !n.is_empty()).map(str::to_string))
+            .unwrap_or_else(|| format!("#{position}"))
+    }
+}
+
+/// Field names under `repositoryInfo` that hold credentials (ModelOp's S3 repository carries
+/// `accessKey` and `secretKey`); compared without case, as parts of the name.
+const CREDENTIAL_NAME_PARTS: [&str; 6] = ["accesskey", "secret", "password", "token", "credential", "sessionkey"];
+
+/// `repositoryInfo` without the fields that hold credentials. The job's IAM role is what reads S3
+/// on EMR Serverless; ModelOp's keys are never staged, logged or written back.
+pub fn without_credentials(mut info: Value) -> Value {
+    if let Value::Object(fields) = &mut info {
+        fields.retain(|name, _| {
+            let lower = name.to_ascii_lowercase();
+            !CREDENTIAL_NAME_PARTS.iter().any(|part| lower.contains(part))
+        });
+    }
+    info
+}
+
+fn repository_info_without_credentials<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Ok(Option::<Value>::deserialize(deserializer)?.filter(|v| !v.is_null()).map(without_credentials))
+}
+
+/// A list ModelOp may write as `null`: read as empty.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// `jobParameters` values as ModelOp writes them: strings (`"-v": ""`), and numbers, booleans or
+/// `null` read as their text (`null` as `""`).
+fn job_parameters<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw: Option<BTreeMap<String, Value>> = Option::deserialize(deserializer)?;
+    let mut params = BTreeMap::new();
+    for (name, value) in raw.unwrap_or_default() {
+        let text = match value {
+            Value::String(s) => s,
+            Value::Null => String::new(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "{name:?}: expected a string, number, boolean or null, found {}",
+                    if other.is_array() { "a list" } else { "a map" }
+                )))
+            }
+        };
+        params.insert(name, text);
+    }
+    Ok(params)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredModel {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub model_assets: Vec<Asset>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelRef {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub stored_model: StoredModel,
+}
+
+/// `targetEngine` as far as this service reads it: ModelOp's Spark jobs name their engine in
+/// `targetEngine.engineType` (`SPARK_RUNTIME` in `modelop/titanic-spark` `job_submit/*.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetEngine {
+    #[serde(default)]
+    pub engine_type: Option<String>,
+}
+
+/// The fields that say which runtime a job is for. ModelOp's EMR Serverless page says the jobs
+/// have "SPARK_SERVERLESS_RUNTIME as the runtime type" without naming the field; a job is ours
+/// when either `runtimeType` or `targetEngine.engineType` says so.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeSelector {
+    #[serde(default)]
+    pub runtime_type: Option<String>,
+    #[serde(default)]
+    pub target_engine: Option<TargetEngine>,
+}
+
+impl RuntimeSelector {
+    pub fn is_ours(&self) -> bool {
+        self.runtime_type.as_deref() == Some(SPARK_SERVERLESS_RUNTIME)
+            || self.target_engine.as_ref().and_then(|e| e.engine_type.as_deref()) == Some(SPARK_SERVERLESS_RUNTIME)
+    }
 }
 
 /// The fields of a job row that decide whether the row is ours at all. Decoded leniently, before
@@ -203,13 +352,13 @@ pub struct JobHeader {
     pub id: Option<String>,
     #[serde(default)]
     pub job_status: Option<String>,
-    #[serde(default)]
-    pub runtime_type: Option<String>,
+    #[serde(flatten)]
+    pub runtime: RuntimeSelector,
 }
 
 impl JobHeader {
     pub fn is_ours(&self) -> bool {
-        self.runtime_type.as_deref() == Some(SPARK_SERVERLESS_RUNTIME)
+        self.runtime.is_ours()
     }
 
     pub fn status(&self) -> Option<JobStatus> {
@@ -217,22 +366,24 @@ impl JobHeader {
     }
 }
 
-/// A job as ModelOp Center writes it. Fields this service writes back are read by other issues'
-/// functions through their own types.
+/// A job as ModelOp Center writes it. Optional fields may be absent or `null`; fields of ModelOp's
+/// documents this service does not read (`group`, `_links`, `createdDate`, ...) are ignored here
+/// and left on the row as they are.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
     pub id: String,
     pub job_type: JobType,
     pub job_status: JobStatus,
-    pub runtime_type: String,
-    #[serde(default)]
+    #[serde(flatten)]
+    pub runtime: RuntimeSelector,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub model: ModelRef,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub input_data: Vec<Asset>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub output_data: Vec<Asset>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "job_parameters")]
     pub job_parameters: BTreeMap<String, String>,
     #[serde(default)]
     pub spark_application_id: Option<String>,
@@ -242,6 +393,20 @@ impl Job {
     pub fn model_assets(&self) -> &[Asset] {
         &self.model.stored_model.model_assets
     }
+}
+
+/// Decodes a job row, naming the field that is wrong and what it expected
+/// (`model.storedModel: invalid type: string "x", expected struct StoredModel`).
+pub fn decode_job(item: serde_dynamo::Item) -> Result<Job, String> {
+    let deserializer = serde_dynamo::Deserializer::from_attribute_value(serde_dynamo::AttributeValue::M(item.into()));
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
+    })
 }
 
 /// One `statusHistory` entry, appended on every status change.
@@ -294,6 +459,38 @@ pub fn printable(value: &str) -> String {
         out.push('…');
     }
     out
+}
+
+/// One `jobMessages` entry as ModelOp's runtimes write them: a plain string, a `YYYY/M/D HH:MM:SS`
+/// UTC timestamp, a level tag, the text (`"2021/3/11 14:40:45 [info] ..."`, the stored job in
+/// `modelop/german_credit_data_drift_detector_spark` `response.json`).
+pub fn job_message(at: chrono::DateTime<chrono::Utc>, level: MessageLevel, text: &str) -> String {
+    format!("{} [{}] {text}", at.format("%Y/%-m/%-d %H:%M:%S"), level.as_str())
+}
+
+/// The level tags ModelOp's `jobMessages` use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+impl MessageLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageLevel::Info => "info",
+            MessageLevel::Warning => "warning",
+            MessageLevel::Error => "error",
+        }
+    }
+}
+
+/// `jobWaitTime`, `jobRunTime`, `jobEndTime`: ModelOp writes them as epoch milliseconds
+/// (`response.json`: `"jobWaitTime":1615473645393`), the moments the job started waiting, started
+/// running and ended.
+pub fn epoch_millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_millis()
 }
 
 /// The ISO-8601 UTC timestamp format used for `updatedAt` and `statusHistory[].at`: fixed width, so
@@ -351,6 +548,87 @@ mod tests {
             assert_eq!(job_type.as_str(), name);
         }
         assert_eq!(JobType::parse("MODEL_BATCH"), None);
+    }
+
+    fn item(document: serde_json::Value) -> serde_dynamo::Item {
+        serde_dynamo::to_item(document).unwrap()
+    }
+
+    fn minimal(extra: serde_json::Value) -> serde_json::Value {
+        let mut doc = serde_json::json!({"id": "job-1", "jobType": "MODEL_BATCH_JOB", "jobStatus": "CREATED", "runtimeType": "SPARK_SERVERLESS_RUNTIME"});
+        doc.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        doc
+    }
+
+    #[test]
+    fn explicit_nulls_and_modelop_extra_fields_decode() {
+        let job = decode_job(item(minimal(serde_json::json!({
+            "model": {"storedModel": {"modelAssets": null, "modelMetaData": {"name": "m"}}},
+            "inputData": null,
+            "outputData": [{"assetType": "EXTERNAL_FILE", "name": null, "fileUrl": "s3://b/o/", "fileSize": 12, "assetRole": "UNKNOWN"}],
+            "jobParameters": {"-v": "", "--num-executors": 2, "flag": true, "empty": null},
+            "group": "modelop", "_links": {"self": {"href": "http://x/api/job"}}, "createdDate": "2021-03-11T02:54:49.921Z",
+            "targetEngine": {"engineType": "SPARK_RUNTIME", "sparkConf": {"--master": "yarn"}}, "sparkApplicationId": null,
+        }))))
+        .expect("decodes");
+        assert!(job.model_assets().is_empty() && job.input_data.is_empty());
+        assert_eq!(job.output_data[0].name, None);
+        assert_eq!(job.output_data[0].other["fileSize"], 12);
+        assert_eq!(job.output_data[0].other["assetRole"], "UNKNOWN");
+        let params: Vec<(&str, &str)> = job.job_parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(params, [("--num-executors", "2"), ("-v", ""), ("empty", ""), ("flag", "true")]);
+    }
+
+    #[test]
+    fn decode_errors_name_the_field_and_what_it_expected() {
+        let cases = [
+            (serde_json::json!({"model": "not-a-map"}), "model: Expected map"),
+            (serde_json::json!({"jobParameters": ["a"]}), "jobParameters: Expected map"),
+            (serde_json::json!({"jobParameters": {"k": ["a"]}}), "jobParameters: \"k\": expected a string, number, boolean or null, found a list"),
+            (serde_json::json!({"inputData": [{"fileUrl": 3}]}), "inputData[0].fileUrl: Expected string"),
+            (serde_json::json!({"jobType": "MODEL_BATCH"}), "jobType: unknown variant `MODEL_BATCH`"),
+        ];
+        for (extra, needle) in cases {
+            let Err(err) = decode_job(item(minimal(extra.clone()))) else { panic!("{needle}") };
+            assert!(err.contains(needle), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_job_is_ours_by_runtime_type_or_target_engine() {
+        let header = |doc: serde_json::Value| -> JobHeader { serde_json::from_value(doc).unwrap() };
+        let cases = [
+            (serde_json::json!({"runtimeType": "SPARK_SERVERLESS_RUNTIME"}), true),
+            (serde_json::json!({"targetEngine": {"engineType": "SPARK_SERVERLESS_RUNTIME", "name": "r"}}), true),
+            (serde_json::json!({"runtimeType": "SPARK_RUNTIME", "targetEngine": {"engineType": "SPARK_SERVERLESS_RUNTIME"}}), true),
+            (serde_json::json!({"targetEngine": {"engineType": "SPARK_RUNTIME"}}), false),
+            (serde_json::json!({"targetEngine": null, "runtimeType": null}), false),
+            (serde_json::json!({}), false),
+        ];
+        for (doc, ours) in cases {
+            assert_eq!(header(doc.clone()).is_ours(), ours, "{doc}");
+        }
+    }
+
+    #[test]
+    fn credentials_never_survive_decoding() {
+        let asset: Asset = serde_json::from_value(serde_json::json!({
+            "assetType": "EXTERNAL_FILE",
+            "repositoryInfo": {"repositoryType": "S3_REPOSITORY", "host": "minio", "accessKey": "AK", "secretKey": "SK",
+                               "sessionToken": "T", "password": "P", "port": 9000}
+        }))
+        .unwrap();
+        let info = asset.repository_info.as_ref().unwrap();
+        assert_eq!(info, &serde_json::json!({"repositoryType": "S3_REPOSITORY", "host": "minio", "port": 9000}));
+        assert!(asset.in_s3_repository());
+    }
+
+    #[test]
+    fn job_messages_look_like_modelops() {
+        use chrono::TimeZone;
+        let at = chrono::Utc.with_ymd_and_hms(2021, 3, 11, 14, 40, 45).unwrap();
+        assert_eq!(job_message(at, MessageLevel::Info, "batch job received"), "2021/3/11 14:40:45 [info] batch job received");
+        assert_eq!(epoch_millis(at + chrono::Duration::milliseconds(393)), 1_615_473_645_393);
     }
 
     #[test]

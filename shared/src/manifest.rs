@@ -10,15 +10,26 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use base64::Engine as _;
+use serde_json::Value;
+
 use crate::annotations::ModelFunctions;
 use crate::config::{is_application_name, is_role_arn, ServiceConfig, StagingLocation, SubmitConfig};
-use crate::job::{printable, validate_job_id, Asset, InvalidJobId, Job, JobType, ModelRole, ASSET_EXTERNAL_FILE, ASSET_SOURCE_CODE};
-use crate::s3_uri::S3Uri;
-use crate::spark_conf::{parse_job_parameters, spark_submit_parameters, SparkConf, SparkConfError, SubmitFiles};
+use crate::job::{printable, validate_job_id, Asset, InvalidJobId, Job, JobType, ModelRole, ASSET_EXTERNAL_FILE, ASSET_FILE, ASSET_SOURCE_CODE};
+use crate::s3_uri::{redacted_url, S3Uri};
+use crate::spark_conf::{
+    parse_job_parameters, spark_submit_parameters, IgnoredParameter, SparkConf, SparkConfError, SubmitFiles, JOB_ID_CONF, WORKING_DIR_CONF,
+};
 
 pub const DRIVER_FILE_NAME: &str = "ModelOpPySparkDriver.py";
 pub const METADATA_FILE_NAME: &str = "job-metadata.json";
 pub const RESULTS_FOLDER: &str = "results/";
+/// Where the content of `FILE` input and output assets is staged, under the job's folder. `FILE`
+/// model assets are staged in the folder itself and shipped with `--files`, so they are in the
+/// driver's working directory under their file name, as ModelOp's Spark runtime leaves them
+/// (`german_credit_data_drift_detector_spark` `monitor.py` reads its `.avsc` schema from there).
+pub const INPUTS_FOLDER: &str = "inputs/";
+pub const OUTPUTS_FOLDER: &str = "outputs/";
 /// The driver, embedded in the binary so the staged driver always matches the code that staged it.
 pub const DRIVER_SOURCE: &str = include_str!("../driver/ModelOpPySparkDriver.py");
 
@@ -41,12 +52,20 @@ pub enum ManifestError {
     SeveralPrimarySources(usize),
     #[error("model asset {0:?} has neither sourceCode nor fileUrl")]
     EmptySource(String),
-    #[error("{what} {name:?} has fileUrl {url:?}, which is not an s3://bucket/key URL")]
-    BadFileUrl { what: &'static str, name: String, url: String },
+    #[error("{what} {name:?} has fileUrl {url:?}: {reason}")]
+    BadFileUrl { what: &'static str, name: String, url: String, reason: crate::s3_uri::AssetUrlError },
     #[error("{what} {name:?} is an EXTERNAL_FILE without a fileUrl")]
     MissingFileUrl { what: &'static str, name: String },
+    #[error("{what} {name:?} has assetType {asset_type:?}, which this runtime cannot serve (it serves {served})")]
+    UnsupportedAssetType { what: &'static str, name: String, asset_type: String, served: &'static str },
+    #[error("{what} {name:?} is a FILE asset with neither fileContent nor fileContentString")]
+    EmptyFileAsset { what: &'static str, name: String },
+    #[error("{what} {name:?} has a fileContent that is not base64: {reason}")]
+    BadFileContent { what: &'static str, name: String, reason: String },
     #[error("the primary source has no function annotated '{annotation}', which a {job_type} job calls")]
     MissingFunction { annotation: String, job_type: JobType },
+    #[error("the primary source asset names {field} {name:?}, but the source defines no top-level function of that name")]
+    MissingNamedFunction { field: &'static str, name: String },
     #[error("{0}")]
     SubmitParameters(SparkConfError),
 }
@@ -71,6 +90,8 @@ pub enum FileContent {
     /// Text to upload: borrowed for what is built in (the driver, staged for every job without
     /// a copy), owned for what comes from the job.
     Text(Cow<'static, str>),
+    /// Bytes to upload: a `FILE` asset's decoded `fileContent`.
+    Bytes(Vec<u8>),
     /// A server-side copy from the model's own S3 location.
     CopyFrom(S3Uri),
 }
@@ -82,6 +103,8 @@ pub enum FileKind {
     PyFile,
     /// Any other file: passed with `--files`, available in the driver's working directory.
     File,
+    /// Staged only: the model reads it by its `fileUrl` (a `FILE` input asset's content).
+    Data,
 }
 
 /// The job metadata the driver reads (`job-metadata.json`).
@@ -97,6 +120,9 @@ pub struct JobMetadata {
     pub outputs: Vec<Asset>,
     pub model_assets: Vec<Asset>,
     pub job_parameters: BTreeMap<String, String>,
+    /// Files shipped with `--files` that the model expects in its working directory (`FILE`
+    /// model assets, by their staged name); the driver puts them there if Spark did not.
+    pub working_directory_files: Vec<String>,
 }
 
 /// Everything about a job that could be checked without I/O.
@@ -112,9 +138,17 @@ pub struct JobPlan {
     pub outputs: Vec<Asset>,
     pub model_assets: Vec<Asset>,
     pub model_parameters: BTreeMap<String, String>,
+    /// Functions ModelOp names on the primary asset (`initFunction`, `scoreFunction`, ...).
+    pub named_init: Option<String>,
+    pub named_job_function: Option<String>,
     pub application_name: String,
     pub execution_role_arn: String,
     pub spark_conf: SparkConf,
+    /// `--py-files` / `--files` locations given as job parameters, normalised to `s3://`.
+    pub extra_py_files: Vec<String>,
+    pub extra_files: Vec<String>,
+    /// Job parameters recorded as ignored (`ignoredJobParameters` on the job).
+    pub ignored_parameters: Vec<IgnoredParameter>,
     pub log_group: String,
 }
 
@@ -138,6 +172,7 @@ pub struct PySparkJobManifest {
     pub client_token: String,
     pub run_name: String,
     pub tags: BTreeMap<String, String>,
+    pub ignored_parameters: Vec<IgnoredParameter>,
 }
 
 impl JobPlan {
@@ -150,7 +185,7 @@ impl JobPlan {
 
 impl PySparkJobManifest {
     pub fn staging_uri(&self) -> String {
-        format!("s3://{}/{}", self.staging_bucket, self.staging_prefix)
+        S3Uri { bucket: self.staging_bucket.clone(), key: self.staging_prefix.clone() }.to_string()
     }
 
     pub fn key_of(&self, name: &str) -> String {
@@ -193,6 +228,23 @@ pub fn plan_job(job: &Job, service: &ServiceConfig, submit: &SubmitConfig) -> Re
         additional.push(StagedFile { name, content, kind });
     }
 
+    let staging_uri = service.staging.job_uri(&job.id);
+    let mut assets = AssetStager { staging_uri: &staging_uri, staged: &mut additional };
+    let model_assets = assets.model_facing(AssetList::ModelAssets, job.model_assets(), &mut names)?;
+    let inputs = assets.model_facing(AssetList::Inputs, &job.input_data, &mut FileNames::default())?;
+    let outputs = assets.model_facing(AssetList::Outputs, &job.output_data, &mut FileNames::default())?;
+
+    let submit_file_uris = |parameter: &'static str, values: &[String]| {
+        values
+            .iter()
+            .map(|value| {
+                S3Uri::from_asset_url(value, false).map(|u| u.to_string()).map_err(|reason| {
+                    ManifestError::JobParameters(SparkConfError::FileLocation { parameter, value: redacted_url(value), reason: reason.to_string() })
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let role = job.job_type.model_role();
     Ok(JobPlan {
         job_id: job.id.clone(),
         job_type: job.job_type,
@@ -200,35 +252,191 @@ pub fn plan_job(job: &Job, service: &ServiceConfig, submit: &SubmitConfig) -> Re
         primary: primary_location,
         primary_module,
         additional,
-        inputs: external_files("input", &job.input_data)?,
-        outputs: external_files("output", &job.output_data)?,
-        model_assets: external_files("model asset", job.model_assets())?,
+        inputs,
+        outputs,
+        model_assets,
         model_parameters: params.model_parameters,
+        named_init: primary.named_function(ModelRole::Init).map(str::to_string),
+        named_job_function: primary.named_function(role).map(str::to_string),
         application_name,
         execution_role_arn,
         spark_conf: submit.job_execution_conf.overlaid_by(&params.spark_conf),
+        extra_py_files: submit_file_uris("--py-files", &params.py_files)?,
+        extra_files: submit_file_uris("--files", &params.files)?,
+        ignored_parameters: params.ignored,
         log_group: service.log_group.clone(),
     })
+}
+
+/// The three asset lists of a job, as the model receives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AssetList {
+    Inputs,
+    Outputs,
+    ModelAssets,
+}
+
+impl AssetList {
+    /// How a message names one of its assets.
+    fn what(self) -> &'static str {
+        match self {
+            AssetList::Inputs => "input",
+            AssetList::Outputs => "output",
+            AssetList::ModelAssets => "model asset",
+        }
+    }
+
+    fn served(self) -> &'static str {
+        match self {
+            AssetList::ModelAssets => "SOURCE_CODE, EXTERNAL_FILE and FILE model assets",
+            _ => "EXTERNAL_FILE and FILE assets",
+        }
+    }
+}
+
+/// Turns a job's assets into what the model receives: every `EXTERNAL_FILE` with its `fileUrl`
+/// normalised to `s3://` (the original kept as `originalFileUrl`), every `FILE` staged and
+/// passed as an `EXTERNAL_FILE` pointing at its staged copy (`originalAssetType: FILE`); all
+/// other fields as ModelOp wrote them. Any other asset type is an error naming the asset.
+struct AssetStager<'a> {
+    staging_uri: &'a str,
+    staged: &'a mut Vec<StagedFile>,
+}
+
+impl AssetStager<'_> {
+    fn model_facing(&mut self, list: AssetList, assets: &[Asset], names: &mut FileNames) -> Result<Vec<Asset>, ManifestError> {
+        let what = list.what();
+        let mut facing = Vec::new();
+        for (position, asset) in assets.iter().enumerate() {
+            let name = || printable(&asset.label(position));
+            match asset.asset_type.as_deref() {
+                Some(ASSET_SOURCE_CODE) if list == AssetList::ModelAssets => continue,
+                Some(ASSET_EXTERNAL_FILE) => {
+                    let url = asset.file_url.as_deref().ok_or_else(|| ManifestError::MissingFileUrl { what, name: name() })?;
+                    let normalised = S3Uri::from_asset_url(url, asset.in_s3_repository())
+                        .map_err(|reason| ManifestError::BadFileUrl { what, name: name(), url: redacted_url(url), reason })?
+                        .to_string();
+                    let mut asset = asset.clone();
+                    if normalised != url {
+                        asset.other.insert("originalFileUrl".into(), Value::String(url.to_string()));
+                        asset.file_url = Some(normalised);
+                    }
+                    facing.push(asset);
+                }
+                Some(ASSET_FILE) => facing.push(self.stage_file_asset(list, position, asset, names)?),
+                other => {
+                    return Err(ManifestError::UnsupportedAssetType {
+                        what,
+                        name: name(),
+                        asset_type: printable(other.unwrap_or("(none)")),
+                        served: list.served(),
+                    })
+                }
+            }
+        }
+        Ok(facing)
+    }
+
+    /// A `FILE` asset: its content staged (outputs have none: the model writes there), and the
+    /// asset passed as an `EXTERNAL_FILE` at that location.
+    fn stage_file_asset(&mut self, list: AssetList, position: usize, asset: &Asset, names: &mut FileNames) -> Result<Asset, ManifestError> {
+        let what = list.what();
+        let label = asset.label(position);
+        let staged_name = names.claim_file(&label);
+        let (folder, kind) = match list {
+            AssetList::ModelAssets => ("", FileKind::File),
+            AssetList::Inputs => (INPUTS_FOLDER, FileKind::Data),
+            AssetList::Outputs => (OUTPUTS_FOLDER, FileKind::Data),
+        };
+        let name = format!("{folder}{staged_name}");
+        if list != AssetList::Outputs {
+            let content = file_asset_content(asset).map_err(|e| e.naming(what, printable(&label)))?;
+            self.staged.push(StagedFile { name: name.clone(), content: FileContent::Bytes(content), kind });
+        }
+        let mut facing = asset.clone();
+        facing.asset_type = Some(ASSET_EXTERNAL_FILE.into());
+        facing.file_url = Some(format!("{}{name}", self.staging_uri));
+        facing.filename.get_or_insert(staged_name);
+        facing.file_content = None;
+        facing.file_content_string = None;
+        facing.other.remove("localFile");
+        facing.other.insert("originalAssetType".into(), Value::String(ASSET_FILE.into()));
+        Ok(facing)
+    }
+}
+
+/// Where each output asset of a job is written, as the model was told (`None` for an output the
+/// model was not given): an `EXTERNAL_FILE`'s normalised URL, a `FILE`'s place under the job's
+/// `outputs/` folder. The monitor reads the outputs back through this, so it names the same places
+/// as [`plan_job`] did.
+pub fn output_locations(staging_uri: &str, outputs: &[Asset]) -> Vec<Option<S3Uri>> {
+    let mut names = FileNames::default();
+    outputs
+        .iter()
+        .enumerate()
+        .map(|(position, asset)| match asset.asset_type.as_deref() {
+            Some(ASSET_EXTERNAL_FILE) => asset.file_url.as_deref().and_then(|u| S3Uri::from_asset_url(u, asset.in_s3_repository()).ok()),
+            Some(ASSET_FILE) => S3Uri::parse(&format!("{staging_uri}{OUTPUTS_FOLDER}{}", names.claim_file(&asset.label(position)))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Why a `FILE` asset's content cannot be had; named by the caller.
+enum FileContentError {
+    Empty,
+    NotBase64(String),
+}
+
+impl FileContentError {
+    fn naming(self, what: &'static str, name: String) -> ManifestError {
+        match self {
+            FileContentError::Empty => ManifestError::EmptyFileAsset { what, name },
+            FileContentError::NotBase64(reason) => ManifestError::BadFileContent { what, name, reason },
+        }
+    }
+}
+
+/// A `FILE` asset's bytes: `fileContent` (base64) when present, else `fileContentString` (text as
+/// is; a parsed JSON value written back as JSON).
+fn file_asset_content(asset: &Asset) -> Result<Vec<u8>, FileContentError> {
+    if let Some(encoded) = asset.file_content.as_deref().filter(|c| !c.is_empty()) {
+        let compact: String = encoded.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        return base64::engine::general_purpose::STANDARD.decode(compact).map_err(|e| FileContentError::NotBase64(e.to_string()));
+    }
+    match &asset.file_content_string {
+        Some(Value::String(text)) => Ok(text.clone().into_bytes()),
+        Some(Value::Null) | None => Err(FileContentError::Empty),
+        Some(parsed) => Ok(serde_json::to_vec_pretty(parsed).unwrap_or_default()),
+    }
 }
 
 /// Finishes the manifest with what the primary source's annotations declare, and where its bytes
 /// come from (its text, or a server-side copy of the model's own S3 object).
 pub fn build_manifest(plan: &JobPlan, functions: &ModelFunctions, primary: FileContent) -> Result<PySparkJobManifest, ManifestError> {
     let role = plan.job_type.model_role();
-    let job_function = functions
-        .get(role)
-        .ok_or_else(|| ManifestError::MissingFunction { annotation: role.annotation(), job_type: plan.job_type })?
-        .to_string();
+    let job_function = match &plan.named_job_function {
+        Some(name) => named_function(functions, role, name)?,
+        None => functions
+            .get(role)
+            .ok_or_else(|| ManifestError::MissingFunction { annotation: role.annotation(), job_type: plan.job_type })?
+            .to_string(),
+    };
+    let init_function = match &plan.named_init {
+        Some(name) => Some(named_function(functions, ModelRole::Init, name)?),
+        None => functions.get(ModelRole::Init).map(str::to_string),
+    };
     let metadata = JobMetadata {
         job_id: plan.job_id.clone(),
         job_type: plan.job_type,
         model_module: plan.primary_module.clone(),
-        init_function: functions.get(ModelRole::Init).map(str::to_string),
+        init_function,
         job_function,
         inputs: plan.inputs.clone(),
         outputs: plan.outputs.clone(),
         model_assets: plan.model_assets.clone(),
         job_parameters: plan.model_parameters.clone(),
+        working_directory_files: plan.additional.iter().filter(|f| f.kind == FileKind::File).map(|f| f.name.clone()).collect(),
     };
     let metadata_json = serde_json::to_string_pretty(&metadata).expect("job metadata is always serializable");
 
@@ -244,10 +452,16 @@ pub fn build_manifest(plan: &JobPlan, functions: &ModelFunctions, primary: FileC
     files.extend(plan.additional.iter().cloned());
 
     let staging_prefix = plan.staging.job_prefix(&plan.job_id);
-    let uri_of = |name: &str| format!("s3://{}/{}{}", plan.staging.bucket, staging_prefix, name);
+    let staging_uri = plan.staging.job_uri(&plan.job_id);
+    let uri_of = |name: &str| format!("{staging_uri}{name}");
     let of_kind = |kind: FileKind| files.iter().filter(|f| f.kind == kind).map(|f| uri_of(&f.name)).collect::<Vec<_>>();
-    let submit_files = SubmitFiles { py_files: of_kind(FileKind::PyFile), files: of_kind(FileKind::File) };
-    let spark_submit_parameters = spark_submit_parameters(&submit_files, &plan.spark_conf).map_err(ManifestError::SubmitParameters)?;
+    let mut submit_files = SubmitFiles { py_files: of_kind(FileKind::PyFile), files: of_kind(FileKind::File) };
+    submit_files.py_files.extend(plan.extra_py_files.iter().cloned());
+    submit_files.files.extend(plan.extra_files.iter().cloned());
+    let mut spark_conf = plan.spark_conf.clone();
+    spark_conf.set_reserved(JOB_ID_CONF, plan.job_id.clone()).map_err(ManifestError::SubmitParameters)?;
+    spark_conf.set_reserved(WORKING_DIR_CONF, staging_uri.clone()).map_err(ManifestError::SubmitParameters)?;
+    let spark_submit_parameters = spark_submit_parameters(&submit_files, &spark_conf).map_err(ManifestError::SubmitParameters)?;
 
     Ok(PySparkJobManifest {
         job_id: plan.job_id.clone(),
@@ -274,7 +488,27 @@ pub fn build_manifest(plan: &JobPlan, functions: &ModelFunctions, primary: FileC
             (TAG_JOB_ID.to_string(), plan.job_id.clone()),
             (TAG_JOB_TYPE.to_string(), plan.job_type.as_str().to_string()),
         ]),
+        ignored_parameters: plan.ignored_parameters.clone(),
     })
+}
+
+/// ModelOp's field on the primary source asset that names the function of `role`.
+pub fn function_field(role: ModelRole) -> &'static str {
+    match role {
+        ModelRole::Init => "initFunction",
+        ModelRole::Score => "scoreFunction",
+        ModelRole::Metrics => "metricsFunction",
+        ModelRole::Train => "trainingFunction",
+    }
+}
+
+/// A function ModelOp named on the asset: it must be defined at the top level of the source.
+fn named_function(functions: &ModelFunctions, role: ModelRole, name: &str) -> Result<String, ManifestError> {
+    if functions.defines(name) {
+        Ok(name.to_string())
+    } else {
+        Err(ManifestError::MissingNamedFunction { field: function_field(role), name: printable(name) })
+    }
 }
 
 fn asset_label(asset: &Asset) -> String {
@@ -291,30 +525,14 @@ fn source_location(asset: &Asset) -> Result<SourceLocation, ManifestError> {
         return Ok(SourceLocation::Inline(code.clone()));
     }
     match asset.file_url.as_deref() {
-        Some(url) => S3Uri::parse(url).map(SourceLocation::S3).ok_or_else(|| ManifestError::BadFileUrl {
+        Some(url) => S3Uri::from_asset_url(url, asset.in_s3_repository()).map(SourceLocation::S3).map_err(|reason| ManifestError::BadFileUrl {
             what: "model asset",
             name: printable(&asset_label(asset)),
-            url: printable(url),
+            url: redacted_url(url),
+            reason,
         }),
         None => Err(ManifestError::EmptySource(printable(&asset_label(asset)))),
     }
-}
-
-/// The EXTERNAL_FILE assets of a list, each with a valid s3 URL; other asset types are not files
-/// the model reads through Spark and are left out.
-fn external_files(what: &'static str, assets: &[Asset]) -> Result<Vec<Asset>, ManifestError> {
-    let mut files = Vec::new();
-    for asset in assets.iter().filter(|a| a.is_type(ASSET_EXTERNAL_FILE)) {
-        let name = printable(&asset_label(asset));
-        match asset.file_url.as_deref() {
-            None => return Err(ManifestError::MissingFileUrl { what, name }),
-            Some(url) if S3Uri::parse(url).is_none() => {
-                return Err(ManifestError::BadFileUrl { what, name, url: printable(url) })
-            }
-            Some(_) => files.push(asset.clone()),
-        }
-    }
-    Ok(files)
 }
 
 /// Hands out file names in the staging folder: safe characters only, unique, never one of ours.
@@ -368,7 +586,7 @@ impl FileNames {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{JobStatus, ModelRef, StoredModel};
+    use crate::job::{JobStatus, ModelRef, RuntimeSelector, StoredModel};
 
     const SOURCE: &str = "# modelop.init\ndef begin():\n    pass\n\n# modelop.score\ndef action(i, o, m):\n    pass\n\n# modelop.metrics\ndef metrics(i, o, m):\n    yield {}\n";
 
@@ -411,9 +629,9 @@ mod tests {
             id: "job-1".into(),
             job_type,
             job_status: JobStatus::Created,
-            runtime_type: "SPARK_SERVERLESS_RUNTIME".into(),
+            runtime: RuntimeSelector { runtime_type: Some("SPARK_SERVERLESS_RUNTIME".into()), target_engine: None },
             model: ModelRef { stored_model: StoredModel { model_assets: assets } },
-            input_data: vec![external("input.csv", "s3://data/in/input.csv"), asset("inline", "EMBEDDED")],
+            input_data: vec![external("input.csv", "s3://data/in/input.csv")],
             output_data: vec![external("scored", "s3://data/out/scored/")],
             job_parameters: BTreeMap::new(),
             spark_application_id: None,
@@ -471,10 +689,14 @@ mod tests {
         assert_eq!(m.files[4].content, FileContent::CopyFrom(S3Uri::parse("s3://models/m/lookup.json").unwrap()));
         assert_eq!(
             m.spark_submit_parameters,
-            format!("--py-files {base}model.py,{base}helpers.py --files {base}job-metadata.json,{base}lookup.json --conf spark.archives=s3://env/venv.tar.gz#environment --conf spark.executor.cores=2")
+            format!(
+                "--py-files {base}model.py,{base}helpers.py --files {base}job-metadata.json,{base}lookup.json \
+                 --conf spark.archives=s3://env/venv.tar.gz#environment --conf spark.executor.cores=2 \
+                 --conf spark.modelop.job.id=job-1 --conf spark.modelop.job.workingDir={base}"
+            )
         );
         assert_eq!(m.metadata.model_module, "model");
-        assert_eq!(m.metadata.inputs, vec![external("input.csv", "s3://data/in/input.csv")], "only EXTERNAL_FILE inputs");
+        assert_eq!(m.metadata.inputs, vec![external("input.csv", "s3://data/in/input.csv")]);
         assert_eq!(m.metadata.model_assets, vec![external("weights.bin", "s3://models/m/weights.bin")]);
         assert_eq!((m.client_token.as_str(), m.run_name.as_str(), m.log_stream_prefix.as_str()), ("job-1", "job-1", "job-1"));
         assert_eq!(m.tags.get(TAG_JOB_TYPE).map(String::as_str), Some("MODEL_BATCH_JOB"));
@@ -496,7 +718,7 @@ mod tests {
         assert_eq!(m.execution_role_arn, "arn:aws:iam::123456789012:role/team-job");
         assert!(m.spark_submit_parameters.contains("--conf spark.archives=s3://team/venv.tar.gz#environment"));
         assert!(m.spark_submit_parameters.contains("--conf spark.executor.cores=2"));
-        assert!(!m.spark_submit_parameters.contains("modelop."), "service keys never reach Spark");
+        assert!(!m.spark_submit_parameters.contains("modelop.serverless"), "service keys never reach Spark");
         assert_eq!(m.metadata.job_parameters, BTreeMap::from([("threshold".to_string(), "0.7".to_string())]));
     }
 
@@ -510,7 +732,37 @@ mod tests {
             (job(JobType::Batch, vec![Asset { primary_model_source: Some(true), ..no_code }]), "neither sourceCode nor fileUrl"),
             (
                 job(JobType::Batch, vec![Asset { primary_model_source: Some(true), file_url: Some("https://x/y.py".into()), ..asset("m.py", ASSET_SOURCE_CODE) }]),
-                "not an s3://bucket/key URL",
+                "not a URL of a form this service reads",
+            ),
+            (
+                Job { input_data: vec![asset("inline", "EMBEDDED")], ..job(JobType::Batch, vec![primary(SOURCE)]) },
+                "input \"inline\" has assetType \"EMBEDDED\", which this runtime cannot serve",
+            ),
+            (
+                Job { output_data: vec![Asset { asset_type: None, ..Asset::default() }], ..job(JobType::Batch, vec![primary(SOURCE)]) },
+                "output \"#0\" has assetType \"(none)\"",
+            ),
+            (
+                Job { model: ModelRef { stored_model: StoredModel { model_assets: vec![primary(SOURCE), asset("schema.avsc", ASSET_FILE)] } }, ..job(JobType::Batch, vec![]) },
+                "model asset \"schema.avsc\" is a FILE asset with neither fileContent nor fileContentString",
+            ),
+            (
+                Job {
+                    input_data: vec![Asset { file_content: Some("not base64!".into()), ..asset("in.json", ASSET_FILE) }],
+                    ..job(JobType::Batch, vec![primary(SOURCE)])
+                },
+                "input \"in.json\" has a fileContent that is not base64",
+            ),
+            (
+                job(JobType::Batch, vec![Asset { score_function: Some("predict".into()), ..primary(SOURCE) }]),
+                "names scoreFunction \"predict\", but the source defines no top-level function of that name",
+            ),
+            (
+                Job {
+                    job_parameters: BTreeMap::from([("--py-files".into(), "hdfs:///lib.py".into())]),
+                    ..job(JobType::Batch, vec![primary(SOURCE)])
+                },
+                "job parameter \"--py-files\" lists \"hdfs:///lib.py\", which is not an S3 location",
             ),
             (job(JobType::Batch, vec![primary("def action(): pass\n")]), "'# modelop.score'"),
             (
@@ -519,7 +771,7 @@ mod tests {
             ),
             (
                 Job { output_data: vec![external("out", "s3:///nobucket")], ..job(JobType::Batch, vec![primary(SOURCE)]) },
-                "output \"out\" has fileUrl",
+                "output \"out\" has fileUrl \"s3:///nobucket\": it names no bucket",
             ),
             (
                 Job {
@@ -547,6 +799,89 @@ mod tests {
             let err = manifest_of(&j).expect_err(needle).to_string();
             assert!(err.contains(needle), "expected {needle:?} in {err:?}");
         }
+    }
+
+    /// The ModelOp-shaped sample INSERT (`events/submit/insert-modelop-job.json`), decoded as submit does.
+    fn modelop_sample() -> Job {
+        let event: Value = serde_json::from_str(include_str!("../../events/submit/insert-modelop-job.json")).unwrap();
+        let image: serde_dynamo::Item = serde_json::from_value(event["Records"][0]["dynamodb"]["NewImage"].clone()).unwrap();
+        crate::job::decode_job(image).expect("a ModelOp job document decodes")
+    }
+
+    #[test]
+    fn a_modelop_job_document_runs_unchanged() {
+        let job = modelop_sample();
+        assert!(job.runtime.is_ours(), "targetEngine.engineType selects the runtime");
+        let m = manifest_of(&job).unwrap();
+        let base = format!("s3://staging/modelop-spark-serverless/{}/", job.id);
+
+        // Functions named on the primary asset (initFunction, scoreFunction).
+        assert_eq!((m.metadata.init_function.as_deref(), m.metadata.job_function.as_str()), (Some("init"), "score"));
+        // Whole assets: every field ModelOp wrote, the URL normalised, the original beside it.
+        let input = &m.metadata.inputs[0];
+        assert_eq!(input.other["assetRole"], "UNKNOWN");
+        assert_eq!(input.other["assetId"], "e45d070b-2c3d-4e5f-9a0b-1c2d3e4f5a6b");
+        assert_eq!(input.other["fileSize"], 0);
+        assert_eq!(input.name.as_deref(), Some(""));
+        assert_eq!(input.file_url.as_deref(), Some("s3://modelop-data/input/sample_input.csv"));
+        assert_eq!(input.other["originalFileUrl"], "http://minio:9000/modelop-data/input/sample_input.csv");
+        assert_eq!(input.repository_info.as_ref().unwrap()["host"], "minio");
+        assert_eq!(m.metadata.outputs[0].file_url.as_deref(), Some(format!("s3://modelop-data/output/{}/scored/", job.id).as_str()));
+        // The FILE model asset: staged, shipped with --files, passed as an EXTERNAL_FILE.
+        let schema = &m.metadata.model_assets[0];
+        assert_eq!(schema.asset_type.as_deref(), Some(ASSET_EXTERNAL_FILE));
+        assert_eq!(schema.file_url.as_deref(), Some(format!("{base}df_sample_scored_input_schema.avsc").as_str()));
+        assert_eq!(schema.other["originalAssetType"], "FILE");
+        assert_eq!(schema.other["assetRole"], "MODEL_SCHEMA");
+        assert!(schema.file_content.is_none() && !schema.other.contains_key("localFile"));
+        assert_eq!(m.metadata.working_directory_files, ["df_sample_scored_input_schema.avsc"]);
+        let staged = m.files.iter().find(|f| f.name == "df_sample_scored_input_schema.avsc").expect("staged schema");
+        assert_eq!(staged.kind, FileKind::File);
+        let FileContent::Bytes(bytes) = &staged.content else { panic!("decoded bytes expected") };
+        assert!(String::from_utf8_lossy(bytes).starts_with("[\n    {\n        \"name\": \"id\""), "the base64 content, decoded");
+        assert!(m.spark_submit_parameters.contains(&format!("{base}job-metadata.json,{base}df_sample_scored_input_schema.avsc")));
+        // spark-submit flags: applied, or recorded as ignored.
+        assert!(m.spark_submit_parameters.contains("--conf spark.executor.memory=512MB"), "{}", m.spark_submit_parameters);
+        assert!(m.spark_submit_parameters.contains("--conf spark.modelop.threshold=0.7"));
+        let ignored: Vec<&str> = m.ignored_parameters.iter().map(|p| p.parameter.as_str()).collect();
+        assert_eq!(ignored, ["--total-executor-cores", "-v"]);
+        // No credential of the S3 repository reaches the metadata file (or anything staged).
+        let metadata = serde_json::to_string(&m.metadata).unwrap();
+        for secret in ["SAMPLE-SECRET-KEY", "SAMPLE-ACCESS-KEY", "secretKey", "accessKey"] {
+            assert!(!metadata.contains(secret), "{secret} in {metadata}");
+            assert!(!format!("{job:?}").contains(secret), "{secret} kept on the decoded job");
+        }
+    }
+
+    #[test]
+    fn file_inputs_and_outputs_are_staged_where_the_monitor_looks() {
+        let file = |name: &str, content: Option<&str>| Asset { file_content: content.map(str::to_string), filename: Some(name.into()), ..asset("", ASSET_FILE) };
+        let inputs = vec![Asset { file_content_string: Some(Value::String("a,b\n1,2\n".into())), ..file("in.csv", None) }];
+        let outputs = vec![external("scored", "s3a://data/out/"), file("results.json", None), file("results.json", None)];
+        let j = Job { input_data: inputs, output_data: outputs.clone(), ..job(JobType::Batch, vec![primary(SOURCE)]) };
+        let m = manifest_of(&j).unwrap();
+        let base = "s3://staging/modelop-spark-serverless/job-1/";
+        let staged = m.files.iter().find(|f| f.name == "inputs/in.csv").expect("the input's content is staged");
+        assert_eq!((staged.kind, &staged.content), (FileKind::Data, &FileContent::Bytes(b"a,b\n1,2\n".to_vec())));
+        assert!(!m.spark_submit_parameters.contains("inputs/"), "data is read by URL, not shipped");
+        assert_eq!(m.metadata.inputs[0].file_url.as_deref(), Some(format!("{base}inputs/in.csv").as_str()));
+        let told: Vec<_> = m.metadata.outputs.iter().map(|a| a.file_url.clone().unwrap()).collect();
+        assert_eq!(told, ["s3://data/out/".to_string(), format!("{base}outputs/results.json"), format!("{base}outputs/results_2.json")]);
+        let found: Vec<_> = output_locations(base, &outputs).into_iter().map(|u| u.unwrap().to_string()).collect();
+        assert_eq!(found, told, "the monitor reads the outputs where the model was told to write them");
+    }
+
+    #[test]
+    fn annotations_remain_the_fallback_for_unnamed_functions() {
+        let named = Asset { init_function: Some(" ".into()), metrics_function: Some("metrics".into()), ..primary(SOURCE) };
+        let m = manifest_of(&job(JobType::Test, vec![named])).unwrap();
+        assert_eq!((m.metadata.init_function.as_deref(), m.metadata.job_function.as_str()), (Some("begin"), "metrics"));
+        let unannotated = "def setup():\n    pass\n\ndef predict(i, o, m):\n    pass\n";
+        let named = Asset { init_function: Some("setup".into()), score_function: Some("predict".into()), ..primary(unannotated) };
+        let m = manifest_of(&job(JobType::Batch, vec![named])).unwrap();
+        assert_eq!((m.metadata.init_function.as_deref(), m.metadata.job_function.as_str()), (Some("setup"), "predict"));
+        let train = Asset { training_function: Some("fit".into()), ..primary("def fit(i, o, m):\n    pass\n") };
+        assert_eq!(manifest_of(&job(JobType::Training, vec![train])).unwrap().metadata.job_function, "fit");
     }
 
     #[test]

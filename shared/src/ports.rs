@@ -41,6 +41,10 @@ pub struct LaunchRecord {
     pub application_id: String,
     pub staging_uri: String,
     pub at: DateTime<Utc>,
+    /// `ignoredJobParameters`: job parameters with no meaning on EMR Serverless.
+    pub ignored_parameters: Vec<crate::spark_conf::IgnoredParameter>,
+    /// Appended to ModelOp's `jobMessages`.
+    pub messages: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +75,8 @@ pub trait JobStore: Send + Sync {
 
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
-    async fn put_text(&self, bucket: &str, key: &str, body: Cow<'static, str>, content_type: &str) -> Result<(), AwsError>;
+    /// Writes (replaces) an object: borrowed bytes for what is built in, owned for the job's.
+    async fn put_object(&self, bucket: &str, key: &str, body: Cow<'static, [u8]>, content_type: &str) -> Result<(), AwsError>;
     async fn copy(&self, from: &S3Uri, bucket: &str, key: &str) -> Result<(), AwsError>;
     /// Reads a UTF-8 object of at most `max_bytes`; larger objects are a permanent error.
     async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError>;
@@ -113,8 +118,8 @@ pub struct FailedDelete {
 pub struct CleanupSnapshot {
     #[serde(default)]
     pub job_status: Option<String>,
-    #[serde(default)]
-    pub runtime_type: Option<String>,
+    #[serde(flatten)]
+    pub runtime: crate::job::RuntimeSelector,
 }
 
 /// The jobs table as the cleanup function uses it.
@@ -162,8 +167,8 @@ pub struct MonitoredJob {
     pub id: String,
     #[serde(default)]
     pub job_status: Option<String>,
-    #[serde(default)]
-    pub runtime_type: Option<String>,
+    #[serde(flatten)]
+    pub runtime: crate::job::RuntimeSelector,
     #[serde(default)]
     pub spark_application_id: Option<String>,
     #[serde(default)]
@@ -186,7 +191,7 @@ impl MonitoredJob {
     }
 
     pub fn is_ours(&self) -> bool {
-        self.runtime_type.as_deref() == Some(crate::job::SPARK_SERVERLESS_RUNTIME)
+        self.runtime.is_ours()
     }
 }
 
@@ -230,6 +235,8 @@ pub struct StatusUpdate {
     pub error_message: Option<String>,
     pub model_result: Option<serde_json::Value>,
     pub output_files: Option<Vec<OutputFile>>,
+    /// Appended to ModelOp's `jobMessages` (driver output and the failure, on a final state).
+    pub job_messages: Vec<String>,
 }
 
 /// The jobs table as the monitor uses it.

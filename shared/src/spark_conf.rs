@@ -13,8 +13,13 @@ pub const CONF_PARAM_PREFIX: &str = "--conf ";
 /// Service keys: consumed by this service, never passed to Spark.
 pub const APP_NAME_KEY: &str = "modelop.serverless.job.app.name";
 pub const ROLE_ARN_KEY: &str = "modelop.serverless.job.rolearn";
-/// Keys that would replace the files this service stages for the driver.
-pub const RESERVED_KEYS: [&str; 3] = ["spark.submit.pyFiles", "spark.files", "spark.submit.deployMode"];
+/// The job's id, set by this service on every run (models may read it from the Spark conf).
+pub const JOB_ID_CONF: &str = "spark.modelop.job.id";
+/// The job's working folder: its staging folder, `s3://<bucket>/<prefix><job id>/`, set by this
+/// service on every run. No public ModelOp source names such a key; this is this runtime's.
+pub const WORKING_DIR_CONF: &str = "spark.modelop.job.workingDir";
+/// Keys that would replace the files this service stages for the driver, or what it tells the model.
+pub const RESERVED_KEYS: [&str; 5] = ["spark.submit.pyFiles", "spark.files", "spark.submit.deployMode", JOB_ID_CONF, WORKING_DIR_CONF];
 
 pub const MAX_KEY_LEN: usize = 256;
 pub const MAX_VALUE_LEN: usize = 4096;
@@ -33,6 +38,20 @@ pub enum SparkConfError {
     UnknownServiceKey(String),
     #[error("sparkSubmitParameters would be {0} characters; EMR Serverless accepts at most {MAX_SUBMIT_PARAMETERS_LEN}")]
     TooLong(usize),
+    #[error("job parameter {parameter:?} (Spark conf {key}) is not allowed: {reason}")]
+    FlagValue { parameter: String, key: String, reason: &'static str },
+    #[error("job parameter {parameter:?} lists {value:?}, which is not an S3 location: {reason}")]
+    FileLocation { parameter: &'static str, value: String, reason: String },
+}
+
+impl SparkConfError {
+    /// The same error, naming the spark-submit flag the job gave rather than the property.
+    fn for_parameter(self, parameter: &str) -> SparkConfError {
+        match self {
+            SparkConfError::BadValue { key, reason } => SparkConfError::FlagValue { parameter: parameter.to_string(), key, reason },
+            other => other,
+        }
+    }
 }
 
 /// A set of validated Spark properties, ordered by key so the rendering is deterministic.
@@ -58,6 +77,14 @@ impl SparkConf {
         validate_key(&key)?;
         validate_value(&key, &value)?;
         self.0.insert(key, value);
+        Ok(())
+    }
+
+    /// Sets one of the properties this service reserves for itself ([`JOB_ID_CONF`],
+    /// [`WORKING_DIR_CONF`]); the value rules still apply.
+    pub fn set_reserved(&mut self, key: &'static str, value: String) -> Result<(), SparkConfError> {
+        validate_value(key, &value)?;
+        self.0.insert(key.to_string(), value);
         Ok(())
     }
 
@@ -115,11 +142,71 @@ fn validate_value(key: &str, value: &str) -> Result<(), SparkConfError> {
     }
 }
 
+/// What a spark-submit flag given as a job parameter becomes on EMR Serverless.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitFlag {
+    /// Applied as this Spark property, under the same rules as `--conf`.
+    Conf(&'static str),
+    /// More Python files for `--py-files`, beside the ones this service stages.
+    PyFiles,
+    /// More files for `--files`, beside the ones this service stages.
+    Files,
+    /// Meaningless on EMR Serverless: recorded on the job as ignored, with this reason.
+    Ignored(&'static str),
+}
+
+/// spark-submit's flags as ModelOp jobs carry them (`modelop/titanic-spark`
+/// `job_submit/titanic_scoring_job.json`: `{"--executor-memory": "512MB", "--total-executor-cores":
+/// "10", "-v": ""}`). The Spark property each one sets is spark-submit's own mapping (Spark's
+/// "Submitting Applications" and "Spark Configuration" pages, `SparkSubmitArguments`).
+pub const SUBMIT_FLAGS: [(&str, SubmitFlag); 25] = [
+    ("--executor-memory", SubmitFlag::Conf("spark.executor.memory")),
+    ("--driver-memory", SubmitFlag::Conf("spark.driver.memory")),
+    ("--executor-cores", SubmitFlag::Conf("spark.executor.cores")),
+    ("--driver-cores", SubmitFlag::Conf("spark.driver.cores")),
+    ("--num-executors", SubmitFlag::Conf("spark.executor.instances")),
+    ("--name", SubmitFlag::Conf("spark.app.name")),
+    ("--jars", SubmitFlag::Conf("spark.jars")),
+    ("--packages", SubmitFlag::Conf("spark.jars.packages")),
+    ("--exclude-packages", SubmitFlag::Conf("spark.jars.excludes")),
+    ("--repositories", SubmitFlag::Conf("spark.jars.repositories")),
+    ("--archives", SubmitFlag::Conf("spark.archives")),
+    ("--driver-class-path", SubmitFlag::Conf("spark.driver.extraClassPath")),
+    ("--driver-library-path", SubmitFlag::Conf("spark.driver.extraLibraryPath")),
+    ("--driver-java-options", SubmitFlag::Conf("spark.driver.extraJavaOptions")),
+    ("--py-files", SubmitFlag::PyFiles),
+    ("--files", SubmitFlag::Files),
+    ("--master", SubmitFlag::Ignored("EMR Serverless is the cluster manager of every job run; it cannot be chosen per job")),
+    ("--deploy-mode", SubmitFlag::Ignored("EMR Serverless decides where the driver runs")),
+    ("--total-executor-cores", SubmitFlag::Ignored("a Spark standalone setting; EMR Serverless sizes a run with --executor-cores and --num-executors (or dynamic allocation)")),
+    ("-v", SubmitFlag::Ignored("spark-submit's verbose output; EMR Serverless runs spark-submit itself")),
+    ("--verbose", SubmitFlag::Ignored("spark-submit's verbose output; EMR Serverless runs spark-submit itself")),
+    ("--queue", SubmitFlag::Ignored("a YARN queue; EMR Serverless has no queues")),
+    ("--supervise", SubmitFlag::Ignored("a Spark standalone setting; EMR Serverless retries runs by its own retry policy")),
+    ("--proxy-user", SubmitFlag::Ignored("EMR Serverless runs the job as its execution role")),
+    ("--properties-file", SubmitFlag::Ignored("EMR Serverless reads no local properties file; pass the properties as --conf")),
+];
+
+/// A job parameter this service recorded as ignored (`ignoredJobParameters` on the job).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IgnoredParameter {
+    pub parameter: String,
+    pub value: String,
+    pub reason: String,
+}
+
 /// What a job's `jobParameters` say, once the `--conf` entries are split out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobParameters {
-    /// `--conf spark.*` entries.
+    /// `--conf spark.*` entries, and the spark-submit flags that set a Spark property.
     pub spark_conf: SparkConf,
+    /// `--py-files` and `--files` given as job parameters: comma-separated locations, as written.
+    pub py_files: Vec<String>,
+    pub files: Vec<String>,
+    /// spark-submit flags with no meaning on EMR Serverless, and flags a `--conf` of the same
+    /// property replaced.
+    pub ignored: Vec<IgnoredParameter>,
     /// `--conf modelop.serverless.job.app.name`.
     pub app_name: Option<String>,
     /// `--conf modelop.serverless.job.rolearn`.
@@ -129,25 +216,71 @@ pub struct JobParameters {
 }
 
 /// Splits and validates job parameters. Service keys are consumed here and never reach Spark.
+/// spark-submit flags ([`SUBMIT_FLAGS`]) are applied first, `--conf` entries after them, so an
+/// explicit `--conf` of the same property wins (and the flag is recorded as ignored).
+///
+/// `--conf` comes in three shapes: `"--conf <key>": "<value>"` (ModelOp's EMR Serverless page),
+/// `"--conf": "<key>=<value>"` and `"--conf <key>=<value>": ""` (the whole flag in one key).
 pub fn parse_job_parameters(params: &BTreeMap<String, String>) -> Result<JobParameters, SparkConfError> {
     let mut parsed = JobParameters::default();
+    let mut from_flags: BTreeMap<&'static str, &str> = BTreeMap::new();
     for (name, value) in params {
-        let Some(key) = name.strip_prefix(CONF_PARAM_PREFIX) else {
-            if name.trim_start().starts_with("--conf") {
-                // "--conf\tkey", "--confkey", "--conf  key" are typos of a conf entry, not model
-                // parameters; say so rather than silently dropping the setting.
-                return Err(SparkConfError::BadKey(crate::job::printable(name)));
+        let Some((_, flag)) = SUBMIT_FLAGS.iter().find(|(f, _)| f == name) else { continue };
+        let list = |value: &str| value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_string).collect::<Vec<_>>();
+        match *flag {
+            SubmitFlag::Conf(key) => {
+                parsed.spark_conf.set(key.to_string(), value.clone()).map_err(|e| e.for_parameter(name))?;
+                from_flags.insert(key, name);
             }
-            parsed.model_parameters.insert(name.clone(), value.clone());
+            SubmitFlag::PyFiles => parsed.py_files.extend(list(value)),
+            SubmitFlag::Files => parsed.files.extend(list(value)),
+            SubmitFlag::Ignored(reason) => {
+                parsed.ignored.push(IgnoredParameter { parameter: name.clone(), value: value.clone(), reason: reason.to_string() })
+            }
+        }
+    }
+    for (name, value) in params {
+        if SUBMIT_FLAGS.iter().any(|(f, _)| f == name) {
             continue;
+        }
+        let conf_pair = match (name.as_str(), name.strip_prefix(CONF_PARAM_PREFIX)) {
+            ("--conf", _) => Some(value.as_str()),
+            (_, Some(pair)) if pair.contains('=') && value.is_empty() => Some(pair),
+            _ => None,
         };
-        match key {
-            APP_NAME_KEY => parsed.app_name = Some(value.clone()),
-            ROLE_ARN_KEY => parsed.role_arn = Some(value.clone()),
-            other if other.starts_with("modelop.") => {
-                return Err(SparkConfError::UnknownServiceKey(crate::job::printable(name)))
+        let (key, value) = match conf_pair {
+            Some(pair) => {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (key.trim(), value.to_string())
             }
-            other => parsed.spark_conf.set(other.to_string(), value.clone())?,
+            None => match name.strip_prefix(CONF_PARAM_PREFIX) {
+                Some(key) => (key, value.clone()),
+                None => {
+                    if name.trim_start().starts_with("--conf") {
+                        // "--conf\tkey", "--confkey", "--conf  key" are typos of a conf entry, not model
+                        // parameters; say so rather than silently dropping the setting.
+                        return Err(SparkConfError::BadKey(crate::job::printable(name)));
+                    }
+                    parsed.model_parameters.insert(name.clone(), value.clone());
+                    continue;
+                }
+            },
+        };
+        if let Some(flag) = from_flags.get(key) {
+            let ignored = params.get(*flag).cloned().unwrap_or_default();
+            parsed.ignored.push(IgnoredParameter {
+                parameter: flag.to_string(),
+                value: ignored,
+                reason: format!("replaced by the job's own --conf {key}"),
+            });
+        }
+        match key {
+            APP_NAME_KEY => parsed.app_name = Some(value),
+            ROLE_ARN_KEY => parsed.role_arn = Some(value),
+            other if other.starts_with("modelop.") => {
+                return Err(SparkConfError::UnknownServiceKey(crate::job::printable(&format!("{CONF_PARAM_PREFIX}{other}"))))
+            }
+            other => parsed.spark_conf.set(other.to_string(), value)?,
         }
     }
     Ok(parsed)
@@ -224,6 +357,76 @@ mod tests {
             ("--conf modelop.serverless.job.queue", "q", "unknown modelop service key"),
             ("--confspark.x", "1", "must start with 'spark.'"),
             ("--conf\tspark.x", "1", "must start with 'spark.'"),
+        ];
+        for (key, value, needle) in cases {
+            let err = parse_job_parameters(&params(&[(key, value)])).expect_err(key).to_string();
+            assert!(err.contains(needle), "{key:?}={value:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn spark_submit_flags_map_to_conf_or_are_recorded_as_ignored() {
+        // modelop/titanic-spark job_submit/titanic_scoring_job.json, plus the other mapped flags.
+        let parsed = parse_job_parameters(&params(&[
+            ("--executor-memory", "512MB"),
+            ("--total-executor-cores", "10"),
+            ("-v", ""),
+            ("--driver-memory", "2g"),
+            ("--executor-cores", "2"),
+            ("--driver-cores", "1"),
+            ("--num-executors", "3"),
+            ("--name", "titanic"),
+            ("--master", "yarn"),
+            ("--deploy-mode", "cluster"),
+            ("--py-files", "s3://b/lib.py, s3a://b/more.zip"),
+            ("--files", "s3://b/lookup.csv"),
+            ("threshold", "0.5"),
+        ]))
+        .unwrap();
+        let conf: Vec<(&str, &str)> = parsed.spark_conf.iter().collect();
+        assert_eq!(
+            conf,
+            [
+                ("spark.app.name", "titanic"),
+                ("spark.driver.cores", "1"),
+                ("spark.driver.memory", "2g"),
+                ("spark.executor.cores", "2"),
+                ("spark.executor.instances", "3"),
+                ("spark.executor.memory", "512MB"),
+            ]
+        );
+        assert_eq!(parsed.py_files, ["s3://b/lib.py", "s3a://b/more.zip"]);
+        assert_eq!(parsed.files, ["s3://b/lookup.csv"]);
+        let ignored: Vec<(&str, &str)> = parsed.ignored.iter().map(|i| (i.parameter.as_str(), i.value.as_str())).collect();
+        assert_eq!(ignored, [("--deploy-mode", "cluster"), ("--master", "yarn"), ("--total-executor-cores", "10"), ("-v", "")]);
+        assert!(parsed.ignored.iter().all(|i| !i.reason.is_empty()));
+        assert_eq!(parsed.model_parameters, params(&[("threshold", "0.5")]), "flags never reach the model as parameters");
+    }
+
+    #[test]
+    fn conf_in_one_key_and_conf_over_flag() {
+        let parsed = parse_job_parameters(&params(&[
+            ("--conf", "spark.sql.shuffle.partitions=8"),
+            ("--conf spark.executor.memory=4g", ""),
+            ("--executor-memory", "512MB"),
+            ("--conf spark.archives", "s3://b/env.tar.gz#environment"),
+        ]))
+        .unwrap();
+        assert_eq!(parsed.spark_conf.get("spark.sql.shuffle.partitions"), Some("8"));
+        assert_eq!(parsed.spark_conf.get("spark.executor.memory"), Some("4g"), "the explicit --conf wins");
+        assert_eq!(parsed.spark_conf.get("spark.archives"), Some("s3://b/env.tar.gz#environment"));
+        assert_eq!(parsed.ignored.len(), 1);
+        assert_eq!(parsed.ignored[0].parameter, "--executor-memory");
+        assert!(parsed.ignored[0].reason.contains("--conf spark.executor.memory"), "{:?}", parsed.ignored[0]);
+    }
+
+    #[test]
+    fn flags_follow_the_conf_value_rules_and_name_the_flag() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("--executor-memory", "", "job parameter \"--executor-memory\" (Spark conf spark.executor.memory) is not allowed: it is empty"),
+            ("--driver-java-options", "-Da=1 -Db=2", "whitespace"),
+            ("--conf", "spark.x", "is empty"),
+            ("--conf", "modelop.serverless.job.queue=q", "unknown modelop service key"),
         ];
         for (key, value, needle) in cases {
             let err = parse_job_parameters(&params(&[(key, value)])).expect_err(key).to_string();

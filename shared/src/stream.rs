@@ -16,10 +16,15 @@ use crate::job::JobHeader;
 /// The fields of an image that decide whether a record concerns us, decoded from copies of those
 /// few attributes only (an image may hold a large inline model source).
 pub fn image_header(image: &serde_dynamo::Item) -> Result<JobHeader, serde_dynamo::Error> {
-    let fields: std::collections::HashMap<String, serde_dynamo::AttributeValue> = ["id", "jobStatus", "runtimeType"]
+    let mut fields: std::collections::HashMap<String, serde_dynamo::AttributeValue> = ["id", "jobStatus", "runtimeType"]
         .into_iter()
         .filter_map(|name| image.get(name).map(|value| (name.to_string(), value.clone())))
         .collect();
+    // Of `targetEngine`, only `engineType` (ModelOp's engine documents carry much more).
+    if let Some(serde_dynamo::AttributeValue::M(engine)) = image.get("targetEngine") {
+        let engine_type = engine.get("engineType").cloned().into_iter().map(|v| ("engineType".to_string(), v)).collect();
+        fields.insert("targetEngine".into(), serde_dynamo::AttributeValue::M(engine_type));
+    }
     serde_dynamo::from_item(serde_dynamo::Item::from(fields))
 }
 

@@ -86,7 +86,7 @@ class SubmitRun:
         return json.loads(self.result_file.read_text(encoding="utf-8"))
 
 
-def run_driver(tmp_path, model_file, meta, *, metadata_as_path=False, results_uri=None):
+def run_driver(tmp_path, model_file, meta, *, metadata_as_path=False, results_uri=None, extra_files=(), conf=()):
     """Stages the model and the metadata as the submit Lambda does and runs spark-submit.
 
     The working directory is a separate empty directory, so a bare metadata name can only be
@@ -115,8 +115,13 @@ def run_driver(tmp_path, model_file, meta, *, metadata_as_path=False, results_ur
         "--conf", "spark.log.level=WARN",
         "--py-files", str(model_copy),
     ]
+    for pair in conf:
+        command += ["--conf", pair]
+    shipped = [str(f) for f in extra_files]
     if not metadata_as_path:
-        command += ["--files", str(meta_file)]
+        shipped.insert(0, str(meta_file))
+    if shipped:
+        command += ["--files", ",".join(shipped)]
     command += [
         str(DRIVER),
         "--metadata", str(meta_file) if metadata_as_path else "job-metadata.json",
@@ -256,6 +261,49 @@ def test_train_with_metadata_given_as_a_path(tmp_path):
         saved = [json.loads(line) for line in handle if line.strip()]
     assert saved == [{"intercept": pytest.approx(b0), "coef_x1": pytest.approx(b1),
                       "coef_x2": pytest.approx(b2), "rowCount": 20}]
+
+
+MODELOP_STYLE_MODEL = MODELS / "modelop_style_model.py"
+UNANNOTATED_MODEL = MODELS / "unannotated_model.py"
+
+
+def test_a_modelop_style_model_that_stops_spark_completes(tmp_path):
+    """ModelOp's public examples end score() with SPARK.stop(), select inputs by assetRole, open a
+    FILE model asset by name from the working directory and may read job parameters from the Spark
+    conf: the job completes and the result is written after the model stopped Spark."""
+    output = tmp_path / "out" / "scored"
+    schema = tmp_path / "files" / "schema.avsc"
+    schema.parent.mkdir()
+    schema.write_text(json.dumps([{"name": "id", "type": "int"}, {"name": "x1", "type": "double"}]), encoding="utf-8")
+    whole_input = dict(asset("", SAMPLE_CSV), assetRole="UNKNOWN", assetId="a-1", fileSize=0, fileFormat="CSV",
+                       repositoryInfo={"repositoryType": "S3_REPOSITORY", "host": "minio", "port": 9000})
+    meta = metadata("score", init="init", module="modelop_style_model", job_id="job-modelop-style",
+                    inputs=[whole_input], outputs=[asset("", output)])
+    meta["modelAssets"] = [{"assetType": "EXTERNAL_FILE", "assetRole": "MODEL_SCHEMA", "filename": "schema.avsc",
+                            "fileUrl": str(schema), "originalAssetType": "FILE"}]
+    meta["workingDirectoryFiles"] = ["schema.avsc"]
+    run = run_driver(tmp_path, MODELOP_STYLE_MODEL, meta, extra_files=[schema],
+                     conf=["spark.modelop.threshold=0.7", "spark.modelop.job.workingDir=s3://staging/jobs/job-modelop-style/"])
+    document = run.result()
+    assert document["function"] == "score" and document["result"] is None
+    assert "role UNKNOWN" in run.stdout, run.describe()
+    assert "Placed schema.avsc in the working directory" in run.stdout
+    assert "schema schema.avsc fields id,x1" in run.stdout
+    assert "threshold 0.7" in run.stdout
+    assert "working folder s3://staging/jobs/job-modelop-style/" in run.stdout
+    assert "rows 20" in run.stdout
+    # The model's own output, written before it stopped Spark.
+    with open(single_part_file(output, ".csv"), newline="") as handle:
+        assert len(list(csv.reader(handle))) == 20
+
+
+def test_a_model_without_annotations_runs_the_function_its_asset_names(tmp_path):
+    meta = metadata("predict", init="setup", module="unannotated_model", job_id="job-unannotated")
+    run = run_driver(tmp_path, UNANNOTATED_MODEL, meta)
+    document = run.result()
+    assert "unannotated_model: setup() called" in run.stdout, run.describe()
+    assert "unannotated_model: predict() read 20 rows" in run.stdout
+    assert document["function"] == "predict" and document["result"] == {"rows": 20}
 
 
 def test_failing_model_fails_the_job_with_its_traceback(tmp_path):

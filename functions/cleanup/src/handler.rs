@@ -19,7 +19,7 @@ use tracing::{debug, error, info, warn};
 use shared::aws::{AwsError, AwsErrorKind};
 use shared::cleanup::{cleanup_target, decide_transition, is_orphan, job_id_of_folder, job_target, CleanupAction, CleanupTarget, FolderOwner};
 use shared::config::{CleanupConfig, ServiceConfig};
-use shared::job::{printable, JobStatus, SPARK_SERVERLESS_RUNTIME};
+use shared::job::{printable, JobStatus};
 use shared::ports::{CleanupStore, EmrServerless, FailedDelete, ListedObject, ObjectStore};
 pub use shared::stream::Cause;
 use shared::stream::{decode_record, handle_stream_batch, image_header, Retryable};
@@ -369,7 +369,7 @@ impl CleanupHandler {
         let owner = match &snapshot {
             None => FolderOwner::Missing,
             // A row of another runtime never owns a folder here; it is kept rather than guessed at.
-            Some(row) if row.runtime_type.as_deref() == Some(SPARK_SERVERLESS_RUNTIME) => {
+            Some(row) if row.runtime.is_ours() => {
                 FolderOwner::Row(row.job_status.as_deref().and_then(JobStatus::parse))
             }
             Some(_) => FolderOwner::Row(None),

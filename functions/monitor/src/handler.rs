@@ -14,8 +14,8 @@ use tracing::{debug, error, info, warn};
 
 use shared::aws::{AwsError, AwsErrorKind};
 use shared::config::{MonitorConfig, ServiceConfig};
-use shared::job::{printable, validate_job_id, JobStatus, ASSET_EXTERNAL_FILE};
-use shared::manifest::{RESULTS_FOLDER, TAG_JOB_ID};
+use shared::job::{job_message, printable, validate_job_id, JobStatus, MessageLevel};
+use shared::manifest::{output_locations, RESULTS_FOLDER, TAG_JOB_ID};
 use shared::monitor::{
     decide_transition, driver_log_prefix, driver_log_stream, failure_message, statuses_before_or_at, tail_bounded, EmrState, Transition,
 };
@@ -165,6 +165,7 @@ impl MonitorHandler {
             error_message: None,
             model_result: None,
             output_files: None,
+            job_messages: Vec::new(),
         };
         if status.is_terminal() {
             // The result and outputs do not depend on the run's details: read them alongside.
@@ -261,6 +262,7 @@ impl MonitorHandler {
             let details = run.as_ref().and_then(|r| r.state_details.as_deref());
             update.error_message = Some(failure_message(&job.id, state.as_str(), details, &stderr.text, MAX_ERROR_MESSAGE_BYTES));
         }
+        update.job_messages = job_messages(update.at, run_id, state, &stdout.text, update.error_message.as_deref());
         update.driver_logs = Some(DriverLogs {
             truncated: stdout.truncated || stderr.truncated,
             stdout: stdout.text,
@@ -297,19 +299,16 @@ impl MonitorHandler {
         })))
     }
 
-    /// Whether each EXTERNAL_FILE output exists now (a file, or a folder Spark wrote).
+    /// Whether each output the model was given exists now (a file, or a folder Spark wrote), at
+    /// the `s3://` location the model was told (a `FILE` output: under the job's `outputs/`).
     async fn check_outputs(&self, job: &MonitoredJob) -> Result<Vec<OutputFile>, MonitorError> {
+        let staging = job.staging_uri.clone().unwrap_or_else(|| self.service.staging.job_uri(&job.id));
         let mut outputs = Vec::new();
-        for asset in job.output_data.iter().filter(|a| a.is_type(ASSET_EXTERNAL_FILE)) {
-            let Some(url) = asset.file_url.as_deref() else { continue };
-            let exists = match S3Uri::parse(url) {
-                Some(uri) => {
-                    let found = self.objects.has_objects(&uri.bucket, &uri.key).await;
-                    unless_transient(&job.id, "output existence", found, false).map_err(step_error(&job.id, "check outputs"))?
-                }
-                None => false,
-            };
-            outputs.push(OutputFile { name: asset.name.clone(), file_url: url.to_string(), exists });
+        for (asset, location) in job.output_data.iter().zip(output_locations(&staging, &job.output_data)) {
+            let Some(uri) = location else { continue };
+            let found = self.objects.has_objects(&uri.bucket, &uri.key).await;
+            let exists = unless_transient(&job.id, "output existence", found, false).map_err(step_error(&job.id, "check outputs"))?;
+            outputs.push(OutputFile { name: asset.name.clone().filter(|n| !n.is_empty()).or_else(|| asset.filename.clone()), file_url: uri.to_string(), exists });
         }
         Ok(outputs)
     }
@@ -421,9 +420,19 @@ fn unless_transient<T>(job_id: &str, what: &'static str, result: Result<T, AwsEr
 
 /// Level 1 keeps the last lines of stderr, a shortened failure reason and a note instead of the
 /// result; level 2 drops the report, keeping a one-line reason.
+/// ModelOp's `jobMessages` for a final state: the run's end, the driver's stdout lines (ModelOp's
+/// Spark runtime stores driver output there, dv301 "Spark Details: Spark Submit"), and the failure.
+fn job_messages(at: DateTime<Utc>, run_id: &str, state: &EmrState, stdout: &str, error: Option<&str>) -> Vec<String> {
+    let mut messages = vec![job_message(at, MessageLevel::Info, &format!("EMR Serverless job run {run_id} ended {}", state.as_str()))];
+    messages.extend(stdout.lines().filter(|l| !l.trim().is_empty()).map(|line| job_message(at, MessageLevel::Info, line)));
+    messages.extend(error.map(|e| job_message(at, MessageLevel::Error, e)));
+    messages
+}
+
 fn shrink_report(update: &mut StatusUpdate, level: u8) {
     const SMALL: usize = 2 * 1024;
     let note = serde_json::json!({ "truncated": true, "reason": "the job row had no room for the model result" });
+    update.job_messages.truncate(1);
     if level >= 2 {
         update.driver_logs = None;
         update.output_files = None;
@@ -481,6 +490,7 @@ mod tests {
             error_message: Some(format!("job job-1: EMR Serverless job run FAILED: boom\n{}", "x".repeat(6_000))),
             model_result: Some(serde_json::json!({ "result": "r".repeat(60_000) })),
             output_files: Some(vec![OutputFile { name: None, file_url: "s3://b/o/".into(), exists: true }]),
+            job_messages: vec!["2026/1/2 03:04:05 [info] run ended".into(), "2026/1/2 03:04:05 [info] line".into()],
         }
     }
 

@@ -6,6 +6,7 @@
 //! invocation's deadline; a retry takes over only a WAITING job with no run id and no live lease,
 //! and looks for a run of the job's name before starting another.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +18,10 @@ use tracing::{debug, error, info, warn};
 use shared::application::ApplicationResolver;
 use shared::aws::{AwsError, AwsErrorKind};
 use shared::config::{ServiceConfig, SubmitConfig};
-use shared::job::{printable, Job, JobHeader, JobStatus};
+use shared::job::{decode_job, job_message, printable, Job, JobHeader, JobStatus, MessageLevel};
 use shared::lease::{decide_claim, new_lease, ClaimDecision, SkipReason};
 use shared::annotations::{parse_model_functions, AnnotationScanner};
-use shared::manifest::{build_manifest, plan_job, FileContent, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
+use shared::manifest::{build_manifest, plan_job, FileContent, FileKind, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
 pub use shared::stream::Cause;
 use shared::stream::{decode_record, handle_stream_batch, image_header, Retryable};
 use shared::ports::{ApplicationSpec, EmrServerless, JobStore, LaunchRecord, ObjectStore, RecordOutcome, SubmitLease};
@@ -162,7 +163,7 @@ impl SubmitHandler {
             error!(event_id = %record.event_id, "job image has no id; skipped");
             return Ok(RecordResult::Skipped("job without id".into()));
         };
-        let job: Job = match serde_dynamo::from_item(image) {
+        let job = match decode_job(image) {
             Ok(job) => job,
             Err(e) => {
                 let err = SubmitError::new(&job_id, Step::Decode, Cause::Permanent(format!("the job record is malformed: {e}")));
@@ -305,13 +306,21 @@ impl SubmitHandler {
             .map(|file| {
                 let key = manifest_key(&manifest.staging_prefix, &file.name);
                 let content = std::mem::replace(&mut file.content, FileContent::Text("".into()));
-                let content_type = if file.name.ends_with(".json") { "application/json" } else { "text/x-python" };
+                let content_type = match file.kind {
+                    FileKind::Data => "application/octet-stream",
+                    _ if file.name.ends_with(".py") => "text/x-python",
+                    _ if file.name.ends_with(".json") => "application/json",
+                    _ => "application/octet-stream",
+                };
                 let bucket = bucket.as_str();
                 async move {
-                    match content {
-                        FileContent::Text(text) => self.objects.put_text(bucket, &key, text, content_type).await,
-                        FileContent::CopyFrom(from) => self.objects.copy(&from, bucket, &key).await,
-                    }
+                    let body: Cow<'static, [u8]> = match content {
+                        FileContent::Text(Cow::Borrowed(text)) => Cow::Borrowed(text.as_bytes()),
+                        FileContent::Text(Cow::Owned(text)) => Cow::Owned(text.into_bytes()),
+                        FileContent::Bytes(bytes) => Cow::Owned(bytes),
+                        FileContent::CopyFrom(from) => return self.objects.copy(&from, bucket, &key).await,
+                    };
+                    self.objects.put_object(bucket, &key, body, content_type).await
                 }
             })
             .collect();
@@ -376,11 +385,22 @@ impl SubmitHandler {
 
     async fn record(&self, manifest: &PySparkJobManifest, application_id: &str, run_id: &str) -> Result<(), SubmitError> {
         let id = manifest.job_id.as_str();
+        let at = Utc::now();
+        let mut messages = vec![job_message(
+            at,
+            MessageLevel::Info,
+            &format!("EMR Serverless job run {run_id} started in application {application_id}; staging folder {}", manifest.staging_uri()),
+        )];
+        messages.extend(manifest.ignored_parameters.iter().map(|p| {
+            job_message(at, MessageLevel::Warning, &format!("job parameter {:?} = {:?} ignored: {}", p.parameter, p.value, p.reason))
+        }));
         let launch = LaunchRecord {
             run_id: run_id.to_string(),
             application_id: application_id.to_string(),
             staging_uri: manifest.staging_uri(),
-            at: Utc::now(),
+            at,
+            ignored_parameters: manifest.ignored_parameters.clone(),
+            messages,
         };
         // A failure here is retried: the retry finds the run by name and records it.
         let outcome = self.store.record_launch(id, &launch).await.map_err(|e| {

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
 use super::{classify, AwsError, AwsErrorKind};
-use crate::job::{attr, timestamp, JobStatus, StatusChange, SPARK_SERVERLESS_RUNTIME};
+use crate::job::{attr, epoch_millis, job_message, timestamp, JobStatus, MessageLevel, StatusChange, SPARK_SERVERLESS_RUNTIME};
 use crate::ports::{
     CleanupSnapshot, CleanupStore, JobStore, LaunchRecord, MonitorStore, MonitoredJob, RecordOutcome, StatusUpdate, SubmitLease, SubmitSnapshot,
 };
@@ -18,6 +18,10 @@ const SERVICE: &str = "DynamoDB";
 /// The EMR state recorded with the launch: a run that StartJobRun just accepted is SUBMITTED.
 const SUBMITTED: &str = "SUBMITTED";
 const APPEND_HISTORY: &str = "statusHistory = list_append(if_not_exists(statusHistory, :empty), :history)";
+/// ModelOp's `jobMessages`, appended to (ModelOp Center may have written its own before).
+const APPEND_MESSAGES: &str = "jobMessages = list_append(if_not_exists(jobMessages, :empty), :messages)";
+/// A job is ours when either runtime field says so (see `job::RuntimeSelector`).
+const IS_OURS: &str = "(runtimeType = :runtime OR targetEngine.engineType = :runtime)";
 
 #[derive(Debug, Clone)]
 pub struct DynamoJobStore {
@@ -39,7 +43,13 @@ impl DynamoJobStore {
         condition: &str,
         condition_values: [(&str, AttributeValue); N],
     ) -> Result<bool, AwsError> {
-        let mut vals = values([(":error", s(JobStatus::Error.as_str())), (":message", s(message)), (":now", s(&timestamp(at)))]);
+        let mut vals = values([
+            (":error", s(JobStatus::Error.as_str())),
+            (":message", s(message)),
+            (":now", s(&timestamp(at))),
+            (":end", n(epoch_millis(at))),
+            (":messages", AttributeValue::L(vec![s(&job_message(at, MessageLevel::Error, message))])),
+        ]);
         vals.extend(values(condition_values));
         vals.extend(history_values(JobStatus::Error, None, at));
         let result = self
@@ -47,7 +57,10 @@ impl DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .key(attr::ID, s(job_id))
-            .update_expression(format!("SET jobStatus = :error, errorMessage = :message, updatedAt = :now, {APPEND_HISTORY} REMOVE submitLease"))
+            .update_expression(format!(
+                "SET jobStatus = :error, errorMessage = :message, updatedAt = :now, jobEndTime = :end, {APPEND_HISTORY}, {APPEND_MESSAGES} \
+                 REMOVE submitLease"
+            ))
             .condition_expression(condition)
             .set_expression_attribute_values(Some(vals))
             .send()
@@ -74,6 +87,10 @@ impl DynamoJobStore {
 
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_string())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
 }
 
 fn to_av<T: serde::Serialize>(value: &T) -> AttributeValue {
@@ -107,6 +124,7 @@ impl JobStore for DynamoJobStore {
             (":waiting", s(JobStatus::Waiting.as_str())),
             (":runtime", s(SPARK_SERVERLESS_RUNTIME)),
             (":now", s(&timestamp(at))),
+            (":wait", n(epoch_millis(at))),
             (":lease", to_av(lease)),
         ]);
         vals.extend(history_values(JobStatus::Waiting, None, at));
@@ -115,8 +133,8 @@ impl JobStore for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .key(attr::ID, s(job_id))
-            .update_expression(format!("SET jobStatus = :waiting, updatedAt = :now, submitLease = :lease, {APPEND_HISTORY}"))
-            .condition_expression("jobStatus = :created AND runtimeType = :runtime")
+            .update_expression(format!("SET jobStatus = :waiting, updatedAt = :now, jobWaitTime = :wait, submitLease = :lease, {APPEND_HISTORY}"))
+            .condition_expression(format!("jobStatus = :created AND {IS_OURS}"))
             .set_expression_attribute_values(Some(vals))
             .send()
             .await
@@ -174,16 +192,23 @@ impl JobStore for DynamoJobStore {
             (":uri", s(&launch.staging_uri)),
             (":now", s(&timestamp(launch.at))),
             (":submitted", s(SUBMITTED)),
+            (":messages", AttributeValue::L(launch.messages.iter().map(|m| s(m)).collect())),
         ]);
         vals.extend(history_values(JobStatus::Waiting, Some(SUBMITTED), launch.at));
+        let ignored = if launch.ignored_parameters.is_empty() {
+            ""
+        } else {
+            vals.insert(":ignored".into(), to_av(&launch.ignored_parameters));
+            "ignoredJobParameters = :ignored, "
+        };
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(attr::ID, s(job_id))
             .update_expression(format!(
-                "SET sparkApplicationId = :run, emrApplicationId = :app, stagingUri = :uri, updatedAt = :now, \
-                 emrState = if_not_exists(emrState, :submitted), {APPEND_HISTORY} REMOVE submitLease"
+                "SET sparkApplicationId = :run, emrApplicationId = :app, stagingUri = :uri, updatedAt = :now, {ignored}\
+                 emrState = if_not_exists(emrState, :submitted), {APPEND_HISTORY}, {APPEND_MESSAGES} REMOVE submitLease"
             ))
             .condition_expression("attribute_exists(id) AND (attribute_not_exists(sparkApplicationId) OR sparkApplicationId = :run)")
             .set_expression_attribute_values(Some(vals))
@@ -219,7 +244,7 @@ impl JobStore for DynamoJobStore {
 #[async_trait]
 impl CleanupStore for DynamoJobStore {
     async fn cleanup_snapshot(&self, job_id: &str) -> Result<Option<CleanupSnapshot>, AwsError> {
-        self.read_fields(job_id, Some("jobStatus, runtimeType")).await
+        self.read_fields(job_id, Some("jobStatus, runtimeType, targetEngine.engineType")).await
     }
 
     async fn mark_cleaned(&self, job_id: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
@@ -315,6 +340,21 @@ impl MonitorStore for DynamoJobStore {
         optional("message", "errorMessage", update.error_message.as_deref().map(s));
         optional("result", "modelResult", update.model_result.as_ref().map(to_av));
         optional("outputs", "outputFiles", update.output_files.as_ref().map(to_av));
+        let at_ms = epoch_millis(update.at);
+        if update.status == JobStatus::Running || update.status.is_terminal() {
+            // The first moment the run was seen running; a run that ended before it was seen
+            // running has none.
+            if update.status == JobStatus::Running {
+                sets.push("jobRunTime = if_not_exists(jobRunTime, :at_ms)".to_string());
+            } else {
+                sets.push("jobEndTime = :at_ms".to_string());
+            }
+            vals.insert(":at_ms".into(), n(at_ms));
+        }
+        if !update.job_messages.is_empty() {
+            sets.push(APPEND_MESSAGES.to_string());
+            vals.insert(":messages".into(), AttributeValue::L(update.job_messages.iter().map(|m| s(m)).collect()));
+        }
         let statuses = in_list("from", &update.from_statuses, &mut vals);
         let mut condition = format!(
             "attribute_exists(id) AND jobStatus IN {statuses} AND (attribute_not_exists(sparkApplicationId) OR sparkApplicationId = :run)"

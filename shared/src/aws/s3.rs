@@ -62,15 +62,15 @@ fn copy_source(from: &S3Uri) -> String {
 
 #[async_trait]
 impl ObjectStore for S3ObjectStore {
-    async fn put_text(&self, bucket: &str, key: &str, body: Cow<'static, str>, content_type: &str) -> Result<(), AwsError> {
+    async fn put_object(&self, bucket: &str, key: &str, body: Cow<'static, [u8]>, content_type: &str) -> Result<(), AwsError> {
         self.client
             .put_object()
             .bucket(bucket)
             .key(key)
             .content_type(content_type)
             .body(match body {
-                Cow::Borrowed(text) => ByteStream::from_static(text.as_bytes()),
-                Cow::Owned(text) => ByteStream::from(text.into_bytes()),
+                Cow::Borrowed(bytes) => ByteStream::from_static(bytes),
+                Cow::Owned(bytes) => ByteStream::from(bytes),
             })
             .send()
             .await

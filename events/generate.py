@@ -189,6 +189,17 @@ def modelop_job(job_id, created):
                         "metricsFunction": None,
                     },
                     {
+                        "assetId": "e45d070b-0000-4e5f-9a0b-1c2d3e4f5a6c",
+                        "name": "5c7c9a1e-4b2d-4e8f-a0b1-c2d3e4f5a6b7/e45d070b-0000-4e5f-9a0b-1c2d3e4f5a6c.json",
+                        "assetType": "EXTERNAL_FILE",
+                        "assetRole": "WEIGHTS_FILE",
+                        "repositoryInfo": {"repositoryType": "S3_REPOSITORY", "secure": False, "host": "minio", "port": 9000},
+                        "fileUrl": "http://minio:9000/modelop-models/5c7c9a1e-4b2d-4e8f-a0b1-c2d3e4f5a6b7/e45d070b-0000-4e5f-9a0b-1c2d3e4f5a6c.json",
+                        "filename": "weights.json",
+                        "fileFormat": "JSON",
+                        "fileSize": 92,
+                    },
+                    {
                         "assetId": "f9b72762-1a2b-4c3d-8e4f-5a6b7c8d9e01",
                         "assetType": "FILE",
                         "assetRole": "MODEL_SCHEMA",

@@ -237,6 +237,12 @@ async fn the_orphan_sweep_deletes_folders_of_finished_or_missing_jobs_only() {
     other_runtime["runtimeType"] = json!("SPARK_RUNTIME");
     env.put_job(&other_runtime).await;
     stage_files(&env, "other-1").await;
+    // Ours by targetEngine.engineType alone, as ModelOp's own job documents name the runtime.
+    let mut by_engine = launched_job(&env, "engine-1", "COMPLETE");
+    by_engine.as_object_mut().unwrap().remove("runtimeType");
+    by_engine["targetEngine"] = json!({ "engineType": "SPARK_SERVERLESS_RUNTIME", "name": "spark-serverless-runtime-1" });
+    env.put_job(&by_engine).await;
+    stage_files(&env, "engine-1").await;
     env.put_object(&env.bucket, &format!("{PREFIX}not a job/x"), "x").await;
     env.put_object(&env.bucket, "elsewhere/gone-2/x", "x").await;
     let scheduled: Value = serde_json::from_str(&std::fs::read_to_string(repo_root().join("events/cleanup/scheduled-sweep.json")).unwrap()).unwrap();
@@ -245,16 +251,16 @@ async fn the_orphan_sweep_deletes_folders_of_finished_or_missing_jobs_only() {
     // With the default minimum age, fresh folders are all kept.
     let response = env.cleanup_handler().await.handle_event(scheduled.clone()).await.expect("sweep");
     let CleanupResponse::Sweep(report) = response else { panic!("not a sweep: {response:?}") };
-    assert!(report.deleted.is_empty() && report.folders == 7 && report.kept == 7, "{report:?}");
+    assert!(report.deleted.is_empty() && report.folders == 8 && report.kept == 8, "{report:?}");
     assert_eq!(env.all_staging_keys().await, before);
 
     // moto cannot backdate LastModified, so a zero minimum age stands in for "old enough".
     let config = CleanupConfig { orphan_min_age: chrono::Duration::zero(), ..env.cleanup_config() };
     let handler = env.cleanup_handler_with(config, env.s3.clone()).await;
     let CleanupResponse::Sweep(report) = handler.handle_event(scheduled.clone()).await.expect("sweep") else { panic!() };
-    assert_eq!(report.deleted, ["done-1", "failed-1", "gone-1"]);
+    assert_eq!(report.deleted, ["done-1", "engine-1", "failed-1", "gone-1"]);
     assert_eq!(report.kept, 4, "{report:?}");
-    let deleted = ["done-1", "failed-1", "gone-1"].map(folder);
+    let deleted = ["done-1", "engine-1", "failed-1", "gone-1"].map(folder);
     let expected: Vec<String> = before.iter().filter(|k| !deleted.iter().any(|d| k.starts_with(d.as_str()))).cloned().collect();
     assert_eq!(env.all_staging_keys().await, expected);
     assert!(cleaned_at(&env, "done-1").await.is_some() && cleaned_at(&env, "failed-1").await.is_some());

@@ -5,8 +5,8 @@ cleanup, on a laptop. Run it with ``tests/demo.sh`` (which installs the venv and
 
 Without ``--job`` it inserts one job of each type built from ``tests/models/spark_sample_model.py``
 and ``tests/models/data/sample_input.csv``. With ``--job FILE`` (repeatable) it inserts your job
-documents instead (plain JSON, as ModelOp Center writes them; ``id``, ``jobStatus`` and
-``runtimeType`` are filled in if missing). Local paths are accepted where the service wants
+documents instead (plain JSON, as ModelOp Center writes them; ``id`` and ``jobStatus`` are filled
+in if missing, ``runtimeType`` too unless ``targetEngine.engineType`` names the runtime). Local paths are accepted where the service wants
 ``s3://`` URLs: a ``SOURCE_CODE`` asset's ``fileUrl`` that is a local file is inlined as
 ``sourceCode``, and an ``EXTERNAL_FILE`` input or model asset that is a local file is uploaded to
 ``s3://modelop-data/user/`` first. Outputs must be ``s3://`` URLs (any bucket is created).
@@ -43,7 +43,8 @@ def user_job(path: str, stack: L.Stack) -> dict:
     job.setdefault("id", f"user-{uuid.uuid4().hex[:8]}")
     job.setdefault("jobType", "MODEL_BATCH_JOB")
     job["jobStatus"] = "CREATED"
-    job.setdefault("runtimeType", "SPARK_SERVERLESS_RUNTIME")
+    if (job.get("targetEngine") or {}).get("engineType") != "SPARK_SERVERLESS_RUNTIME":
+        job.setdefault("runtimeType", "SPARK_SERVERLESS_RUNTIME")
     base = os.path.dirname(os.path.abspath(path))
 
     def local(url: object) -> str | None:
@@ -103,7 +104,7 @@ def report(stack: L.Stack, job: dict, expected: str) -> bool:
     out(f"    time in state: {durations(job)}")
     for output in job.get("outputFiles") or []:
         files = [u for u in stack.objects(output["fileUrl"]) if not u.endswith("/_SUCCESS")]
-        out(f"    output {output['name']}: {output['fileUrl']} exists={output['exists']}")
+        out(f"    output {output.get('name') or '(unnamed)'}: {output['fileUrl']} exists={output['exists']}")
         for url in files[:5]:
             out(f"        {url}")
     if job.get("modelResult") is not None:
@@ -111,6 +112,12 @@ def report(stack: L.Stack, job: dict, expected: str) -> bool:
         out(f"    model result:  {json.dumps(result, sort_keys=True)}")
     if job.get("errorMessage"):
         out(f"    error:         {RED}{job['errorMessage'].splitlines()[0]}{RESET}")
+    for ignored in job.get("ignoredJobParameters") or []:
+        out(f"    ignored:       {ignored['parameter']}={ignored['value']!r} ({ignored['reason']})")
+    times = [job.get(k) for k in ("jobWaitTime", "jobRunTime", "jobEndTime")]
+    if all(isinstance(t, (int, float)) for t in times):
+        out(f"    ModelOp times: waited {(times[1] - times[0]) / 1000:.1f}s, ran {(times[2] - times[1]) / 1000:.1f}s"
+            f" (jobWaitTime/jobRunTime/jobEndTime); {len(job.get('jobMessages') or [])} jobMessages")
     staged = stack.staged_keys(job["id"])
     out(f"    staging:       {'cleaned' if not staged else f'{len(staged)} object(s) left'}"
         f"{' at ' + job['cleanedAt'] if job.get('cleanedAt') else ''}")
@@ -152,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             suffix = uuid.uuid4().hex[:6]
             jobs = [L.sample_job(f"demo-{kind}-{suffix}", job_type)
                     for kind, job_type in (("score", "MODEL_BATCH_JOB"), ("metrics", "MODEL_BATCH_TEST_JOB"), ("train", "MODEL_BATCH_TRAINING_JOB"))]
+            # And one written the way ModelOp writes its own jobs and Spark models.
+            jobs.append(L.modelop_style_job(f"demo-modelop-{suffix}"))
         for job in jobs:
             stack.put_job(job)
             out(f"  inserted {job['id']} ({job['jobType']}, CREATED)")

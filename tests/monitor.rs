@@ -82,6 +82,66 @@ async fn a_successful_run_ends_complete_with_logs_result_and_outputs() {
         ])
     );
     assert!(job.get("errorMessage").is_none());
+
+    // ModelOp's own fields: epoch-millisecond times in order, and the driver's output in jobMessages.
+    let (wait, started, ended) = (job["jobWaitTime"].as_i64().unwrap(), job["jobRunTime"].as_i64().unwrap(), job["jobEndTime"].as_i64().unwrap());
+    assert!(wait <= started && started <= ended && ended - wait < 60_000, "{wait} {started} {ended}");
+    let messages: Vec<&str> = job["jobMessages"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let texts: Vec<&str> = messages.iter().map(|m| m.split_once("] ").map(|(_, text)| text).unwrap_or(m)).collect();
+    assert!(texts[0].starts_with(&format!("EMR Serverless job run {run} started in application {app}")), "{messages:?}");
+    assert_eq!(texts[1..], [format!("EMR Serverless job run {run} ended SUCCESS").as_str(), "[ModelOpPySparkDriver] calling metrics", "rows: 20"]);
+    let stamp = regex_lite_stamp(messages[1]);
+    assert!(stamp, "ModelOp's 'YYYY/M/D HH:MM:SS [level] text' form: {}", messages[1]);
+}
+
+/// `2026/11/29 20:15:04 [info] ...`: the form of ModelOp's stored jobMessages.
+fn regex_lite_stamp(message: &str) -> bool {
+    let Some((date, rest)) = message.split_once(' ') else { return false };
+    let Some((time, rest)) = rest.split_once(' ') else { return false };
+    let date_ok = date.split('/').count() == 3 && date.split('/').all(|p| p.parse::<u32>().is_ok());
+    let time_ok = time.split(':').count() == 3 && time.split(':').all(|p| p.len() == 2 && p.parse::<u32>().is_ok());
+    date_ok && time_ok && (rest.starts_with("[info] ") || rest.starts_with("[warning] ") || rest.starts_with("[error] "))
+}
+
+#[tokio::test]
+async fn file_outputs_come_back_into_modelops_output_data() {
+    let env = TestEnv::new().await;
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |job| {
+        job["outputData"] = json!([
+            { "assetType": "EXTERNAL_FILE", "fileUrl": format!("s3a://{}/output/scored/", env.model_bucket) },
+            { "assetType": "FILE", "filename": "test_results.json", "fileFormat": "JSON", "assetRole": "TEST_DATA" },
+            { "assetType": "FILE", "filename": "as-folder.json" }
+        ]);
+    })
+    .await;
+    let staged = format!("modelop-spark-serverless/{id}/outputs/");
+    env.put_object(&env.bucket, &format!("{staged}test_results.json"), "{\"symbol\": \"A\"}\n").await;
+    env.put_object(&env.bucket, &format!("{staged}as-folder.json/part-00000.json"), "{}\n").await;
+    env.put_object(&env.model_bucket, "output/scored/part-00000.csv", "id\n1\n").await;
+
+    env.monitor_handler().await.handle_event(&state_change_event(&app, &run, Some(&id), "SUCCESS")).await.unwrap();
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(job["jobStatus"], "COMPLETE");
+    let written = &job["outputData"][1];
+    assert_eq!(written["fileContent"], "eyJzeW1ib2wiOiAiQSJ9Cg==", "base64 of what the model wrote");
+    assert_eq!(written["fileSize"], 16);
+    assert_eq!((written["assetType"].as_str(), written["assetRole"].as_str()), (Some("FILE"), Some("TEST_DATA")), "the rest as ModelOp wrote it");
+    assert!(job["outputData"][2].get("fileContent").is_none());
+    let messages = job["jobMessages"].as_array().unwrap();
+    assert!(
+        messages.iter().any(|m| m.as_str().unwrap().contains("[warning] FILE output \"as-folder.json\"") && m.as_str().unwrap().ends_with("the model wrote a folder there, not one file")),
+        "{messages:?}"
+    );
+    let urls: Vec<_> = job["outputFiles"].as_array().unwrap().iter().map(|o| (o["fileUrl"].as_str().unwrap().to_string(), o["exists"].as_bool().unwrap())).collect();
+    let staging = format!("s3://{}/{staged}", env.bucket);
+    assert_eq!(
+        urls,
+        [
+            (format!("s3://{}/output/scored/", env.model_bucket), true),
+            (format!("{staging}test_results.json"), true),
+            (format!("{staging}as-folder.json"), true)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -105,6 +165,9 @@ async fn a_failed_run_ends_in_error_with_emrs_reason_and_the_traceback() {
     assert!(message.ends_with("ValueError: column x3 not found"), "{message}");
     assert!(job.get("modelResult").is_none(), "no result for a failed run");
     assert_eq!(job["driverLogs"]["stdout"], "", "a stream that does not exist is not a failure");
+    let last = job["jobMessages"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+    assert!(last.contains("[error] job ") && last.ends_with("ValueError: column x3 not found"), "{last}");
+    assert!(job["jobEndTime"].as_i64().is_some() && job.get("jobRunTime").is_none(), "it never ran: no jobRunTime");
 }
 
 #[tokio::test]

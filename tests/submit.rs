@@ -88,7 +88,8 @@ async fn each_job_type_is_staged_and_launched_once() {
                 format!(
                     "--py-files {staging}spark_sample_model.py --files {staging}job-metadata.json \
                      --conf spark.archives=s3://modelop-envs/pyspark_venv.tar.gz#environment \
-                     --conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python"
+                     --conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python \
+                     --conf spark.modelop.job.id={id} --conf spark.modelop.job.workingDir={staging}"
                 )
                 .as_str()
             )
@@ -130,7 +131,7 @@ async fn job_parameters_override_the_configuration() {
     assert!(params.contains("--conf spark.archives=s3://team-envs/venv.tar.gz#environment"), "{params}");
     assert!(params.contains("--conf spark.executor.cores=4"), "{params}");
     assert!(params.contains("--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python"), "config conf kept: {params}");
-    assert!(!params.contains("modelop."), "service keys never reach Spark: {params}");
+    assert!(!params.contains("modelop.serverless"), "service keys never reach Spark: {params}");
     let metadata: Value =
         serde_json::from_str(&env.object_text(&env.bucket, &format!("modelop-spark-serverless/{id}/job-metadata.json")).await).unwrap();
     assert_eq!(metadata["jobParameters"], json!({ "threshold": "0.75" }));
@@ -293,6 +294,23 @@ async fn bad_jobs_end_in_error_and_the_rest_of_the_batch_goes_on() {
     job["model"]["storedModel"]["modelAssets"][0] =
         json!({ "name": "model.py", "assetType": "SOURCE_CODE", "primaryModelSource": true, "fileUrl": format!("s3://{}/missing/model.py", env.model_bucket) });
     cases.push((id, job, "could not be read"));
+
+    // A decode error names the field and what it expected.
+    let id = job_id();
+    let mut job = created_job(&id, "MODEL_BATCH_JOB");
+    job["model"] = json!("not-a-map");
+    cases.push((id, job, "decode job: the job record is malformed: model: Expected map"));
+
+    let id = job_id();
+    let mut job = created_job(&id, "MODEL_BATCH_JOB");
+    job["jobParameters"] = json!(["--conf spark.executor.cores", "2"]);
+    cases.push((id, job, "decode job: the job record is malformed: jobParameters: Expected map"));
+
+    // An asset this runtime cannot serve is named, never dropped.
+    let id = job_id();
+    let mut job = created_job(&id, "MODEL_BATCH_JOB");
+    job["inputData"][0]["fileUrl"] = json!("hdfs:///hadoop/demo/test.csv");
+    cases.push((id, job, "input \"sample_input.csv\" has fileUrl \"hdfs:///hadoop/demo/test.csv\": it is not a URL of a form this service reads"));
 
     // EMR itself refuses: moto rejects roles of another account with AccessDeniedException.
     let id = job_id();

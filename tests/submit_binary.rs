@@ -79,6 +79,64 @@ async fn the_binary_replays_every_sample_event() {
     assert!(logs.contains("malformed stream record skipped"), "{logs}");
 }
 
+const MODELOP_JOB: &str = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b15";
+/// The credential the ModelOp-shaped sample carries in `repositoryInfo` (events/generate.py).
+const SAMPLE_SECRET: &str = "SAMPLE-SECRET-KEY-do-not-stage";
+
+#[tokio::test]
+async fn a_modelop_shaped_job_document_launches_unchanged() {
+    let env = TestEnv::new().await;
+    for row in inserted_rows("insert-modelop-job.json") {
+        env.dynamodb.put_item().table_name(&env.table).set_item(Some(row)).send().await.expect("put row");
+    }
+    let report = invoke_binary(&function_binary("submit"), &[event_file("insert-modelop-job.json")], &env.function_env());
+    assert_eq!(report["invocations"][0]["body"], serde_json::json!({ "batchItemFailures": [] }), "{report:#}");
+
+    let job = env.job(MODELOP_JOB).await.unwrap();
+    assert_eq!(job["jobStatus"], "WAITING", "ours by targetEngine.engineType: {job:#}");
+    assert!(job["jobWaitTime"].as_i64().is_some_and(|ms| ms > 1_700_000_000_000), "epoch milliseconds: {}", job["jobWaitTime"]);
+    assert_eq!(
+        job["ignoredJobParameters"].as_array().unwrap().iter().map(|p| (p["parameter"].as_str().unwrap(), p["value"].as_str().unwrap())).collect::<Vec<_>>(),
+        [("--total-executor-cores", "10"), ("-v", "")]
+    );
+    let messages = job["jobMessages"].as_array().unwrap();
+    assert!(messages.iter().any(|m| m.as_str().unwrap().contains("[warning] job parameter \"-v\" = \"\" ignored: ")), "{messages:?}");
+
+    let runs: Vec<_> = env.job_runs(&env.app_name).await.into_iter().filter(|r| r.name() == Some(MODELOP_JOB)).collect();
+    assert_eq!(runs.len(), 1);
+    let aws_sdk_emrserverless::types::JobDriver::SparkSubmit(spark) = runs[0].job_driver().unwrap() else { panic!() };
+    let params = spark.spark_submit_parameters().unwrap();
+    let staging = format!("s3://{}/modelop-spark-serverless/{MODELOP_JOB}/", env.bucket);
+    for expected in [
+        "--conf spark.executor.memory=512MB".to_string(),
+        "--conf spark.modelop.threshold=0.7".to_string(),
+        format!("--conf spark.modelop.job.workingDir={staging}"),
+        format!("{staging}job-metadata.json,{staging}df_sample_scored_input_schema.avsc"),
+    ] {
+        assert!(params.contains(&expected), "{expected} in {params}");
+    }
+
+    let prefix = format!("modelop-spark-serverless/{MODELOP_JOB}/");
+    let metadata: Value = serde_json::from_str(&env.object_text(&env.bucket, &format!("{prefix}job-metadata.json")).await).unwrap();
+    assert_eq!((metadata["initFunction"].as_str(), metadata["jobFunction"].as_str()), (Some("init"), Some("score")));
+    let input = &metadata["inputs"][0];
+    assert_eq!(input["assetRole"], "UNKNOWN");
+    assert_eq!(input["fileUrl"], "s3://modelop-data/input/sample_input.csv");
+    assert_eq!(input["originalFileUrl"], "http://minio:9000/modelop-data/input/sample_input.csv");
+    assert_eq!(metadata["outputs"][0]["fileUrl"], format!("s3://modelop-data/output/{MODELOP_JOB}/scored/"));
+    assert_eq!(metadata["modelAssets"][1]["fileUrl"], format!("{staging}df_sample_scored_input_schema.avsc"));
+    let schema = env.object_text(&env.bucket, &format!("{prefix}df_sample_scored_input_schema.avsc")).await;
+    assert!(schema.starts_with("[\n    {\n        \"name\": \"id\""), "the FILE asset's content, decoded: {schema}");
+
+    // The S3 repository's credentials reach no staged object and no log line.
+    for name in env.staged_keys(MODELOP_JOB).await {
+        let key = format!("{prefix}{name}");
+        let text = env.object_text(&env.bucket, &key).await;
+        assert!(!text.contains(SAMPLE_SECRET) && !text.contains("SAMPLE-ACCESS-KEY"), "credential staged in {key}");
+    }
+    assert!(!report["binaryStderr"].as_str().unwrap_or_default().contains(SAMPLE_SECRET), "credential logged");
+}
+
 #[tokio::test]
 async fn a_missing_setting_fails_the_cold_start_naming_it() {
     let env = TestEnv::new().await;

@@ -269,8 +269,8 @@ fn repository_info_without_credentials<'de, D: Deserializer<'de>>(deserializer: 
     Ok(Option::<Value>::deserialize(deserializer)?.filter(|v| !v.is_null()).map(without_credentials))
 }
 
-/// A list ModelOp may write as `null`: read as empty.
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+/// A field ModelOp may write as `null` (a list, a map): read as its default (empty).
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,

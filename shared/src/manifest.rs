@@ -827,8 +827,12 @@ mod tests {
         assert_eq!(input.other["originalFileUrl"], "http://minio:9000/modelop-data/input/sample_input.csv");
         assert_eq!(input.repository_info.as_ref().unwrap()["host"], "minio");
         assert_eq!(m.metadata.outputs[0].file_url.as_deref(), Some(format!("s3://modelop-data/output/{}/scored/", job.id).as_str()));
+        // A model asset named `<storedModelId>/<assetId>.json`, in ModelOp's S3 repository.
+        let weights = &m.metadata.model_assets[0];
+        assert_eq!(weights.name.as_deref(), Some("5c7c9a1e-4b2d-4e8f-a0b1-c2d3e4f5a6b7/e45d070b-0000-4e5f-9a0b-1c2d3e4f5a6c.json"));
+        assert_eq!(weights.file_url.as_deref(), Some("s3://modelop-models/5c7c9a1e-4b2d-4e8f-a0b1-c2d3e4f5a6b7/e45d070b-0000-4e5f-9a0b-1c2d3e4f5a6c.json"));
         // The FILE model asset: staged, shipped with --files, passed as an EXTERNAL_FILE.
-        let schema = &m.metadata.model_assets[0];
+        let schema = &m.metadata.model_assets[1];
         assert_eq!(schema.asset_type.as_deref(), Some(ASSET_EXTERNAL_FILE));
         assert_eq!(schema.file_url.as_deref(), Some(format!("{base}df_sample_scored_input_schema.avsc").as_str()));
         assert_eq!(schema.other["originalAssetType"], "FILE");

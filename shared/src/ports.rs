@@ -80,6 +80,8 @@ pub trait ObjectStore: Send + Sync {
     async fn copy(&self, from: &S3Uri, bucket: &str, key: &str) -> Result<(), AwsError>;
     /// Reads a UTF-8 object of at most `max_bytes`; larger objects are a permanent error.
     async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError>;
+    /// Reads an object of at most `max_bytes`; larger objects are a permanent error.
+    async fn get_bytes(&self, from: &S3Uri, max_bytes: u64) -> Result<Vec<u8>, AwsError>;
     /// Streams an object of at most `max_bytes` line by line (lossy UTF-8), holding one chunk and
     /// one line at a time, whatever the object's size.
     async fn for_each_line(&self, from: &S3Uri, max_bytes: u64, on_line: &mut (dyn for<'l> FnMut(&'l str) + Send)) -> Result<(), AwsError>;
@@ -181,7 +183,7 @@ pub struct MonitoredJob {
     pub updated_at: Option<String>,
     #[serde(default)]
     pub submit_lease: Option<SubmitLease>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::job::null_as_default")]
     pub output_data: Vec<crate::job::Asset>,
 }
 
@@ -204,6 +206,24 @@ pub struct DriverLogs {
     pub truncated: bool,
     pub log_group_name: String,
     pub log_stream_name_prefix: String,
+}
+
+/// What a run produced for a `FILE` output asset, written into that entry of ModelOp's
+/// `outputData` (`outputData[index].fileContent`, base64, and `.fileSize`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOutputContent {
+    /// The asset's position in `outputData`.
+    pub index: usize,
+    pub file_content: String,
+    pub file_size: u64,
+}
+
+impl FileOutputContent {
+    /// The entry for the bytes the model wrote, encoded as ModelOp's `fileContent` (base64).
+    pub fn of_bytes(index: usize, bytes: &[u8]) -> FileOutputContent {
+        use base64::Engine as _;
+        FileOutputContent { index, file_content: base64::engine::general_purpose::STANDARD.encode(bytes), file_size: bytes.len() as u64 }
+    }
 }
 
 /// One `outputFiles` entry: an EXTERNAL_FILE output asset and whether it exists after the run.
@@ -237,6 +257,8 @@ pub struct StatusUpdate {
     pub output_files: Option<Vec<OutputFile>>,
     /// Appended to ModelOp's `jobMessages` (driver output and the failure, on a final state).
     pub job_messages: Vec<String>,
+    /// The content of `FILE` outputs, on SUCCESS.
+    pub file_outputs: Vec<FileOutputContent>,
 }
 
 /// The jobs table as the monitor uses it.
@@ -278,4 +300,22 @@ pub struct LogTail {
 #[async_trait]
 pub trait LogReader: Send + Sync {
     async fn tail(&self, group: &str, stream: &str, max_bytes: usize) -> Result<LogTail, AwsError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_monitor_reads_modelop_rows_with_nulls_and_either_runtime_field() {
+        let job: MonitoredJob = serde_json::from_value(serde_json::json!({
+            "id": "job-1", "jobStatus": "RUNNING", "outputData": null, "runtimeType": null,
+            "targetEngine": {"engineType": "SPARK_SERVERLESS_RUNTIME", "sparkConf": {"--master": "yarn"}}, "_links": {}
+        }))
+        .unwrap();
+        assert!(job.is_ours() && job.output_data.is_empty());
+        assert_eq!(job.status(), Some(JobStatus::Running));
+        let cleanup: CleanupSnapshot = serde_json::from_value(serde_json::json!({"jobStatus": "COMPLETE", "targetEngine": {"engineType": "SPARK_RUNTIME"}})).unwrap();
+        assert!(!cleanup.runtime.is_ours());
+    }
 }

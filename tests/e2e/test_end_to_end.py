@@ -7,7 +7,9 @@ One stack serves the module; every job is inserted at the start so the Spark run
 * a job whose model raises (``failing_model.py``);
 * a job that a user cancels while it runs (``slow_model.py``);
 * a sample score job whose EMR events are all dropped on the way to monitor, so only the
-  reconciliation sweep can end it.
+  reconciliation sweep can end it;
+* a job written the way ModelOp writes its own (``local_stack.modelop_style_job``): a model that
+  selects its input by ``assetRole``, opens a ``FILE`` asset and ends with ``SPARK.stop()``.
 
 Needs the function binaries built (``cargo build --workspace --bins``; ``tests/run.sh`` does).
 """
@@ -30,6 +32,7 @@ import local_stack as L  # noqa: E402
 SUFFIX = uuid.uuid4().hex[:6]
 SCORE, METRICS, TRAIN = f"e2e-score-{SUFFIX}", f"e2e-metrics-{SUFFIX}", f"e2e-train-{SUFFIX}"
 FAILING, CANCEL, DROPPED = f"e2e-failing-{SUFFIX}", f"e2e-cancel-{SUFFIX}", f"e2e-dropped-{SUFFIX}"
+MODELOP_STYLE = f"e2e-modelop-{SUFFIX}"
 TIMEOUT = 300
 
 
@@ -46,6 +49,7 @@ def stack():
             stack.put_job(L.sample_job(job_id, job_type))
         stack.put_job(L.sample_job(FAILING, "MODEL_BATCH_JOB", model="failing_model.py"))
         stack.put_job(L.sample_job(DROPPED, "MODEL_BATCH_JOB"))
+        stack.put_job(L.modelop_style_job(MODELOP_STYLE))
         yield stack
     finally:
         stack.stop()
@@ -163,3 +167,26 @@ def test_lost_events_are_recovered_by_the_sweep(stack):
         text = f.read()
     assert f"dropped EMR Serverless Job Run State Change {DROPPED} SUCCESS" in text
     assert f"monitor <- EMR Serverless Job Run State Change {DROPPED}" not in text
+
+
+def test_a_job_written_as_modelop_writes_them_completes(stack):
+    job = finished(stack, MODELOP_STYLE)
+    assert_common_success(stack, job)
+    stdout = job["driverLogs"]["stdout"]
+    for line in ("role UNKNOWN", "schema df_sample_scored_input_schema.avsc fields id,x1", "threshold 0.7", "rows 20"):
+        assert line in stdout, f"{line!r} not in the driver's stdout:\n{stdout}"
+    # The model wrote its output (to the s3a:// URL, normalised) before it stopped Spark.
+    output = f"s3://{L.DATA_BUCKET}/output/{MODELOP_STYLE}/scored/"
+    assert job["outputFiles"] == [{"fileUrl": output, "exists": True}]
+    assert len(csv_rows_headerless(stack, output)) == 20
+    # ModelOp's own fields.
+    assert [p["parameter"] for p in job["ignoredJobParameters"]] == ["--total-executor-cores", "-v"]
+    assert job["jobWaitTime"] <= job["jobRunTime"] <= job["jobEndTime"]
+    assert any(m.endswith("[info] role UNKNOWN") for m in job["jobMessages"]), job["jobMessages"]
+
+
+def csv_rows_headerless(stack: L.Stack, prefix: str) -> list[list[str]]:
+    rows = []
+    for part in (u for u in stack.objects(prefix) if u.endswith(".csv")):
+        rows += list(csv.reader(io.StringIO(stack.text(part))))
+    return rows

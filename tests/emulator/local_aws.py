@@ -146,18 +146,22 @@ class LambdaFunction:
 # The stream's event source mappings
 
 
+def is_ours(image: dict) -> bool:
+    """The templates' two filters: ``runtimeType`` or ``targetEngine.engineType``."""
+    engine = image.get("targetEngine", {}).get("M", {})
+    return image.get("runtimeType", {}).get("S") == RUNTIME or engine.get("engineType", {}).get("S") == RUNTIME
+
+
 def submit_filter(record: dict) -> bool:
     new = record.get("dynamodb", {}).get("NewImage") or {}
-    return (record.get("eventName") == "INSERT" and new.get("jobStatus", {}).get("S") == "CREATED"
-            and new.get("runtimeType", {}).get("S") == RUNTIME)
+    return record.get("eventName") == "INSERT" and new.get("jobStatus", {}).get("S") == "CREATED" and is_ours(new)
 
 
 def cleanup_filter(record: dict) -> bool:
     new = record.get("dynamodb", {}).get("NewImage") or {}
     old = record.get("dynamodb", {}).get("OldImage") or {}
     old_status = old.get("jobStatus", {}).get("S")
-    return (record.get("eventName") == "MODIFY" and new.get("jobStatus", {}).get("S") in FINAL
-            and new.get("runtimeType", {}).get("S") == RUNTIME
+    return (record.get("eventName") == "MODIFY" and new.get("jobStatus", {}).get("S") in FINAL and is_ours(new)
             and old_status is not None and old_status not in FINAL)
 
 

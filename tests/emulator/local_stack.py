@@ -180,6 +180,39 @@ def sample_job(job_id: str, job_type: str, model: str = "spark_sample_model.py",
     }
 
 
+def modelop_style_job(job_id: str) -> dict:
+    """A CREATED job written the way ModelOp writes its own (``events/submit/insert-modelop-job.json``
+    has the same shape): the runtime named in ``targetEngine``, a model that selects its input by
+    ``assetRole``, opens a ``FILE`` model asset by name and ends with ``SPARK.stop()``
+    (``tests/models/modelop_style_model.py``), an AWS path-style HTTPS input URL, an ``s3a://``
+    output, and spark-submit flags as job parameters."""
+    import base64
+
+    schema = json.dumps([{"name": "id", "type": "string"}, {"name": "x1", "type": "double"}]).encode()
+    source = source_asset(os.path.join(MODELS, "modelop_style_model.py"))
+    source.update(assetRole="MODEL_SOURCE", initFunction="init", scoreFunction="score", assetId="a-source")
+    return {
+        "id": job_id,
+        "group": "modelop",
+        "jobType": "MODEL_BATCH_JOB",
+        "jobStatus": "CREATED",
+        "createdDate": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "targetEngine": {"engineType": "SPARK_SERVERLESS_RUNTIME", "name": "spark-serverless-runtime-1", "sparkConf": {"--master": "yarn"}},
+        "model": {"storedModel": {"modelMetaData": {"name": "modelop-style", "type": "PYSPARK"}, "modelAssets": [
+            source,
+            {"assetType": "FILE", "assetRole": "MODEL_SCHEMA", "filename": "df_sample_scored_input_schema.avsc",
+             "fileContent": base64.b64encode(schema).decode("ascii"), "fileSize": len(schema)},
+        ]}},
+        "inputData": [{"name": "", "assetType": "EXTERNAL_FILE", "assetRole": "UNKNOWN", "fileFormat": "CSV",
+                       "fileUrl": f"https://s3.us-east-1.amazonaws.com/{DATA_BUCKET}/{INPUT_KEY}"}],
+        "outputData": [{"assetType": "EXTERNAL_FILE", "assetRole": "UNKNOWN",
+                        "fileUrl": f"s3a://{DATA_BUCKET}/output/{job_id}/scored/"}],
+        "jobParameters": {"--executor-memory": "512MB", "--total-executor-cores": "10", "-v": "",
+                          "--conf spark.modelop.threshold": "0.7"},
+        "_links": {"self": {"href": f"http://modelop.example.com/api/modelBatchJob/{job_id}"}},
+    }
+
+
 def expected_sample_results() -> dict:
     """What the sample model computes from the sample input, in plain Python (no Spark)."""
     import csv

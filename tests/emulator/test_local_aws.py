@@ -70,6 +70,20 @@ def test_filters_follow_the_template():
     assert not local_aws.cleanup_filter(record(1, "MODIFY", "CANCELLED", old="ERROR"))
 
 
+def test_a_job_is_ours_by_its_target_engine_too():
+    def by_engine(event: str, status: str, engine: str) -> dict:
+        r = record(1, event, status, runtime="SPARK_RUNTIME")
+        for image in (r["dynamodb"]["NewImage"], r["dynamodb"].get("OldImage", {})):
+            image.pop("runtimeType", None)
+            image["targetEngine"] = {"M": {"engineType": {"S": engine}, "name": {"S": "r"}}}
+        return r
+
+    assert local_aws.submit_filter(by_engine("INSERT", "CREATED", "SPARK_SERVERLESS_RUNTIME"))
+    assert not local_aws.submit_filter(by_engine("INSERT", "CREATED", "SPARK_RUNTIME"))
+    assert local_aws.cleanup_filter(by_engine("MODIFY", "COMPLETE", "SPARK_SERVERLESS_RUNTIME"))
+    assert not local_aws.cleanup_filter(by_engine("MODIFY", "COMPLETE", "SPARK_RUNTIME"))
+
+
 def test_batches_skip_filtered_records_and_redeliver_from_the_failed_item(monkeypatch):
     monkeypatch.setattr(local_aws.time, "sleep", lambda _s: None)  # no back-off waits
     records = [record(100 + i, "INSERT", "CREATED" if i % 4 else "WAITING") for i in range(25)]

@@ -492,13 +492,17 @@ def test_stream_filters_deliver_the_records_the_handlers_act_on(kind, sam_transf
     mappings = view(kind, "defaults", sam_transformed)["event source mappings"]
 
     def delivered(mapping: str, folder: str) -> dict[str, int]:
-        (pattern,) = mappings[mapping]["FilterCriteria"]
-        return {name: sum(matches(pattern, r) for r in records) for name, records in sample_records(folder).items() if records}
+        # Lambda delivers a record that matches any one of a mapping's filters.
+        patterns = mappings[mapping]["FilterCriteria"]
+        assert len(patterns) == 2, "one filter per runtime field (runtimeType, targetEngine.engineType)"
+        return {name: sum(any(matches(p, r) for p in patterns) for r in records)
+                for name, records in sample_records(folder).items() if records}
 
     assert delivered("SubmitFunctionJobsStream", "submit") == {
         "insert-batch-job": 1, "insert-test-job": 1, "insert-training-job": 1,
         "malformed": 1,  # the valid second record; the malformed one is dropped by the filter, as submit skips it
         "insert-other-runtime": 0, "modify-not-insert": 0,
+        "insert-modelop-job": 1,  # ours by targetEngine.engineType (no runtimeType)
     }
     assert delivered("CleanupFunctionJobsStream", "cleanup") == {
         "modify-running-to-complete": 1, "modify-waiting-to-error": 1, "modify-cancelled-by-user": 1,
@@ -507,7 +511,7 @@ def test_stream_filters_deliver_the_records_the_handlers_act_on(kind, sam_transf
     }
     # Stream records of submit's own writes never reach it, nor cleanup's reach cleanup in a loop:
     claim = sample_records("submit")["modify-not-insert"][0]
-    assert not matches(mappings["CleanupFunctionJobsStream"]["FilterCriteria"][0], claim)
+    assert not any(matches(p, claim) for p in mappings["CleanupFunctionJobsStream"]["FilterCriteria"])
 
 
 @pytest.mark.parametrize("kind", ["sam", "cdk"])

@@ -14,12 +14,12 @@ use tracing::{debug, error, info, warn};
 
 use shared::aws::{AwsError, AwsErrorKind};
 use shared::config::{MonitorConfig, ServiceConfig};
-use shared::job::{job_message, printable, validate_job_id, JobStatus, MessageLevel};
+use shared::job::{job_message, printable, validate_job_id, JobStatus, MessageLevel, ASSET_FILE};
 use shared::manifest::{output_locations, RESULTS_FOLDER, TAG_JOB_ID};
 use shared::monitor::{
     decide_transition, driver_log_prefix, driver_log_stream, failure_message, statuses_before_or_at, tail_bounded, EmrState, Transition,
 };
-use shared::ports::{DriverLogs, EmrServerless, LogReader, MonitorStore, MonitoredJob, ObjectStore, OutputFile, StatusUpdate};
+use shared::ports::{DriverLogs, EmrServerless, FileOutputContent, LogReader, MonitorStore, MonitoredJob, ObjectStore, OutputFile, StatusUpdate};
 use shared::s3_uri::S3Uri;
 
 pub const STATE_CHANGE: &str = "EMR Serverless Job Run State Change";
@@ -166,6 +166,7 @@ impl MonitorHandler {
             model_result: None,
             output_files: None,
             job_messages: Vec::new(),
+            file_outputs: Vec::new(),
         };
         if status.is_terminal() {
             // The result and outputs do not depend on the run's details: read them alongside.
@@ -177,7 +178,11 @@ impl MonitorHandler {
             );
             report?;
             update.model_result = result?;
-            update.output_files = outputs?;
+            if let Some(outputs) = outputs? {
+                update.output_files = Some(outputs.files);
+                update.file_outputs = outputs.file_contents;
+                update.job_messages.extend(outputs.messages.iter().map(|m| job_message(update.at, MessageLevel::Warning, m)));
+            }
         }
         let applied = self.write_status(&mut update).await.map_err(step_error(&job.id, "write status"))?;
         if !applied {
@@ -300,17 +305,44 @@ impl MonitorHandler {
     }
 
     /// Whether each output the model was given exists now (a file, or a folder Spark wrote), at
-    /// the `s3://` location the model was told (a `FILE` output: under the job's `outputs/`).
-    async fn check_outputs(&self, job: &MonitoredJob) -> Result<Vec<OutputFile>, MonitorError> {
+    /// the `s3://` location it was told (a `FILE` output: under the job's `outputs/`); and the
+    /// content of each `FILE` output the model wrote as one object, for ModelOp's `outputData`.
+    async fn check_outputs(&self, job: &MonitoredJob) -> Result<Outputs, MonitorError> {
         let staging = job.staging_uri.clone().unwrap_or_else(|| self.service.staging.job_uri(&job.id));
-        let mut outputs = Vec::new();
-        for (asset, location) in job.output_data.iter().zip(output_locations(&staging, &job.output_data)) {
+        let mut outputs = Outputs::default();
+        let locations = output_locations(&staging, &job.output_data);
+        for (index, (asset, location)) in job.output_data.iter().zip(locations).enumerate() {
             let Some(uri) = location else { continue };
             let found = self.objects.has_objects(&uri.bucket, &uri.key).await;
             let exists = unless_transient(&job.id, "output existence", found, false).map_err(step_error(&job.id, "check outputs"))?;
-            outputs.push(OutputFile { name: asset.name.clone().filter(|n| !n.is_empty()).or_else(|| asset.filename.clone()), file_url: uri.to_string(), exists });
+            let label = asset.label(index);
+            if exists && asset.is_type(ASSET_FILE) {
+                match self.file_output(job, index, &uri).await? {
+                    Ok(content) => outputs.file_contents.push(content),
+                    Err(why) => outputs.messages.push(format!("FILE output {label:?} ({uri}) is not copied into outputData: {why}")),
+                }
+            }
+            let name = asset.name.clone().filter(|n| !n.is_empty()).or_else(|| asset.filename.clone());
+            outputs.files.push(OutputFile { name, file_url: uri.to_string(), exists });
         }
         Ok(outputs)
+    }
+
+    /// A `FILE` output written as one object of at most `MONITOR_RESULT_MAX_BYTES`, as base64.
+    async fn file_output(&self, job: &MonitoredJob, index: usize, uri: &S3Uri) -> Result<Result<FileOutputContent, String>, MonitorError> {
+        let max = self.monitor.result_max_bytes as u64;
+        let size = self.objects.object_size(&uri.bucket, &uri.key).await;
+        let size = unless_transient(&job.id, "FILE output", size, None).map_err(step_error(&job.id, "read FILE output"))?;
+        match size {
+            None => return Ok(Err("the model wrote a folder there, not one file".into())),
+            Some(size) if size > max => return Ok(Err(format!("it is {size} bytes; at most {max} (MONITOR_RESULT_MAX_BYTES) are copied"))),
+            Some(_) => {}
+        }
+        let bytes = self.objects.get_bytes(uri, max).await.map(Some);
+        let Some(bytes) = unless_transient(&job.id, "FILE output", bytes, None).map_err(step_error(&job.id, "read FILE output"))? else {
+            return Ok(Err("it could not be read".into()));
+        };
+        Ok(Ok(FileOutputContent::of_bytes(index, &bytes)))
     }
 
     async fn record_retry(&self, detail: &JobRunDetail) -> Result<Outcome, MonitorError> {
@@ -420,6 +452,15 @@ fn unless_transient<T>(job_id: &str, what: &'static str, result: Result<T, AwsEr
 
 /// Level 1 keeps the last lines of stderr, a shortened failure reason and a note instead of the
 /// result; level 2 drops the report, keeping a one-line reason.
+/// What a successful run left at its outputs.
+#[derive(Debug, Default)]
+struct Outputs {
+    files: Vec<OutputFile>,
+    file_contents: Vec<FileOutputContent>,
+    /// Why a `FILE` output's content is not on the row.
+    messages: Vec<String>,
+}
+
 /// ModelOp's `jobMessages` for a final state: the run's end, the driver's stdout lines (ModelOp's
 /// Spark runtime stores driver output there, dv301 "Spark Details: Spark Submit"), and the failure.
 fn job_messages(at: DateTime<Utc>, run_id: &str, state: &EmrState, stdout: &str, error: Option<&str>) -> Vec<String> {
@@ -433,6 +474,7 @@ fn shrink_report(update: &mut StatusUpdate, level: u8) {
     const SMALL: usize = 2 * 1024;
     let note = serde_json::json!({ "truncated": true, "reason": "the job row had no room for the model result" });
     update.job_messages.truncate(1);
+    update.file_outputs.clear();
     if level >= 2 {
         update.driver_logs = None;
         update.output_files = None;
@@ -491,6 +533,7 @@ mod tests {
             model_result: Some(serde_json::json!({ "result": "r".repeat(60_000) })),
             output_files: Some(vec![OutputFile { name: None, file_url: "s3://b/o/".into(), exists: true }]),
             job_messages: vec!["2026/1/2 03:04:05 [info] run ended".into(), "2026/1/2 03:04:05 [info] line".into()],
+            file_outputs: vec![FileOutputContent { index: 0, file_content: "e30=".into(), file_size: 2 }],
         }
     }
 

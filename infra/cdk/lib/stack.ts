@@ -506,7 +506,13 @@ export class ModelOpSparkServerlessStack extends Stack {
     }
 
     // -------------------------------------------------------------------- stream → submit and cleanup
-    const streamMapping = (id: string, target: lambda.IFunction, failures: sqs.IQueue, pattern: Record<string, unknown>) =>
+    // A job is ours by runtimeType or by targetEngine.engineType (shared/CONTRACT.md): one filter
+    // per field; Lambda delivers a record that matches any one of them.
+    const runtimeSelectors: Record<string, unknown>[] = [
+      { runtimeType: { S: lambda.FilterRule.isEqual(RUNTIME_TYPE) } },
+      { targetEngine: { M: { engineType: { S: lambda.FilterRule.isEqual(RUNTIME_TYPE) } } } },
+    ];
+    const streamMapping = (id: string, target: lambda.IFunction, failures: sqs.IQueue, pattern: (selector: Record<string, unknown>) => Record<string, unknown>) =>
       named(
         new lambda.EventSourceMapping(this, id, {
           target,
@@ -519,32 +525,32 @@ export class ModelOpSparkServerlessStack extends Stack {
           maxRecordAge: Duration.seconds(window.recordAgeSeconds),
           reportBatchItemFailures: true,
           onFailure: new QueueDestination(failures),
-          filters: [lambda.FilterCriteria.filter(pattern)],
+          filters: runtimeSelectors.map((selector) => lambda.FilterCriteria.filter(pattern(selector))),
         }),
         id,
       );
-    streamMapping('SubmitFunctionJobsStream', submitFunction, submitStreamFailureQueue, {
+    streamMapping('SubmitFunctionJobsStream', submitFunction, submitStreamFailureQueue, (selector) => ({
       eventName: lambda.FilterRule.isEqual('INSERT'),
       dynamodb: {
         NewImage: {
           jobStatus: { S: lambda.FilterRule.isEqual('CREATED') },
-          runtimeType: { S: lambda.FilterRule.isEqual(RUNTIME_TYPE) },
+          ...selector,
         },
       },
-    });
-    streamMapping('CleanupFunctionJobsStream', cleanupFunction, cleanupStreamFailureQueue, {
+    }));
+    streamMapping('CleanupFunctionJobsStream', cleanupFunction, cleanupStreamFailureQueue, (selector) => ({
       eventName: lambda.FilterRule.isEqual('MODIFY'),
       dynamodb: {
         NewImage: {
           jobStatus: { S: lambda.FilterRule.or('COMPLETE', 'ERROR', 'CANCELLED') },
-          runtimeType: { S: lambda.FilterRule.isEqual(RUNTIME_TYPE) },
+          ...selector,
         },
         // Only the move into a final status: cleanup's own cleanedAt write (final -> final) is dropped.
         OldImage: {
           jobStatus: { S: [{ 'anything-but': ['COMPLETE', 'ERROR', 'CANCELLED'] }] },
         },
       },
-    });
+    }));
 
     // --------------------------------------------------------------------------------------------- events
     const rule = (id: string, ruleProps: events.RuleProps, fn: lambda.IFunction, maxEventAge: Duration, retryAttempts: number) => {

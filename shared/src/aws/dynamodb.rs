@@ -351,6 +351,12 @@ impl MonitorStore for DynamoJobStore {
             }
             vals.insert(":at_ms".into(), n(at_ms));
         }
+        for output in &update.file_outputs {
+            let i = output.index;
+            sets.push(format!("outputData[{i}].fileContent = :content{i}, outputData[{i}].fileSize = :size{i}"));
+            vals.insert(format!(":content{i}"), s(&output.file_content));
+            vals.insert(format!(":size{i}"), n(output.file_size as i64));
+        }
         if !update.job_messages.is_empty() {
             sets.push(APPEND_MESSAGES.to_string());
             vals.insert(":messages".into(), AttributeValue::L(update.job_messages.iter().map(|m| s(m)).collect()));

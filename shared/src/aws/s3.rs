@@ -91,6 +91,11 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError> {
+        String::from_utf8(self.get_bytes(from, max_bytes).await?)
+            .map_err(|_| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is not UTF-8 text")))
+    }
+
+    async fn get_bytes(&self, from: &S3Uri, max_bytes: u64) -> Result<Vec<u8>, AwsError> {
         let bytes = self
             .open_bounded(from, max_bytes)
             .await?
@@ -101,8 +106,7 @@ impl ObjectStore for S3ObjectStore {
         if bytes.len() as u64 > max_bytes {
             return Err(too_big(from, bytes.len() as u64, max_bytes));
         }
-        String::from_utf8(bytes.to_vec())
-            .map_err(|_| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is not UTF-8 text")))
+        Ok(bytes.to_vec())
     }
 
     async fn for_each_line(&self, from: &S3Uri, max_bytes: u64, on_line: &mut (dyn for<'l> FnMut(&'l str) + Send)) -> Result<(), AwsError> {

@@ -145,6 +145,26 @@ async fn file_outputs_come_back_into_modelops_output_data() {
 }
 
 #[tokio::test]
+async fn a_retried_runs_log_prefix_leads_to_every_attempt() {
+    let env = TestEnv::new().await;
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    env.put_driver_log(LOG_GROUP, &log_stream(&id, &app, &run, "stdout"), ["attempt 1 output".to_string()]).await;
+    let second = format!("{id}/applications/{app}/jobs/{run}/attempts/2/SPARK_DRIVER/stdout");
+    env.put_driver_log(LOG_GROUP, &second, ["attempt 2 output".to_string()]).await;
+    env.set_run_attempt(&app, &run, "SUCCESS", 2);
+
+    env.monitor_handler().await.handle_event(&state_change_event(&app, &run, Some(&id), "SUCCESS")).await.unwrap();
+    let logs = &env.job(&id).await.unwrap()["driverLogs"];
+    assert_eq!(logs["stdout"], "attempt 2 output\n", "the tail is the last attempt's");
+    assert_eq!(logs["attempt"], 2);
+    let prefix = logs["logStreamNamePrefix"].as_str().unwrap();
+    assert_eq!(prefix, format!("{id}/applications/{app}/jobs/{run}/"));
+    for stream in [log_stream(&id, &app, &run, "stdout"), second] {
+        assert!(stream.starts_with(prefix), "{stream} is under the prefix on the row");
+    }
+}
+
+#[tokio::test]
 async fn a_failed_run_ends_in_error_with_emrs_reason_and_the_traceback() {
     let env = TestEnv::new().await;
     let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
@@ -201,6 +221,9 @@ async fn unknown_cancelling_and_retry_events_are_recorded_without_moving_the_sta
     let monitor = env.monitor_handler().await;
     monitor.handle_event(&state_change_event(&app, &run, Some(&id), "RUNNING")).await.unwrap();
     monitor.handle_event(&state_change_event(&app, &run, Some(&id), "HIBERNATING")).await.unwrap();
+    // An operator sees the raw state on the row; the forward-only emrState keeps the last known one.
+    let suspended = env.job(&id).await.unwrap();
+    assert_eq!((suspended["emrState"].as_str(), suspended["emrLatestState"].as_str()), (Some("RUNNING"), Some("HIBERNATING")));
     let mut retry = state_change_event(&app, &run, Some(&id), "RUNNING");
     retry["detail-type"] = json!("EMR Serverless Job Run Retry");
     retry["detail"].as_object_mut().unwrap().remove("state");
@@ -228,6 +251,7 @@ async fn unknown_cancelling_and_retry_events_are_recorded_without_moving_the_sta
         ])[..]
     );
     assert_eq!(job["jobStatus"], "CANCELLED");
+    assert_eq!((job["emrState"].as_str(), job["emrLatestState"].as_str()), (Some("CANCELLED"), Some("CANCELLED")));
     assert!(job["errorMessage"].as_str().unwrap().contains("Job run cancelled by user"));
 }
 

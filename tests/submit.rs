@@ -161,6 +161,33 @@ async fn a_second_delivery_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_redelivered_insert_of_a_launched_or_finished_job_leaves_s3_as_it_was() {
+    let env = TestEnv::new().await;
+    let id = job_id();
+    env.put_job(&created_job(&id, "MODEL_BATCH_JOB")).await;
+    let batch = env.insert_batch().await;
+    let handler = env.submit_handler().await;
+    assert!(failures(&handler.handle_batch(batch.clone(), deadline()).await).is_empty());
+    let folder = format!("modelop-spark-serverless/{id}/");
+
+    // Running: the staged files are the run's; a redelivery changes none of them.
+    env.put_object(&env.bucket, &format!("{folder}job-metadata.json"), "as the run read it").await;
+    let before = env.staged_keys(&id).await;
+    assert!(failures(&handler.handle_batch(batch.clone(), deadline()).await).is_empty());
+    assert_eq!(env.object_text(&env.bucket, &format!("{folder}job-metadata.json")).await, "as the run read it");
+    assert_eq!(env.staged_keys(&id).await, before);
+
+    // Finished and cleaned up: a redelivery leaves the folder empty.
+    env.update_job(&id, "SET jobStatus = :s", json!({ ":s": "COMPLETE" })).await;
+    for key in &before {
+        env.s3.delete_object().bucket(&env.bucket).key(format!("{folder}{key}")).send().await.unwrap();
+    }
+    assert!(failures(&env.submit_handler().await.handle_batch(batch.clone(), deadline()).await).is_empty());
+    assert_eq!(env.staged_keys(&id).await, Vec::<String>::new(), "nothing staged for a finished job");
+    assert_eq!(env.job_runs(&env.app_name).await.len(), 1, "exactly one run");
+}
+
+#[tokio::test]
 async fn concurrent_invocations_launch_one_run() {
     let env = TestEnv::new().await;
     let id = job_id();

@@ -23,6 +23,7 @@ pub mod attr {
     pub const EMR_APPLICATION_ID: &str = "emrApplicationId";
     pub const STAGING_URI: &str = "stagingUri";
     pub const EMR_STATE: &str = "emrState";
+    pub const EMR_LATEST_STATE: &str = "emrLatestState";
     pub const ERROR_MESSAGE: &str = "errorMessage";
     pub const STATUS_HISTORY: &str = "statusHistory";
     pub const UPDATED_AT: &str = "updatedAt";

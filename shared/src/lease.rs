@@ -24,8 +24,20 @@ pub enum ClaimDecision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {
     Missing,
-    AlreadyLaunched(String),
+    /// A run is recorded; the job's status as read.
+    AlreadyLaunched { run_id: String, status: String },
     Status(String),
+}
+
+impl SkipReason {
+    /// Whether the job is gone or final: nothing this delivery staged can be of use to it.
+    pub fn job_is_done(&self) -> bool {
+        let final_status = |s: &str| JobStatus::parse(s).is_some_and(JobStatus::is_terminal);
+        match self {
+            SkipReason::Missing => true,
+            SkipReason::AlreadyLaunched { status, .. } | SkipReason::Status(status) => final_status(status),
+        }
+    }
 }
 
 /// A lease for an invocation that must finish by `deadline`.
@@ -37,10 +49,10 @@ pub fn decide_claim(snapshot: Option<&SubmitSnapshot>, now: DateTime<Utc>) -> Cl
     let Some(snapshot) = snapshot else {
         return ClaimDecision::Skip(SkipReason::Missing);
     };
-    if let Some(run_id) = &snapshot.spark_application_id {
-        return ClaimDecision::Skip(SkipReason::AlreadyLaunched(run_id.clone()));
-    }
     let status = snapshot.job_status.as_deref().unwrap_or("");
+    if let Some(run_id) = &snapshot.spark_application_id {
+        return ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: run_id.clone(), status: status.to_string() });
+    }
     if JobStatus::parse(status) != Some(JobStatus::Waiting) {
         return ClaimDecision::Skip(SkipReason::Status(status.to_string()));
     }
@@ -79,8 +91,8 @@ mod tests {
         let lease = |e: &str| Some(SubmitLease { owner: "other".into(), claimed_at: timestamp(at(0)), expires_at: e.into() });
         let cases: Vec<(Option<SubmitSnapshot>, ClaimDecision)> = vec![
             (None, ClaimDecision::Skip(SkipReason::Missing)),
-            (Some(snapshot("WAITING", Some("run-1"), None)), ClaimDecision::Skip(SkipReason::AlreadyLaunched("run-1".into()))),
-            (Some(snapshot("RUNNING", Some("run-1"), None)), ClaimDecision::Skip(SkipReason::AlreadyLaunched("run-1".into()))),
+            (Some(snapshot("WAITING", Some("run-1"), None)), ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: "run-1".into(), status: "WAITING".into() })),
+            (Some(snapshot("RUNNING", Some("run-1"), None)), ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: "run-1".into(), status: "RUNNING".into() })),
             (Some(snapshot("CANCELLED", None, None)), ClaimDecision::Skip(SkipReason::Status("CANCELLED".into()))),
             (Some(snapshot("ERROR", None, Some(&live))), ClaimDecision::Skip(SkipReason::Status("ERROR".into()))),
             (Some(snapshot("CREATED", None, None)), ClaimDecision::Skip(SkipReason::Status("CREATED".into()))),
@@ -91,6 +103,24 @@ mod tests {
         ];
         for (snap, expected) in cases {
             assert_eq!(decide_claim(snap.as_ref(), now), expected, "{snap:?}");
+        }
+    }
+
+    #[test]
+    fn a_job_is_done_when_gone_or_final_run_or_not() {
+        let launched = |status: &str| SkipReason::AlreadyLaunched { run_id: "run-1".into(), status: status.into() };
+        let cases = [
+            (SkipReason::Missing, true),
+            (launched("COMPLETE"), true),
+            (launched("CANCELLED"), true),
+            (launched("RUNNING"), false),
+            (launched("WAITING"), false),
+            (SkipReason::Status("ERROR".into()), true),
+            (SkipReason::Status("CREATED".into()), false),
+            (SkipReason::Status("garbled".into()), false),
+        ];
+        for (reason, done) in cases {
+            assert_eq!(reason.job_is_done(), done, "{reason:?}");
         }
     }
 

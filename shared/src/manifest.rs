@@ -187,10 +187,11 @@ impl PySparkJobManifest {
     pub fn staging_uri(&self) -> String {
         S3Uri { bucket: self.staging_bucket.clone(), key: self.staging_prefix.clone() }.to_string()
     }
+}
 
-    pub fn key_of(&self, name: &str) -> String {
-        format!("{}{}", self.staging_prefix, name)
-    }
+/// The S3 key of a staged file: the job's staging prefix and the file's name.
+pub fn staged_key(staging_prefix: &str, name: &str) -> String {
+    format!("{staging_prefix}{name}")
 }
 
 /// Checks the job and resolves everything but the primary source's annotations.

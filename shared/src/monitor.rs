@@ -142,16 +142,19 @@ pub fn statuses_before_or_at(status: JobStatus) -> Vec<&'static str> {
 
 /// Where EMR Serverless writes a run's driver logs: `<prefix>/applications/<app>/jobs/<run>/` then
 /// `SPARK_DRIVER/stdout|stderr`, with `attempts/<n>/` before `SPARK_DRIVER` for retried attempts.
-pub fn driver_log_prefix(job_id: &str, application_id: &str, run_id: &str, attempt: Option<i32>) -> String {
-    let base = format!("{job_id}/applications/{application_id}/jobs/{run_id}/");
-    match attempt {
-        Some(n) if n > 1 => format!("{base}attempts/{n}/"),
-        _ => base,
-    }
+/// Where all of a run's logs are: `<job id>/applications/<app>/jobs/<run>/`. A retried run writes
+/// each attempt after the first under `attempts/<n>/` below it, so this prefix leads to every
+/// attempt's logs (EMR Serverless "Logging": `.../jobs/<run>/attempts/<n>/SPARK_DRIVER/`).
+pub fn driver_log_prefix(job_id: &str, application_id: &str, run_id: &str) -> String {
+    format!("{job_id}/applications/{application_id}/jobs/{run_id}/")
 }
 
-pub fn driver_log_stream(prefix: &str, stream: &str) -> String {
-    format!("{prefix}SPARK_DRIVER/{stream}")
+/// One driver log stream (`stdout`, `stderr`) of one attempt of the run under `prefix`.
+pub fn driver_log_stream(prefix: &str, attempt: Option<i32>, stream: &str) -> String {
+    match attempt {
+        Some(n) if n > 1 => format!("{prefix}attempts/{n}/SPARK_DRIVER/{stream}"),
+        _ => format!("{prefix}SPARK_DRIVER/{stream}"),
+    }
 }
 
 /// The last `max_bytes` of `text`, cut at a line start when one is near, else at a character
@@ -263,9 +266,11 @@ mod tests {
             (Some(1), "job-1/applications/app-1/jobs/run-1/SPARK_DRIVER/stdout"),
             (Some(3), "job-1/applications/app-1/jobs/run-1/attempts/3/SPARK_DRIVER/stdout"),
         ];
+        let prefix = driver_log_prefix("job-1", "app-1", "run-1");
+        assert_eq!(prefix, "job-1/applications/app-1/jobs/run-1/", "leads to every attempt's logs");
         for (attempt, expected) in cases {
-            let prefix = driver_log_prefix("job-1", "app-1", "run-1", attempt);
-            assert_eq!(driver_log_stream(&prefix, "stdout"), expected);
+            assert_eq!(driver_log_stream(&prefix, attempt, "stdout"), expected);
+            assert!(expected.starts_with(&prefix));
         }
     }
 

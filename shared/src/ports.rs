@@ -75,9 +75,11 @@ pub trait JobStore: Send + Sync {
 
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
-    /// Writes (replaces) an object: borrowed bytes for what is built in, owned for the job's.
-    async fn put_object(&self, bucket: &str, key: &str, body: Cow<'static, [u8]>, content_type: &str) -> Result<(), AwsError>;
-    async fn copy(&self, from: &S3Uri, bucket: &str, key: &str) -> Result<(), AwsError>;
+    /// Writes an object only if no object has that key (S3 `If-None-Match: *`): `Ok(false)` when
+    /// one exists, which is left as it is. Borrowed bytes for what is built in, owned for the job's.
+    async fn put_new(&self, bucket: &str, key: &str, body: Cow<'static, [u8]>, content_type: &str) -> Result<bool, AwsError>;
+    /// A server-side copy, only if no object has that key; `Ok(false)` when one exists.
+    async fn copy_new(&self, from: &S3Uri, bucket: &str, key: &str) -> Result<bool, AwsError>;
     /// Reads a UTF-8 object of at most `max_bytes`; larger objects are a permanent error.
     async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError>;
     /// Reads an object of at most `max_bytes`; larger objects are a permanent error.
@@ -205,7 +207,11 @@ pub struct DriverLogs {
     pub stderr: String,
     pub truncated: bool,
     pub log_group_name: String,
+    /// Leads to every attempt's logs of the run.
     pub log_stream_name_prefix: String,
+    /// The attempt `stdout` and `stderr` are the ends of (a retried run's last), when EMR says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<i32>,
 }
 
 /// What a run produced for a `FILE` output asset, written into that entry of ModelOp's

@@ -351,6 +351,13 @@ impl TestEnv {
         assert_eq!(status, 200, "set run state: {response}");
     }
 
+    /// Sets a job run's state and attempt number in the emulator, as a retried run moves.
+    pub fn set_run_attempt(&self, application_id: &str, run_id: &str, state: &str, attempt: i32) {
+        let body = json!({ "applicationId": application_id, "jobRunId": run_id, "state": state, "attempt": attempt });
+        let (status, response) = http_post(&self.emr_endpoint, "/_emulator/emr-serverless/job-runs/state", &body.to_string());
+        assert_eq!(status, 200, "set run attempt: {response}");
+    }
+
     /// Writes driver log lines where EMR Serverless writes them, in batches PutLogEvents accepts.
     pub async fn put_driver_log(&self, log_group: &str, stream: &str, lines: impl IntoIterator<Item = String>) {
         let _ = self.logs.create_log_group().log_group_name(log_group).send().await;

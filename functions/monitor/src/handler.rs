@@ -253,10 +253,10 @@ impl MonitorHandler {
         let run = self.emr.get_job_run(application_id, run_id).await.map(Some);
         let run = unless_transient(&job.id, "job run details", run, None).map_err(step_error(&job.id, "read job run"))?;
         let attempt = run.as_ref().and_then(|r| r.attempt);
-        let prefix = driver_log_prefix(&job.id, application_id, run_id, attempt);
+        let prefix = driver_log_prefix(&job.id, application_id, run_id);
         let group = self.service.log_group.as_str();
         let bound = self.monitor.log_tail_bytes;
-        let (stdout_stream, stderr_stream) = (driver_log_stream(&prefix, "stdout"), driver_log_stream(&prefix, "stderr"));
+        let (stdout_stream, stderr_stream) = (driver_log_stream(&prefix, attempt, "stdout"), driver_log_stream(&prefix, attempt, "stderr"));
         let (stdout, stderr) = tokio::join!(self.logs.tail(group, &stdout_stream, bound), self.logs.tail(group, &stderr_stream, bound));
         let stdout = unless_transient(&job.id, "driver stdout", stdout, Default::default()).map_err(step_error(&job.id, "read driver stdout"))?;
         let stderr = unless_transient(&job.id, "driver stderr", stderr, Default::default()).map_err(step_error(&job.id, "read driver stderr"))?;
@@ -274,6 +274,7 @@ impl MonitorHandler {
             stderr: stderr.text,
             log_group_name: group.to_string(),
             log_stream_name_prefix: prefix,
+            attempt,
         });
         Ok(())
     }
@@ -528,6 +529,7 @@ mod tests {
                 truncated: false,
                 log_group_name: "/aws/emr-serverless".into(),
                 log_stream_name_prefix: "job-1/applications/app-1/jobs/run-1/".into(),
+                attempt: None,
             }),
             error_message: Some(format!("job job-1: EMR Serverless job run FAILED: boom\n{}", "x".repeat(6_000))),
             model_result: Some(serde_json::json!({ "result": "r".repeat(60_000) })),

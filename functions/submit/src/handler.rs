@@ -21,7 +21,7 @@ use shared::config::{ServiceConfig, SubmitConfig};
 use shared::job::{decode_job, job_message, printable, Job, JobHeader, JobStatus, MessageLevel};
 use shared::lease::{decide_claim, new_lease, ClaimDecision, SkipReason};
 use shared::annotations::{parse_model_functions, AnnotationScanner};
-use shared::manifest::{build_manifest, plan_job, FileContent, FileKind, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
+use shared::manifest::{build_manifest, plan_job, staged_key, FileContent, FileKind, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
 pub use shared::stream::Cause;
 use shared::stream::{decode_record, handle_stream_batch, image_header, Retryable};
 use shared::ports::{ApplicationSpec, EmrServerless, JobStore, LaunchRecord, ObjectStore, RecordOutcome, SubmitLease};
@@ -94,10 +94,6 @@ impl Retryable for SubmitError {
     fn is_transient(&self) -> bool {
         SubmitError::is_transient(self)
     }
-}
-
-fn manifest_key(staging_prefix: &str, name: &str) -> String {
-    format!("{staging_prefix}{name}")
 }
 
 /// What became of one stream record.
@@ -213,15 +209,15 @@ impl SubmitHandler {
         let previous_lease = match claim? {
             Claim::Claimed { previous } => previous,
             Claim::Skip(reason) => {
-                if let Ok(manifest) = &prepared {
-                    self.discard_staging_if_finished(&reason, manifest).await;
+                if let Ok(staged) = &prepared {
+                    self.discard_staging_if_finished(&reason, staged).await;
                 }
                 info!(job_id = %id, reason = ?reason, "job not claimable by this delivery; skipped");
                 return Ok(RecordResult::Skipped(format!("{reason:?}")));
             }
         };
         let launched = async {
-            let manifest = prepared?;
+            let manifest = prepared?.manifest;
             let application_id = application?;
             let (manifest, application_id, run_id) = self.launch(&manifest, application_id, previous_lease.as_ref()).await?;
             self.record(&manifest, &application_id, &run_id).await?;
@@ -278,7 +274,7 @@ impl SubmitHandler {
     }
 
     /// Reads the primary source if it lives in S3, builds the manifest and stages its files.
-    async fn prepare(&self, plan: &JobPlan, primary: SourceLocation) -> Result<PySparkJobManifest, SubmitError> {
+    async fn prepare(&self, plan: &JobPlan, primary: SourceLocation) -> Result<Staged, SubmitError> {
         let id = plan.job_id.as_str();
         // An S3 source is scanned as it streams and copied server side: a large model never sits
         // in this function's memory. An inline source is already here.
@@ -304,7 +300,7 @@ impl SubmitHandler {
             .files
             .iter_mut()
             .map(|file| {
-                let key = manifest_key(&manifest.staging_prefix, &file.name);
+                let key = staged_key(&manifest.staging_prefix, &file.name);
                 let content = std::mem::replace(&mut file.content, FileContent::Text("".into()));
                 let content_type = match file.kind {
                     FileKind::Data => "application/octet-stream",
@@ -313,20 +309,22 @@ impl SubmitHandler {
                     _ => "application/octet-stream",
                 };
                 let bucket = bucket.as_str();
+                // Conditional writes: a delivery for a job already launched finds its files there
+                // and changes none of them.
                 async move {
                     let body: Cow<'static, [u8]> = match content {
                         FileContent::Text(Cow::Borrowed(text)) => Cow::Borrowed(text.as_bytes()),
                         FileContent::Text(Cow::Owned(text)) => Cow::Owned(text.into_bytes()),
                         FileContent::Bytes(bytes) => Cow::Owned(bytes),
-                        FileContent::CopyFrom(from) => return self.objects.copy(&from, bucket, &key).await,
+                        FileContent::CopyFrom(from) => return self.objects.copy_new(&from, bucket, &key).await.map(|created| created.then_some(key)),
                     };
-                    self.objects.put_object(bucket, &key, body, content_type).await
+                    self.objects.put_new(bucket, &key, body, content_type).await.map(|created| created.then_some(key))
                 }
             })
             .collect();
-        futures::future::try_join_all(uploads).await.map_err(|e| SubmitError::aws(id, Step::Stage, e))?;
-        debug!(job_id = %id, files = manifest.files.len(), staging_uri = %manifest.staging_uri(), "staged");
-        Ok(manifest)
+        let created: Vec<String> = futures::future::try_join_all(uploads).await.map_err(|e| SubmitError::aws(id, Step::Stage, e))?.into_iter().flatten().collect();
+        debug!(job_id = %id, files = manifest.files.len(), created = created.len(), staging_uri = %manifest.staging_uri(), "staged");
+        Ok(Staged { manifest, created })
     }
 
     async fn resolve_application(&self, plan: &JobPlan) -> Result<String, SubmitError> {
@@ -426,22 +424,24 @@ impl SubmitHandler {
         Ok(())
     }
 
-    /// A delivery that staged files for a job that had already finished (and may have been
-    /// cleaned up) removes what it wrote, so it leaves no orphans behind.
-    async fn discard_staging_if_finished(&self, reason: &SkipReason, manifest: &PySparkJobManifest) {
-        let finished = match reason {
-            SkipReason::Missing => true,
-            SkipReason::Status(status) => JobStatus::parse(status).is_some_and(JobStatus::is_terminal),
-            SkipReason::AlreadyLaunched(_) => false,
-        };
-        if !finished {
+    /// A delivery for a job that is gone or final removes the files it created (a cleaned-up
+    /// folder is empty again), so it leaves nothing behind; the files of a job still going were
+    /// there already and are untouched (conditional writes).
+    async fn discard_staging_if_finished(&self, reason: &SkipReason, staged: &Staged) {
+        if !reason.job_is_done() || staged.created.is_empty() {
             return;
         }
-        let keys: Vec<String> = manifest.files.iter().map(|f| manifest.key_of(&f.name)).collect();
-        if let Err(e) = self.objects.delete_keys(&manifest.staging_bucket, &keys).await {
+        let manifest = &staged.manifest;
+        if let Err(e) = self.objects.delete_keys(&manifest.staging_bucket, &staged.created).await {
             warn!(job_id = %manifest.job_id, error = %e, "could not remove files staged for a finished job; the orphan sweep will");
         }
     }
+}
+
+/// A staged manifest, and the keys this delivery created (not those it found there).
+struct Staged {
+    manifest: PySparkJobManifest,
+    created: Vec<String>,
 }
 
 #[derive(Debug)]

@@ -330,6 +330,9 @@ impl MonitorStore for DynamoJobStore {
         if !update.history_only {
             sets.push("emrState = :emr".to_string());
         }
+        // Every applied state, known or not: what an operator sees as the run's latest state.
+        sets.push("emrLatestState = :latest".to_string());
+        vals.insert(":latest".into(), s(&update.emr_state));
         let mut optional = |name: &str, attribute: &str, value: Option<AttributeValue>| {
             if let Some(value) = value {
                 sets.push(format!("{attribute} = :{name}"));

@@ -21,7 +21,7 @@ pub enum AwsErrorKind {
     Transient,
     /// The resource does not exist.
     NotFound,
-    /// A DynamoDB condition did not hold.
+    /// A DynamoDB condition, or an S3 precondition (`If-None-Match`), did not hold.
     ConditionFailed,
     /// Validation, access denied and the like: retrying will not help.
     Permanent,
@@ -85,7 +85,8 @@ where
             let code = ctx.err().code().map(str::to_string);
             let message = ctx.err().message().unwrap_or("no message").to_string();
             let kind = match code.as_deref() {
-                Some("ConditionalCheckFailedException") => AwsErrorKind::ConditionFailed,
+                // DynamoDB's condition, and S3's `If-None-Match: *` on an object that exists.
+                Some("ConditionalCheckFailedException" | "PreconditionFailed") => AwsErrorKind::ConditionFailed,
                 Some(c) if TRANSIENT_CODES.contains(&c) => AwsErrorKind::Transient,
                 Some(c) if NOT_FOUND_CODES.contains(&c) => AwsErrorKind::NotFound,
                 _ if status == 404 => AwsErrorKind::NotFound,

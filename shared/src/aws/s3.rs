@@ -44,6 +44,15 @@ impl S3ObjectStore {
     }
 }
 
+/// `Ok(true)` for a conditional write that created the object, `Ok(false)` when one existed.
+fn created_unless_exists<T>(result: Result<T, AwsError>) -> Result<bool, AwsError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.is(AwsErrorKind::ConditionFailed) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 fn too_big(from: &S3Uri, size: u64, max_bytes: u64) -> AwsError {
     AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is {size} bytes; at most {max_bytes} are read"))
 }
@@ -62,32 +71,36 @@ fn copy_source(from: &S3Uri) -> String {
 
 #[async_trait]
 impl ObjectStore for S3ObjectStore {
-    async fn put_object(&self, bucket: &str, key: &str, body: Cow<'static, [u8]>, content_type: &str) -> Result<(), AwsError> {
-        self.client
+    async fn put_new(&self, bucket: &str, key: &str, body: Cow<'static, [u8]>, content_type: &str) -> Result<bool, AwsError> {
+        let result = self
+            .client
             .put_object()
             .bucket(bucket)
             .key(key)
             .content_type(content_type)
+            .if_none_match("*")
             .body(match body {
                 Cow::Borrowed(bytes) => ByteStream::from_static(bytes),
                 Cow::Owned(bytes) => ByteStream::from(bytes),
             })
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| classify(SERVICE, "PutObject", e))
+            .map_err(|e| classify(SERVICE, "PutObject", e));
+        created_unless_exists(result)
     }
 
-    async fn copy(&self, from: &S3Uri, bucket: &str, key: &str) -> Result<(), AwsError> {
-        self.client
+    async fn copy_new(&self, from: &S3Uri, bucket: &str, key: &str) -> Result<bool, AwsError> {
+        let result = self
+            .client
             .copy_object()
             .copy_source(copy_source(from))
             .bucket(bucket)
             .key(key)
+            .if_none_match("*")
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| classify(SERVICE, "CopyObject", e))
+            .map_err(|e| classify(SERVICE, "CopyObject", e));
+        created_unless_exists(result)
     }
 
     async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError> {

@@ -1,35 +1,57 @@
-//! Configuration, read once at cold start: the seed's `emr-serverless-cluster` keys plus the
+//! Configuration, read once at cold start: ModelOp's `emr-serverless-cluster` keys plus the
 //! table, bucket and log group. Sources, lowest precedence first: the YAML file named by
-//! `CONFIG_FILE` (the seed's exact shape), then environment variables. Every value is validated
+//! `CONFIG_FILE` (the exact shape of ModelOp's EMR Serverless page), then environment variables. Every value is validated
 //! here, so a bad setting fails start-up with a message naming the variable.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use crate::spark_conf::SparkConf;
 
-pub const JOBS_TABLE: &str = "JOBS_TABLE";
-pub const STAGING_BUCKET: &str = "STAGING_BUCKET";
-pub const STAGING_PREFIX: &str = "STAGING_PREFIX";
-pub const EMR_DEFAULT_APP_NAME: &str = "EMR_DEFAULT_APP_NAME";
-pub const EMR_RELEASE_VERSION: &str = "EMR_RELEASE_VERSION";
-pub const EMR_REGION: &str = "EMR_REGION";
-pub const EMR_MAIN_ROLE_ARN: &str = "EMR_MAIN_ROLE_ARN";
-pub const EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN: &str = "EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN";
-pub const EMR_JOB_EXECUTION_CONF: &str = "EMR_JOB_EXECUTION_CONF";
-pub const EMR_LOG_GROUP: &str = "EMR_LOG_GROUP";
-pub const EMR_APP_IDLE_TIMEOUT_MINUTES: &str = "EMR_APP_IDLE_TIMEOUT_MINUTES";
-pub const SUBMIT_MAX_CONCURRENCY: &str = "SUBMIT_MAX_CONCURRENCY";
-pub const S3_FORCE_PATH_STYLE: &str = "S3_FORCE_PATH_STYLE";
-pub const CLEANUP_MAX_CONCURRENCY: &str = "CLEANUP_MAX_CONCURRENCY";
-pub const CLEANUP_ORPHAN_MIN_AGE_HOURS: &str = "CLEANUP_ORPHAN_MIN_AGE_HOURS";
-pub const MONITOR_LOG_TAIL_BYTES: &str = "MONITOR_LOG_TAIL_BYTES";
-pub const MONITOR_RESULT_MAX_BYTES: &str = "MONITOR_RESULT_MAX_BYTES";
-pub const MONITOR_SWEEP_MIN_AGE_MINUTES: &str = "MONITOR_SWEEP_MIN_AGE_MINUTES";
-pub const MONITOR_STUCK_WAITING_MINUTES: &str = "MONITOR_STUCK_WAITING_MINUTES";
-pub const MONITOR_MAX_CONCURRENCY: &str = "MONITOR_MAX_CONCURRENCY";
-pub const CONFIG_FILE: &str = "CONFIG_FILE";
+/// Declares every setting once: its environment variable (a constant of the same name) and, for
+/// those ModelOp's YAML carries, its key under `emr-serverless-cluster:`. [`SETTINGS`] is the list
+/// the loader reads, so adding a setting is one line here.
+macro_rules! settings {
+    ($( $(#[$doc:meta])* $var:ident $(yaml $key:literal)? ; )*) => {
+        $( $(#[$doc])* pub const $var: &str = stringify!($var); )*
+        /// Every setting, in declaration order.
+        pub const SETTINGS: &[Setting] = &[ $( Setting { var: $var, yaml_key: settings!(@key $($key)?) } ),* ];
+    };
+    (@key $key:literal) => { Some($key) };
+    (@key) => { None };
+}
+
+/// One setting: the environment variable, and its key in ModelOp's YAML if it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    pub var: &'static str,
+    pub yaml_key: Option<&'static str>,
+}
+
+settings! {
+    JOBS_TABLE;
+    STAGING_BUCKET;
+    STAGING_PREFIX;
+    EMR_DEFAULT_APP_NAME yaml "defaultAppName";
+    EMR_RELEASE_VERSION yaml "releaseVersion";
+    EMR_REGION yaml "region";
+    EMR_MAIN_ROLE_ARN yaml "mainEmrServerlessRoleArn";
+    EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN yaml "defaultJobExecutionRoleArn";
+    /// A JSON object of Spark properties; in the YAML, the `jobExecutionConf` map.
+    EMR_JOB_EXECUTION_CONF yaml "jobExecutionConf";
+    EMR_LOG_GROUP;
+    EMR_APP_IDLE_TIMEOUT_MINUTES;
+    SUBMIT_MAX_CONCURRENCY;
+    S3_FORCE_PATH_STYLE;
+    CLEANUP_MAX_CONCURRENCY;
+    CLEANUP_ORPHAN_MIN_AGE_HOURS;
+    MONITOR_LOG_TAIL_BYTES;
+    MONITOR_RESULT_MAX_BYTES;
+    MONITOR_SWEEP_MIN_AGE_MINUTES;
+    MONITOR_STUCK_WAITING_MINUTES;
+    MONITOR_MAX_CONCURRENCY;
+    /// The YAML file itself (ModelOp's `emr-serverless-cluster:` shape).
+    CONFIG_FILE;
+}
 
 pub const DEFAULT_STAGING_PREFIX: &str = "modelop-spark-serverless/";
 pub const DEFAULT_LOG_GROUP: &str = "/aws/emr-serverless";
@@ -137,47 +159,6 @@ pub struct Settings {
     values: BTreeMap<&'static str, String>,
 }
 
-/// The seed's YAML shape: `emr-serverless-cluster:` with camelCase keys and a `jobExecutionConf` map.
-#[derive(Debug, Deserialize)]
-struct SeedFile {
-    #[serde(rename = "emr-serverless-cluster")]
-    cluster: SeedCluster,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SeedCluster {
-    default_app_name: Option<String>,
-    release_version: Option<String>,
-    region: Option<String>,
-    main_emr_serverless_role_arn: Option<String>,
-    default_job_execution_role_arn: Option<String>,
-    job_execution_conf: Option<BTreeMap<String, serde_yaml::Value>>,
-}
-
-const ALL_VARS: [&str; 20] = [
-    MONITOR_LOG_TAIL_BYTES,
-    MONITOR_RESULT_MAX_BYTES,
-    MONITOR_SWEEP_MIN_AGE_MINUTES,
-    MONITOR_STUCK_WAITING_MINUTES,
-    MONITOR_MAX_CONCURRENCY,
-    JOBS_TABLE,
-    STAGING_BUCKET,
-    STAGING_PREFIX,
-    EMR_DEFAULT_APP_NAME,
-    EMR_RELEASE_VERSION,
-    EMR_REGION,
-    EMR_MAIN_ROLE_ARN,
-    EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN,
-    EMR_JOB_EXECUTION_CONF,
-    EMR_LOG_GROUP,
-    EMR_APP_IDLE_TIMEOUT_MINUTES,
-    SUBMIT_MAX_CONCURRENCY,
-    S3_FORCE_PATH_STYLE,
-    CLEANUP_MAX_CONCURRENCY,
-    CLEANUP_ORPHAN_MIN_AGE_HOURS,
-];
-
 impl Settings {
     /// Reads `CONFIG_FILE` (if set) and the process environment.
     pub fn from_env() -> Result<Settings, ConfigError> {
@@ -194,9 +175,9 @@ impl Settings {
             let text = read_file(&path).map_err(|e| ConfigError::File { path: path.clone(), reason: e.to_string() })?;
             settings.values = parse_seed_yaml(&text).map_err(|reason| ConfigError::File { path, reason })?;
         }
-        for var in ALL_VARS {
-            if let Some(value) = env(var) {
-                settings.values.insert(var, value);
+        for setting in SETTINGS.iter().filter(|s| s.var != CONFIG_FILE) {
+            if let Some(value) = env(setting.var) {
+                settings.values.insert(setting.var, value);
             }
         }
         Ok(settings)
@@ -304,36 +285,52 @@ impl Settings {
     }
 }
 
+/// ModelOp's YAML (`emr-serverless-cluster:` with camelCase keys and a `jobExecutionConf` map),
+/// keyed by the settings' variables. An unknown key or a value of the wrong shape is an error
+/// naming its path.
 fn parse_seed_yaml(text: &str) -> Result<BTreeMap<&'static str, String>, String> {
-    let file: SeedFile = serde_yaml::from_str(text).map_err(|e| format!("not in the emr-serverless-cluster shape: {e}"))?;
-    let cluster = file.cluster;
+    const ROOT: &str = "emr-serverless-cluster";
+    let document: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| format!("not YAML: {e}"))?;
+    let cluster = match document.get(ROOT) {
+        Some(serde_yaml_ng::Value::Mapping(cluster)) => cluster,
+        Some(_) => return Err(format!("{ROOT} must be a map of settings")),
+        None => return Err(format!("not in the {ROOT} shape: no {ROOT} key")),
+    };
     let mut values = BTreeMap::new();
-    let pairs = [
-        (EMR_DEFAULT_APP_NAME, cluster.default_app_name),
-        (EMR_RELEASE_VERSION, cluster.release_version),
-        (EMR_REGION, cluster.region),
-        (EMR_MAIN_ROLE_ARN, cluster.main_emr_serverless_role_arn),
-        (EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN, cluster.default_job_execution_role_arn),
-    ];
-    for (var, value) in pairs {
-        if let Some(value) = value {
-            values.insert(var, value);
-        }
-    }
-    if let Some(conf) = cluster.job_execution_conf {
-        let mut json = serde_json::Map::new();
-        for (key, value) in conf {
-            let text = match value {
-                serde_yaml::Value::String(s) => s,
-                serde_yaml::Value::Number(n) => n.to_string(),
-                serde_yaml::Value::Bool(b) => b.to_string(),
-                _ => return Err(format!("jobExecutionConf.{key} must be a string, number or boolean")),
+    for (key, value) in cluster {
+        let key = key.as_str().ok_or_else(|| format!("{ROOT}: keys must be strings"))?;
+        let setting = SETTINGS
+            .iter()
+            .find(|s| s.yaml_key == Some(key))
+            .ok_or_else(|| format!("{ROOT}.{key}: unknown field (known: {})", SETTINGS.iter().filter_map(|s| s.yaml_key).collect::<Vec<_>>().join(", ")))?;
+        let text = if setting.var == EMR_JOB_EXECUTION_CONF {
+            let serde_yaml_ng::Value::Mapping(conf) = value else {
+                return Err(format!("{ROOT}.{key} must be a map of Spark properties"));
             };
-            json.insert(key, serde_json::Value::String(text));
-        }
-        values.insert(EMR_JOB_EXECUTION_CONF, serde_json::Value::Object(json).to_string());
+            let mut json = serde_json::Map::new();
+            for (name, value) in conf {
+                let name = name.as_str().ok_or_else(|| format!("{ROOT}.{key}: property names must be strings"))?;
+                let value = yaml_scalar(value).ok_or_else(|| format!("jobExecutionConf.{name} must be a string, number or boolean"))?;
+                json.insert(name.to_string(), serde_json::Value::String(value));
+            }
+            serde_json::Value::Object(json).to_string()
+        } else if value.is_null() {
+            continue;
+        } else {
+            yaml_scalar(value).ok_or_else(|| format!("{ROOT}.{key} must be a string"))?
+        };
+        values.insert(setting.var, text);
     }
     Ok(values)
+}
+
+fn yaml_scalar(value: &serde_yaml_ng::Value) -> Option<String> {
+    match value {
+        serde_yaml_ng::Value::String(s) => Some(s.clone()),
+        serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
+        serde_yaml_ng::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
 /// `EMR_JOB_EXECUTION_CONF`: a JSON object of Spark properties; numbers and booleans are accepted

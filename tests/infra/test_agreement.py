@@ -248,7 +248,14 @@ def test_sam_and_cdk_agree(scenario, category, sam_transformed):
 
 # ------------------------------------------------------------------------------------------------ the code
 def rust_constants(text: str) -> dict[str, str]:
-    return dict(re.findall(r'pub const ([A-Z_0-9]+): &str = "([A-Z_0-9]+)";', text))
+    """`pub const X: &str = "X";` constants, and the settings declared in config.rs's `settings! { ... }`
+    block (one per line: `NAME;` or `NAME yaml "key";`; the constant's value is its name)."""
+    constants = dict(re.findall(r'pub const ([A-Z_0-9]+): &str = "([A-Z_0-9]+)";', text))
+    block = re.search(r"^settings! \{\n(.*?)^\}", text, re.S | re.M)
+    if block:
+        names = re.findall(r"^\s+([A-Z][A-Z_0-9]+)(?:\s+yaml\s+\"[^\"]*\")?;", block.group(1), re.M)
+        constants.update({name: name for name in names})
+    return constants
 
 
 def settings_reads() -> dict[str, set[str]]:

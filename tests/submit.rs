@@ -355,7 +355,7 @@ async fn bad_jobs_end_in_error_and_the_rest_of_the_batch_goes_on() {
         let job = env.job(id).await.expect("job row");
         assert_eq!(job["jobStatus"], "ERROR", "{id}");
         let message = job["errorMessage"].as_str().unwrap_or_default();
-        assert!(message.starts_with(&format!("job {}: ", shared::job::printable(id))), "names the job: {message}");
+        assert!(message.starts_with(&format!("job {}: ", shared::text::printable(id))), "names the job: {message}");
         assert!(message.contains(needle), "expected {needle:?} in {message:?}");
         assert_eq!(history_statuses(&job).last().map(String::as_str), Some("ERROR"));
         assert!(job.get("sparkApplicationId").is_none());

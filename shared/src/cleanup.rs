@@ -5,7 +5,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::StagingLocation;
-use crate::job::{printable, validate_job_id, InvalidJobId, JobStatus};
+use crate::job::{validate_job_id, InvalidJobId, JobStatus};
+use crate::text::printable;
 use crate::s3_uri::S3Uri;
 
 /// What a MODIFY of a job row asks the cleanup function to do.

@@ -367,7 +367,7 @@ pub fn check_role_arn(var: &'static str, arn: &str) -> Result<(), ConfigError> {
     if is_role_arn(arn) {
         Ok(())
     } else {
-        Err(invalid(var, format!("{:?} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)", crate::job::printable(arn))))
+        Err(invalid(var, format!("{:?} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)", crate::text::printable(arn))))
     }
 }
 

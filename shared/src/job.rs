@@ -7,6 +7,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use crate::text::printable;
+
 /// The runtime type this service owns. Rows of any other runtime are never touched.
 pub const SPARK_SERVERLESS_RUNTIME: &str = "SPARK_SERVERLESS_RUNTIME";
 
@@ -450,16 +452,6 @@ pub fn validate_job_id(id: &str) -> Result<(), InvalidJobId> {
         return Err(InvalidJobId::DotDot(id.to_string()));
     }
     Ok(())
-}
-
-/// A bounded, log-safe rendering of untrusted text for error messages.
-pub fn printable(value: &str) -> String {
-    const LIMIT: usize = 80;
-    let mut out: String = value.chars().take(LIMIT).collect();
-    if value.chars().count() > LIMIT {
-        out.push('…');
-    }
-    out
 }
 
 /// One `jobMessages` entry as ModelOp's runtimes write them: a plain string, a `YYYY/M/D HH:MM:SS`

@@ -16,3 +16,4 @@ pub mod process;
 pub mod s3_uri;
 pub mod spark_conf;
 pub mod stream;
+pub mod text;

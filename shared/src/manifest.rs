@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use crate::annotations::ModelFunctions;
 use crate::config::{is_application_name, is_role_arn, ServiceConfig, StagingLocation, SubmitConfig};
-use crate::job::{printable, validate_job_id, Asset, InvalidJobId, Job, JobType, ModelRole, ASSET_EXTERNAL_FILE, ASSET_FILE, ASSET_SOURCE_CODE};
+use crate::text::printable;
+use crate::job::{validate_job_id, Asset, InvalidJobId, Job, JobType, ModelRole, ASSET_EXTERNAL_FILE, ASSET_FILE, ASSET_SOURCE_CODE};
 use crate::s3_uri::{redacted_url, S3Uri};
 use crate::spark_conf::{
     parse_job_parameters, spark_submit_parameters, IgnoredParameter, SparkConf, SparkConfError, SubmitFiles, JOB_ID_CONF, WORKING_DIR_CONF,

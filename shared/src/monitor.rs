@@ -3,6 +3,7 @@
 //! how logs and failure reasons are bounded before they go into the job row.
 
 use crate::job::JobStatus;
+use crate::text::{head_bounded, tail_bounded};
 
 /// EMR Serverless job-run states, and any state this code does not know yet.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -157,24 +158,6 @@ pub fn driver_log_stream(prefix: &str, attempt: Option<i32>, stream: &str) -> St
     }
 }
 
-/// The last `max_bytes` of `text`, cut at a line start when one is near, else at a character
-/// boundary; `true` when something was cut.
-pub fn tail_bounded(text: &str, max_bytes: usize) -> (&str, bool) {
-    if text.len() <= max_bytes {
-        return (text, false);
-    }
-    let mut start = text.len() - max_bytes;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    let tail = &text[start..];
-    // Prefer a whole first line, unless that would throw away half of the tail or more.
-    match tail.find('\n') {
-        Some(i) if i < tail.len() / 2 => (&tail[i + 1..], true),
-        _ => (tail, true),
-    }
-}
-
 /// `errorMessage` of a failed or cancelled run: EMR's own reason, then the end of the driver's
 /// stderr when it says more (a Python traceback usually does).
 pub fn failure_message(job_id: &str, emr_state: &str, state_details: Option<&str>, stderr_tail: &str, max_bytes: usize) -> String {
@@ -190,7 +173,7 @@ pub fn failure_message(job_id: &str, emr_state: &str, state_details: Option<&str
     let (bounded, _) = tail_bounded(&message, max_bytes);
     if bounded.len() < message.len() {
         // Keep the head (job and reason), drop the middle of the stderr excerpt.
-        let head: String = message.chars().take(max_bytes / 2).collect();
+        let head = head_bounded(&message, max_bytes / 2);
         let (tail, _) = tail_bounded(&message, max_bytes / 2);
         return format!("{head}\n…\n{tail}");
     }
@@ -275,18 +258,13 @@ mod tests {
     }
 
     #[test]
-    fn tails_are_bounded() {
-        let cases: [(&str, usize, &str, bool); 5] = [
-            ("short", 100, "short", false),
-            ("line one\nline two\nline three\n", 16, "line three\n", true),
-            ("abcdefghij", 4, "ghij", true),
-            ("ééééé", 5, "éé", true),
-            ("", 0, "", false),
-        ];
-        for (text, max, expected, truncated) in cases {
-            let (tail, cut) = tail_bounded(text, max);
-            assert_eq!((tail, cut), (expected, truncated), "{text:?} / {max}");
-            assert!(tail.len() <= max);
+    fn failure_messages_stay_within_their_byte_budget_whatever_the_script() {
+        let stderr: String = (0..40).map(|i| format!("Fehler in Zeile {i}: ungültige Eingabe «é»\n")).collect();
+        for details in ["é".repeat(5_000), "日本語".repeat(2_000), "x".repeat(5_000)] {
+            let message = failure_message("job-1", "FAILED", Some(&details), &stderr, 1_000);
+            assert!(message.len() <= 1_000 + "\n…\n".len(), "{} bytes", message.len());
+            assert!(message.starts_with("job job-1: EMR Serverless job run FAILED: "));
+            assert!(message.ends_with("ungültige Eingabe «é»"), "the traceback's end is kept");
         }
     }
 

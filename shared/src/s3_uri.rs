@@ -86,7 +86,7 @@ pub fn redacted_url(url: &str) -> String {
         }
         _ => url.split(['?', '#']).next().unwrap_or_default().to_string(),
     };
-    crate::job::printable(&shown)
+    crate::text::printable(&shown)
 }
 
 enum AwsS3Host<'h> {

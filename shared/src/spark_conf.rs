@@ -114,7 +114,7 @@ fn validate_key(key: &str) -> Result<(), SparkConfError> {
         && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         && !key.ends_with('.');
     if !well_formed {
-        return Err(SparkConfError::BadKey(crate::job::printable(key)));
+        return Err(SparkConfError::BadKey(crate::text::printable(key)));
     }
     if RESERVED_KEYS.contains(&key) {
         return Err(SparkConfError::ReservedKey(key.to_string()));
@@ -137,7 +137,7 @@ fn validate_value(key: &str, value: &str) -> Result<(), SparkConfError> {
         None
     };
     match reason {
-        Some(reason) => Err(SparkConfError::BadValue { key: crate::job::printable(key), reason }),
+        Some(reason) => Err(SparkConfError::BadValue { key: crate::text::printable(key), reason }),
         None => Ok(()),
     }
 }
@@ -259,7 +259,7 @@ pub fn parse_job_parameters(params: &BTreeMap<String, String>) -> Result<JobPara
                     if name.trim_start().starts_with("--conf") {
                         // "--conf\tkey", "--confkey", "--conf  key" are typos of a conf entry, not model
                         // parameters; say so rather than silently dropping the setting.
-                        return Err(SparkConfError::BadKey(crate::job::printable(name)));
+                        return Err(SparkConfError::BadKey(crate::text::printable(name)));
                     }
                     parsed.model_parameters.insert(name.clone(), value.clone());
                     continue;
@@ -278,7 +278,7 @@ pub fn parse_job_parameters(params: &BTreeMap<String, String>) -> Result<JobPara
             APP_NAME_KEY => parsed.app_name = Some(value),
             ROLE_ARN_KEY => parsed.role_arn = Some(value),
             other if other.starts_with("modelop.") => {
-                return Err(SparkConfError::UnknownServiceKey(crate::job::printable(&format!("{CONF_PARAM_PREFIX}{other}"))))
+                return Err(SparkConfError::UnknownServiceKey(crate::text::printable(&format!("{CONF_PARAM_PREFIX}{other}"))))
             }
             other => parsed.spark_conf.set(other.to_string(), value)?,
         }

@@ -14,10 +14,11 @@ use tracing::{debug, error, info, warn};
 
 use shared::aws::{AwsError, AwsErrorKind};
 use shared::config::{MonitorConfig, ServiceConfig};
-use shared::job::{job_message, printable, validate_job_id, JobStatus, MessageLevel, ASSET_FILE};
+use shared::job::{job_message, validate_job_id, JobStatus, MessageLevel, ASSET_FILE};
+use shared::text::{head_bounded, printable, tail_bounded};
 use shared::manifest::{output_locations, RESULTS_FOLDER, TAG_JOB_ID};
 use shared::monitor::{
-    decide_transition, driver_log_prefix, driver_log_stream, failure_message, statuses_before_or_at, tail_bounded, EmrState, Transition,
+    decide_transition, driver_log_prefix, driver_log_stream, failure_message, statuses_before_or_at, EmrState, Transition,
 };
 use shared::ports::{DriverLogs, EmrServerless, FileOutputContent, LogReader, MonitorStore, MonitoredJob, ObjectStore, OutputFile, StatusUpdate};
 use shared::s3_uri::S3Uri;
@@ -480,7 +481,7 @@ fn shrink_report(update: &mut StatusUpdate, level: u8) {
         update.driver_logs = None;
         update.output_files = None;
         update.model_result = update.model_result.as_ref().map(|_| note.clone());
-        update.error_message = update.error_message.as_deref().map(|m| head_bounded(m.lines().next().unwrap_or(m), SMALL));
+        update.error_message = update.error_message.as_deref().map(|m| head_bounded(m.lines().next().unwrap_or(m), SMALL).to_string());
         return;
     }
     if let Some(logs) = update.driver_logs.as_mut() {
@@ -491,16 +492,7 @@ fn shrink_report(update: &mut StatusUpdate, level: u8) {
     if update.model_result.is_some() {
         update.model_result = Some(note);
     }
-    update.error_message = update.error_message.as_deref().map(|m| head_bounded(m, SMALL));
-}
-
-/// The start of `text` within `max_bytes`: an error message's head names the job and the reason.
-fn head_bounded(text: &str, max_bytes: usize) -> String {
-    let mut end = text.len().min(max_bytes);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
+    update.error_message = update.error_message.as_deref().map(|m| head_bounded(m, SMALL).to_string());
 }
 
 fn malformed(event_id: &str, detail_type: &str, reason: &str) -> Outcome {

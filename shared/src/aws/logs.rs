@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::Client;
 
 use super::{classify, AwsError, AwsErrorKind};
-use crate::monitor::tail_bounded;
+use crate::text::tail_bounded;
 use crate::ports::{LogReader, LogTail};
 
 const SERVICE: &str = "CloudWatch Logs";

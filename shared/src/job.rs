@@ -346,15 +346,17 @@ impl RuntimeSelector {
     }
 }
 
-/// The fields of a job row that decide whether the row is ours at all. Decoded leniently, before
-/// the full [`Job`], so a row we own but cannot decode still ends in ERROR with a message.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The fields of a job row every function reads first: whose the row is and where the job
+/// stands. Decoded leniently (an unknown `jobStatus` text is `None`, not an error), so a row we own
+/// but cannot decode in full still ends in ERROR with a message. Embedded (flattened) in each
+/// function's read model of a row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobHeader {
     #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
-    pub job_status: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub job_status: Option<JobStatus>,
     #[serde(flatten)]
     pub runtime: RuntimeSelector,
 }
@@ -365,7 +367,50 @@ impl JobHeader {
     }
 
     pub fn status(&self) -> Option<JobStatus> {
-        self.job_status.as_deref().and_then(JobStatus::parse)
+        self.job_status
+    }
+
+    /// The job id, or `""` for a row read without one (a projection that left it out).
+    pub fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or_default()
+    }
+}
+
+/// A value read leniently: absent, `null` or unreadable is `None` (a lease time or a status this
+/// code cannot read must never make the whole row unreadable).
+pub fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = Option::<Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+/// An instant in the contract's format: ISO-8601 UTC with milliseconds and a fixed width
+/// (`2026-11-23T20:15:04.123Z`), so string order is time order (the `byJobStatus` index sorts on
+/// it). Reads any RFC 3339 time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub chrono::DateTime<chrono::Utc>);
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&timestamp(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|t| Timestamp(t.with_timezone(&chrono::Utc)))
+            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time: {e}")))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&timestamp(self.0))
     }
 }
 
@@ -419,7 +464,7 @@ pub struct StatusChange {
     pub status: JobStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emr_state: Option<String>,
-    pub at: String,
+    pub at: Timestamp,
 }
 
 /// Why a job id cannot be used: the id appears in S3 keys and in the EMR client token.
@@ -622,6 +667,30 @@ mod tests {
         let at = chrono::Utc.with_ymd_and_hms(2021, 3, 11, 14, 40, 45).unwrap();
         assert_eq!(job_message(at, MessageLevel::Info, "batch job received"), "2021/3/11 14:40:45 [info] batch job received");
         assert_eq!(epoch_millis(at + chrono::Duration::milliseconds(393)), 1_615_473_645_393);
+    }
+
+    #[test]
+    fn headers_read_unknown_statuses_and_bad_times_as_none() {
+        let header: JobHeader = serde_json::from_value(serde_json::json!({"id": "j", "jobStatus": "PAUSED"})).unwrap();
+        assert_eq!((header.id(), header.status()), ("j", None));
+        let header: JobHeader = serde_json::from_value(serde_json::json!({"jobStatus": "RUNNING"})).unwrap();
+        assert_eq!((header.id(), header.status()), ("", Some(JobStatus::Running)));
+        #[derive(Deserialize)]
+        struct At {
+            #[serde(default, deserialize_with = "lenient")]
+            at: Option<Timestamp>,
+        }
+        let cases = [
+            (serde_json::json!({"at": "2026-01-02T03:04:05.000Z"}), Some("2026-01-02T03:04:05.000Z")),
+            (serde_json::json!({"at": "2026-01-02T04:04:05+01:00"}), Some("2026-01-02T03:04:05.000Z")),
+            (serde_json::json!({"at": "garbage"}), None),
+            (serde_json::json!({"at": 12}), None),
+            (serde_json::json!({}), None),
+        ];
+        for (doc, expected) in cases {
+            let at: At = serde_json::from_value(doc.clone()).unwrap();
+            assert_eq!(at.at.map(|t| t.to_string()).as_deref(), expected, "{doc}");
+        }
     }
 
     #[test]

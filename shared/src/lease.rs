@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::job::{timestamp, JobStatus};
+use crate::job::{JobStatus, Timestamp};
 use crate::ports::{SubmitLease, SubmitSnapshot};
 
 /// Added to an invocation's deadline: clocks of two Lambda hosts may differ by this much.
@@ -24,42 +24,42 @@ pub enum ClaimDecision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {
     Missing,
-    /// A run is recorded; the job's status as read.
-    AlreadyLaunched { run_id: String, status: String },
-    Status(String),
+    /// A run is recorded; the job's status as read (`None`: unknown text).
+    AlreadyLaunched { run_id: String, status: Option<JobStatus> },
+    /// Not WAITING: the job's status as read (`None`: unknown text).
+    Status(Option<JobStatus>),
 }
 
 impl SkipReason {
     /// Whether the job is gone or final: nothing this delivery staged can be of use to it.
     pub fn job_is_done(&self) -> bool {
-        let final_status = |s: &str| JobStatus::parse(s).is_some_and(JobStatus::is_terminal);
         match self {
             SkipReason::Missing => true,
-            SkipReason::AlreadyLaunched { status, .. } | SkipReason::Status(status) => final_status(status),
+            SkipReason::AlreadyLaunched { status, .. } | SkipReason::Status(status) => status.is_some_and(JobStatus::is_terminal),
         }
     }
 }
 
 /// A lease for an invocation that must finish by `deadline`.
 pub fn new_lease(owner: &str, now: DateTime<Utc>, deadline: DateTime<Utc>) -> SubmitLease {
-    SubmitLease { owner: owner.to_string(), claimed_at: timestamp(now), expires_at: timestamp(deadline + CLOCK_SKEW_MARGIN) }
+    SubmitLease { owner: owner.to_string(), claimed_at: Some(Timestamp(now)), expires_at: Some(Timestamp(deadline + CLOCK_SKEW_MARGIN)) }
 }
 
 pub fn decide_claim(snapshot: Option<&SubmitSnapshot>, now: DateTime<Utc>) -> ClaimDecision {
     let Some(snapshot) = snapshot else {
         return ClaimDecision::Skip(SkipReason::Missing);
     };
-    let status = snapshot.job_status.as_deref().unwrap_or("");
+    let status = snapshot.header.status();
     if let Some(run_id) = &snapshot.spark_application_id {
-        return ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: run_id.clone(), status: status.to_string() });
+        return ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: run_id.clone(), status });
     }
-    if JobStatus::parse(status) != Some(JobStatus::Waiting) {
-        return ClaimDecision::Skip(SkipReason::Status(status.to_string()));
+    if status != Some(JobStatus::Waiting) {
+        return ClaimDecision::Skip(SkipReason::Status(status));
     }
     match &snapshot.submit_lease {
         None => ClaimDecision::TakeOver(None),
-        Some(lease) => match DateTime::parse_from_rfc3339(&lease.expires_at) {
-            Ok(expires) if expires.with_timezone(&Utc) > now => ClaimDecision::LeaseHeld(expires.with_timezone(&Utc)),
+        Some(lease) => match lease.expires_at {
+            Some(expires) if expires.0 > now => ClaimDecision::LeaseHeld(expires.0),
             // Expired, or unreadable (treated as expired: a lease must never block a job forever).
             _ => ClaimDecision::TakeOver(Some(lease.clone())),
         },
@@ -75,27 +75,34 @@ mod tests {
         Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
     }
 
+    /// A snapshot as read from the row: the lease's end as the row holds it (text).
     fn snapshot(status: &str, run: Option<&str>, lease_expires: Option<&str>) -> SubmitSnapshot {
-        SubmitSnapshot {
-            job_status: Some(status.into()),
-            spark_application_id: run.map(str::to_string),
-            submit_lease: lease_expires.map(|e| SubmitLease { owner: "other".into(), claimed_at: timestamp(at(0)), expires_at: e.into() }),
+        let mut row = serde_json::json!({ "jobStatus": status, "sparkApplicationId": run });
+        if let Some(expires) = lease_expires {
+            row["submitLease"] = lease_row(expires);
         }
+        serde_json::from_value(row).unwrap()
+    }
+
+    fn lease_row(expires: &str) -> serde_json::Value {
+        serde_json::json!({ "owner": "other", "claimedAt": Timestamp(at(0)).to_string(), "expiresAt": expires })
     }
 
     #[test]
     fn decision_table() {
         let now = at(100);
-        let live = timestamp(at(160));
-        let expired = timestamp(at(99));
-        let lease = |e: &str| Some(SubmitLease { owner: "other".into(), claimed_at: timestamp(at(0)), expires_at: e.into() });
+        let live = Timestamp(at(160)).to_string();
+        let expired = Timestamp(at(99)).to_string();
+        let lease = |e: &str| Some(serde_json::from_value::<SubmitLease>(lease_row(e)).unwrap());
+        let launched = |status| ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: "run-1".into(), status: Some(status) });
         let cases: Vec<(Option<SubmitSnapshot>, ClaimDecision)> = vec![
             (None, ClaimDecision::Skip(SkipReason::Missing)),
-            (Some(snapshot("WAITING", Some("run-1"), None)), ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: "run-1".into(), status: "WAITING".into() })),
-            (Some(snapshot("RUNNING", Some("run-1"), None)), ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: "run-1".into(), status: "RUNNING".into() })),
-            (Some(snapshot("CANCELLED", None, None)), ClaimDecision::Skip(SkipReason::Status("CANCELLED".into()))),
-            (Some(snapshot("ERROR", None, Some(&live))), ClaimDecision::Skip(SkipReason::Status("ERROR".into()))),
-            (Some(snapshot("CREATED", None, None)), ClaimDecision::Skip(SkipReason::Status("CREATED".into()))),
+            (Some(snapshot("WAITING", Some("run-1"), None)), launched(JobStatus::Waiting)),
+            (Some(snapshot("RUNNING", Some("run-1"), None)), launched(JobStatus::Running)),
+            (Some(snapshot("CANCELLED", None, None)), ClaimDecision::Skip(SkipReason::Status(Some(JobStatus::Cancelled)))),
+            (Some(snapshot("ERROR", None, Some(&live))), ClaimDecision::Skip(SkipReason::Status(Some(JobStatus::Error)))),
+            (Some(snapshot("CREATED", None, None)), ClaimDecision::Skip(SkipReason::Status(Some(JobStatus::Created)))),
+            (Some(snapshot("PAUSED", None, None)), ClaimDecision::Skip(SkipReason::Status(None))),
             (Some(snapshot("WAITING", None, None)), ClaimDecision::TakeOver(None)),
             (Some(snapshot("WAITING", None, Some(&expired))), ClaimDecision::TakeOver(lease(&expired))),
             (Some(snapshot("WAITING", None, Some("garbage"))), ClaimDecision::TakeOver(lease("garbage"))),
@@ -108,16 +115,16 @@ mod tests {
 
     #[test]
     fn a_job_is_done_when_gone_or_final_run_or_not() {
-        let launched = |status: &str| SkipReason::AlreadyLaunched { run_id: "run-1".into(), status: status.into() };
+        let launched = |status| SkipReason::AlreadyLaunched { run_id: "run-1".into(), status: Some(status) };
         let cases = [
             (SkipReason::Missing, true),
-            (launched("COMPLETE"), true),
-            (launched("CANCELLED"), true),
-            (launched("RUNNING"), false),
-            (launched("WAITING"), false),
-            (SkipReason::Status("ERROR".into()), true),
-            (SkipReason::Status("CREATED".into()), false),
-            (SkipReason::Status("garbled".into()), false),
+            (launched(JobStatus::Complete), true),
+            (launched(JobStatus::Cancelled), true),
+            (launched(JobStatus::Running), false),
+            (launched(JobStatus::Waiting), false),
+            (SkipReason::Status(Some(JobStatus::Error)), true),
+            (SkipReason::Status(Some(JobStatus::Created)), false),
+            (SkipReason::Status(None), false),
         ];
         for (reason, done) in cases {
             assert_eq!(reason.job_is_done(), done, "{reason:?}");
@@ -127,7 +134,7 @@ mod tests {
     #[test]
     fn lease_outlives_the_deadline_by_the_skew_margin() {
         let lease = new_lease("me", at(0), at(60));
-        assert_eq!(lease.claimed_at, timestamp(at(0)));
-        assert_eq!(lease.expires_at, timestamp(at(65)));
+        assert_eq!(lease.claimed_at, Some(Timestamp(at(0))));
+        assert_eq!(lease.expires_at, Some(Timestamp(at(65))));
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::AwsError;
-use crate::job::JobStatus;
+use crate::job::{JobHeader, JobStatus, Timestamp};
 use crate::manifest::PySparkJobManifest;
 use crate::s3_uri::S3Uri;
 
@@ -17,17 +17,21 @@ use crate::s3_uri::S3Uri;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubmitLease {
+    /// The Lambda request id of the invocation holding it.
     pub owner: String,
-    pub claimed_at: String,
-    pub expires_at: String,
+    #[serde(default, deserialize_with = "crate::job::lenient")]
+    pub claimed_at: Option<Timestamp>,
+    /// Unreadable is `None`, and a lease without an end counts as expired.
+    #[serde(default, deserialize_with = "crate::job::lenient")]
+    pub expires_at: Option<Timestamp>,
 }
 
 /// What the submit function needs to know of a job row to decide whether it may launch it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubmitSnapshot {
-    #[serde(default)]
-    pub job_status: Option<String>,
+    #[serde(flatten)]
+    pub header: JobHeader,
     #[serde(default)]
     pub spark_application_id: Option<String>,
     #[serde(default)]
@@ -52,8 +56,9 @@ pub enum RecordOutcome {
     /// Recorded; the job's status after the write (the monitor may already have moved it on, or
     /// the user may have cancelled it meanwhile).
     Recorded(Option<JobStatus>),
-    /// A different run id is already recorded on the job.
-    OtherRunRecorded(String),
+    /// The condition failed although the row exists: the run id recorded on it, if any (a
+    /// different run, or none when the job moved on without one).
+    OtherRunRecorded(Option<String>),
     /// The row was deleted meanwhile.
     JobMissing,
 }
@@ -120,10 +125,8 @@ pub struct FailedDelete {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CleanupSnapshot {
-    #[serde(default)]
-    pub job_status: Option<String>,
     #[serde(flatten)]
-    pub runtime: crate::job::RuntimeSelector,
+    pub header: JobHeader,
 }
 
 /// The jobs table as the cleanup function uses it.
@@ -168,11 +171,8 @@ pub trait EmrServerless: Send + Sync {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MonitoredJob {
-    pub id: String,
-    #[serde(default)]
-    pub job_status: Option<String>,
     #[serde(flatten)]
-    pub runtime: crate::job::RuntimeSelector,
+    pub header: JobHeader,
     #[serde(default)]
     pub spark_application_id: Option<String>,
     #[serde(default)]
@@ -181,8 +181,8 @@ pub struct MonitoredJob {
     pub emr_state: Option<String>,
     #[serde(default)]
     pub staging_uri: Option<String>,
-    #[serde(default)]
-    pub updated_at: Option<String>,
+    #[serde(default, deserialize_with = "crate::job::lenient")]
+    pub updated_at: Option<Timestamp>,
     #[serde(default)]
     pub submit_lease: Option<SubmitLease>,
     #[serde(default, deserialize_with = "crate::job::null_as_default")]
@@ -190,12 +190,16 @@ pub struct MonitoredJob {
 }
 
 impl MonitoredJob {
+    pub fn id(&self) -> &str {
+        self.header.id()
+    }
+
     pub fn status(&self) -> Option<JobStatus> {
-        self.job_status.as_deref().and_then(JobStatus::parse)
+        self.header.status()
     }
 
     pub fn is_ours(&self) -> bool {
-        self.runtime.is_ours()
+        self.header.is_ours()
     }
 }
 
@@ -320,8 +324,8 @@ mod tests {
         }))
         .unwrap();
         assert!(job.is_ours() && job.output_data.is_empty());
-        assert_eq!(job.status(), Some(JobStatus::Running));
+        assert_eq!((job.id(), job.status()), ("job-1", Some(JobStatus::Running)));
         let cleanup: CleanupSnapshot = serde_json::from_value(serde_json::json!({"jobStatus": "COMPLETE", "targetEngine": {"engineType": "SPARK_RUNTIME"}})).unwrap();
-        assert!(!cleanup.runtime.is_ours());
+        assert!(!cleanup.header.is_ours());
     }
 }

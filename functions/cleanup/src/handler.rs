@@ -19,7 +19,6 @@ use tracing::{debug, error, info, warn};
 use shared::aws::{AwsError, AwsErrorKind};
 use shared::cleanup::{cleanup_target, decide_transition, is_orphan, job_id_of_folder, job_target, CleanupAction, CleanupTarget, FolderOwner};
 use shared::config::{CleanupConfig, ServiceConfig};
-use shared::job::JobStatus;
 use shared::text::printable;
 use shared::ports::{CleanupStore, EmrServerless, FailedDelete, ListedObject, ObjectStore};
 pub use shared::stream::Cause;
@@ -370,8 +369,8 @@ impl CleanupHandler {
         let owner = match &snapshot {
             None => FolderOwner::Missing,
             // A row of another runtime never owns a folder here; it is kept rather than guessed at.
-            Some(row) if row.runtime.is_ours() => {
-                FolderOwner::Row(row.job_status.as_deref().and_then(JobStatus::parse))
+            Some(row) if row.header.is_ours() => {
+                FolderOwner::Row(row.header.status())
             }
             Some(_) => FolderOwner::Row(None),
         };

@@ -139,21 +139,21 @@ impl MonitorHandler {
 
     async fn apply_state(&self, job: &MonitoredJob, application_id: &str, run_id: &str, state: EmrState) -> Result<Outcome, MonitorError> {
         let Some(current) = job.status() else {
-            warn!(job_id = %job.id, status = ?job.job_status, "job has no readable status; event ignored");
+            warn!(job_id = %job.id(), status = ?job.status(), "job has no readable status; event ignored");
             return Ok(Outcome::Ignored("job status unreadable".into()));
         };
         if let EmrState::Unknown(name) = &state {
-            warn!(job_id = %job.id, job_run_id = run_id, emr_state = %name, "unknown EMR Serverless state: recorded, status kept");
+            warn!(job_id = %job.id(), job_run_id = run_id, emr_state = %name, "unknown EMR Serverless state: recorded, status kept");
         }
         let (status, emr_state, history_only) = match decide_transition(current, job.emr_state.as_deref(), &state) {
             Transition::Ignore(reason) => {
-                debug!(job_id = %job.id, job_run_id = run_id, emr_state = state.as_str(), reason, "event changes nothing");
+                debug!(job_id = %job.id(), job_run_id = run_id, emr_state = state.as_str(), reason, "event changes nothing");
                 return Ok(Outcome::Ignored(reason.into()));
             }
             Transition::Apply { status, emr_state, history_only } => (status, emr_state, history_only),
         };
         let mut update = StatusUpdate {
-            job_id: job.id.clone(),
+            job_id: job.id().to_string(),
             application_id: application_id.to_string(),
             run_id: run_id.to_string(),
             status,
@@ -185,13 +185,13 @@ impl MonitorHandler {
                 update.job_messages.extend(outputs.messages.iter().map(|m| job_message(update.at, MessageLevel::Warning, m)));
             }
         }
-        let applied = self.write_status(&mut update).await.map_err(step_error(&job.id, "write status"))?;
+        let applied = self.write_status(&mut update).await.map_err(step_error(job.id(), "write status"))?;
         if !applied {
-            info!(job_id = %job.id, job_run_id = run_id, emr_state = %emr_state, "job moved on meanwhile; event changes nothing");
+            info!(job_id = %job.id(), job_run_id = run_id, emr_state = %emr_state, "job moved on meanwhile; event changes nothing");
             return Ok(Outcome::Ignored("superseded".into()));
         }
-        info!(job_id = %job.id, job_run_id = run_id, from = %current, to = %status, emr_state = %emr_state, "job status applied");
-        Ok(Outcome::Applied { job_id: job.id.clone(), status, emr_state })
+        info!(job_id = %job.id(), job_run_id = run_id, from = %current, to = %status, emr_state = %emr_state, "job status applied");
+        Ok(Outcome::Applied { job_id: job.id().to_string(), status, emr_state })
     }
 
     /// Writes the update. A final write DynamoDB refuses for good (most likely the 400 KB item
@@ -252,21 +252,21 @@ impl MonitorHandler {
         update: &mut StatusUpdate,
     ) -> Result<(), MonitorError> {
         let run = self.emr.get_job_run(application_id, run_id).await.map(Some);
-        let run = unless_transient(&job.id, "job run details", run, None).map_err(step_error(&job.id, "read job run"))?;
+        let run = unless_transient(job.id(), "job run details", run, None).map_err(step_error(job.id(), "read job run"))?;
         let attempt = run.as_ref().and_then(|r| r.attempt);
-        let prefix = driver_log_prefix(&job.id, application_id, run_id);
+        let prefix = driver_log_prefix(job.id(), application_id, run_id);
         let group = self.service.log_group.as_str();
         let bound = self.monitor.log_tail_bytes;
         let (stdout_stream, stderr_stream) = (driver_log_stream(&prefix, attempt, "stdout"), driver_log_stream(&prefix, attempt, "stderr"));
         let (stdout, stderr) = tokio::join!(self.logs.tail(group, &stdout_stream, bound), self.logs.tail(group, &stderr_stream, bound));
-        let stdout = unless_transient(&job.id, "driver stdout", stdout, Default::default()).map_err(step_error(&job.id, "read driver stdout"))?;
-        let stderr = unless_transient(&job.id, "driver stderr", stderr, Default::default()).map_err(step_error(&job.id, "read driver stderr"))?;
+        let stdout = unless_transient(job.id(), "driver stdout", stdout, Default::default()).map_err(step_error(job.id(), "read driver stdout"))?;
+        let stderr = unless_transient(job.id(), "driver stderr", stderr, Default::default()).map_err(step_error(job.id(), "read driver stderr"))?;
         if !stdout.found && !stderr.found {
-            info!(job_id = %job.id, log_stream_prefix = %prefix, "no driver log streams (yet)");
+            info!(job_id = %job.id(), log_stream_prefix = %prefix, "no driver log streams (yet)");
         }
         if matches!(state, EmrState::Failed | EmrState::Cancelled) {
             let details = run.as_ref().and_then(|r| r.state_details.as_deref());
-            update.error_message = Some(failure_message(&job.id, state.as_str(), details, &stderr.text, MAX_ERROR_MESSAGE_BYTES));
+            update.error_message = Some(failure_message(job.id(), state.as_str(), details, &stderr.text, MAX_ERROR_MESSAGE_BYTES));
         }
         update.job_messages = job_messages(update.at, run_id, state, &stdout.text, update.error_message.as_deref());
         update.driver_logs = Some(DriverLogs {
@@ -283,25 +283,25 @@ impl MonitorHandler {
     /// `modelResult`: what the driver wrote to `<staging>/results/result.json`, or a pointer to
     /// it when it is larger than the configured bound.
     async fn read_result(&self, job: &MonitoredJob) -> Result<Option<Value>, MonitorError> {
-        let staging = job.staging_uri.clone().unwrap_or_else(|| self.service.staging.job_uri(&job.id));
+        let staging = job.staging_uri.clone().unwrap_or_else(|| self.service.staging.job_uri(job.id()));
         let Some(folder) = S3Uri::parse(&staging) else {
-            warn!(job_id = %job.id, staging_uri = %printable(&staging), "stagingUri is not an s3 URL; no result read");
+            warn!(job_id = %job.id(), staging_uri = %printable(&staging), "stagingUri is not an s3 URL; no result read");
             return Ok(None);
         };
         let uri = S3Uri { bucket: folder.bucket, key: format!("{}{RESULTS_FOLDER}{RESULT_FILE}", folder.key) };
         let size = self.objects.object_size(&uri.bucket, &uri.key).await;
-        let size = unless_transient(&job.id, "model result", size, None).map_err(step_error(&job.id, "read model result"))?;
+        let size = unless_transient(job.id(), "model result", size, None).map_err(step_error(job.id(), "read model result"))?;
         let Some(size) = size else { return Ok(None) };
         let max = self.monitor.result_max_bytes as u64;
         if size > max {
             return Ok(Some(serde_json::json!({ "truncated": true, "sizeBytes": size, "resultUri": uri.to_string() })));
         }
         let text = self.objects.get_text(&uri, max).await.map(Some);
-        let Some(text) = unless_transient(&job.id, "model result", text, None).map_err(step_error(&job.id, "read model result"))? else {
+        let Some(text) = unless_transient(job.id(), "model result", text, None).map_err(step_error(job.id(), "read model result"))? else {
             return Ok(None);
         };
         Ok(Some(serde_json::from_str(&text).unwrap_or_else(|e| {
-            warn!(job_id = %job.id, error = %e, "model result is not JSON; stored as text");
+            warn!(job_id = %job.id(), error = %e, "model result is not JSON; stored as text");
             Value::String(text)
         })))
     }
@@ -310,13 +310,13 @@ impl MonitorHandler {
     /// the `s3://` location it was told (a `FILE` output: under the job's `outputs/`); and the
     /// content of each `FILE` output the model wrote as one object, for ModelOp's `outputData`.
     async fn check_outputs(&self, job: &MonitoredJob) -> Result<Outputs, MonitorError> {
-        let staging = job.staging_uri.clone().unwrap_or_else(|| self.service.staging.job_uri(&job.id));
+        let staging = job.staging_uri.clone().unwrap_or_else(|| self.service.staging.job_uri(job.id()));
         let mut outputs = Outputs::default();
         let locations = output_locations(&staging, &job.output_data);
         for (index, (asset, location)) in job.output_data.iter().zip(locations).enumerate() {
             let Some(uri) = location else { continue };
             let found = self.objects.has_objects(&uri.bucket, &uri.key).await;
-            let exists = unless_transient(&job.id, "output existence", found, false).map_err(step_error(&job.id, "check outputs"))?;
+            let exists = unless_transient(job.id(), "output existence", found, false).map_err(step_error(job.id(), "check outputs"))?;
             let label = asset.label(index);
             if exists && asset.is_type(ASSET_FILE) {
                 match self.file_output(job, index, &uri).await? {
@@ -334,14 +334,14 @@ impl MonitorHandler {
     async fn file_output(&self, job: &MonitoredJob, index: usize, uri: &S3Uri) -> Result<Result<FileOutputContent, String>, MonitorError> {
         let max = self.monitor.result_max_bytes as u64;
         let size = self.objects.object_size(&uri.bucket, &uri.key).await;
-        let size = unless_transient(&job.id, "FILE output", size, None).map_err(step_error(&job.id, "read FILE output"))?;
+        let size = unless_transient(job.id(), "FILE output", size, None).map_err(step_error(job.id(), "read FILE output"))?;
         match size {
             None => return Ok(Err("the model wrote a folder there, not one file".into())),
             Some(size) if size > max => return Ok(Err(format!("it is {size} bytes; at most {max} (MONITOR_RESULT_MAX_BYTES) are copied"))),
             Some(_) => {}
         }
         let bytes = self.objects.get_bytes(uri, max).await.map(Some);
-        let Some(bytes) = unless_transient(&job.id, "FILE output", bytes, None).map_err(step_error(&job.id, "read FILE output"))? else {
+        let Some(bytes) = unless_transient(job.id(), "FILE output", bytes, None).map_err(step_error(job.id(), "read FILE output"))? else {
             return Ok(Err("it could not be read".into()));
         };
         Ok(Ok(FileOutputContent::of_bytes(index, &bytes)))
@@ -356,10 +356,10 @@ impl MonitorHandler {
         };
         let recorded = self
             .store
-            .record_retry(&job.id, &detail.job_run_id, detail.attempt, status, Utc::now())
+            .record_retry(job.id(), &detail.job_run_id, detail.attempt, status, Utc::now())
             .await
-            .map_err(step_error(&job.id, "record retry"))?;
-        info!(job_id = %job.id, job_run_id = %detail.job_run_id, attempt = ?detail.attempt, recorded, "job run retry");
+            .map_err(step_error(job.id(), "record retry"))?;
+        info!(job_id = %job.id(), job_run_id = %detail.job_run_id, attempt = ?detail.attempt, recorded, "job run retry");
         Ok(Outcome::Ignored(if recorded { "retry recorded".into() } else { "retry of a finished job".into() }))
     }
 
@@ -400,10 +400,10 @@ impl MonitorHandler {
                 let info = match self.emr.get_job_run(&app, &run).await {
                     Ok(info) => info,
                     Err(e) if e.is(AwsErrorKind::NotFound) => {
-                        warn!(job_id = %job.id, job_run_id = %run, "the job's run no longer exists; left for an operator");
+                        warn!(job_id = %job.id(), job_run_id = %run, "the job's run no longer exists; left for an operator");
                         return Ok(SweepResult::Unchanged);
                     }
-                    Err(e) => return Err(step_error(&job.id, "read job run")(e)),
+                    Err(e) => return Err(step_error(job.id(), "read job run")(e)),
                 };
                 match self.apply_state(&job, &app, &run, EmrState::parse(&info.state)).await? {
                     Outcome::Applied { .. } => Ok(SweepResult::Applied),
@@ -412,10 +412,10 @@ impl MonitorHandler {
             }
             _ if job.status() == Some(JobStatus::Waiting) && self.is_stuck(&job, now) => {
                 let minutes = self.monitor.stuck_waiting_age.num_minutes();
-                let message = format!("job {}: submit: no EMR Serverless job run was recorded within {minutes} minutes of the claim; the submission was given up", job.id);
-                let ended = self.store.fail_stuck(&job.id, &message, now).await.map_err(step_error(&job.id, "end stuck job"))?;
+                let message = format!("job {}: submit: no EMR Serverless job run was recorded within {minutes} minutes of the claim; the submission was given up", job.id());
+                let ended = self.store.fail_stuck(job.id(), &message, now).await.map_err(step_error(job.id(), "end stuck job"))?;
                 if ended {
-                    warn!(job_id = %job.id, "WAITING job without a run ended in ERROR");
+                    warn!(job_id = %job.id(), "WAITING job without a run ended in ERROR");
                     Ok(SweepResult::EndedStuck)
                 } else {
                     Ok(SweepResult::Unchanged)
@@ -426,7 +426,7 @@ impl MonitorHandler {
     }
 
     fn is_stuck(&self, job: &MonitoredJob, now: DateTime<Utc>) -> bool {
-        let updated = job.updated_at.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc));
+        let updated = job.updated_at.map(|t| t.0);
         updated.is_some_and(|t| now - t >= self.monitor.stuck_waiting_age)
     }
 }

@@ -353,7 +353,7 @@ impl SubmitHandler {
     ) -> Result<(PySparkJobManifest, String, String), SubmitError> {
         let id = manifest.job_id.as_str();
         if let Some(previous) = previous_lease {
-            let since = DateTime::parse_from_rfc3339(&previous.claimed_at).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|_| Utc::now());
+            let since = previous.claimed_at.map_or_else(Utc::now, |t| t.0);
             let existing = self
                 .emr
                 .find_job_run(&application_id, &manifest.run_name, since - RUN_LOOKBACK)
@@ -409,8 +409,9 @@ impl SubmitHandler {
         let cancel_reason = match &outcome {
             RecordOutcome::Recorded(Some(JobStatus::Cancelled)) => Some("the job was cancelled while it was being launched"),
             RecordOutcome::Recorded(_) => None,
-            RecordOutcome::OtherRunRecorded(other) if other != run_id => Some("another run is already recorded for the job"),
-            RecordOutcome::OtherRunRecorded(_) => None,
+            RecordOutcome::OtherRunRecorded(Some(other)) if other != run_id => Some("another run is already recorded for the job"),
+            RecordOutcome::OtherRunRecorded(Some(_)) => None,
+            RecordOutcome::OtherRunRecorded(None) => Some("the job could not take the run (it moved on without one)"),
             RecordOutcome::JobMissing => Some("the job row was deleted while it was being launched"),
         };
         match cancel_reason {

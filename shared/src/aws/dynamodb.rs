@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
 use super::{classify, AwsError, AwsErrorKind};
-use crate::job::{attr, epoch_millis, job_message, timestamp, JobStatus, MessageLevel, StatusChange, SPARK_SERVERLESS_RUNTIME};
+use crate::job::{attr, epoch_millis, job_message, timestamp, JobHeader, Timestamp, JobStatus, MessageLevel, StatusChange, SPARK_SERVERLESS_RUNTIME};
 use crate::ports::{
     CleanupSnapshot, CleanupStore, JobStore, LaunchRecord, MonitorStore, MonitoredJob, RecordOutcome, StatusUpdate, SubmitLease, SubmitSnapshot,
 };
@@ -51,22 +51,42 @@ impl DynamoJobStore {
             (":messages", AttributeValue::L(vec![s(&job_message(at, MessageLevel::Error, message))])),
         ]);
         vals.extend(values(condition_values));
-        vals.extend(history_values(JobStatus::Error, None, at));
-        let result = self
+        vals.extend(history_values(JobStatus::Error, None, at)?);
+        let update = format!(
+            "SET jobStatus = :error, errorMessage = :message, updatedAt = :now, jobEndTime = :end, {APPEND_HISTORY}, {APPEND_MESSAGES} \
+             REMOVE submitLease"
+        );
+        self.updated(job_id, Write::new("UpdateItem(end in error)", update, condition, vals)).await
+    }
+
+    /// The one way this adapter writes: a conditional UpdateItem of a job row. `Ok(None)` when the
+    /// condition did not hold; `Ok(Some(attributes))` when it did (the whole new item when
+    /// `return_new`, else empty).
+    async fn update_if(&self, job_id: &str, write: Write) -> Result<Option<HashMap<String, AttributeValue>>, AwsError> {
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(attr::ID, s(job_id))
-            .update_expression(format!(
-                "SET jobStatus = :error, errorMessage = :message, updatedAt = :now, jobEndTime = :end, {APPEND_HISTORY}, {APPEND_MESSAGES} \
-                 REMOVE submitLease"
-            ))
-            .condition_expression(condition)
-            .set_expression_attribute_values(Some(vals))
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "UpdateItem(end in error)", e));
-        condition_held(result)
+            .update_expression(write.update)
+            .condition_expression(write.condition)
+            .set_expression_attribute_values(Some(write.values));
+        for (placeholder, name) in write.names {
+            request = request.expression_attribute_names(*placeholder, *name);
+        }
+        if write.return_new {
+            request = request.return_values(ReturnValue::AllNew);
+        }
+        match request.send().await.map_err(|e| classify(SERVICE, write.operation, e)) {
+            Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
+            Err(e) if e.is(AwsErrorKind::ConditionFailed) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Self::update_if`], for callers that only need to know whether it was written.
+    async fn updated(&self, job_id: &str, write: Write) -> Result<bool, AwsError> {
+        self.update_if(job_id, write).await.map(|written| written.is_some())
     }
 
     /// A consistent read of a job row (or of the projected fields); `None` when it is gone.
@@ -85,6 +105,26 @@ impl DynamoJobStore {
     }
 }
 
+/// One conditional write: the update and condition expressions, their values and names.
+struct Write {
+    /// `UpdateItem(<what>)`, named in errors.
+    operation: &'static str,
+    update: String,
+    condition: String,
+    values: HashMap<String, AttributeValue>,
+    names: &'static [(&'static str, &'static str)],
+    return_new: bool,
+}
+
+impl Write {
+    fn new(operation: &'static str, update: impl Into<String>, condition: impl Into<String>, values: HashMap<String, AttributeValue>) -> Self {
+        Write { operation, update: update.into(), condition: condition.into(), values, names: &[], return_new: false }
+    }
+}
+
+/// The `#owner` placeholder: `owner` is a DynamoDB reserved word.
+const OWNER_NAME: &[(&str, &str)] = &[("#owner", "owner")];
+
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_string())
 }
@@ -93,28 +133,23 @@ fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn to_av<T: serde::Serialize>(value: &T) -> AttributeValue {
-    serde_dynamo::to_attribute_value(value).expect("job store values are plain data")
+/// A value as a DynamoDB attribute; a value serde_dynamo cannot encode is a permanent error of
+/// the write it was for.
+fn to_av<T: serde::Serialize>(value: &T) -> Result<AttributeValue, AwsError> {
+    serde_dynamo::to_attribute_value(value)
+        .map_err(|e| AwsError::new(SERVICE, "UpdateItem", AwsErrorKind::Permanent, format!("a value could not be encoded for DynamoDB: {e}")))
 }
 
 /// `:history` and `:empty` for [`APPEND_HISTORY`].
-fn history_values(status: JobStatus, emr_state: Option<&str>, at: DateTime<Utc>) -> [(String, AttributeValue); 2] {
-    let entry = StatusChange { status, emr_state: emr_state.map(str::to_string), at: timestamp(at) };
-    [(":history".into(), to_av(&vec![entry])), (":empty".into(), AttributeValue::L(vec![]))]
+fn history_values(status: JobStatus, emr_state: Option<&str>, at: DateTime<Utc>) -> Result<[(String, AttributeValue); 2], AwsError> {
+    let entry = StatusChange { status, emr_state: emr_state.map(str::to_string), at: Timestamp(at) };
+    Ok([(":history".into(), to_av(&vec![entry])?), (":empty".into(), AttributeValue::L(vec![]))])
 }
 
 fn values<const N: usize>(pairs: [(&str, AttributeValue); N]) -> HashMap<String, AttributeValue> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-/// `Ok(false)` for a condition that did not hold; other errors as they are.
-fn condition_held<T>(result: Result<T, AwsError>) -> Result<bool, AwsError> {
-    match result {
-        Ok(_) => Ok(true),
-        Err(e) if e.is(AwsErrorKind::ConditionFailed) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
 
 #[async_trait]
 impl JobStore for DynamoJobStore {
@@ -125,21 +160,11 @@ impl JobStore for DynamoJobStore {
             (":runtime", s(SPARK_SERVERLESS_RUNTIME)),
             (":now", s(&timestamp(at))),
             (":wait", n(epoch_millis(at))),
-            (":lease", to_av(lease)),
+            (":lease", to_av(lease)?),
         ]);
-        vals.extend(history_values(JobStatus::Waiting, None, at));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::ID, s(job_id))
-            .update_expression(format!("SET jobStatus = :waiting, updatedAt = :now, jobWaitTime = :wait, submitLease = :lease, {APPEND_HISTORY}"))
-            .condition_expression(format!("jobStatus = :created AND {IS_OURS}"))
-            .set_expression_attribute_values(Some(vals))
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "UpdateItem(claim)", e));
-        condition_held(result)
+        vals.extend(history_values(JobStatus::Waiting, None, at)?);
+        let update = format!("SET jobStatus = :waiting, updatedAt = :now, jobWaitTime = :wait, submitLease = :lease, {APPEND_HISTORY}");
+        self.updated(job_id, Write::new("UpdateItem(claim)", update, format!("jobStatus = :created AND {IS_OURS}"), vals)).await
     }
 
     async fn submit_snapshot(&self, job_id: &str) -> Result<Option<SubmitSnapshot>, AwsError> {
@@ -147,7 +172,7 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn take_over(&self, job_id: &str, observed: Option<&SubmitLease>, lease: &SubmitLease, at: DateTime<Utc>) -> Result<bool, AwsError> {
-        let mut vals = values([(":waiting", s(JobStatus::Waiting.as_str())), (":now", s(&timestamp(at))), (":lease", to_av(lease))]);
+        let mut vals = values([(":waiting", s(JobStatus::Waiting.as_str())), (":now", s(&timestamp(at))), (":lease", to_av(lease)?)]);
         let lease_condition = match observed {
             None => "attribute_not_exists(submitLease)".to_string(),
             Some(old) => {
@@ -155,34 +180,17 @@ impl JobStore for DynamoJobStore {
                 "submitLease.#owner = :observed".to_string()
             }
         };
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::ID, s(job_id))
-            .update_expression("SET submitLease = :lease, updatedAt = :now")
-            .condition_expression(format!("jobStatus = :waiting AND attribute_not_exists(sparkApplicationId) AND {lease_condition}"))
-            .set_expression_attribute_values(Some(vals));
+        let condition = format!("jobStatus = :waiting AND attribute_not_exists(sparkApplicationId) AND {lease_condition}");
+        let mut write = Write::new("UpdateItem(take over)", "SET submitLease = :lease, updatedAt = :now", condition, vals);
         if observed.is_some() {
-            request = request.expression_attribute_names("#owner", "owner");
+            write.names = OWNER_NAME;
         }
-        condition_held(request.send().await.map_err(|e| classify(SERVICE, "UpdateItem(take over)", e)))
+        self.updated(job_id, write).await
     }
 
     async fn release_lease(&self, job_id: &str, owner: &str) -> Result<(), AwsError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::ID, s(job_id))
-            .update_expression("REMOVE submitLease")
-            .condition_expression("submitLease.#owner = :owner")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "UpdateItem(release lease)", e));
-        condition_held(result).map(|_| ())
+        let write = Write { names: OWNER_NAME, ..Write::new("UpdateItem(release lease)", "REMOVE submitLease", "submitLease.#owner = :owner", values([(":owner", s(owner))])) };
+        self.updated(job_id, write).await.map(|_| ())
     }
 
     async fn record_launch(&self, job_id: &str, launch: &LaunchRecord) -> Result<RecordOutcome, AwsError> {
@@ -194,43 +202,28 @@ impl JobStore for DynamoJobStore {
             (":submitted", s(SUBMITTED)),
             (":messages", AttributeValue::L(launch.messages.iter().map(|m| s(m)).collect())),
         ]);
-        vals.extend(history_values(JobStatus::Waiting, Some(SUBMITTED), launch.at));
+        vals.extend(history_values(JobStatus::Waiting, Some(SUBMITTED), launch.at)?);
         let ignored = if launch.ignored_parameters.is_empty() {
             ""
         } else {
-            vals.insert(":ignored".into(), to_av(&launch.ignored_parameters));
+            vals.insert(":ignored".into(), to_av(&launch.ignored_parameters)?);
             "ignoredJobParameters = :ignored, "
         };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::ID, s(job_id))
-            .update_expression(format!(
-                "SET sparkApplicationId = :run, emrApplicationId = :app, stagingUri = :uri, updatedAt = :now, {ignored}\
-                 emrState = if_not_exists(emrState, :submitted), {APPEND_HISTORY}, {APPEND_MESSAGES} REMOVE submitLease"
-            ))
-            .condition_expression("attribute_exists(id) AND (attribute_not_exists(sparkApplicationId) OR sparkApplicationId = :run)")
-            .set_expression_attribute_values(Some(vals))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "UpdateItem(record launch)", e));
-        match result {
-            Ok(output) => {
-                let status = output
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get(attr::JOB_STATUS))
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|v| JobStatus::parse(v));
-                Ok(RecordOutcome::Recorded(status))
+        let update = format!(
+            "SET sparkApplicationId = :run, emrApplicationId = :app, stagingUri = :uri, updatedAt = :now, {ignored}\
+             emrState = if_not_exists(emrState, :submitted), {APPEND_HISTORY}, {APPEND_MESSAGES} REMOVE submitLease"
+        );
+        let condition = "attribute_exists(id) AND (attribute_not_exists(sparkApplicationId) OR sparkApplicationId = :run)";
+        let write = Write { return_new: true, ..Write::new("UpdateItem(record launch)", update, condition, vals) };
+        match self.update_if(job_id, write).await? {
+            Some(item) => {
+                let header: JobHeader = decode_job("UpdateItem(record launch)", item)?;
+                Ok(RecordOutcome::Recorded(header.status()))
             }
-            Err(e) if e.is(AwsErrorKind::ConditionFailed) => match self.submit_snapshot(job_id).await? {
+            None => match self.submit_snapshot(job_id).await? {
                 None => Ok(RecordOutcome::JobMissing),
-                Some(snapshot) => Ok(RecordOutcome::OtherRunRecorded(snapshot.spark_application_id.unwrap_or_default())),
+                Some(snapshot) => Ok(RecordOutcome::OtherRunRecorded(snapshot.spark_application_id)),
             },
-            Err(e) => Err(e),
         }
     }
 
@@ -249,21 +242,10 @@ impl CleanupStore for DynamoJobStore {
 
     async fn mark_cleaned(&self, job_id: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
         // Conditional, so a row deleted meanwhile is not recreated as a stub holding only cleanedAt.
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::ID, s(job_id))
-            .update_expression("SET cleanedAt = :now, updatedAt = :now")
-            .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":now", s(&timestamp(at)))
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "UpdateItem(mark cleaned)", e));
-        condition_held(result)
+        let write = Write::new("UpdateItem(mark cleaned)", "SET cleanedAt = :now, updatedAt = :now", "attribute_exists(id)", values([(":now", s(&timestamp(at)))]));
+        self.updated(job_id, write).await
     }
 }
-
 
 /// GSI of the jobs table: partition key `sparkApplicationId`.
 pub const BY_SPARK_APPLICATION_ID: &str = "bySparkApplicationId";
@@ -316,7 +298,7 @@ impl MonitorStore for DynamoJobStore {
             (":run", s(&update.run_id)),
             (":app", s(&update.application_id)),
         ]);
-        vals.extend(history_values(update.status, Some(&update.emr_state), update.at));
+        vals.extend(history_values(update.status, Some(&update.emr_state), update.at)?);
         if !update.history_only {
             vals.insert(":emr".into(), s(&update.emr_state));
         }
@@ -339,10 +321,10 @@ impl MonitorStore for DynamoJobStore {
                 vals.insert(format!(":{name}"), value);
             }
         };
-        optional("logs", "driverLogs", update.driver_logs.as_ref().map(to_av));
+        optional("logs", "driverLogs", update.driver_logs.as_ref().map(to_av).transpose()?);
         optional("message", "errorMessage", update.error_message.as_deref().map(s));
-        optional("result", "modelResult", update.model_result.as_ref().map(to_av));
-        optional("outputs", "outputFiles", update.output_files.as_ref().map(to_av));
+        optional("result", "modelResult", update.model_result.as_ref().map(to_av).transpose()?);
+        optional("outputs", "outputFiles", update.output_files.as_ref().map(to_av).transpose()?);
         let at_ms = epoch_millis(update.at);
         if update.status == JobStatus::Running || update.status.is_terminal() {
             // The first moment the run was seen running; a run that ended before it was seen
@@ -372,18 +354,7 @@ impl MonitorStore for DynamoJobStore {
             let blocked = in_list("blocked", &update.blocked_emr_states, &mut vals);
             condition.push_str(&format!(" AND (attribute_not_exists(emrState) OR NOT emrState IN {blocked})"));
         }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::ID, s(&update.job_id))
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(condition)
-            .set_expression_attribute_values(Some(vals))
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "UpdateItem(apply status)", e));
-        condition_held(result)
+        self.updated(&update.job_id, Write::new("UpdateItem(apply status)", format!("SET {}", sets.join(", ")), condition, vals)).await
     }
 
     async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, status: JobStatus, at: DateTime<Utc>) -> Result<bool, AwsError> {
@@ -393,19 +364,9 @@ impl MonitorStore for DynamoJobStore {
         };
         let mut vals = values([(":now", s(&timestamp(at))), (":run", s(run_id))]);
         let live = in_list("live", &["CREATED", "WAITING", "RUNNING"], &mut vals);
-        vals.extend(history_values(status, Some(&state), at));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::ID, s(job_id))
-            .update_expression(format!("SET updatedAt = :now, {APPEND_HISTORY}"))
-            .condition_expression(format!("attribute_exists(id) AND jobStatus IN {live} AND sparkApplicationId = :run"))
-            .set_expression_attribute_values(Some(vals))
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "UpdateItem(record retry)", e));
-        condition_held(result)
+        vals.extend(history_values(status, Some(&state), at)?);
+        let condition = format!("attribute_exists(id) AND jobStatus IN {live} AND sparkApplicationId = :run");
+        self.updated(job_id, Write::new("UpdateItem(record retry)", format!("SET updatedAt = :now, {APPEND_HISTORY}"), condition, vals)).await
     }
 
     async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tracing::info;
 
-use crate::aws::AwsError;
+use crate::error::AwsError;
 use crate::ports::{ApplicationSpec, EmrServerless};
 
 /// Application states in which a job run is accepted without starting the application first.
@@ -63,7 +63,7 @@ impl ApplicationResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::AwsErrorKind;
+    use crate::error::AwsErrorKind;
     use crate::manifest::PySparkJobManifest;
     use crate::ports::ApplicationSummary;
     use async_trait::async_trait;

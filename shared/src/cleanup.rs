@@ -53,7 +53,7 @@ pub struct CleanupTarget {
 
 impl CleanupTarget {
     pub fn uri(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.prefix)
+        S3Uri { bucket: self.bucket.clone(), key: self.prefix.clone() }.to_string()
     }
 }
 

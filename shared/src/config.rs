@@ -100,7 +100,7 @@ impl StagingLocation {
     }
 
     pub fn job_uri(&self, job_id: &str) -> String {
-        format!("s3://{}/{}", self.bucket, self.job_prefix(job_id))
+        crate::s3_uri::S3Uri { bucket: self.bucket.clone(), key: self.job_prefix(job_id) }.to_string()
     }
 }
 

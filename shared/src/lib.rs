@@ -7,6 +7,7 @@ pub mod application;
 pub mod aws;
 pub mod cleanup;
 pub mod config;
+pub mod error;
 pub mod job;
 pub mod lease;
 pub mod manifest;

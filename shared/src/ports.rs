@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::aws::AwsError;
+use crate::error::AwsError;
 use crate::job::{JobHeader, JobStatus, Timestamp};
 use crate::manifest::PySparkJobManifest;
 use crate::s3_uri::S3Uri;

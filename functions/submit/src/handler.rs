@@ -16,15 +16,14 @@ use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
 use shared::application::ApplicationResolver;
-use shared::aws::{AwsError, AwsErrorKind};
+use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
 use shared::config::{ServiceConfig, SubmitConfig};
-use shared::job::{decode_job, job_message, Job, JobHeader, JobStatus, MessageLevel};
+use shared::job::{decode_job, job_message, Job, JobHeader, JobStatus, MessageLevel, Timestamp};
 use shared::text::printable;
 use shared::lease::{decide_claim, new_lease, ClaimDecision, SkipReason};
 use shared::annotations::{parse_model_functions, AnnotationScanner};
 use shared::manifest::{build_manifest, plan_job, staged_key, FileContent, FileKind, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
-pub use shared::stream::Cause;
-use shared::stream::{decode_record, handle_stream_batch, image_header, Retryable};
+use shared::stream::{decode_record, handle_stream_batch, image_header};
 use shared::ports::{ApplicationSpec, EmrServerless, JobStore, LaunchRecord, ObjectStore, RecordOutcome, SubmitLease};
 
 /// Largest primary source read from S3 to find its annotations.
@@ -40,10 +39,14 @@ pub enum Step {
     Decode,
     Validate,
     Claim,
+    /// Reading the primary source from S3 to find its functions.
+    ReadSource,
     Stage,
     ResolveApplication,
     StartJobRun,
     Record,
+    /// Writing the ERROR a permanent failure ends the job in.
+    EndInError,
 }
 
 impl Step {
@@ -52,49 +55,43 @@ impl Step {
             Step::Decode => "decode job",
             Step::Validate => "validate job",
             Step::Claim => "claim job",
+            Step::ReadSource => "read primary source",
             Step::Stage => "stage files",
             Step::ResolveApplication => "resolve EMR Serverless application",
             Step::StartJobRun => "start job run",
             Step::Record => "record job run",
+            Step::EndInError => "record the failure",
         }
     }
 }
 
-/// A failed submission: which job, which step, why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("job {job_id}: {}: {}", step.as_str(), cause.message())]
-pub struct SubmitError {
-    pub job_id: String,
-    pub step: Step,
-    pub cause: Cause,
-}
-
-impl SubmitError {
-    fn new(job_id: &str, step: Step, cause: Cause) -> Self {
-        SubmitError { job_id: job_id.to_string(), step, cause }
-    }
-
-    fn aws(job_id: &str, step: Step, err: AwsError) -> Self {
-        let cause = match err.kind {
-            AwsErrorKind::Transient => Cause::Transient(err.to_string()),
-            _ => Cause::Permanent(err.to_string()),
-        };
-        SubmitError::new(job_id, step, cause)
-    }
-
-    fn manifest(job_id: &str, step: Step, err: ManifestError) -> Self {
-        SubmitError::new(job_id, step, Cause::Permanent(err.to_string()))
-    }
-
-    pub fn is_transient(&self) -> bool {
-        self.cause.is_transient()
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
-impl Retryable for SubmitError {
-    fn is_transient(&self) -> bool {
-        SubmitError::is_transient(self)
+/// A failed submission: which job, which step, what becomes of it.
+pub type SubmitError = JobError<Step>;
+
+/// The submit function's one decision about a failed AWS call: retry the record, or end the job
+/// in ERROR. Transient errors are retried everywhere; so is everything after the run started
+/// (recording it, or the ERROR itself), because ending a job whose run is going would orphan the
+/// run: the retry finds the run by name and records it.
+pub fn disposition_of(step: Step, kind: AwsErrorKind) -> Disposition {
+    match (step, kind) {
+        (_, AwsErrorKind::Transient) => Disposition::Retry,
+        (Step::Record | Step::EndInError, _) => Disposition::Retry,
+        _ => Disposition::Fail,
     }
+}
+
+fn aws_error(job_id: &str, step: Step) -> impl FnOnce(AwsError) -> SubmitError + '_ {
+    move |err| SubmitError::aws(job_id, step, disposition_of(step, err.kind), err)
+}
+
+fn invalid(job_id: &str, step: Step, err: ManifestError) -> SubmitError {
+    SubmitError::new(job_id, step, Disposition::Fail, err.to_string())
 }
 
 /// What became of one stream record.
@@ -163,13 +160,13 @@ impl SubmitHandler {
         let job = match decode_job(image) {
             Ok(job) => job,
             Err(e) => {
-                let err = SubmitError::new(&job_id, Step::Decode, Cause::Permanent(format!("the job record is malformed: {e}")));
+                let err = SubmitError::new(&job_id, Step::Decode, Disposition::Fail, format!("the job record is malformed: {e}"));
                 return self.end_in_error(&job_id, err).await;
             }
         };
         match self.submit_job(job, deadline).await {
             Ok(result) => Ok(result),
-            Err(err) if err.is_transient() => {
+            Err(err) if err.is_retryable() => {
                 warn!(job_id = %job_id, step = err.step.as_str(), error = %err, "transient failure; the record will be retried");
                 Err(err)
             }
@@ -188,12 +185,12 @@ impl SubmitHandler {
                 info!(job_id = %printable(job_id), error = %message, "job failed but had already moved on; left as it is");
                 Ok(RecordResult::Skipped("job no longer waiting for launch".into()))
             }
-            Err(e) => Err(SubmitError::aws(job_id, err.step, AwsError { kind: AwsErrorKind::Transient, ..e })),
+            Err(e) => Err(aws_error(job_id, Step::EndInError)(e)),
         }
     }
 
     async fn submit_job(&self, job: Job, deadline: DateTime<Utc>) -> Result<RecordResult, SubmitError> {
-        let mut plan = plan_job(&job, &self.service, &self.submit).map_err(|e| SubmitError::manifest(&job.id, Step::Validate, e))?;
+        let mut plan = plan_job(&job, &self.service, &self.submit).map_err(|e| invalid(&job.id, Step::Validate, e))?;
         // The plan holds all the launch needs: the job goes, and the primary source moves on to
         // its upload, so a large inline source is held once per record in flight.
         drop(job);
@@ -220,7 +217,7 @@ impl SubmitHandler {
         let launched = async {
             let manifest = prepared?.manifest;
             let application_id = application?;
-            let (manifest, application_id, run_id) = self.launch(&manifest, application_id, previous_lease.as_ref()).await?;
+            let (application_id, run_id) = self.launch(&manifest, application_id, previous_lease.as_ref()).await?;
             self.record(&manifest, &application_id, &run_id).await?;
             Ok::<_, SubmitError>(run_id)
         }
@@ -228,7 +225,7 @@ impl SubmitHandler {
         match launched {
             Ok(run_id) => Ok(RecordResult::Launched { job_id: id.to_string(), run_id }),
             Err(err) => {
-                if err.is_transient() {
+                if err.is_retryable() {
                     // Let the retry take over at once instead of waiting for the lease to expire;
                     // it looks for a run of the job's name before starting one.
                     if let Err(e) = self.store.release_lease(id, &owner).await {
@@ -241,7 +238,7 @@ impl SubmitHandler {
     }
 
     async fn claim(&self, id: &str, lease: &SubmitLease, deadline: DateTime<Utc>) -> Result<Claim, SubmitError> {
-        let aws = |e| SubmitError::aws(id, Step::Claim, e);
+        let aws = |e| aws_error(id, Step::Claim)(e);
         if self.store.claim_created(id, lease, Utc::now()).await.map_err(aws)? {
             info!(job_id = %id, "claimed: CREATED -> WAITING");
             return Ok(Claim::Claimed { previous: None });
@@ -260,18 +257,15 @@ impl SubmitHandler {
                 ClaimDecision::LeaseHeld(until) => {
                     let wait = (until - Utc::now()).to_std().unwrap_or_default();
                     if until + LEASE_WAIT_MARGIN > deadline {
-                        return Err(SubmitError::new(
-                            id,
-                            Step::Claim,
-                            Cause::Transient(format!("another invocation holds the submit lease until {until}")),
-                        ));
+                        let message = format!("another invocation holds the submit lease until {}", Timestamp(until));
+                        return Err(SubmitError::new(id, Step::Claim, Disposition::Retry, message));
                     }
                     debug!(job_id = %id, wait_ms = wait.as_millis() as u64, "waiting for another invocation's lease");
                     tokio::time::sleep(wait + Duration::from_millis(50)).await;
                 }
             }
         }
-        Err(SubmitError::new(id, Step::Claim, Cause::Transient("the job changed repeatedly while being claimed".into())))
+        Err(SubmitError::new(id, Step::Claim, Disposition::Retry, "the job changed repeatedly while being claimed"))
     }
 
     /// Reads the primary source if it lives in S3, builds the manifest and stages its files.
@@ -284,16 +278,13 @@ impl SubmitHandler {
             SourceLocation::S3(uri) => {
                 let mut scanner = AnnotationScanner::default();
                 self.objects.for_each_line(&uri, MAX_SOURCE_BYTES, &mut |line| scanner.line(line)).await.map_err(|e| {
-                    let cause = format!("primary source {uri} could not be read: {e}");
-                    match e.kind {
-                        AwsErrorKind::Transient => SubmitError::new(id, Step::Stage, Cause::Transient(cause)),
-                        _ => SubmitError::new(id, Step::Stage, Cause::Permanent(cause)),
-                    }
+                    let message = format!("primary source {uri} could not be read: {e}");
+                    SubmitError { message, ..aws_error(id, Step::ReadSource)(e) }
                 })?;
                 (scanner.finish(), FileContent::CopyFrom(uri))
             }
         };
-        let mut manifest = build_manifest(plan, &functions, primary).map_err(|e| SubmitError::manifest(id, Step::Validate, e))?;
+        let mut manifest = build_manifest(plan, &functions, primary).map_err(|e| invalid(id, Step::Validate, e))?;
         // The bodies move into the uploads (a model source can be large); the manifest keeps the
         // file names, which is all that is needed after staging.
         let bucket = manifest.staging_bucket.clone();
@@ -323,7 +314,7 @@ impl SubmitHandler {
                 }
             })
             .collect();
-        let created: Vec<String> = futures::future::try_join_all(uploads).await.map_err(|e| SubmitError::aws(id, Step::Stage, e))?.into_iter().flatten().collect();
+        let created: Vec<String> = futures::future::try_join_all(uploads).await.map_err(aws_error(id, Step::Stage))?.into_iter().flatten().collect();
         debug!(job_id = %id, files = manifest.files.len(), created = created.len(), staging_uri = %manifest.staging_uri(), "staged");
         Ok(Staged { manifest, created })
     }
@@ -332,7 +323,7 @@ impl SubmitHandler {
         self.applications
             .resolve(self.emr.as_ref(), &self.application_spec(&plan.application_name))
             .await
-            .map_err(|e| SubmitError::aws(&plan.job_id, Step::ResolveApplication, e))
+            .map_err(aws_error(&plan.job_id, Step::ResolveApplication))
     }
 
     fn application_spec(&self, name: &str) -> ApplicationSpec {
@@ -350,7 +341,7 @@ impl SubmitHandler {
         manifest: &PySparkJobManifest,
         application_id: String,
         previous_lease: Option<&SubmitLease>,
-    ) -> Result<(PySparkJobManifest, String, String), SubmitError> {
+    ) -> Result<(String, String), SubmitError> {
         let id = manifest.job_id.as_str();
         if let Some(previous) = previous_lease {
             let since = previous.claimed_at.map_or_else(Utc::now, |t| t.0);
@@ -358,10 +349,10 @@ impl SubmitHandler {
                 .emr
                 .find_job_run(&application_id, &manifest.run_name, since - RUN_LOOKBACK)
                 .await
-                .map_err(|e| SubmitError::aws(id, Step::StartJobRun, e))?;
+                .map_err(aws_error(id, Step::StartJobRun))?;
             if let Some(run_id) = existing {
                 info!(job_id = %id, job_run_id = %run_id, "an earlier attempt had started the run; recording it");
-                return Ok((manifest.clone(), application_id, run_id));
+                return Ok((application_id, run_id));
             }
         }
         let run_id = match self.emr.start_job_run(&application_id, manifest).await {
@@ -372,14 +363,14 @@ impl SubmitHandler {
                     .applications
                     .resolve(self.emr.as_ref(), &self.application_spec(&manifest.application_name))
                     .await
-                    .map_err(|e| SubmitError::aws(id, Step::ResolveApplication, e))?;
-                let run_id = self.emr.start_job_run(&fresh, manifest).await.map_err(|e| SubmitError::aws(id, Step::StartJobRun, e))?;
-                return Ok((manifest.clone(), fresh, run_id));
+                    .map_err(aws_error(id, Step::ResolveApplication))?;
+                let run_id = self.emr.start_job_run(&fresh, manifest).await.map_err(aws_error(id, Step::StartJobRun))?;
+                return Ok((fresh, run_id));
             }
-            other => other.map_err(|e| SubmitError::aws(id, Step::StartJobRun, e))?,
+            other => other.map_err(aws_error(id, Step::StartJobRun))?,
         };
         info!(job_id = %id, application_id = %application_id, job_run_id = %run_id, "job run started");
-        Ok((manifest.clone(), application_id, run_id))
+        Ok((application_id, run_id))
     }
 
     async fn record(&self, manifest: &PySparkJobManifest, application_id: &str, run_id: &str) -> Result<(), SubmitError> {
@@ -402,10 +393,7 @@ impl SubmitHandler {
             messages,
         };
         // A failure here is retried: the retry finds the run by name and records it.
-        let outcome = self.store.record_launch(id, &launch).await.map_err(|e| {
-            let transient = AwsError { kind: AwsErrorKind::Transient, ..e };
-            SubmitError::aws(id, Step::Record, transient)
-        })?;
+        let outcome = self.store.record_launch(id, &launch).await.map_err(aws_error(id, Step::Record))?;
         let cancel_reason = match &outcome {
             RecordOutcome::Recorded(Some(JobStatus::Cancelled)) => Some("the job was cancelled while it was being launched"),
             RecordOutcome::Recorded(_) => None,
@@ -458,10 +446,37 @@ mod tests {
 
     #[test]
     fn errors_name_job_step_and_cause() {
-        let err = SubmitError::new("job-7", Step::StartJobRun, Cause::Permanent("AccessDeniedException: no".into()));
+        let err = SubmitError::new("job-7", Step::StartJobRun, Disposition::Fail, "AccessDeniedException: no");
         assert_eq!(err.to_string(), "job job-7: start job run: AccessDeniedException: no");
-        assert!(!err.is_transient());
+        assert!(!err.is_retryable());
         let aws = AwsError::new("S3", "PutObject", AwsErrorKind::Transient, "SlowDown");
-        assert!(SubmitError::aws("job-7", Step::Stage, aws).is_transient());
+        assert!(aws_error("job-7", Step::Stage)(aws).is_retryable());
+    }
+
+    #[test]
+    fn the_failure_policy_is_one_table() {
+        use AwsErrorKind::*;
+        use Disposition::*;
+        let steps = [Step::Claim, Step::ReadSource, Step::Stage, Step::ResolveApplication, Step::StartJobRun, Step::Record, Step::EndInError];
+        for step in steps {
+            assert_eq!(disposition_of(step, Transient), Retry, "{step}: a transient error is retried at every step");
+        }
+        for kind in [NotFound, ConditionFailed, Permanent] {
+            assert_eq!(disposition_of(Step::Record, kind), Retry, "the run is going: recording it is retried ({kind})");
+            assert_eq!(disposition_of(Step::EndInError, kind), Retry, "an ERROR that could not be written is retried ({kind})");
+        }
+        let rows = [
+            (Step::Claim, Permanent, Fail),
+            (Step::ResolveApplication, Permanent, Fail),
+            (Step::Stage, Permanent, Fail),
+            (Step::ReadSource, NotFound, Fail),
+            (Step::StartJobRun, Permanent, Fail),
+            (Step::StartJobRun, Transient, Retry),
+            (Step::Record, Permanent, Retry),
+            (Step::EndInError, ConditionFailed, Retry),
+        ];
+        for (step, kind, disposition) in rows {
+            assert_eq!(disposition_of(step, kind), disposition, "{step} / {kind}");
+        }
     }
 }

@@ -7,46 +7,12 @@ pub mod emr;
 pub mod logs;
 pub mod s3;
 
-use std::fmt;
-
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-/// How a caller should treat a failed AWS call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AwsErrorKind {
-    /// Throttling, 5xx, timeouts, connection failures: retrying later may succeed.
-    Transient,
-    /// The resource does not exist.
-    NotFound,
-    /// A DynamoDB condition, or an S3 precondition (`If-None-Match`), did not hold.
-    ConditionFailed,
-    /// Validation, access denied and the like: retrying will not help.
-    Permanent,
-}
-
-/// A failed AWS call: which service and operation, its kind, and the service's own words.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{service} {operation} failed: {message}")]
-pub struct AwsError {
-    pub service: &'static str,
-    pub operation: &'static str,
-    pub kind: AwsErrorKind,
-    pub code: Option<String>,
-    pub message: String,
-}
-
-impl AwsError {
-    pub fn new(service: &'static str, operation: &'static str, kind: AwsErrorKind, message: impl Into<String>) -> Self {
-        AwsError { service, operation, kind, code: None, message: message.into() }
-    }
-
-    pub fn is(&self, kind: AwsErrorKind) -> bool {
-        self.kind == kind
-    }
-}
+pub use crate::error::{AwsError, AwsErrorKind};
 
 const TRANSIENT_CODES: &[&str] = &[
     "ThrottlingException",
@@ -107,14 +73,3 @@ where
     AwsError { service, operation, kind, code, message }
 }
 
-impl fmt::Display for AwsErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = match self {
-            AwsErrorKind::Transient => "transient",
-            AwsErrorKind::NotFound => "not found",
-            AwsErrorKind::ConditionFailed => "condition failed",
-            AwsErrorKind::Permanent => "permanent",
-        };
-        f.write_str(text)
-    }
-}

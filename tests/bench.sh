@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The benchmark command (issue 7; README "Benchmarks"). Measures cold start, round trips on the
 # critical path, batch scaling, memory, package size and a 10,000-object cleanup against the
-# local emulators on 127.0.0.1, and writes BENCHMARKS.md. No figure fails it: the exit status is
-# non-zero only if the harness itself breaks.
+# local emulators on 127.0.0.1, and writes tests/bench/BENCHMARKS.md. No figure fails it: the
+# exit status is non-zero only if the harness itself breaks.
 #
 #   ./tests/bench.sh           full run: release build, cargo lambda build (arm64 if it cross-
-#                              compiles here, else x86_64), many repetitions → BENCHMARKS.md
+#                              compiles here, else x86_64), many repetitions
+#                              → tests/bench/BENCHMARKS.md
 #   ./tests/bench.sh --quick   CI smoke run: the debug binaries `cargo build` made, few
 #                              repetitions, small inputs, no package build → target/bench/BENCHMARKS-quick.md
 set -euo pipefail
@@ -49,4 +50,4 @@ fi
 [ "$arch" != none ] && pkg_args=(--package-dir target/lambda --package-arch "$arch")
 
 exec "$root/.venv/bin/python" tests/bench/bench.py --bin-dir target/release --profile-note "release profile" \
-  --out BENCHMARKS.md --package-note "$note" "${pkg_args[@]}"
+  --out tests/bench/BENCHMARKS.md --package-note "$note" "${pkg_args[@]}"

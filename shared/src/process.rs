@@ -9,8 +9,8 @@ const MMAP_THRESHOLD_BYTES: libc::c_int = 128 * 1024;
 /// each time a large block is freed (up to 32 MiB), after which the large, short-lived buffers of
 /// many concurrent S3 streams come from the heap and fragment it: a 100-record submit batch with
 /// 1 MiB S3-sourced model files peaked at 41.6 MiB RSS with the sliding threshold and at 31.0 MiB
-/// with it fixed at glibc's own default (BENCHMARKS.md, "Memory"). Other C libraries: a warning.
-/// Answers whether the setting was applied.
+/// with it fixed at glibc's own default (tests/bench/BENCHMARKS.md, "Memory"). Other C libraries:
+/// a warning. Answers whether the setting was applied.
 pub fn tune_allocator() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; glibc serialises it with its own locks.

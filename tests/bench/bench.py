@@ -3,7 +3,7 @@
 
 Run it through ``tests/bench.sh`` (which builds what it needs). Directly:
 
-    .venv/bin/python tests/bench/bench.py --bin-dir target/release [--quick] [--out BENCHMARKS.md]
+    .venv/bin/python tests/bench/bench.py --bin-dir target/release [--quick] [--out tests/bench/BENCHMARKS.md]
         [--package-dir target/lambda --package-arch arm64] [--delay-ms 50]
 
 Everything listens on 127.0.0.1 on ports the OS picks; every process it starts is stopped at the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's one test command (README "Quick start"; .ci/run calls exactly this).
+# The project's one test command (README.md, tests/README.md; .ci/run calls exactly this).
 # Installs what the tests need on first use, starts the emulators on 127.0.0.1, runs every check
 # (infra, Rust, Python, end to end on local Spark, the benchmark harness in quick mode) and stops
 # the emulators however the run ends.
@@ -52,6 +52,6 @@ cargo test --workspace
 # 5. End to end: the sample jobs through the three binaries, moto and EMR Serverless on local Spark.
 "$root/.venv/bin/python" -m pytest -q tests/e2e
 
-# 6. The benchmarks' quick mode, only to keep the harness working: no figure fails it (README "Benchmarks").
+# 6. The benchmarks' quick mode, only to keep the harness working: no figure fails it (tests/README.md, "Benchmarks").
 ./tests/bench.sh --quick > "$work/bench.log" 2>&1 || { tail -50 "$work/bench.log"; echo "the benchmark harness broke" >&2; exit 1; }
 echo "bench --quick: ok ($(grep -o 'Run time: [0-9]* s' target/bench/BENCHMARKS-quick.md))"

@@ -173,7 +173,7 @@ impl Settings {
         let mut settings = Settings::default();
         if let Some(path) = env(CONFIG_FILE).filter(|p| !p.trim().is_empty()) {
             let text = read_file(&path).map_err(|e| ConfigError::File { path: path.clone(), reason: e.to_string() })?;
-            settings.values = parse_seed_yaml(&text).map_err(|reason| ConfigError::File { path, reason })?;
+            settings.values = parse_modelop_yaml(&text).map_err(|reason| ConfigError::File { path, reason })?;
         }
         for setting in SETTINGS.iter().filter(|s| s.var != CONFIG_FILE) {
             if let Some(value) = env(setting.var) {
@@ -288,7 +288,7 @@ impl Settings {
 /// ModelOp's YAML (`emr-serverless-cluster:` with camelCase keys and a `jobExecutionConf` map),
 /// keyed by the settings' variables. An unknown key or a value of the wrong shape is an error
 /// naming its path.
-fn parse_seed_yaml(text: &str) -> Result<BTreeMap<&'static str, String>, String> {
+fn parse_modelop_yaml(text: &str) -> Result<BTreeMap<&'static str, String>, String> {
     const ROOT: &str = "emr-serverless-cluster";
     let document: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| format!("not YAML: {e}"))?;
     let cluster = match document.get(ROOT) {
@@ -543,7 +543,7 @@ mod tests {
         }
     }
 
-    const SEED_YAML: &str = r#"
+    const MODELOP_YAML: &str = r#"
 emr-serverless-cluster:
   defaultAppName: modelop-from-file
   releaseVersion: emr-7.1.0
@@ -559,14 +559,14 @@ emr-serverless-cluster:
 "#;
 
     #[test]
-    fn seed_yaml_carries_over_and_env_overrides_it() {
+    fn modelop_yaml_carries_over_and_env_overrides_it() {
         let env = [
             (CONFIG_FILE, "/etc/modelop/config.yaml"),
             (JOBS_TABLE, "jobs"),
             (STAGING_BUCKET, "staging-bucket"),
             (EMR_RELEASE_VERSION, "emr-7.5.0"),
         ];
-        let s = settings(&env, Some(SEED_YAML)).unwrap();
+        let s = settings(&env, Some(MODELOP_YAML)).unwrap();
         let service = s.service().unwrap();
         let submit = s.submit().unwrap();
         assert_eq!(submit.default_app_name, "modelop-from-file");
@@ -591,6 +591,34 @@ emr-serverless-cluster:
         for (file, needle) in cases {
             let err = settings(&env, *file).expect_err("bad file").to_string();
             assert!(err.contains("CONFIG_FILE /etc/modelop/config.yaml") && err.contains(needle), "{err}");
+        }
+    }
+
+    /// The configuration table of `shared/README.md`: `| `VAR` | `yamlKey` or – | ...`.
+    fn documented_settings() -> Vec<(String, Option<String>)> {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("shared/README.md");
+        let section = readme.split("## Configuration").nth(1).expect("a Configuration section");
+        section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let var = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                let key = cells.get(2).and_then(|k| k.strip_prefix('`')?.strip_suffix('`')).map(str::to_string);
+                var.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_').then(|| (var.to_string(), key))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_setting_is_in_the_configuration_table_with_its_modelop_key() {
+        let documented = documented_settings();
+        for setting in SETTINGS {
+            let row = documented.iter().find(|(var, _)| var == setting.var);
+            let Some((_, key)) = row else { panic!("{} is read by the code but not in shared/README.md's configuration table", setting.var) };
+            assert_eq!(key.as_deref(), setting.yaml_key, "{}: the ModelOp key column", setting.var);
+        }
+        for (var, _) in &documented {
+            assert!(SETTINGS.iter().any(|s| s.var == var), "{var} is documented but the code does not read it");
         }
     }
 

@@ -1,5 +1,5 @@
 //! The job record contract: what ModelOp Center writes into the jobs table and what this service
-//! writes back. README.md ("The job record contract") is the prose version of the same contract.
+//! writes back. `shared/CONTRACT.md` is the prose version of the same contract.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -88,7 +88,7 @@ impl fmt::Display for JobStatus {
     }
 }
 
-/// The three batch job types of the seed, and the model function each one calls.
+/// The three batch job types of ModelOp's EMR Serverless runtime, and the model function each one calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum JobType {
     #[serde(rename = "MODEL_BATCH_JOB")]

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-/// The job parameter prefix that marks a Spark conf entry, exactly as in the seed.
+/// The job parameter prefix that marks a Spark conf entry, exactly as ModelOp's EMR Serverless page writes it.
 pub const CONF_PARAM_PREFIX: &str = "--conf ";
 /// Service keys: consumed by this service, never passed to Spark.
 pub const APP_NAME_KEY: &str = "modelop.serverless.job.app.name";
@@ -320,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_job_parameters_are_accepted() {
+    fn modelop_page_job_parameters_are_accepted() {
         let parsed = parse_job_parameters(&params(&[
             ("--conf spark.archives", "s3://my_bucket/my_pyspark_venv.tar.gz#environment"),
             ("--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON", "./environment/bin/python"),

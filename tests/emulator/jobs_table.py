@@ -1,4 +1,4 @@
-"""The jobs table as README "Jobs table" describes it and infra/template.yaml creates it: key ``id``,
+"""The jobs table as shared/CONTRACT.md describes it and infra/template.yaml creates it: key ``id``,
 a NEW_AND_OLD_IMAGES stream and the two indexes the monitor queries. One definition for the
 Python harnesses (the local stack and the benchmarks); the Rust tests' twin is tests/harness/lib.rs."""
 

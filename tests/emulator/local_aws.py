@@ -297,7 +297,7 @@ class LocalAws:
             "EMR_DEFAULT_APP_NAME": "modelop-default", "EMR_RELEASE_VERSION": "emr-7.5.0",
             "EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT_ID}:role/modelop-default-job",
             "EMR_LOG_GROUP": LOG_GROUP,
-            # What a real deployment ships (the seed's example); local Spark drops it, with a log line.
+            # What a real deployment ships (ModelOp's example); local Spark drops it, with a log line.
             "EMR_JOB_EXECUTION_CONF": json.dumps({"spark.archives": "s3://modelop-envs/pyspark_venv.tar.gz#environment",
                                                   "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": "./environment/bin/python"}),
             "MONITOR_SWEEP_MIN_AGE_MINUTES": "0",

@@ -132,7 +132,7 @@ while IFS= read -r scenario; do
   [ "$scenario" = defaults ] || out_dir="cdk.out.$scenario"
   mapfile -d '' context < <("$venv/bin/python" tests/infra/scenarios.py cdk-args "$scenario")
   rm -rf "${cdk_dir:?}/$out_dir"
-  # skipBundling: synthesize for real without building Rust (README, "Deploy with CDK" builds the binaries).
+  # skipBundling: synthesize for real without building Rust (infra/README.md, "Deploy with CDK" builds the binaries).
   # --app: the app compiled once above (cdk.json's app compiles it first, for people running cdk by hand).
   if log=$(cd "$cdk_dir" && ./node_modules/.bin/cdk synth --app "node dist/bin/app.js" --no-notices --quiet \
     -o "$out_dir" -c skipBundling=true "${context[@]}" 2>&1); then

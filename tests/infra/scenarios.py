@@ -12,7 +12,7 @@ ACCOUNT = "123456789012"
 SCENARIOS: dict[str, dict[str, str]] = {
     # Everything created by the stack, the functions' own roles call EMR Serverless.
     "defaults": {},
-    # The seed's two-role setup: a main role and a job execution role brought by the user, with an existing table,
+    # ModelOp's two-role setup: a main role and a job execution role brought by the user, with an existing table,
     # bucket and log group in another EMR region.
     "bring-your-own": {
         "Architecture": "x86_64",

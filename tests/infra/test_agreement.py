@@ -349,9 +349,9 @@ GRANTED_WITHOUT_A_CALL = {
     "dynamodb:GetShardIterator": "event source mapping",
     "dynamodb:ListStreams": "event source mapping (Lambda's documented stream permissions)",
     "sqs:SendMessage": "OnFailure destinations and the function DLQ are written with the function's role",
-    "emr-serverless:GetApplication": "the issue's action list for the application lookup (read-only)",
-    "logs:DescribeLogStreams": "reading job logs (the issue: read CloudWatch Logs of the job log group)",
-    "logs:FilterLogEvents": "reading job logs (the issue: read CloudWatch Logs of the job log group)",
+    "emr-serverless:GetApplication": "ModelOp's action list for the application lookup (read-only)",
+    "logs:DescribeLogStreams": "reading job logs (ModelOp's page: read CloudWatch Logs of the job log group)",
+    "logs:FilterLogEvents": "reading job logs (ModelOp's page: read CloudWatch Logs of the job log group)",
     "sts:AssumeRole": "EMR_MAIN_ROLE_ARN (shared/src/aws/clients.rs AssumeRoleProvider)",
 }
 
@@ -380,7 +380,7 @@ def test_every_sdk_call_is_granted_and_nothing_else(kind, sam_transformed):
     assert granted - needed - set(GRANTED_WITHOUT_A_CALL) == set(), "grants no code needs"
 
 
-# The per-function action lists (README "AWS calls made by ..."), with the functions' own roles calling EMR.
+# The per-function action lists (functions/<name>/README.md, "AWS calls"), with the functions' own roles calling EMR.
 EXPECTED_ACTIONS = {
     "SubmitFunction": {
         "logs:CreateLogStream", "logs:PutLogEvents",

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// cdk synth | deploy [-c key=value ...]: the keys are listed in README.md ("Deploy") and read by lib/config.ts.
+// cdk synth | deploy [-c key=value ...]: the keys are listed in infra/README.md ("Parameters") and read by lib/config.ts.
 //   -c stackName=NAME     the stack's name (default ModelopSparkServerless)
 //   -c skipBundling=true  synthesize without building the Rust functions (no cargo-lambda needed): the template is
 //                         complete, but its function assets point at the workspace sources, so it cannot be deployed.

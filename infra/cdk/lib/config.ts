@@ -1,5 +1,5 @@
 // The deployment settings of the CDK app: CDK context keys (cdk.json, `-c key=value`), one for each parameter of
-// infra/template.yaml, with the same defaults and the same validation. README.md ("Deploy") has the table.
+// infra/template.yaml, with the same defaults and the same validation. infra/README.md ("Parameters") has the table.
 import { Node } from 'constructs';
 
 export type Architecture = 'arm64' | 'x86_64';

@@ -20,7 +20,7 @@ const SESSION_NAME: &str = "modelop-spark-serverless";
 impl AwsClients {
     /// DynamoDB and S3 use the function's own credentials and region. EMR Serverless and
     /// CloudWatch Logs use `EMR_REGION` when set, and the assumed `EMR_MAIN_ROLE_ARN` when set, as
-    /// the seed's `mainEmrServerlessRoleArn` describes.
+    /// ModelOp's `mainEmrServerlessRoleArn` describes.
     pub async fn load(config: &ServiceConfig) -> AwsClients {
         let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
         let emr_config = emr_sdk_config(&base, config).await;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
-use shared::aws::{AwsError, AwsErrorKind};
+use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
 use shared::config::{MonitorConfig, ServiceConfig};
 use shared::job::{job_message, validate_job_id, JobStatus, MessageLevel, ASSET_FILE};
 use shared::text::{head_bounded, printable, tail_bounded};
@@ -31,26 +31,86 @@ pub const RESULT_FILE: &str = "result.json";
 /// Longest `errorMessage` written.
 const MAX_ERROR_MESSAGE_BYTES: usize = 8 * 1024;
 
-/// A failure the invocation reports, so EventBridge retries the event (transient AWS errors only:
-/// malformed events and runs that are not ours are acknowledged).
-#[derive(Debug, thiserror::Error)]
-#[error("job {job}: {step}: {source}")]
-pub struct MonitorError {
-    pub job: String,
-    pub step: &'static str,
-    #[source]
-    pub source: AwsError,
+/// What the monitor was doing when a call failed; named in every error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    ReadJob,
+    FindJobByRun,
+    ReadJobRun,
+    WriteStatus,
+    RecordRetry,
+    QueryStaleJobs,
+    EndStuckJob,
+    /// The parts of a final report: each can be left out when it cannot be had for good.
+    RunDetails,
+    DriverStdout,
+    DriverStderr,
+    ModelResult,
+    Outputs,
+    FileOutput,
 }
 
-impl From<MonitorError> for lambda_runtime::Diagnostic {
-    fn from(err: MonitorError) -> Self {
-        lambda_runtime::Diagnostic { error_type: "MonitorTransientError".into(), error_message: err.to_string() }
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::ReadJob => "read job",
+            Step::FindJobByRun => "find job by run id",
+            Step::ReadJobRun => "read job run",
+            Step::WriteStatus => "write status",
+            Step::RecordRetry => "record retry",
+            Step::QueryStaleJobs => "query stale jobs",
+            Step::EndStuckJob => "end stuck job",
+            Step::RunDetails => "read job run details",
+            Step::DriverStdout => "read driver stdout",
+            Step::DriverStderr => "read driver stderr",
+            Step::ModelResult => "read model result",
+            Step::Outputs => "check outputs",
+            Step::FileOutput => "read FILE output",
+        })
     }
 }
 
-fn step_error(job: &str, step: &'static str) -> impl FnOnce(AwsError) -> MonitorError {
-    let job = job.to_string();
-    move |source| MonitorError { job, step, source }
+/// A failed monitor step. A `Retry` one fails the invocation, so EventBridge retries the event
+/// (and its dead-letter queue keeps it after the last retry); malformed events and runs that are
+/// not ours are acknowledged, never errors.
+pub type MonitorError = JobError<Step>;
+
+/// The monitor's one decision about a failed AWS call. A part of the final report that cannot be
+/// had for good (access denied, a missing bucket) is left out, so the job still reaches its final
+/// status; everything else fails the invocation and is retried.
+pub fn disposition_of(step: Step, kind: AwsErrorKind) -> Disposition {
+    let report_part = matches!(step, Step::RunDetails | Step::DriverStdout | Step::DriverStderr | Step::ModelResult | Step::Outputs | Step::FileOutput);
+    match kind {
+        AwsErrorKind::Transient => Disposition::Retry,
+        _ if report_part => Disposition::LeaveOut,
+        _ => Disposition::Retry,
+    }
+}
+
+/// What the runtime reports for a failed invocation: `errorType` names the step.
+pub fn diagnostic(err: &MonitorError) -> lambda_runtime::Diagnostic {
+    lambda_runtime::Diagnostic { error_type: format!("Monitor{:?}Error", err.step), error_message: err.to_string() }
+}
+
+fn step_error(job: &str, step: Step) -> impl FnOnce(AwsError) -> MonitorError + '_ {
+    move |source| MonitorError::aws(job, step, disposition_of(step, source.kind), source)
+}
+
+/// A report part: the value, or `fallback` when the policy leaves it out (logged, unless the
+/// thing is simply not there), or the error that fails the invocation.
+fn report_part<T>(job_id: &str, step: Step, result: Result<T, AwsError>, fallback: T) -> Result<T, MonitorError> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(e) => match disposition_of(step, e.kind) {
+            Disposition::LeaveOut => {
+                if !e.is(AwsErrorKind::NotFound) {
+                    warn!(job_id, part = %step, error = %e, "report part left out");
+                }
+                Ok(fallback)
+            }
+            _ => Err(step_error(job_id, step)(e)),
+        },
+    }
 }
 
 /// The part of a job-run event's `detail` this function reads.
@@ -185,7 +245,7 @@ impl MonitorHandler {
                 update.job_messages.extend(outputs.messages.iter().map(|m| job_message(update.at, MessageLevel::Warning, m)));
             }
         }
-        let applied = self.write_status(&mut update).await.map_err(step_error(job.id(), "write status"))?;
+        let applied = self.write_status(&mut update).await.map_err(step_error(job.id(), Step::WriteStatus))?;
         if !applied {
             info!(job_id = %job.id(), job_run_id = run_id, emr_state = %emr_state, "job moved on meanwhile; event changes nothing");
             return Ok(Outcome::Ignored("superseded".into()));
@@ -216,23 +276,23 @@ impl MonitorHandler {
     async fn find_job(&self, application_id: &str, run_id: &str, run_name: Option<&str>) -> Result<Option<MonitoredJob>, MonitorError> {
         let ours = |job: &MonitoredJob| job.is_ours() && job.spark_application_id.as_deref().is_none_or(|id| id == run_id);
         if let Some(name) = run_name.filter(|n| validate_job_id(n).is_ok()) {
-            if let Some(job) = self.store.monitored_job(name).await.map_err(step_error(name, "read job"))? {
+            if let Some(job) = self.store.monitored_job(name).await.map_err(step_error(name, Step::ReadJob))? {
                 if ours(&job) {
                     return Ok(Some(job));
                 }
             }
         }
-        if let Some(job) = self.store.job_by_run_id(run_id).await.map_err(step_error(run_id, "find job by run id"))? {
+        if let Some(job) = self.store.job_by_run_id(run_id).await.map_err(step_error(run_id, Step::FindJobByRun))? {
             return Ok(Some(job).filter(ours));
         }
         let run = match self.emr.get_job_run(application_id, run_id).await {
             Ok(run) => run,
             Err(e) if e.is(AwsErrorKind::NotFound) => return Ok(None),
-            Err(e) => return Err(step_error(run_id, "read job run")(e)),
+            Err(e) => return Err(step_error(run_id, Step::ReadJobRun)(e)),
         };
         let candidates = [run.tags.get(TAG_JOB_ID).cloned(), run.name.clone()];
         for id in candidates.into_iter().flatten().filter(|id| validate_job_id(id).is_ok()) {
-            if let Some(job) = self.store.monitored_job(&id).await.map_err(step_error(&id, "read job"))? {
+            if let Some(job) = self.store.monitored_job(&id).await.map_err(step_error(&id, Step::ReadJob))? {
                 if ours(&job) {
                     return Ok(Some(job));
                 }
@@ -252,15 +312,15 @@ impl MonitorHandler {
         update: &mut StatusUpdate,
     ) -> Result<(), MonitorError> {
         let run = self.emr.get_job_run(application_id, run_id).await.map(Some);
-        let run = unless_transient(job.id(), "job run details", run, None).map_err(step_error(job.id(), "read job run"))?;
+        let run = report_part(job.id(), Step::RunDetails, run, None)?;
         let attempt = run.as_ref().and_then(|r| r.attempt);
         let prefix = driver_log_prefix(job.id(), application_id, run_id);
         let group = self.service.log_group.as_str();
         let bound = self.monitor.log_tail_bytes;
         let (stdout_stream, stderr_stream) = (driver_log_stream(&prefix, attempt, "stdout"), driver_log_stream(&prefix, attempt, "stderr"));
         let (stdout, stderr) = tokio::join!(self.logs.tail(group, &stdout_stream, bound), self.logs.tail(group, &stderr_stream, bound));
-        let stdout = unless_transient(job.id(), "driver stdout", stdout, Default::default()).map_err(step_error(job.id(), "read driver stdout"))?;
-        let stderr = unless_transient(job.id(), "driver stderr", stderr, Default::default()).map_err(step_error(job.id(), "read driver stderr"))?;
+        let stdout = report_part(job.id(), Step::DriverStdout, stdout, Default::default())?;
+        let stderr = report_part(job.id(), Step::DriverStderr, stderr, Default::default())?;
         if !stdout.found && !stderr.found {
             info!(job_id = %job.id(), log_stream_prefix = %prefix, "no driver log streams (yet)");
         }
@@ -290,14 +350,14 @@ impl MonitorHandler {
         };
         let uri = S3Uri { bucket: folder.bucket, key: format!("{}{RESULTS_FOLDER}{RESULT_FILE}", folder.key) };
         let size = self.objects.object_size(&uri.bucket, &uri.key).await;
-        let size = unless_transient(job.id(), "model result", size, None).map_err(step_error(job.id(), "read model result"))?;
+        let size = report_part(job.id(), Step::ModelResult, size, None)?;
         let Some(size) = size else { return Ok(None) };
         let max = self.monitor.result_max_bytes as u64;
         if size > max {
             return Ok(Some(serde_json::json!({ "truncated": true, "sizeBytes": size, "resultUri": uri.to_string() })));
         }
         let text = self.objects.get_text(&uri, max).await.map(Some);
-        let Some(text) = unless_transient(job.id(), "model result", text, None).map_err(step_error(job.id(), "read model result"))? else {
+        let Some(text) = report_part(job.id(), Step::ModelResult, text, None)? else {
             return Ok(None);
         };
         Ok(Some(serde_json::from_str(&text).unwrap_or_else(|e| {
@@ -316,7 +376,7 @@ impl MonitorHandler {
         for (index, (asset, location)) in job.output_data.iter().zip(locations).enumerate() {
             let Some(uri) = location else { continue };
             let found = self.objects.has_objects(&uri.bucket, &uri.key).await;
-            let exists = unless_transient(job.id(), "output existence", found, false).map_err(step_error(job.id(), "check outputs"))?;
+            let exists = report_part(job.id(), Step::Outputs, found, false)?;
             let label = asset.label(index);
             if exists && asset.is_type(ASSET_FILE) {
                 match self.file_output(job, index, &uri).await? {
@@ -334,14 +394,14 @@ impl MonitorHandler {
     async fn file_output(&self, job: &MonitoredJob, index: usize, uri: &S3Uri) -> Result<Result<FileOutputContent, String>, MonitorError> {
         let max = self.monitor.result_max_bytes as u64;
         let size = self.objects.object_size(&uri.bucket, &uri.key).await;
-        let size = unless_transient(job.id(), "FILE output", size, None).map_err(step_error(job.id(), "read FILE output"))?;
+        let size = report_part(job.id(), Step::FileOutput, size, None)?;
         match size {
             None => return Ok(Err("the model wrote a folder there, not one file".into())),
             Some(size) if size > max => return Ok(Err(format!("it is {size} bytes; at most {max} (MONITOR_RESULT_MAX_BYTES) are copied"))),
             Some(_) => {}
         }
         let bytes = self.objects.get_bytes(uri, max).await.map(Some);
-        let Some(bytes) = unless_transient(job.id(), "FILE output", bytes, None).map_err(step_error(job.id(), "read FILE output"))? else {
+        let Some(bytes) = report_part(job.id(), Step::FileOutput, bytes, None)? else {
             return Ok(Err("it could not be read".into()));
         };
         Ok(Ok(FileOutputContent::of_bytes(index, &bytes)))
@@ -358,7 +418,7 @@ impl MonitorHandler {
             .store
             .record_retry(job.id(), &detail.job_run_id, detail.attempt, status, Utc::now())
             .await
-            .map_err(step_error(job.id(), "record retry"))?;
+            .map_err(step_error(job.id(), Step::RecordRetry))?;
         info!(job_id = %job.id(), job_run_id = %detail.job_run_id, attempt = ?detail.attempt, recorded, "job run retry");
         Ok(Outcome::Ignored(if recorded { "retry recorded".into() } else { "retry of a finished job".into() }))
     }
@@ -369,7 +429,7 @@ impl MonitorHandler {
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Outcome, MonitorError> {
         let mut stale = Vec::new();
         for status in [JobStatus::Waiting, JobStatus::Running] {
-            let jobs = self.store.stale_jobs(status, now - self.monitor.sweep_min_age).await.map_err(step_error("(sweep)", "query stale jobs"))?;
+            let jobs = self.store.stale_jobs(status, now - self.monitor.sweep_min_age).await.map_err(step_error("(sweep)", Step::QueryStaleJobs))?;
             stale.extend(jobs.into_iter().filter(MonitoredJob::is_ours));
         }
         let checked = stale.len();
@@ -403,7 +463,7 @@ impl MonitorHandler {
                         warn!(job_id = %job.id(), job_run_id = %run, "the job's run no longer exists; left for an operator");
                         return Ok(SweepResult::Unchanged);
                     }
-                    Err(e) => return Err(step_error(job.id(), "read job run")(e)),
+                    Err(e) => return Err(step_error(job.id(), Step::ReadJobRun)(e)),
                 };
                 match self.apply_state(&job, &app, &run, EmrState::parse(&info.state)).await? {
                     Outcome::Applied { .. } => Ok(SweepResult::Applied),
@@ -413,7 +473,7 @@ impl MonitorHandler {
             _ if job.status() == Some(JobStatus::Waiting) && self.is_stuck(&job, now) => {
                 let minutes = self.monitor.stuck_waiting_age.num_minutes();
                 let message = format!("job {}: submit: no EMR Serverless job run was recorded within {minutes} minutes of the claim; the submission was given up", job.id());
-                let ended = self.store.fail_stuck(job.id(), &message, now).await.map_err(step_error(job.id(), "end stuck job"))?;
+                let ended = self.store.fail_stuck(job.id(), &message, now).await.map_err(step_error(job.id(), Step::EndStuckJob))?;
                 if ended {
                     warn!(job_id = %job.id(), "WAITING job without a run ended in ERROR");
                     Ok(SweepResult::EndedStuck)
@@ -440,17 +500,6 @@ enum SweepResult {
 /// A report part that cannot be had for good (access denied, a bucket that does not exist) must
 /// not keep the job from its final status: it is logged and left out. Transient errors still fail
 /// the invocation, so the event is retried.
-fn unless_transient<T>(job_id: &str, what: &'static str, result: Result<T, AwsError>, fallback: T) -> Result<T, AwsError> {
-    match result {
-        Err(e) if !e.is(AwsErrorKind::Transient) => {
-            if !e.is(AwsErrorKind::NotFound) {
-                warn!(job_id, part = what, error = %e, "report part left out");
-            }
-            Ok(fallback)
-        }
-        other => other,
-    }
-}
 
 /// Level 1 keeps the last lines of stderr, a shortened failure reason and a note instead of the
 /// result; level 2 drops the report, keeping a one-line reason.
@@ -503,6 +552,32 @@ fn malformed(event_id: &str, detail_type: &str, reason: &str) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_failure_policy_is_one_table() {
+        use AwsErrorKind::*;
+        use Disposition::*;
+        let rows = [
+            (Step::ReadJob, Transient, Retry),
+            (Step::ReadJob, Permanent, Retry),
+            (Step::WriteStatus, Permanent, Retry),
+            (Step::QueryStaleJobs, NotFound, Retry),
+            (Step::RunDetails, Transient, Retry),
+            (Step::RunDetails, Permanent, LeaveOut),
+            (Step::DriverStdout, NotFound, LeaveOut),
+            (Step::DriverStderr, Permanent, LeaveOut),
+            (Step::ModelResult, Permanent, LeaveOut),
+            (Step::ModelResult, Transient, Retry),
+            (Step::Outputs, Permanent, LeaveOut),
+            (Step::FileOutput, ConditionFailed, LeaveOut),
+        ];
+        for (step, kind, disposition) in rows {
+            assert_eq!(disposition_of(step, kind), disposition, "{step} / {kind}");
+        }
+        let err = step_error("job-1", Step::WriteStatus)(AwsError::new("DynamoDB", "UpdateItem", Permanent, "too big"));
+        assert_eq!(err.to_string(), "job job-1: write status: DynamoDB UpdateItem failed: too big");
+        assert_eq!(diagnostic(&err).error_type, "MonitorWriteStatusError");
+    }
 
     fn big_update() -> StatusUpdate {
         StatusUpdate {

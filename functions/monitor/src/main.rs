@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Transient failures fail the invocation so EventBridge retries the event; everything
         // else, malformed events included, is acknowledged.
-        handler.handle_event(&event.payload).await.map(|_| ())
+        handler.handle_event(&event.payload).await.map(|_| ()).map_err(|e| monitor::handler::diagnostic(&e))
     }))
     .await
 }

@@ -168,7 +168,7 @@ async fn the_sweep_deletes_only_the_folders_of_finished_or_missing_jobs_nobody_w
     let payload: Value = serde_json::from_str(SCHEDULED_SWEEP).unwrap();
     let CleanupResponse::Sweep(report) = world.handler.handle_event(payload).await.unwrap() else { panic!("the sweep answers with its report") };
     assert_eq!(report.deleted, ["finished-old", "missing-old"]);
-    assert_eq!((report.folders, report.kept), (7, 5), "the five, the neighbour's live folder and one that is not a job's");
+    assert_eq!((report.folders, report.kept), (7, 5), "the five, the neighbour's recent folder and one that is not a job's");
     for (id, _, _, deleted) in &cases {
         assert_eq!(world.folder(id).is_empty(), *deleted, "{id}");
     }

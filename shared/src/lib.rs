@@ -8,6 +8,8 @@ pub mod aws;
 pub mod cleanup;
 pub mod config;
 pub mod error;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod job;
 pub mod lease;
 pub mod manifest;

@@ -390,6 +390,9 @@ impl CleanupHandler {
 }
 
 #[cfg(test)]
+mod decisions;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

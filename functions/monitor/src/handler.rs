@@ -550,6 +550,9 @@ fn malformed(event_id: &str, detail_type: &str, reason: &str) -> Outcome {
 }
 
 #[cfg(test)]
+mod decisions;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -441,6 +441,9 @@ enum Claim {
 }
 
 #[cfg(test)]
+mod decisions;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,178 @@
+//! The cleanup handler's decisions against in-memory ports (`shared::fakes`), fed the
+//! `events/cleanup` samples: the objects left in the bucket, the row, the calls EMR got.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde_json::json;
+use shared::fakes::{row_from_image, settings, transient, FakeEmr, FakeJobTable, FakeObjectStore};
+use shared::ports::JobRunInfo;
+
+use super::*;
+
+const BUCKET: &str = "modelop-staging";
+const PREFIX: &str = "modelop-spark-serverless/";
+const APP: &str = "00fabcdef0123456";
+/// A job whose folder no sample touches.
+const NEIGHBOUR: &str = "9f9f9f9f-0000-4000-8000-000000000099";
+
+const RUNNING_TO_COMPLETE: &str = include_str!("../../../../events/cleanup/modify-running-to-complete.json");
+const WAITING_TO_ERROR: &str = include_str!("../../../../events/cleanup/modify-waiting-to-error.json");
+const CANCELLED_BY_USER: &str = include_str!("../../../../events/cleanup/modify-cancelled-by-user.json");
+const NOT_TERMINAL: &str = include_str!("../../../../events/cleanup/modify-not-terminal.json");
+const ALREADY_FINAL: &str = include_str!("../../../../events/cleanup/modify-already-final.json");
+const HOSTILE_STAGING_URI: &str = include_str!("../../../../events/cleanup/modify-hostile-staging-uri.json");
+const SCHEDULED_SWEEP: &str = include_str!("../../../../events/cleanup/scheduled-sweep.json");
+
+struct World {
+    jobs: Arc<FakeJobTable>,
+    objects: Arc<FakeObjectStore>,
+    emr: Arc<FakeEmr>,
+    handler: CleanupHandler,
+}
+
+fn world() -> World {
+    let settings = settings(&[]);
+    let (jobs, objects, emr) = (Arc::new(FakeJobTable::default()), Arc::new(FakeObjectStore::default()), Arc::new(FakeEmr::default()));
+    emr.add_application(APP, "modelop-default", "STARTED");
+    let handler = CleanupHandler::new(settings.service().unwrap(), settings.cleanup().unwrap(), jobs.clone(), objects.clone(), emr.clone());
+    stage(&objects, NEIGHBOUR, Utc::now());
+    World { jobs, objects, emr, handler }
+}
+
+/// Three staged files of `job`, written `at`.
+fn stage(objects: &FakeObjectStore, job: &str, at: DateTime<Utc>) {
+    for name in ["job-metadata.json", "model.py", "results/result.json"] {
+        objects.put_at(BUCKET, &format!("{PREFIX}{job}/{name}"), "x", at);
+    }
+}
+
+/// The event, the job id of its first record, and its row (the new image) put in the table with
+/// the job's files staged.
+fn delivered(world: &World, sample: &str) -> (Value, String) {
+    let event: Value = serde_json::from_str(sample).unwrap();
+    let image = &event["Records"][0]["dynamodb"]["NewImage"];
+    let id = image["id"]["S"].as_str().unwrap().to_string();
+    world.jobs.put(row_from_image(image));
+    stage(&world.objects, &id, Utc::now());
+    (event, id)
+}
+
+impl World {
+    async fn deliver(&self, event: &Value) -> Vec<String> {
+        match self.handler.handle_event(event.clone()).await.unwrap() {
+            CleanupResponse::Stream(response) => response.batch_item_failures.into_iter().filter_map(|f| f.item_identifier).collect(),
+            other => panic!("a stream batch answers with batch item failures: {other:?}"),
+        }
+    }
+
+    fn folder(&self, id: &str) -> Vec<String> {
+        self.objects.keys(BUCKET, &format!("{PREFIX}{id}/"))
+    }
+}
+
+#[tokio::test]
+async fn a_job_entering_a_final_state_has_its_folder_emptied_and_cleaned_at_recorded() {
+    for sample in [RUNNING_TO_COMPLETE, WAITING_TO_ERROR] {
+        let world = world();
+        let (event, id) = delivered(&world, sample);
+        assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{id}");
+        assert!(world.folder(&id).is_empty(), "{id}: {:?}", world.folder(&id));
+        assert_eq!(world.folder(NEIGHBOUR).len(), 3, "{id}: another job's folder is untouched");
+        assert!(world.jobs.row(&id).unwrap()["cleanedAt"].is_string(), "{id}");
+        assert!(world.emr.recorder.calls().is_empty(), "{id}: a run that ended is not cancelled");
+    }
+}
+
+#[tokio::test]
+async fn records_that_are_not_an_entry_into_a_final_state_are_skipped() {
+    for sample in [NOT_TERMINAL, ALREADY_FINAL] {
+        let world = world();
+        let (event, id) = delivered(&world, sample);
+        let row = world.jobs.row(&id);
+        assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{id}");
+        assert_eq!(world.folder(&id).len(), 3, "{id}: the folder is kept");
+        assert_eq!(world.jobs.row(&id), row, "{id}");
+        assert!(world.objects.writes().is_empty() && world.jobs.recorder.calls().is_empty() && world.emr.recorder.calls().is_empty(), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_hostile_staging_uri_is_refused_without_deleting_anything_or_retrying() {
+    let world = world();
+    let (event, id) = delivered(&world, HOSTILE_STAGING_URI);
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "refused for good: not retried");
+    assert!(world.objects.writes().is_empty(), "nothing deleted: {:?}", world.objects.writes());
+    assert_eq!((world.folder(&id).len(), world.folder(NEIGHBOUR).len()), (3, 3));
+    assert!(world.jobs.row(&id).unwrap().get("cleanedAt").is_none());
+
+    let record = event["Records"][0].clone();
+    let Ok(RecordResult::Failed(err)) = world.handler.handle_record(record).await else { panic!("a refused folder is a failed record") };
+    assert_eq!(err.step, Step::CheckTarget);
+    assert!(err.to_string().contains("\"s3://modelop-staging/modelop-spark-serverless/\""), "names the URI: {err}");
+}
+
+#[tokio::test]
+async fn a_job_cancelled_by_the_user_has_its_run_cancelled_then_its_folder_emptied() {
+    let world = world();
+    world.emr.add_run(APP, "00fabc0000000012", JobRunInfo { state: "RUNNING".into(), ..JobRunInfo::default() });
+    let (event, id) = delivered(&world, CANCELLED_BY_USER);
+    let objects = world.objects.clone();
+    let folder = format!("{PREFIX}{id}/");
+    let files_at_cancel = Arc::new(std::sync::Mutex::new(None));
+    let seen = files_at_cancel.clone();
+    world.emr.recorder.on_next("cancel_job_run", move || *seen.lock().unwrap() = Some(objects.keys(BUCKET, &folder).len()));
+
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+    assert_eq!(world.emr.recorder.args_of("cancel_job_run"), [vec![APP.to_string(), "00fabc0000000012".into()]]);
+    assert_eq!(world.emr.run("00fabc0000000012").unwrap().info.state, "CANCELLING");
+    assert_eq!(*files_at_cancel.lock().unwrap(), Some(3), "the run is cancelled before its files go");
+    assert!(world.folder(&id).is_empty());
+    assert!(world.jobs.row(&id).unwrap()["cleanedAt"].is_string());
+}
+
+#[tokio::test]
+async fn a_transient_delete_failure_retries_the_record_and_keeps_cleaned_at_unset() {
+    let world = world();
+    let (event, id) = delivered(&world, RUNNING_TO_COMPLETE);
+    world.objects.fail_next("delete_keys_reporting", transient("DeleteObjects"));
+    assert_eq!(world.deliver(&event).await, ["500000000000000600001"]);
+    assert_eq!(world.folder(&id).len(), 3);
+    assert!(world.jobs.row(&id).unwrap().get("cleanedAt").is_none());
+
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "the retry cleans");
+    assert!(world.folder(&id).is_empty());
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_only_the_folders_of_finished_or_missing_jobs_nobody_wrote_to_lately() {
+    let world = world();
+    let old = Utc::now() - Duration::hours(48);
+    let row = |id: &str, status: &str, runtime: &str| json!({ "id": id, "jobStatus": status, "runtimeType": runtime });
+    // (job id, its row, files written at, deleted)
+    let cases = [
+        ("finished-old", Some(row("finished-old", "COMPLETE", "SPARK_SERVERLESS_RUNTIME")), old, true),
+        ("missing-old", None, old, true),
+        ("running-old", Some(row("running-old", "RUNNING", "SPARK_SERVERLESS_RUNTIME")), old, false),
+        ("finished-recent", Some(row("finished-recent", "ERROR", "SPARK_SERVERLESS_RUNTIME")), Utc::now(), false),
+        ("foreign-old", Some(row("foreign-old", "COMPLETE", "SPARK_RUNTIME")), old, false),
+    ];
+    for (id, row, at, _) in &cases {
+        stage(&world.objects, id, *at);
+        if let Some(row) = row {
+            world.jobs.put(row.clone());
+        }
+    }
+    world.objects.put_at(BUCKET, &format!("{PREFIX}not a job/file"), "x", old);
+
+    let payload: Value = serde_json::from_str(SCHEDULED_SWEEP).unwrap();
+    let CleanupResponse::Sweep(report) = world.handler.handle_event(payload).await.unwrap() else { panic!("the sweep answers with its report") };
+    assert_eq!(report.deleted, ["finished-old", "missing-old"]);
+    assert_eq!((report.folders, report.kept), (7, 5), "the five, the neighbour's recent folder and one that is not a job's");
+    for (id, _, _, deleted) in &cases {
+        assert_eq!(world.folder(id).is_empty(), *deleted, "{id}");
+    }
+    assert_eq!(world.objects.keys(BUCKET, &format!("{PREFIX}not a job/")).len(), 1);
+    assert!(world.jobs.row("finished-old").unwrap()["cleanedAt"].is_string());
+    assert!(world.jobs.row("missing-old").is_none(), "no row is made up for a missing job");
+}

@@ -1,0 +1,308 @@
+//! The submit handler's decisions against in-memory ports (`shared::fakes`), fed the `events/submit`
+//! samples: what a user would see afterwards in the table, the bucket and EMR.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+use shared::error::{AwsError, AwsErrorKind};
+use shared::fakes::{row_from_image, settings, transient, FakeEmr, FakeJobTable, FakeObjectStore};
+use shared::job::Timestamp;
+
+use super::*;
+
+const BATCH_JOB: &str = "3f6c1a52-8d0e-4b7a-9c21-5e4f7a8b9c01";
+const MODELOP_JOB: &str = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b15";
+const MALFORMED_NEIGHBOUR: &str = "d2f9c8b1-7e3a-4c56-9d0e-4f1a2b3c5d05";
+const BUCKET: &str = "modelop-staging";
+
+const INSERT_BATCH_JOB: &str = include_str!("../../../../events/submit/insert-batch-job.json");
+const INSERT_MODELOP_JOB: &str = include_str!("../../../../events/submit/insert-modelop-job.json");
+const INSERT_OTHER_RUNTIME: &str = include_str!("../../../../events/submit/insert-other-runtime.json");
+const MODIFY_NOT_INSERT: &str = include_str!("../../../../events/submit/modify-not-insert.json");
+const MALFORMED: &str = include_str!("../../../../events/submit/malformed.json");
+
+/// The handler over fakes; the default application exists and is started.
+struct World {
+    jobs: Arc<FakeJobTable>,
+    objects: Arc<FakeObjectStore>,
+    emr: Arc<FakeEmr>,
+    handler: SubmitHandler,
+}
+
+fn world() -> World {
+    let settings = settings(&[]);
+    let (jobs, objects, emr) = (Arc::new(FakeJobTable::default()), Arc::new(FakeObjectStore::default()), Arc::new(FakeEmr::default()));
+    emr.add_application("app-1", "modelop-default", "STARTED");
+    let handler = SubmitHandler::new(settings.service().unwrap(), settings.submit().unwrap(), jobs.clone(), objects.clone(), emr.clone());
+    World { jobs, objects, emr, handler }
+}
+
+impl World {
+    /// Puts the rows the event's well-formed records insert, as ModelOp Center would have.
+    fn insert_rows_of(&self, event: &Value) {
+        for image in event["Records"].as_array().unwrap().iter().filter_map(|r| r.pointer("/dynamodb/NewImage")) {
+            self.jobs.put(row_from_image(image));
+        }
+    }
+
+    async fn deliver(&self, event: &Value) -> Vec<String> {
+        let response = self.handler.handle_batch(event.clone(), deadline()).await;
+        response.batch_item_failures.into_iter().filter_map(|f| f.item_identifier).collect()
+    }
+
+    fn row(&self, id: &str) -> Value {
+        self.jobs.row(id).expect("row")
+    }
+
+    fn staged_keys(&self, id: &str) -> Vec<String> {
+        self.objects.keys(BUCKET, &format!("modelop-spark-serverless/{id}/"))
+    }
+}
+
+fn deadline() -> DateTime<Utc> {
+    Utc::now() + Duration::seconds(60)
+}
+
+fn event(sample: &str) -> Value {
+    serde_json::from_str(sample).unwrap()
+}
+
+/// The batch job's INSERT with its image edited (a DynamoDB-JSON attribute per field).
+fn batch_insert_with(edit: impl FnOnce(&mut Value)) -> Value {
+    let mut event = event(INSERT_BATCH_JOB);
+    edit(&mut event["Records"][0]["dynamodb"]["NewImage"]);
+    event
+}
+
+#[tokio::test]
+async fn records_that_are_not_a_created_job_of_ours_change_nothing() {
+    let cases = [("modify-not-insert", MODIFY_NOT_INSERT), ("insert-other-runtime", INSERT_OTHER_RUNTIME)];
+    for (name, sample) in cases {
+        let world = world();
+        let event = event(sample);
+        world.insert_rows_of(&event);
+        let id = event["Records"][0]["dynamodb"]["Keys"]["id"]["S"].as_str().unwrap();
+        let before = world.row(id);
+        assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{name}");
+        assert_eq!(world.row(id), before, "{name}: the row is untouched");
+        assert!(world.jobs.recorder.calls().is_empty(), "{name}: no table call: {:?}", world.jobs.recorder.calls());
+        assert!(world.objects.recorder.calls().is_empty(), "{name}: no S3 call");
+        assert!(world.emr.recorder.calls().is_empty(), "{name}: no EMR call");
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_record_is_skipped_and_the_good_one_beside_it_launches() {
+    let world = world();
+    let event = event(MALFORMED);
+    world.insert_rows_of(&event);
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "the malformed record is not retried");
+    let row = world.row(MALFORMED_NEIGHBOUR);
+    assert_eq!((row["jobStatus"].as_str(), row["sparkApplicationId"].as_str()), (Some("WAITING"), Some("run-1")));
+    assert_eq!(world.emr.started().len(), 1);
+}
+
+#[tokio::test]
+async fn a_batch_job_is_claimed_staged_launched_and_recorded() {
+    let world = world();
+    let event = event(INSERT_BATCH_JOB);
+    world.insert_rows_of(&event);
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+
+    let row = world.row(BATCH_JOB);
+    let staging = format!("s3://{BUCKET}/modelop-spark-serverless/{BATCH_JOB}/");
+    assert_eq!(row["jobStatus"], "WAITING");
+    assert_eq!(row["sparkApplicationId"], "run-1");
+    assert_eq!(row["emrApplicationId"], "app-1");
+    assert_eq!(row["emrState"], "SUBMITTED");
+    assert_eq!(row["stagingUri"], staging.as_str());
+    assert!(row.get("submitLease").is_none(), "the lease ends with the launch: {row:#}");
+    assert!(row["jobMessages"][0].as_str().unwrap().contains("EMR Serverless job run run-1 started in application app-1"));
+
+    let started = world.emr.started();
+    assert_eq!(started.len(), 1);
+    let manifest = started[0].1.manifest.as_ref().unwrap();
+    assert_eq!((manifest.run_name.as_str(), manifest.client_token.as_str()), (BATCH_JOB, BATCH_JOB));
+    assert!(manifest.spark_submit_parameters.contains("--conf spark.executor.cores=2"), "{}", manifest.spark_submit_parameters);
+    let staged = world.staged_keys(BATCH_JOB);
+    assert_eq!(staged.len(), manifest.files.len(), "every file of the manifest is staged: {staged:?}");
+    assert!(staged.iter().any(|k| k.ends_with("/job-metadata.json")), "{staged:?}");
+}
+
+#[tokio::test]
+async fn a_modelop_shaped_job_launches_with_the_expected_spark_submit_parameters() {
+    let world = world();
+    let event = event(INSERT_MODELOP_JOB);
+    world.insert_rows_of(&event);
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+
+    let row = world.row(MODELOP_JOB);
+    assert_eq!(row["jobStatus"], "WAITING", "ours by targetEngine.engineType");
+    assert!(row["jobWaitTime"].as_i64().is_some_and(|ms| ms > 1_700_000_000_000), "{}", row["jobWaitTime"]);
+    let ignored: Vec<(&str, &str)> =
+        row["ignoredJobParameters"].as_array().unwrap().iter().map(|p| (p["parameter"].as_str().unwrap(), p["value"].as_str().unwrap())).collect();
+    assert_eq!(ignored, [("--total-executor-cores", "10"), ("-v", "")]);
+
+    let started = world.emr.started();
+    let params = &started[0].1.manifest.as_ref().unwrap().spark_submit_parameters;
+    let staging = format!("s3://{BUCKET}/modelop-spark-serverless/{MODELOP_JOB}/");
+    for expected in [
+        "--conf spark.executor.memory=512MB".to_string(),
+        "--conf spark.modelop.threshold=0.7".to_string(),
+        format!("--conf spark.modelop.job.workingDir={staging}"),
+        format!("{staging}job-metadata.json,{staging}df_sample_scored_input_schema.avsc"),
+    ] {
+        assert!(params.contains(&expected), "{expected} in {params}");
+    }
+    let metadata = world.objects.get(BUCKET, &format!("modelop-spark-serverless/{MODELOP_JOB}/job-metadata.json")).unwrap();
+    let metadata: Value = serde_json::from_slice(&metadata).unwrap();
+    assert_eq!(metadata["inputs"][0]["fileUrl"], "s3://modelop-data/input/sample_input.csv");
+    for key in world.staged_keys(MODELOP_JOB) {
+        let text = String::from_utf8_lossy(&world.objects.get(BUCKET, &key).unwrap()).into_owned();
+        assert!(!text.contains("SAMPLE-ACCESS-KEY"), "credential staged in {key}");
+    }
+}
+
+#[tokio::test]
+async fn permanent_failures_end_the_job_in_error_with_the_message() {
+    let denied = AwsError::new("EMR Serverless", "StartJobRun", AwsErrorKind::Permanent, "AccessDeniedException: not allowed");
+    let cases: Vec<(&str, Value, Option<AwsError>, String)> = vec![
+        (
+            "EMR refuses the run",
+            event(INSERT_BATCH_JOB),
+            Some(denied),
+            format!("job {BATCH_JOB}: start job run: EMR Serverless StartJobRun failed: AccessDeniedException: not allowed"),
+        ),
+        (
+            "the model is not a map",
+            batch_insert_with(|image| image["model"] = json!({"S": "not-a-map"})),
+            None,
+            format!("job {BATCH_JOB}: decode job: the job record is malformed: model"),
+        ),
+    ];
+    for (name, event, fault, message) in cases {
+        let world = world();
+        world.insert_rows_of(&event);
+        if let Some(fault) = fault {
+            world.emr.fail_next("start_job_run", fault);
+        }
+        assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{name}: a permanent failure is not retried");
+        let row = world.row(BATCH_JOB);
+        assert_eq!(row["jobStatus"], "ERROR", "{name}: {row:#}");
+        let error = row["errorMessage"].as_str().unwrap();
+        assert!(error.starts_with(&message), "{name}: {error}");
+        assert!(row["jobMessages"].as_array().unwrap().iter().any(|m| m.as_str().unwrap().contains("[error] job ")), "{name}");
+        assert!(row.get("sparkApplicationId").is_none() && row.get("submitLease").is_none(), "{name}: {row:#}");
+        assert!(world.emr.started().is_empty(), "{name}: no run");
+    }
+}
+
+#[tokio::test]
+async fn a_lease_held_past_the_deadline_retries_the_record_and_leaves_the_job_alone() {
+    let world = world();
+    let event = event(INSERT_BATCH_JOB);
+    world.insert_rows_of(&event);
+    let held_until = Utc::now() + Duration::minutes(5);
+    let lease = json!({ "owner": "other-invocation", "claimedAt": Timestamp(Utc::now()).to_string(), "expiresAt": Timestamp(held_until).to_string() });
+    world.jobs.set(BATCH_JOB, "jobStatus", json!("WAITING"));
+    world.jobs.set(BATCH_JOB, "submitLease", lease.clone());
+
+    assert_eq!(world.deliver(&event).await, ["400000000000000500001"], "the record is retried");
+    let row = world.row(BATCH_JOB);
+    assert_eq!((&row["jobStatus"], &row["submitLease"]), (&json!("WAITING"), &lease), "the other invocation keeps its claim");
+    assert!(world.emr.started().is_empty());
+    assert!(!world.jobs.recorder.names().contains(&"release_lease"), "nothing of ours to release");
+}
+
+#[tokio::test]
+async fn a_stale_cached_application_is_looked_up_again() {
+    let world = world();
+    let first = event(INSERT_BATCH_JOB);
+    world.insert_rows_of(&first);
+    world.deliver(&first).await;
+    assert_eq!(world.row(BATCH_JOB)["emrApplicationId"], "app-1");
+
+    // The application is deleted while the container keeps its id cached.
+    world.emr.set_application_state("app-1", "TERMINATED");
+    let second = event(MALFORMED);
+    world.insert_rows_of(&second);
+    assert_eq!(world.deliver(&second).await, Vec::<String>::new());
+    let row = world.row(MALFORMED_NEIGHBOUR);
+    assert_eq!((row["jobStatus"].as_str(), row["emrApplicationId"].as_str()), (Some("WAITING"), Some("app-2")), "{row:#}");
+    let starts = world.emr.recorder.args_of("start_job_run");
+    assert_eq!(starts[1..], [vec!["app-1".to_string(), MALFORMED_NEIGHBOUR.into()], vec!["app-2".into(), MALFORMED_NEIGHBOUR.into()]]);
+    assert_eq!(world.emr.recorder.args_of("create_application"), [vec!["modelop-default".to_string()]]);
+}
+
+#[tokio::test]
+async fn a_job_cancelled_while_it_was_launched_has_its_run_cancelled() {
+    let world = world();
+    let event = event(INSERT_BATCH_JOB);
+    world.insert_rows_of(&event);
+    let jobs = world.jobs.clone();
+    world.emr.recorder.on_next("start_job_run", move || jobs.set(BATCH_JOB, "jobStatus", json!("CANCELLED")));
+
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+    assert_eq!(world.emr.recorder.args_of("cancel_job_run"), [vec!["app-1".to_string(), "run-1".into()]]);
+    assert_eq!(world.emr.run("run-1").unwrap().info.state, "CANCELLING");
+    let row = world.row(BATCH_JOB);
+    assert_eq!((row["jobStatus"].as_str(), row["sparkApplicationId"].as_str()), (Some("CANCELLED"), Some("run-1")), "the run stays findable");
+}
+
+#[tokio::test]
+async fn a_redelivered_insert_of_a_launched_job_leaves_bucket_table_and_emr_as_they_are() {
+    // (status of the row now, whether its staging folder still holds the files)
+    let cases = [("RUNNING", true), ("COMPLETE", true), ("COMPLETE", false)];
+    for (status, files_kept) in cases {
+        let world = world();
+        let event = event(INSERT_BATCH_JOB);
+        world.insert_rows_of(&event);
+        world.deliver(&event).await;
+        let staged = world.staged_keys(BATCH_JOB);
+        world.jobs.set(BATCH_JOB, "jobStatus", json!(status));
+        if !files_kept {
+            world.objects.delete_keys(BUCKET, &staged).await.unwrap();
+        }
+        let (row, objects) = (world.row(BATCH_JOB), world.staged_keys(BATCH_JOB));
+        let emr_calls = world.emr.recorder.calls().len();
+
+        assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{status}");
+        assert_eq!(world.row(BATCH_JOB), row, "{status}: the row is untouched");
+        assert_eq!(world.staged_keys(BATCH_JOB), objects, "{status}, files kept {files_kept}: the folder is as it was");
+        assert_eq!(world.emr.recorder.calls().len(), emr_calls, "{status}: EMR is not called (the application id is cached)");
+        assert_eq!(world.emr.started().len(), 1, "{status}: one run");
+    }
+}
+
+#[tokio::test]
+async fn a_transient_emr_error_retries_the_record_releases_the_lease_and_the_retry_launches_once() {
+    let world = world();
+    let event = event(INSERT_BATCH_JOB);
+    world.insert_rows_of(&event);
+    world.emr.fail_next("start_job_run", transient("StartJobRun"));
+
+    assert_eq!(world.deliver(&event).await, ["400000000000000500001"], "the batch item failure names the record");
+    let row = world.row(BATCH_JOB);
+    assert_eq!(row["jobStatus"], "WAITING");
+    assert!(row.get("submitLease").is_none() && row.get("sparkApplicationId").is_none(), "released for the retry: {row:#}");
+
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "the retry takes the job over at once");
+    assert_eq!(world.row(BATCH_JOB)["sparkApplicationId"], "run-1");
+    assert_eq!(world.emr.started().len(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_after_the_run_started_records_that_run_instead_of_starting_another() {
+    let world = world();
+    let event = event(INSERT_BATCH_JOB);
+    world.insert_rows_of(&event);
+    world.jobs.fail_next("record_launch", transient("UpdateItem"));
+
+    assert_eq!(world.deliver(&event).await, ["400000000000000500001"]);
+    assert!(world.row(BATCH_JOB).get("sparkApplicationId").is_none());
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+    assert_eq!(world.row(BATCH_JOB)["sparkApplicationId"], "run-1");
+    assert_eq!(world.emr.recorder.args_of("find_job_run"), [vec!["app-1".to_string(), BATCH_JOB.into()]]);
+    assert_eq!(world.emr.recorder.args_of("start_job_run").len(), 1, "one StartJobRun");
+}

@@ -224,7 +224,7 @@ impl JobStore for FakeJobTable {
 
     async fn submit_snapshot(&self, job_id: &str) -> Result<Option<SubmitSnapshot>, AwsError> {
         self.recorder.call("submit_snapshot", &[job_id])?;
-        self.read(job_id).map(|row| decode(project(&row, &["jobStatus", "sparkApplicationId", "submitLease"]))).transpose()
+        self.read(job_id).map(|row| decode(project(&row, &["jobStatus", "sparkApplicationId", "emrApplicationId", "submitLease"]))).transpose()
     }
 
     async fn take_over(&self, job_id: &str, observed: Option<&SubmitLease>, lease: &SubmitLease, at: DateTime<Utc>) -> Result<bool, AwsError> {

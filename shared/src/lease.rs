@@ -24,8 +24,9 @@ pub enum ClaimDecision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {
     Missing,
-    /// A run is recorded; the job's status as read (`None`: unknown text).
-    AlreadyLaunched { run_id: String, status: Option<JobStatus> },
+    /// A run is recorded; the job's status as read (`None`: unknown text), and the run's
+    /// application when recorded.
+    AlreadyLaunched { run_id: String, application_id: Option<String>, status: Option<JobStatus> },
     /// Not WAITING: the job's status as read (`None`: unknown text).
     Status(Option<JobStatus>),
 }
@@ -51,7 +52,8 @@ pub fn decide_claim(snapshot: Option<&SubmitSnapshot>, now: DateTime<Utc>) -> Cl
     };
     let status = snapshot.header.status();
     if let Some(run_id) = &snapshot.spark_application_id {
-        return ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: run_id.clone(), status });
+        let application_id = snapshot.emr_application_id.clone();
+        return ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: run_id.clone(), application_id, status });
     }
     if status != Some(JobStatus::Waiting) {
         return ClaimDecision::Skip(SkipReason::Status(status));
@@ -94,7 +96,7 @@ mod tests {
         let live = Timestamp(at(160)).to_string();
         let expired = Timestamp(at(99)).to_string();
         let lease = |e: &str| Some(serde_json::from_value::<SubmitLease>(lease_row(e)).unwrap());
-        let launched = |status| ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: "run-1".into(), status: Some(status) });
+        let launched = |status| ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: "run-1".into(), application_id: None, status: Some(status) });
         let cases: Vec<(Option<SubmitSnapshot>, ClaimDecision)> = vec![
             (None, ClaimDecision::Skip(SkipReason::Missing)),
             (Some(snapshot("WAITING", Some("run-1"), None)), launched(JobStatus::Waiting)),
@@ -115,7 +117,7 @@ mod tests {
 
     #[test]
     fn a_job_is_done_when_gone_or_final_run_or_not() {
-        let launched = |status| SkipReason::AlreadyLaunched { run_id: "run-1".into(), status: Some(status) };
+        let launched = |status| SkipReason::AlreadyLaunched { run_id: "run-1".into(), application_id: None, status: Some(status) };
         let cases = [
             (SkipReason::Missing, true),
             (launched(JobStatus::Complete), true),

@@ -35,6 +35,8 @@ pub struct SubmitSnapshot {
     #[serde(default)]
     pub spark_application_id: Option<String>,
     #[serde(default)]
+    pub emr_application_id: Option<String>,
+    #[serde(default)]
     pub submit_lease: Option<SubmitLease>,
 }
 

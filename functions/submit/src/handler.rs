@@ -47,6 +47,8 @@ pub enum Step {
     Record,
     /// Writing the ERROR a permanent failure ends the job in.
     EndInError,
+    /// Cancelling a run the job no longer wants (cancelled, deleted or already launched).
+    CancelRun,
 }
 
 impl Step {
@@ -61,6 +63,7 @@ impl Step {
             Step::StartJobRun => "start job run",
             Step::Record => "record job run",
             Step::EndInError => "record the failure",
+            Step::CancelRun => "cancel job run",
         }
     }
 }
@@ -209,6 +212,10 @@ impl SubmitHandler {
             Claim::Skip(reason) => {
                 if let Ok(staged) = &prepared {
                     self.discard_staging_if_finished(&reason, staged).await;
+                }
+                // A cancel an earlier delivery could not send (its record is retried for that).
+                if let SkipReason::AlreadyLaunched { run_id, application_id: Some(app), status: Some(JobStatus::Cancelled) } = &reason {
+                    self.cancel_run(id, app, run_id, "the job was cancelled while it was being launched").await?;
                 }
                 info!(job_id = %id, reason = ?reason, "job not claimable by this delivery; skipped");
                 return Ok(RecordResult::Skipped(format!("{reason:?}")));
@@ -404,14 +411,19 @@ impl SubmitHandler {
         };
         match cancel_reason {
             None => info!(job_id = %id, job_run_id = %run_id, "run recorded on the job"),
-            Some(reason) => {
-                warn!(job_id = %id, job_run_id = %run_id, reason, "cancelling the run just started");
-                if let Err(e) = self.emr.cancel_job_run(application_id, run_id).await {
-                    error!(job_id = %id, job_run_id = %run_id, error = %e, "could not cancel the run");
-                }
-            }
+            Some(reason) => self.cancel_run(id, application_id, run_id, reason).await?,
         }
         Ok(())
+    }
+
+    /// Cancels a run the job no longer wants. A transient failure retries the record, whose next
+    /// delivery finds the cancelled job with its run and cancels again (ended runs are no error).
+    async fn cancel_run(&self, id: &str, application_id: &str, run_id: &str, reason: &str) -> Result<(), SubmitError> {
+        warn!(job_id = %id, job_run_id = %run_id, reason, "cancelling the run");
+        self.emr.cancel_job_run(application_id, run_id).await.map_err(|e| {
+            error!(job_id = %id, job_run_id = %run_id, error = %e, "could not cancel the run");
+            aws_error(id, Step::CancelRun)(e)
+        })
     }
 
     /// A delivery for a job that is gone or final removes the files it created (a cleaned-up

@@ -168,7 +168,7 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn submit_snapshot(&self, job_id: &str) -> Result<Option<SubmitSnapshot>, AwsError> {
-        self.read_fields(job_id, Some("jobStatus, sparkApplicationId, submitLease")).await
+        self.read_fields(job_id, Some("jobStatus, sparkApplicationId, emrApplicationId, submitLease")).await
     }
 
     async fn take_over(&self, job_id: &str, observed: Option<&SubmitLease>, lease: &SubmitLease, at: DateTime<Utc>) -> Result<bool, AwsError> {

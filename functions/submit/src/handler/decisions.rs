@@ -251,6 +251,22 @@ async fn a_job_cancelled_while_it_was_launched_has_its_run_cancelled() {
 }
 
 #[tokio::test]
+async fn a_cancel_that_failed_for_now_is_sent_again_by_the_retry() {
+    let world = world();
+    let event = event(INSERT_BATCH_JOB);
+    world.insert_rows_of(&event);
+    let jobs = world.jobs.clone();
+    world.emr.recorder.on_next("start_job_run", move || jobs.set(BATCH_JOB, "jobStatus", json!("CANCELLED")));
+    world.emr.fail_next("cancel_job_run", transient("CancelJobRun"));
+
+    assert_eq!(world.deliver(&event).await, ["400000000000000500001"], "the record is retried: the run is still going");
+    assert_eq!(world.emr.run("run-1").unwrap().info.state, "SUBMITTED");
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+    assert_eq!(world.emr.run("run-1").unwrap().info.state, "CANCELLING", "the retry cancelled the recorded run");
+    assert_eq!(world.emr.started().len(), 1, "and started no other");
+}
+
+#[tokio::test]
 async fn a_redelivered_insert_of_a_launched_job_leaves_bucket_table_and_emr_as_they_are() {
     // (status of the row now, whether its staging folder still holds the files)
     let cases = [("RUNNING", true), ("COMPLETE", true), ("COMPLETE", false)];

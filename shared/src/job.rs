@@ -359,6 +359,11 @@ pub struct JobHeader {
     pub job_status: Option<JobStatus>,
     #[serde(flatten)]
     pub runtime: RuntimeSelector,
+    /// The EMR Serverless job run recorded on the job (`sparkApplicationId`), and its application.
+    #[serde(default)]
+    pub spark_application_id: Option<String>,
+    #[serde(default)]
+    pub emr_application_id: Option<String>,
 }
 
 impl JobHeader {

@@ -51,8 +51,8 @@ pub fn decide_claim(snapshot: Option<&SubmitSnapshot>, now: DateTime<Utc>) -> Cl
         return ClaimDecision::Skip(SkipReason::Missing);
     };
     let status = snapshot.header.status();
-    if let Some(run_id) = &snapshot.spark_application_id {
-        let application_id = snapshot.emr_application_id.clone();
+    if let Some(run_id) = &snapshot.header.spark_application_id {
+        let application_id = snapshot.header.emr_application_id.clone();
         return ClaimDecision::Skip(SkipReason::AlreadyLaunched { run_id: run_id.clone(), application_id, status });
     }
     if status != Some(JobStatus::Waiting) {

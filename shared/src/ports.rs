@@ -33,10 +33,6 @@ pub struct SubmitSnapshot {
     #[serde(flatten)]
     pub header: JobHeader,
     #[serde(default)]
-    pub spark_application_id: Option<String>,
-    #[serde(default)]
-    pub emr_application_id: Option<String>,
-    #[serde(default)]
     pub submit_lease: Option<SubmitLease>,
 }
 
@@ -175,10 +171,6 @@ pub trait EmrServerless: Send + Sync {
 pub struct MonitoredJob {
     #[serde(flatten)]
     pub header: JobHeader,
-    #[serde(default)]
-    pub spark_application_id: Option<String>,
-    #[serde(default)]
-    pub emr_application_id: Option<String>,
     #[serde(default)]
     pub emr_state: Option<String>,
     #[serde(default)]

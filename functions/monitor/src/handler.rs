@@ -274,7 +274,7 @@ impl MonitorHandler {
     /// Finds the job of a run: by the run's name (submit names runs after their job), by the
     /// run id index, then by the run's own name and tags (the event may precede submit's record).
     async fn find_job(&self, application_id: &str, run_id: &str, run_name: Option<&str>) -> Result<Option<MonitoredJob>, MonitorError> {
-        let ours = |job: &MonitoredJob| job.is_ours() && job.spark_application_id.as_deref().is_none_or(|id| id == run_id);
+        let ours = |job: &MonitoredJob| job.is_ours() && job.header.spark_application_id.as_deref().is_none_or(|id| id == run_id);
         if let Some(name) = run_name.filter(|n| validate_job_id(n).is_ok()) {
             if let Some(job) = self.store.monitored_job(name).await.map_err(step_error(name, Step::ReadJob))? {
                 if ours(&job) {
@@ -455,7 +455,7 @@ impl MonitorHandler {
     }
 
     async fn reconcile(&self, job: MonitoredJob, now: DateTime<Utc>) -> Result<SweepResult, MonitorError> {
-        match (job.emr_application_id.clone(), job.spark_application_id.clone()) {
+        match (job.header.emr_application_id.clone(), job.header.spark_application_id.clone()) {
             (Some(app), Some(run)) => {
                 let info = match self.emr.get_job_run(&app, &run).await {
                     Ok(info) => info,

@@ -222,7 +222,7 @@ impl JobStore for DynamoJobStore {
             }
             None => match self.submit_snapshot(job_id).await? {
                 None => Ok(RecordOutcome::JobMissing),
-                Some(snapshot) => Ok(RecordOutcome::OtherRunRecorded(snapshot.spark_application_id)),
+                Some(snapshot) => Ok(RecordOutcome::OtherRunRecorded(snapshot.header.spark_application_id)),
             },
         }
     }

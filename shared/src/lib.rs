@@ -13,7 +13,7 @@ pub mod fakes;
 pub mod job;
 pub mod lease;
 pub mod manifest;
-pub mod monitor;
+pub mod job_run;
 pub mod ports;
 pub mod process;
 pub mod s3_uri;

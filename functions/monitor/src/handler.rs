@@ -17,8 +17,8 @@ use shared::config::{MonitorConfig, ServiceConfig};
 use shared::job::{job_message, validate_job_id, JobStatus, MessageLevel, ASSET_FILE};
 use shared::text::{head_bounded, printable, tail_bounded};
 use shared::manifest::{output_locations, RESULTS_FOLDER, TAG_JOB_ID};
-use shared::monitor::{
-    decide_transition, driver_log_prefix, driver_log_stream, failure_message, statuses_before_or_at, EmrState, Transition,
+use shared::job_run::{
+    decide_status_change, driver_log_prefix, driver_log_stream, failure_message, statuses_before_or_at, EmrState, Transition,
 };
 use shared::ports::{DriverLogs, EmrServerless, FileOutputContent, LogReader, MonitorStore, MonitoredJob, ObjectStore, OutputFile, StatusUpdate};
 use shared::s3_uri::S3Uri;
@@ -205,7 +205,7 @@ impl MonitorHandler {
         if let EmrState::Unknown(name) = &state {
             warn!(job_id = %job.id(), job_run_id = run_id, emr_state = %name, "unknown EMR Serverless state: recorded, status kept");
         }
-        let (status, emr_state, history_only) = match decide_transition(current, job.emr_state.as_deref(), &state) {
+        let (status, emr_state, history_only) = match decide_status_change(current, job.emr_state.as_deref(), &state) {
             Transition::Ignore(reason) => {
                 debug!(job_id = %job.id(), job_run_id = run_id, emr_state = state.as_str(), reason, "event changes nothing");
                 return Ok(Outcome::Ignored(reason.into()));

@@ -1,6 +1,7 @@
-//! SparkServerlessJobMonitor's rules, as pure functions: which job status an EMR Serverless job-run
-//! state means, which changes may be applied (forward only), where a run's driver logs are, and
-//! how logs and failure reasons are bounded before they go into the job row.
+//! An EMR Serverless job run as the monitor reads it (SparkServerlessJobMonitor's rules), as pure
+//! functions: which job status a job-run state means, which status changes may be applied
+//! (forward only: [`decide_status_change`]), where a run's driver logs are, and how failure
+//! reasons are bounded before they go into the job row.
 
 use crate::job::JobStatus;
 use crate::text::{head_bounded, tail_bounded};
@@ -112,7 +113,7 @@ pub enum Transition {
 }
 
 /// The forward-only rule. `current_emr` is the last EMR state applied to the job, if any.
-pub fn decide_transition(current: JobStatus, current_emr: Option<&str>, event: &EmrState) -> Transition {
+pub fn decide_status_change(current: JobStatus, current_emr: Option<&str>, event: &EmrState) -> Transition {
     if current.is_terminal() {
         return Transition::Ignore("the job is already final");
     }
@@ -230,7 +231,7 @@ mod tests {
             (Error, Some("FAILED"), "FAILED", Transition::Ignore("the job is already final")),
         ];
         for (status, emr, event, expected) in cases {
-            assert_eq!(decide_transition(status, emr, &EmrState::parse(event)), expected, "{status} {emr:?} <- {event}");
+            assert_eq!(decide_status_change(status, emr, &EmrState::parse(event)), expected, "{status} {emr:?} <- {event}");
         }
     }
 

@@ -7,6 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use chrono::{DateTime, Utc};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{classify, AwsError, AwsErrorKind};
 use crate::ports::{FailedDelete, ListedObject, ObjectStore};
@@ -48,16 +49,13 @@ fn too_big(from: &S3Uri, size: u64, max_bytes: u64) -> AwsError {
     AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is {size} bytes; at most {max_bytes} are read"))
 }
 
+/// What `copy_source` leaves as it is in a key: RFC 3986's unreserved characters, and '/' so the
+/// key keeps its path shape.
+const COPY_SOURCE_KEEP: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+
 /// CopyObject's `x-amz-copy-source`: `bucket/key` with the key URL-encoded except for '/'.
 fn copy_source(from: &S3Uri) -> String {
-    let mut encoded = String::with_capacity(from.key.len());
-    for byte in from.key.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => encoded.push(byte as char),
-            other => encoded.push_str(&format!("%{other:02X}")),
-        }
-    }
-    format!("{}/{}", from.bucket, encoded)
+    format!("{}/{}", from.bucket, utf8_percent_encode(&from.key, COPY_SOURCE_KEEP))
 }
 
 #[async_trait]
@@ -289,6 +287,7 @@ mod tests {
             ("s3://models/m/v1/model.py", "models/m/v1/model.py"),
             ("s3://models/a b/c+d.py", "models/a%20b/c%2Bd.py"),
             ("s3://models/é.py", "models/%C3%A9.py"),
+            ("s3://models/v~1_2-3.4/100%?#&=.py", "models/v~1_2-3.4/100%25%3F%23%26%3D.py"),
         ];
         for (uri, expected) in cases {
             assert_eq!(copy_source(&S3Uri::parse(uri).unwrap()), expected);

@@ -19,7 +19,7 @@ async fn launched_job(env: &TestEnv, job_type: &str, customize: impl FnOnce(&mut
     ]);
     customize(&mut job);
     env.put_job(&job).await;
-    let response = env.submit_handler().await.handle_batch(env.insert_batch().await, Utc::now() + Duration::seconds(60)).await;
+    let response = env.submit_handler().await.handle_batch(env.insert_batch().await, &submit_invocation()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let row = env.job(&id).await.unwrap();
     let app = row["emrApplicationId"].as_str().expect("launched").to_string();

@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
+# 0. No unused dependency (cargo-machete, pinned, installed into target/tools on first use).
+"$root/tests/check-deps.sh"
+
 # 1. The project-local Python environment: moto[server], pyspark, pytest (pinned).
 "$root/tests/setup-venv.sh"
 export PATH="$root/.venv/bin:$PATH"

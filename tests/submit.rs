@@ -1,13 +1,17 @@
 //! The submit function against moto's server: a CREATED job row, read back from the table's
 //! stream, becomes exactly one EMR Serverless job run with its files staged in S3.
 
-use chrono::{Duration, Utc};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
 use integration_tests::*;
 use serde_json::{json, Value};
-
-fn deadline() -> chrono::DateTime<Utc> {
-    Utc::now() + Duration::seconds(60)
-}
+use shared::aws::dynamodb::DynamoJobStore;
+use shared::aws::emr::EmrServerlessClient;
+use shared::aws::s3::S3ObjectStore;
+use shared::aws::AwsError;
+use shared::ports::{JobStore, LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
+use submit::SubmitHandler;
 
 fn job_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -32,7 +36,7 @@ async fn each_job_type_is_staged_and_launched_once() {
     let batch = env.insert_batch().await;
     assert_eq!(batch["Records"].as_array().unwrap().len(), 3);
 
-    let response = env.submit_handler().await.handle_batch(batch.clone(), deadline()).await;
+    let response = env.submit_handler().await.handle_batch(batch.clone(), &submit_invocation()).await;
     assert!(failures(&response).is_empty(), "{response:?}");
 
     let runs = env.job_runs(&env.app_name).await;
@@ -119,7 +123,7 @@ async fn job_parameters_override_the_configuration() {
         "threshold": "0.75"
     });
     env.put_job(&job).await;
-    let response = env.submit_handler().await.handle_batch(env.insert_batch().await, deadline()).await;
+    let response = env.submit_handler().await.handle_batch(env.insert_batch().await, &submit_invocation()).await;
     assert!(failures(&response).is_empty());
 
     assert!(env.job_runs(&env.app_name).await.is_empty(), "the default application is not used");
@@ -145,16 +149,16 @@ async fn a_second_delivery_changes_nothing() {
     let batch = env.insert_batch().await;
     let handler = env.submit_handler().await;
 
-    assert!(failures(&handler.handle_batch(batch.clone(), deadline()).await).is_empty());
+    assert!(failures(&handler.handle_batch(batch.clone(), &submit_invocation()).await).is_empty());
     let first = env.job(&id).await.unwrap();
     // The same record again, and twice within one batch.
     let mut doubled = batch.clone();
     let record = batch["Records"][0].clone();
     doubled["Records"] = json!([record.clone(), record]);
-    assert!(failures(&handler.handle_batch(batch.clone(), deadline()).await).is_empty());
-    assert!(failures(&handler.handle_batch(doubled.clone(), deadline()).await).is_empty());
+    assert!(failures(&handler.handle_batch(batch.clone(), &submit_invocation()).await).is_empty());
+    assert!(failures(&handler.handle_batch(doubled.clone(), &submit_invocation()).await).is_empty());
     // A fresh container (no application cache) too.
-    assert!(failures(&env.submit_handler().await.handle_batch(batch.clone(), deadline()).await).is_empty());
+    assert!(failures(&env.submit_handler().await.handle_batch(batch.clone(), &submit_invocation()).await).is_empty());
 
     assert_eq!(env.job_runs(&env.app_name).await.len(), 1, "exactly one run");
     assert_eq!(env.job(&id).await.unwrap(), first, "the job row is unchanged");
@@ -167,13 +171,13 @@ async fn a_redelivered_insert_of_a_launched_or_finished_job_leaves_s3_as_it_was(
     env.put_job(&created_job(&id, "MODEL_BATCH_JOB")).await;
     let batch = env.insert_batch().await;
     let handler = env.submit_handler().await;
-    assert!(failures(&handler.handle_batch(batch.clone(), deadline()).await).is_empty());
+    assert!(failures(&handler.handle_batch(batch.clone(), &submit_invocation()).await).is_empty());
     let folder = format!("modelop-spark-serverless/{id}/");
 
     // Running: the staged files are the run's; a redelivery changes none of them.
     env.put_object(&env.bucket, &format!("{folder}job-metadata.json"), "as the run read it").await;
     let before = env.staged_keys(&id).await;
-    assert!(failures(&handler.handle_batch(batch.clone(), deadline()).await).is_empty());
+    assert!(failures(&handler.handle_batch(batch.clone(), &submit_invocation()).await).is_empty());
     assert_eq!(env.object_text(&env.bucket, &format!("{folder}job-metadata.json")).await, "as the run read it");
     assert_eq!(env.staged_keys(&id).await, before);
 
@@ -182,7 +186,7 @@ async fn a_redelivered_insert_of_a_launched_or_finished_job_leaves_s3_as_it_was(
     for key in &before {
         env.s3.delete_object().bucket(&env.bucket).key(format!("{folder}{key}")).send().await.unwrap();
     }
-    assert!(failures(&env.submit_handler().await.handle_batch(batch.clone(), deadline()).await).is_empty());
+    assert!(failures(&env.submit_handler().await.handle_batch(batch.clone(), &submit_invocation()).await).is_empty());
     assert_eq!(env.staged_keys(&id).await, Vec::<String>::new(), "nothing staged for a finished job");
     assert_eq!(env.job_runs(&env.app_name).await.len(), 1, "exactly one run");
 }
@@ -194,12 +198,70 @@ async fn concurrent_invocations_launch_one_run() {
     env.put_job(&created_job(&id, "MODEL_BATCH_TEST_JOB")).await;
     let batch = env.insert_batch().await;
     let (a, b) = (env.submit_handler().await, env.submit_handler().await);
-    let (ra, rb) = tokio::join!(a.handle_batch(batch.clone(), deadline()), b.handle_batch(batch.clone(), deadline()));
+    let (invocation_a, invocation_b) = (submit_invocation(), submit_invocation());
+    let (ra, rb) = tokio::join!(a.handle_batch(batch.clone(), &invocation_a), b.handle_batch(batch.clone(), &invocation_b));
     // The loser either waited for the winner's lease and then skipped, or reported a retry.
     let retried = failures(&ra).len() + failures(&rb).len();
     assert!(retried <= 1, "{ra:?} {rb:?}");
     assert_eq!(env.job_runs(&env.app_name).await.len(), 1, "exactly one run");
     assert_eq!(env.job(&id).await.unwrap()["jobStatus"], "WAITING");
+}
+
+/// The jobs table as submit uses it, noting the lease owner on the row right after each claim.
+struct LeaseWitness {
+    inner: DynamoJobStore,
+    owners: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl JobStore for LeaseWitness {
+    async fn claim_created(&self, job_id: &str, lease: &SubmitLease, at: DateTime<Utc>) -> Result<bool, AwsError> {
+        let claimed = self.inner.claim_created(job_id, lease, at).await?;
+        if claimed {
+            let on_row = self.inner.submit_snapshot(job_id).await?.and_then(|row| row.submit_lease).map(|l| l.owner);
+            self.owners.lock().unwrap().push(on_row.unwrap_or_default());
+        }
+        Ok(claimed)
+    }
+    async fn submit_snapshot(&self, job_id: &str) -> Result<Option<SubmitSnapshot>, AwsError> {
+        self.inner.submit_snapshot(job_id).await
+    }
+    async fn take_over(&self, job_id: &str, observed: Option<&SubmitLease>, lease: &SubmitLease, at: DateTime<Utc>) -> Result<bool, AwsError> {
+        self.inner.take_over(job_id, observed, lease, at).await
+    }
+    async fn release_lease(&self, job_id: &str, owner: &str) -> Result<(), AwsError> {
+        self.inner.release_lease(job_id, owner).await
+    }
+    async fn record_launch(&self, job_id: &str, launch: &LaunchRecord) -> Result<RecordOutcome, AwsError> {
+        self.inner.record_launch(job_id, launch).await
+    }
+    async fn fail_before_launch(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
+        self.inner.fail_before_launch(job_id, message, at).await
+    }
+}
+
+#[tokio::test]
+async fn the_submit_lease_is_owned_by_the_invocations_request_id() {
+    let env = TestEnv::new().await;
+    let ids = [job_id(), job_id()];
+    for id in &ids {
+        env.put_job(&created_job(id, "MODEL_BATCH_JOB")).await;
+    }
+    let store = Arc::new(LeaseWitness { inner: DynamoJobStore::new(env.dynamodb.clone(), env.table.clone()), owners: Mutex::new(Vec::new()) });
+    let handler = SubmitHandler::new(
+        env.service_config(),
+        env.submit_config(),
+        store.clone(),
+        Arc::new(S3ObjectStore::new(env.s3.clone())),
+        Arc::new(EmrServerlessClient::new(env.emr.clone())),
+    );
+    let invocation = submit_invocation();
+    let response = handler.handle_batch(env.insert_batch().await, &invocation).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!(*store.owners.lock().unwrap(), [invocation.request_id.clone(), invocation.request_id.clone()], "the lease on each row names the invocation");
+    for id in &ids {
+        assert!(env.job(id).await.unwrap().get("submitLease").is_none(), "the lease is dropped once the run is recorded");
+    }
 }
 
 #[tokio::test]
@@ -212,7 +274,7 @@ async fn a_retry_after_an_outage_between_claim_and_launch_launches() {
 
     // EMR Serverless unreachable: the claim succeeds, the launch fails transiently.
     let broken = env.submit_handler_with_emr_endpoint("http://127.0.0.1:9").await;
-    let response = broken.handle_batch(batch.clone(), deadline()).await;
+    let response = broken.handle_batch(batch.clone(), &submit_invocation()).await;
     assert_eq!(failures(&response), [sequence], "reported for retry");
     let job = env.job(&id).await.unwrap();
     assert_eq!(job["jobStatus"], "WAITING");
@@ -220,7 +282,7 @@ async fn a_retry_after_an_outage_between_claim_and_launch_launches() {
     assert!(job.get("submitLease").is_none(), "the lease is released for the retry");
 
     // Lambda retries the record: it must launch, not skip the WAITING job.
-    let response = env.submit_handler().await.handle_batch(batch.clone(), deadline()).await;
+    let response = env.submit_handler().await.handle_batch(batch.clone(), &submit_invocation()).await;
     assert!(failures(&response).is_empty());
     let job = env.job(&id).await.unwrap();
     assert_eq!(job["jobStatus"], "WAITING");
@@ -243,7 +305,7 @@ async fn a_crash_after_the_claim_is_taken_over_once_the_lease_expires() {
     env.update_job(&expired, "SET jobStatus = :w, submitLease = :l", lease(Utc::now() - Duration::seconds(1))).await;
     env.update_job(&live, "SET jobStatus = :w, submitLease = :l", lease(Utc::now() + Duration::hours(1))).await;
 
-    let response = env.submit_handler().await.handle_batch(batch.clone(), deadline()).await;
+    let response = env.submit_handler().await.handle_batch(batch.clone(), &submit_invocation()).await;
     let live_sequence = batch["Records"]
         .as_array()
         .unwrap()
@@ -272,7 +334,7 @@ async fn a_crash_between_launch_and_record_does_not_start_a_second_run() {
         "expiresAt": shared::job::timestamp(Utc::now() - Duration::seconds(1)) } });
     env.update_job(&id, "SET jobStatus = :w, submitLease = :l", lease).await;
 
-    let response = env.submit_handler().await.handle_batch(batch.clone(), deadline()).await;
+    let response = env.submit_handler().await.handle_batch(batch.clone(), &submit_invocation()).await;
     assert!(failures(&response).is_empty());
     let job = env.job(&id).await.unwrap();
     assert_eq!(job["sparkApplicationId"], run_id.as_str(), "the existing run is recorded");
@@ -348,7 +410,7 @@ async fn bad_jobs_end_in_error_and_the_rest_of_the_batch_goes_on() {
     for (_, job, _) in &cases {
         env.put_job(job).await;
     }
-    let response = env.submit_handler().await.handle_batch(env.insert_batch().await, deadline()).await;
+    let response = env.submit_handler().await.handle_batch(env.insert_batch().await, &submit_invocation()).await;
     assert!(failures(&response).is_empty(), "permanent errors are not retried: {response:?}");
 
     for (id, _, needle) in &cases {
@@ -381,7 +443,7 @@ async fn primary_and_additional_sources_from_s3_are_staged() {
         { "name": "inline_util.py", "assetType": "SOURCE_CODE", "sourceCode": "def util():\n    return 1\n" }
     ]);
     env.put_job(&job).await;
-    let response = env.submit_handler().await.handle_batch(env.insert_batch().await, deadline()).await;
+    let response = env.submit_handler().await.handle_batch(env.insert_batch().await, &submit_invocation()).await;
     assert!(failures(&response).is_empty());
 
     assert_eq!(
@@ -421,14 +483,14 @@ async fn records_that_are_not_ours_are_left_alone() {
     modify["eventName"] = json!("MODIFY");
     records.push(modify);
 
-    let response = env.submit_handler().await.handle_batch(batch.clone(), deadline()).await;
+    let response = env.submit_handler().await.handle_batch(batch.clone(), &submit_invocation()).await;
     assert!(failures(&response).is_empty(), "malformed records are skipped, not retried");
     assert_eq!(env.job(&other).await.unwrap(), other_job, "another runtime's row is untouched");
     assert_eq!(env.job(&waiting).await.unwrap(), waiting_job, "a row that is not CREATED is untouched");
     assert!(env.job(&ours).await.unwrap()["sparkApplicationId"].is_string());
     assert_eq!(env.job_runs(&env.app_name).await.len(), 1);
 
-    let not_a_batch = env.submit_handler().await.handle_batch(json!({ "hello": "world" }), deadline()).await;
+    let not_a_batch = env.submit_handler().await.handle_batch(json!({ "hello": "world" }), &submit_invocation()).await;
     assert!(failures(&not_a_batch).is_empty());
 }
 
@@ -440,7 +502,7 @@ async fn a_deleted_row_gets_no_run_and_no_staging() {
     let batch = env.insert_batch().await;
     env.dynamodb.delete_item().table_name(&env.table).key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone())).send().await.unwrap();
 
-    let response = env.submit_handler().await.handle_batch(batch.clone(), deadline()).await;
+    let response = env.submit_handler().await.handle_batch(batch.clone(), &submit_invocation()).await;
     assert!(failures(&response).is_empty());
     assert!(env.job(&id).await.is_none(), "an update never recreates a deleted row");
     assert!(env.staged_keys(&id).await.is_empty(), "files staged for a missing job are removed");

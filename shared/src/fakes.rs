@@ -525,6 +525,24 @@ impl ObjectStore for FakeObjectStore {
             .collect())
     }
 
+    async fn list_page(&self, bucket: &str, prefix: &str, continuation: Option<&str>) -> Result<ListedPage, AwsError> {
+        self.recorder.call("list_page", &[bucket, prefix, continuation.unwrap_or("")])?;
+        const PAGE: usize = 1_000;
+        let objects = self.objects.lock().unwrap();
+        let mut page: Vec<ListedObject> = objects
+            .iter()
+            .filter(|((b, k), _)| b == bucket && k.starts_with(prefix) && continuation.is_none_or(|after| k.as_str() > after))
+            .map(|((_, key), o)| ListedObject { key: key.clone(), last_modified: Some(o.last_modified) })
+            .take(PAGE + 1)
+            .collect();
+        // The token is the page's last key, as ListObjectsV2's StartAfter would take it.
+        let next = (page.len() > PAGE).then(|| {
+            page.truncate(PAGE);
+            page[PAGE - 1].key.clone()
+        });
+        Ok(ListedPage { objects: page, next })
+    }
+
     async fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, AwsError> {
         self.recorder.call("list_folders", &[bucket, prefix])?;
         let mut folders: Vec<String> = self

@@ -18,25 +18,7 @@ pub const MAX_JOB_ID_LEN: usize = 64;
 /// Attribute names of the job record, in one place so the store and the tests agree.
 pub mod attr {
     pub const ID: &str = "id";
-    pub const JOB_TYPE: &str = "jobType";
     pub const JOB_STATUS: &str = "jobStatus";
-    pub const RUNTIME_TYPE: &str = "runtimeType";
-    pub const SPARK_APPLICATION_ID: &str = "sparkApplicationId";
-    pub const EMR_APPLICATION_ID: &str = "emrApplicationId";
-    pub const STAGING_URI: &str = "stagingUri";
-    pub const EMR_STATE: &str = "emrState";
-    pub const EMR_LATEST_STATE: &str = "emrLatestState";
-    pub const ERROR_MESSAGE: &str = "errorMessage";
-    pub const STATUS_HISTORY: &str = "statusHistory";
-    pub const UPDATED_AT: &str = "updatedAt";
-    pub const SUBMIT_LEASE: &str = "submitLease";
-    pub const CLEANED_AT: &str = "cleanedAt";
-    /// ModelOp's own write-back fields (see [`super::job_message`], [`super::epoch_millis`]).
-    pub const JOB_MESSAGES: &str = "jobMessages";
-    pub const JOB_WAIT_TIME: &str = "jobWaitTime";
-    pub const JOB_RUN_TIME: &str = "jobRunTime";
-    pub const JOB_END_TIME: &str = "jobEndTime";
-    pub const IGNORED_JOB_PARAMETERS: &str = "ignoredJobParameters";
 }
 
 /// `jobStatus` values, in the order a job moves through them.

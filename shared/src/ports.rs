@@ -93,6 +93,9 @@ pub trait ObjectStore: Send + Sync {
     async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<(), AwsError>;
     /// Every object under `prefix`, following ListObjectsV2's pages.
     async fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>, AwsError>;
+    /// One ListObjectsV2 page (at most 1,000 objects) under `prefix`: the first when `continuation`
+    /// is `None`, else the page that token leads to. A caller can act on a page while listing the next.
+    async fn list_page(&self, bucket: &str, prefix: &str, continuation: Option<&str>) -> Result<ListedPage, AwsError>;
     /// The "folders" directly under `prefix`: ListObjectsV2's common prefixes for delimiter '/'.
     async fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, AwsError>;
     /// Deletes the keys in DeleteObjects batches and returns the keys S3 reported as not deleted,
@@ -109,6 +112,15 @@ pub trait ObjectStore: Send + Sync {
 pub struct ListedObject {
     pub key: String,
     pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListedPage {
+    /// The page's objects, in key order.
+    pub objects: Vec<ListedObject>,
+    /// The continuation token of the next page; `None` on the last one.
+    pub next: Option<String>,
 }
 
 /// A key a DeleteObjects response reported as not deleted, with S3's code and message.

@@ -107,6 +107,11 @@ pub fn unique_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }
 
+/// A submit invocation as the runtime would describe it: its own request id, a minute to run.
+pub fn submit_invocation() -> submit::handler::Invocation {
+    submit::handler::Invocation { request_id: uuid::Uuid::new_v4().to_string(), deadline: chrono::Utc::now() + chrono::Duration::seconds(60) }
+}
+
 /// Environment variables that point an SDK (or a function binary) at the emulators: moto at
 /// `endpoint`, EMR Serverless at [`emr_endpoint`].
 pub fn emulator_env(endpoint: &str) -> Vec<(String, String)> {

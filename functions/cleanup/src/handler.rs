@@ -20,7 +20,7 @@ use shared::aws::{AwsError, AwsErrorKind};
 use shared::cleanup::{cleanup_target, decide_transition, is_orphan, job_id_of_folder, job_target, CleanupAction, CleanupTarget, FolderOwner};
 use shared::config::{CleanupConfig, ServiceConfig};
 use shared::text::printable;
-use shared::ports::{CleanupStore, EmrServerless, FailedDelete, ListedObject, ObjectStore};
+use shared::ports::{CleanupStore, EmrServerless, ListedObject, ListedPage, ObjectStore};
 pub use shared::stream::Cause;
 use shared::stream::{decode_record, handle_stream_batch, image_header, Retryable};
 
@@ -248,7 +248,7 @@ impl CleanupHandler {
             _ => false,
         };
         let target = target?;
-        let deleted = self.empty_folder(job_id, &target).await?;
+        let deleted = self.folder(job_id, &target).empty().await?;
         self.mark_cleaned(job_id).await?;
         info!(job_id = %job_id, staging_uri = %target.uri(), deleted, run_cancelled, "staging folder cleaned");
         Ok(RecordResult::Cleaned { job_id: job_id.to_string(), deleted, run_cancelled })
@@ -277,39 +277,9 @@ impl CleanupHandler {
         }
     }
 
-    /// Lists and deletes everything under the job's folder; an empty folder is a success.
-    async fn empty_folder(&self, job_id: &str, target: &CleanupTarget) -> Result<usize, CleanupError> {
-        let listed = self.objects.list_keys(&target.bucket, &target.prefix).await.map_err(|e| CleanupError::aws(job_id, Step::ListObjects, e))?;
-        self.delete_listed(job_id, target, listed).await
-    }
-
-    async fn delete_listed(&self, job_id: &str, target: &CleanupTarget, listed: Vec<ListedObject>) -> Result<usize, CleanupError> {
-        // S3 only returns keys under the requested prefix; checked again because a wrong key here
-        // would delete another job's file.
-        let mut pending: Vec<String> = listed.into_iter().map(|o| o.key).filter(|k| k.starts_with(&target.prefix)).collect();
-        let total = pending.len();
-        for round in 1..=DELETE_ATTEMPTS {
-            if pending.is_empty() {
-                break;
-            }
-            if round > 1 {
-                tokio::time::sleep(DELETE_RETRY_BACKOFF * (round - 1)).await;
-            }
-            let failed = self
-                .objects
-                .delete_keys_reporting(&target.bucket, &pending)
-                .await
-                .map_err(|e| CleanupError::aws(job_id, Step::DeleteObjects, e))?;
-            if !failed.is_empty() {
-                warn!(job_id = %job_id, round, failed = failed.len(), first_key = %failed[0].key, code = %failed[0].code, "some keys were not deleted");
-            }
-            pending = failed.into_iter().map(|f: FailedDelete| f.key).collect();
-        }
-        if let Some(first) = pending.first() {
-            let message = format!("{} of {total} objects under {} were not deleted after {DELETE_ATTEMPTS} attempts, first {first:?}", pending.len(), target.uri());
-            return Err(CleanupError::new(job_id, Step::DeleteObjects, Cause::Transient(message)));
-        }
-        Ok(total)
+    /// The job's staging folder, for listing and deleting.
+    fn folder<'a>(&'a self, job_id: &'a str, target: &'a CleanupTarget) -> StagingFolder<'a> {
+        StagingFolder { objects: self.objects.as_ref(), job_id, target }
     }
 
     async fn mark_cleaned(&self, job_id: &str) -> Result<(), CleanupError> {
@@ -380,12 +350,102 @@ impl CleanupHandler {
             debug!(job_id = %job_id, owner = ?owner, newest = ?newest, "staging folder kept");
             return Ok(FolderOutcome::Kept);
         }
-        let deleted = self.delete_listed(job_id, &target, listed).await?;
+        let deleted = self.folder(job_id, &target).delete_listed(listed).await?;
         if snapshot.is_some() {
             self.mark_cleaned(job_id).await?;
         }
         info!(job_id = %job_id, staging_uri = %target.uri(), owner = ?owner, deleted, "orphaned staging folder deleted");
         Ok(FolderOutcome::Deleted(job_id.to_string()))
+    }
+}
+
+/// One job's staging folder in the object store: the listing and deleting cleanup does, apart
+/// from the decisions around it.
+struct StagingFolder<'a> {
+    objects: &'a dyn ObjectStore,
+    job_id: &'a str,
+    target: &'a CleanupTarget,
+}
+
+impl StagingFolder<'_> {
+    /// Deletes everything under the folder a page at a time, each page's DeleteObjects running
+    /// while the next page is listed: n objects take ⌈n/1000⌉ + 1 sequential waves of S3 calls
+    /// instead of 2 × ⌈n/1000⌉, and at most two pages are held. An empty folder is a success.
+    async fn empty(&self) -> Result<usize, CleanupError> {
+        let mut page = self.list_page(None).await?;
+        let mut total = 0;
+        let mut failed = Vec::new();
+        loop {
+            let keys = self.keys_in_folder(page.objects);
+            total += keys.len();
+            let delete = self.delete_round(keys, 1);
+            let Some(token) = page.next else {
+                failed.extend(delete.await?);
+                break;
+            };
+            let (deleted, next) = futures::join!(delete, self.list_page(Some(&token)));
+            failed.extend(deleted?);
+            page = next?;
+        }
+        self.delete_again(total, failed).await
+    }
+
+    /// Deletes objects listed beforehand (the sweep lists a folder whole to date it first).
+    async fn delete_listed(&self, listed: Vec<ListedObject>) -> Result<usize, CleanupError> {
+        let keys = self.keys_in_folder(listed);
+        let total = keys.len();
+        let failed = self.delete_round(keys, 1).await?;
+        self.delete_again(total, failed).await
+    }
+
+    async fn list_page(&self, continuation: Option<&str>) -> Result<ListedPage, CleanupError> {
+        self.objects
+            .list_page(&self.target.bucket, &self.target.prefix, continuation)
+            .await
+            .map_err(|e| CleanupError::aws(self.job_id, Step::ListObjects, e))
+    }
+
+    /// The listed keys that are in the folder. S3 only returns keys under the requested prefix;
+    /// checked again because a wrong key here would delete another job's file.
+    fn keys_in_folder(&self, listed: Vec<ListedObject>) -> Vec<String> {
+        listed.into_iter().map(|o| o.key).filter(|k| k.starts_with(&self.target.prefix)).collect()
+    }
+
+    /// One DeleteObjects round over `keys`; returns the keys S3 reported as not deleted.
+    async fn delete_round(&self, keys: Vec<String>, round: u32) -> Result<Vec<String>, CleanupError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let failed = self
+            .objects
+            .delete_keys_reporting(&self.target.bucket, &keys)
+            .await
+            .map_err(|e| CleanupError::aws(self.job_id, Step::DeleteObjects, e))?;
+        if let Some(first) = failed.first() {
+            warn!(job_id = %self.job_id, round, failed = failed.len(), first_key = %first.key, code = %first.code, "some keys were not deleted");
+        }
+        Ok(failed.into_iter().map(|f| f.key).collect())
+    }
+
+    /// The later rounds (up to [`DELETE_ATTEMPTS`] in all) over the keys not deleted yet; `total`
+    /// is the number of keys the folder held, for the error message.
+    async fn delete_again(&self, total: usize, mut pending: Vec<String>) -> Result<usize, CleanupError> {
+        for round in 2..=DELETE_ATTEMPTS {
+            if pending.is_empty() {
+                break;
+            }
+            tokio::time::sleep(DELETE_RETRY_BACKOFF * (round - 1)).await;
+            pending = self.delete_round(pending, round).await?;
+        }
+        if let Some(first) = pending.first() {
+            let message = format!(
+                "{} of {total} objects under {} were not deleted after {DELETE_ATTEMPTS} attempts, first {first:?}",
+                pending.len(),
+                self.target.uri()
+            );
+            return Err(CleanupError::new(self.job_id, Step::DeleteObjects, Cause::Transient(message)));
+        }
+        Ok(total)
     }
 }
 
@@ -413,5 +473,177 @@ mod tests {
         let diagnostic = lambda_runtime::Diagnostic::from(err);
         assert_eq!(diagnostic.error_type, "CleanupSweepError");
         assert_eq!(diagnostic.error_message, "orphan sweep: list job folders under s3://b/p/: S3 ListObjectsV2 failed: SlowDown");
+    }
+
+    mod staging_folder {
+        use std::borrow::Cow;
+        use std::collections::HashSet;
+        use std::sync::Mutex;
+
+        use async_trait::async_trait;
+        use shared::ports::FailedDelete;
+        use shared::s3_uri::S3Uri;
+
+        use super::*;
+
+        const PREFIX: &str = "staging/job-1/";
+
+        /// A bucket served in pages of two keys, whose calls each yield once between start and
+        /// end, so calls that run together interleave in `events`.
+        #[derive(Default)]
+        struct PagedBucket {
+            keys: Vec<String>,
+            /// Refused by every DeleteObjects; `refused_once` only by the first.
+            refused: HashSet<String>,
+            refused_once: Mutex<HashSet<String>>,
+            /// The continuation token whose ListObjectsV2 fails.
+            list_fails_at: Option<&'static str>,
+            delete_fails: bool,
+            events: Mutex<Vec<String>>,
+        }
+
+        const PAGE: usize = 2;
+
+        impl PagedBucket {
+            fn with_keys(names: &[&str]) -> Self {
+                PagedBucket { keys: names.iter().map(|n| n.to_string()).collect(), ..PagedBucket::default() }
+            }
+
+            async fn call(&self, name: String) {
+                self.events.lock().unwrap().push(format!("+{name}"));
+                tokio::task::yield_now().await;
+                self.events.lock().unwrap().push(format!("-{name}"));
+            }
+
+            fn events(&self) -> Vec<String> {
+                self.events.lock().unwrap().clone()
+            }
+        }
+
+        fn key(name: &str) -> String {
+            format!("{PREFIX}{name}")
+        }
+
+        fn slow_down(operation: &'static str) -> AwsError {
+            AwsError::new("S3", operation, AwsErrorKind::Transient, "SlowDown: reduce your request rate")
+        }
+
+        #[async_trait]
+        impl ObjectStore for PagedBucket {
+            async fn list_page(&self, _bucket: &str, _prefix: &str, continuation: Option<&str>) -> Result<ListedPage, AwsError> {
+                self.call(format!("list {}", continuation.unwrap_or("-"))).await;
+                if continuation.is_some() && continuation == self.list_fails_at {
+                    return Err(slow_down("ListObjectsV2"));
+                }
+                // The whole bucket, whatever the prefix: a key outside the folder must still be left alone.
+                let start: usize = continuation.map_or(0, |t| t.trim_start_matches('t').parse().unwrap());
+                let end = (start + PAGE).min(self.keys.len());
+                let objects = self.keys[start..end].iter().map(|k| ListedObject { key: k.clone(), last_modified: None }).collect();
+                Ok(ListedPage { objects, next: (end < self.keys.len()).then(|| format!("t{end}")) })
+            }
+
+            async fn delete_keys_reporting(&self, _bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
+                let names: Vec<&str> = keys.iter().map(|k| k.rsplit('/').next().unwrap()).collect();
+                self.call(format!("delete {}", names.join(","))).await;
+                if self.delete_fails {
+                    return Err(slow_down("DeleteObjects"));
+                }
+                let mut once = self.refused_once.lock().unwrap();
+                let refused = keys.iter().filter(|k| self.refused.contains(*k) || once.remove(*k));
+                Ok(refused.map(|k| FailedDelete { key: k.clone(), code: "SlowDown".into(), message: "reduce your request rate".into() }).collect())
+            }
+
+            async fn put_new(&self, _: &str, _: &str, _: Cow<'static, [u8]>, _: &str) -> Result<bool, AwsError> {
+                unreachable!("not used by a staging folder")
+            }
+            async fn copy_new(&self, _: &S3Uri, _: &str, _: &str) -> Result<bool, AwsError> {
+                unreachable!("not used by a staging folder")
+            }
+            async fn get_text(&self, _: &S3Uri, _: u64) -> Result<String, AwsError> {
+                unreachable!("not used by a staging folder")
+            }
+            async fn get_bytes(&self, _: &S3Uri, _: u64) -> Result<Vec<u8>, AwsError> {
+                unreachable!("not used by a staging folder")
+            }
+            async fn for_each_line(&self, _: &S3Uri, _: u64, _: &mut (dyn for<'l> FnMut(&'l str) + Send)) -> Result<(), AwsError> {
+                unreachable!("not used by a staging folder")
+            }
+            async fn delete_keys(&self, _: &str, _: &[String]) -> Result<(), AwsError> {
+                unreachable!("not used by a staging folder")
+            }
+            async fn list_keys(&self, _: &str, _: &str) -> Result<Vec<ListedObject>, AwsError> {
+                unreachable!("not used by a staging folder")
+            }
+            async fn list_folders(&self, _: &str, _: &str) -> Result<Vec<String>, AwsError> {
+                unreachable!("not used by a staging folder")
+            }
+            async fn object_size(&self, _: &str, _: &str) -> Result<Option<u64>, AwsError> {
+                unreachable!("not used by a staging folder")
+            }
+            async fn has_objects(&self, _: &str, _: &str) -> Result<bool, AwsError> {
+                unreachable!("not used by a staging folder")
+            }
+        }
+
+        async fn empty(bucket: &PagedBucket) -> Result<usize, CleanupError> {
+            let target = CleanupTarget { bucket: "b".into(), prefix: PREFIX.into() };
+            StagingFolder { objects: bucket, job_id: "job-1", target: &target }.empty().await
+        }
+
+        #[tokio::test]
+        async fn each_page_is_deleted_while_the_next_is_listed() {
+            let bucket = PagedBucket::with_keys(&[&key("a"), &key("b"), &key("c"), &key("d"), &key("e")]);
+            assert_eq!(empty(&bucket).await, Ok(5));
+            let expected = [
+                "+list -", "-list -",
+                "+delete a,b", "+list t2", "-delete a,b", "-list t2",
+                "+delete c,d", "+list t4", "-delete c,d", "-list t4",
+                "+delete e", "-delete e",
+            ];
+            assert_eq!(bucket.events(), expected, "list k+1 overlaps delete k, and never runs further ahead");
+        }
+
+        #[tokio::test]
+        async fn an_empty_folder_is_one_listing_and_keys_outside_it_stay() {
+            let bucket = PagedBucket::default();
+            assert_eq!(empty(&bucket).await, Ok(0));
+            assert_eq!(bucket.events(), ["+list -", "-list -"]);
+
+            let bucket = PagedBucket::with_keys(&["staging/job-10/x", &key("a"), "staging/job-1", "other/job-1/b"]);
+            assert_eq!(empty(&bucket).await, Ok(1), "only the folder's own key counts");
+            let deletes: Vec<String> = bucket.events().into_iter().filter(|e| e.starts_with("+delete")).collect();
+            assert_eq!(deletes, ["+delete a"]);
+        }
+
+        #[tokio::test]
+        async fn refused_keys_are_deleted_again_once_the_folder_is_listed() {
+            let bucket = PagedBucket::with_keys(&[&key("a"), &key("b"), &key("c")]);
+            bucket.refused_once.lock().unwrap().extend([key("b"), key("c")]);
+            assert_eq!(empty(&bucket).await, Ok(3));
+            let deletes: Vec<String> = bucket.events().into_iter().filter(|e| e.starts_with("+delete")).collect();
+            assert_eq!(deletes, ["+delete a,b", "+delete c", "+delete b,c"]);
+
+            let bucket = PagedBucket { refused: HashSet::from([key("c")]), ..PagedBucket::with_keys(&[&key("a"), &key("b"), &key("c")]) };
+            let err = empty(&bucket).await.unwrap_err();
+            assert_eq!((err.step, err.is_transient()), (Step::DeleteObjects, true));
+            assert_eq!(
+                err.to_string(),
+                format!("job job-1: delete staging objects: 1 of 3 objects under s3://b/{PREFIX} were not deleted after 3 attempts, first {:?}", key("c"))
+            );
+        }
+
+        #[tokio::test]
+        async fn a_failed_call_names_the_job_and_its_step() {
+            let cases = [
+                (PagedBucket { list_fails_at: Some("t2"), ..PagedBucket::with_keys(&[&key("a"), &key("b"), &key("c")]) },
+                 Step::ListObjects, "job job-1: list staging objects: S3 ListObjectsV2 failed: SlowDown: reduce your request rate"),
+                (PagedBucket { delete_fails: true, ..PagedBucket::with_keys(&[&key("a"), &key("b"), &key("c")]) },
+                 Step::DeleteObjects, "job job-1: delete staging objects: S3 DeleteObjects failed: SlowDown: reduce your request rate"),
+            ];
+            for (bucket, step, message) in cases {
+                let err = empty(&bucket).await.unwrap_err();
+                assert_eq!((err.step, err.to_string(), err.is_transient()), (step, message.to_string(), true));
+            }
+        }
     }
 }

@@ -97,6 +97,23 @@ fn invalid(job_id: &str, step: Step, err: ManifestError) -> SubmitError {
     SubmitError::new(job_id, step, Disposition::Fail, err.to_string())
 }
 
+/// The Lambda invocation a batch arrives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// Lambda's request id. It owns the submit leases the invocation takes, so a lease on a row
+    /// leads to the logs of the invocation that holds it.
+    pub request_id: String,
+    /// When Lambda stops the invocation: its leases end then.
+    pub deadline: DateTime<Utc>,
+}
+
+impl Invocation {
+    /// The request id and deadline the runtime gives an event.
+    pub fn from_context(context: &lambda_runtime::Context) -> Self {
+        Invocation { request_id: context.request_id.clone(), deadline: DateTime::<Utc>::from(context.deadline()) }
+    }
+}
+
 /// What became of one stream record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordResult {
@@ -129,13 +146,13 @@ impl SubmitHandler {
     /// Handles one stream batch. Records run concurrently (bounded by `SUBMIT_MAX_CONCURRENCY`);
     /// a transient failure reports the earliest failed sequence number so Lambda retries from
     /// there; malformed records are logged and skipped, never retried.
-    pub async fn handle_batch(&self, payload: Value, deadline: DateTime<Utc>) -> DynamoDbEventResponse {
-        handle_stream_batch(payload, self.submit.max_concurrency, |raw| self.handle_record(raw, deadline)).await
+    pub async fn handle_batch(&self, payload: Value, invocation: &Invocation) -> DynamoDbEventResponse {
+        handle_stream_batch(payload, self.submit.max_concurrency, |raw| self.handle_record(raw, invocation)).await
     }
 
     /// One record: decides whether it is ours, then submits the job. `Err` only for transient
     /// failures; permanent ones end the job in ERROR and return `Ok(Failed)`.
-    pub async fn handle_record(&self, raw: Value, deadline: DateTime<Utc>) -> Result<RecordResult, SubmitError> {
+    pub async fn handle_record(&self, raw: Value, invocation: &Invocation) -> Result<RecordResult, SubmitError> {
         let record = match decode_record(raw) {
             Ok(record) => record,
             Err(reason) => return Ok(RecordResult::Skipped(reason)),
@@ -167,7 +184,7 @@ impl SubmitHandler {
                 return self.end_in_error(&job_id, err).await;
             }
         };
-        match self.submit_job(job, deadline).await {
+        match self.submit_job(job, invocation).await {
             Ok(result) => Ok(result),
             Err(err) if err.is_retryable() => {
                 warn!(job_id = %job_id, step = err.step.as_str(), error = %err, "transient failure; the record will be retried");
@@ -192,20 +209,20 @@ impl SubmitHandler {
         }
     }
 
-    async fn submit_job(&self, job: Job, deadline: DateTime<Utc>) -> Result<RecordResult, SubmitError> {
+    async fn submit_job(&self, job: Job, invocation: &Invocation) -> Result<RecordResult, SubmitError> {
         let mut plan = plan_job(&job, &self.service, &self.submit).map_err(|e| invalid(&job.id, Step::Validate, e))?;
         // The plan holds all the launch needs: the job goes, and the primary source moves on to
         // its upload, so a large inline source is held once per record in flight.
         drop(job);
         let primary = plan.take_primary();
         let id = plan.job_id.as_str();
-        let owner = uuid::Uuid::new_v4().to_string();
-        let lease = new_lease(&owner, Utc::now(), deadline);
+        let owner = invocation.request_id.as_str();
+        let lease = new_lease(owner, Utc::now(), invocation.deadline);
 
         // Claim, staging and the application lookup overlap: three round trips stand between the
         // insert and the running job (claim, start, record).
         let (claim, prepared, application) =
-            tokio::join!(self.claim(id, &lease, deadline), self.prepare(&plan, primary), self.resolve_application(&plan));
+            tokio::join!(self.claim(id, &lease, invocation.deadline), self.prepare(&plan, primary), self.resolve_application(&plan));
 
         let previous_lease = match claim? {
             Claim::Claimed { previous } => previous,
@@ -235,7 +252,7 @@ impl SubmitHandler {
                 if err.is_retryable() {
                     // Let the retry take over at once instead of waiting for the lease to expire;
                     // it looks for a run of the job's name before starting one.
-                    if let Err(e) = self.store.release_lease(id, &owner).await {
+                    if let Err(e) = self.store.release_lease(id, owner).await {
                         warn!(job_id = %id, error = %e, "could not release the submit lease; the retry will wait for it");
                     }
                 }

@@ -14,24 +14,38 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use crate::error::{AwsError, AwsErrorKind};
 
-const TRANSIENT_CODES: &[&str] = &[
-    "ThrottlingException",
+/// The codes the SDK itself retries as throttling (`THROTTLING_ERRORS` in aws-runtime
+/// 1.10.2, `src/retries/classifiers.rs`). A test checks that the SDK's list is contained here.
+const SDK_THROTTLING_CODES: &[&str] = &[
     "Throttling",
+    "ThrottlingException",
     "ThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
     "RequestThrottledException",
+    "TooManyRequestsException",
     "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
     "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+/// The SDK's own transient codes (`TRANSIENT_ERRORS`, same file).
+const SDK_TRANSIENT_CODES: &[&str] = &["RequestTimeout", "RequestTimeoutException"];
+
+/// Transient here although the SDK does not retry them by code (it retries by HTTP status, which
+/// these usually carry, but a service may send them with another).
+const SERVICE_TRANSIENT_CODES: &[&str] = &[
     "InternalServerError",
     "InternalServerException",
     "InternalFailure",
     "InternalError",
     "ServiceUnavailable",
     "ServiceUnavailableException",
-    "RequestTimeout",
-    "RequestTimeoutException",
+    // DynamoDB: another transaction holds the item.
     "TransactionConflictException",
     // EMR Serverless: the application is changing state, or a concurrency quota is full for now.
     "ConflictException",
@@ -39,6 +53,20 @@ const TRANSIENT_CODES: &[&str] = &[
 ];
 
 const NOT_FOUND_CODES: &[&str] = &["ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "NotFound"];
+
+/// The kind of a service's error response, by its error code and then its HTTP status.
+fn kind_of_response(code: Option<&str>, status: u16) -> AwsErrorKind {
+    let is_transient_code = |c: &str| [SDK_THROTTLING_CODES, SDK_TRANSIENT_CODES, SERVICE_TRANSIENT_CODES].iter().any(|codes| codes.contains(&c));
+    match code {
+        // DynamoDB's condition, and S3's `If-None-Match: *` on an object that exists.
+        Some("ConditionalCheckFailedException" | "PreconditionFailed") => AwsErrorKind::ConditionFailed,
+        Some(c) if is_transient_code(c) => AwsErrorKind::Transient,
+        Some(c) if NOT_FOUND_CODES.contains(&c) => AwsErrorKind::NotFound,
+        _ if status == 404 => AwsErrorKind::NotFound,
+        _ if status == 429 || status >= 500 => AwsErrorKind::Transient,
+        _ => AwsErrorKind::Permanent,
+    }
+}
 
 /// Maps an SDK error (after the SDK's own retries) to an [`AwsError`].
 pub fn classify<E>(service: &'static str, operation: &'static str, err: SdkError<E, HttpResponse>) -> AwsError
@@ -50,15 +78,7 @@ where
             let status = ctx.raw().status().as_u16();
             let code = ctx.err().code().map(str::to_string);
             let message = ctx.err().message().unwrap_or("no message").to_string();
-            let kind = match code.as_deref() {
-                // DynamoDB's condition, and S3's `If-None-Match: *` on an object that exists.
-                Some("ConditionalCheckFailedException" | "PreconditionFailed") => AwsErrorKind::ConditionFailed,
-                Some(c) if TRANSIENT_CODES.contains(&c) => AwsErrorKind::Transient,
-                Some(c) if NOT_FOUND_CODES.contains(&c) => AwsErrorKind::NotFound,
-                _ if status == 404 => AwsErrorKind::NotFound,
-                _ if status == 429 || status >= 500 => AwsErrorKind::Transient,
-                _ => AwsErrorKind::Permanent,
-            };
+            let kind = kind_of_response(code.as_deref(), status);
             let shown = match &code {
                 Some(c) => format!("{c}: {message}"),
                 None => format!("HTTP {status}: {message}"),
@@ -73,3 +93,50 @@ where
     AwsError { service, operation, kind, code, message }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_responses_are_classified_by_code_then_status() {
+        use AwsErrorKind::*;
+        let cases = [
+            // The four codes the SDK retries that this list once lacked.
+            (Some("LimitExceededException"), 400, Transient),
+            (Some("TransactionInProgressException"), 400, Transient),
+            (Some("BandwidthLimitExceeded"), 400, Transient),
+            (Some("PriorRequestNotComplete"), 400, Transient),
+            (Some("ThrottlingException"), 400, Transient),
+            (Some("SlowDown"), 503, Transient),
+            (Some("RequestTimeout"), 400, Transient),
+            (Some("ProvisionedThroughputExceededException"), 400, Transient),
+            (Some("TransactionConflictException"), 400, Transient),
+            (Some("ConflictException"), 409, Transient),
+            (Some("ServiceQuotaExceededException"), 402, Transient),
+            (Some("InternalServerException"), 400, Transient),
+            (Some("ConditionalCheckFailedException"), 400, ConditionFailed),
+            (Some("PreconditionFailed"), 412, ConditionFailed),
+            (Some("ResourceNotFoundException"), 400, NotFound),
+            (Some("NoSuchKey"), 404, NotFound),
+            (Some("ValidationException"), 400, Permanent),
+            (Some("AccessDeniedException"), 403, Permanent),
+            (Some("ValidationException"), 503, Transient),
+            (Some("SomethingNew"), 404, NotFound),
+            (None, 404, NotFound),
+            (None, 429, Transient),
+            (None, 500, Transient),
+            (None, 400, Permanent),
+        ];
+        for (code, status, expected) in cases {
+            assert_eq!(kind_of_response(code, status), expected, "{code:?} HTTP {status}");
+        }
+    }
+
+    #[test]
+    fn every_code_the_sdk_retries_is_transient() {
+        use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+        for code in THROTTLING_ERRORS.iter().chain(TRANSIENT_ERRORS) {
+            assert_eq!(kind_of_response(Some(code), 400), AwsErrorKind::Transient, "{code} (the SDK retries it)");
+        }
+    }
+}

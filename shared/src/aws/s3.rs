@@ -4,12 +4,13 @@ use std::borrow::Cow;
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{Delete, Object, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use chrono::{DateTime, Utc};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{classify, AwsError, AwsErrorKind};
-use crate::ports::{FailedDelete, ListedObject, ObjectStore};
+use crate::ports::{FailedDelete, ListedObject, ListedPage, ObjectStore};
 use crate::s3_uri::S3Uri;
 
 const SERVICE: &str = "S3";
@@ -53,20 +54,23 @@ fn created_unless_exists<T>(result: Result<T, AwsError>) -> Result<bool, AwsErro
     }
 }
 
+/// A listed object with a key; its `LastModified` in milliseconds.
+fn listed_object(object: &Object) -> Option<ListedObject> {
+    let last_modified = object.last_modified().and_then(|t| DateTime::<Utc>::from_timestamp_millis(t.to_millis().ok()?));
+    object.key().map(|key| ListedObject { key: key.to_string(), last_modified })
+}
+
 fn too_big(from: &S3Uri, size: u64, max_bytes: u64) -> AwsError {
     AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is {size} bytes; at most {max_bytes} are read"))
 }
 
+/// What `copy_source` leaves as it is in a key: RFC 3986's unreserved characters, and '/' so the
+/// key keeps its path shape.
+const COPY_SOURCE_KEEP: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+
 /// CopyObject's `x-amz-copy-source`: `bucket/key` with the key URL-encoded except for '/'.
 fn copy_source(from: &S3Uri) -> String {
-    let mut encoded = String::with_capacity(from.key.len());
-    for byte in from.key.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => encoded.push(byte as char),
-            other => encoded.push_str(&format!("%{other:02X}")),
-        }
-    }
-    format!("{}/{}", from.bucket, encoded)
+    format!("{}/{}", from.bucket, utf8_percent_encode(&from.key, COPY_SOURCE_KEEP))
 }
 
 #[async_trait]
@@ -161,12 +165,25 @@ impl ObjectStore for S3ObjectStore {
         let mut objects = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify(SERVICE, "ListObjectsV2", e))?;
-            objects.extend(page.contents().iter().filter_map(|o| {
-                let last_modified = o.last_modified().and_then(|t| DateTime::<Utc>::from_timestamp_millis(t.to_millis().ok()?));
-                o.key().map(|key| ListedObject { key: key.to_string(), last_modified })
-            }));
+            objects.extend(page.contents().iter().filter_map(listed_object));
         }
         Ok(objects)
+    }
+
+    async fn list_page(&self, bucket: &str, prefix: &str, continuation: Option<&str>) -> Result<ListedPage, AwsError> {
+        let output = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(continuation.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "ListObjectsV2", e))?;
+        // The listing ends as the SDK's paginator ends it (what `list_keys` follows): at no token,
+        // an empty one, or the token just used, which would lead back to the same page.
+        let next = output.next_continuation_token().filter(|token| !token.is_empty() && Some(*token) != continuation);
+        Ok(ListedPage { objects: output.contents().iter().filter_map(listed_object).collect(), next: next.map(str::to_string) })
     }
 
     async fn list_folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, AwsError> {
@@ -306,6 +323,7 @@ mod tests {
             ("s3://models/m/v1/model.py", "models/m/v1/model.py"),
             ("s3://models/a b/c+d.py", "models/a%20b/c%2Bd.py"),
             ("s3://models/é.py", "models/%C3%A9.py"),
+            ("s3://models/v~1_2-3.4/100%?#&=.py", "models/v~1_2-3.4/100%25%3F%23%26%3D.py"),
         ];
         for (uri, expected) in cases {
             assert_eq!(copy_source(&S3Uri::parse(uri).unwrap()), expected);

@@ -1,6 +1,7 @@
 //! The submit handler's decisions against in-memory ports (`shared::fakes`), fed the `events/submit`
 //! samples: what a user would see afterwards in the table, the bucket and EMR.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -28,6 +29,8 @@ struct World {
     objects: Arc<FakeObjectStore>,
     emr: Arc<FakeEmr>,
     handler: SubmitHandler,
+    /// Numbers each delivery's request id (the lease owner), as Lambda gives each invocation one.
+    deliveries: AtomicUsize,
 }
 
 fn world() -> World {
@@ -35,7 +38,7 @@ fn world() -> World {
     let (jobs, objects, emr) = (Arc::new(FakeJobTable::default()), Arc::new(FakeObjectStore::default()), Arc::new(FakeEmr::default()));
     emr.add_application("app-1", "modelop-default", "STARTED");
     let handler = SubmitHandler::new(settings.service().unwrap(), settings.submit().unwrap(), jobs.clone(), objects.clone(), emr.clone());
-    World { jobs, objects, emr, handler }
+    World { jobs, objects, emr, handler, deliveries: AtomicUsize::new(0) }
 }
 
 impl World {
@@ -47,7 +50,8 @@ impl World {
     }
 
     async fn deliver(&self, event: &Value) -> Vec<String> {
-        let response = self.handler.handle_batch(event.clone(), deadline()).await;
+        let invocation = Invocation { request_id: format!("request-{}", self.deliveries.fetch_add(1, Ordering::SeqCst)), deadline: deadline() };
+        let response = self.handler.handle_batch(event.clone(), &invocation).await;
         response.batch_item_failures.into_iter().filter_map(|f| f.item_identifier).collect()
     }
 

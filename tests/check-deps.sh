@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Fails when a dependency is declared but not used: cargo-machete on every crate of the workspace,
+# and every [workspace.dependencies] entry must be used by some member (cargo-machete does not look
+# at that table). cargo-machete is pinned and installed from crates.io into target/tools on first
+# use (and when the pin changes), never again while it is there. tests/run.sh runs this first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+machete_version=0.9.2
+machete="$root/target/tools/bin/cargo-machete"
+if [ "$("$machete" --version 2>/dev/null)" != "$machete_version" ]; then
+  echo "installing cargo-machete $machete_version into target/tools (once; log: target/tools/install.log)"
+  mkdir -p "$root/target/tools"
+  env -u CARGO_TARGET_DIR cargo install cargo-machete --version "$machete_version" --locked --root "$root/target/tools" \
+    > "$root/target/tools/install.log" 2>&1 || { tail -20 "$root/target/tools/install.log"; echo "installing cargo-machete failed" >&2; exit 1; }
+fi
+"$machete" "$root" > "$root/target/tools/machete.log" 2>&1 \
+  || { cat "$root/target/tools/machete.log"; echo "unused dependencies (above): remove them" >&2; exit 1; }
+members=$(cargo metadata --no-deps --format-version 1 | grep -o '"manifest_path":"[^"]*"' | cut -d'"' -f4)
+unused=()
+for dep in $(sed -n '/^\[workspace\.dependencies\]/,/^\[/s/^\([A-Za-z0-9_-]*\) *=.*/\1/p' Cargo.toml); do
+  # shellcheck disable=SC2086  # one path per word
+  grep -Eq "^$dep(\.workspace *= *true| *= *\{ *workspace *= *true)" $members || unused+=("$dep")
+done
+[ ${#unused[@]} -eq 0 ] || { echo "[workspace.dependencies] no member uses: ${unused[*]}" >&2; exit 1; }
+echo "dependencies: none unused (cargo-machete $machete_version)"

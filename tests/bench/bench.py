@@ -1,4 +1,4 @@
-"""The benchmarks of issue 7: cold start, round trips, batch scaling, memory, package size and a
+"""The service's benchmarks: cold start, round trips, batch scaling, memory, package size and a
 10,000-object cleanup, measured against the local emulators and written as a Markdown report.
 
 Run it through ``tests/bench.sh`` (which builds what it needs). Directly:
@@ -571,7 +571,7 @@ class Bench:
         r.add(f"## 2. Round trips on the critical path (warm container, {self.args.delay_ms:g} ms added to every AWS request)", "",
               f"A delay proxy (`tests/bench/delay_proxy.py`) in front of the emulators adds {self.args.delay_ms:g} ms to "
               f"every AWS request and counts them by operation. {reps} single-job invocations with the delay and {reps} "
-              "without, interleaved, after one warm-up job. *Raw* = median time with delay ÷ delay (the issue's "
+              "without, interleaved, after one warm-up job. *Raw* = median time with delay ÷ delay (the goal's "
               "definition; it includes the emulator's own service time). *Net* = (median with − median without) "
               "÷ delay: the delay-attributable round trips, judged to the nearest whole round trip (the rest is the "
               "emulator's own time under contention). *Waves* = the requests the proxy saw in the last delayed run, "
@@ -807,9 +807,9 @@ class Bench:
                          f"{len(launched)}/{len(jobs)} launched; event {len(payload) / MIB:.1f} MiB ({len(payload):,} bytes)", judged))
             return launched
 
-        # The issue's case taken literally: measured and shown, not judged, since no deployed
+        # The goal's literal case: measured and shown, not judged, since no deployed
         # function can be given it (the event alone is larger than the goal).
-        submit_batch(f"{n} records, 1 MiB inline source each (as the issue states)",
+        submit_batch(f"{n} records, 1 MiB inline source each (as the goal states it)",
                      [w.job(source=big_source) for _ in range(n)], strip=True,
                      judged="— not judged: cannot reach a function (a DynamoDB item is at most 400 KB, a Lambda "
                             "invocation payload at most 6 MB) and the event alone exceeds the goal; 1 MiB sources "
@@ -1073,7 +1073,7 @@ def machine() -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Benchmarks (issue 7).")
+    parser = argparse.ArgumentParser(description="The service's benchmarks (tests/README.md, \"Benchmarks\").")
     parser.add_argument("--bin-dir", required=True, help="where the submit, monitor and cleanup binaries are")
     parser.add_argument("--profile-note", default="release", help="how the binaries were built (for the report)")
     parser.add_argument("--quick", action="store_true", help="few repetitions and smaller inputs")
@@ -1114,7 +1114,7 @@ def main() -> int:
         "# Benchmarks" + (" (--quick: few repetitions, smaller inputs; not representative)" if args.quick else "")
         + (f" (only: {', '.join(selected_steps(args.only))})" if args.only else ""),
         "",
-        "Written by `tests/bench.sh` (issue 7); every figure below comes from the run described here. "
+        "Written by `tests/bench.sh`; every figure below comes from the run described here. "
         "The machine is shared, so timings are medians with their spread. No figure fails the command.",
         "",
         *machine(),

@@ -28,27 +28,6 @@ pub fn image_header(image: &serde_dynamo::Item) -> Result<JobHeader, serde_dynam
     serde_dynamo::from_item(serde_dynamo::Item::from(fields))
 }
 
-/// Why a record failed, and so what becomes of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cause {
-    /// Retrying cannot help: the record is done (the function records or logs the failure).
-    Permanent(String),
-    /// Worth a retry: the record is reported as a batch item failure.
-    Transient(String),
-}
-
-impl Cause {
-    pub fn message(&self) -> &str {
-        match self {
-            Cause::Permanent(m) | Cause::Transient(m) => m,
-        }
-    }
-
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Cause::Transient(_))
-    }
-}
-
 /// Whether a record's failure is worth a retry of the shard from that record.
 pub trait Retryable {
     fn is_transient(&self) -> bool;

@@ -16,12 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
-use shared::aws::{AwsError, AwsErrorKind};
+use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
 use shared::cleanup::{cleanup_target, decide_transition, is_orphan, job_id_of_folder, job_target, CleanupAction, CleanupTarget, FolderOwner};
 use shared::config::{CleanupConfig, ServiceConfig};
 use shared::text::printable;
 use shared::ports::{CleanupStore, EmrServerless, ListedObject, ListedPage, ObjectStore};
-pub use shared::stream::Cause;
 use shared::stream::{decode_record, handle_stream_batch, image_header, Retryable};
 
 /// DeleteObjects rounds for the keys S3 reports as not deleted, before the record is retried.
@@ -57,37 +56,28 @@ impl Step {
     }
 }
 
-/// A failed cleanup: which job, which step, why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("job {job_id}: {}: {}", step.as_str(), cause.message())]
-pub struct CleanupError {
-    pub job_id: String,
-    pub step: Step,
-    pub cause: Cause,
-}
-
-impl CleanupError {
-    fn new(job_id: &str, step: Step, cause: Cause) -> Self {
-        CleanupError { job_id: printable(job_id), step, cause }
-    }
-
-    fn aws(job_id: &str, step: Step, err: AwsError) -> Self {
-        let cause = match err.kind {
-            AwsErrorKind::Transient => Cause::Transient(err.to_string()),
-            _ => Cause::Permanent(err.to_string()),
-        };
-        CleanupError::new(job_id, step, cause)
-    }
-
-    pub fn is_transient(&self) -> bool {
-        self.cause.is_transient()
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
-impl Retryable for CleanupError {
-    fn is_transient(&self) -> bool {
-        CleanupError::is_transient(self)
+/// A failed cleanup: which job, which step, what becomes of the record.
+pub type CleanupError = JobError<Step>;
+
+/// The cleanup function's one decision about a failed AWS call: a transient one retries the
+/// record (the folder is emptied by a later delivery); anything else is logged and the record is
+/// done, so one job that cannot be cleaned never blocks the others (the orphan sweep and the
+/// bucket's lifecycle rule are the backstops).
+pub fn disposition_of(_step: Step, kind: AwsErrorKind) -> Disposition {
+    match kind {
+        AwsErrorKind::Transient => Disposition::Retry,
+        _ => Disposition::Fail,
     }
+}
+
+fn aws_error(job_id: &str, step: Step) -> impl FnOnce(AwsError) -> CleanupError + '_ {
+    move |err| CleanupError::aws(job_id, step, disposition_of(step, err.kind), err)
 }
 
 /// A failed orphan sweep; the invocation fails with it so the schedule's errors are visible.
@@ -221,7 +211,7 @@ impl CleanupHandler {
         };
         let result = match serde_dynamo::from_item::<_, CleanupFields>(new_image) {
             Ok(fields) => self.release_job(&job_id, action, &fields).await,
-            Err(e) => Err(CleanupError::new(&job_id, Step::Decode, Cause::Permanent(format!("the job record is malformed: {e}")))),
+            Err(e) => Err(CleanupError::new(&job_id, Step::Decode, Disposition::Fail, format!("the job record is malformed: {e}"))),
         };
         match result {
             Ok(result) => Ok(result),
@@ -242,7 +232,7 @@ impl CleanupHandler {
         // Checked before anything else happens, but a refused folder must not keep a cancelled
         // job's run going, so the cancel below still runs and the refusal is reported after it.
         let target = cleanup_target(&self.service.staging, job_id, fields.staging_uri.as_deref())
-            .map_err(|e| CleanupError::new(job_id, Step::CheckTarget, Cause::Permanent(e.to_string())));
+            .map_err(|e| CleanupError::new(job_id, Step::CheckTarget, Disposition::Fail, e.to_string()));
         let run_cancelled = match action {
             CleanupAction::CancelRunAndClean => self.cancel_run(job_id, fields).await?,
             _ => false,
@@ -262,7 +252,7 @@ impl CleanupHandler {
         };
         let Some(application_id) = fields.emr_application_id.as_deref() else {
             // Submit records both ids in one write, so this row was edited by hand.
-            return Err(CleanupError::new(job_id, Step::CancelRun, Cause::Permanent(format!("run {run_id} has no emrApplicationId to cancel it in"))));
+            return Err(CleanupError::new(job_id, Step::CancelRun, Disposition::Fail, format!("run {run_id} has no emrApplicationId to cancel it in")));
         };
         match self.emr.cancel_job_run(application_id, run_id).await {
             Ok(()) => {
@@ -273,7 +263,7 @@ impl CleanupHandler {
                 warn!(job_id = %job_id, job_run_id = %run_id, error = %e, "the run or its application no longer exists; nothing to cancel");
                 Ok(false)
             }
-            Err(e) => Err(CleanupError::aws(job_id, Step::CancelRun, e)),
+            Err(e) => Err(aws_error(job_id, Step::CancelRun)(e)),
         }
     }
 
@@ -283,7 +273,7 @@ impl CleanupHandler {
     }
 
     async fn mark_cleaned(&self, job_id: &str) -> Result<(), CleanupError> {
-        let recorded = self.store.mark_cleaned(job_id, Utc::now()).await.map_err(|e| CleanupError::aws(job_id, Step::MarkCleaned, e))?;
+        let recorded = self.store.mark_cleaned(job_id, Utc::now()).await.map_err(|e| aws_error(job_id, Step::MarkCleaned)(e))?;
         if !recorded {
             info!(job_id = %job_id, "the job row no longer exists; cleanedAt not recorded");
         }
@@ -334,8 +324,8 @@ impl CleanupHandler {
             warn!(folder = %printable(folder), "not a job folder; left alone");
             return Ok(FolderOutcome::Kept);
         };
-        let target = job_target(&self.service.staging, job_id).map_err(|e| CleanupError::new(job_id, Step::CheckTarget, Cause::Permanent(e.to_string())))?;
-        let snapshot = self.store.cleanup_snapshot(job_id).await.map_err(|e| CleanupError::aws(job_id, Step::ReadJob, e))?;
+        let target = job_target(&self.service.staging, job_id).map_err(|e| CleanupError::new(job_id, Step::CheckTarget, Disposition::Fail, e.to_string()))?;
+        let snapshot = self.store.cleanup_snapshot(job_id).await.map_err(|e| aws_error(job_id, Step::ReadJob)(e))?;
         let owner = match &snapshot {
             None => FolderOwner::Missing,
             // A row of another runtime never owns a folder here; it is kept rather than guessed at.
@@ -344,7 +334,7 @@ impl CleanupHandler {
             }
             Some(_) => FolderOwner::Row(None),
         };
-        let listed = self.objects.list_keys(&target.bucket, &target.prefix).await.map_err(|e| CleanupError::aws(job_id, Step::ListObjects, e))?;
+        let listed = self.objects.list_keys(&target.bucket, &target.prefix).await.map_err(|e| aws_error(job_id, Step::ListObjects)(e))?;
         let newest = listed.iter().filter_map(|o| o.last_modified).max();
         if !is_orphan(owner, newest, now, self.cleanup.orphan_min_age) {
             debug!(job_id = %job_id, owner = ?owner, newest = ?newest, "staging folder kept");
@@ -402,7 +392,7 @@ impl StagingFolder<'_> {
         self.objects
             .list_page(&self.target.bucket, &self.target.prefix, continuation)
             .await
-            .map_err(|e| CleanupError::aws(self.job_id, Step::ListObjects, e))
+            .map_err(|e| aws_error(self.job_id, Step::ListObjects)(e))
     }
 
     /// The listed keys that are in the folder. S3 only returns keys under the requested prefix;
@@ -420,7 +410,7 @@ impl StagingFolder<'_> {
             .objects
             .delete_keys_reporting(&self.target.bucket, &keys)
             .await
-            .map_err(|e| CleanupError::aws(self.job_id, Step::DeleteObjects, e))?;
+            .map_err(|e| aws_error(self.job_id, Step::DeleteObjects)(e))?;
         if let Some(first) = failed.first() {
             warn!(job_id = %self.job_id, round, failed = failed.len(), first_key = %first.key, code = %first.code, "some keys were not deleted");
         }
@@ -443,7 +433,7 @@ impl StagingFolder<'_> {
                 pending.len(),
                 self.target.uri()
             );
-            return Err(CleanupError::new(self.job_id, Step::DeleteObjects, Cause::Transient(message)));
+            return Err(CleanupError::new(self.job_id, Step::DeleteObjects, Disposition::Retry, message));
         }
         Ok(total)
     }
@@ -458,13 +448,25 @@ mod tests {
 
     #[test]
     fn errors_name_job_step_and_cause() {
-        let err = CleanupError::new("job-7", Step::DeleteObjects, Cause::Transient("SlowDown".into()));
+        let err = CleanupError::new("job-7", Step::DeleteObjects, Disposition::Retry, "SlowDown");
         assert_eq!(err.to_string(), "job job-7: delete staging objects: SlowDown");
         assert!(err.is_transient());
         let denied = AwsError::new("EMR Serverless", "CancelJobRun", AwsErrorKind::Permanent, "AccessDeniedException: no");
-        let err = CleanupError::aws("job-7", Step::CancelRun, denied);
+        let err = aws_error("job-7", Step::CancelRun)(denied);
         assert!(!err.is_transient());
         assert_eq!(err.to_string(), "job job-7: cancel job run: EMR Serverless CancelJobRun failed: AccessDeniedException: no");
+    }
+
+    #[test]
+    fn the_failure_policy_is_one_table() {
+        use AwsErrorKind::*;
+        let steps = [Step::CheckTarget, Step::CancelRun, Step::ListObjects, Step::DeleteObjects, Step::MarkCleaned, Step::ReadJob];
+        for step in steps {
+            assert_eq!(disposition_of(step, Transient), Disposition::Retry, "{step}");
+            for kind in [NotFound, ConditionFailed, Permanent] {
+                assert_eq!(disposition_of(step, kind), Disposition::Fail, "{step} / {kind}: logged, the record is done");
+            }
+        }
     }
 
     #[test]

@@ -141,15 +141,21 @@ async fn job_parameters_override_the_configuration() {
     assert_eq!(metadata["jobParameters"], json!({ "threshold": "0.75" }));
 }
 
-#[tokio::test]
-async fn a_second_delivery_changes_nothing() {
-    let env = TestEnv::new().await;
+/// A CREATED batch job inserted and launched by one delivery: its id, that INSERT batch (to
+/// deliver again) and the handler (whose application cache is warm).
+async fn launched_batch_job(env: &TestEnv) -> (String, Value, submit::handler::SubmitHandler) {
     let id = job_id();
     env.put_job(&created_job(&id, "MODEL_BATCH_JOB")).await;
     let batch = env.insert_batch().await;
     let handler = env.submit_handler().await;
-
     assert!(failures(&handler.handle_batch(batch.clone(), &submit_invocation()).await).is_empty());
+    (id, batch, handler)
+}
+
+#[tokio::test]
+async fn a_second_delivery_changes_nothing() {
+    let env = TestEnv::new().await;
+    let (id, batch, handler) = launched_batch_job(&env).await;
     let first = env.job(&id).await.unwrap();
     // The same record again, and twice within one batch.
     let mut doubled = batch.clone();
@@ -167,11 +173,7 @@ async fn a_second_delivery_changes_nothing() {
 #[tokio::test]
 async fn a_redelivered_insert_of_a_launched_or_finished_job_leaves_s3_as_it_was() {
     let env = TestEnv::new().await;
-    let id = job_id();
-    env.put_job(&created_job(&id, "MODEL_BATCH_JOB")).await;
-    let batch = env.insert_batch().await;
-    let handler = env.submit_handler().await;
-    assert!(failures(&handler.handle_batch(batch.clone(), &submit_invocation()).await).is_empty());
+    let (id, batch, handler) = launched_batch_job(&env).await;
     let folder = format!("modelop-spark-serverless/{id}/");
 
     // Running: the staged files are the run's; a redelivery changes none of them.

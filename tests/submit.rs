@@ -10,7 +10,8 @@ use shared::aws::dynamodb::DynamoJobStore;
 use shared::aws::emr::EmrServerlessClient;
 use shared::aws::s3::S3ObjectStore;
 use shared::aws::AwsError;
-use shared::ports::{JobStore, LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
+use shared::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
+use shared::ports::JobStore;
 use submit::SubmitHandler;
 
 fn job_id() -> String {

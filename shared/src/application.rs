@@ -7,7 +7,22 @@ use std::sync::{Arc, Mutex};
 use tracing::info;
 
 use crate::error::AwsError;
-use crate::ports::{ApplicationSpec, EmrServerless};
+use crate::ports::ApplicationCatalog;
+
+/// An application as found by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationSummary {
+    pub id: String,
+    pub state: String,
+}
+
+/// How this service creates an application it does not find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationSpec {
+    pub name: String,
+    pub release_label: String,
+    pub idle_timeout_minutes: u32,
+}
 
 /// Application states in which a job run is accepted without starting the application first.
 const READY_STATES: [&str; 4] = ["CREATING", "CREATED", "STARTING", "STARTED"];
@@ -32,7 +47,7 @@ impl ApplicationResolver {
 
     /// The id of the application named in `spec`: cached, found (and started when stopped), or
     /// created with auto-start and auto-stop.
-    pub async fn resolve(&self, emr: &dyn EmrServerless, spec: &ApplicationSpec) -> Result<String, AwsError> {
+    pub async fn resolve(&self, emr: &dyn ApplicationCatalog, spec: &ApplicationSpec) -> Result<String, AwsError> {
         if let Some(id) = self.cached(&spec.name) {
             return Ok(id);
         }
@@ -63,11 +78,7 @@ impl ApplicationResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::AwsErrorKind;
-    use crate::manifest::PySparkJobManifest;
-    use crate::ports::ApplicationSummary;
     use async_trait::async_trait;
-    use chrono::{DateTime, Utc};
 
     /// An in-memory EMR that counts the calls the resolver makes.
     #[derive(Default)]
@@ -86,7 +97,7 @@ mod tests {
     }
 
     #[async_trait]
-    impl EmrServerless for FakeEmr {
+    impl ApplicationCatalog for FakeEmr {
         async fn find_application(&self, _name: &str) -> Result<Option<ApplicationSummary>, AwsError> {
             self.note("find");
             tokio::task::yield_now().await;
@@ -99,18 +110,6 @@ mod tests {
         async fn start_application(&self, _id: &str) -> Result<(), AwsError> {
             self.note("start");
             Ok(())
-        }
-        async fn start_job_run(&self, _app: &str, _m: &PySparkJobManifest) -> Result<String, AwsError> {
-            Err(AwsError::new("fake", "StartJobRun", AwsErrorKind::Permanent, "unused"))
-        }
-        async fn find_job_run(&self, _app: &str, _name: &str, _after: DateTime<Utc>) -> Result<Option<String>, AwsError> {
-            Ok(None)
-        }
-        async fn cancel_job_run(&self, _app: &str, _run: &str) -> Result<(), AwsError> {
-            Ok(())
-        }
-        async fn get_job_run(&self, _app: &str, _run: &str) -> Result<crate::ports::JobRunInfo, AwsError> {
-            Err(AwsError::new("fake", "GetJobRun", AwsErrorKind::NotFound, "unused"))
         }
     }
 

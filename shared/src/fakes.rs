@@ -15,7 +15,11 @@ use crate::config::Settings;
 use crate::error::{AwsError, AwsErrorKind};
 use crate::job::{epoch_millis, job_message, timestamp, JobHeader, JobStatus, MessageLevel, StatusChange, Timestamp};
 use crate::manifest::PySparkJobManifest;
+use crate::application::{ApplicationSpec, ApplicationSummary};
+use crate::job_run::{JobRunInfo, LogTail, MonitoredJob, StatusUpdate};
+use crate::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::ports::*;
+use crate::staging_folder::{CleanupSnapshot, FailedDelete, ListedObject, ListedPage};
 use crate::s3_uri::S3Uri;
 
 /// Settings as the `events/` samples assume them (table `modelop-jobs`, bucket `modelop-staging`,
@@ -419,7 +423,7 @@ pub struct FakeObjectStore {
 }
 
 /// The calls that change a bucket.
-pub const S3_WRITES: [&str; 4] = ["put_new", "copy_new", "delete_keys", "delete_keys_reporting"];
+pub const S3_WRITES: [&str; 3] = ["put_new", "copy_new", "delete_keys"];
 
 impl FakeObjectStore {
     /// Puts an object as it is (no call recorded), written `at`.
@@ -470,16 +474,19 @@ impl FakeObjectStore {
         }
     }
 
-    fn delete(&self, bucket: &str, keys: &[String]) {
+    /// DeleteObjects: a recorded call that deletes every key and reports none as failed.
+    fn delete(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
+        self.recorder.call("delete_keys", &[bucket, &keys.join(",")])?;
         let mut objects = self.objects.lock().unwrap();
         for key in keys {
             objects.remove(&(bucket.to_string(), key.clone()));
         }
+        Ok(Vec::new())
     }
 }
 
 #[async_trait]
-impl ObjectStore for FakeObjectStore {
+impl StagingWriter for FakeObjectStore {
     async fn put_new(&self, bucket: &str, key: &str, body: Cow<'static, [u8]>, _content_type: &str) -> Result<bool, AwsError> {
         self.recorder.call("put_new", &[bucket, key])?;
         Ok(self.create(bucket, key, body.into_owned()))
@@ -491,6 +498,21 @@ impl ObjectStore for FakeObjectStore {
         Ok(self.create(bucket, key, body))
     }
 
+    async fn for_each_line(&self, from: &S3Uri, max_bytes: u64, on_line: &mut (dyn for<'l> FnMut(&'l str) + Send)) -> Result<(), AwsError> {
+        self.recorder.call("for_each_line", &[&from.to_string()])?;
+        for line in String::from_utf8_lossy(&self.read(from, max_bytes)?).lines() {
+            on_line(line);
+        }
+        Ok(())
+    }
+
+    async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
+        self.delete(bucket, keys)
+    }
+}
+
+#[async_trait]
+impl RunOutputReader for FakeObjectStore {
     async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError> {
         self.recorder.call("get_text", &[&from.to_string()])?;
         String::from_utf8(self.read(from, max_bytes)?).map_err(|_| AwsError::new("S3", "GetObject", AwsErrorKind::Permanent, format!("{from} is not UTF-8 text")))
@@ -501,20 +523,19 @@ impl ObjectStore for FakeObjectStore {
         self.read(from, max_bytes)
     }
 
-    async fn for_each_line(&self, from: &S3Uri, max_bytes: u64, on_line: &mut (dyn for<'l> FnMut(&'l str) + Send)) -> Result<(), AwsError> {
-        self.recorder.call("for_each_line", &[&from.to_string()])?;
-        for line in String::from_utf8_lossy(&self.read(from, max_bytes)?).lines() {
-            on_line(line);
-        }
-        Ok(())
+    async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, AwsError> {
+        self.recorder.call("object_size", &[bucket, key])?;
+        Ok(self.get(bucket, key).map(|b| b.len() as u64))
     }
 
-    async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<(), AwsError> {
-        self.recorder.call("delete_keys", &[bucket, &keys.join(",")])?;
-        self.delete(bucket, keys);
-        Ok(())
+    async fn has_objects(&self, bucket: &str, prefix: &str) -> Result<bool, AwsError> {
+        self.recorder.call("has_objects", &[bucket, prefix])?;
+        Ok(!self.keys(bucket, prefix).is_empty())
     }
+}
 
+#[async_trait]
+impl StagingFolders for FakeObjectStore {
     async fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>, AwsError> {
         self.recorder.call("list_keys", &[bucket, prefix])?;
         let objects = self.objects.lock().unwrap();
@@ -554,20 +575,8 @@ impl ObjectStore for FakeObjectStore {
         Ok(folders)
     }
 
-    async fn delete_keys_reporting(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
-        self.recorder.call("delete_keys_reporting", &[bucket, &keys.join(",")])?;
-        self.delete(bucket, keys);
-        Ok(Vec::new())
-    }
-
-    async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, AwsError> {
-        self.recorder.call("object_size", &[bucket, key])?;
-        Ok(self.get(bucket, key).map(|b| b.len() as u64))
-    }
-
-    async fn has_objects(&self, bucket: &str, prefix: &str) -> Result<bool, AwsError> {
-        self.recorder.call("has_objects", &[bucket, prefix])?;
-        Ok(!self.keys(bucket, prefix).is_empty())
+    async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
+        self.delete(bucket, keys)
     }
 }
 
@@ -632,7 +641,7 @@ impl FakeEmr {
 }
 
 #[async_trait]
-impl EmrServerless for FakeEmr {
+impl ApplicationCatalog for FakeEmr {
     async fn find_application(&self, name: &str) -> Result<Option<ApplicationSummary>, AwsError> {
         self.recorder.call("find_application", &[name])?;
         let state = self.state.lock().unwrap();
@@ -655,7 +664,10 @@ impl EmrServerless for FakeEmr {
         app.2 = "STARTED".into();
         Ok(())
     }
+}
 
+#[async_trait]
+impl JobRunLauncher for FakeEmr {
     async fn start_job_run(&self, application_id: &str, manifest: &PySparkJobManifest) -> Result<String, AwsError> {
         self.recorder.call("start_job_run", &[application_id, &manifest.job_id])?;
         let mut state = self.state.lock().unwrap();
@@ -680,7 +692,10 @@ impl EmrServerless for FakeEmr {
         let found = state.runs.iter().find(|(_, r)| r.application_id == application_id && r.info.name.as_deref() == Some(name) && r.created_at > created_after);
         Ok(found.map(|(id, _)| id.clone()))
     }
+}
 
+#[async_trait]
+impl JobRunCanceller for FakeEmr {
     async fn cancel_job_run(&self, application_id: &str, run_id: &str) -> Result<(), AwsError> {
         self.recorder.call("cancel_job_run", &[application_id, run_id])?;
         let mut state = self.state.lock().unwrap();
@@ -690,7 +705,10 @@ impl EmrServerless for FakeEmr {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl JobRunReader for FakeEmr {
     async fn get_job_run(&self, application_id: &str, run_id: &str) -> Result<JobRunInfo, AwsError> {
         self.recorder.call("get_job_run", &[application_id, run_id])?;
         let state = self.state.lock().unwrap();

@@ -1,10 +1,60 @@
-//! The submit lease rule: who may launch a job that is already WAITING. Pure, so the whole
-//! decision table is tested without a table.
+//! The submit lease rule: who may launch a job that is already WAITING, and the records of a
+//! claim and a launch. Pure, so the whole decision table is tested without a table.
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::job::{JobStatus, Timestamp};
-use crate::ports::{SubmitLease, SubmitSnapshot};
+use serde::{Deserialize, Serialize};
+
+use crate::job::{JobHeader, JobStatus, Timestamp};
+
+/// A submit invocation's claim on a job between CREATED -> WAITING and the recorded run id. It
+/// expires with the invocation's deadline, so a retry after a crash can take the job over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitLease {
+    /// The Lambda request id of the invocation holding it.
+    pub owner: String,
+    #[serde(default, deserialize_with = "crate::job::lenient")]
+    pub claimed_at: Option<Timestamp>,
+    /// Unreadable is `None`, and a lease without an end counts as expired.
+    #[serde(default, deserialize_with = "crate::job::lenient")]
+    pub expires_at: Option<Timestamp>,
+}
+
+/// What the submit function needs to know of a job row to decide whether it may launch it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitSnapshot {
+    #[serde(flatten)]
+    pub header: JobHeader,
+    #[serde(default)]
+    pub submit_lease: Option<SubmitLease>,
+}
+
+/// What the submit function writes once the run is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchRecord {
+    pub run_id: String,
+    pub application_id: String,
+    pub staging_uri: String,
+    pub at: DateTime<Utc>,
+    /// `ignoredJobParameters`: job parameters with no meaning on EMR Serverless.
+    pub ignored_parameters: Vec<crate::spark_conf::IgnoredParameter>,
+    /// Appended to ModelOp's `jobMessages`.
+    pub messages: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Recorded; the job's status after the write (the monitor may already have moved it on, or
+    /// the user may have cancelled it meanwhile).
+    Recorded(Option<JobStatus>),
+    /// The condition failed although the row exists: the run id recorded on it, if any (a
+    /// different run, or none when the job moved on without one).
+    OtherRunRecorded(Option<String>),
+    /// The row was deleted meanwhile.
+    JobMissing,
+}
 
 /// Added to an invocation's deadline: clocks of two Lambda hosts may differ by this much.
 pub const CLOCK_SKEW_MARGIN: Duration = Duration::seconds(5);

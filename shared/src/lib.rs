@@ -5,7 +5,6 @@
 pub mod annotations;
 pub mod application;
 pub mod aws;
-pub mod cleanup;
 pub mod config;
 pub mod error;
 #[cfg(any(test, feature = "fakes"))]
@@ -18,5 +17,6 @@ pub mod ports;
 pub mod process;
 pub mod s3_uri;
 pub mod spark_conf;
+pub mod staging_folder;
 pub mod stream;
 pub mod text;

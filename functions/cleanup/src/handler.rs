@@ -3,7 +3,7 @@
 //! cancelling its run, if ModelOp Center cancelled it) and `cleanedAt` is recorded. A scheduled
 //! event sweeps folders whose job is finished or gone and that nobody wrote to for a while.
 //!
-//! Every prefix that reaches DeleteObjects comes from `shared::cleanup`, which only yields
+//! Every prefix that reaches DeleteObjects comes from `shared::staging_folder`, which only yields
 //! `<staging prefix><valid job id>/` in the configured bucket.
 
 use std::sync::Arc;
@@ -17,10 +17,12 @@ use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
 use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
-use shared::cleanup::{cleanup_target, decide_transition, is_orphan, job_id_of_folder, job_target, CleanupAction, CleanupTarget, FolderOwner};
+use shared::staging_folder::{
+    cleanup_target, decide_release, is_orphan, job_id_of_folder, job_target, CleanupAction, CleanupTarget, FolderOwner, ListedObject, ListedPage,
+};
 use shared::config::{CleanupConfig, ServiceConfig};
 use shared::text::printable;
-use shared::ports::{CleanupStore, EmrServerless, ListedObject, ListedPage, ObjectStore};
+use shared::ports::{CleanupStore, JobRunCanceller, StagingFolders};
 use shared::stream::{decode_record, handle_stream_batch, image_header, Retryable};
 
 /// DeleteObjects rounds for the keys S3 reports as not deleted, before the record is retried.
@@ -145,8 +147,8 @@ pub struct CleanupHandler {
     service: ServiceConfig,
     cleanup: CleanupConfig,
     store: Arc<dyn CleanupStore>,
-    objects: Arc<dyn ObjectStore>,
-    emr: Arc<dyn EmrServerless>,
+    objects: Arc<dyn StagingFolders>,
+    emr: Arc<dyn JobRunCanceller>,
 }
 
 impl CleanupHandler {
@@ -154,8 +156,8 @@ impl CleanupHandler {
         service: ServiceConfig,
         cleanup: CleanupConfig,
         store: Arc<dyn CleanupStore>,
-        objects: Arc<dyn ObjectStore>,
-        emr: Arc<dyn EmrServerless>,
+        objects: Arc<dyn StagingFolders>,
+        emr: Arc<dyn JobRunCanceller>,
     ) -> Self {
         CleanupHandler { service, cleanup, store, objects, emr }
     }
@@ -200,7 +202,7 @@ impl CleanupHandler {
             debug!(event_id = %record.event_id, "not a SPARK_SERVERLESS_RUNTIME job; skipped");
             return Ok(RecordResult::Skipped("not a job of this runtime".into()));
         }
-        let action = decide_transition(old.status(), new.status());
+        let action = decide_release(old.status(), new.status());
         if action == CleanupAction::Ignore {
             debug!(event_id = %record.event_id, "not a transition into a final state; skipped");
             return Ok(RecordResult::Skipped("not a transition into a final state".into()));
@@ -352,7 +354,7 @@ impl CleanupHandler {
 /// One job's staging folder in the object store: the listing and deleting cleanup does, apart
 /// from the decisions around it.
 struct StagingFolder<'a> {
-    objects: &'a dyn ObjectStore,
+    objects: &'a dyn StagingFolders,
     job_id: &'a str,
     target: &'a CleanupTarget,
 }
@@ -408,7 +410,7 @@ impl StagingFolder<'_> {
         }
         let failed = self
             .objects
-            .delete_keys_reporting(&self.target.bucket, &keys)
+            .delete_keys(&self.target.bucket, &keys)
             .await
             .map_err(|e| aws_error(self.job_id, Step::DeleteObjects)(e))?;
         if let Some(first) = failed.first() {
@@ -478,13 +480,11 @@ mod tests {
     }
 
     mod staging_folder {
-        use std::borrow::Cow;
         use std::collections::HashSet;
         use std::sync::Mutex;
 
         use async_trait::async_trait;
-        use shared::ports::FailedDelete;
-        use shared::s3_uri::S3Uri;
+        use shared::staging_folder::FailedDelete;
 
         use super::*;
 
@@ -531,7 +531,7 @@ mod tests {
         }
 
         #[async_trait]
-        impl ObjectStore for PagedBucket {
+        impl StagingFolders for PagedBucket {
             async fn list_page(&self, _bucket: &str, _prefix: &str, continuation: Option<&str>) -> Result<ListedPage, AwsError> {
                 self.call(format!("list {}", continuation.unwrap_or("-"))).await;
                 if continuation.is_some() && continuation == self.list_fails_at {
@@ -544,7 +544,7 @@ mod tests {
                 Ok(ListedPage { objects, next: (end < self.keys.len()).then(|| format!("t{end}")) })
             }
 
-            async fn delete_keys_reporting(&self, _bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
+            async fn delete_keys(&self, _bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
                 let names: Vec<&str> = keys.iter().map(|k| k.rsplit('/').next().unwrap()).collect();
                 self.call(format!("delete {}", names.join(","))).await;
                 if self.delete_fails {
@@ -555,34 +555,10 @@ mod tests {
                 Ok(refused.map(|k| FailedDelete { key: k.clone(), code: "SlowDown".into(), message: "reduce your request rate".into() }).collect())
             }
 
-            async fn put_new(&self, _: &str, _: &str, _: Cow<'static, [u8]>, _: &str) -> Result<bool, AwsError> {
-                unreachable!("not used by a staging folder")
-            }
-            async fn copy_new(&self, _: &S3Uri, _: &str, _: &str) -> Result<bool, AwsError> {
-                unreachable!("not used by a staging folder")
-            }
-            async fn get_text(&self, _: &S3Uri, _: u64) -> Result<String, AwsError> {
-                unreachable!("not used by a staging folder")
-            }
-            async fn get_bytes(&self, _: &S3Uri, _: u64) -> Result<Vec<u8>, AwsError> {
-                unreachable!("not used by a staging folder")
-            }
-            async fn for_each_line(&self, _: &S3Uri, _: u64, _: &mut (dyn for<'l> FnMut(&'l str) + Send)) -> Result<(), AwsError> {
-                unreachable!("not used by a staging folder")
-            }
-            async fn delete_keys(&self, _: &str, _: &[String]) -> Result<(), AwsError> {
-                unreachable!("not used by a staging folder")
-            }
             async fn list_keys(&self, _: &str, _: &str) -> Result<Vec<ListedObject>, AwsError> {
                 unreachable!("not used by a staging folder")
             }
             async fn list_folders(&self, _: &str, _: &str) -> Result<Vec<String>, AwsError> {
-                unreachable!("not used by a staging folder")
-            }
-            async fn object_size(&self, _: &str, _: &str) -> Result<Option<u64>, AwsError> {
-                unreachable!("not used by a staging folder")
-            }
-            async fn has_objects(&self, _: &str, _: &str) -> Result<bool, AwsError> {
                 unreachable!("not used by a staging folder")
             }
         }

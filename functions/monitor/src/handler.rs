@@ -18,9 +18,10 @@ use shared::job::{job_message, validate_job_id, JobStatus, MessageLevel, ASSET_F
 use shared::text::{head_bounded, printable, tail_bounded};
 use shared::manifest::{output_locations, RESULTS_FOLDER, TAG_JOB_ID};
 use shared::job_run::{
-    decide_status_change, driver_log_prefix, driver_log_stream, failure_message, statuses_before_or_at, EmrState, Transition,
+    decide_status_change, driver_log_prefix, driver_log_stream, failure_message, statuses_before_or_at, DriverLogs, EmrState, FileOutputContent,
+    MonitoredJob, OutputFile, StatusUpdate, Transition,
 };
-use shared::ports::{DriverLogs, EmrServerless, FileOutputContent, LogReader, MonitorStore, MonitoredJob, ObjectStore, OutputFile, StatusUpdate};
+use shared::ports::{JobRunReader, LogReader, MonitorStore, RunOutputReader};
 use shared::s3_uri::S3Uri;
 
 pub const STATE_CHANGE: &str = "EMR Serverless Job Run State Change";
@@ -140,8 +141,8 @@ pub struct MonitorHandler {
     service: ServiceConfig,
     monitor: MonitorConfig,
     store: Arc<dyn MonitorStore>,
-    objects: Arc<dyn ObjectStore>,
-    emr: Arc<dyn EmrServerless>,
+    objects: Arc<dyn RunOutputReader>,
+    emr: Arc<dyn JobRunReader>,
     logs: Arc<dyn LogReader>,
 }
 
@@ -150,8 +151,8 @@ impl MonitorHandler {
         service: ServiceConfig,
         monitor: MonitorConfig,
         store: Arc<dyn MonitorStore>,
-        objects: Arc<dyn ObjectStore>,
-        emr: Arc<dyn EmrServerless>,
+        objects: Arc<dyn RunOutputReader>,
+        emr: Arc<dyn JobRunReader>,
         logs: Arc<dyn LogReader>,
     ) -> Self {
         MonitorHandler { service, monitor, store, objects, emr, logs }

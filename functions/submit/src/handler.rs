@@ -15,16 +15,16 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
-use shared::application::ApplicationResolver;
+use shared::application::{ApplicationResolver, ApplicationSpec};
 use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
 use shared::config::{ServiceConfig, SubmitConfig};
 use shared::job::{decode_job, job_message, Job, JobHeader, JobStatus, MessageLevel, Timestamp};
 use shared::text::printable;
-use shared::lease::{decide_claim, new_lease, ClaimDecision, SkipReason};
+use shared::lease::{decide_claim, new_lease, ClaimDecision, LaunchRecord, RecordOutcome, SkipReason, SubmitLease};
 use shared::annotations::{parse_model_functions, AnnotationScanner};
 use shared::manifest::{build_manifest, plan_job, staged_key, FileContent, FileKind, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
 use shared::stream::{decode_record, handle_stream_batch, image_header};
-use shared::ports::{ApplicationSpec, EmrServerless, JobStore, LaunchRecord, ObjectStore, RecordOutcome, SubmitLease};
+use shared::ports::{JobStore, StagingWriter, SubmitEmr};
 
 /// Largest primary source read from S3 to find its annotations.
 pub const MAX_SOURCE_BYTES: u64 = 10 * 1024 * 1024;
@@ -127,8 +127,8 @@ pub struct SubmitHandler {
     service: ServiceConfig,
     submit: SubmitConfig,
     store: Arc<dyn JobStore>,
-    objects: Arc<dyn ObjectStore>,
-    emr: Arc<dyn EmrServerless>,
+    objects: Arc<dyn StagingWriter>,
+    emr: Arc<dyn SubmitEmr>,
     applications: ApplicationResolver,
 }
 
@@ -137,8 +137,8 @@ impl SubmitHandler {
         service: ServiceConfig,
         submit: SubmitConfig,
         store: Arc<dyn JobStore>,
-        objects: Arc<dyn ObjectStore>,
-        emr: Arc<dyn EmrServerless>,
+        objects: Arc<dyn StagingWriter>,
+        emr: Arc<dyn SubmitEmr>,
     ) -> Self {
         SubmitHandler { service, submit, store, objects, emr, applications: ApplicationResolver::default() }
     }
@@ -451,8 +451,10 @@ impl SubmitHandler {
             return;
         }
         let manifest = &staged.manifest;
-        if let Err(e) = self.objects.delete_keys(&manifest.staging_bucket, &staged.created).await {
-            warn!(job_id = %manifest.job_id, error = %e, "could not remove files staged for a finished job; the orphan sweep will");
+        match self.objects.delete_keys(&manifest.staging_bucket, &staged.created).await {
+            Ok(failed) if failed.is_empty() => {}
+            Ok(failed) => warn!(job_id = %manifest.job_id, not_deleted = ?failed, "could not remove files staged for a finished job; the orphan sweep will"),
+            Err(e) => warn!(job_id = %manifest.job_id, error = %e, "could not remove files staged for a finished job; the orphan sweep will"),
         }
     }
 }

@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 
 use super::{classify, AwsError, AwsErrorKind};
 use crate::job::{attr, epoch_millis, job_message, timestamp, JobHeader, Timestamp, JobStatus, MessageLevel, StatusChange, SPARK_SERVERLESS_RUNTIME};
-use crate::ports::{
-    CleanupSnapshot, CleanupStore, JobStore, LaunchRecord, MonitorStore, MonitoredJob, RecordOutcome, StatusUpdate, SubmitLease, SubmitSnapshot,
-};
+use crate::job_run::{MonitoredJob, StatusUpdate};
+use crate::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
+use crate::ports::{CleanupStore, JobStore, MonitorStore};
+use crate::staging_folder::CleanupSnapshot;
 
 const SERVICE: &str = "DynamoDB";
 /// The EMR state recorded with the launch: a run that StartJobRun just accepted is SUBMITTED.

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 
 use super::{classify, AwsError, AwsErrorKind};
 use crate::manifest::PySparkJobManifest;
-use crate::ports::{ApplicationSpec, ApplicationSummary, EmrServerless, JobRunInfo};
+use crate::application::{ApplicationSpec, ApplicationSummary};
+use crate::job_run::JobRunInfo;
+use crate::ports::{ApplicationCatalog, JobRunCanceller, JobRunLauncher, JobRunReader};
 
 const SERVICE: &str = "EMR Serverless";
 /// The application type this service runs.
@@ -41,7 +43,7 @@ pub fn application_client_token(name: &str) -> String {
 }
 
 #[async_trait]
-impl EmrServerless for EmrServerlessClient {
+impl ApplicationCatalog for EmrServerlessClient {
     async fn find_application(&self, name: &str) -> Result<Option<ApplicationSummary>, AwsError> {
         let live_states = [
             ApplicationState::Creating,
@@ -95,7 +97,10 @@ impl EmrServerless for EmrServerlessClient {
             .map(|_| ())
             .map_err(|e| classify(SERVICE, "StartApplication", e))
     }
+}
 
+#[async_trait]
+impl JobRunLauncher for EmrServerlessClient {
     async fn start_job_run(&self, application_id: &str, manifest: &PySparkJobManifest) -> Result<String, AwsError> {
         let operation = "StartJobRun";
         let spark_submit = SparkSubmit::builder()
@@ -144,7 +149,10 @@ impl EmrServerless for EmrServerlessClient {
         }
         Ok(None)
     }
+}
 
+#[async_trait]
+impl JobRunReader for EmrServerlessClient {
     async fn get_job_run(&self, application_id: &str, run_id: &str) -> Result<JobRunInfo, AwsError> {
         let output = self
             .client
@@ -165,7 +173,10 @@ impl EmrServerless for EmrServerlessClient {
             attempt: run.attempt(),
         })
     }
+}
 
+#[async_trait]
+impl JobRunCanceller for EmrServerlessClient {
     async fn cancel_job_run(&self, application_id: &str, run_id: &str) -> Result<(), AwsError> {
         match self.client.cancel_job_run().application_id(application_id).job_run_id(run_id).send().await {
             Ok(_) => Ok(()),

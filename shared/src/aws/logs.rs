@@ -5,7 +5,8 @@ use aws_sdk_cloudwatchlogs::Client;
 
 use super::{classify, AwsError, AwsErrorKind};
 use crate::text::tail_bounded;
-use crate::ports::{LogReader, LogTail};
+use crate::job_run::LogTail;
+use crate::ports::LogReader;
 
 const SERVICE: &str = "CloudWatch Logs";
 /// Events per GetLogEvents page; a page is also capped at 1 MB by the service.

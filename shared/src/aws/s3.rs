@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{classify, AwsError, AwsErrorKind};
-use crate::ports::{FailedDelete, ListedObject, ListedPage, ObjectStore};
+use crate::ports::{RunOutputReader, StagingFolders, StagingWriter};
+use crate::staging_folder::{FailedDelete, ListedObject, ListedPage};
 use crate::s3_uri::S3Uri;
 
 const SERVICE: &str = "S3";
@@ -74,7 +75,7 @@ fn copy_source(from: &S3Uri) -> String {
 }
 
 #[async_trait]
-impl ObjectStore for S3ObjectStore {
+impl StagingWriter for S3ObjectStore {
     async fn put_new(&self, bucket: &str, key: &str, body: Cow<'static, [u8]>, content_type: &str) -> Result<bool, AwsError> {
         let result = self
             .client
@@ -107,25 +108,6 @@ impl ObjectStore for S3ObjectStore {
         created_unless_exists(result)
     }
 
-    async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError> {
-        String::from_utf8(self.get_bytes(from, max_bytes).await?)
-            .map_err(|_| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is not UTF-8 text")))
-    }
-
-    async fn get_bytes(&self, from: &S3Uri, max_bytes: u64) -> Result<Vec<u8>, AwsError> {
-        let bytes = self
-            .open_bounded(from, max_bytes)
-            .await?
-            .collect()
-            .await
-            .map_err(|e| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Transient, format!("{from}: reading the body failed: {e}")))?
-            .into_bytes();
-        if bytes.len() as u64 > max_bytes {
-            return Err(too_big(from, bytes.len() as u64, max_bytes));
-        }
-        Ok(bytes.to_vec())
-    }
-
     async fn for_each_line(&self, from: &S3Uri, max_bytes: u64, on_line: &mut (dyn for<'l> FnMut(&'l str) + Send)) -> Result<(), AwsError> {
         let mut body = self.open_bounded(from, max_bytes).await?;
         let mut lines = LineSplitter::default();
@@ -145,21 +127,58 @@ impl ObjectStore for S3ObjectStore {
         Ok(())
     }
 
-    async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<(), AwsError> {
-        for chunk in keys.chunks(DELETE_BATCH) {
-            let failed = self.delete_batch(bucket, chunk).await?;
-            if let Some(first) = failed.first() {
-                return Err(AwsError::new(
-                    SERVICE,
-                    "DeleteObjects",
-                    AwsErrorKind::Transient,
-                    format!("{} of {} keys not deleted, first {:?}: {}", failed.len(), chunk.len(), first.key, first.message),
-                ));
-            }
-        }
-        Ok(())
+    async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
+        self.delete_all(bucket, keys).await
+    }
+}
+
+#[async_trait]
+impl RunOutputReader for S3ObjectStore {
+    async fn get_text(&self, from: &S3Uri, max_bytes: u64) -> Result<String, AwsError> {
+        String::from_utf8(self.get_bytes(from, max_bytes).await?)
+            .map_err(|_| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Permanent, format!("{from} is not UTF-8 text")))
     }
 
+    async fn get_bytes(&self, from: &S3Uri, max_bytes: u64) -> Result<Vec<u8>, AwsError> {
+        let bytes = self
+            .open_bounded(from, max_bytes)
+            .await?
+            .collect()
+            .await
+            .map_err(|e| AwsError::new(SERVICE, "GetObject", AwsErrorKind::Transient, format!("{from}: reading the body failed: {e}")))?
+            .into_bytes();
+        if bytes.len() as u64 > max_bytes {
+            return Err(too_big(from, bytes.len() as u64, max_bytes));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, AwsError> {
+        match self.client.head_object().bucket(bucket).key(key).send().await {
+            Ok(output) => Ok(Some(output.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) => match classify(SERVICE, "HeadObject", e) {
+                err if err.is(AwsErrorKind::NotFound) => Ok(None),
+                err => Err(err),
+            },
+        }
+    }
+
+    async fn has_objects(&self, bucket: &str, prefix: &str) -> Result<bool, AwsError> {
+        let output = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "ListObjectsV2", e))?;
+        Ok(!output.contents().is_empty())
+    }
+}
+
+#[async_trait]
+impl StagingFolders for S3ObjectStore {
     async fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>, AwsError> {
         let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
         let mut objects = Vec::new();
@@ -196,39 +215,21 @@ impl ObjectStore for S3ObjectStore {
         Ok(folders)
     }
 
-    async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, AwsError> {
-        match self.client.head_object().bucket(bucket).key(key).send().await {
-            Ok(output) => Ok(Some(output.content_length().unwrap_or(0).max(0) as u64)),
-            Err(e) => match classify(SERVICE, "HeadObject", e) {
-                err if err.is(AwsErrorKind::NotFound) => Ok(None),
-                err => Err(err),
-            },
-        }
+    async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
+        self.delete_all(bucket, keys).await
     }
+}
 
-    async fn has_objects(&self, bucket: &str, prefix: &str) -> Result<bool, AwsError> {
-        let output = self
-            .client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .max_keys(1)
-            .send()
-            .await
-            .map_err(|e| classify(SERVICE, "ListObjectsV2", e))?;
-        Ok(!output.contents().is_empty())
-    }
-
-    async fn delete_keys_reporting(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
+impl S3ObjectStore {
+    /// Deletes the keys in DeleteObjects batches; the keys S3 reported as not deleted.
+    async fn delete_all(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {
         let mut failed = Vec::new();
         for chunk in keys.chunks(DELETE_BATCH) {
             failed.extend(self.delete_batch(bucket, chunk).await?);
         }
         Ok(failed)
     }
-}
 
-impl S3ObjectStore {
     /// One DeleteObjects call (at most [`DELETE_BATCH`] keys), in quiet mode so the response lists
     /// only the keys that were not deleted.
     async fn delete_batch(&self, bucket: &str, chunk: &[String]) -> Result<Vec<FailedDelete>, AwsError> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use serde_json::json;
 use shared::fakes::{row_from_image, settings, transient, FakeEmr, FakeJobTable, FakeObjectStore};
-use shared::ports::JobRunInfo;
+use shared::job_run::JobRunInfo;
 
 use super::*;
 
@@ -135,7 +135,7 @@ async fn a_job_cancelled_by_the_user_has_its_run_cancelled_then_its_folder_empti
 async fn a_transient_delete_failure_retries_the_record_and_keeps_cleaned_at_unset() {
     let world = world();
     let (event, id) = delivered(&world, RUNNING_TO_COMPLETE);
-    world.objects.fail_next("delete_keys_reporting", transient("DeleteObjects"));
+    world.objects.fail_next("delete_keys", transient("DeleteObjects"));
     assert_eq!(world.deliver(&event).await, ["500000000000000600001"]);
     assert_eq!(world.folder(&id).len(), 3);
     assert!(world.jobs.row(&id).unwrap().get("cleanedAt").is_none());

@@ -7,7 +7,7 @@ use chrono::Duration;
 use serde_json::{json, Value};
 use shared::fakes::{settings, transient, FakeEmr, FakeJobTable, FakeLogs, FakeObjectStore};
 use shared::job::{Asset, Timestamp};
-use shared::ports::JobRunInfo;
+use shared::job_run::JobRunInfo;
 
 use super::*;
 

@@ -1,13 +1,46 @@
-//! The cleanup rules, without I/O: which stream transitions release a job's resources, which S3
+//! A job's staging folder and when it is released, without I/O: which stream transitions release a job's resources, which S3
 //! prefix belongs to a job, and which staging folders the orphan sweep may delete. Every path
 //! that reaches a DeleteObjects call is decided here, so the safety checks are tested as a table.
 
 use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
 
 use crate::config::StagingLocation;
-use crate::job::{validate_job_id, InvalidJobId, JobStatus};
+use crate::job::{validate_job_id, InvalidJobId, JobHeader, JobStatus};
 use crate::text::printable;
 use crate::s3_uri::S3Uri;
+
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListedPage {
+    /// The page's objects, in key order.
+    pub objects: Vec<ListedObject>,
+    /// The continuation token of the next page; `None` on the last one.
+    pub next: Option<String>,
+}
+
+/// A key a DeleteObjects response reported as not deleted, with S3's code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDelete {
+    pub key: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// What the cleanup function needs to know of a job row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanupSnapshot {
+    #[serde(flatten)]
+    pub header: JobHeader,
+}
 
 /// What a MODIFY of a job row asks the cleanup function to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +56,7 @@ pub enum CleanupAction {
 /// The transition rule: act once, when a job enters COMPLETE, ERROR or CANCELLED from a state
 /// that was not final. A missing or unknown old status counts as not final, because cleaning is
 /// idempotent while missing a clean leaves files behind until the orphan sweep.
-pub fn decide_transition(old: Option<JobStatus>, new: Option<JobStatus>) -> CleanupAction {
+pub fn decide_release(old: Option<JobStatus>, new: Option<JobStatus>) -> CleanupAction {
     let Some(new) = new.filter(|s| s.is_terminal()) else {
         return CleanupAction::Ignore;
     };
@@ -136,7 +169,7 @@ mod tests {
             (None, None, CleanupAction::Ignore),
         ];
         for (old, new, expected) in cases {
-            assert_eq!(decide_transition(old, new), expected, "{old:?} -> {new:?}");
+            assert_eq!(decide_release(old, new), expected, "{old:?} -> {new:?}");
         }
     }
 

@@ -11,8 +11,9 @@ idempotency (checked against botocore's service model in the venv):
     StopApplication     POST   /applications/{applicationId}/stop
     StartJobRun         POST   /applications/{applicationId}/jobruns
     ListJobRuns         GET    /applications/{applicationId}/jobruns  ?states=&createdAtAfter=&createdAtBefore=&mode=&maxResults=&nextToken=
-    GetJobRun           GET    /applications/{applicationId}/jobruns/{jobRunId}
+    GetJobRun           GET    /applications/{applicationId}/jobruns/{jobRunId}  ?attempt=
     CancelJobRun        DELETE /applications/{applicationId}/jobruns/{jobRunId}
+    ListJobRunAttempts  GET    /applications/{applicationId}/jobruns/{jobRunId}/attempts  ?maxResults=&nextToken=
 
 Errors answer the real status codes with ``X-Amzn-ErrorType`` and ``{"message"}``:
 ResourceNotFoundException 404, ValidationException 400, ConflictException 409, and
@@ -34,6 +35,20 @@ Every state change is also published as the EventBridge event EMR Serverless sen
 ("EMR Serverless Job Run State Change", source ``aws.emr-serverless``) to the event sink: a
 callable when used in-process (``tests/emulator/local_aws.py``), or ``--events-url`` (POSTed as
 JSON) when run on its own.
+
+Run controls (shapes and names from botocore's emr-serverless service-2.json; behaviour from the
+EMR Serverless User Guide; what neither says is an assumption, marked ASSUMED where it is made):
+
+* **Retry policy** (StartJobRun ``retryPolicy``: ``maxAttempts`` 1-10 for BATCH runs;
+  ``maxFailedAttemptsPerHour`` 1-10 is accepted and shown, STREAMING runs are not retried). A
+  failed attempt that has attempts left is run again from the beginning: the attempt ends FAILED,
+  "EMR Serverless Job Run Retry" is published (``previousAttempt``, ``previousAttemptState``,
+  ``previousAttemptCreatedAt``, ``previousAttemptEndedAt``, ``newAttempt``,
+  ``newAttemptCreatedAt``), and the next attempt starts SCHEDULED (ASSUMED: the run itself is not
+  FAILED in between, so no FAILED state change is published until the last attempt fails).
+  GetJobRun shows ``attempt``, ``attemptCreatedAt``, ``attemptUpdatedAt``, ``retryPolicy`` (the
+  latest attempt, or ``?attempt=n``); ListJobRunAttempts lists them. Attempt n > 1 writes its
+  driver logs under ``.../jobs/<run>/attempts/<n>/SPARK_DRIVER/``.
 
 Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
 
@@ -187,6 +202,20 @@ class Application:
         return out
 
 
+class Attempt:
+    """One attempt of a job run (EMR Serverless "job resiliency": a failed attempt of a run with a
+    ``retryPolicy`` is run again from the beginning as attempt n+1; ListJobRunAttempts lists them
+    and GetJobRun shows the latest, or the one its ``attempt`` query parameter names)."""
+
+    def __init__(self, number: int, at: float, state: str) -> None:
+        self.number = number
+        self.created_at = self.updated_at = at
+        self.state = state
+        self.state_details: str | None = None
+        self.started_at: float | None = None  # first RUNNING of this attempt
+        self.ended_at: float | None = None  # when it reached a terminal state (or was retried)
+
+
 class JobRun:
     def __init__(self, app: Application, body: dict) -> None:
         self.id = _new_id()
@@ -198,49 +227,104 @@ class JobRun:
         self.overrides = body.get("configurationOverrides") or {}
         self.tags = dict(body.get("tags") or {})
         self.mode = body.get("mode") or "BATCH"
-        self.state = "SUBMITTED"
-        self.state_details: str | None = None
-        self.attempt: int | None = None
+        # StartJobRun's retryPolicy, as given (botocore: RetryPolicy{maxAttempts, maxFailedAttemptsPerHour}).
+        self.retry_policy: dict | None = dict(body["retryPolicy"]) if body.get("retryPolicy") is not None else None
         self.created_at = self.updated_at = _now()
-        self.started_at: float | None = None
-        self.ended_at: float | None = None
+        self.attempts: list[Attempt] = [Attempt(1, self.created_at, "SUBMITTED")]
+        # GetJobRun shows attempt/attemptCreatedAt/attemptUpdatedAt for a run with a retry policy, or
+        # once the admin route has named an attempt (a run without either never had one to show).
+        self.attempt_visible = self.retry_policy is not None
         self.state_times: list[tuple[str, float]] = [("SUBMITTED", self.created_at)]
         # Execution (execute mode).
         self.cancel_requested = threading.Event()
         self.process: subprocess.Popen | None = None
 
+    # The run's state is its latest attempt's.
+    @property
+    def current(self) -> Attempt:
+        return self.attempts[-1]
+
+    @property
+    def state(self) -> str:
+        return self.current.state
+
+    @property
+    def state_details(self) -> str | None:
+        return self.current.state_details
+
+    @property
+    def attempt(self) -> int | None:
+        return self.current.number if self.attempt_visible else None
+
+    def attempt_view(self, number: int | None) -> Attempt:
+        if number is None:
+            return self.current
+        for attempt in self.attempts:
+            if attempt.number == number:
+                return attempt
+        raise not_found(f"Attempt {number} of job run {self.id} does not exist")
+
+    def max_attempts(self) -> int:
+        """How many attempts a BATCH run gets (retryPolicy.maxAttempts; 1 without a policy).
+        maxFailedAttemptsPerHour is STREAMING-only and is accepted, not enforced."""
+        if self.mode != "BATCH" or not self.retry_policy:
+            return 1
+        return int(self.retry_policy.get("maxAttempts") or 1)
+
     @property
     def arn(self) -> str:
         return f"{self.app.arn}/jobruns/{self.id}"
 
-    def _common(self) -> dict:
+    @property
+    def created_by(self) -> str:
+        return f"arn:aws:sts::{self.app.account}:assumed-role/local/emulator"
+
+    def _common(self, attempt: Attempt) -> dict:
+        latest = attempt is self.current
         out = {
-            "applicationId": self.app.id, "arn": self.arn,
-            "createdBy": f"arn:aws:sts::{self.app.account}:assumed-role/local/emulator",
-            "createdAt": self.created_at, "updatedAt": self.updated_at, "executionRole": self.execution_role,
-            "state": self.state, "stateDetails": self.state_details or "", "releaseLabel": self.app.release_label,
-            "mode": self.mode,
+            "applicationId": self.app.id, "arn": self.arn, "createdBy": self.created_by,
+            "createdAt": self.created_at, "updatedAt": self.updated_at if latest else attempt.updated_at,
+            "executionRole": self.execution_role, "state": attempt.state, "stateDetails": attempt.state_details or "",
+            "releaseLabel": self.app.release_label, "mode": self.mode,
         }
         if self.name is not None:
             out["name"] = self.name
-        if self.attempt is not None:
-            out["attempt"] = self.attempt
+        if self.attempt_visible:
+            out.update({"attempt": attempt.number, "attemptCreatedAt": attempt.created_at, "attemptUpdatedAt": attempt.updated_at})
         return out
 
     def summary(self) -> dict:
-        out = self._common()
+        out = self._common(self.current)
         out["id"] = self.id
         out["type"] = "Spark"
         return out
 
-    def full(self) -> dict:
-        out = self._common()
+    def attempt_summary(self, attempt: Attempt) -> dict:
+        """A JobRunAttemptSummary (botocore): the run's fields, the attempt's state and times."""
+        out = {
+            "applicationId": self.app.id, "id": self.id, "mode": self.mode, "arn": self.arn, "createdBy": self.created_by,
+            "jobCreatedAt": self.created_at, "createdAt": attempt.created_at, "updatedAt": attempt.updated_at,
+            "executionRole": self.execution_role, "state": attempt.state, "stateDetails": attempt.state_details or "",
+            "releaseLabel": self.app.release_label, "type": "Spark", "attempt": attempt.number,
+        }
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+    def full(self, number: int | None = None) -> dict:
+        attempt = self.attempt_view(number)
+        out = self._common(attempt)
         out.update({"jobRunId": self.id, "jobDriver": self.job_driver, "configurationOverrides": self.overrides, "tags": self.tags})
-        if self.started_at is not None:
-            out["startedAt"] = self.started_at
-        if self.ended_at is not None:
-            out["endedAt"] = self.ended_at
-            out["totalExecutionDurationSeconds"] = int(self.ended_at - (self.started_at or self.created_at))
+        if self.retry_policy is not None:
+            out["retryPolicy"] = self.retry_policy
+        # startedAt: "when the job moved to the RUNNING state"; endedAt: "when the job was terminated";
+        # totalExecutionDurationSeconds: only for a run that is over (botocore's JobRun docs). All of
+        # the attempt shown (for a run that was never retried, of the run).
+        if attempt.started_at is not None:
+            out["startedAt"] = attempt.started_at
+        if attempt.ended_at is not None:
+            out["endedAt"] = attempt.ended_at
+            out["totalExecutionDurationSeconds"] = int(attempt.ended_at - (attempt.started_at or attempt.created_at))
         return out
 
     def log_config(self) -> dict | None:
@@ -258,6 +342,7 @@ class EmrServerless:
         self.event_sink = event_sink
         self.runner = runner
         self.log = log or (lambda message: print(f"emr-serverless: {message}", file=sys.stderr, flush=True))
+        self.stopping = threading.Event()
 
     # ---- helpers
 
@@ -277,28 +362,100 @@ class EmrServerless:
             raise not_found(f"Job run {run_id} does not exist in application {app_id}")
         return run
 
-    def set_state(self, run: JobRun, state: str, details: str | None = None, attempt: int | None = None) -> None:
+    def set_state(self, run: JobRun, state: str, details: str | None = None, attempt: int | None = None,
+                  only_from: tuple[str, ...] | None = None) -> bool:
+        """Move the run (its latest attempt) to ``state`` and publish the state change. With
+        ``only_from``, only a run in one of those states moves (a timer and the run's own thread may
+        race); answers whether it moved. ``attempt`` (the admin route) makes that number the
+        latest attempt: a new one, as a retry would, if it is not the latest already."""
         with self.lock:
+            if only_from is not None and run.state not in only_from:
+                return False
             previous = run.state
-            run.state = state
-            run.state_details = (details or "")[:STATE_DETAILS_MAX] or None
+            now = _now()
             if attempt is not None:
-                run.attempt = attempt
-            run.updated_at = _now()
-            run.state_times.append((state, run.updated_at))
-            if state == "RUNNING" and run.started_at is None:
-                run.started_at = run.updated_at
+                run.attempt_visible = True
+                if attempt != run.current.number:
+                    self._new_attempt(run, attempt, state, now)
+            current = run.current
+            current.state = state
+            current.state_details = (details or "")[:STATE_DETAILS_MAX] or None
+            run.updated_at = current.updated_at = now
+            run.state_times.append((state, now))
+            if state == "RUNNING" and current.started_at is None:
+                current.started_at = now
             if state in TERMINAL_RUN_STATES:
-                run.ended_at = run.updated_at
+                current.ended_at = now
             event = self.state_change_event(run, previous)
         self.log(f"job run {run.id} ({run.name}): {previous} -> {state}" + (f" ({run.state_details})" if run.state_details else ""))
         self.publish(event)
+        return True
+
+    @staticmethod
+    def _new_attempt(run: JobRun, number: int, state: str, now: float) -> Attempt:
+        previous = run.current
+        if previous.state not in TERMINAL_RUN_STATES:
+            # An attempt that is followed by another one is over: it failed.
+            previous.state, previous.updated_at, previous.ended_at = "FAILED", now, now
+        attempt = Attempt(number, now, state)
+        run.attempts.append(attempt)
+        return attempt
+
+    def retry(self, run: JobRun, details: str | None) -> bool:
+        """A failed attempt: if the run's retry policy allows another attempt (BATCH,
+        ``maxAttempts``), the attempt ends FAILED with ``details``, the "EMR Serverless Job Run
+        Retry" event is published and the next attempt starts in SCHEDULED (the run keeps its place
+        on the application: the retry is not queued again). The run itself is not FAILED in
+        between, so no FAILED state change is published for it. Answers False (nothing done) when
+        the run must end FAILED instead."""
+        with self.lock:
+            if (run.state in TERMINAL_RUN_STATES or run.cancel_requested.is_set() or self.stopping.is_set()
+                    or run.current.number >= run.max_attempts()):
+                return False
+            now = _now()
+            failed = run.current
+            failed.state, failed.updated_at, failed.ended_at = "FAILED", now, now
+            failed.state_details = (details or "")[:STATE_DETAILS_MAX] or None
+            previous_state = run.state_times[-1][0]
+            attempt = self._new_attempt(run, failed.number + 1, "SCHEDULED", now)
+            run.attempt_visible = True
+            run.updated_at = now
+            run.state_times.append(("SCHEDULED", now))
+            retry_event = self.retry_event(run, failed, attempt)
+            state_event = self.state_change_event(run, previous_state)
+        self.log(f"job run {run.id} ({run.name}): attempt {failed.number} FAILED ({failed.state_details}); "
+                 f"attempt {attempt.number} of {run.max_attempts()} starts")
+        self.publish(retry_event)
+        self.publish(state_event)
+        return True
+
+    def retry_event(self, run: JobRun, previous: Attempt, new: Attempt) -> dict:
+        """"EMR Serverless Job Run Retry" as the EMR Serverless User Guide's EventBridge samples
+        show it (and events/monitor/job-run-retry.json): the run's common fields, the previous
+        attempt's number, state, creation and end, the new attempt's number and creation; no
+        ``state``, ``attempt`` or ``jobRunName``."""
+        detail = {
+            "jobRunId": run.id, "applicationId": run.app.id, "arn": run.arn, "releaseLabel": run.app.release_label,
+            "createdBy": run.created_by, "updatedAt": _iso_micro(run.updated_at), "createdAt": _iso_micro(run.created_at),
+            "previousAttempt": previous.number, "previousAttemptState": previous.state,
+            "previousAttemptCreatedAt": _iso_micro(previous.created_at),
+            "previousAttemptEndedAt": _iso_micro(previous.ended_at or previous.updated_at),
+            "newAttempt": new.number, "newAttemptCreatedAt": _iso_micro(new.created_at),
+        }
+        return self._event("EMR Serverless Job Run Retry", run, new.created_at, detail)
+
+    def _event(self, detail_type: str, run: JobRun, at: float, detail: dict) -> dict:
+        return {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type,
+            "source": "aws.emr-serverless", "account": run.app.account,
+            "time": dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": run.app.region, "resources": [], "detail": detail,
+        }
 
     def state_change_event(self, run: JobRun, previous: str | None) -> dict:
         detail = {
             "jobRunId": run.id, "applicationId": run.app.id, "arn": run.arn, "releaseLabel": run.app.release_label,
-            "state": run.state,
-            "createdBy": f"arn:aws:sts::{run.app.account}:assumed-role/local/emulator",
+            "state": run.state, "createdBy": run.created_by,
             "updatedAt": _iso_micro(run.updated_at), "createdAt": _iso_micro(run.created_at),
         }
         if run.name is not None:
@@ -307,12 +464,7 @@ class EmrServerless:
             detail["previousState"] = previous
         if run.state_details:
             detail["stateDetails"] = run.state_details
-        return {
-            "version": "0", "id": str(uuid.uuid4()), "detail-type": "EMR Serverless Job Run State Change",
-            "source": "aws.emr-serverless", "account": run.app.account,
-            "time": dt.datetime.fromtimestamp(run.updated_at, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": run.app.region, "resources": [], "detail": detail,
-        }
+        return self._event("EMR Serverless Job Run State Change", run, run.updated_at, detail)
 
     def publish(self, event: dict) -> None:
         if self.event_sink is None:
@@ -399,6 +551,10 @@ class EmrServerless:
         name = body.get("name")
         if name is not None and not (isinstance(name, str) and 1 <= len(name) <= 256):
             raise validation("name must be 1-256 characters")
+        mode = body.get("mode") or "BATCH"
+        if mode not in ("BATCH", "STREAMING"):
+            raise constraint(mode, "mode", "Member must satisfy enum value set: [BATCH, STREAMING]")
+        _check_retry_policy(body.get("retryPolicy"))
         with self.lock:
             app = self._app(region, app_id)
             for run in self.runs.values():
@@ -418,9 +574,23 @@ class EmrServerless:
             threading.Thread(target=self.runner.run, args=(self, run), name=f"run-{run.id}", daemon=True).start()
         return {"applicationId": app.id, "jobRunId": run.id, "arn": run.arn}
 
-    def get_job_run(self, region: str, app_id: str, run_id: str) -> dict:
+    def get_job_run(self, region: str, app_id: str, run_id: str, query: dict[str, list[str]] | None = None) -> dict:
+        """GetJobRun; ``?attempt=n`` shows that attempt ("defaults to the attempt of the latest job")."""
+        attempt = _int_query(query or {}, "attempt", minimum=1)
         with self.lock:
-            return {"jobRun": self._run(region, app_id, run_id).full()}
+            return {"jobRun": self._run(region, app_id, run_id).full(attempt)}
+
+    def list_job_run_attempts(self, region: str, app_id: str, run_id: str, query: dict[str, list[str]]) -> dict:
+        """ListJobRunAttempts: every attempt of the run, the first first, as JobRunAttemptSummary
+        (a run that was never retried has its one attempt); paginated like ListJobRuns."""
+        with self.lock:
+            run = self._run(region, app_id, run_id)
+            items = [run.attempt_summary(a) for a in run.attempts]
+        page, token = _paginate(items, query)
+        out: dict = {"jobRunAttempts": page}
+        if token:
+            out["nextToken"] = token
+        return out
 
     def list_job_runs(self, region: str, app_id: str, query: dict[str, list[str]]) -> dict:
         states = query.get("states") or []
@@ -495,7 +665,10 @@ class EmrServerless:
                     raise not_found(f"application {app_id} not found in account {account}")
         except ApiError as exc:
             return 404, {"message": f"{exc.message} (account {account}, region {region})"}
-        self.set_state(run, state, details, attempt)
+        # A FAILED attempt of a run whose retry policy allows another one is retried, as EMR would
+        # (naming an attempt is the test saying which attempt it is: no retry then).
+        if not (state == "FAILED" and attempt is None and self.retry(run, details)):
+            self.set_state(run, state, details, attempt)
         with self.lock:
             return 200, run.full()
 
@@ -539,6 +712,48 @@ def _field(body: dict, name: str, kinds: Any, default: Any = None, required: boo
     if isinstance(value, str) and required and not value:
         raise ValueError(f"{name} must not be empty")
     return value
+
+
+def constraint(value: Any, path: str, rule: str) -> ApiError:
+    """A field outside its model's constraints, worded as AWS's request validation words it."""
+    return validation(f"1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: {rule}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_query(query: dict[str, list[str]], name: str, minimum: int | None = None) -> int | None:
+    raw = (query.get(name) or [None])[0]
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise constraint(raw, name, "Member must be an integer") from exc
+    if minimum is not None and value < minimum:
+        raise constraint(value, name, f"Member must have value greater than or equal to {minimum}")
+    return value
+
+
+def _check_retry_policy(policy: Any) -> None:
+    """RetryPolicy (botocore: maxAttempts, maxFailedAttemptsPerHour, both integers >= 1). The User
+    Guide's "Job resiliency" page: maxAttempts (BATCH) accepts 1 to 10, default 1 (no retry);
+    maxFailedAttemptsPerHour (STREAMING) 1 to 10. No release check: the page says retries come with
+    emr-7.1.0 and later, but nothing shows StartJobRun rejecting a policy on an older release."""
+    if policy is None:
+        return
+    if not isinstance(policy, dict):
+        raise validation("retryPolicy must be an object")
+    unknown = sorted(set(policy) - {"maxAttempts", "maxFailedAttemptsPerHour"})
+    if unknown:
+        raise validation(f"retryPolicy: unknown field {unknown[0]}")
+    for key in ("maxAttempts", "maxFailedAttemptsPerHour"):
+        value = policy.get(key)
+        if value is None:
+            continue
+        if not _is_int(value) or not 1 <= value <= 10:
+            raise constraint(value, f"retryPolicy.{key}", "Member must have value between 1 and 10")
 
 
 def _paginate(items: list, query: dict[str, list[str]]) -> tuple[list, str | None]:
@@ -644,49 +859,81 @@ class SparkRunner:
     # -- the run
 
     def run(self, emr: EmrServerless, run: JobRun) -> None:
+        """The run, attempt after attempt: a failed attempt is retried while the run's retry policy
+        allows (:meth:`EmrServerless.retry`), each from the beginning in a fresh directory."""
+        try:
+            while True:
+                outcome, details = self._attempt(emr, run)
+                if outcome == "cancelled":
+                    return self._cancelled(emr, run)
+                if outcome == "success":
+                    emr.set_state(run, "SUCCESS")
+                    return
+                if not emr.retry(run, details):
+                    if run.cancel_requested.is_set():
+                        return self._cancelled(emr, run)
+                    emr.set_state(run, "FAILED", details)
+                    return
+        except Exception:  # noqa: BLE001 - the emulator's own failure; the run must still end
+            emr.log(f"job run {run.id}: {traceback.format_exc()}")
+            if run.state not in TERMINAL_RUN_STATES:
+                emr.set_state(run, "FAILED", "Job run could not start: internal error of the emulator")
+
+    def attempt_root(self, run: JobRun, number: int) -> str:
+        """Attempt 1 in ``<work>/<run>/`` (as before retries existed); attempt n in
+        ``<work>/<run>/attempts/<n>/``."""
         root = os.path.join(self.work_dir, run.id)
+        return root if number == 1 else os.path.join(root, "attempts", str(number))
+
+    def _attempt(self, emr: EmrServerless, run: JobRun) -> tuple[str, str | None]:
+        """One attempt: ``("success" | "failed" | "cancelled", stateDetails of a failure)``. The
+        caller ends the run (or retries it)."""
+        number = run.current.number
+        root = self.attempt_root(run, number)
         stdout_path, stderr_path = os.path.join(root, "stdout"), os.path.join(root, "stderr")
         try:
             with self.slots:
                 if run.cancel_requested.is_set():
-                    return self._cancelled(emr, run)
+                    return "cancelled", None
                 os.makedirs(os.path.join(root, "staged"), exist_ok=True)
                 command, outputs = self._prepare(emr, run, root)
                 if run.cancel_requested.is_set():
-                    return self._cancelled(emr, run)
-                emr.set_state(run, "SCHEDULED")
+                    return "cancelled", None
+                if run.state != "SCHEDULED":  # a retry's attempt starts SCHEDULED
+                    emr.set_state(run, "SCHEDULED")
                 with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
                     env = dict(os.environ, PYSPARK_PYTHON=self.python, PYSPARK_DRIVER_PYTHON=self.python)
                     env.pop("PYSPARK_GATEWAY_PORT", None)
                     with emr.lock:
                         if run.cancel_requested.is_set():
-                            return self._cancelled(emr, run)
+                            return "cancelled", None
                         run.process = subprocess.Popen(command, cwd=os.path.join(root, "staged"), stdout=out, stderr=err,
                                                        stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-                    emr.log(f"job run {run.id}: pid {run.process.pid}: {shlex.join(command)}")
+                    emr.log(f"job run {run.id}: attempt {number}: pid {run.process.pid}: {shlex.join(command)}")
                     emr.set_state(run, "RUNNING")
                     code = run.process.wait()
-                self._upload_logs(emr, run, stdout_path, stderr_path)
+                self._upload_logs(emr, run, number, stdout_path, stderr_path)
                 if run.cancel_requested.is_set():
-                    return self._cancelled(emr, run)
-                if code == 0:
-                    for local, uri in outputs:
-                        if os.path.exists(local):
-                            for written in self._upload_tree(local, uri):
-                                emr.log(f"job run {run.id}: wrote {written}")
-                    emr.set_state(run, "SUCCESS")
-                else:
-                    emr.set_state(run, "FAILED", self._failure_details(code, stderr_path))
+                    return "cancelled", None
+                if code != 0:
+                    return "failed", self._failure_details(code, stderr_path)
+                for local, uri in outputs:
+                    if os.path.exists(local):
+                        for written in self._upload_tree(local, uri):
+                            emr.log(f"job run {run.id}: wrote {written}")
+                return "success", None
         except Exception as exc:  # noqa: BLE001 - a run that cannot even start fails, as on EMR
             emr.log(f"job run {run.id}: {traceback.format_exc()}")
             try:
+                os.makedirs(root, exist_ok=True)
                 with open(stderr_path, "ab") as err:
                     err.write(f"emr-serverless emulator: could not run the job: {exc}\n".encode())
-                self._upload_logs(emr, run, stdout_path, stderr_path)
+                self._upload_logs(emr, run, number, stdout_path, stderr_path)
             except Exception:  # noqa: BLE001
                 pass
-            if run.state not in TERMINAL_RUN_STATES:
-                emr.set_state(run, "FAILED", f"Job run could not start: {exc}")
+            if run.cancel_requested.is_set():
+                return "cancelled", None
+            return "failed", f"Job run could not start: {exc}"
 
     def _cancelled(self, emr: EmrServerless, run: JobRun) -> None:
         if run.state not in TERMINAL_RUN_STATES:
@@ -807,14 +1054,23 @@ class SparkRunner:
             json.dump(metadata, f, indent=2)
         return outputs
 
-    def _upload_logs(self, emr: EmrServerless, run: JobRun, stdout_path: str, stderr_path: str) -> None:
+    @staticmethod
+    def driver_log_base(run: JobRun, attempt: int) -> str:
+        """The CloudWatch stream name of an attempt's driver logs, before ``/stdout|stderr``:
+        ``[<prefix>/]applications/<app>/jobs/<run>/SPARK_DRIVER`` for the first attempt and
+        ``.../jobs/<run>/attempts/<n>/SPARK_DRIVER`` for attempt n > 1 (the User Guide's "Storing
+        logs": a retried run's attempts are under ``attempts/<n>/``; the first attempt keeps the
+        path of a run without retries, which is what shared/src/job_run.rs driver_log_stream reads)."""
+        prefix = (run.log_config() or {}).get("logStreamNamePrefix")
+        base = f"applications/{run.app.id}/jobs/{run.id}/" + (f"attempts/{attempt}/" if attempt > 1 else "") + "SPARK_DRIVER"
+        return f"{prefix}/{base}" if prefix else base
+
+    def _upload_logs(self, emr: EmrServerless, run: JobRun, attempt: int, stdout_path: str, stderr_path: str) -> None:
         config = run.log_config()
         if config is None:
             return
         group = config.get("logGroupName") or "/aws/emr-serverless"
-        prefix = config.get("logStreamNamePrefix")
-        base = f"applications/{run.app.id}/jobs/{run.id}/SPARK_DRIVER"
-        base = f"{prefix}/{base}" if prefix else base
+        base = self.driver_log_base(run, attempt)
         try:
             self.logs.create_log_group(logGroupName=group)
         except self.logs.exceptions.ResourceAlreadyExistsException:
@@ -853,6 +1109,7 @@ _APP = re.compile(r"^/applications/(?P<app>[^/]+)$")
 _APP_ACTION = re.compile(r"^/applications/(?P<app>[^/]+)/(?P<action>start|stop)$")
 _RUNS = re.compile(r"^/applications/(?P<app>[^/]+)/jobruns$")
 _RUN = re.compile(r"^/applications/(?P<app>[^/]+)/jobruns/(?P<run>[^/]+)$")
+_ATTEMPTS = re.compile(r"^/applications/(?P<app>[^/]+)/jobruns/(?P<run>[^/]+)/attempts$")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/")
 
 
@@ -942,9 +1199,12 @@ def make_handler(emr: EmrServerless, quiet: bool) -> type[BaseHTTPRequestHandler
                     return emr.list_job_runs(region, m["app"], query)
             elif m := _RUN.match(path):
                 if method == "GET":
-                    return emr.get_job_run(region, m["app"], m["run"])
+                    return emr.get_job_run(region, m["app"], m["run"], query)
                 if method == "DELETE":
                     return emr.cancel_job_run(region, m["app"], m["run"])
+            elif m := _ATTEMPTS.match(path):
+                if method == "GET":
+                    return emr.list_job_run_attempts(region, m["app"], m["run"], query)
             raise ApiError(404, "UnknownOperationException", f"no operation {method} {path}")
 
         def do_GET(self) -> None:

@@ -43,7 +43,8 @@ class Events:
 
     def states(self, run_id: str) -> list[str]:
         with self.lock:
-            return [e["detail"]["state"] for e in self.items if e["detail"]["jobRunId"] == run_id]
+            return [e["detail"]["state"] for e in self.items
+                    if e["detail"]["jobRunId"] == run_id and e["detail-type"] == "EMR Serverless Job Run State Change"]
 
 
 @pytest.fixture(scope="module")
@@ -287,3 +288,237 @@ def test_cli_ready_file_health_and_sigterm():
                 proc.kill()
                 proc.wait()
             proc.stdout.close()
+
+
+# ---- run controls: helpers for execute mode without Spark
+#
+# The runner is the real SparkRunner with a stand-in for spark-submit (FAKE_SPARK_SUBMIT below), so
+# a run's process, its signals, its exit code, its logs in moto's CloudWatch Logs and its attempts'
+# directories are all real, in a fraction of a second instead of a JVM start.
+
+FAKE_SPARK_SUBMIT = r'''
+import json, os, signal, sys, time
+
+# What to do, from the run's entry point arguments: behaviour={"exit": [codes by attempt],
+# "sleep": s, "term": s (on SIGTERM: "clean up" for s seconds, then exit 143), "ignore_term": bool}.
+spec = json.loads(next(a for a in sys.argv if a.startswith("behaviour="))[len("behaviour="):])
+# The attempt, from the directory the runner starts it in: <run>/staged or <run>/attempts/<n>/staged.
+parts = os.getcwd().split(os.sep)
+attempt = int(parts[-2]) if len(parts) >= 3 and parts[-3] == "attempts" else 1
+print(f"attempt {attempt} stdout", flush=True)
+print(f"attempt {attempt} stderr", file=sys.stderr, flush=True)
+if spec.get("term") is not None:
+    def on_term(*_):
+        print("SIGTERM: cleaning up", flush=True)
+        time.sleep(spec["term"])
+        print("cleaned up", flush=True)
+        sys.exit(143)
+    signal.signal(signal.SIGTERM, on_term)
+if spec.get("ignore_term"):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+deadline = time.monotonic() + spec.get("sleep", 0)
+while time.monotonic() < deadline:
+    time.sleep(0.02)
+codes = spec.get("exit", [0])
+code = codes[min(attempt, len(codes)) - 1]
+if code:
+    print(f"ValueError: attempt {attempt} failed", file=sys.stderr, flush=True)
+sys.exit(code)
+'''
+
+LOG_GROUP = "/emr/run-controls"
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = os.path.join(tmp, "ready.json")
+        proc = subprocess.Popen([sys.executable, os.path.join(HERE, "moto_server.py"), "--ready-file", ready, "--quiet"],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            endpoint = json.loads(proc.stdout.readline())["endpoint"]
+            yield endpoint
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def fake_spark_submit():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "spark-submit")
+        with open(path, "w") as f:
+            f.write(f"#!{sys.executable}\n{FAKE_SPARK_SUBMIT}")
+        os.chmod(path, 0o755)
+        yield path
+
+
+@pytest.fixture
+def execute(moto_endpoint, fake_spark_submit):
+    """Start an execute-mode emulator (fake spark-submit, moto for logs): ``execute(time_scale=...)``
+    answers ``(server, emr client, logs client)``; every server is stopped at the end."""
+    started = []
+    work = tempfile.mkdtemp(prefix="emr-run-controls-")
+
+    def start(time_scale: float | None = None, max_concurrent: int = 4):
+        events = Events()
+        runner = emr_serverless.SparkRunner(moto_endpoint, work, max_concurrent, spark_submit=fake_spark_submit)
+        srv = emr_serverless.Server(emr_serverless.EmrServerless(events, runner, log=lambda _m: None, **({"time_scale": time_scale} if time_scale else {}))).start()
+        srv.events, srv.runner = events, runner
+        started.append(srv)
+        logs = boto3.client("logs", endpoint_url=moto_endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return srv, client(srv.endpoint), logs
+
+    yield start
+    for srv in started:
+        srv.stop()
+    import shutil
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def fake_run(emr, app: str, behaviour: dict, name="fake", prefix: str | None = None, **kwargs) -> str:
+    logging = {"enabled": True, "logGroupName": LOG_GROUP}
+    if prefix:
+        logging["logStreamNamePrefix"] = prefix
+    return emr.start_job_run(applicationId=app, executionRoleArn=ROLE, name=name, jobDriver={"sparkSubmit": {
+        "entryPoint": "/dev/null", "entryPointArguments": ["behaviour=" + json.dumps(behaviour)]}},
+        configurationOverrides={"monitoringConfiguration": {"cloudWatchLoggingConfiguration": logging}}, **kwargs)["jobRunId"]
+
+
+def wait_for(emr, app: str, run: str, states=("SUCCESS", "FAILED", "CANCELLED"), timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job_run = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+        if job_run["state"] in states:
+            return job_run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run} still {job_run['state']} after {timeout}s")
+        time.sleep(0.05)
+
+
+def log_lines(logs, stream: str) -> list[str]:
+    return [e["message"] for e in logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream)["events"]]
+
+
+def events_of(server, run: str, detail_type: str = "EMR Serverless Job Run State Change") -> list[dict]:
+    with server.events.lock:
+        return [e for e in server.events.items if e["detail"]["jobRunId"] == run and e["detail-type"] == detail_type]
+
+
+# ---- run controls: retry policy and attempts
+
+
+def test_retry_policy_in_manual_mode_attempts_and_the_retry_event(server, emr):
+    app = new_app(emr, "retry-manual")
+    run = new_run(emr, app, "retried", retryPolicy={"maxAttempts": 2})
+    first = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+    assert (first["attempt"], first["retryPolicy"]) == (1, {"maxAttempts": 2})
+    assert first["attemptCreatedAt"] == first["createdAt"] and first["attemptUpdatedAt"] >= first["attemptCreatedAt"]
+    assert [r["attempt"] for r in emr.list_job_runs(applicationId=app)["jobRuns"]] == [1]
+    assert post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "RUNNING"})[0] == 200
+
+    # Attempt 1 fails: EMR retries it. The run is not FAILED: attempt 2 is SCHEDULED.
+    status, body = post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "FAILED", "stateDetails": "boom 1"})
+    assert status == 200 and (body["state"], body["attempt"]) == ("SCHEDULED", 2), body
+    second = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+    assert (second["state"], second["attempt"], second["stateDetails"]) == ("SCHEDULED", 2, "")
+    assert second["createdAt"] == first["createdAt"] and second["attemptCreatedAt"] > first["attemptCreatedAt"]
+    assert "startedAt" not in second, "attempt 2 has not run yet"
+    old = emr.get_job_run(applicationId=app, jobRunId=run, attempt=1)["jobRun"]
+    assert (old["state"], old["stateDetails"], old["attempt"]) == ("FAILED", "boom 1", 1)
+    assert old["startedAt"] <= old["endedAt"] and old["totalExecutionDurationSeconds"] >= 0
+    assert server.events.states(run)[-1] == "SCHEDULED" and "FAILED" not in server.events.states(run)
+
+    [retry] = events_of(server, run, "EMR Serverless Job Run Retry")
+    detail = retry["detail"]
+    assert retry["source"] == "aws.emr-serverless" and retry["account"] == "123456789012" and retry["region"] == "us-east-1"
+    assert set(detail) == {"jobRunId", "applicationId", "arn", "releaseLabel", "createdBy", "updatedAt", "createdAt", "previousAttempt",
+                           "previousAttemptState", "previousAttemptCreatedAt", "previousAttemptEndedAt", "newAttempt", "newAttemptCreatedAt"}
+    assert (detail["previousAttempt"], detail["previousAttemptState"], detail["newAttempt"]) == (1, "FAILED", 2)
+    assert detail["previousAttemptCreatedAt"] <= detail["previousAttemptEndedAt"] <= detail["newAttemptCreatedAt"]
+    assert detail["previousAttemptCreatedAt"] == first["createdAt"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with open(os.path.join(HERE, "..", "..", "events", "monitor", "job-run-retry.json")) as f:
+        assert set(json.load(f)["detail"]) == set(detail), "the shape of the sample the monitor replays"
+
+    # Attempt 2 is the last one: its failure fails the run.
+    post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "RUNNING"})
+    post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "FAILED", "stateDetails": "boom 2"})
+    final = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+    assert (final["state"], final["stateDetails"], final["attempt"]) == ("FAILED", "boom 2", 2)
+    assert len(events_of(server, run, "EMR Serverless Job Run Retry")) == 1
+    assert server.events.states(run) == ["SUBMITTED", "RUNNING", "SCHEDULED", "RUNNING", "FAILED"]
+
+    attempts = emr.list_job_run_attempts(applicationId=app, jobRunId=run)["jobRunAttempts"]
+    assert [(a["attempt"], a["state"], a["stateDetails"]) for a in attempts] == [(1, "FAILED", "boom 1"), (2, "FAILED", "boom 2")]
+    for a in attempts:
+        assert (a["id"], a["applicationId"], a["name"], a["mode"], a["type"], a["executionRole"]) == (run, app, "retried", "BATCH", "Spark", ROLE)
+        assert a["jobCreatedAt"] == first["createdAt"] and a["releaseLabel"] == "emr-7.5.0" and a["arn"].endswith(f"/jobruns/{run}")
+    assert attempts[1]["createdAt"] > attempts[0]["createdAt"]
+    page = emr.list_job_run_attempts(applicationId=app, jobRunId=run, maxResults=1)
+    assert [a["attempt"] for a in page["jobRunAttempts"]] == [1] and page["nextToken"]
+    paged = [a["attempt"] for p in emr.get_paginator("list_job_run_attempts").paginate(applicationId=app, jobRunId=run, PaginationConfig={"PageSize": 1})
+             for a in p["jobRunAttempts"]]
+    assert paged == [1, 2]
+
+
+def test_a_run_without_retry_policy_has_one_attempt_and_no_retry(server, emr):
+    app = new_app(emr, "no-retry")
+    run = new_run(emr, app, "single")
+    job_run = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+    assert "attempt" not in job_run and "retryPolicy" not in job_run
+    [only] = emr.list_job_run_attempts(applicationId=app, jobRunId=run)["jobRunAttempts"]
+    assert (only["attempt"], only["state"], only["createdAt"]) == (1, "SUBMITTED", job_run["createdAt"])
+    post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "FAILED", "stateDetails": "once"})
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["state"] == "FAILED"
+    assert events_of(server, run, "EMR Serverless Job Run Retry") == []
+    assert error_code(lambda: emr.get_job_run(applicationId=app, jobRunId=run, attempt=2)) == ("ResourceNotFoundException", 404)
+    assert error_code(lambda: emr.list_job_run_attempts(applicationId=app, jobRunId="00fnosuchrun0000")) == ("ResourceNotFoundException", 404)
+    # A STREAMING run's policy is maxFailedAttemptsPerHour: accepted and shown, not a BATCH retry.
+    streaming = new_run(emr, app, "stream", mode="STREAMING", retryPolicy={"maxFailedAttemptsPerHour": 5})
+    assert emr.get_job_run(applicationId=app, jobRunId=streaming)["jobRun"]["retryPolicy"] == {"maxFailedAttemptsPerHour": 5}
+
+
+def test_retry_policy_validation(emr):
+    app = new_app(emr, "retry-invalid")
+    for policy in ({"maxAttempts": 11}, {"maxFailedAttemptsPerHour": 11}):
+        assert error_code(lambda: new_run(emr, app, retryPolicy=policy)) == ("ValidationException", 400)
+    assert error_code(lambda: new_run(emr, app, mode="INTERACTIVE")) == ("ValidationException", 400)
+
+
+def test_execute_mode_retries_a_failed_attempt_with_logs_per_attempt(execute):
+    server, emr, logs = execute()
+    app = new_app(emr, "retry-exec")
+    run = fake_run(emr, app, {"exit": [3, 0]}, prefix="job-1", retryPolicy={"maxAttempts": 3})
+    done = wait_for(emr, app, run)
+    assert (done["state"], done["attempt"], done["stateDetails"]) == ("SUCCESS", 2, "")
+    assert server.events.states(run) == ["SUBMITTED", "SCHEDULED", "RUNNING", "SCHEDULED", "RUNNING", "SUCCESS"]
+    [retry] = events_of(server, run, "EMR Serverless Job Run Retry")
+    assert (retry["detail"]["previousAttempt"], retry["detail"]["previousAttemptState"], retry["detail"]["newAttempt"]) == (1, "FAILED", 2)
+    attempts = emr.list_job_run_attempts(applicationId=app, jobRunId=run)["jobRunAttempts"]
+    assert [(a["attempt"], a["state"]) for a in attempts] == [(1, "FAILED"), (2, "SUCCESS")]
+    assert attempts[0]["stateDetails"].startswith("Job failed, please check complete logs in configured logging destination. ExitCode: 3.")
+    assert attempts[0]["stateDetails"].endswith("Last few exceptions: ValueError: attempt 1 failed")
+
+    base = f"job-1/applications/{app}/jobs/{run}"
+    assert log_lines(logs, f"{base}/SPARK_DRIVER/stdout") == ["attempt 1 stdout"]
+    assert log_lines(logs, f"{base}/SPARK_DRIVER/stderr") == ["attempt 1 stderr", "ValueError: attempt 1 failed"]
+    assert log_lines(logs, f"{base}/attempts/2/SPARK_DRIVER/stdout") == ["attempt 2 stdout"]
+    assert log_lines(logs, f"{base}/attempts/2/SPARK_DRIVER/stderr") == ["attempt 2 stderr"]
+    # Each attempt ran from the beginning in its own directory.
+    assert os.path.isdir(server.runner.attempt_root(server.emr.runs[run], 2)) and server.runner.attempt_root(server.emr.runs[run], 2).endswith(f"{run}/attempts/2")
+
+    # The last attempt's failure fails the run, with one retry event for each retry.
+    failing = fake_run(emr, app, {"exit": [1]}, retryPolicy={"maxAttempts": 3})
+    failed = wait_for(emr, app, failing)
+    assert (failed["state"], failed["attempt"]) == ("FAILED", 3)
+    assert "ExitCode: 1." in failed["stateDetails"]
+    assert [e["detail"]["newAttempt"] for e in events_of(server, failing, "EMR Serverless Job Run Retry")] == [2, 3]
+    assert server.events.states(failing)[-1] == "FAILED" and server.events.states(failing).count("FAILED") == 1
+    streams = [s["logStreamName"] for s in logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"applications/{app}/jobs/{failing}/")["logStreams"]]
+    assert sorted(streams) == sorted(f"applications/{app}/jobs/{failing}/{p}SPARK_DRIVER/{s}" for p in ("", "attempts/2/", "attempts/3/") for s in ("stdout", "stderr"))

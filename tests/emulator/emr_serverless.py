@@ -49,6 +49,12 @@ EMR Serverless User Guide; what neither says is an assumption, marked ASSUMED wh
   GetJobRun shows ``attempt``, ``attemptCreatedAt``, ``attemptUpdatedAt``, ``retryPolicy`` (the
   latest attempt, or ``?attempt=n``); ListJobRunAttempts lists them. Attempt n > 1 writes its
   driver logs under ``.../jobs/<run>/attempts/<n>/SPARK_DRIVER/``.
+* **Execution timeout** (StartJobRun ``executionTimeoutMinutes``; GetJobRun shows it, 720 when not
+  given): a run still live that many minutes after it first went RUNNING is cancelled by the
+  service (CANCELLING, then CANCELLED, with EXECUTION_TIMEOUT_DETAILS) and not retried.
+* **The time scale**: the service's timers run on a scaled clock, ``--time-scale SECONDS`` (or
+  ``$EMR_SERVERLESS_TIME_SCALE``) seconds per emulated minute, 60 (real time) by default; so with
+  ``--time-scale 0.2`` a 5-minute timeout fires after 1 s. Timestamps stay wall-clock.
 
 Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
 
@@ -68,7 +74,7 @@ Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
 Usage:
 
     .venv/bin/python tests/emulator/emr_serverless.py --ready-file PATH [--execute
-        --aws-endpoint http://127.0.0.1:MOTO] [--work-dir DIR] [--events-url URL] [--quiet]
+        --aws-endpoint http://127.0.0.1:MOTO] [--work-dir DIR] [--events-url URL] [--time-scale SECONDS] [--quiet]
 
 Writes ``{"endpoint": "http://127.0.0.1:PORT", "pid": N}`` to PATH (atomically) and stdout once it
 answers. Stops on SIGTERM/SIGINT and when its parent dies, killing any spark-submit it started.
@@ -114,6 +120,21 @@ STATE_DETAILS_MAX = 256
 # Spark conf EMR Serverless understands but local Spark cannot use (the archive is not there).
 EMR_ONLY_CONF_PREFIXES = ("spark.emr-serverless.",)
 EMR_ONLY_CONF_KEYS = ("spark.archives",)
+
+# The service's own durations (executionTimeoutMinutes, queueTimeoutMinutes,
+# shutdownGracePeriodInSeconds) run on a scaled clock: one emulated minute lasts TIME_SCALE
+# seconds (--time-scale, or this environment variable; 60 = real time). Timestamps and the
+# durations the API reports are wall-clock times.
+TIME_SCALE_ENV = "EMR_SERVERLESS_TIME_SCALE"
+DEFAULT_TIME_SCALE = 60.0
+CLOCK_TICK = 0.05  # seconds between two looks at the timers
+# GetJobRun's executionTimeoutMinutes: "If you didn't specify a timeout, this value defaults to 720
+# minutes" (botocore's JobRun docs).
+DEFAULT_EXECUTION_TIMEOUT_MINUTES = 720
+# ASSUMED wording: no public source gives the real stateDetails of a run cancelled for its
+# executionTimeoutMinutes (the User Guide only says the service cancels it: CANCELLING, then
+# CANCELLED). tests/README.md lists it as an assumption.
+EXECUTION_TIMEOUT_DETAILS = "Job run timed out: it ran longer than its execution timeout of {minutes} minutes and was cancelled."
 
 EventSink = Callable[[dict], None]
 
@@ -229,15 +250,25 @@ class JobRun:
         self.mode = body.get("mode") or "BATCH"
         # StartJobRun's retryPolicy, as given (botocore: RetryPolicy{maxAttempts, maxFailedAttemptsPerHour}).
         self.retry_policy: dict | None = dict(body["retryPolicy"]) if body.get("retryPolicy") is not None else None
+        timeout = body.get("executionTimeoutMinutes")
+        self.execution_timeout: int = DEFAULT_EXECUTION_TIMEOUT_MINUTES if timeout is None else int(timeout)
         self.created_at = self.updated_at = _now()
         self.attempts: list[Attempt] = [Attempt(1, self.created_at, "SUBMITTED")]
         # GetJobRun shows attempt/attemptCreatedAt/attemptUpdatedAt for a run with a retry policy, or
         # once the admin route has named an attempt (a run without either never had one to show).
         self.attempt_visible = self.retry_policy is not None
         self.state_times: list[tuple[str, float]] = [("SUBMITTED", self.created_at)]
-        # Execution (execute mode).
+        # Cancellation: by CancelJobRun or by the execution timeout (then with its stateDetails).
         self.cancel_requested = threading.Event()
+        self.cancel_details = "Job run cancelled by user"
+        # Execution (execute mode).
         self.process: subprocess.Popen | None = None
+
+    @property
+    def first_started_at(self) -> float | None:
+        """When the run first went RUNNING: the execution timeout counts from there, across
+        attempts (ASSUMED: the User Guide says only that a run that runs longer is cancelled)."""
+        return next((a.started_at for a in self.attempts if a.started_at is not None), None)
 
     # The run's state is its latest attempt's.
     @property
@@ -315,6 +346,7 @@ class JobRun:
         attempt = self.attempt_view(number)
         out = self._common(attempt)
         out.update({"jobRunId": self.id, "jobDriver": self.job_driver, "configurationOverrides": self.overrides, "tags": self.tags})
+        out["executionTimeoutMinutes"] = self.execution_timeout
         if self.retry_policy is not None:
             out["retryPolicy"] = self.retry_policy
         # startedAt: "when the job moved to the RUNNING state"; endedAt: "when the job was terminated";
@@ -335,14 +367,22 @@ class JobRun:
 class EmrServerless:
     """The service's state, shared by the HTTP handler, the admin routes and the runner."""
 
-    def __init__(self, event_sink: EventSink | None = None, runner: "SparkRunner | None" = None, log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, event_sink: EventSink | None = None, runner: "SparkRunner | None" = None, log: Callable[[str], None] | None = None,
+                 time_scale: float | None = None) -> None:
+        if time_scale is None:
+            time_scale = float(os.environ.get(TIME_SCALE_ENV) or DEFAULT_TIME_SCALE)
+        if not time_scale > 0:
+            raise ValueError(f"time scale must be > 0 seconds per minute, not {time_scale}")
+        self.time_scale = time_scale
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)  # a run's admission, cancellation or end
         self.apps: dict[str, dict[str, Application]] = {}  # region -> id -> app
         self.runs: dict[str, JobRun] = {}  # run id -> run (ids are unique across regions)
         self.event_sink = event_sink
         self.runner = runner
         self.log = log or (lambda message: print(f"emr-serverless: {message}", file=sys.stderr, flush=True))
         self.stopping = threading.Event()
+        self.clock: threading.Thread | None = None
 
     # ---- helpers
 
@@ -474,6 +514,58 @@ class EmrServerless:
         except Exception as exc:  # noqa: BLE001 - EventBridge delivery is best effort
             self.log(f"event delivery failed: {exc}")
 
+    # ---- the clock: the service's timers
+
+    def minutes(self, minutes: float) -> float:
+        """Wall-clock seconds of an emulated duration in minutes (the time scale)."""
+        return minutes * self.time_scale
+
+    def seconds(self, seconds: float) -> float:
+        return seconds * self.time_scale / 60.0
+
+    def _start_clock(self) -> None:
+        with self.lock:
+            if self.clock is None and not self.stopping.is_set():
+                self.clock = threading.Thread(target=self._clock_loop, name="emr-serverless-clock", daemon=True)
+                self.clock.start()
+
+    def _clock_loop(self) -> None:
+        while not self.stopping.wait(CLOCK_TICK):
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the clock must keep ticking
+                self.log(f"clock: {traceback.format_exc()}")
+
+    def tick(self, now: float | None = None) -> None:
+        """Act on every timer that is due: execution timeouts."""
+        now = _now() if now is None else now
+        with self.lock:
+            timed_out = [
+                run for run in self.runs.values()
+                if run.state not in TERMINAL_RUN_STATES and not run.cancel_requested.is_set() and run.execution_timeout > 0
+                and run.first_started_at is not None and now - run.first_started_at >= self.minutes(run.execution_timeout)
+            ]
+        for run in timed_out:
+            self._execution_timeout(run)
+
+    def _execution_timeout(self, run: JobRun) -> None:
+        """StartJobRun's executionTimeoutMinutes: "If the job run exceeds this duration, Amazon EMR
+        Serverless cancels it automatically" (botocore); the User Guide's job run states: CANCELLING
+        is also the state of a run that "has timed out". No grace period."""
+        details = EXECUTION_TIMEOUT_DETAILS.format(minutes=run.execution_timeout)
+        with self.lock:
+            if run.cancel_requested.is_set() or run.state in TERMINAL_RUN_STATES:
+                return
+            run.cancel_requested.set()
+            run.cancel_details = details
+            self.changed.notify_all()
+        self.log(f"job run {run.id}: execution timeout ({run.execution_timeout} min, {self.minutes(run.execution_timeout):g} s)")
+        self.set_state(run, "CANCELLING", details)
+        if self.runner is None:
+            self.set_state(run, "CANCELLED", details, only_from=("CANCELLING",))
+        else:
+            self.runner.cancel(run)
+
     # ---- the API
 
     def list_applications(self, region: str, query: dict[str, list[str]]) -> dict:
@@ -555,6 +647,7 @@ class EmrServerless:
         if mode not in ("BATCH", "STREAMING"):
             raise constraint(mode, "mode", "Member must satisfy enum value set: [BATCH, STREAMING]")
         _check_retry_policy(body.get("retryPolicy"))
+        _check_execution_timeout(body.get("executionTimeoutMinutes"), mode)
         with self.lock:
             app = self._app(region, app_id)
             for run in self.runs.values():
@@ -568,6 +661,7 @@ class EmrServerless:
                 app.state, app.updated_at = "STARTED", _now()
             run = JobRun(app, body)
             self.runs[run.id] = run
+        self._start_clock()
         self.log(f"job run {run.id} ({run.name}) SUBMITTED in {app.id}")
         self.publish(self.state_change_event(run, None))
         if self.runner is not None:
@@ -626,10 +720,11 @@ class EmrServerless:
                 raise validation(f"Job run {run_id} is in a terminal state {run.state} and cannot be cancelled")
             already = run.cancel_requested.is_set()
             run.cancel_requested.set()
+            self.changed.notify_all()
         if not already:
             if self.runner is None:
                 self.set_state(run, "CANCELLING")
-                self.set_state(run, "CANCELLED", "Job run cancelled by user")
+                self.set_state(run, "CANCELLED", run.cancel_details, only_from=("CANCELLING",))
             else:
                 self.set_state(run, "CANCELLING")
                 self.runner.cancel(run)
@@ -686,6 +781,12 @@ class EmrServerless:
         }
 
     def stop_all(self) -> None:
+        self.stopping.set()
+        with self.lock:
+            self.changed.notify_all()
+            clock = self.clock
+        if clock is not None:
+            clock.join(5)
         if self.runner is not None:
             with self.lock:
                 runs = list(self.runs.values())
@@ -734,6 +835,21 @@ def _int_query(query: dict[str, list[str]], name: str, minimum: int | None = Non
     if minimum is not None and value < minimum:
         raise constraint(value, name, f"Member must have value greater than or equal to {minimum}")
     return value
+
+
+def _check_execution_timeout(minutes: Any, mode: str) -> None:
+    """executionTimeoutMinutes (botocore: Duration, 0 to 1000000). Below 5 minutes is refused with
+    moto's message (moto's emrserverless backend: "RunTimeout must be at least 5 minutes.");
+    0, "no timeout", is refused for BATCH runs: "Setting a value of 0 to disable the timeout is no
+    longer supported for BATCH mode job runs" (botocore's StartJobRun docs; the message is ASSUMED)."""
+    if minutes is None:
+        return
+    if not _is_int(minutes) or not 0 <= minutes <= 1_000_000:
+        raise constraint(minutes, "executionTimeoutMinutes", "Member must have value between 0 and 1000000")
+    if minutes == 0 and mode == "BATCH":
+        raise validation("executionTimeoutMinutes 0 (no timeout) is not supported for BATCH mode job runs")
+    if 0 < minutes < 5:
+        raise validation("RunTimeout must be at least 5 minutes.")
 
 
 def _check_retry_policy(policy: Any) -> None:
@@ -938,8 +1054,8 @@ class SparkRunner:
     def _cancelled(self, emr: EmrServerless, run: JobRun) -> None:
         if run.state not in TERMINAL_RUN_STATES:
             if run.state != "CANCELLING":
-                emr.set_state(run, "CANCELLING")
-            emr.set_state(run, "CANCELLED", "Job run cancelled by user")
+                emr.set_state(run, "CANCELLING", None if run.cancel_details == "Job run cancelled by user" else run.cancel_details)
+            emr.set_state(run, "CANCELLED", run.cancel_details)
 
     @staticmethod
     def _failure_details(code: int, stderr_path: str) -> str:
@@ -954,15 +1070,17 @@ class SparkRunner:
             pass
         return details[:STATE_DETAILS_MAX]
 
-    def cancel(self, run: JobRun) -> None:
-        """Cancellation: kill the spark-submit process group (the run thread then ends the run)."""
-        self.kill(run)
+    def cancel(self, run: JobRun, grace: float | None = None) -> None:
+        """Cancellation: stop the spark-submit process group, in the background (the run thread
+        then ends the run): SIGTERM, then SIGKILL after ``grace`` seconds (wall-clock), or after up
+        to 5 s without a grace period."""
+        threading.Thread(target=self.kill, args=(run, grace), name=f"kill-{run.id}", daemon=True).start()
 
-    def kill(self, run: JobRun) -> None:
+    def kill(self, run: JobRun, grace: float | None = None) -> None:
         proc = run.process
         if proc is None or proc.poll() is not None and not _group_alive(proc.pid):
             return
-        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        for sig, wait in ((signal.SIGTERM, 5.0 if grace is None else grace), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(proc.pid, sig)
             except (ProcessLookupError, PermissionError):
@@ -1268,6 +1386,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", help="where runs are staged (default: a temporary directory)")
     parser.add_argument("--max-concurrent-runs", type=int, default=2)
     parser.add_argument("--events-url", help="POST each EventBridge event here")
+    parser.add_argument("--time-scale", type=float, metavar="SECONDS",
+                        help=f"seconds one emulated minute of the service's timers lasts (default: ${TIME_SCALE_ENV} or 60, real time)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.execute and not args.aws_endpoint:
@@ -1278,8 +1398,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     work_dir = args.work_dir or tempfile.mkdtemp(prefix="emr-serverless-")
     runner = SparkRunner(args.aws_endpoint, work_dir, args.max_concurrent_runs) if args.execute else None
+    if args.time_scale is not None and not args.time_scale > 0:
+        parser.error("--time-scale must be > 0")
     emr = EmrServerless(http_event_sink(args.events_url) if args.events_url else None, runner,
-                        log=(lambda m: None) if args.quiet else None)
+                        log=(lambda m: None) if args.quiet else None, time_scale=args.time_scale)
     server = Server(emr, args.port, args.quiet).start()
     try:
         line = json.dumps({"endpoint": server.endpoint, "pid": os.getpid()})

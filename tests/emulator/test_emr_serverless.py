@@ -522,3 +522,97 @@ def test_execute_mode_retries_a_failed_attempt_with_logs_per_attempt(execute):
     assert server.events.states(failing)[-1] == "FAILED" and server.events.states(failing).count("FAILED") == 1
     streams = [s["logStreamName"] for s in logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"applications/{app}/jobs/{failing}/")["logStreams"]]
     assert sorted(streams) == sorted(f"applications/{app}/jobs/{failing}/{p}SPARK_DRIVER/{s}" for p in ("", "attempts/2/", "attempts/3/") for s in ("stdout", "stderr"))
+
+
+# ---- run controls: the time scale and executionTimeoutMinutes
+
+TIMEOUT_DETAILS = "Job run timed out: it ran longer than its execution timeout of 5 minutes and was cancelled."
+
+
+@pytest.fixture
+def scaled():
+    """A manual-mode emulator whose minute lasts 0.2 s (``time_scale=0.2``)."""
+    events = Events()
+    srv = emr_serverless.Server(emr_serverless.EmrServerless(events, log=lambda _m: None, time_scale=0.2)).start()
+    srv.events = events
+    yield srv, client(srv.endpoint)
+    srv.stop()
+
+
+def test_execution_timeout_cancels_a_running_run_on_the_scaled_clock(scaled):
+    server, emr = scaled
+    app = new_app(emr, "timeout")
+    assert emr.get_job_run(applicationId=app, jobRunId=new_run(emr, app, "default"))["jobRun"]["executionTimeoutMinutes"] == 720
+    run = new_run(emr, app, "five-minutes", executionTimeoutMinutes=5)
+    waiting = new_run(emr, app, "not-started", executionTimeoutMinutes=5)
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["executionTimeoutMinutes"] == 5
+    time.sleep(1.2)
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["state"] == "SUBMITTED", "the clock starts at RUNNING"
+    post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "RUNNING"})
+    started = time.monotonic()
+    done = wait_for(emr, app, run, timeout=5)
+    elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed <= 2.0, f"5 minutes at 0.2 s a minute took {elapsed:.2f} s"
+    assert (done["state"], done["stateDetails"]) == ("CANCELLED", TIMEOUT_DETAILS)
+    assert 1 <= (done["endedAt"] - done["startedAt"]).total_seconds() < 2 and done["totalExecutionDurationSeconds"] == 1
+    assert server.events.states(run) == ["SUBMITTED", "RUNNING", "CANCELLING", "CANCELLED"]
+    assert [e["detail"].get("stateDetails") for e in events_of(server, run)][-2:] == [TIMEOUT_DETAILS, TIMEOUT_DETAILS]
+    assert emr.get_job_run(applicationId=app, jobRunId=waiting)["jobRun"]["state"] == "SUBMITTED"
+
+
+def test_execution_timeout_validation(emr):
+    app = new_app(emr, "timeout-invalid")
+    with pytest.raises(ClientError) as info:
+        new_run(emr, app, executionTimeoutMinutes=4)
+    assert info.value.response["Error"] == {"Code": "ValidationException", "Message": "RunTimeout must be at least 5 minutes."}
+    assert error_code(lambda: new_run(emr, app, executionTimeoutMinutes=0)) == ("ValidationException", 400)
+    streaming = new_run(emr, app, "forever", mode="STREAMING", executionTimeoutMinutes=0)
+    assert emr.get_job_run(applicationId=app, jobRunId=streaming)["jobRun"]["executionTimeoutMinutes"] == 0
+
+
+def test_execute_mode_timeout_kills_the_process_and_is_not_retried(execute):
+    server, emr, logs = execute(time_scale=0.2)
+    app = new_app(emr, "timeout-exec")
+    run = fake_run(emr, app, {"sleep": 60}, executionTimeoutMinutes=5, retryPolicy={"maxAttempts": 3})
+    running = wait_for(emr, app, run, states=("RUNNING",), timeout=10)
+    pid = server.emr.runs[run].process.pid
+    done = wait_for(emr, app, run, timeout=10)
+    assert (done["state"], done["stateDetails"], done["attempt"]) == ("CANCELLED", TIMEOUT_DETAILS, 1)
+    assert 1 <= (done["endedAt"] - running["startedAt"]).total_seconds() < 4
+    with urllib.request.urlopen(f"{server.endpoint}/_emulator/emr-serverless/job-runs/process?jobRunId={run}") as r:
+        process = json.load(r)
+    assert (process["pid"], process["alive"]) == (pid, False)
+    assert server.events.states(run) == ["SUBMITTED", "SCHEDULED", "RUNNING", "CANCELLING", "CANCELLED"]
+    assert events_of(server, run, "EMR Serverless Job Run Retry") == []
+    assert log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stdout") == ["attempt 1 stdout"]
+
+
+def test_cli_time_scale_flag():
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = os.path.join(tmp, "ready.json")
+        bad = subprocess.run([sys.executable, os.path.join(HERE, "emr_serverless.py"), "--ready-file", ready, "--time-scale", "0"],
+                             capture_output=True, text=True, timeout=30)
+        assert bad.returncode == 2 and "--time-scale must be > 0" in bad.stderr
+        proc = subprocess.Popen([sys.executable, os.path.join(HERE, "emr_serverless.py"), "--ready-file", ready, "--quiet",
+                                 "--time-scale", "0.2"], stdout=subprocess.PIPE, text=True)
+        try:
+            endpoint = json.loads(proc.stdout.readline())["endpoint"]
+            emr = client(endpoint)
+            app = new_app(emr, "cli-scaled")
+            run = new_run(emr, app, executionTimeoutMinutes=5)
+            post(endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "RUNNING"})
+            assert wait_for(emr, app, run, timeout=5)["stateDetails"] == TIMEOUT_DETAILS
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+            proc.stdout.close()
+
+
+def test_time_scale_from_the_environment(monkeypatch):
+    monkeypatch.setenv("EMR_SERVERLESS_TIME_SCALE", "0.5")
+    emr = emr_serverless.EmrServerless(log=lambda _m: None)
+    assert (emr.time_scale, emr.minutes(5), emr.seconds(30)) == (0.5, 2.5, 0.25)
+    monkeypatch.delenv("EMR_SERVERLESS_TIME_SCALE")
+    assert emr_serverless.EmrServerless(log=lambda _m: None).time_scale == 60.0, "real time by default"
+    with pytest.raises(ValueError):
+        emr_serverless.EmrServerless(log=lambda _m: None, time_scale=0)

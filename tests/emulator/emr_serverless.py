@@ -52,6 +52,14 @@ EMR Serverless User Guide; what neither says is an assumption, marked ASSUMED wh
 * **Execution timeout** (StartJobRun ``executionTimeoutMinutes``; GetJobRun shows it, 720 when not
   given): a run still live that many minutes after it first went RUNNING is cancelled by the
   service (CANCELLING, then CANCELLED, with EXECUTION_TIMEOUT_DETAILS) and not retried.
+* **Job concurrency and queuing** (CreateApplication ``schedulerConfiguration``:
+  ``maxConcurrentRuns`` 1-1000, default 15; ``queueTimeoutMinutes`` 15-720, default 360;
+  GetApplication shows it, with ``maximumCapacity``, ``architecture`` and ``networkConfiguration``,
+  which are accepted and returned, not enforced). A run on such an application goes SUBMITTED ->
+  PENDING, then SCHEDULED if one of the application's slots is free, else QUEUED until one is
+  (QUEUED -> SCHEDULED, oldest first), or FAILED with QUEUE_TIMEOUT_DETAILS after
+  ``queueTimeoutMinutes``. GetJobRun shows ``queuedDurationMilliseconds``. In manual mode the
+  service moves a run as far as SCHEDULED; the test moves it on.
 * **The time scale**: the service's timers run on a scaled clock, ``--time-scale SECONDS`` (or
   ``$EMR_SERVERLESS_TIME_SCALE``) seconds per emulated minute, 60 (real time) by default; so with
   ``--time-scale 0.2`` a 5-minute timeout fires after 1 s. Timestamps stay wall-clock.
@@ -135,6 +143,15 @@ DEFAULT_EXECUTION_TIMEOUT_MINUTES = 720
 # executionTimeoutMinutes (the User Guide only says the service cancels it: CANCELLING, then
 # CANCELLED). tests/README.md lists it as an assumption.
 EXECUTION_TIMEOUT_DETAILS = "Job run timed out: it ran longer than its execution timeout of {minutes} minutes and was cancelled."
+# schedulerConfiguration (botocore's SchedulerConfiguration docs): "If scheduler configuration is
+# enabled on your application, the default value is 15" (maxConcurrentRuns, 1 to 1000) and "360
+# minutes" (queueTimeoutMinutes, 15 to 720).
+DEFAULT_MAX_CONCURRENT_RUNS = 15
+DEFAULT_QUEUE_TIMEOUT_MINUTES = 360
+# ASSUMED wording (no public source found): a run that waited in QUEUED longer than the
+# application's queueTimeoutMinutes ends FAILED ("If queue timeout is reached earlier, your job
+# times out": the User Guide's "Job concurrency and queuing").
+QUEUE_TIMEOUT_DETAILS = "Job run timed out in the QUEUED state: it waited longer than the application's queue timeout of {minutes} minutes."
 
 EventSink = Callable[[dict], None]
 
@@ -196,6 +213,9 @@ class Application:
         self.auto_start = dict(body.get("autoStartConfiguration") or {"enabled": True})
         self.auto_stop = dict(body.get("autoStopConfiguration") or {"enabled": True, "idleTimeoutMinutes": 15})
         self.architecture = body.get("architecture") or "X86_64"
+        self.maximum_capacity = body.get("maximumCapacity")
+        self.network_configuration = body.get("networkConfiguration")
+        self.scheduler = _scheduler_configuration(body.get("schedulerConfiguration"))
         self.state = "CREATED"
         self.state_details: str | None = None
         self.created_at = self.updated_at = _now()
@@ -220,7 +240,43 @@ class Application:
         out = self.summary()
         out["applicationId"] = out.pop("id")
         out.update({"tags": self.tags, "autoStartConfiguration": self.auto_start, "autoStopConfiguration": self.auto_stop})
+        for key, value in (("maximumCapacity", self.maximum_capacity), ("networkConfiguration", self.network_configuration),
+                           ("schedulerConfiguration", self.scheduler)):
+            if value is not None:
+                out[key] = value
         return out
+
+
+def _scheduler_configuration(config: dict | None) -> dict | None:
+    """The application's job concurrency and queuing, or None (no queuing). As the AWS provider for
+    Terraform found the API to behave (hashicorp/terraform-provider-aws#44589): an empty object
+    leaves it off, and a member not given takes its default.
+
+    Deviation, on purpose: the User Guide says emr-7.3.0 and later enable it by default (15 runs,
+    360 minutes); here only an application created with a schedulerConfiguration queues, so runs on
+    other applications keep their SUBMITTED -> SCHEDULED -> RUNNING path (and events)."""
+    if not config:
+        return None
+    return {"maxConcurrentRuns": config.get("maxConcurrentRuns", DEFAULT_MAX_CONCURRENT_RUNS),
+            "queueTimeoutMinutes": config.get("queueTimeoutMinutes", DEFAULT_QUEUE_TIMEOUT_MINUTES)}
+
+
+# totalResourceUtilization / billedResourceUtilization of a run that is over, for one worker of the
+# Spark driver's defaults on EMR Serverless (4 vCPU, 16 GB, 20 GB disk): local Spark has no workers
+# to count. Billed: "a 1-minute minimum usage for workers, plus additional storage over 20 GB per
+# worker" (botocore's JobRun docs), so no billed storage here. ESTIMATES, not the service's figures.
+WORKER_VCPU, WORKER_MEMORY_GB, WORKER_STORAGE_GB = 4, 16, 20
+
+
+def _resource_utilization(attempt: "Attempt") -> dict:
+    ran = 0.0 if attempt.started_at is None or attempt.ended_at is None else (attempt.ended_at - attempt.started_at) / 3600
+    billed = max(ran, 1 / 60) if ran > 0 else 0.0
+    return {
+        "totalResourceUtilization": {"vCPUHour": round(ran * WORKER_VCPU, 6), "memoryGBHour": round(ran * WORKER_MEMORY_GB, 6),
+                                     "storageGBHour": round(ran * WORKER_STORAGE_GB, 6)},
+        "billedResourceUtilization": {"vCPUHour": round(billed * WORKER_VCPU, 6), "memoryGBHour": round(billed * WORKER_MEMORY_GB, 6),
+                                      "storageGBHour": 0.0},
+    }
 
 
 class Attempt:
@@ -258,11 +314,25 @@ class JobRun:
         # once the admin route has named an attempt (a run without either never had one to show).
         self.attempt_visible = self.retry_policy is not None
         self.state_times: list[tuple[str, float]] = [("SUBMITTED", self.created_at)]
+        # Job concurrency (an application with a schedulerConfiguration): a run holds one of its
+        # maxConcurrentRuns slots from admission to its end; until then it waits (QUEUED).
+        self.admitted = False
+        self.waiting = False
+        self.queued_at: float | None = None
         # Cancellation: by CancelJobRun or by the execution timeout (then with its stateDetails).
         self.cancel_requested = threading.Event()
         self.cancel_details = "Job run cancelled by user"
         # Execution (execute mode).
         self.process: subprocess.Popen | None = None
+
+    def queued_ms(self, now: float | None = None) -> int:
+        """queuedDurationMilliseconds: "The total time for a job in the QUEUED state" (wall-clock)."""
+        now = _now() if now is None else now
+        total = 0.0
+        for (state, at), (_next, until) in zip(self.state_times, self.state_times[1:] + [("", now)]):
+            if state == "QUEUED":
+                total += until - at
+        return int(total * 1000)
 
     @property
     def first_started_at(self) -> float | None:
@@ -357,6 +427,10 @@ class JobRun:
         if attempt.ended_at is not None:
             out["endedAt"] = attempt.ended_at
             out["totalExecutionDurationSeconds"] = int(attempt.ended_at - (attempt.started_at or attempt.created_at))
+            out.update(_resource_utilization(attempt))
+        out["queuedDurationMilliseconds"] = self.queued_ms()
+        if self.app.network_configuration is not None:
+            out["networkConfiguration"] = self.app.network_configuration
         return out
 
     def log_config(self) -> dict | None:
@@ -424,11 +498,17 @@ class EmrServerless:
             run.state_times.append((state, now))
             if state == "RUNNING" and current.started_at is None:
                 current.started_at = now
+            freed = False
             if state in TERMINAL_RUN_STATES:
                 current.ended_at = now
+                run.waiting = False
+                freed = run.admitted and previous not in TERMINAL_RUN_STATES
+                self.changed.notify_all()
             event = self.state_change_event(run, previous)
         self.log(f"job run {run.id} ({run.name}): {previous} -> {state}" + (f" ({run.state_details})" if run.state_details else ""))
         self.publish(event)
+        if freed:
+            self._dequeue(run.app)
         return True
 
     @staticmethod
@@ -514,6 +594,74 @@ class EmrServerless:
         except Exception as exc:  # noqa: BLE001 - EventBridge delivery is best effort
             self.log(f"event delivery failed: {exc}")
 
+    # ---- job concurrency and queuing (an application's schedulerConfiguration)
+
+    def _slots_used(self, app: Application) -> int:
+        return sum(1 for r in self.runs.values() if r.app is app and r.admitted and r.state not in TERMINAL_RUN_STATES)
+
+    def _request_slot(self, run: JobRun) -> bool:
+        """(Under the lock.) Admit the run if its application has a free slot and nobody queued
+        before it; else it waits (the caller moves it to QUEUED)."""
+        config = run.app.scheduler
+        ahead = any(r.waiting for r in self.runs.values() if r.app is run.app and r is not run)
+        if config is None or (not ahead and self._slots_used(run.app) < config["maxConcurrentRuns"]):
+            run.admitted, run.waiting = True, False
+            return True
+        run.waiting, run.queued_at = True, _now()
+        return False
+
+    def _admit(self, run: JobRun) -> None:
+        """Manual mode: a run the scheduler admits is SCHEDULED at once (a test moves it on)."""
+        self.set_state(run, "PENDING", only_from=("SUBMITTED",))
+        with self.lock:
+            admitted = self._request_slot(run)
+        if admitted:
+            self.set_state(run, "SCHEDULED", only_from=("PENDING",))
+        else:
+            self.set_state(run, "QUEUED", only_from=("PENDING",))
+
+    def wait_for_slot(self, run: JobRun) -> bool:
+        """Execute mode, the run's thread: PENDING, then QUEUED until a slot is free (the runner
+        then moves it to SCHEDULED). False if it was cancelled, timed out in the queue, or the
+        emulator stops."""
+        self.set_state(run, "PENDING", only_from=("SUBMITTED",))
+        with self.lock:
+            if run.cancel_requested.is_set():
+                return False
+            if self._request_slot(run):
+                return True
+        self.set_state(run, "QUEUED", only_from=("PENDING",))
+        with self.changed:
+            while not (run.admitted or run.cancel_requested.is_set() or run.state in TERMINAL_RUN_STATES or self.stopping.is_set()):
+                self.changed.wait(0.5)
+            return run.admitted and not run.cancel_requested.is_set()
+
+    def _dequeue(self, app: Application) -> None:
+        """A slot was freed: admit the oldest waiting runs (QUEUED -> SCHEDULED), as many as fit."""
+        with self.lock:
+            config = app.scheduler
+            if config is None:
+                return
+            waiting = sorted((r for r in self.runs.values() if r.app is app and r.waiting and r.state not in TERMINAL_RUN_STATES
+                              and not r.cancel_requested.is_set()), key=lambda r: r.created_at)
+            admitted = waiting[:max(0, config["maxConcurrentRuns"] - self._slots_used(app))]
+            for run in admitted:
+                run.admitted, run.waiting = True, False
+            self.changed.notify_all()
+        if self.runner is None:
+            for run in admitted:
+                self.set_state(run, "SCHEDULED", only_from=("QUEUED", "PENDING"))
+
+    def _queue_timeout(self, run: JobRun) -> None:
+        with self.lock:
+            if not run.waiting or run.admitted:
+                return
+            run.waiting = False
+            minutes = run.app.scheduler["queueTimeoutMinutes"]
+            self.changed.notify_all()
+        self.log(f"job run {run.id}: queue timeout ({minutes} min, {self.minutes(minutes):g} s)")
+        self.set_state(run, "FAILED", QUEUE_TIMEOUT_DETAILS.format(minutes=minutes), only_from=("QUEUED", "PENDING"))
+
     # ---- the clock: the service's timers
 
     def minutes(self, minutes: float) -> float:
@@ -537,14 +685,21 @@ class EmrServerless:
                 self.log(f"clock: {traceback.format_exc()}")
 
     def tick(self, now: float | None = None) -> None:
-        """Act on every timer that is due: execution timeouts."""
+        """Act on every timer that is due: queue timeouts and execution timeouts."""
         now = _now() if now is None else now
         with self.lock:
+            queue_expired = [
+                run for run in self.runs.values()
+                if run.waiting and not run.admitted and run.queued_at is not None and run.app.scheduler is not None
+                and now - run.queued_at >= self.minutes(run.app.scheduler["queueTimeoutMinutes"])
+            ]
             timed_out = [
                 run for run in self.runs.values()
                 if run.state not in TERMINAL_RUN_STATES and not run.cancel_requested.is_set() and run.execution_timeout > 0
                 and run.first_started_at is not None and now - run.first_started_at >= self.minutes(run.execution_timeout)
             ]
+        for run in queue_expired:
+            self._queue_timeout(run)
         for run in timed_out:
             self._execution_timeout(run)
 
@@ -593,6 +748,7 @@ class EmrServerless:
         name = body.get("name")
         if name is not None and not re.fullmatch(r"[A-Za-z0-9._/#-]{1,64}", name):
             raise validation(f"Application name {name!r} is not valid")
+        _check_application_config(body)
         with self.lock:
             for app in self._apps(region).values():
                 if app.client_token == body["clientToken"]:
@@ -664,6 +820,8 @@ class EmrServerless:
         self._start_clock()
         self.log(f"job run {run.id} ({run.name}) SUBMITTED in {app.id}")
         self.publish(self.state_change_event(run, None))
+        if self.runner is None and app.scheduler is not None:
+            self._admit(run)
         if self.runner is not None:
             threading.Thread(target=self.runner.run, args=(self, run), name=f"run-{run.id}", daemon=True).start()
         return {"applicationId": app.id, "jobRunId": run.id, "arn": run.arn}
@@ -837,6 +995,49 @@ def _int_query(query: dict[str, list[str]], name: str, minimum: int | None = Non
     return value
 
 
+def _check_application_config(body: dict) -> None:
+    """CreateApplication's architecture, maximumCapacity, networkConfiguration and
+    schedulerConfiguration, against botocore's shapes (Architecture enum; MaximumAllowedResources
+    cpu/memory required, CpuSize/MemorySize/DiskSize patterns; SubnetIds <= 16, SecurityGroupIds
+    <= 5) and SchedulerConfiguration's documented ranges (maxConcurrentRuns 1-1000,
+    queueTimeoutMinutes 15-720). No release check: the docs say "Supported with release labels
+    emr-7.0.0 and above", but nothing shows CreateApplication rejecting an older one."""
+    architecture = body.get("architecture")
+    if architecture is not None and architecture not in ("ARM64", "X86_64"):
+        raise constraint(architecture, "architecture", "Member must satisfy enum value set: [ARM64, X86_64]")
+    capacity = body.get("maximumCapacity")
+    if capacity is not None:
+        if not isinstance(capacity, dict):
+            raise validation("maximumCapacity must be an object")
+        for key, pattern, required in (("cpu", r"[1-9][0-9]*(\s)?(vCPU|vcpu|VCPU)?", True),
+                                       ("memory", r"[1-9][0-9]*(\s)?(GB|gb|gB|Gb)?", True),
+                                       ("disk", r"[1-9][0-9]*(\s)?(GB|gb|gB|Gb)", False)):
+            value = capacity.get(key)
+            if value is None and not required:
+                continue
+            if not isinstance(value, str) or not 1 <= len(value) <= 15 or not re.fullmatch(pattern, value):
+                raise constraint(value, f"maximumCapacity.{key}", f"Member must satisfy regular expression pattern: {pattern}")
+    network = body.get("networkConfiguration")
+    if network is not None:
+        if not isinstance(network, dict):
+            raise validation("networkConfiguration must be an object")
+        for key, most in (("subnetIds", 16), ("securityGroupIds", 5)):
+            ids = network.get(key) or []
+            if not isinstance(ids, list) or len(ids) > most:
+                raise constraint(ids, f"networkConfiguration.{key}", f"Member must have length less than or equal to {most}")
+            for value in ids:
+                if not isinstance(value, str) or not 1 <= len(value) <= 32 or not re.fullmatch(r"[-0-9a-zA-Z]+.*", value):
+                    raise constraint(value, f"networkConfiguration.{key}", "Member must satisfy regular expression pattern: [-0-9a-zA-Z]+.*")
+    scheduler = body.get("schedulerConfiguration")
+    if scheduler is not None:
+        if not isinstance(scheduler, dict):
+            raise validation("schedulerConfiguration must be an object")
+        for key, low, high in (("maxConcurrentRuns", 1, 1000), ("queueTimeoutMinutes", 15, 720)):
+            value = scheduler.get(key)
+            if value is not None and (not _is_int(value) or not low <= value <= high):
+                raise constraint(value, f"schedulerConfiguration.{key}", f"Member must have value between {low} and {high}")
+
+
 def _check_execution_timeout(minutes: Any, mode: str) -> None:
     """executionTimeoutMinutes (botocore: Duration, 0 to 1000000). Below 5 minutes is refused with
     moto's message (moto's emrserverless backend: "RunTimeout must be at least 5 minutes.");
@@ -978,6 +1179,10 @@ class SparkRunner:
         """The run, attempt after attempt: a failed attempt is retried while the run's retry policy
         allows (:meth:`EmrServerless.retry`), each from the beginning in a fresh directory."""
         try:
+            if run.app.scheduler is not None and not emr.wait_for_slot(run):
+                if run.cancel_requested.is_set():
+                    self._cancelled(emr, run)
+                return
             while True:
                 outcome, details = self._attempt(emr, run)
                 if outcome == "cancelled":

@@ -616,3 +616,95 @@ def test_time_scale_from_the_environment(monkeypatch):
     assert emr_serverless.EmrServerless(log=lambda _m: None).time_scale == 60.0, "real time by default"
     with pytest.raises(ValueError):
         emr_serverless.EmrServerless(log=lambda _m: None, time_scale=0)
+
+
+# ---- run controls: application configuration, job concurrency and queuing
+
+QUEUE_DETAILS = "Job run timed out in the QUEUED state: it waited longer than the application's queue timeout of 15 minutes."
+
+
+def test_application_configuration_is_accepted_and_returned(emr):
+    network = {"subnetIds": ["subnet-0123456789abcdef0"], "securityGroupIds": ["sg-0123456789abcdef0"]}
+    app = new_app(emr, "configured", architecture="ARM64", maximumCapacity={"cpu": "8 vCPU", "memory": "32 GB", "disk": "200 GB"},
+                  networkConfiguration=network, schedulerConfiguration={"maxConcurrentRuns": 3, "queueTimeoutMinutes": 30})
+    got = emr.get_application(applicationId=app)["application"]
+    assert got["architecture"] == "ARM64"
+    assert got["maximumCapacity"] == {"cpu": "8 vCPU", "memory": "32 GB", "disk": "200 GB"}
+    assert got["networkConfiguration"] == network
+    assert got["schedulerConfiguration"] == {"maxConcurrentRuns": 3, "queueTimeoutMinutes": 30}
+    assert [a["architecture"] for a in emr.list_applications()["applications"] if a["id"] == app] == ["ARM64"]
+    run = new_run(emr, app)
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["networkConfiguration"] == network
+    # A member not given takes its default; an empty configuration leaves queuing off.
+    half = emr.get_application(applicationId=new_app(emr, "half", schedulerConfiguration={"maxConcurrentRuns": 2}))["application"]
+    assert half["schedulerConfiguration"] == {"maxConcurrentRuns": 2, "queueTimeoutMinutes": 360}
+    half = emr.get_application(applicationId=new_app(emr, "half2", schedulerConfiguration={"queueTimeoutMinutes": 60}))["application"]
+    assert half["schedulerConfiguration"] == {"maxConcurrentRuns": 15, "queueTimeoutMinutes": 60}
+    off = emr.get_application(applicationId=new_app(emr, "off", schedulerConfiguration={}))["application"]
+    assert "schedulerConfiguration" not in off and "maximumCapacity" not in off and off["architecture"] == "X86_64"
+    for bad in ({"schedulerConfiguration": {"maxConcurrentRuns": 0}}, {"schedulerConfiguration": {"maxConcurrentRuns": 1001}},
+                {"schedulerConfiguration": {"queueTimeoutMinutes": 14}}, {"schedulerConfiguration": {"queueTimeoutMinutes": 721}},
+                {"architecture": "RISCV"}, {"maximumCapacity": {"cpu": "lots", "memory": "1 GB"}},
+                {"maximumCapacity": {"cpu": "2 vCPU", "memory": "1 GB", "disk": "20"}},
+                {"networkConfiguration": {"securityGroupIds": [f"sg-{i}" for i in range(6)]}}):
+        assert error_code(lambda: new_app(emr, "bad", **bad)) == ("ValidationException", 400), bad
+
+
+def test_queuing_in_manual_mode_on_the_scaled_clock(scaled):
+    server, emr = scaled  # a minute is 0.2 s: the 15-minute queue timeout is 3 s
+    app = new_app(emr, "queued", schedulerConfiguration={"maxConcurrentRuns": 1, "queueTimeoutMinutes": 15})
+    first, second = new_run(emr, app, "first"), new_run(emr, app, "second")
+    assert server.events.states(first) == ["SUBMITTED", "PENDING", "SCHEDULED"]
+    assert server.events.states(second) == ["SUBMITTED", "PENDING", "QUEUED"]
+    assert [e["detail"].get("previousState") for e in events_of(server, second)] == [None, "SUBMITTED", "PENDING"]
+    third = new_run(emr, app, "third")
+    cancelled = new_run(emr, app, "cancelled-in-queue")
+    assert emr.get_job_run(applicationId=app, jobRunId=third)["jobRun"]["state"] == "QUEUED"
+    emr.cancel_job_run(applicationId=app, jobRunId=cancelled)
+    assert server.events.states(cancelled) == ["SUBMITTED", "PENDING", "QUEUED", "CANCELLING", "CANCELLED"]
+    assert [r["id"] for r in emr.list_job_runs(applicationId=app, states=["QUEUED"])["jobRuns"]] == [third, second]
+
+    # The first run ends: the oldest queued run gets its slot.
+    time.sleep(0.5)
+    post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": first, "state": "SUCCESS"})
+    assert server.events.states(second) == ["SUBMITTED", "PENDING", "QUEUED", "SCHEDULED"]
+    assert events_of(server, second)[-1]["detail"]["previousState"] == "QUEUED"
+    scheduled = emr.get_job_run(applicationId=app, jobRunId=second)["jobRun"]
+    assert 500 <= scheduled["queuedDurationMilliseconds"] < 1500
+    assert emr.get_job_run(applicationId=app, jobRunId=first)["jobRun"]["queuedDurationMilliseconds"] == 0
+
+    # The third waits its whole queue timeout and fails.
+    done = wait_for(emr, app, third, timeout=6)
+    assert (done["state"], done["stateDetails"]) == ("FAILED", QUEUE_DETAILS)
+    assert 3000 <= done["queuedDurationMilliseconds"] < 4000
+    assert 3 <= (done["endedAt"] - done["createdAt"]).total_seconds() < 4.5 and "startedAt" not in done
+    assert server.events.states(third) == ["SUBMITTED", "PENDING", "QUEUED", "FAILED"]
+    assert emr.get_job_run(applicationId=app, jobRunId=second)["jobRun"]["state"] == "SCHEDULED", "an admitted run does not time out"
+
+
+def test_queuing_in_execute_mode_runs_one_at_a_time(execute):
+    server, emr, logs = execute()
+    app = new_app(emr, "queued-exec", schedulerConfiguration={"maxConcurrentRuns": 1})
+    first = fake_run(emr, app, {"sleep": 1.0}, name="first")
+    wait_for(emr, app, first, states=("RUNNING",), timeout=10)
+    second = fake_run(emr, app, {}, name="second")
+    a, b = wait_for(emr, app, first), wait_for(emr, app, second)
+    assert (a["state"], b["state"]) == ("SUCCESS", "SUCCESS")
+    assert server.events.states(first) == ["SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "SUCCESS"]
+    assert server.events.states(second) == ["SUBMITTED", "PENDING", "QUEUED", "SCHEDULED", "RUNNING", "SUCCESS"]
+    assert b["startedAt"] >= a["endedAt"], "the second ran only once the first was over"
+    assert 300 <= b["queuedDurationMilliseconds"] and a["queuedDurationMilliseconds"] == 0
+
+
+def test_queue_timeout_in_execute_mode(execute):
+    server, emr, logs = execute(time_scale=0.2)
+    app = new_app(emr, "queue-timeout-exec", schedulerConfiguration={"maxConcurrentRuns": 1, "queueTimeoutMinutes": 15})
+    busy = fake_run(emr, app, {"sleep": 30}, name="busy")
+    wait_for(emr, app, busy, states=("RUNNING",), timeout=10)
+    starved = fake_run(emr, app, {}, name="starved")
+    done = wait_for(emr, app, starved, timeout=8)
+    assert (done["state"], done["stateDetails"]) == ("FAILED", QUEUE_DETAILS)
+    assert server.events.states(starved) == ["SUBMITTED", "PENDING", "QUEUED", "FAILED"]
+    assert server.emr.runs[starved].process is None, "it never ran"
+    emr.cancel_job_run(applicationId=app, jobRunId=busy)
+    assert wait_for(emr, app, busy)["state"] == "CANCELLED"

@@ -708,3 +708,74 @@ def test_queue_timeout_in_execute_mode(execute):
     assert server.emr.runs[starved].process is None, "it never ran"
     emr.cancel_job_run(applicationId=app, jobRunId=busy)
     assert wait_for(emr, app, busy)["state"] == "CANCELLED"
+
+
+# ---- run controls: cancellation with a grace period
+
+
+def test_cancel_grace_period_validation_and_manual_mode(server, emr):
+    app = new_app(emr, "grace")
+    run = new_run(emr, app)
+    for bad in (1, 14, 1801):
+        with pytest.raises(ClientError) as info:
+            emr.cancel_job_run(applicationId=app, jobRunId=run, shutdownGracePeriodInSeconds=bad)
+        assert info.value.response["Error"]["Code"] == "ValidationException"
+        assert "shutdownGracePeriodInSeconds" in info.value.response["Error"]["Message"]
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["state"] == "SUBMITTED"
+    emr.cancel_job_run(applicationId=app, jobRunId=run, shutdownGracePeriodInSeconds=1800)
+    assert server.events.states(run) == ["SUBMITTED", "CANCELLING", "CANCELLED"], "nothing runs in manual mode: at once"
+    other = new_run(emr, app)
+    emr.cancel_job_run(applicationId=app, jobRunId=other, shutdownGracePeriodInSeconds=0)
+    assert emr.get_job_run(applicationId=app, jobRunId=other)["jobRun"]["state"] == "CANCELLED"
+
+
+def process_of(server, run: str) -> dict:
+    with urllib.request.urlopen(f"{server.endpoint}/_emulator/emr-serverless/job-runs/process?jobRunId={run}") as r:
+        return json.load(r)
+
+
+def test_cancel_with_grace_lets_the_job_clean_up(execute):
+    server, emr, logs = execute(time_scale=6)  # a minute is 6 s: the 15 s grace period is 1.5 s
+    app = new_app(emr, "grace-clean")
+    run = fake_run(emr, app, {"sleep": 60, "term": 0.3})
+    wait_for(emr, app, run, states=("RUNNING",), timeout=10)
+    time.sleep(0.2)  # the job has installed its SIGTERM handler
+    asked = time.monotonic()
+    emr.cancel_job_run(applicationId=app, jobRunId=run, shutdownGracePeriodInSeconds=15)
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["state"] == "CANCELLING"
+    done = wait_for(emr, app, run, timeout=10)
+    took = time.monotonic() - asked
+    assert (done["state"], done["stateDetails"]) == ("CANCELLED", "Job run cancelled by user")
+    assert 0.3 <= took < 1.4, f"the job finished its clean-up (0.3 s) within the grace period: {took:.2f} s"
+    assert process_of(server, run)["exitCode"] == 143, "it exited on its own after SIGTERM"
+    assert log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stdout") == ["attempt 1 stdout", "SIGTERM: cleaning up", "cleaned up"]
+    assert server.events.states(run) == ["SUBMITTED", "SCHEDULED", "RUNNING", "CANCELLING", "CANCELLED"]
+
+
+def test_cancel_with_grace_kills_the_job_when_the_grace_is_over(execute):
+    server, emr, logs = execute(time_scale=6)
+    app = new_app(emr, "grace-kill")
+    run = fake_run(emr, app, {"sleep": 60, "term": 30})
+    wait_for(emr, app, run, states=("RUNNING",), timeout=10)
+    time.sleep(0.2)
+    asked = time.monotonic()
+    emr.cancel_job_run(applicationId=app, jobRunId=run, shutdownGracePeriodInSeconds=15)
+    time.sleep(0.8)
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["state"] == "CANCELLING", "still in its grace period"
+    assert process_of(server, run)["alive"]
+    done = wait_for(emr, app, run, timeout=10)
+    took = time.monotonic() - asked
+    assert done["state"] == "CANCELLED" and 1.5 <= took < 3.0, f"killed when the 1.5 s grace was over: {took:.2f} s"
+    assert process_of(server, run) | {"pid": None} == {"jobRunId": run, "pid": None, "alive": False, "exitCode": -signal.SIGKILL}
+    assert log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stdout") == ["attempt 1 stdout", "SIGTERM: cleaning up"]
+
+
+def test_cancel_without_grace_stops_the_job_at_once(execute):
+    server, emr, logs = execute(time_scale=6)
+    app = new_app(emr, "no-grace")
+    run = fake_run(emr, app, {"sleep": 60})
+    wait_for(emr, app, run, states=("RUNNING",), timeout=10)
+    asked = time.monotonic()
+    emr.cancel_job_run(applicationId=app, jobRunId=run)
+    assert wait_for(emr, app, run, timeout=10)["state"] == "CANCELLED" and time.monotonic() - asked < 1.0
+    assert process_of(server, run)["exitCode"] == -signal.SIGTERM

@@ -21,6 +21,7 @@ import urllib.request
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -323,6 +324,11 @@ codes = spec.get("exit", [0])
 code = codes[min(attempt, len(codes)) - 1]
 if code:
     print(f"ValueError: attempt {attempt} failed", file=sys.stderr, flush=True)
+# An output: every argument that is a local directory (an s3:// output the runner mirrored).
+for arg in sys.argv:
+    if arg.endswith("/") and os.path.isdir(arg):
+        with open(os.path.join(arg, f"attempt-{attempt}.txt"), "w") as f:
+            f.write(f"written by attempt {attempt}\n")
 sys.exit(code)
 '''
 
@@ -382,12 +388,13 @@ def execute(moto_endpoint, fake_spark_submit):
     shutil.rmtree(work, ignore_errors=True)
 
 
-def fake_run(emr, app: str, behaviour: dict, name="fake", prefix: str | None = None, **kwargs) -> str:
+def fake_run(emr, app: str, behaviour: dict, name="fake", prefix: str | None = None, entry: str = "/dev/null",
+             args: tuple[str, ...] = (), **kwargs) -> str:
     logging = {"enabled": True, "logGroupName": LOG_GROUP}
     if prefix:
         logging["logStreamNamePrefix"] = prefix
     return emr.start_job_run(applicationId=app, executionRoleArn=ROLE, name=name, jobDriver={"sparkSubmit": {
-        "entryPoint": "/dev/null", "entryPointArguments": ["behaviour=" + json.dumps(behaviour)]}},
+        "entryPoint": entry, "entryPointArguments": ["behaviour=" + json.dumps(behaviour), *args]}},
         configurationOverrides={"monitoringConfiguration": {"cloudWatchLoggingConfiguration": logging}}, **kwargs)["jobRunId"]
 
 
@@ -491,10 +498,15 @@ def test_retry_policy_validation(emr):
     assert error_code(lambda: new_run(emr, app, mode="INTERACTIVE")) == ("ValidationException", 400)
 
 
-def test_execute_mode_retries_a_failed_attempt_with_logs_per_attempt(execute):
+def test_execute_mode_retries_a_failed_attempt_with_logs_per_attempt(execute, moto_endpoint):
     server, emr, logs = execute()
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}))
+    s3.create_bucket(Bucket="run-controls")
+    s3.put_object(Bucket="run-controls", Key="code/driver.py", Body=b"# the fake spark-submit does not read it\n")
     app = new_app(emr, "retry-exec")
-    run = fake_run(emr, app, {"exit": [3, 0]}, prefix="job-1", retryPolicy={"maxAttempts": 3})
+    run = fake_run(emr, app, {"exit": [3, 0]}, prefix="job-1", entry="s3://run-controls/code/driver.py",
+                   args=("s3://run-controls/out/retried/",), retryPolicy={"maxAttempts": 3})
     done = wait_for(emr, app, run)
     assert (done["state"], done["attempt"], done["stateDetails"]) == ("SUCCESS", 2, "")
     assert server.events.states(run) == ["SUBMITTED", "SCHEDULED", "RUNNING", "SCHEDULED", "RUNNING", "SUCCESS"]
@@ -510,8 +522,13 @@ def test_execute_mode_retries_a_failed_attempt_with_logs_per_attempt(execute):
     assert log_lines(logs, f"{base}/SPARK_DRIVER/stderr") == ["attempt 1 stderr", "ValueError: attempt 1 failed"]
     assert log_lines(logs, f"{base}/attempts/2/SPARK_DRIVER/stdout") == ["attempt 2 stdout"]
     assert log_lines(logs, f"{base}/attempts/2/SPARK_DRIVER/stderr") == ["attempt 2 stderr"]
-    # Each attempt ran from the beginning in its own directory.
-    assert os.path.isdir(server.runner.attempt_root(server.emr.runs[run], 2)) and server.runner.attempt_root(server.emr.runs[run], 2).endswith(f"{run}/attempts/2")
+    # Each attempt ran from the beginning in its own directory, with the entry point fetched again;
+    # only the attempt that succeeded synced its output back to S3.
+    roots = [server.runner.attempt_root(server.emr.runs[run], n) for n in (1, 2)]
+    assert roots[1] == os.path.join(roots[0], "attempts", "2")
+    assert all(os.path.isfile(os.path.join(root, "staged", "driver.py")) for root in roots)
+    outputs = [o["Key"] for o in s3.list_objects_v2(Bucket="run-controls", Prefix="out/retried/")["Contents"]]
+    assert outputs == ["out/retried/attempt-2.txt"]
 
     # The last attempt's failure fails the run, with one retry event for each retry.
     failing = fake_run(emr, app, {"exit": [1]}, retryPolicy={"maxAttempts": 3})
@@ -779,3 +796,37 @@ def test_cancel_without_grace_stops_the_job_at_once(execute):
     emr.cancel_job_run(applicationId=app, jobRunId=run)
     assert wait_for(emr, app, run, timeout=10)["state"] == "CANCELLED" and time.monotonic() - asked < 1.0
     assert process_of(server, run)["exitCode"] == -signal.SIGTERM
+
+
+# ---- run controls: GetJobRun's timing and provenance fields
+
+
+def test_get_job_run_timing_and_provenance_fields(execute):
+    server, emr, logs = execute()
+    app = new_app(emr, "timing")
+    run = fake_run(emr, app, {"sleep": 1.2}, executionTimeoutMinutes=30, retryPolicy={"maxAttempts": 2})
+    live = wait_for(emr, app, run, states=("RUNNING",), timeout=10)
+    assert "endedAt" not in live and "totalExecutionDurationSeconds" not in live and "totalResourceUtilization" not in live
+    done = wait_for(emr, app, run)
+    assert (done["state"], done["releaseLabel"], done["executionTimeoutMinutes"], done["retryPolicy"], done["attempt"]) == (
+        "SUCCESS", "emr-7.5.0", 30, {"maxAttempts": 2}, 1)
+    assert done["createdAt"] <= done["startedAt"] < done["endedAt"] and done["startedAt"] == live["startedAt"]
+    ran = (done["endedAt"] - done["startedAt"]).total_seconds()
+    assert 1.2 <= ran < 3 and done["totalExecutionDurationSeconds"] == int(ran)
+    assert done["queuedDurationMilliseconds"] == 0
+    assert done["attemptCreatedAt"] == done["createdAt"] and done["attemptUpdatedAt"] == done["endedAt"]
+    # Estimates for one driver-sized worker (4 vCPU, 16 GB, 20 GB); billed: at least one minute.
+    total, billed = done["totalResourceUtilization"], done["billedResourceUtilization"]
+    assert total["vCPUHour"] == pytest.approx(4 * ran / 3600, abs=1e-5) and total["memoryGBHour"] == pytest.approx(16 * ran / 3600, abs=1e-5)
+    assert total["storageGBHour"] == pytest.approx(20 * ran / 3600, abs=1e-5)
+    assert billed == {"vCPUHour": round(4 / 60, 6), "memoryGBHour": round(16 / 60, 6), "storageGBHour": 0.0}
+
+
+def test_a_run_cancelled_before_it_ran_used_nothing(emr):
+    app = new_app(emr, "never-ran")
+    run = new_run(emr, app)
+    emr.cancel_job_run(applicationId=app, jobRunId=run)
+    done = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+    assert "startedAt" not in done and done["endedAt"] >= done["createdAt"] and done["totalExecutionDurationSeconds"] == 0
+    zero = {"vCPUHour": 0.0, "memoryGBHour": 0.0, "storageGBHour": 0.0}
+    assert (done["totalResourceUtilization"], done["billedResourceUtilization"]) == (zero, zero)

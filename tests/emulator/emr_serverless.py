@@ -74,10 +74,13 @@ Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
 ``POST /_emulator/emr-serverless/job-runs/state``
     Body ``{"applicationId", "jobRunId", "state", "stateDetails"?, "attempt"?, "region"?,
     "accountId"?, "allowUnknownState"?}``: sets the run's state as EMR would (no transition rules;
-    ``stateDetails`` omitted or null clears it; ``attempt`` kept unless given). Answers 200 with the
-    run as GetJobRun's ``jobRun`` shows it; 404 for an unknown application or run in that region;
-    400 for a bad body or an unknown state (unless ``allowUnknownState``). Emits the state-change
-    event too.
+    ``stateDetails`` omitted or null clears it). ``attempt`` makes that number the run's latest
+    attempt (a new attempt if it is not the latest already; the one before ends FAILED if it was
+    live) and shows the attempt fields from then on; without it the attempt is kept. FAILED without
+    ``attempt`` on a run whose retry policy allows another attempt is retried, as EMR would (the
+    Retry event, the next attempt SCHEDULED). Answers 200 with the run as GetJobRun's ``jobRun``
+    shows it; 404 for an unknown application or run in that region; 400 for a bad body or an
+    unknown state (unless ``allowUnknownState``). Emits the state-change event too.
 ``GET /_emulator/emr-serverless/job-runs/process?jobRunId=ID``
     ``{"jobRunId", "pid": int | null, "alive": bool, "exitCode": int | null}``: the run's
     spark-submit process (execute mode), so tests can prove a cancel stopped it.

@@ -705,6 +705,12 @@ def test_queuing_in_execute_mode_runs_one_at_a_time(execute):
     first = fake_run(emr, app, {"sleep": 1.0}, name="first")
     wait_for(emr, app, first, states=("RUNNING",), timeout=10)
     second = fake_run(emr, app, {}, name="second")
+    third = fake_run(emr, app, {}, name="cancelled-in-queue")
+    wait_for(emr, app, third, states=("QUEUED",), timeout=10)
+    emr.cancel_job_run(applicationId=app, jobRunId=third)
+    assert wait_for(emr, app, third, timeout=10)["state"] == "CANCELLED"
+    assert server.events.states(third) == ["SUBMITTED", "PENDING", "QUEUED", "CANCELLING", "CANCELLED"]
+    assert server.emr.runs[third].process is None
     a, b = wait_for(emr, app, first), wait_for(emr, app, second)
     assert (a["state"], b["state"]) == ("SUCCESS", "SUCCESS")
     assert server.events.states(first) == ["SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "SUCCESS"]

@@ -463,6 +463,9 @@ class EmrServerless:
         self.log = log or (lambda message: print(f"emr-serverless: {message}", file=sys.stderr, flush=True))
         self.stopping = threading.Event()
         self.clock: threading.Thread | None = None
+        # The live runs with a timer: started (the execution timeout) or waiting in a queue. The
+        # clock looks at these only, not at every run the emulator has seen.
+        self.timed: set[JobRun] = set()
 
     # ---- helpers
 
@@ -504,10 +507,13 @@ class EmrServerless:
             run.state_times.append((state, now))
             if state == "RUNNING" and current.started_at is None:
                 current.started_at = now
+            if state == "RUNNING":
+                self.timed.add(run)
             freed = False
             if state in TERMINAL_RUN_STATES:
                 current.ended_at = now
                 run.waiting = False
+                self.timed.discard(run)
                 freed = run.admitted and previous not in TERMINAL_RUN_STATES
                 self.changed.notify_all()
             event = self.state_change_event(run, previous)
@@ -614,6 +620,7 @@ class EmrServerless:
             run.admitted, run.waiting = True, False
             return True
         run.waiting, run.queued_at = True, _now()
+        self.timed.add(run)
         return False
 
     def _admit(self, run: JobRun) -> None:
@@ -695,12 +702,12 @@ class EmrServerless:
         now = _now() if now is None else now
         with self.lock:
             queue_expired = [
-                run for run in self.runs.values()
+                run for run in self.timed
                 if run.waiting and not run.admitted and run.queued_at is not None and run.app.scheduler is not None
                 and now - run.queued_at >= self.minutes(run.app.scheduler["queueTimeoutMinutes"])
             ]
             timed_out = [
-                run for run in self.runs.values()
+                run for run in self.timed
                 if run.state not in TERMINAL_RUN_STATES and not run.cancel_requested.is_set() and run.execution_timeout > 0
                 and run.first_started_at is not None and now - run.first_started_at >= self.minutes(run.execution_timeout)
             ]

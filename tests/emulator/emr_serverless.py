@@ -11,8 +11,9 @@ idempotency (checked against botocore's service model in the venv):
     StopApplication     POST   /applications/{applicationId}/stop
     StartJobRun         POST   /applications/{applicationId}/jobruns
     ListJobRuns         GET    /applications/{applicationId}/jobruns  ?states=&createdAtAfter=&createdAtBefore=&mode=&maxResults=&nextToken=
-    GetJobRun           GET    /applications/{applicationId}/jobruns/{jobRunId}
+    GetJobRun           GET    /applications/{applicationId}/jobruns/{jobRunId}  ?attempt=
     CancelJobRun        DELETE /applications/{applicationId}/jobruns/{jobRunId}
+    ListJobRunAttempts  GET    /applications/{applicationId}/jobruns/{jobRunId}/attempts  ?maxResults=&nextToken=
 
 Errors answer the real status codes with ``X-Amzn-ErrorType`` and ``{"message"}``:
 ResourceNotFoundException 404, ValidationException 400, ConflictException 409, and
@@ -35,6 +36,37 @@ Every state change is also published as the EventBridge event EMR Serverless sen
 callable when used in-process (``tests/emulator/local_aws.py``), or ``--events-url`` (POSTed as
 JSON) when run on its own.
 
+Run controls (shapes and names from botocore's emr-serverless service-2.json; behaviour from the
+EMR Serverless User Guide; what neither says is an assumption, marked ASSUMED where it is made):
+
+* **Retry policy** (StartJobRun ``retryPolicy``: ``maxAttempts`` 1-10 for BATCH runs;
+  ``maxFailedAttemptsPerHour`` 1-10 is accepted and shown, STREAMING runs are not retried). A
+  failed attempt that has attempts left is run again from the beginning: the attempt ends FAILED,
+  "EMR Serverless Job Run Retry" is published (``previousAttempt``, ``previousAttemptState``,
+  ``previousAttemptCreatedAt``, ``previousAttemptEndedAt``, ``newAttempt``,
+  ``newAttemptCreatedAt``), and the next attempt starts SCHEDULED (ASSUMED: the run itself is not
+  FAILED in between, so no FAILED state change is published until the last attempt fails).
+  GetJobRun shows ``attempt``, ``attemptCreatedAt``, ``attemptUpdatedAt``, ``retryPolicy`` (the
+  latest attempt, or ``?attempt=n``); ListJobRunAttempts lists them. Attempt n > 1 writes its
+  driver logs under ``.../jobs/<run>/attempts/<n>/SPARK_DRIVER/``.
+* **Execution timeout** (StartJobRun ``executionTimeoutMinutes``; GetJobRun shows it, 720 when not
+  given): a run still live that many minutes after it first went RUNNING is cancelled by the
+  service (CANCELLING, then CANCELLED, with EXECUTION_TIMEOUT_DETAILS) and not retried.
+* **Job concurrency and queuing** (CreateApplication ``schedulerConfiguration``:
+  ``maxConcurrentRuns`` 1-1000, default 15; ``queueTimeoutMinutes`` 15-720, default 360;
+  GetApplication shows it, with ``maximumCapacity``, ``architecture`` and ``networkConfiguration``,
+  which are accepted and returned, not enforced). A run on such an application goes SUBMITTED ->
+  PENDING, then SCHEDULED if one of the application's slots is free, else QUEUED until one is
+  (QUEUED -> SCHEDULED, oldest first), or FAILED with QUEUE_TIMEOUT_DETAILS after
+  ``queueTimeoutMinutes``. GetJobRun shows ``queuedDurationMilliseconds``. In manual mode the
+  service moves a run as far as SCHEDULED; the test moves it on.
+* **Cancellation with a grace period** (CancelJobRun ``?shutdownGracePeriodInSeconds=``, 0 or
+  15-1800): SIGTERM, then SIGKILL after the grace period (scaled like every other duration) if the
+  spark-submit process group is still alive; CANCELLING until it is gone, then CANCELLED.
+* **The time scale**: the service's timers run on a scaled clock, ``--time-scale SECONDS`` (or
+  ``$EMR_SERVERLESS_TIME_SCALE``) seconds per emulated minute, 60 (real time) by default; so with
+  ``--time-scale 0.2`` a 5-minute timeout fires after 1 s. Timestamps stay wall-clock.
+
 Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
 
 ``GET /_emulator/health``
@@ -42,10 +74,13 @@ Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
 ``POST /_emulator/emr-serverless/job-runs/state``
     Body ``{"applicationId", "jobRunId", "state", "stateDetails"?, "attempt"?, "region"?,
     "accountId"?, "allowUnknownState"?}``: sets the run's state as EMR would (no transition rules;
-    ``stateDetails`` omitted or null clears it; ``attempt`` kept unless given). Answers 200 with the
-    run as GetJobRun's ``jobRun`` shows it; 404 for an unknown application or run in that region;
-    400 for a bad body or an unknown state (unless ``allowUnknownState``). Emits the state-change
-    event too.
+    ``stateDetails`` omitted or null clears it). ``attempt`` makes that number the run's latest
+    attempt (a new attempt if it is not the latest already; the one before ends FAILED if it was
+    live) and shows the attempt fields from then on; without it the attempt is kept. FAILED without
+    ``attempt`` on a run whose retry policy allows another attempt is retried, as EMR would (the
+    Retry event, the next attempt SCHEDULED). Answers 200 with the run as GetJobRun's ``jobRun``
+    shows it; 404 for an unknown application or run in that region; 400 for a bad body or an
+    unknown state (unless ``allowUnknownState``). Emits the state-change event too.
 ``GET /_emulator/emr-serverless/job-runs/process?jobRunId=ID``
     ``{"jobRunId", "pid": int | null, "alive": bool, "exitCode": int | null}``: the run's
     spark-submit process (execute mode), so tests can prove a cancel stopped it.
@@ -53,7 +88,7 @@ Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
 Usage:
 
     .venv/bin/python tests/emulator/emr_serverless.py --ready-file PATH [--execute
-        --aws-endpoint http://127.0.0.1:MOTO] [--work-dir DIR] [--events-url URL] [--quiet]
+        --aws-endpoint http://127.0.0.1:MOTO] [--work-dir DIR] [--events-url URL] [--time-scale SECONDS] [--quiet]
 
 Writes ``{"endpoint": "http://127.0.0.1:PORT", "pid": N}`` to PATH (atomically) and stdout once it
 answers. Stops on SIGTERM/SIGINT and when its parent dies, killing any spark-submit it started.
@@ -99,6 +134,30 @@ STATE_DETAILS_MAX = 256
 # Spark conf EMR Serverless understands but local Spark cannot use (the archive is not there).
 EMR_ONLY_CONF_PREFIXES = ("spark.emr-serverless.",)
 EMR_ONLY_CONF_KEYS = ("spark.archives",)
+
+# The service's own durations (executionTimeoutMinutes, queueTimeoutMinutes,
+# shutdownGracePeriodInSeconds) run on a scaled clock: one emulated minute lasts TIME_SCALE
+# seconds (--time-scale, or this environment variable; 60 = real time). Timestamps and the
+# durations the API reports are wall-clock times.
+TIME_SCALE_ENV = "EMR_SERVERLESS_TIME_SCALE"
+DEFAULT_TIME_SCALE = 60.0
+CLOCK_TICK = 0.05  # seconds between two looks at the timers
+# GetJobRun's executionTimeoutMinutes: "If you didn't specify a timeout, this value defaults to 720
+# minutes" (botocore's JobRun docs).
+DEFAULT_EXECUTION_TIMEOUT_MINUTES = 720
+# ASSUMED wording: no public source gives the real stateDetails of a run cancelled for its
+# executionTimeoutMinutes (the User Guide only says the service cancels it: CANCELLING, then
+# CANCELLED). tests/README.md lists it as an assumption.
+EXECUTION_TIMEOUT_DETAILS = "Job run timed out: it ran longer than its execution timeout of {minutes} minutes and was cancelled."
+# schedulerConfiguration (botocore's SchedulerConfiguration docs): "If scheduler configuration is
+# enabled on your application, the default value is 15" (maxConcurrentRuns, 1 to 1000) and "360
+# minutes" (queueTimeoutMinutes, 15 to 720).
+DEFAULT_MAX_CONCURRENT_RUNS = 15
+DEFAULT_QUEUE_TIMEOUT_MINUTES = 360
+# ASSUMED wording (no public source found): a run that waited in QUEUED longer than the
+# application's queueTimeoutMinutes ends FAILED ("If queue timeout is reached earlier, your job
+# times out": the User Guide's "Job concurrency and queuing").
+QUEUE_TIMEOUT_DETAILS = "Job run timed out in the QUEUED state: it waited longer than the application's queue timeout of {minutes} minutes."
 
 EventSink = Callable[[dict], None]
 
@@ -160,6 +219,9 @@ class Application:
         self.auto_start = dict(body.get("autoStartConfiguration") or {"enabled": True})
         self.auto_stop = dict(body.get("autoStopConfiguration") or {"enabled": True, "idleTimeoutMinutes": 15})
         self.architecture = body.get("architecture") or "X86_64"
+        self.maximum_capacity = body.get("maximumCapacity")
+        self.network_configuration = body.get("networkConfiguration")
+        self.scheduler = _scheduler_configuration(body.get("schedulerConfiguration"))
         self.state = "CREATED"
         self.state_details: str | None = None
         self.created_at = self.updated_at = _now()
@@ -184,7 +246,57 @@ class Application:
         out = self.summary()
         out["applicationId"] = out.pop("id")
         out.update({"tags": self.tags, "autoStartConfiguration": self.auto_start, "autoStopConfiguration": self.auto_stop})
+        for key, value in (("maximumCapacity", self.maximum_capacity), ("networkConfiguration", self.network_configuration),
+                           ("schedulerConfiguration", self.scheduler)):
+            if value is not None:
+                out[key] = value
         return out
+
+
+def _scheduler_configuration(config: dict | None) -> dict | None:
+    """The application's job concurrency and queuing, or None (no queuing). As the AWS provider for
+    Terraform found the API to behave (hashicorp/terraform-provider-aws#44589): an empty object
+    leaves it off, and a member not given takes its default.
+
+    Deviation, on purpose: the User Guide says emr-7.3.0 and later enable it by default (15 runs,
+    360 minutes); here only an application created with a schedulerConfiguration queues, so runs on
+    other applications keep their SUBMITTED -> SCHEDULED -> RUNNING path (and events)."""
+    if not config:
+        return None
+    return {"maxConcurrentRuns": config.get("maxConcurrentRuns", DEFAULT_MAX_CONCURRENT_RUNS),
+            "queueTimeoutMinutes": config.get("queueTimeoutMinutes", DEFAULT_QUEUE_TIMEOUT_MINUTES)}
+
+
+# totalResourceUtilization / billedResourceUtilization of a run that is over, for one worker of the
+# Spark driver's defaults on EMR Serverless (4 vCPU, 16 GB, 20 GB disk): local Spark has no workers
+# to count. Billed: "a 1-minute minimum usage for workers, plus additional storage over 20 GB per
+# worker" (botocore's JobRun docs), so no billed storage here. ESTIMATES, not the service's figures.
+WORKER_VCPU, WORKER_MEMORY_GB, WORKER_STORAGE_GB = 4, 16, 20
+
+
+def _resource_utilization(attempt: "Attempt") -> dict:
+    ran = 0.0 if attempt.started_at is None or attempt.ended_at is None else (attempt.ended_at - attempt.started_at) / 3600
+    billed = max(ran, 1 / 60) if ran > 0 else 0.0
+    return {
+        "totalResourceUtilization": {"vCPUHour": round(ran * WORKER_VCPU, 6), "memoryGBHour": round(ran * WORKER_MEMORY_GB, 6),
+                                     "storageGBHour": round(ran * WORKER_STORAGE_GB, 6)},
+        "billedResourceUtilization": {"vCPUHour": round(billed * WORKER_VCPU, 6), "memoryGBHour": round(billed * WORKER_MEMORY_GB, 6),
+                                      "storageGBHour": 0.0},
+    }
+
+
+class Attempt:
+    """One attempt of a job run (EMR Serverless "job resiliency": a failed attempt of a run with a
+    ``retryPolicy`` is run again from the beginning as attempt n+1; ListJobRunAttempts lists them
+    and GetJobRun shows the latest, or the one its ``attempt`` query parameter names)."""
+
+    def __init__(self, number: int, at: float, state: str) -> None:
+        self.number = number
+        self.created_at = self.updated_at = at
+        self.state = state
+        self.state_details: str | None = None
+        self.started_at: float | None = None  # first RUNNING of this attempt
+        self.ended_at: float | None = None  # when it reached a terminal state (or was retried)
 
 
 class JobRun:
@@ -198,49 +310,133 @@ class JobRun:
         self.overrides = body.get("configurationOverrides") or {}
         self.tags = dict(body.get("tags") or {})
         self.mode = body.get("mode") or "BATCH"
-        self.state = "SUBMITTED"
-        self.state_details: str | None = None
-        self.attempt: int | None = None
+        # StartJobRun's retryPolicy, as given (botocore: RetryPolicy{maxAttempts, maxFailedAttemptsPerHour}).
+        self.retry_policy: dict | None = dict(body["retryPolicy"]) if body.get("retryPolicy") is not None else None
+        timeout = body.get("executionTimeoutMinutes")
+        self.execution_timeout: int = DEFAULT_EXECUTION_TIMEOUT_MINUTES if timeout is None else int(timeout)
         self.created_at = self.updated_at = _now()
-        self.started_at: float | None = None
-        self.ended_at: float | None = None
+        self.attempts: list[Attempt] = [Attempt(1, self.created_at, "SUBMITTED")]
+        # GetJobRun shows attempt/attemptCreatedAt/attemptUpdatedAt for a run with a retry policy, or
+        # once the admin route has named an attempt (a run without either never had one to show).
+        self.attempt_visible = self.retry_policy is not None
         self.state_times: list[tuple[str, float]] = [("SUBMITTED", self.created_at)]
-        # Execution (execute mode).
+        # Job concurrency (an application with a schedulerConfiguration): a run holds one of its
+        # maxConcurrentRuns slots from admission to its end; until then it waits (QUEUED).
+        self.admitted = False
+        self.waiting = False
+        self.queued_at: float | None = None
+        # Cancellation: by CancelJobRun or by the execution timeout (then with its stateDetails).
         self.cancel_requested = threading.Event()
+        self.cancel_details = "Job run cancelled by user"
+        # Execution (execute mode).
         self.process: subprocess.Popen | None = None
+
+    def queued_ms(self, now: float | None = None) -> int:
+        """queuedDurationMilliseconds: "The total time for a job in the QUEUED state" (wall-clock)."""
+        now = _now() if now is None else now
+        total = 0.0
+        for (state, at), (_next, until) in zip(self.state_times, self.state_times[1:] + [("", now)]):
+            if state == "QUEUED":
+                total += until - at
+        return int(total * 1000)
+
+    @property
+    def first_started_at(self) -> float | None:
+        """When the run first went RUNNING: the execution timeout counts from there, across
+        attempts (ASSUMED: the User Guide says only that a run that runs longer is cancelled)."""
+        return next((a.started_at for a in self.attempts if a.started_at is not None), None)
+
+    # The run's state is its latest attempt's.
+    @property
+    def current(self) -> Attempt:
+        return self.attempts[-1]
+
+    @property
+    def state(self) -> str:
+        return self.current.state
+
+    @property
+    def state_details(self) -> str | None:
+        return self.current.state_details
+
+    @property
+    def attempt(self) -> int | None:
+        return self.current.number if self.attempt_visible else None
+
+    def attempt_view(self, number: int | None) -> Attempt:
+        if number is None:
+            return self.current
+        for attempt in self.attempts:
+            if attempt.number == number:
+                return attempt
+        raise not_found(f"Attempt {number} of job run {self.id} does not exist")
+
+    def max_attempts(self) -> int:
+        """How many attempts a BATCH run gets (retryPolicy.maxAttempts; 1 without a policy).
+        maxFailedAttemptsPerHour is STREAMING-only and is accepted, not enforced."""
+        if self.mode != "BATCH" or not self.retry_policy:
+            return 1
+        return int(self.retry_policy.get("maxAttempts") or 1)
 
     @property
     def arn(self) -> str:
         return f"{self.app.arn}/jobruns/{self.id}"
 
-    def _common(self) -> dict:
+    @property
+    def created_by(self) -> str:
+        return f"arn:aws:sts::{self.app.account}:assumed-role/local/emulator"
+
+    def _common(self, attempt: Attempt) -> dict:
+        latest = attempt is self.current
         out = {
-            "applicationId": self.app.id, "arn": self.arn,
-            "createdBy": f"arn:aws:sts::{self.app.account}:assumed-role/local/emulator",
-            "createdAt": self.created_at, "updatedAt": self.updated_at, "executionRole": self.execution_role,
-            "state": self.state, "stateDetails": self.state_details or "", "releaseLabel": self.app.release_label,
-            "mode": self.mode,
+            "applicationId": self.app.id, "arn": self.arn, "createdBy": self.created_by,
+            "createdAt": self.created_at, "updatedAt": self.updated_at if latest else attempt.updated_at,
+            "executionRole": self.execution_role, "state": attempt.state, "stateDetails": attempt.state_details or "",
+            "releaseLabel": self.app.release_label, "mode": self.mode,
         }
         if self.name is not None:
             out["name"] = self.name
-        if self.attempt is not None:
-            out["attempt"] = self.attempt
+        if self.attempt_visible:
+            out.update({"attempt": attempt.number, "attemptCreatedAt": attempt.created_at, "attemptUpdatedAt": attempt.updated_at})
         return out
 
     def summary(self) -> dict:
-        out = self._common()
+        out = self._common(self.current)
         out["id"] = self.id
         out["type"] = "Spark"
         return out
 
-    def full(self) -> dict:
-        out = self._common()
+    def attempt_summary(self, attempt: Attempt) -> dict:
+        """A JobRunAttemptSummary (botocore): the run's fields, the attempt's state and times."""
+        out = {
+            "applicationId": self.app.id, "id": self.id, "mode": self.mode, "arn": self.arn, "createdBy": self.created_by,
+            "jobCreatedAt": self.created_at, "createdAt": attempt.created_at, "updatedAt": attempt.updated_at,
+            "executionRole": self.execution_role, "state": attempt.state, "stateDetails": attempt.state_details or "",
+            "releaseLabel": self.app.release_label, "type": "Spark", "attempt": attempt.number,
+        }
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+    def full(self, number: int | None = None) -> dict:
+        attempt = self.attempt_view(number)
+        out = self._common(attempt)
         out.update({"jobRunId": self.id, "jobDriver": self.job_driver, "configurationOverrides": self.overrides, "tags": self.tags})
-        if self.started_at is not None:
-            out["startedAt"] = self.started_at
-        if self.ended_at is not None:
-            out["endedAt"] = self.ended_at
-            out["totalExecutionDurationSeconds"] = int(self.ended_at - (self.started_at or self.created_at))
+        out["executionTimeoutMinutes"] = self.execution_timeout
+        if self.retry_policy is not None:
+            out["retryPolicy"] = self.retry_policy
+        # startedAt: "when the job moved to the RUNNING state"; endedAt: "when the job was terminated";
+        # totalExecutionDurationSeconds: only for a run that is over (botocore's JobRun docs). All of
+        # the attempt shown (for a run that was never retried, of the run).
+        if attempt.started_at is not None:
+            out["startedAt"] = attempt.started_at
+        if attempt.ended_at is not None:
+            out["endedAt"] = attempt.ended_at
+            out["totalExecutionDurationSeconds"] = int(attempt.ended_at - (attempt.started_at or attempt.created_at))
+            out.update(_resource_utilization(attempt))
+        out["queuedDurationMilliseconds"] = self.queued_ms()
+        if self.app.network_configuration is not None:
+            out["networkConfiguration"] = self.app.network_configuration
         return out
 
     def log_config(self) -> dict | None:
@@ -251,13 +447,25 @@ class JobRun:
 class EmrServerless:
     """The service's state, shared by the HTTP handler, the admin routes and the runner."""
 
-    def __init__(self, event_sink: EventSink | None = None, runner: "SparkRunner | None" = None, log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, event_sink: EventSink | None = None, runner: "SparkRunner | None" = None, log: Callable[[str], None] | None = None,
+                 time_scale: float | None = None) -> None:
+        if time_scale is None:
+            time_scale = float(os.environ.get(TIME_SCALE_ENV) or DEFAULT_TIME_SCALE)
+        if not time_scale > 0:
+            raise ValueError(f"time scale must be > 0 seconds per minute, not {time_scale}")
+        self.time_scale = time_scale
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)  # a run's admission, cancellation or end
         self.apps: dict[str, dict[str, Application]] = {}  # region -> id -> app
         self.runs: dict[str, JobRun] = {}  # run id -> run (ids are unique across regions)
         self.event_sink = event_sink
         self.runner = runner
         self.log = log or (lambda message: print(f"emr-serverless: {message}", file=sys.stderr, flush=True))
+        self.stopping = threading.Event()
+        self.clock: threading.Thread | None = None
+        # The live runs with a timer: started (the execution timeout) or waiting in a queue. The
+        # clock looks at these only, not at every run the emulator has seen.
+        self.timed: set[JobRun] = set()
 
     # ---- helpers
 
@@ -277,28 +485,109 @@ class EmrServerless:
             raise not_found(f"Job run {run_id} does not exist in application {app_id}")
         return run
 
-    def set_state(self, run: JobRun, state: str, details: str | None = None, attempt: int | None = None) -> None:
+    def set_state(self, run: JobRun, state: str, details: str | None = None, attempt: int | None = None,
+                  only_from: tuple[str, ...] | None = None) -> bool:
+        """Move the run (its latest attempt) to ``state`` and publish the state change. With
+        ``only_from``, only a run in one of those states moves (a timer and the run's own thread may
+        race); answers whether it moved. ``attempt`` (the admin route) makes that number the
+        latest attempt: a new one, as a retry would, if it is not the latest already."""
         with self.lock:
+            if only_from is not None and run.state not in only_from:
+                return False
             previous = run.state
-            run.state = state
-            run.state_details = (details or "")[:STATE_DETAILS_MAX] or None
+            now = _now()
             if attempt is not None:
-                run.attempt = attempt
-            run.updated_at = _now()
-            run.state_times.append((state, run.updated_at))
-            if state == "RUNNING" and run.started_at is None:
-                run.started_at = run.updated_at
+                run.attempt_visible = True
+                if attempt != run.current.number:
+                    self._new_attempt(run, attempt, state, now)
+            current = run.current
+            current.state = state
+            current.state_details = (details or "")[:STATE_DETAILS_MAX] or None
+            run.updated_at = current.updated_at = now
+            run.state_times.append((state, now))
+            if state == "RUNNING" and current.started_at is None:
+                current.started_at = now
+            if state == "RUNNING":
+                self.timed.add(run)
+            freed = False
             if state in TERMINAL_RUN_STATES:
-                run.ended_at = run.updated_at
+                current.ended_at = now
+                run.waiting = False
+                self.timed.discard(run)
+                freed = run.admitted and previous not in TERMINAL_RUN_STATES
+                self.changed.notify_all()
             event = self.state_change_event(run, previous)
         self.log(f"job run {run.id} ({run.name}): {previous} -> {state}" + (f" ({run.state_details})" if run.state_details else ""))
         self.publish(event)
+        if freed:
+            self._dequeue(run.app)
+        return True
+
+    @staticmethod
+    def _new_attempt(run: JobRun, number: int, state: str, now: float) -> Attempt:
+        previous = run.current
+        if previous.state not in TERMINAL_RUN_STATES:
+            # An attempt that is followed by another one is over: it failed.
+            previous.state, previous.updated_at, previous.ended_at = "FAILED", now, now
+        attempt = Attempt(number, now, state)
+        run.attempts.append(attempt)
+        return attempt
+
+    def retry(self, run: JobRun, details: str | None) -> bool:
+        """A failed attempt: if the run's retry policy allows another attempt (BATCH,
+        ``maxAttempts``), the attempt ends FAILED with ``details``, the "EMR Serverless Job Run
+        Retry" event is published and the next attempt starts in SCHEDULED (the run keeps its place
+        on the application: the retry is not queued again). The run itself is not FAILED in
+        between, so no FAILED state change is published for it. Answers False (nothing done) when
+        the run must end FAILED instead."""
+        with self.lock:
+            if (run.state in TERMINAL_RUN_STATES or run.cancel_requested.is_set() or self.stopping.is_set()
+                    or run.current.number >= run.max_attempts()):
+                return False
+            now = _now()
+            failed = run.current
+            failed.state, failed.updated_at, failed.ended_at = "FAILED", now, now
+            failed.state_details = (details or "")[:STATE_DETAILS_MAX] or None
+            previous_state = run.state_times[-1][0]
+            attempt = self._new_attempt(run, failed.number + 1, "SCHEDULED", now)
+            run.attempt_visible = True
+            run.updated_at = now
+            run.state_times.append(("SCHEDULED", now))
+            retry_event = self.retry_event(run, failed, attempt)
+            state_event = self.state_change_event(run, previous_state)
+        self.log(f"job run {run.id} ({run.name}): attempt {failed.number} FAILED ({failed.state_details}); "
+                 f"attempt {attempt.number} of {run.max_attempts()} starts")
+        self.publish(retry_event)
+        self.publish(state_event)
+        return True
+
+    def retry_event(self, run: JobRun, previous: Attempt, new: Attempt) -> dict:
+        """"EMR Serverless Job Run Retry" as the EMR Serverless User Guide's EventBridge samples
+        show it (and events/monitor/job-run-retry.json): the run's common fields, the previous
+        attempt's number, state, creation and end, the new attempt's number and creation; no
+        ``state``, ``attempt`` or ``jobRunName``."""
+        detail = {
+            "jobRunId": run.id, "applicationId": run.app.id, "arn": run.arn, "releaseLabel": run.app.release_label,
+            "createdBy": run.created_by, "updatedAt": _iso_micro(run.updated_at), "createdAt": _iso_micro(run.created_at),
+            "previousAttempt": previous.number, "previousAttemptState": previous.state,
+            "previousAttemptCreatedAt": _iso_micro(previous.created_at),
+            "previousAttemptEndedAt": _iso_micro(previous.ended_at or previous.updated_at),
+            "newAttempt": new.number, "newAttemptCreatedAt": _iso_micro(new.created_at),
+        }
+        return self._event("EMR Serverless Job Run Retry", run, new.created_at, detail)
+
+    def _event(self, detail_type: str, run: JobRun, at: float, detail: dict) -> dict:
+        return {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type,
+            "source": "aws.emr-serverless", "account": run.app.account,
+            "time": dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": run.app.region, "resources": [], "detail": detail,
+        }
 
     def state_change_event(self, run: JobRun, previous: str | None) -> dict:
         detail = {
             "jobRunId": run.id, "applicationId": run.app.id, "arn": run.arn, "releaseLabel": run.app.release_label,
-            "state": run.state,
-            "createdBy": f"arn:aws:sts::{run.app.account}:assumed-role/local/emulator",
+            "state": run.state, "createdBy": run.created_by,
             "updatedAt": _iso_micro(run.updated_at), "createdAt": _iso_micro(run.created_at),
         }
         if run.name is not None:
@@ -307,12 +596,7 @@ class EmrServerless:
             detail["previousState"] = previous
         if run.state_details:
             detail["stateDetails"] = run.state_details
-        return {
-            "version": "0", "id": str(uuid.uuid4()), "detail-type": "EMR Serverless Job Run State Change",
-            "source": "aws.emr-serverless", "account": run.app.account,
-            "time": dt.datetime.fromtimestamp(run.updated_at, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": run.app.region, "resources": [], "detail": detail,
-        }
+        return self._event("EMR Serverless Job Run State Change", run, run.updated_at, detail)
 
     def publish(self, event: dict) -> None:
         if self.event_sink is None:
@@ -321,6 +605,134 @@ class EmrServerless:
             self.event_sink(event)
         except Exception as exc:  # noqa: BLE001 - EventBridge delivery is best effort
             self.log(f"event delivery failed: {exc}")
+
+    # ---- job concurrency and queuing (an application's schedulerConfiguration)
+
+    def _slots_used(self, app: Application) -> int:
+        return sum(1 for r in self.runs.values() if r.app is app and r.admitted and r.state not in TERMINAL_RUN_STATES)
+
+    def _request_slot(self, run: JobRun) -> bool:
+        """(Under the lock.) Admit the run if its application has a free slot and nobody queued
+        before it; else it waits (the caller moves it to QUEUED)."""
+        config = run.app.scheduler
+        ahead = any(r.waiting for r in self.runs.values() if r.app is run.app and r is not run)
+        if config is None or (not ahead and self._slots_used(run.app) < config["maxConcurrentRuns"]):
+            run.admitted, run.waiting = True, False
+            return True
+        run.waiting, run.queued_at = True, _now()
+        self.timed.add(run)
+        return False
+
+    def _admit(self, run: JobRun) -> None:
+        """Manual mode: a run the scheduler admits is SCHEDULED at once (a test moves it on)."""
+        self.set_state(run, "PENDING", only_from=("SUBMITTED",))
+        with self.lock:
+            admitted = self._request_slot(run)
+        if admitted:
+            self.set_state(run, "SCHEDULED", only_from=("PENDING",))
+        else:
+            self.set_state(run, "QUEUED", only_from=("PENDING",))
+
+    def wait_for_slot(self, run: JobRun) -> bool:
+        """Execute mode, the run's thread: PENDING, then QUEUED until a slot is free (the runner
+        then moves it to SCHEDULED). False if it was cancelled, timed out in the queue, or the
+        emulator stops."""
+        self.set_state(run, "PENDING", only_from=("SUBMITTED",))
+        with self.lock:
+            if run.cancel_requested.is_set():
+                return False
+            if self._request_slot(run):
+                return True
+        self.set_state(run, "QUEUED", only_from=("PENDING",))
+        with self.changed:
+            while not (run.admitted or run.cancel_requested.is_set() or run.state in TERMINAL_RUN_STATES or self.stopping.is_set()):
+                self.changed.wait(0.5)
+            return run.admitted and not run.cancel_requested.is_set()
+
+    def _dequeue(self, app: Application) -> None:
+        """A slot was freed: admit the oldest waiting runs (QUEUED -> SCHEDULED), as many as fit."""
+        with self.lock:
+            config = app.scheduler
+            if config is None:
+                return
+            waiting = sorted((r for r in self.runs.values() if r.app is app and r.waiting and r.state not in TERMINAL_RUN_STATES
+                              and not r.cancel_requested.is_set()), key=lambda r: r.created_at)
+            admitted = waiting[:max(0, config["maxConcurrentRuns"] - self._slots_used(app))]
+            for run in admitted:
+                run.admitted, run.waiting = True, False
+            self.changed.notify_all()
+        if self.runner is None:
+            for run in admitted:
+                self.set_state(run, "SCHEDULED", only_from=("QUEUED", "PENDING"))
+
+    def _queue_timeout(self, run: JobRun) -> None:
+        with self.lock:
+            if not run.waiting or run.admitted:
+                return
+            run.waiting = False
+            minutes = run.app.scheduler["queueTimeoutMinutes"]
+            self.changed.notify_all()
+        self.log(f"job run {run.id}: queue timeout ({minutes} min, {self.minutes(minutes):g} s)")
+        self.set_state(run, "FAILED", QUEUE_TIMEOUT_DETAILS.format(minutes=minutes), only_from=("QUEUED", "PENDING"))
+
+    # ---- the clock: the service's timers
+
+    def minutes(self, minutes: float) -> float:
+        """Wall-clock seconds of an emulated duration in minutes (the time scale)."""
+        return minutes * self.time_scale
+
+    def seconds(self, seconds: float) -> float:
+        return seconds * self.time_scale / 60.0
+
+    def _start_clock(self) -> None:
+        with self.lock:
+            if self.clock is None and not self.stopping.is_set():
+                self.clock = threading.Thread(target=self._clock_loop, name="emr-serverless-clock", daemon=True)
+                self.clock.start()
+
+    def _clock_loop(self) -> None:
+        while not self.stopping.wait(CLOCK_TICK):
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the clock must keep ticking
+                self.log(f"clock: {traceback.format_exc()}")
+
+    def tick(self, now: float | None = None) -> None:
+        """Act on every timer that is due: queue timeouts and execution timeouts."""
+        now = _now() if now is None else now
+        with self.lock:
+            queue_expired = [
+                run for run in self.timed
+                if run.waiting and not run.admitted and run.queued_at is not None and run.app.scheduler is not None
+                and now - run.queued_at >= self.minutes(run.app.scheduler["queueTimeoutMinutes"])
+            ]
+            timed_out = [
+                run for run in self.timed
+                if run.state not in TERMINAL_RUN_STATES and not run.cancel_requested.is_set() and run.execution_timeout > 0
+                and run.first_started_at is not None and now - run.first_started_at >= self.minutes(run.execution_timeout)
+            ]
+        for run in queue_expired:
+            self._queue_timeout(run)
+        for run in timed_out:
+            self._execution_timeout(run)
+
+    def _execution_timeout(self, run: JobRun) -> None:
+        """StartJobRun's executionTimeoutMinutes: "If the job run exceeds this duration, Amazon EMR
+        Serverless cancels it automatically" (botocore); the User Guide's job run states: CANCELLING
+        is also the state of a run that "has timed out". No grace period."""
+        details = EXECUTION_TIMEOUT_DETAILS.format(minutes=run.execution_timeout)
+        with self.lock:
+            if run.cancel_requested.is_set() or run.state in TERMINAL_RUN_STATES:
+                return
+            run.cancel_requested.set()
+            run.cancel_details = details
+            self.changed.notify_all()
+        self.log(f"job run {run.id}: execution timeout ({run.execution_timeout} min, {self.minutes(run.execution_timeout):g} s)")
+        self.set_state(run, "CANCELLING", details)
+        if self.runner is None:
+            self.set_state(run, "CANCELLED", details, only_from=("CANCELLING",))
+        else:
+            self.runner.cancel(run)
 
     # ---- the API
 
@@ -349,6 +761,7 @@ class EmrServerless:
         name = body.get("name")
         if name is not None and not re.fullmatch(r"[A-Za-z0-9._/#-]{1,64}", name):
             raise validation(f"Application name {name!r} is not valid")
+        _check_application_config(body)
         with self.lock:
             for app in self._apps(region).values():
                 if app.client_token == body["clientToken"]:
@@ -399,6 +812,11 @@ class EmrServerless:
         name = body.get("name")
         if name is not None and not (isinstance(name, str) and 1 <= len(name) <= 256):
             raise validation("name must be 1-256 characters")
+        mode = body.get("mode") or "BATCH"
+        if mode not in ("BATCH", "STREAMING"):
+            raise constraint(mode, "mode", "Member must satisfy enum value set: [BATCH, STREAMING]")
+        _check_retry_policy(body.get("retryPolicy"))
+        _check_execution_timeout(body.get("executionTimeoutMinutes"), mode)
         with self.lock:
             app = self._app(region, app_id)
             for run in self.runs.values():
@@ -412,15 +830,32 @@ class EmrServerless:
                 app.state, app.updated_at = "STARTED", _now()
             run = JobRun(app, body)
             self.runs[run.id] = run
+        self._start_clock()
         self.log(f"job run {run.id} ({run.name}) SUBMITTED in {app.id}")
         self.publish(self.state_change_event(run, None))
+        if self.runner is None and app.scheduler is not None:
+            self._admit(run)
         if self.runner is not None:
             threading.Thread(target=self.runner.run, args=(self, run), name=f"run-{run.id}", daemon=True).start()
         return {"applicationId": app.id, "jobRunId": run.id, "arn": run.arn}
 
-    def get_job_run(self, region: str, app_id: str, run_id: str) -> dict:
+    def get_job_run(self, region: str, app_id: str, run_id: str, query: dict[str, list[str]] | None = None) -> dict:
+        """GetJobRun; ``?attempt=n`` shows that attempt ("defaults to the attempt of the latest job")."""
+        attempt = _int_query(query or {}, "attempt", minimum=1)
         with self.lock:
-            return {"jobRun": self._run(region, app_id, run_id).full()}
+            return {"jobRun": self._run(region, app_id, run_id).full(attempt)}
+
+    def list_job_run_attempts(self, region: str, app_id: str, run_id: str, query: dict[str, list[str]]) -> dict:
+        """ListJobRunAttempts: every attempt of the run, the first first, as JobRunAttemptSummary
+        (a run that was never retried has its one attempt); paginated like ListJobRuns."""
+        with self.lock:
+            run = self._run(region, app_id, run_id)
+            items = [run.attempt_summary(a) for a in run.attempts]
+        page, token = _paginate(items, query)
+        out: dict = {"jobRunAttempts": page}
+        if token:
+            out["nextToken"] = token
+        return out
 
     def list_job_runs(self, region: str, app_id: str, query: dict[str, list[str]]) -> dict:
         states = query.get("states") or []
@@ -449,20 +884,32 @@ class EmrServerless:
             out["nextToken"] = token
         return out
 
-    def cancel_job_run(self, region: str, app_id: str, run_id: str) -> dict:
+    def cancel_job_run(self, region: str, app_id: str, run_id: str, query: dict[str, list[str]] | None = None) -> dict:
+        """CancelJobRun, with ``?shutdownGracePeriodInSeconds=``: 0 (the default: "Immediate
+        termination") or 15 to 1800 (the User Guide's "job run cancellation with grace period").
+        Execute mode: SIGTERM to the spark-submit process group, SIGKILL once the grace period (on
+        the scaled clock) is over if it is still alive; the run is CANCELLING until the process is
+        gone, then CANCELLED. Without a grace period the emulator stops the process as it always
+        has: SIGTERM, then SIGKILL if it is alive after up to 5 s. Manual mode: nothing runs, so
+        the run is CANCELLED at once whatever the grace period. No release check (the page says
+        emr-7.9.0 and later; nothing shows the API refusing an older release)."""
+        grace = _int_query(query or {}, "shutdownGracePeriodInSeconds")
+        if grace is not None and grace != 0 and not 15 <= grace <= 1800:
+            raise constraint(grace, "shutdownGracePeriodInSeconds", "Member must be 0 or between 15 and 1800")
         with self.lock:
             run = self._run(region, app_id, run_id)
             if run.state in TERMINAL_RUN_STATES:
                 raise validation(f"Job run {run_id} is in a terminal state {run.state} and cannot be cancelled")
             already = run.cancel_requested.is_set()
             run.cancel_requested.set()
+            self.changed.notify_all()
         if not already:
             if self.runner is None:
                 self.set_state(run, "CANCELLING")
-                self.set_state(run, "CANCELLED", "Job run cancelled by user")
+                self.set_state(run, "CANCELLED", run.cancel_details, only_from=("CANCELLING",))
             else:
                 self.set_state(run, "CANCELLING")
-                self.runner.cancel(run)
+                self.runner.cancel(run, self.seconds(grace) if grace else None)
         return {"applicationId": app_id, "jobRunId": run_id}
 
     # ---- admin
@@ -495,7 +942,10 @@ class EmrServerless:
                     raise not_found(f"application {app_id} not found in account {account}")
         except ApiError as exc:
             return 404, {"message": f"{exc.message} (account {account}, region {region})"}
-        self.set_state(run, state, details, attempt)
+        # A FAILED attempt of a run whose retry policy allows another one is retried, as EMR would
+        # (naming an attempt is the test saying which attempt it is: no retry then).
+        if not (state == "FAILED" and attempt is None and self.retry(run, details)):
+            self.set_state(run, state, details, attempt)
         with self.lock:
             return 200, run.full()
 
@@ -513,6 +963,12 @@ class EmrServerless:
         }
 
     def stop_all(self) -> None:
+        self.stopping.set()
+        with self.lock:
+            self.changed.notify_all()
+            clock = self.clock
+        if clock is not None:
+            clock.join(5)
         if self.runner is not None:
             with self.lock:
                 runs = list(self.runs.values())
@@ -539,6 +995,106 @@ def _field(body: dict, name: str, kinds: Any, default: Any = None, required: boo
     if isinstance(value, str) and required and not value:
         raise ValueError(f"{name} must not be empty")
     return value
+
+
+def constraint(value: Any, path: str, rule: str) -> ApiError:
+    """A field outside its model's constraints, worded as AWS's request validation words it."""
+    return validation(f"1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: {rule}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_query(query: dict[str, list[str]], name: str, minimum: int | None = None) -> int | None:
+    raw = (query.get(name) or [None])[0]
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise constraint(raw, name, "Member must be an integer") from exc
+    if minimum is not None and value < minimum:
+        raise constraint(value, name, f"Member must have value greater than or equal to {minimum}")
+    return value
+
+
+def _check_application_config(body: dict) -> None:
+    """CreateApplication's architecture, maximumCapacity, networkConfiguration and
+    schedulerConfiguration, against botocore's shapes (Architecture enum; MaximumAllowedResources
+    cpu/memory required, CpuSize/MemorySize/DiskSize patterns; SubnetIds <= 16, SecurityGroupIds
+    <= 5) and SchedulerConfiguration's documented ranges (maxConcurrentRuns 1-1000,
+    queueTimeoutMinutes 15-720). No release check: the docs say "Supported with release labels
+    emr-7.0.0 and above", but nothing shows CreateApplication rejecting an older one."""
+    architecture = body.get("architecture")
+    if architecture is not None and architecture not in ("ARM64", "X86_64"):
+        raise constraint(architecture, "architecture", "Member must satisfy enum value set: [ARM64, X86_64]")
+    capacity = body.get("maximumCapacity")
+    if capacity is not None:
+        if not isinstance(capacity, dict):
+            raise validation("maximumCapacity must be an object")
+        for key, pattern, required in (("cpu", r"[1-9][0-9]*(\s)?(vCPU|vcpu|VCPU)?", True),
+                                       ("memory", r"[1-9][0-9]*(\s)?(GB|gb|gB|Gb)?", True),
+                                       ("disk", r"[1-9][0-9]*(\s)?(GB|gb|gB|Gb)", False)):
+            value = capacity.get(key)
+            if value is None and not required:
+                continue
+            if not isinstance(value, str) or not 1 <= len(value) <= 15 or not re.fullmatch(pattern, value):
+                raise constraint(value, f"maximumCapacity.{key}", f"Member must satisfy regular expression pattern: {pattern}")
+    network = body.get("networkConfiguration")
+    if network is not None:
+        if not isinstance(network, dict):
+            raise validation("networkConfiguration must be an object")
+        for key, most in (("subnetIds", 16), ("securityGroupIds", 5)):
+            ids = network.get(key) or []
+            if not isinstance(ids, list) or len(ids) > most:
+                raise constraint(ids, f"networkConfiguration.{key}", f"Member must have length less than or equal to {most}")
+            for value in ids:
+                if not isinstance(value, str) or not 1 <= len(value) <= 32 or not re.fullmatch(r"[-0-9a-zA-Z]+.*", value):
+                    raise constraint(value, f"networkConfiguration.{key}", "Member must satisfy regular expression pattern: [-0-9a-zA-Z]+.*")
+    scheduler = body.get("schedulerConfiguration")
+    if scheduler is not None:
+        if not isinstance(scheduler, dict):
+            raise validation("schedulerConfiguration must be an object")
+        for key, low, high in (("maxConcurrentRuns", 1, 1000), ("queueTimeoutMinutes", 15, 720)):
+            value = scheduler.get(key)
+            if value is not None and (not _is_int(value) or not low <= value <= high):
+                raise constraint(value, f"schedulerConfiguration.{key}", f"Member must have value between {low} and {high}")
+
+
+def _check_execution_timeout(minutes: Any, mode: str) -> None:
+    """executionTimeoutMinutes (botocore: Duration, 0 to 1000000). Below 5 minutes is refused with
+    moto's message (moto's emrserverless backend: "RunTimeout must be at least 5 minutes.");
+    0, "no timeout", is refused for BATCH runs: "Setting a value of 0 to disable the timeout is no
+    longer supported for BATCH mode job runs" (botocore's StartJobRun docs; the message is ASSUMED)."""
+    if minutes is None:
+        return
+    if not _is_int(minutes) or not 0 <= minutes <= 1_000_000:
+        raise constraint(minutes, "executionTimeoutMinutes", "Member must have value between 0 and 1000000")
+    if minutes == 0 and mode == "BATCH":
+        raise validation("executionTimeoutMinutes 0 (no timeout) is not supported for BATCH mode job runs")
+    if 0 < minutes < 5:
+        raise validation("RunTimeout must be at least 5 minutes.")
+
+
+def _check_retry_policy(policy: Any) -> None:
+    """RetryPolicy (botocore: maxAttempts, maxFailedAttemptsPerHour, both integers >= 1). The User
+    Guide's "Job resiliency" page: maxAttempts (BATCH) accepts 1 to 10, default 1 (no retry);
+    maxFailedAttemptsPerHour (STREAMING) 1 to 10. No release check: the page says retries come with
+    emr-7.1.0 and later, but nothing shows StartJobRun rejecting a policy on an older release."""
+    if policy is None:
+        return
+    if not isinstance(policy, dict):
+        raise validation("retryPolicy must be an object")
+    unknown = sorted(set(policy) - {"maxAttempts", "maxFailedAttemptsPerHour"})
+    if unknown:
+        raise validation(f"retryPolicy: unknown field {unknown[0]}")
+    for key in ("maxAttempts", "maxFailedAttemptsPerHour"):
+        value = policy.get(key)
+        if value is None:
+            continue
+        if not _is_int(value) or not 1 <= value <= 10:
+            raise constraint(value, f"retryPolicy.{key}", "Member must have value between 1 and 10")
 
 
 def _paginate(items: list, query: dict[str, list[str]]) -> tuple[list, str | None]:
@@ -644,55 +1200,91 @@ class SparkRunner:
     # -- the run
 
     def run(self, emr: EmrServerless, run: JobRun) -> None:
+        """The run, attempt after attempt: a failed attempt is retried while the run's retry policy
+        allows (:meth:`EmrServerless.retry`), each from the beginning in a fresh directory."""
+        try:
+            if run.app.scheduler is not None and not emr.wait_for_slot(run):
+                if run.cancel_requested.is_set():
+                    self._cancelled(emr, run)
+                return
+            while True:
+                outcome, details = self._attempt(emr, run)
+                if outcome == "cancelled":
+                    return self._cancelled(emr, run)
+                if outcome == "success":
+                    emr.set_state(run, "SUCCESS")
+                    return
+                if not emr.retry(run, details):
+                    if run.cancel_requested.is_set():
+                        return self._cancelled(emr, run)
+                    emr.set_state(run, "FAILED", details)
+                    return
+        except Exception:  # noqa: BLE001 - the emulator's own failure; the run must still end
+            emr.log(f"job run {run.id}: {traceback.format_exc()}")
+            if run.state not in TERMINAL_RUN_STATES:
+                emr.set_state(run, "FAILED", "Job run could not start: internal error of the emulator")
+
+    def attempt_root(self, run: JobRun, number: int) -> str:
+        """Attempt 1 in ``<work>/<run>/`` (as before retries existed); attempt n in
+        ``<work>/<run>/attempts/<n>/``."""
         root = os.path.join(self.work_dir, run.id)
+        return root if number == 1 else os.path.join(root, "attempts", str(number))
+
+    def _attempt(self, emr: EmrServerless, run: JobRun) -> tuple[str, str | None]:
+        """One attempt: ``("success" | "failed" | "cancelled", stateDetails of a failure)``. The
+        caller ends the run (or retries it)."""
+        number = run.current.number
+        root = self.attempt_root(run, number)
         stdout_path, stderr_path = os.path.join(root, "stdout"), os.path.join(root, "stderr")
         try:
             with self.slots:
                 if run.cancel_requested.is_set():
-                    return self._cancelled(emr, run)
+                    return "cancelled", None
                 os.makedirs(os.path.join(root, "staged"), exist_ok=True)
                 command, outputs = self._prepare(emr, run, root)
                 if run.cancel_requested.is_set():
-                    return self._cancelled(emr, run)
-                emr.set_state(run, "SCHEDULED")
+                    return "cancelled", None
+                if run.state != "SCHEDULED":  # a retry's attempt starts SCHEDULED
+                    emr.set_state(run, "SCHEDULED")
                 with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
                     env = dict(os.environ, PYSPARK_PYTHON=self.python, PYSPARK_DRIVER_PYTHON=self.python)
                     env.pop("PYSPARK_GATEWAY_PORT", None)
                     with emr.lock:
                         if run.cancel_requested.is_set():
-                            return self._cancelled(emr, run)
+                            return "cancelled", None
                         run.process = subprocess.Popen(command, cwd=os.path.join(root, "staged"), stdout=out, stderr=err,
                                                        stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-                    emr.log(f"job run {run.id}: pid {run.process.pid}: {shlex.join(command)}")
+                    emr.log(f"job run {run.id}: attempt {number}: pid {run.process.pid}: {shlex.join(command)}")
                     emr.set_state(run, "RUNNING")
                     code = run.process.wait()
-                self._upload_logs(emr, run, stdout_path, stderr_path)
+                self._upload_logs(emr, run, number, stdout_path, stderr_path)
                 if run.cancel_requested.is_set():
-                    return self._cancelled(emr, run)
-                if code == 0:
-                    for local, uri in outputs:
-                        if os.path.exists(local):
-                            for written in self._upload_tree(local, uri):
-                                emr.log(f"job run {run.id}: wrote {written}")
-                    emr.set_state(run, "SUCCESS")
-                else:
-                    emr.set_state(run, "FAILED", self._failure_details(code, stderr_path))
+                    return "cancelled", None
+                if code != 0:
+                    return "failed", self._failure_details(code, stderr_path)
+                for local, uri in outputs:
+                    if os.path.exists(local):
+                        for written in self._upload_tree(local, uri):
+                            emr.log(f"job run {run.id}: wrote {written}")
+                return "success", None
         except Exception as exc:  # noqa: BLE001 - a run that cannot even start fails, as on EMR
             emr.log(f"job run {run.id}: {traceback.format_exc()}")
             try:
+                os.makedirs(root, exist_ok=True)
                 with open(stderr_path, "ab") as err:
                     err.write(f"emr-serverless emulator: could not run the job: {exc}\n".encode())
-                self._upload_logs(emr, run, stdout_path, stderr_path)
+                self._upload_logs(emr, run, number, stdout_path, stderr_path)
             except Exception:  # noqa: BLE001
                 pass
-            if run.state not in TERMINAL_RUN_STATES:
-                emr.set_state(run, "FAILED", f"Job run could not start: {exc}")
+            if run.cancel_requested.is_set():
+                return "cancelled", None
+            return "failed", f"Job run could not start: {exc}"
 
     def _cancelled(self, emr: EmrServerless, run: JobRun) -> None:
         if run.state not in TERMINAL_RUN_STATES:
             if run.state != "CANCELLING":
-                emr.set_state(run, "CANCELLING")
-            emr.set_state(run, "CANCELLED", "Job run cancelled by user")
+                emr.set_state(run, "CANCELLING", None if run.cancel_details == "Job run cancelled by user" else run.cancel_details)
+            emr.set_state(run, "CANCELLED", run.cancel_details)
 
     @staticmethod
     def _failure_details(code: int, stderr_path: str) -> str:
@@ -707,15 +1299,17 @@ class SparkRunner:
             pass
         return details[:STATE_DETAILS_MAX]
 
-    def cancel(self, run: JobRun) -> None:
-        """Cancellation: kill the spark-submit process group (the run thread then ends the run)."""
-        self.kill(run)
+    def cancel(self, run: JobRun, grace: float | None = None) -> None:
+        """Cancellation: stop the spark-submit process group, in the background (the run thread
+        then ends the run): SIGTERM, then SIGKILL after ``grace`` seconds (wall-clock), or after up
+        to 5 s without a grace period."""
+        threading.Thread(target=self.kill, args=(run, grace), name=f"kill-{run.id}", daemon=True).start()
 
-    def kill(self, run: JobRun) -> None:
+    def kill(self, run: JobRun, grace: float | None = None) -> None:
         proc = run.process
         if proc is None or proc.poll() is not None and not _group_alive(proc.pid):
             return
-        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        for sig, wait in ((signal.SIGTERM, 5.0 if grace is None else grace), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(proc.pid, sig)
             except (ProcessLookupError, PermissionError):
@@ -807,14 +1401,23 @@ class SparkRunner:
             json.dump(metadata, f, indent=2)
         return outputs
 
-    def _upload_logs(self, emr: EmrServerless, run: JobRun, stdout_path: str, stderr_path: str) -> None:
+    @staticmethod
+    def driver_log_base(run: JobRun, attempt: int) -> str:
+        """The CloudWatch stream name of an attempt's driver logs, before ``/stdout|stderr``:
+        ``[<prefix>/]applications/<app>/jobs/<run>/SPARK_DRIVER`` for the first attempt and
+        ``.../jobs/<run>/attempts/<n>/SPARK_DRIVER`` for attempt n > 1 (the User Guide's "Storing
+        logs": a retried run's attempts are under ``attempts/<n>/``; the first attempt keeps the
+        path of a run without retries, which is what shared/src/job_run.rs driver_log_stream reads)."""
+        prefix = (run.log_config() or {}).get("logStreamNamePrefix")
+        base = f"applications/{run.app.id}/jobs/{run.id}/" + (f"attempts/{attempt}/" if attempt > 1 else "") + "SPARK_DRIVER"
+        return f"{prefix}/{base}" if prefix else base
+
+    def _upload_logs(self, emr: EmrServerless, run: JobRun, attempt: int, stdout_path: str, stderr_path: str) -> None:
         config = run.log_config()
         if config is None:
             return
         group = config.get("logGroupName") or "/aws/emr-serverless"
-        prefix = config.get("logStreamNamePrefix")
-        base = f"applications/{run.app.id}/jobs/{run.id}/SPARK_DRIVER"
-        base = f"{prefix}/{base}" if prefix else base
+        base = self.driver_log_base(run, attempt)
         try:
             self.logs.create_log_group(logGroupName=group)
         except self.logs.exceptions.ResourceAlreadyExistsException:
@@ -853,6 +1456,7 @@ _APP = re.compile(r"^/applications/(?P<app>[^/]+)$")
 _APP_ACTION = re.compile(r"^/applications/(?P<app>[^/]+)/(?P<action>start|stop)$")
 _RUNS = re.compile(r"^/applications/(?P<app>[^/]+)/jobruns$")
 _RUN = re.compile(r"^/applications/(?P<app>[^/]+)/jobruns/(?P<run>[^/]+)$")
+_ATTEMPTS = re.compile(r"^/applications/(?P<app>[^/]+)/jobruns/(?P<run>[^/]+)/attempts$")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/")
 
 
@@ -942,9 +1546,12 @@ def make_handler(emr: EmrServerless, quiet: bool) -> type[BaseHTTPRequestHandler
                     return emr.list_job_runs(region, m["app"], query)
             elif m := _RUN.match(path):
                 if method == "GET":
-                    return emr.get_job_run(region, m["app"], m["run"])
+                    return emr.get_job_run(region, m["app"], m["run"], query)
                 if method == "DELETE":
-                    return emr.cancel_job_run(region, m["app"], m["run"])
+                    return emr.cancel_job_run(region, m["app"], m["run"], query)
+            elif m := _ATTEMPTS.match(path):
+                if method == "GET":
+                    return emr.list_job_run_attempts(region, m["app"], m["run"], query)
             raise ApiError(404, "UnknownOperationException", f"no operation {method} {path}")
 
         def do_GET(self) -> None:
@@ -1008,6 +1615,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", help="where runs are staged (default: a temporary directory)")
     parser.add_argument("--max-concurrent-runs", type=int, default=2)
     parser.add_argument("--events-url", help="POST each EventBridge event here")
+    parser.add_argument("--time-scale", type=float, metavar="SECONDS",
+                        help=f"seconds one emulated minute of the service's timers lasts (default: ${TIME_SCALE_ENV} or 60, real time)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.execute and not args.aws_endpoint:
@@ -1018,8 +1627,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     work_dir = args.work_dir or tempfile.mkdtemp(prefix="emr-serverless-")
     runner = SparkRunner(args.aws_endpoint, work_dir, args.max_concurrent_runs) if args.execute else None
+    if args.time_scale is not None and not args.time_scale > 0:
+        parser.error("--time-scale must be > 0")
     emr = EmrServerless(http_event_sink(args.events_url) if args.events_url else None, runner,
-                        log=(lambda m: None) if args.quiet else None)
+                        log=(lambda m: None) if args.quiet else None, time_scale=args.time_scale)
     server = Server(emr, args.port, args.quiet).start()
     try:
         line = json.dumps({"endpoint": server.endpoint, "pid": os.getpid()})

@@ -21,6 +21,7 @@ import urllib.request
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,7 +44,8 @@ class Events:
 
     def states(self, run_id: str) -> list[str]:
         with self.lock:
-            return [e["detail"]["state"] for e in self.items if e["detail"]["jobRunId"] == run_id]
+            return [e["detail"]["state"] for e in self.items
+                    if e["detail"]["jobRunId"] == run_id and e["detail-type"] == "EMR Serverless Job Run State Change"]
 
 
 @pytest.fixture(scope="module")
@@ -287,3 +289,550 @@ def test_cli_ready_file_health_and_sigterm():
                 proc.kill()
                 proc.wait()
             proc.stdout.close()
+
+
+# ---- run controls: helpers for execute mode without Spark
+#
+# The runner is the real SparkRunner with a stand-in for spark-submit (FAKE_SPARK_SUBMIT below), so
+# a run's process, its signals, its exit code, its logs in moto's CloudWatch Logs and its attempts'
+# directories are all real, in a fraction of a second instead of a JVM start.
+
+FAKE_SPARK_SUBMIT = r'''
+import json, os, signal, sys, time
+
+# What to do, from the run's entry point arguments: behaviour={"exit": [codes by attempt],
+# "sleep": s, "term": s (on SIGTERM: "clean up" for s seconds, then exit 143), "ignore_term": bool}.
+spec = json.loads(next(a for a in sys.argv if a.startswith("behaviour="))[len("behaviour="):])
+# The attempt, from the directory the runner starts it in: <run>/staged or <run>/attempts/<n>/staged.
+parts = os.getcwd().split(os.sep)
+attempt = int(parts[-2]) if len(parts) >= 3 and parts[-3] == "attempts" else 1
+print(f"attempt {attempt} stdout", flush=True)
+print(f"attempt {attempt} stderr", file=sys.stderr, flush=True)
+if spec.get("term") is not None:
+    def on_term(*_):
+        print("SIGTERM: cleaning up", flush=True)
+        time.sleep(spec["term"])
+        print("cleaned up", flush=True)
+        sys.exit(143)
+    signal.signal(signal.SIGTERM, on_term)
+if spec.get("ignore_term"):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+deadline = time.monotonic() + spec.get("sleep", 0)
+while time.monotonic() < deadline:
+    time.sleep(0.02)
+codes = spec.get("exit", [0])
+code = codes[min(attempt, len(codes)) - 1]
+if code:
+    print(f"ValueError: attempt {attempt} failed", file=sys.stderr, flush=True)
+# An output: every argument that is a local directory (an s3:// output the runner mirrored).
+for arg in sys.argv:
+    if arg.endswith("/") and os.path.isdir(arg):
+        with open(os.path.join(arg, f"attempt-{attempt}.txt"), "w") as f:
+            f.write(f"written by attempt {attempt}\n")
+sys.exit(code)
+'''
+
+LOG_GROUP = "/emr/run-controls"
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = os.path.join(tmp, "ready.json")
+        proc = subprocess.Popen([sys.executable, os.path.join(HERE, "moto_server.py"), "--ready-file", ready, "--quiet"],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            endpoint = json.loads(proc.stdout.readline())["endpoint"]
+            yield endpoint
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def fake_spark_submit():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "spark-submit")
+        with open(path, "w") as f:
+            f.write(f"#!{sys.executable}\n{FAKE_SPARK_SUBMIT}")
+        os.chmod(path, 0o755)
+        yield path
+
+
+@pytest.fixture
+def execute(moto_endpoint, fake_spark_submit):
+    """Start an execute-mode emulator (fake spark-submit, moto for logs): ``execute(time_scale=...)``
+    answers ``(server, emr client, logs client)``; every server is stopped at the end."""
+    started = []
+    work = tempfile.mkdtemp(prefix="emr-run-controls-")
+
+    def start(time_scale: float | None = None, max_concurrent: int = 4):
+        events = Events()
+        runner = emr_serverless.SparkRunner(moto_endpoint, work, max_concurrent, spark_submit=fake_spark_submit)
+        srv = emr_serverless.Server(emr_serverless.EmrServerless(events, runner, log=lambda _m: None, **({"time_scale": time_scale} if time_scale else {}))).start()
+        srv.events, srv.runner = events, runner
+        started.append(srv)
+        logs = boto3.client("logs", endpoint_url=moto_endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return srv, client(srv.endpoint), logs
+
+    yield start
+    for srv in started:
+        srv.stop()
+    import shutil
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def fake_run(emr, app: str, behaviour: dict, name="fake", prefix: str | None = None, entry: str = "/dev/null",
+             args: tuple[str, ...] = (), **kwargs) -> str:
+    logging = {"enabled": True, "logGroupName": LOG_GROUP}
+    if prefix:
+        logging["logStreamNamePrefix"] = prefix
+    return emr.start_job_run(applicationId=app, executionRoleArn=ROLE, name=name, jobDriver={"sparkSubmit": {
+        "entryPoint": entry, "entryPointArguments": ["behaviour=" + json.dumps(behaviour), *args]}},
+        configurationOverrides={"monitoringConfiguration": {"cloudWatchLoggingConfiguration": logging}}, **kwargs)["jobRunId"]
+
+
+def wait_for(emr, app: str, run: str, states=("SUCCESS", "FAILED", "CANCELLED"), timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job_run = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+        if job_run["state"] in states:
+            return job_run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run} still {job_run['state']} after {timeout}s")
+        time.sleep(0.05)
+
+
+def log_lines(logs, stream: str) -> list[str]:
+    return [e["message"] for e in logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream)["events"]]
+
+
+def events_of(server, run: str, detail_type: str = "EMR Serverless Job Run State Change") -> list[dict]:
+    with server.events.lock:
+        return [e for e in server.events.items if e["detail"]["jobRunId"] == run and e["detail-type"] == detail_type]
+
+
+# ---- run controls: retry policy and attempts
+
+
+def test_retry_policy_in_manual_mode_attempts_and_the_retry_event(server, emr):
+    app = new_app(emr, "retry-manual")
+    run = new_run(emr, app, "retried", retryPolicy={"maxAttempts": 2})
+    first = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+    assert (first["attempt"], first["retryPolicy"]) == (1, {"maxAttempts": 2})
+    assert first["attemptCreatedAt"] == first["createdAt"] and first["attemptUpdatedAt"] >= first["attemptCreatedAt"]
+    assert [r["attempt"] for r in emr.list_job_runs(applicationId=app)["jobRuns"]] == [1]
+    assert post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "RUNNING"})[0] == 200
+
+    # Attempt 1 fails: EMR retries it. The run is not FAILED: attempt 2 is SCHEDULED.
+    status, body = post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "FAILED", "stateDetails": "boom 1"})
+    assert status == 200 and (body["state"], body["attempt"]) == ("SCHEDULED", 2), body
+    second = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+    assert (second["state"], second["attempt"], second["stateDetails"]) == ("SCHEDULED", 2, "")
+    assert second["createdAt"] == first["createdAt"] and second["attemptCreatedAt"] > first["attemptCreatedAt"]
+    assert "startedAt" not in second, "attempt 2 has not run yet"
+    old = emr.get_job_run(applicationId=app, jobRunId=run, attempt=1)["jobRun"]
+    assert (old["state"], old["stateDetails"], old["attempt"]) == ("FAILED", "boom 1", 1)
+    assert old["startedAt"] <= old["endedAt"] and old["totalExecutionDurationSeconds"] >= 0
+    assert server.events.states(run)[-1] == "SCHEDULED" and "FAILED" not in server.events.states(run)
+
+    [retry] = events_of(server, run, "EMR Serverless Job Run Retry")
+    detail = retry["detail"]
+    assert retry["source"] == "aws.emr-serverless" and retry["account"] == "123456789012" and retry["region"] == "us-east-1"
+    assert set(detail) == {"jobRunId", "applicationId", "arn", "releaseLabel", "createdBy", "updatedAt", "createdAt", "previousAttempt",
+                           "previousAttemptState", "previousAttemptCreatedAt", "previousAttemptEndedAt", "newAttempt", "newAttemptCreatedAt"}
+    assert (detail["previousAttempt"], detail["previousAttemptState"], detail["newAttempt"]) == (1, "FAILED", 2)
+    assert detail["previousAttemptCreatedAt"] <= detail["previousAttemptEndedAt"] <= detail["newAttemptCreatedAt"]
+    assert detail["previousAttemptCreatedAt"] == first["createdAt"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with open(os.path.join(HERE, "..", "..", "events", "monitor", "job-run-retry.json")) as f:
+        assert set(json.load(f)["detail"]) == set(detail), "the shape of the sample the monitor replays"
+
+    # Attempt 2 is the last one: its failure fails the run.
+    post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "RUNNING"})
+    post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "FAILED", "stateDetails": "boom 2"})
+    final = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+    assert (final["state"], final["stateDetails"], final["attempt"]) == ("FAILED", "boom 2", 2)
+    assert len(events_of(server, run, "EMR Serverless Job Run Retry")) == 1
+    assert server.events.states(run) == ["SUBMITTED", "RUNNING", "SCHEDULED", "RUNNING", "FAILED"]
+
+    attempts = emr.list_job_run_attempts(applicationId=app, jobRunId=run)["jobRunAttempts"]
+    assert [(a["attempt"], a["state"], a["stateDetails"]) for a in attempts] == [(1, "FAILED", "boom 1"), (2, "FAILED", "boom 2")]
+    for a in attempts:
+        assert (a["id"], a["applicationId"], a["name"], a["mode"], a["type"], a["executionRole"]) == (run, app, "retried", "BATCH", "Spark", ROLE)
+        assert a["jobCreatedAt"] == first["createdAt"] and a["releaseLabel"] == "emr-7.5.0" and a["arn"].endswith(f"/jobruns/{run}")
+    assert attempts[1]["createdAt"] > attempts[0]["createdAt"]
+    page = emr.list_job_run_attempts(applicationId=app, jobRunId=run, maxResults=1)
+    assert [a["attempt"] for a in page["jobRunAttempts"]] == [1] and page["nextToken"]
+    paged = [a["attempt"] for p in emr.get_paginator("list_job_run_attempts").paginate(applicationId=app, jobRunId=run, PaginationConfig={"PageSize": 1})
+             for a in p["jobRunAttempts"]]
+    assert paged == [1, 2]
+
+
+def test_a_run_without_retry_policy_has_one_attempt_and_no_retry(server, emr):
+    app = new_app(emr, "no-retry")
+    run = new_run(emr, app, "single")
+    job_run = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+    assert "attempt" not in job_run and "retryPolicy" not in job_run
+    [only] = emr.list_job_run_attempts(applicationId=app, jobRunId=run)["jobRunAttempts"]
+    assert (only["attempt"], only["state"], only["createdAt"]) == (1, "SUBMITTED", job_run["createdAt"])
+    post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "FAILED", "stateDetails": "once"})
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["state"] == "FAILED"
+    assert events_of(server, run, "EMR Serverless Job Run Retry") == []
+    assert error_code(lambda: emr.get_job_run(applicationId=app, jobRunId=run, attempt=2)) == ("ResourceNotFoundException", 404)
+    assert error_code(lambda: emr.list_job_run_attempts(applicationId=app, jobRunId="00fnosuchrun0000")) == ("ResourceNotFoundException", 404)
+    # A STREAMING run's policy is maxFailedAttemptsPerHour: accepted and shown, not a BATCH retry.
+    streaming = new_run(emr, app, "stream", mode="STREAMING", retryPolicy={"maxFailedAttemptsPerHour": 5})
+    assert emr.get_job_run(applicationId=app, jobRunId=streaming)["jobRun"]["retryPolicy"] == {"maxFailedAttemptsPerHour": 5}
+
+
+def test_retry_policy_validation(emr):
+    app = new_app(emr, "retry-invalid")
+    for policy in ({"maxAttempts": 11}, {"maxFailedAttemptsPerHour": 11}):
+        assert error_code(lambda: new_run(emr, app, retryPolicy=policy)) == ("ValidationException", 400)
+    assert error_code(lambda: new_run(emr, app, mode="INTERACTIVE")) == ("ValidationException", 400)
+
+
+def test_execute_mode_retries_a_failed_attempt_with_logs_per_attempt(execute, moto_endpoint):
+    server, emr, logs = execute()
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}))
+    s3.create_bucket(Bucket="run-controls")
+    s3.put_object(Bucket="run-controls", Key="code/driver.py", Body=b"# the fake spark-submit does not read it\n")
+    app = new_app(emr, "retry-exec")
+    run = fake_run(emr, app, {"exit": [3, 0]}, prefix="job-1", entry="s3://run-controls/code/driver.py",
+                   args=("s3://run-controls/out/retried/",), retryPolicy={"maxAttempts": 3})
+    done = wait_for(emr, app, run)
+    assert (done["state"], done["attempt"], done["stateDetails"]) == ("SUCCESS", 2, "")
+    assert server.events.states(run) == ["SUBMITTED", "SCHEDULED", "RUNNING", "SCHEDULED", "RUNNING", "SUCCESS"]
+    [retry] = events_of(server, run, "EMR Serverless Job Run Retry")
+    assert (retry["detail"]["previousAttempt"], retry["detail"]["previousAttemptState"], retry["detail"]["newAttempt"]) == (1, "FAILED", 2)
+    attempts = emr.list_job_run_attempts(applicationId=app, jobRunId=run)["jobRunAttempts"]
+    assert [(a["attempt"], a["state"]) for a in attempts] == [(1, "FAILED"), (2, "SUCCESS")]
+    assert attempts[0]["stateDetails"].startswith("Job failed, please check complete logs in configured logging destination. ExitCode: 3.")
+    assert attempts[0]["stateDetails"].endswith("Last few exceptions: ValueError: attempt 1 failed")
+
+    base = f"job-1/applications/{app}/jobs/{run}"
+    assert log_lines(logs, f"{base}/SPARK_DRIVER/stdout") == ["attempt 1 stdout"]
+    assert log_lines(logs, f"{base}/SPARK_DRIVER/stderr") == ["attempt 1 stderr", "ValueError: attempt 1 failed"]
+    assert log_lines(logs, f"{base}/attempts/2/SPARK_DRIVER/stdout") == ["attempt 2 stdout"]
+    assert log_lines(logs, f"{base}/attempts/2/SPARK_DRIVER/stderr") == ["attempt 2 stderr"]
+    # Each attempt ran from the beginning in its own directory, with the entry point fetched again;
+    # only the attempt that succeeded synced its output back to S3.
+    roots = [server.runner.attempt_root(server.emr.runs[run], n) for n in (1, 2)]
+    assert roots[1] == os.path.join(roots[0], "attempts", "2")
+    assert all(os.path.isfile(os.path.join(root, "staged", "driver.py")) for root in roots)
+    outputs = [o["Key"] for o in s3.list_objects_v2(Bucket="run-controls", Prefix="out/retried/")["Contents"]]
+    assert outputs == ["out/retried/attempt-2.txt"]
+
+    # The last attempt's failure fails the run, with one retry event for each retry.
+    failing = fake_run(emr, app, {"exit": [1]}, retryPolicy={"maxAttempts": 3})
+    failed = wait_for(emr, app, failing)
+    assert (failed["state"], failed["attempt"]) == ("FAILED", 3)
+    assert "ExitCode: 1." in failed["stateDetails"]
+    assert [e["detail"]["newAttempt"] for e in events_of(server, failing, "EMR Serverless Job Run Retry")] == [2, 3]
+    assert server.events.states(failing)[-1] == "FAILED" and server.events.states(failing).count("FAILED") == 1
+    streams = [s["logStreamName"] for s in logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"applications/{app}/jobs/{failing}/")["logStreams"]]
+    assert sorted(streams) == sorted(f"applications/{app}/jobs/{failing}/{p}SPARK_DRIVER/{s}" for p in ("", "attempts/2/", "attempts/3/") for s in ("stdout", "stderr"))
+
+
+# ---- run controls: the time scale and executionTimeoutMinutes
+
+TIMEOUT_DETAILS = "Job run timed out: it ran longer than its execution timeout of 5 minutes and was cancelled."
+
+
+@pytest.fixture
+def scaled():
+    """A manual-mode emulator whose minute lasts 0.2 s (``time_scale=0.2``)."""
+    events = Events()
+    srv = emr_serverless.Server(emr_serverless.EmrServerless(events, log=lambda _m: None, time_scale=0.2)).start()
+    srv.events = events
+    yield srv, client(srv.endpoint)
+    srv.stop()
+
+
+def test_execution_timeout_cancels_a_running_run_on_the_scaled_clock(scaled):
+    server, emr = scaled
+    app = new_app(emr, "timeout")
+    assert emr.get_job_run(applicationId=app, jobRunId=new_run(emr, app, "default"))["jobRun"]["executionTimeoutMinutes"] == 720
+    run = new_run(emr, app, "five-minutes", executionTimeoutMinutes=5)
+    waiting = new_run(emr, app, "not-started", executionTimeoutMinutes=5)
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["executionTimeoutMinutes"] == 5
+    time.sleep(1.2)
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["state"] == "SUBMITTED", "the clock starts at RUNNING"
+    post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "RUNNING"})
+    started = time.monotonic()
+    done = wait_for(emr, app, run, timeout=5)
+    elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed <= 2.0, f"5 minutes at 0.2 s a minute took {elapsed:.2f} s"
+    assert (done["state"], done["stateDetails"]) == ("CANCELLED", TIMEOUT_DETAILS)
+    assert 1 <= (done["endedAt"] - done["startedAt"]).total_seconds() < 2 and done["totalExecutionDurationSeconds"] == 1
+    assert server.events.states(run) == ["SUBMITTED", "RUNNING", "CANCELLING", "CANCELLED"]
+    assert [e["detail"].get("stateDetails") for e in events_of(server, run)][-2:] == [TIMEOUT_DETAILS, TIMEOUT_DETAILS]
+    assert emr.get_job_run(applicationId=app, jobRunId=waiting)["jobRun"]["state"] == "SUBMITTED"
+
+
+def test_execution_timeout_validation(emr):
+    app = new_app(emr, "timeout-invalid")
+    with pytest.raises(ClientError) as info:
+        new_run(emr, app, executionTimeoutMinutes=4)
+    assert info.value.response["Error"] == {"Code": "ValidationException", "Message": "RunTimeout must be at least 5 minutes."}
+    assert error_code(lambda: new_run(emr, app, executionTimeoutMinutes=0)) == ("ValidationException", 400)
+    streaming = new_run(emr, app, "forever", mode="STREAMING", executionTimeoutMinutes=0)
+    assert emr.get_job_run(applicationId=app, jobRunId=streaming)["jobRun"]["executionTimeoutMinutes"] == 0
+
+
+def test_execute_mode_timeout_kills_the_process_and_is_not_retried(execute):
+    server, emr, logs = execute(time_scale=0.2)
+    app = new_app(emr, "timeout-exec")
+    run = fake_run(emr, app, {"sleep": 60}, executionTimeoutMinutes=5, retryPolicy={"maxAttempts": 3})
+    running = wait_for(emr, app, run, states=("RUNNING",), timeout=10)
+    pid = server.emr.runs[run].process.pid
+    done = wait_for(emr, app, run, timeout=10)
+    assert (done["state"], done["stateDetails"], done["attempt"]) == ("CANCELLED", TIMEOUT_DETAILS, 1)
+    assert 1 <= (done["endedAt"] - running["startedAt"]).total_seconds() < 4
+    with urllib.request.urlopen(f"{server.endpoint}/_emulator/emr-serverless/job-runs/process?jobRunId={run}") as r:
+        process = json.load(r)
+    assert (process["pid"], process["alive"]) == (pid, False)
+    assert server.events.states(run) == ["SUBMITTED", "SCHEDULED", "RUNNING", "CANCELLING", "CANCELLED"]
+    assert events_of(server, run, "EMR Serverless Job Run Retry") == []
+    assert log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stdout") == ["attempt 1 stdout"]
+
+
+def test_cli_time_scale_flag():
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = os.path.join(tmp, "ready.json")
+        bad = subprocess.run([sys.executable, os.path.join(HERE, "emr_serverless.py"), "--ready-file", ready, "--time-scale", "0"],
+                             capture_output=True, text=True, timeout=30)
+        assert bad.returncode == 2 and "--time-scale must be > 0" in bad.stderr
+        proc = subprocess.Popen([sys.executable, os.path.join(HERE, "emr_serverless.py"), "--ready-file", ready, "--quiet",
+                                 "--time-scale", "0.2"], stdout=subprocess.PIPE, text=True)
+        try:
+            endpoint = json.loads(proc.stdout.readline())["endpoint"]
+            emr = client(endpoint)
+            app = new_app(emr, "cli-scaled")
+            run = new_run(emr, app, executionTimeoutMinutes=5)
+            post(endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "RUNNING"})
+            assert wait_for(emr, app, run, timeout=5)["stateDetails"] == TIMEOUT_DETAILS
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+            proc.stdout.close()
+
+
+def test_time_scale_from_the_environment(monkeypatch):
+    monkeypatch.setenv("EMR_SERVERLESS_TIME_SCALE", "0.5")
+    emr = emr_serverless.EmrServerless(log=lambda _m: None)
+    assert (emr.time_scale, emr.minutes(5), emr.seconds(30)) == (0.5, 2.5, 0.25)
+    monkeypatch.delenv("EMR_SERVERLESS_TIME_SCALE")
+    assert emr_serverless.EmrServerless(log=lambda _m: None).time_scale == 60.0, "real time by default"
+    with pytest.raises(ValueError):
+        emr_serverless.EmrServerless(log=lambda _m: None, time_scale=0)
+
+
+# ---- run controls: application configuration, job concurrency and queuing
+
+QUEUE_DETAILS = "Job run timed out in the QUEUED state: it waited longer than the application's queue timeout of 15 minutes."
+
+
+def test_application_configuration_is_accepted_and_returned(emr):
+    network = {"subnetIds": ["subnet-0123456789abcdef0"], "securityGroupIds": ["sg-0123456789abcdef0"]}
+    app = new_app(emr, "configured", architecture="ARM64", maximumCapacity={"cpu": "8 vCPU", "memory": "32 GB", "disk": "200 GB"},
+                  networkConfiguration=network, schedulerConfiguration={"maxConcurrentRuns": 3, "queueTimeoutMinutes": 30})
+    got = emr.get_application(applicationId=app)["application"]
+    assert got["architecture"] == "ARM64"
+    assert got["maximumCapacity"] == {"cpu": "8 vCPU", "memory": "32 GB", "disk": "200 GB"}
+    assert got["networkConfiguration"] == network
+    assert got["schedulerConfiguration"] == {"maxConcurrentRuns": 3, "queueTimeoutMinutes": 30}
+    assert [a["architecture"] for a in emr.list_applications()["applications"] if a["id"] == app] == ["ARM64"]
+    run = new_run(emr, app)
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["networkConfiguration"] == network
+    # A member not given takes its default; an empty configuration leaves queuing off.
+    half = emr.get_application(applicationId=new_app(emr, "half", schedulerConfiguration={"maxConcurrentRuns": 2}))["application"]
+    assert half["schedulerConfiguration"] == {"maxConcurrentRuns": 2, "queueTimeoutMinutes": 360}
+    half = emr.get_application(applicationId=new_app(emr, "half2", schedulerConfiguration={"queueTimeoutMinutes": 60}))["application"]
+    assert half["schedulerConfiguration"] == {"maxConcurrentRuns": 15, "queueTimeoutMinutes": 60}
+    off = emr.get_application(applicationId=new_app(emr, "off", schedulerConfiguration={}))["application"]
+    assert "schedulerConfiguration" not in off and "maximumCapacity" not in off and off["architecture"] == "X86_64"
+    for bad in ({"schedulerConfiguration": {"maxConcurrentRuns": 0}}, {"schedulerConfiguration": {"maxConcurrentRuns": 1001}},
+                {"schedulerConfiguration": {"queueTimeoutMinutes": 14}}, {"schedulerConfiguration": {"queueTimeoutMinutes": 721}},
+                {"architecture": "RISCV"}, {"maximumCapacity": {"cpu": "lots", "memory": "1 GB"}},
+                {"maximumCapacity": {"cpu": "2 vCPU", "memory": "1 GB", "disk": "20"}},
+                {"networkConfiguration": {"securityGroupIds": [f"sg-{i}" for i in range(6)]}}):
+        assert error_code(lambda: new_app(emr, "bad", **bad)) == ("ValidationException", 400), bad
+
+
+def test_queuing_in_manual_mode_on_the_scaled_clock(scaled):
+    server, emr = scaled  # a minute is 0.2 s: the 15-minute queue timeout is 3 s
+    app = new_app(emr, "queued", schedulerConfiguration={"maxConcurrentRuns": 1, "queueTimeoutMinutes": 15})
+    first, second = new_run(emr, app, "first"), new_run(emr, app, "second")
+    assert server.events.states(first) == ["SUBMITTED", "PENDING", "SCHEDULED"]
+    assert server.events.states(second) == ["SUBMITTED", "PENDING", "QUEUED"]
+    assert [e["detail"].get("previousState") for e in events_of(server, second)] == [None, "SUBMITTED", "PENDING"]
+    third = new_run(emr, app, "third")
+    cancelled = new_run(emr, app, "cancelled-in-queue")
+    assert emr.get_job_run(applicationId=app, jobRunId=third)["jobRun"]["state"] == "QUEUED"
+    emr.cancel_job_run(applicationId=app, jobRunId=cancelled)
+    assert server.events.states(cancelled) == ["SUBMITTED", "PENDING", "QUEUED", "CANCELLING", "CANCELLED"]
+    assert [r["id"] for r in emr.list_job_runs(applicationId=app, states=["QUEUED"])["jobRuns"]] == [third, second]
+
+    # The first run ends: the oldest queued run gets its slot.
+    time.sleep(0.5)
+    post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": first, "state": "SUCCESS"})
+    assert server.events.states(second) == ["SUBMITTED", "PENDING", "QUEUED", "SCHEDULED"]
+    assert events_of(server, second)[-1]["detail"]["previousState"] == "QUEUED"
+    scheduled = emr.get_job_run(applicationId=app, jobRunId=second)["jobRun"]
+    assert 500 <= scheduled["queuedDurationMilliseconds"] < 1500
+    assert emr.get_job_run(applicationId=app, jobRunId=first)["jobRun"]["queuedDurationMilliseconds"] == 0
+
+    # The third waits its whole queue timeout and fails.
+    done = wait_for(emr, app, third, timeout=6)
+    assert (done["state"], done["stateDetails"]) == ("FAILED", QUEUE_DETAILS)
+    assert 3000 <= done["queuedDurationMilliseconds"] < 4000
+    assert 3 <= (done["endedAt"] - done["createdAt"]).total_seconds() < 4.5 and "startedAt" not in done
+    assert server.events.states(third) == ["SUBMITTED", "PENDING", "QUEUED", "FAILED"]
+    assert emr.get_job_run(applicationId=app, jobRunId=second)["jobRun"]["state"] == "SCHEDULED", "an admitted run does not time out"
+
+
+def test_queuing_in_execute_mode_runs_one_at_a_time(execute):
+    server, emr, logs = execute()
+    app = new_app(emr, "queued-exec", schedulerConfiguration={"maxConcurrentRuns": 1})
+    first = fake_run(emr, app, {"sleep": 1.0}, name="first")
+    wait_for(emr, app, first, states=("RUNNING",), timeout=10)
+    second = fake_run(emr, app, {}, name="second")
+    third = fake_run(emr, app, {}, name="cancelled-in-queue")
+    wait_for(emr, app, third, states=("QUEUED",), timeout=10)
+    emr.cancel_job_run(applicationId=app, jobRunId=third)
+    assert wait_for(emr, app, third, timeout=10)["state"] == "CANCELLED"
+    assert server.events.states(third) == ["SUBMITTED", "PENDING", "QUEUED", "CANCELLING", "CANCELLED"]
+    assert server.emr.runs[third].process is None
+    a, b = wait_for(emr, app, first), wait_for(emr, app, second)
+    assert (a["state"], b["state"]) == ("SUCCESS", "SUCCESS")
+    assert server.events.states(first) == ["SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "SUCCESS"]
+    assert server.events.states(second) == ["SUBMITTED", "PENDING", "QUEUED", "SCHEDULED", "RUNNING", "SUCCESS"]
+    assert b["startedAt"] >= a["endedAt"], "the second ran only once the first was over"
+    assert 300 <= b["queuedDurationMilliseconds"] and a["queuedDurationMilliseconds"] == 0
+
+
+def test_queue_timeout_in_execute_mode(execute):
+    server, emr, logs = execute(time_scale=0.2)
+    app = new_app(emr, "queue-timeout-exec", schedulerConfiguration={"maxConcurrentRuns": 1, "queueTimeoutMinutes": 15})
+    busy = fake_run(emr, app, {"sleep": 30}, name="busy")
+    wait_for(emr, app, busy, states=("RUNNING",), timeout=10)
+    starved = fake_run(emr, app, {}, name="starved")
+    done = wait_for(emr, app, starved, timeout=8)
+    assert (done["state"], done["stateDetails"]) == ("FAILED", QUEUE_DETAILS)
+    assert server.events.states(starved) == ["SUBMITTED", "PENDING", "QUEUED", "FAILED"]
+    assert server.emr.runs[starved].process is None, "it never ran"
+    emr.cancel_job_run(applicationId=app, jobRunId=busy)
+    assert wait_for(emr, app, busy)["state"] == "CANCELLED"
+
+
+# ---- run controls: cancellation with a grace period
+
+
+def test_cancel_grace_period_validation_and_manual_mode(server, emr):
+    app = new_app(emr, "grace")
+    run = new_run(emr, app)
+    for bad in (1, 14, 1801):
+        with pytest.raises(ClientError) as info:
+            emr.cancel_job_run(applicationId=app, jobRunId=run, shutdownGracePeriodInSeconds=bad)
+        assert info.value.response["Error"]["Code"] == "ValidationException"
+        assert "shutdownGracePeriodInSeconds" in info.value.response["Error"]["Message"]
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["state"] == "SUBMITTED"
+    emr.cancel_job_run(applicationId=app, jobRunId=run, shutdownGracePeriodInSeconds=1800)
+    assert server.events.states(run) == ["SUBMITTED", "CANCELLING", "CANCELLED"], "nothing runs in manual mode: at once"
+    other = new_run(emr, app)
+    emr.cancel_job_run(applicationId=app, jobRunId=other, shutdownGracePeriodInSeconds=0)
+    assert emr.get_job_run(applicationId=app, jobRunId=other)["jobRun"]["state"] == "CANCELLED"
+
+
+def process_of(server, run: str) -> dict:
+    with urllib.request.urlopen(f"{server.endpoint}/_emulator/emr-serverless/job-runs/process?jobRunId={run}") as r:
+        return json.load(r)
+
+
+def test_cancel_with_grace_lets_the_job_clean_up(execute):
+    server, emr, logs = execute(time_scale=6)  # a minute is 6 s: the 15 s grace period is 1.5 s
+    app = new_app(emr, "grace-clean")
+    run = fake_run(emr, app, {"sleep": 60, "term": 0.3})
+    wait_for(emr, app, run, states=("RUNNING",), timeout=10)
+    time.sleep(0.2)  # the job has installed its SIGTERM handler
+    asked = time.monotonic()
+    emr.cancel_job_run(applicationId=app, jobRunId=run, shutdownGracePeriodInSeconds=15)
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["state"] == "CANCELLING"
+    done = wait_for(emr, app, run, timeout=10)
+    took = time.monotonic() - asked
+    assert (done["state"], done["stateDetails"]) == ("CANCELLED", "Job run cancelled by user")
+    assert 0.3 <= took < 1.4, f"the job finished its clean-up (0.3 s) within the grace period: {took:.2f} s"
+    assert process_of(server, run)["exitCode"] == 143, "it exited on its own after SIGTERM"
+    assert log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stdout") == ["attempt 1 stdout", "SIGTERM: cleaning up", "cleaned up"]
+    assert server.events.states(run) == ["SUBMITTED", "SCHEDULED", "RUNNING", "CANCELLING", "CANCELLED"]
+
+
+def test_cancel_with_grace_kills_the_job_when_the_grace_is_over(execute):
+    server, emr, logs = execute(time_scale=6)
+    app = new_app(emr, "grace-kill")
+    run = fake_run(emr, app, {"sleep": 60, "term": 30})
+    wait_for(emr, app, run, states=("RUNNING",), timeout=10)
+    time.sleep(0.2)
+    asked = time.monotonic()
+    emr.cancel_job_run(applicationId=app, jobRunId=run, shutdownGracePeriodInSeconds=15)
+    time.sleep(0.8)
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["state"] == "CANCELLING", "still in its grace period"
+    assert process_of(server, run)["alive"]
+    done = wait_for(emr, app, run, timeout=10)
+    took = time.monotonic() - asked
+    assert done["state"] == "CANCELLED" and 1.5 <= took < 3.0, f"killed when the 1.5 s grace was over: {took:.2f} s"
+    assert process_of(server, run) | {"pid": None} == {"jobRunId": run, "pid": None, "alive": False, "exitCode": -signal.SIGKILL}
+    assert log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stdout") == ["attempt 1 stdout", "SIGTERM: cleaning up"]
+
+
+def test_cancel_without_grace_stops_the_job_at_once(execute):
+    server, emr, logs = execute(time_scale=6)
+    app = new_app(emr, "no-grace")
+    run = fake_run(emr, app, {"sleep": 60})
+    wait_for(emr, app, run, states=("RUNNING",), timeout=10)
+    asked = time.monotonic()
+    emr.cancel_job_run(applicationId=app, jobRunId=run)
+    assert wait_for(emr, app, run, timeout=10)["state"] == "CANCELLED" and time.monotonic() - asked < 1.0
+    assert process_of(server, run)["exitCode"] == -signal.SIGTERM
+
+
+# ---- run controls: GetJobRun's timing and provenance fields
+
+
+def test_get_job_run_timing_and_provenance_fields(execute):
+    server, emr, logs = execute()
+    app = new_app(emr, "timing")
+    run = fake_run(emr, app, {"sleep": 1.2}, executionTimeoutMinutes=30, retryPolicy={"maxAttempts": 2})
+    live = wait_for(emr, app, run, states=("RUNNING",), timeout=10)
+    assert "endedAt" not in live and "totalExecutionDurationSeconds" not in live and "totalResourceUtilization" not in live
+    done = wait_for(emr, app, run)
+    assert (done["state"], done["releaseLabel"], done["executionTimeoutMinutes"], done["retryPolicy"], done["attempt"]) == (
+        "SUCCESS", "emr-7.5.0", 30, {"maxAttempts": 2}, 1)
+    assert done["createdAt"] <= done["startedAt"] < done["endedAt"] and done["startedAt"] == live["startedAt"]
+    ran = (done["endedAt"] - done["startedAt"]).total_seconds()
+    assert 1.2 <= ran < 3 and done["totalExecutionDurationSeconds"] == int(ran)
+    assert done["queuedDurationMilliseconds"] == 0
+    assert done["attemptCreatedAt"] == done["createdAt"] and done["attemptUpdatedAt"] == done["endedAt"]
+    # Estimates for one driver-sized worker (4 vCPU, 16 GB, 20 GB); billed: at least one minute.
+    total, billed = done["totalResourceUtilization"], done["billedResourceUtilization"]
+    assert total["vCPUHour"] == pytest.approx(4 * ran / 3600, abs=1e-5) and total["memoryGBHour"] == pytest.approx(16 * ran / 3600, abs=1e-5)
+    assert total["storageGBHour"] == pytest.approx(20 * ran / 3600, abs=1e-5)
+    assert billed == {"vCPUHour": round(4 / 60, 6), "memoryGBHour": round(16 / 60, 6), "storageGBHour": 0.0}
+
+
+def test_a_run_cancelled_before_it_ran_used_nothing(emr):
+    app = new_app(emr, "never-ran")
+    run = new_run(emr, app)
+    emr.cancel_job_run(applicationId=app, jobRunId=run)
+    done = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+    assert "startedAt" not in done and done["endedAt"] >= done["createdAt"] and done["totalExecutionDurationSeconds"] == 0
+    zero = {"vCPUHour": 0.0, "memoryGBHour": 0.0, "storageGBHour": 0.0}
+    assert (done["totalResourceUtilization"], done["billedResourceUtilization"]) == (zero, zero)

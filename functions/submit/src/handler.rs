@@ -219,17 +219,15 @@ impl SubmitHandler {
         let owner = invocation.request_id.as_str();
         let lease = new_lease(owner, Utc::now(), invocation.deadline);
 
-        // Claim, staging and the application lookup overlap: three round trips stand between the
-        // insert and the running job (claim, start, record).
-        let (claim, prepared, application) =
-            tokio::join!(self.claim(id, &lease, invocation.deadline), self.prepare(&plan, primary), self.resolve_application(&plan));
+        // The claim, reading an S3 source and the application lookup overlap; staging waits for
+        // the claim, so a delivery of a job that is not its to launch writes nothing. Three round
+        // trips stand between the insert and the started run (claim, stage, start), then the record.
+        let (claim, built, application) =
+            tokio::join!(self.claim(id, &lease, invocation.deadline), self.build(&plan, primary), self.resolve_application(&plan));
 
         let previous_lease = match claim? {
             Claim::Claimed { previous } => previous,
             Claim::Skip(reason) => {
-                if let Ok(staged) = &prepared {
-                    self.discard_staging_if_finished(&reason, staged).await;
-                }
                 // A cancel an earlier delivery could not send (its record is retried for that).
                 if let SkipReason::AlreadyLaunched { run_id, application_id: Some(app), status: Some(JobStatus::Cancelled) } = &reason {
                     self.cancel_run(id, app, run_id, "the job was cancelled while it was being launched").await?;
@@ -239,7 +237,8 @@ impl SubmitHandler {
             }
         };
         let launched = async {
-            let manifest = prepared?.manifest;
+            let mut manifest = built?;
+            self.stage(&mut manifest).await?;
             let application_id = application?;
             let (application_id, run_id) = self.launch(&manifest, application_id, previous_lease.as_ref()).await?;
             self.record(&manifest, &application_id, &run_id).await?;
@@ -292,8 +291,9 @@ impl SubmitHandler {
         Err(SubmitError::new(id, Step::Claim, Disposition::Retry, "the job changed repeatedly while being claimed"))
     }
 
-    /// Reads the primary source if it lives in S3, builds the manifest and stages its files.
-    async fn prepare(&self, plan: &JobPlan, primary: SourceLocation) -> Result<Staged, SubmitError> {
+    /// Reads the primary source if it lives in S3 and builds the manifest, its files' contents
+    /// included (an S3 source as a server-side copy).
+    async fn build(&self, plan: &JobPlan, primary: SourceLocation) -> Result<PySparkJobManifest, SubmitError> {
         let id = plan.job_id.as_str();
         // An S3 source is scanned as it streams and copied server side: a large model never sits
         // in this function's memory. An inline source is already here.
@@ -308,9 +308,14 @@ impl SubmitHandler {
                 (scanner.finish(), FileContent::CopyFrom(uri))
             }
         };
-        let mut manifest = build_manifest(plan, &functions, primary).map_err(|e| invalid(id, Step::Validate, e))?;
-        // The bodies move into the uploads (a model source can be large); the manifest keeps the
-        // file names, which is all that is needed after staging.
+        build_manifest(plan, &functions, primary).map_err(|e| invalid(id, Step::Validate, e))
+    }
+
+    /// Stages the manifest's files, once the job is claimed. The bodies move into the uploads (a
+    /// model source can be large); the manifest keeps the file names, all a launch needs after.
+    async fn stage(&self, manifest: &mut PySparkJobManifest) -> Result<(), SubmitError> {
+        let id = manifest.job_id.clone();
+        let id = id.as_str();
         let bucket = manifest.staging_bucket.clone();
         let uploads: Vec<_> = manifest
             .files
@@ -325,22 +330,22 @@ impl SubmitHandler {
                     _ => "application/octet-stream",
                 };
                 let bucket = bucket.as_str();
-                // Conditional writes: a delivery for a job already launched finds its files there
-                // and changes none of them.
+                // Conditional writes: a retry that takes the job over finds the files an earlier
+                // attempt staged and changes none of them.
                 async move {
                     let body: Cow<'static, [u8]> = match content {
                         FileContent::Text(Cow::Borrowed(text)) => Cow::Borrowed(text.as_bytes()),
                         FileContent::Text(Cow::Owned(text)) => Cow::Owned(text.into_bytes()),
                         FileContent::Bytes(bytes) => Cow::Owned(bytes),
-                        FileContent::CopyFrom(from) => return self.objects.copy_new(&from, bucket, &key).await.map(|created| created.then_some(key)),
+                        FileContent::CopyFrom(from) => return self.objects.copy_new(&from, bucket, &key).await,
                     };
-                    self.objects.put_new(bucket, &key, body, content_type).await.map(|created| created.then_some(key))
+                    self.objects.put_new(bucket, &key, body, content_type).await
                 }
             })
             .collect();
-        let created: Vec<String> = futures::future::try_join_all(uploads).await.map_err(aws_error(id, Step::Stage))?.into_iter().flatten().collect();
-        debug!(job_id = %id, files = manifest.files.len(), created = created.len(), staging_uri = %manifest.staging_uri(), "staged");
-        Ok(Staged { manifest, created })
+        let created = futures::future::try_join_all(uploads).await.map_err(aws_error(id, Step::Stage))?.into_iter().filter(|c| *c).count();
+        debug!(job_id = %id, files = manifest.files.len(), created, staging_uri = %manifest.staging_uri(), "staged");
+        Ok(())
     }
 
     async fn resolve_application(&self, plan: &JobPlan) -> Result<String, SubmitError> {
@@ -442,27 +447,6 @@ impl SubmitHandler {
             aws_error(id, Step::CancelRun)(e)
         })
     }
-
-    /// A delivery for a job that is gone or final removes the files it created (a cleaned-up
-    /// folder is empty again), so it leaves nothing behind; the files of a job still going were
-    /// there already and are untouched (conditional writes).
-    async fn discard_staging_if_finished(&self, reason: &SkipReason, staged: &Staged) {
-        if !reason.job_is_done() || staged.created.is_empty() {
-            return;
-        }
-        let manifest = &staged.manifest;
-        match self.objects.delete_keys(&manifest.staging_bucket, &staged.created).await {
-            Ok(failed) if failed.is_empty() => {}
-            Ok(failed) => warn!(job_id = %manifest.job_id, not_deleted = ?failed, "could not remove files staged for a finished job; the orphan sweep will"),
-            Err(e) => warn!(job_id = %manifest.job_id, error = %e, "could not remove files staged for a finished job; the orphan sweep will"),
-        }
-    }
-}
-
-/// A staged manifest, and the keys this delivery created (not those it found there).
-struct Staged {
-    manifest: PySparkJobManifest,
-    created: Vec<String>,
 }
 
 #[derive(Debug)]

@@ -285,9 +285,10 @@ async fn a_redelivered_insert_of_a_launched_job_leaves_bucket_table_and_emr_as_t
             world.objects.delete_keys(BUCKET, &staged).await.unwrap();
         }
         let (row, objects) = (world.row(BATCH_JOB), world.staged_keys(BATCH_JOB));
-        let emr_calls = world.emr.recorder.calls().len();
+        let (emr_calls, s3_writes) = (world.emr.recorder.calls().len(), world.objects.writes().len());
 
         assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{status}");
+        assert_eq!(world.objects.writes().len(), s3_writes, "{status}, files kept {files_kept}: nothing is written to S3, not even for a moment");
         assert_eq!(world.row(BATCH_JOB), row, "{status}: the row is untouched");
         assert_eq!(world.staged_keys(BATCH_JOB), objects, "{status}, files kept {files_kept}: the folder is as it was");
         assert_eq!(world.emr.recorder.calls().len(), emr_calls, "{status}: EMR is not called (the application id is cached)");

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -741,4 +741,14 @@ impl LogReader for FakeLogs {
         let (tail, truncated) = crate::text::tail_bounded(text, max_bytes);
         Ok(LogTail { text: tail.to_string(), truncated, found: true })
     }
+}
+
+/// One fake of each port, shared by the handler under test and the test's assertions (clones share
+/// the same fakes).
+#[derive(Default, Clone)]
+pub struct FakeAws {
+    pub jobs: Arc<FakeJobTable>,
+    pub objects: Arc<FakeObjectStore>,
+    pub emr: Arc<FakeEmr>,
+    pub logs: Arc<FakeLogs>,
 }

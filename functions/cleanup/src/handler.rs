@@ -33,35 +33,23 @@ const DELETE_RETRY_BACKOFF: Duration = Duration::from_millis(200);
 const SCHEDULED_EVENT: &str = "Scheduled Event";
 
 /// Where cleanup failed; named in every error message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Its `Display` is the phrase error messages use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::Display)]
 pub enum Step {
+    #[strum(to_string = "decode job")]
     Decode,
+    #[strum(to_string = "check staging folder")]
     CheckTarget,
+    #[strum(to_string = "cancel job run")]
     CancelRun,
+    #[strum(to_string = "list staging objects")]
     ListObjects,
+    #[strum(to_string = "delete staging objects")]
     DeleteObjects,
+    #[strum(to_string = "record cleanedAt")]
     MarkCleaned,
+    #[strum(to_string = "read job status")]
     ReadJob,
-}
-
-impl Step {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Decode => "decode job",
-            Step::CheckTarget => "check staging folder",
-            Step::CancelRun => "cancel job run",
-            Step::ListObjects => "list staging objects",
-            Step::DeleteObjects => "delete staging objects",
-            Step::MarkCleaned => "record cleanedAt",
-            Step::ReadJob => "read job status",
-        }
-    }
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A failed cleanup: which job, which step, what becomes of the record.
@@ -143,6 +131,8 @@ enum FolderOutcome {
     Kept,
 }
 
+/// The function's logic over its ports; `new` takes the fields in order.
+#[derive(derive_new::new)]
 pub struct CleanupHandler {
     service: ServiceConfig,
     cleanup: CleanupConfig,
@@ -152,16 +142,6 @@ pub struct CleanupHandler {
 }
 
 impl CleanupHandler {
-    pub fn new(
-        service: ServiceConfig,
-        cleanup: CleanupConfig,
-        store: Arc<dyn CleanupStore>,
-        objects: Arc<dyn StagingFolders>,
-        emr: Arc<dyn JobRunCanceller>,
-    ) -> Self {
-        CleanupHandler { service, cleanup, store, objects, emr }
-    }
-
     /// One invocation: an EventBridge schedule runs the orphan sweep; anything else is a stream batch.
     pub async fn handle_event(&self, payload: Value) -> Result<CleanupResponse, SweepError> {
         if payload.get("detail-type").and_then(Value::as_str) == Some(SCHEDULED_EVENT) {
@@ -218,11 +198,11 @@ impl CleanupHandler {
         match result {
             Ok(result) => Ok(result),
             Err(err) if err.is_transient() => {
-                warn!(job_id = %err.job_id, step = err.step.as_str(), error = %err, "transient failure; the record will be retried");
+                warn!(job_id = %err.job_id, step = %err.step, error = %err, "transient failure; the record will be retried");
                 Err(err)
             }
             Err(err) => {
-                error!(job_id = %err.job_id, step = err.step.as_str(), error = %err, "cleanup refused or failed; nothing more is done for this record");
+                error!(job_id = %err.job_id, step = %err.step, error = %err, "cleanup refused or failed; nothing more is done for this record");
                 Ok(RecordResult::Failed(err))
             }
         }

@@ -33,42 +33,36 @@ pub const RESULT_FILE: &str = "result.json";
 const MAX_ERROR_MESSAGE_BYTES: usize = 8 * 1024;
 
 /// What the monitor was doing when a call failed; named in every error message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Its `Display` is the phrase error messages use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::Display)]
 pub enum Step {
+    #[strum(to_string = "read job")]
     ReadJob,
+    #[strum(to_string = "find job by run id")]
     FindJobByRun,
+    #[strum(to_string = "read job run")]
     ReadJobRun,
+    #[strum(to_string = "write status")]
     WriteStatus,
+    #[strum(to_string = "record retry")]
     RecordRetry,
+    #[strum(to_string = "query stale jobs")]
     QueryStaleJobs,
+    #[strum(to_string = "end stuck job")]
     EndStuckJob,
     /// The parts of a final report: each can be left out when it cannot be had for good.
+    #[strum(to_string = "read job run details")]
     RunDetails,
+    #[strum(to_string = "read driver stdout")]
     DriverStdout,
+    #[strum(to_string = "read driver stderr")]
     DriverStderr,
+    #[strum(to_string = "read model result")]
     ModelResult,
+    #[strum(to_string = "check outputs")]
     Outputs,
+    #[strum(to_string = "read FILE output")]
     FileOutput,
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Step::ReadJob => "read job",
-            Step::FindJobByRun => "find job by run id",
-            Step::ReadJobRun => "read job run",
-            Step::WriteStatus => "write status",
-            Step::RecordRetry => "record retry",
-            Step::QueryStaleJobs => "query stale jobs",
-            Step::EndStuckJob => "end stuck job",
-            Step::RunDetails => "read job run details",
-            Step::DriverStdout => "read driver stdout",
-            Step::DriverStderr => "read driver stderr",
-            Step::ModelResult => "read model result",
-            Step::Outputs => "check outputs",
-            Step::FileOutput => "read FILE output",
-        })
-    }
 }
 
 /// A failed monitor step. A `Retry` one fails the invocation, so EventBridge retries the event
@@ -137,6 +131,8 @@ pub enum Outcome {
     Swept { checked: usize, applied: usize, ended_stuck: usize },
 }
 
+/// The function's logic over its ports; `new` takes the fields in order.
+#[derive(derive_new::new)]
 pub struct MonitorHandler {
     service: ServiceConfig,
     monitor: MonitorConfig,
@@ -147,17 +143,6 @@ pub struct MonitorHandler {
 }
 
 impl MonitorHandler {
-    pub fn new(
-        service: ServiceConfig,
-        monitor: MonitorConfig,
-        store: Arc<dyn MonitorStore>,
-        objects: Arc<dyn RunOutputReader>,
-        emr: Arc<dyn JobRunReader>,
-        logs: Arc<dyn LogReader>,
-    ) -> Self {
-        MonitorHandler { service, monitor, store, objects, emr, logs }
-    }
-
     /// One EventBridge event: the envelope is `aws_lambda_events`' EventBridge type, the job-run
     /// detail our own type.
     pub async fn handle_event(&self, payload: &Value) -> Result<Outcome, MonitorError> {

@@ -34,44 +34,32 @@ const LEASE_WAIT_MARGIN: chrono::Duration = chrono::Duration::seconds(10);
 const RUN_LOOKBACK: chrono::Duration = chrono::Duration::hours(24);
 
 /// Where in the pipeline a job failed; named in every error message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Its `Display` is the phrase error messages use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::Display)]
 pub enum Step {
+    #[strum(to_string = "decode job")]
     Decode,
+    #[strum(to_string = "validate job")]
     Validate,
+    #[strum(to_string = "claim job")]
     Claim,
     /// Reading the primary source from S3 to find its functions.
+    #[strum(to_string = "read primary source")]
     ReadSource,
+    #[strum(to_string = "stage files")]
     Stage,
+    #[strum(to_string = "resolve EMR Serverless application")]
     ResolveApplication,
+    #[strum(to_string = "start job run")]
     StartJobRun,
+    #[strum(to_string = "record job run")]
     Record,
     /// Writing the ERROR a permanent failure ends the job in.
+    #[strum(to_string = "record the failure")]
     EndInError,
     /// Cancelling a run the job no longer wants (cancelled, deleted or already launched).
+    #[strum(to_string = "cancel job run")]
     CancelRun,
-}
-
-impl Step {
-    fn as_str(self) -> &'static str {
-        match self {
-            Step::Decode => "decode job",
-            Step::Validate => "validate job",
-            Step::Claim => "claim job",
-            Step::ReadSource => "read primary source",
-            Step::Stage => "stage files",
-            Step::ResolveApplication => "resolve EMR Serverless application",
-            Step::StartJobRun => "start job run",
-            Step::Record => "record job run",
-            Step::EndInError => "record the failure",
-            Step::CancelRun => "cancel job run",
-        }
-    }
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A failed submission: which job, which step, what becomes of it.
@@ -123,26 +111,19 @@ pub enum RecordResult {
     Failed(String),
 }
 
+/// The function's logic over its ports; `new` takes the fields in order.
+#[derive(derive_new::new)]
 pub struct SubmitHandler {
     service: ServiceConfig,
     submit: SubmitConfig,
     store: Arc<dyn JobStore>,
     objects: Arc<dyn StagingWriter>,
     emr: Arc<dyn SubmitEmr>,
+    #[new(default)]
     applications: ApplicationResolver,
 }
 
 impl SubmitHandler {
-    pub fn new(
-        service: ServiceConfig,
-        submit: SubmitConfig,
-        store: Arc<dyn JobStore>,
-        objects: Arc<dyn StagingWriter>,
-        emr: Arc<dyn SubmitEmr>,
-    ) -> Self {
-        SubmitHandler { service, submit, store, objects, emr, applications: ApplicationResolver::default() }
-    }
-
     /// Handles one stream batch. Records run concurrently (bounded by `SUBMIT_MAX_CONCURRENCY`);
     /// a transient failure reports the earliest failed sequence number so Lambda retries from
     /// there; malformed records are logged and skipped, never retried.
@@ -187,7 +168,7 @@ impl SubmitHandler {
         match self.submit_job(job, invocation).await {
             Ok(result) => Ok(result),
             Err(err) if err.is_retryable() => {
-                warn!(job_id = %job_id, step = err.step.as_str(), error = %err, "transient failure; the record will be retried");
+                warn!(job_id = %job_id, step = %err.step, error = %err, "transient failure; the record will be retried");
                 Err(err)
             }
             Err(err) => self.end_in_error(&job_id, err).await,
@@ -198,7 +179,7 @@ impl SubmitHandler {
         let message = err.to_string();
         match self.store.fail_before_launch(job_id, &message, Utc::now()).await {
             Ok(true) => {
-                warn!(job_id = %printable(job_id), step = err.step.as_str(), error = %message, "job ended in ERROR");
+                warn!(job_id = %printable(job_id), step = %err.step, error = %message, "job ended in ERROR");
                 Ok(RecordResult::Failed(message))
             }
             Ok(false) => {

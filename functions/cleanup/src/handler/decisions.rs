@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use serde_json::json;
-use shared::fakes::{row_from_image, settings, transient, FakeEmr, FakeJobTable, FakeObjectStore};
+use shared::fakes::{row_from_image, settings, transient, FakeAws, FakeObjectStore};
 use shared::job_run::JobRunInfo;
 
 use super::*;
@@ -25,19 +25,16 @@ const HOSTILE_STAGING_URI: &str = include_str!("../../../../events/cleanup/modif
 const SCHEDULED_SWEEP: &str = include_str!("../../../../events/cleanup/scheduled-sweep.json");
 
 struct World {
-    jobs: Arc<FakeJobTable>,
-    objects: Arc<FakeObjectStore>,
-    emr: Arc<FakeEmr>,
+    aws: FakeAws,
     handler: CleanupHandler,
 }
 
 fn world() -> World {
-    let settings = settings(&[]);
-    let (jobs, objects, emr) = (Arc::new(FakeJobTable::default()), Arc::new(FakeObjectStore::default()), Arc::new(FakeEmr::default()));
-    emr.add_application(APP, "modelop-default", "STARTED");
-    let handler = CleanupHandler::new(settings.service().unwrap(), settings.cleanup().unwrap(), jobs.clone(), objects.clone(), emr.clone());
-    stage(&objects, NEIGHBOUR, Utc::now());
-    World { jobs, objects, emr, handler }
+    let (settings, aws) = (settings(&[]), FakeAws::default());
+    aws.emr.add_application(APP, "modelop-default", "STARTED");
+    let handler = CleanupHandler::new(settings.service().unwrap(), settings.cleanup().unwrap(), aws.jobs.clone(), aws.objects.clone(), aws.emr.clone());
+    stage(&aws.objects, NEIGHBOUR, Utc::now());
+    World { aws, handler }
 }
 
 /// Three staged files of `job`, written `at`.
@@ -53,8 +50,8 @@ fn delivered(world: &World, sample: &str) -> (Value, String) {
     let event: Value = serde_json::from_str(sample).unwrap();
     let image = &event["Records"][0]["dynamodb"]["NewImage"];
     let id = image["id"]["S"].as_str().unwrap().to_string();
-    world.jobs.put(row_from_image(image));
-    stage(&world.objects, &id, Utc::now());
+    world.aws.jobs.put(row_from_image(image));
+    stage(&world.aws.objects, &id, Utc::now());
     (event, id)
 }
 
@@ -67,7 +64,7 @@ impl World {
     }
 
     fn folder(&self, id: &str) -> Vec<String> {
-        self.objects.keys(BUCKET, &format!("{PREFIX}{id}/"))
+        self.aws.objects.keys(BUCKET, &format!("{PREFIX}{id}/"))
     }
 }
 
@@ -79,8 +76,8 @@ async fn a_job_entering_a_final_state_has_its_folder_emptied_and_cleaned_at_reco
         assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{id}");
         assert!(world.folder(&id).is_empty(), "{id}: {:?}", world.folder(&id));
         assert_eq!(world.folder(NEIGHBOUR).len(), 3, "{id}: another job's folder is untouched");
-        assert!(world.jobs.row(&id).unwrap()["cleanedAt"].is_string(), "{id}");
-        assert!(world.emr.recorder.calls().is_empty(), "{id}: a run that ended is not cancelled");
+        assert!(world.aws.jobs.row(&id).unwrap()["cleanedAt"].is_string(), "{id}");
+        assert!(world.aws.emr.recorder.calls().is_empty(), "{id}: a run that ended is not cancelled");
     }
 }
 
@@ -89,11 +86,11 @@ async fn records_that_are_not_an_entry_into_a_final_state_are_skipped() {
     for sample in [NOT_TERMINAL, ALREADY_FINAL] {
         let world = world();
         let (event, id) = delivered(&world, sample);
-        let row = world.jobs.row(&id);
+        let row = world.aws.jobs.row(&id);
         assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{id}");
         assert_eq!(world.folder(&id).len(), 3, "{id}: the folder is kept");
-        assert_eq!(world.jobs.row(&id), row, "{id}");
-        assert!(world.objects.writes().is_empty() && world.jobs.recorder.calls().is_empty() && world.emr.recorder.calls().is_empty(), "{id}");
+        assert_eq!(world.aws.jobs.row(&id), row, "{id}");
+        assert!(world.aws.objects.writes().is_empty() && world.aws.jobs.recorder.calls().is_empty() && world.aws.emr.recorder.calls().is_empty(), "{id}");
     }
 }
 
@@ -102,9 +99,9 @@ async fn a_hostile_staging_uri_is_refused_without_deleting_anything_or_retrying(
     let world = world();
     let (event, id) = delivered(&world, HOSTILE_STAGING_URI);
     assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "refused for good: not retried");
-    assert!(world.objects.writes().is_empty(), "nothing deleted: {:?}", world.objects.writes());
+    assert!(world.aws.objects.writes().is_empty(), "nothing deleted: {:?}", world.aws.objects.writes());
     assert_eq!((world.folder(&id).len(), world.folder(NEIGHBOUR).len()), (3, 3));
-    assert!(world.jobs.row(&id).unwrap().get("cleanedAt").is_none());
+    assert!(world.aws.jobs.row(&id).unwrap().get("cleanedAt").is_none());
 
     let record = event["Records"][0].clone();
     let Ok(RecordResult::Failed(err)) = world.handler.handle_record(record).await else { panic!("a refused folder is a failed record") };
@@ -115,30 +112,30 @@ async fn a_hostile_staging_uri_is_refused_without_deleting_anything_or_retrying(
 #[tokio::test]
 async fn a_job_cancelled_by_the_user_has_its_run_cancelled_then_its_folder_emptied() {
     let world = world();
-    world.emr.add_run(APP, "00fabc0000000012", JobRunInfo { state: "RUNNING".into(), ..JobRunInfo::default() });
+    world.aws.emr.add_run(APP, "00fabc0000000012", JobRunInfo { state: "RUNNING".into(), ..JobRunInfo::default() });
     let (event, id) = delivered(&world, CANCELLED_BY_USER);
-    let objects = world.objects.clone();
+    let objects = world.aws.objects.clone();
     let folder = format!("{PREFIX}{id}/");
     let files_at_cancel = Arc::new(std::sync::Mutex::new(None));
     let seen = files_at_cancel.clone();
-    world.emr.recorder.on_next("cancel_job_run", move || *seen.lock().unwrap() = Some(objects.keys(BUCKET, &folder).len()));
+    world.aws.emr.recorder.on_next("cancel_job_run", move || *seen.lock().unwrap() = Some(objects.keys(BUCKET, &folder).len()));
 
     assert_eq!(world.deliver(&event).await, Vec::<String>::new());
-    assert_eq!(world.emr.recorder.args_of("cancel_job_run"), [vec![APP.to_string(), "00fabc0000000012".into()]]);
-    assert_eq!(world.emr.run("00fabc0000000012").unwrap().info.state, "CANCELLING");
+    assert_eq!(world.aws.emr.recorder.args_of("cancel_job_run"), [vec![APP.to_string(), "00fabc0000000012".into()]]);
+    assert_eq!(world.aws.emr.run("00fabc0000000012").unwrap().info.state, "CANCELLING");
     assert_eq!(*files_at_cancel.lock().unwrap(), Some(3), "the run is cancelled before its files go");
     assert!(world.folder(&id).is_empty());
-    assert!(world.jobs.row(&id).unwrap()["cleanedAt"].is_string());
+    assert!(world.aws.jobs.row(&id).unwrap()["cleanedAt"].is_string());
 }
 
 #[tokio::test]
 async fn a_transient_delete_failure_retries_the_record_and_keeps_cleaned_at_unset() {
     let world = world();
     let (event, id) = delivered(&world, RUNNING_TO_COMPLETE);
-    world.objects.fail_next("delete_keys", transient("DeleteObjects"));
+    world.aws.objects.fail_next("delete_keys", transient("DeleteObjects"));
     assert_eq!(world.deliver(&event).await, ["500000000000000600001"]);
     assert_eq!(world.folder(&id).len(), 3);
-    assert!(world.jobs.row(&id).unwrap().get("cleanedAt").is_none());
+    assert!(world.aws.jobs.row(&id).unwrap().get("cleanedAt").is_none());
 
     assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "the retry cleans");
     assert!(world.folder(&id).is_empty());
@@ -158,12 +155,12 @@ async fn the_sweep_deletes_only_the_folders_of_finished_or_missing_jobs_nobody_w
         ("foreign-old", Some(row("foreign-old", "COMPLETE", "SPARK_RUNTIME")), old, false),
     ];
     for (id, row, at, _) in &cases {
-        stage(&world.objects, id, *at);
+        stage(&world.aws.objects, id, *at);
         if let Some(row) = row {
-            world.jobs.put(row.clone());
+            world.aws.jobs.put(row.clone());
         }
     }
-    world.objects.put_at(BUCKET, &format!("{PREFIX}not a job/file"), "x", old);
+    world.aws.objects.put_at(BUCKET, &format!("{PREFIX}not a job/file"), "x", old);
 
     let payload: Value = serde_json::from_str(SCHEDULED_SWEEP).unwrap();
     let CleanupResponse::Sweep(report) = world.handler.handle_event(payload).await.unwrap() else { panic!("the sweep answers with its report") };
@@ -172,7 +169,7 @@ async fn the_sweep_deletes_only_the_folders_of_finished_or_missing_jobs_nobody_w
     for (id, _, _, deleted) in &cases {
         assert_eq!(world.folder(id).is_empty(), *deleted, "{id}");
     }
-    assert_eq!(world.objects.keys(BUCKET, &format!("{PREFIX}not a job/")).len(), 1);
-    assert!(world.jobs.row("finished-old").unwrap()["cleanedAt"].is_string());
-    assert!(world.jobs.row("missing-old").is_none(), "no row is made up for a missing job");
+    assert_eq!(world.aws.objects.keys(BUCKET, &format!("{PREFIX}not a job/")).len(), 1);
+    assert!(world.aws.jobs.row("finished-old").unwrap()["cleanedAt"].is_string());
+    assert!(world.aws.jobs.row("missing-old").is_none(), "no row is made up for a missing job");
 }

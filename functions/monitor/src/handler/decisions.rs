@@ -1,11 +1,10 @@
 //! The monitor handler's decisions against in-memory ports (`shared::fakes`), fed the
 //! `events/monitor` samples: the job row, the calls EMR and the stores got.
 
-use std::sync::Arc;
 
 use chrono::Duration;
 use serde_json::{json, Value};
-use shared::fakes::{settings, transient, FakeEmr, FakeJobTable, FakeLogs, FakeObjectStore};
+use shared::fakes::{settings, transient, FakeAws};
 use shared::job::{Asset, Timestamp};
 use shared::job_run::JobRunInfo;
 
@@ -32,20 +31,16 @@ const APPLICATION_STATE_CHANGE: &str = include_str!("../../../../events/monitor/
 const SCHEDULED_EVENT_SAMPLE: &str = include_str!("../../../../events/monitor/scheduled-event.json");
 
 struct World {
-    jobs: Arc<FakeJobTable>,
-    objects: Arc<FakeObjectStore>,
-    emr: Arc<FakeEmr>,
-    logs: Arc<FakeLogs>,
+    aws: FakeAws,
     handler: MonitorHandler,
 }
 
 fn world() -> World {
-    let settings = settings(&[]);
-    let (jobs, objects, emr, logs) = (Arc::new(FakeJobTable::default()), Arc::new(FakeObjectStore::default()), Arc::new(FakeEmr::default()), Arc::new(FakeLogs::default()));
-    emr.add_application(APP, "modelop-default", "STARTED");
-    emr.add_run(APP, RUN, JobRunInfo { state: "RUNNING".into(), name: Some(JOB.into()), ..JobRunInfo::default() });
-    let handler = MonitorHandler::new(settings.service().unwrap(), settings.monitor().unwrap(), jobs.clone(), objects.clone(), emr.clone(), logs.clone());
-    World { jobs, objects, emr, logs, handler }
+    let (settings, aws) = (settings(&[]), FakeAws::default());
+    aws.emr.add_application(APP, "modelop-default", "STARTED");
+    aws.emr.add_run(APP, RUN, JobRunInfo { state: "RUNNING".into(), name: Some(JOB.into()), ..JobRunInfo::default() });
+    let handler = MonitorHandler::new(settings.service().unwrap(), settings.monitor().unwrap(), aws.jobs.clone(), aws.objects.clone(), aws.emr.clone(), aws.logs.clone());
+    World { aws, handler }
 }
 
 /// The sample job as submit left it, now at `status` / `emr_state`, with an `EXTERNAL_FILE` and a
@@ -88,13 +83,13 @@ async fn state_changes_move_the_job_forward_and_late_ones_change_nothing() {
     ];
     for (status, emr_state, sample, want_status, want_emr, applied) in cases {
         let world = world();
-        world.jobs.put(launched_row(status, emr_state));
+        world.aws.jobs.put(launched_row(status, emr_state));
         let outcome = world.handler.handle_event(&event(sample)).await.unwrap();
-        let row = world.jobs.row(JOB).unwrap();
+        let row = world.aws.jobs.row(JOB).unwrap();
         let case = format!("{status}/{emr_state} + {}", event(sample)["detail"]["state"]);
         assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some(want_status), Some(want_emr)), "{case}");
         assert_eq!(matches!(outcome, Outcome::Applied { .. }), applied, "{case}: {outcome:?}");
-        assert_eq!(world.jobs.recorder.names().contains(&"apply_status"), applied, "{case}: a late event writes nothing");
+        assert_eq!(world.aws.jobs.recorder.names().contains(&"apply_status"), applied, "{case}: a late event writes nothing");
         if want_status == "RUNNING" && applied {
             assert!(row["jobRunTime"].as_i64().is_some(), "{case}: the moment it was first seen running");
         }
@@ -104,47 +99,47 @@ async fn state_changes_move_the_job_forward_and_late_ones_change_nothing() {
 #[tokio::test]
 async fn a_job_that_moved_on_between_read_and_write_is_not_taken_back() {
     let world = world();
-    world.jobs.put(launched_row("WAITING", "SCHEDULED"));
-    let jobs = world.jobs.clone();
+    world.aws.jobs.put(launched_row("WAITING", "SCHEDULED"));
+    let jobs = world.aws.jobs.clone();
     // The final state lands (another invocation) while this one handles RUNNING.
-    world.jobs.recorder.on_next("apply_status", move || {
+    world.aws.jobs.recorder.on_next("apply_status", move || {
         jobs.set(JOB, "jobStatus", json!("COMPLETE"));
         jobs.set(JOB, "emrState", json!("SUCCESS"));
     });
     let outcome = world.handler.handle_event(&event(STATE_RUNNING)).await.unwrap();
     assert_eq!(outcome, Outcome::Ignored("superseded".into()));
-    let row = world.jobs.row(JOB).unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("COMPLETE"), Some("SUCCESS")));
 }
 
 #[tokio::test]
 async fn an_unknown_state_is_recorded_as_the_latest_without_changing_status_or_emr_state() {
     let world = world();
-    world.jobs.put(launched_row("RUNNING", "RUNNING"));
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
     world.handler.handle_event(&event(STATE_UNKNOWN)).await.unwrap();
-    let row = world.jobs.row(JOB).unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("RUNNING"), Some("RUNNING")));
     assert_eq!(row["emrLatestState"], "HIBERNATING", "what an operator sees as the run's latest state");
     assert_eq!(last_history(&row)["emrState"], "HIBERNATING");
 
     // The known states that follow still apply in order.
     world.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
-    let row = world.jobs.row(JOB).unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str(), row["emrLatestState"].as_str()), (Some("COMPLETE"), Some("SUCCESS"), Some("SUCCESS")));
 }
 
 #[tokio::test]
 async fn a_failed_run_ends_the_job_in_error_with_emrs_reason_and_the_drivers_stderr() {
     let world = world();
-    world.jobs.put(launched_row("RUNNING", "RUNNING"));
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
     let info = JobRunInfo { state: "FAILED".into(), state_details: Some("Job failed, ExitCode: 1".into()), name: Some(JOB.into()), ..JobRunInfo::default() };
-    world.emr.add_run(APP, RUN, info);
-    world.logs.put("/aws/emr-serverless", &driver_stream("stderr"), "Traceback (most recent call last):\nValueError: no column 'age'\n");
-    world.logs.put("/aws/emr-serverless", &driver_stream("stdout"), "scoring 10 rows\n");
+    world.aws.emr.add_run(APP, RUN, info);
+    world.aws.logs.put("/aws/emr-serverless", &driver_stream("stderr"), "Traceback (most recent call last):\nValueError: no column 'age'\n");
+    world.aws.logs.put("/aws/emr-serverless", &driver_stream("stdout"), "scoring 10 rows\n");
 
     let outcome = world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
     assert!(matches!(outcome, Outcome::Applied { status: JobStatus::Error, .. }), "{outcome:?}");
-    let row = world.jobs.row(JOB).unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("ERROR"), Some("FAILED")));
     let message = row["errorMessage"].as_str().unwrap();
     assert!(message.starts_with(&format!("job {JOB}: EMR Serverless job run FAILED: Job failed, ExitCode: 1")), "{message}");
@@ -153,21 +148,21 @@ async fn a_failed_run_ends_the_job_in_error_with_emrs_reason_and_the_drivers_std
     assert!(row["jobEndTime"].as_i64().is_some());
     let messages: Vec<&str> = row["jobMessages"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
     assert!(messages.iter().any(|m| m.ends_with("[info] scoring 10 rows")) && messages.iter().any(|m| m.contains("[error] job ")), "{messages:?}");
-    assert!(row.get("modelResult").is_none() && world.objects.recorder.calls().is_empty(), "a failed run's outputs are not read");
+    assert!(row.get("modelResult").is_none() && world.aws.objects.recorder.calls().is_empty(), "a failed run's outputs are not read");
 }
 
 #[tokio::test]
 async fn a_successful_run_brings_its_result_and_outputs_onto_the_job() {
     let world = world();
-    world.jobs.put(launched_row("RUNNING", "RUNNING"));
-    world.objects.put("modelop-staging", &format!("modelop-spark-serverless/{JOB}/results/result.json"), r#"{"auc": 0.91}"#);
-    world.objects.put("modelop-data", "output/scored/part-00000.csv", "id,score\n1,0.5\n");
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    world.aws.objects.put("modelop-staging", &format!("modelop-spark-serverless/{JOB}/results/result.json"), r#"{"auc": 0.91}"#);
+    world.aws.objects.put("modelop-data", "output/scored/part-00000.csv", "id,score\n1,0.5\n");
     let report = output_locations(STAGING, &[Asset { name: Some("report.json".into()), asset_type: Some("FILE".into()), ..Asset::default() }]);
     let report = report[0].clone().unwrap();
-    world.objects.put(&report.bucket, &report.key, "{}");
+    world.aws.objects.put(&report.bucket, &report.key, "{}");
 
     world.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
-    let row = world.jobs.row(JOB).unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("COMPLETE"), Some("SUCCESS")));
     assert_eq!(row["modelResult"], json!({ "auc": 0.91 }));
     assert_eq!(row["outputFiles"][0], json!({ "name": "scored", "fileUrl": "s3://modelop-data/output/scored/", "exists": true }));
@@ -179,10 +174,10 @@ async fn a_successful_run_brings_its_result_and_outputs_onto_the_job() {
 #[tokio::test]
 async fn a_retry_is_recorded_in_the_history_and_keeps_the_status() {
     let world = world();
-    world.jobs.put(launched_row("RUNNING", "RUNNING"));
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
     let outcome = world.handler.handle_event(&event(JOB_RUN_RETRY)).await.unwrap();
     assert_eq!(outcome, Outcome::Ignored("retry recorded".into()));
-    let row = world.jobs.row(JOB).unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("RUNNING"), Some("RUNNING")));
     assert_eq!((last_history(&row)["status"].as_str(), last_history(&row)["emrState"].as_str()), (Some("RUNNING"), Some("RETRY attempt 2")));
 }
@@ -192,12 +187,12 @@ async fn malformed_and_foreign_events_are_acknowledged_without_a_write() {
     let cases = [("malformed", MALFORMED, "malformed event"), ("resource utilization", RESOURCE_UTILIZATION, "detail-type"), ("application", APPLICATION_STATE_CHANGE, "detail-type")];
     for (name, sample, reason) in cases {
         let world = world();
-        world.jobs.put(launched_row("RUNNING", "RUNNING"));
-        let before = world.jobs.row(JOB);
+        world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+        let before = world.aws.jobs.row(JOB);
         let outcome = world.handler.handle_event(&event(sample)).await.expect("acknowledged, not retried");
         assert!(matches!(&outcome, Outcome::Ignored(why) if why.starts_with(reason)), "{name}: {outcome:?}");
-        assert_eq!(world.jobs.row(JOB), before, "{name}");
-        assert!(world.jobs.recorder.calls().is_empty() && world.emr.recorder.calls().is_empty(), "{name}: nothing read or written");
+        assert_eq!(world.aws.jobs.row(JOB), before, "{name}");
+        assert!(world.aws.jobs.recorder.calls().is_empty() && world.aws.emr.recorder.calls().is_empty(), "{name}: nothing read or written");
     }
 }
 
@@ -206,25 +201,25 @@ async fn the_sweep_ends_a_stuck_waiting_job_and_applies_a_lost_final_state() {
     let world = world();
     let hours_ago = |h: i64| Timestamp(Utc::now() - Duration::hours(h)).to_string();
     // Lost final event: EMR says SUCCESS, the row still RUNNING.
-    world.emr.add_run(APP, RUN, JobRunInfo { state: "SUCCESS".into(), name: Some(JOB.into()), ..JobRunInfo::default() });
+    world.aws.emr.add_run(APP, RUN, JobRunInfo { state: "SUCCESS".into(), name: Some(JOB.into()), ..JobRunInfo::default() });
     let mut lost = launched_row("RUNNING", "RUNNING");
     lost["updatedAt"] = json!(hours_ago(1));
-    world.jobs.put(lost);
+    world.aws.jobs.put(lost);
     let stuck = json!({ "id": "stuck-job", "jobStatus": "WAITING", "runtimeType": "SPARK_SERVERLESS_RUNTIME", "updatedAt": hours_ago(9) });
     let fresh = json!({ "id": "fresh-job", "jobStatus": "WAITING", "runtimeType": "SPARK_SERVERLESS_RUNTIME", "updatedAt": Timestamp(Utc::now()).to_string() });
     let foreign = json!({ "id": "foreign-job", "jobStatus": "WAITING", "runtimeType": "SPARK_RUNTIME", "updatedAt": hours_ago(9) });
     for row in [&stuck, &fresh, &foreign] {
-        world.jobs.put(row.clone());
+        world.aws.jobs.put(row.clone());
     }
 
     let outcome = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
     assert_eq!(outcome, Outcome::Swept { checked: 2, applied: 1, ended_stuck: 1 });
-    assert_eq!(world.jobs.row(JOB).unwrap()["jobStatus"], "COMPLETE");
-    let ended = world.jobs.row("stuck-job").unwrap();
+    assert_eq!(world.aws.jobs.row(JOB).unwrap()["jobStatus"], "COMPLETE");
+    let ended = world.aws.jobs.row("stuck-job").unwrap();
     assert_eq!(ended["jobStatus"], "ERROR");
     assert!(ended["errorMessage"].as_str().unwrap().contains("no EMR Serverless job run was recorded within 480 minutes"), "{ended:#}");
-    assert_eq!(world.jobs.row("fresh-job").unwrap(), fresh, "too recent to be stuck");
-    assert_eq!(world.jobs.row("foreign-job").unwrap(), foreign, "not ours");
+    assert_eq!(world.aws.jobs.row("fresh-job").unwrap(), fresh, "too recent to be stuck");
+    assert_eq!(world.aws.jobs.row("foreign-job").unwrap(), foreign, "not ours");
 }
 
 #[tokio::test]
@@ -232,11 +227,11 @@ async fn a_transient_store_error_fails_the_invocation_for_a_retry_and_writes_not
     let cases = [("monitored_job", Step::ReadJob), ("apply_status", Step::WriteStatus)];
     for (operation, step) in cases {
         let world = world();
-        world.jobs.put(launched_row("WAITING", "SCHEDULED"));
-        let before = world.jobs.row(JOB);
-        world.jobs.fail_next(operation, transient("DynamoDB"));
+        world.aws.jobs.put(launched_row("WAITING", "SCHEDULED"));
+        let before = world.aws.jobs.row(JOB);
+        world.aws.jobs.fail_next(operation, transient("DynamoDB"));
         let err = world.handler.handle_event(&event(STATE_RUNNING)).await.expect_err(operation);
         assert_eq!((err.step, err.disposition), (step, Disposition::Retry), "{operation}: {err}");
-        assert_eq!(world.jobs.row(JOB), before, "{operation}");
+        assert_eq!(world.aws.jobs.row(JOB), before, "{operation}");
     }
 }

@@ -2,12 +2,11 @@
 //! samples: what a user would see afterwards in the table, the bucket and EMR.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use shared::error::{AwsError, AwsErrorKind};
-use shared::fakes::{row_from_image, settings, transient, FakeEmr, FakeJobTable, FakeObjectStore};
+use shared::fakes::{row_from_image, settings, transient, FakeAws};
 use shared::job::Timestamp;
 
 use super::*;
@@ -25,27 +24,24 @@ const MALFORMED: &str = include_str!("../../../../events/submit/malformed.json")
 
 /// The handler over fakes; the default application exists and is started.
 struct World {
-    jobs: Arc<FakeJobTable>,
-    objects: Arc<FakeObjectStore>,
-    emr: Arc<FakeEmr>,
+    aws: FakeAws,
     handler: SubmitHandler,
     /// Numbers each delivery's request id (the lease owner), as Lambda gives each invocation one.
     deliveries: AtomicUsize,
 }
 
 fn world() -> World {
-    let settings = settings(&[]);
-    let (jobs, objects, emr) = (Arc::new(FakeJobTable::default()), Arc::new(FakeObjectStore::default()), Arc::new(FakeEmr::default()));
-    emr.add_application("app-1", "modelop-default", "STARTED");
-    let handler = SubmitHandler::new(settings.service().unwrap(), settings.submit().unwrap(), jobs.clone(), objects.clone(), emr.clone());
-    World { jobs, objects, emr, handler, deliveries: AtomicUsize::new(0) }
+    let (settings, aws) = (settings(&[]), FakeAws::default());
+    aws.emr.add_application("app-1", "modelop-default", "STARTED");
+    let handler = SubmitHandler::new(settings.service().unwrap(), settings.submit().unwrap(), aws.jobs.clone(), aws.objects.clone(), aws.emr.clone());
+    World { aws, handler, deliveries: AtomicUsize::new(0) }
 }
 
 impl World {
     /// Puts the rows the event's well-formed records insert, as ModelOp Center would have.
     fn insert_rows_of(&self, event: &Value) {
         for image in event["Records"].as_array().unwrap().iter().filter_map(|r| r.pointer("/dynamodb/NewImage")) {
-            self.jobs.put(row_from_image(image));
+            self.aws.jobs.put(row_from_image(image));
         }
     }
 
@@ -56,11 +52,11 @@ impl World {
     }
 
     fn row(&self, id: &str) -> Value {
-        self.jobs.row(id).expect("row")
+        self.aws.jobs.row(id).expect("row")
     }
 
     fn staged_keys(&self, id: &str) -> Vec<String> {
-        self.objects.keys(BUCKET, &format!("modelop-spark-serverless/{id}/"))
+        self.aws.objects.keys(BUCKET, &format!("modelop-spark-serverless/{id}/"))
     }
 }
 
@@ -90,9 +86,9 @@ async fn records_that_are_not_a_created_job_of_ours_change_nothing() {
         let before = world.row(id);
         assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{name}");
         assert_eq!(world.row(id), before, "{name}: the row is untouched");
-        assert!(world.jobs.recorder.calls().is_empty(), "{name}: no table call: {:?}", world.jobs.recorder.calls());
-        assert!(world.objects.recorder.calls().is_empty(), "{name}: no S3 call");
-        assert!(world.emr.recorder.calls().is_empty(), "{name}: no EMR call");
+        assert!(world.aws.jobs.recorder.calls().is_empty(), "{name}: no table call: {:?}", world.aws.jobs.recorder.calls());
+        assert!(world.aws.objects.recorder.calls().is_empty(), "{name}: no S3 call");
+        assert!(world.aws.emr.recorder.calls().is_empty(), "{name}: no EMR call");
     }
 }
 
@@ -104,7 +100,7 @@ async fn a_malformed_record_is_skipped_and_the_good_one_beside_it_launches() {
     assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "the malformed record is not retried");
     let row = world.row(MALFORMED_NEIGHBOUR);
     assert_eq!((row["jobStatus"].as_str(), row["sparkApplicationId"].as_str()), (Some("WAITING"), Some("run-1")));
-    assert_eq!(world.emr.started().len(), 1);
+    assert_eq!(world.aws.emr.started().len(), 1);
 }
 
 #[tokio::test]
@@ -124,7 +120,7 @@ async fn a_batch_job_is_claimed_staged_launched_and_recorded() {
     assert!(row.get("submitLease").is_none(), "the lease ends with the launch: {row:#}");
     assert!(row["jobMessages"][0].as_str().unwrap().contains("EMR Serverless job run run-1 started in application app-1"));
 
-    let started = world.emr.started();
+    let started = world.aws.emr.started();
     assert_eq!(started.len(), 1);
     let manifest = started[0].1.manifest.as_ref().unwrap();
     assert_eq!((manifest.run_name.as_str(), manifest.client_token.as_str()), (BATCH_JOB, BATCH_JOB));
@@ -148,7 +144,7 @@ async fn a_modelop_shaped_job_launches_with_the_expected_spark_submit_parameters
         row["ignoredJobParameters"].as_array().unwrap().iter().map(|p| (p["parameter"].as_str().unwrap(), p["value"].as_str().unwrap())).collect();
     assert_eq!(ignored, [("--total-executor-cores", "10"), ("-v", "")]);
 
-    let started = world.emr.started();
+    let started = world.aws.emr.started();
     let params = &started[0].1.manifest.as_ref().unwrap().spark_submit_parameters;
     let staging = format!("s3://{BUCKET}/modelop-spark-serverless/{MODELOP_JOB}/");
     for expected in [
@@ -159,11 +155,11 @@ async fn a_modelop_shaped_job_launches_with_the_expected_spark_submit_parameters
     ] {
         assert!(params.contains(&expected), "{expected} in {params}");
     }
-    let metadata = world.objects.get(BUCKET, &format!("modelop-spark-serverless/{MODELOP_JOB}/job-metadata.json")).unwrap();
+    let metadata = world.aws.objects.get(BUCKET, &format!("modelop-spark-serverless/{MODELOP_JOB}/job-metadata.json")).unwrap();
     let metadata: Value = serde_json::from_slice(&metadata).unwrap();
     assert_eq!(metadata["inputs"][0]["fileUrl"], "s3://modelop-data/input/sample_input.csv");
     for key in world.staged_keys(MODELOP_JOB) {
-        let text = String::from_utf8_lossy(&world.objects.get(BUCKET, &key).unwrap()).into_owned();
+        let text = String::from_utf8_lossy(&world.aws.objects.get(BUCKET, &key).unwrap()).into_owned();
         assert!(!text.contains("SAMPLE-ACCESS-KEY"), "credential staged in {key}");
     }
 }
@@ -189,7 +185,7 @@ async fn permanent_failures_end_the_job_in_error_with_the_message() {
         let world = world();
         world.insert_rows_of(&event);
         if let Some(fault) = fault {
-            world.emr.fail_next("start_job_run", fault);
+            world.aws.emr.fail_next("start_job_run", fault);
         }
         assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{name}: a permanent failure is not retried");
         let row = world.row(BATCH_JOB);
@@ -198,7 +194,7 @@ async fn permanent_failures_end_the_job_in_error_with_the_message() {
         assert!(error.starts_with(&message), "{name}: {error}");
         assert!(row["jobMessages"].as_array().unwrap().iter().any(|m| m.as_str().unwrap().contains("[error] job ")), "{name}");
         assert!(row.get("sparkApplicationId").is_none() && row.get("submitLease").is_none(), "{name}: {row:#}");
-        assert!(world.emr.started().is_empty(), "{name}: no run");
+        assert!(world.aws.emr.started().is_empty(), "{name}: no run");
     }
 }
 
@@ -209,14 +205,14 @@ async fn a_lease_held_past_the_deadline_retries_the_record_and_leaves_the_job_al
     world.insert_rows_of(&event);
     let held_until = Utc::now() + Duration::minutes(5);
     let lease = json!({ "owner": "other-invocation", "claimedAt": Timestamp(Utc::now()).to_string(), "expiresAt": Timestamp(held_until).to_string() });
-    world.jobs.set(BATCH_JOB, "jobStatus", json!("WAITING"));
-    world.jobs.set(BATCH_JOB, "submitLease", lease.clone());
+    world.aws.jobs.set(BATCH_JOB, "jobStatus", json!("WAITING"));
+    world.aws.jobs.set(BATCH_JOB, "submitLease", lease.clone());
 
     assert_eq!(world.deliver(&event).await, ["400000000000000500001"], "the record is retried");
     let row = world.row(BATCH_JOB);
     assert_eq!((&row["jobStatus"], &row["submitLease"]), (&json!("WAITING"), &lease), "the other invocation keeps its claim");
-    assert!(world.emr.started().is_empty());
-    assert!(!world.jobs.recorder.names().contains(&"release_lease"), "nothing of ours to release");
+    assert!(world.aws.emr.started().is_empty());
+    assert!(!world.aws.jobs.recorder.names().contains(&"release_lease"), "nothing of ours to release");
 }
 
 #[tokio::test]
@@ -228,15 +224,15 @@ async fn a_stale_cached_application_is_looked_up_again() {
     assert_eq!(world.row(BATCH_JOB)["emrApplicationId"], "app-1");
 
     // The application is deleted while the container keeps its id cached.
-    world.emr.set_application_state("app-1", "TERMINATED");
+    world.aws.emr.set_application_state("app-1", "TERMINATED");
     let second = event(MALFORMED);
     world.insert_rows_of(&second);
     assert_eq!(world.deliver(&second).await, Vec::<String>::new());
     let row = world.row(MALFORMED_NEIGHBOUR);
     assert_eq!((row["jobStatus"].as_str(), row["emrApplicationId"].as_str()), (Some("WAITING"), Some("app-2")), "{row:#}");
-    let starts = world.emr.recorder.args_of("start_job_run");
+    let starts = world.aws.emr.recorder.args_of("start_job_run");
     assert_eq!(starts[1..], [vec!["app-1".to_string(), MALFORMED_NEIGHBOUR.into()], vec!["app-2".into(), MALFORMED_NEIGHBOUR.into()]]);
-    assert_eq!(world.emr.recorder.args_of("create_application"), [vec!["modelop-default".to_string()]]);
+    assert_eq!(world.aws.emr.recorder.args_of("create_application"), [vec!["modelop-default".to_string()]]);
 }
 
 #[tokio::test]
@@ -244,12 +240,12 @@ async fn a_job_cancelled_while_it_was_launched_has_its_run_cancelled() {
     let world = world();
     let event = event(INSERT_BATCH_JOB);
     world.insert_rows_of(&event);
-    let jobs = world.jobs.clone();
-    world.emr.recorder.on_next("start_job_run", move || jobs.set(BATCH_JOB, "jobStatus", json!("CANCELLED")));
+    let jobs = world.aws.jobs.clone();
+    world.aws.emr.recorder.on_next("start_job_run", move || jobs.set(BATCH_JOB, "jobStatus", json!("CANCELLED")));
 
     assert_eq!(world.deliver(&event).await, Vec::<String>::new());
-    assert_eq!(world.emr.recorder.args_of("cancel_job_run"), [vec!["app-1".to_string(), "run-1".into()]]);
-    assert_eq!(world.emr.run("run-1").unwrap().info.state, "CANCELLING");
+    assert_eq!(world.aws.emr.recorder.args_of("cancel_job_run"), [vec!["app-1".to_string(), "run-1".into()]]);
+    assert_eq!(world.aws.emr.run("run-1").unwrap().info.state, "CANCELLING");
     let row = world.row(BATCH_JOB);
     assert_eq!((row["jobStatus"].as_str(), row["sparkApplicationId"].as_str()), (Some("CANCELLED"), Some("run-1")), "the run stays findable");
 }
@@ -259,15 +255,15 @@ async fn a_cancel_that_failed_for_now_is_sent_again_by_the_retry() {
     let world = world();
     let event = event(INSERT_BATCH_JOB);
     world.insert_rows_of(&event);
-    let jobs = world.jobs.clone();
-    world.emr.recorder.on_next("start_job_run", move || jobs.set(BATCH_JOB, "jobStatus", json!("CANCELLED")));
-    world.emr.fail_next("cancel_job_run", transient("CancelJobRun"));
+    let jobs = world.aws.jobs.clone();
+    world.aws.emr.recorder.on_next("start_job_run", move || jobs.set(BATCH_JOB, "jobStatus", json!("CANCELLED")));
+    world.aws.emr.fail_next("cancel_job_run", transient("CancelJobRun"));
 
     assert_eq!(world.deliver(&event).await, ["400000000000000500001"], "the record is retried: the run is still going");
-    assert_eq!(world.emr.run("run-1").unwrap().info.state, "SUBMITTED");
+    assert_eq!(world.aws.emr.run("run-1").unwrap().info.state, "SUBMITTED");
     assert_eq!(world.deliver(&event).await, Vec::<String>::new());
-    assert_eq!(world.emr.run("run-1").unwrap().info.state, "CANCELLING", "the retry cancelled the recorded run");
-    assert_eq!(world.emr.started().len(), 1, "and started no other");
+    assert_eq!(world.aws.emr.run("run-1").unwrap().info.state, "CANCELLING", "the retry cancelled the recorded run");
+    assert_eq!(world.aws.emr.started().len(), 1, "and started no other");
 }
 
 #[tokio::test]
@@ -280,19 +276,19 @@ async fn a_redelivered_insert_of_a_launched_job_leaves_bucket_table_and_emr_as_t
         world.insert_rows_of(&event);
         world.deliver(&event).await;
         let staged = world.staged_keys(BATCH_JOB);
-        world.jobs.set(BATCH_JOB, "jobStatus", json!(status));
+        world.aws.jobs.set(BATCH_JOB, "jobStatus", json!(status));
         if !files_kept {
-            world.objects.delete_keys(BUCKET, &staged).await.unwrap();
+            world.aws.objects.delete_keys(BUCKET, &staged).await.unwrap();
         }
         let (row, objects) = (world.row(BATCH_JOB), world.staged_keys(BATCH_JOB));
-        let (emr_calls, s3_writes) = (world.emr.recorder.calls().len(), world.objects.writes().len());
+        let (emr_calls, s3_writes) = (world.aws.emr.recorder.calls().len(), world.aws.objects.writes().len());
 
         assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{status}");
-        assert_eq!(world.objects.writes().len(), s3_writes, "{status}, files kept {files_kept}: nothing is written to S3, not even for a moment");
+        assert_eq!(world.aws.objects.writes().len(), s3_writes, "{status}, files kept {files_kept}: nothing is written to S3, not even for a moment");
         assert_eq!(world.row(BATCH_JOB), row, "{status}: the row is untouched");
         assert_eq!(world.staged_keys(BATCH_JOB), objects, "{status}, files kept {files_kept}: the folder is as it was");
-        assert_eq!(world.emr.recorder.calls().len(), emr_calls, "{status}: EMR is not called (the application id is cached)");
-        assert_eq!(world.emr.started().len(), 1, "{status}: one run");
+        assert_eq!(world.aws.emr.recorder.calls().len(), emr_calls, "{status}: EMR is not called (the application id is cached)");
+        assert_eq!(world.aws.emr.started().len(), 1, "{status}: one run");
     }
 }
 
@@ -301,7 +297,7 @@ async fn a_transient_emr_error_retries_the_record_releases_the_lease_and_the_ret
     let world = world();
     let event = event(INSERT_BATCH_JOB);
     world.insert_rows_of(&event);
-    world.emr.fail_next("start_job_run", transient("StartJobRun"));
+    world.aws.emr.fail_next("start_job_run", transient("StartJobRun"));
 
     assert_eq!(world.deliver(&event).await, ["400000000000000500001"], "the batch item failure names the record");
     let row = world.row(BATCH_JOB);
@@ -310,7 +306,7 @@ async fn a_transient_emr_error_retries_the_record_releases_the_lease_and_the_ret
 
     assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "the retry takes the job over at once");
     assert_eq!(world.row(BATCH_JOB)["sparkApplicationId"], "run-1");
-    assert_eq!(world.emr.started().len(), 1);
+    assert_eq!(world.aws.emr.started().len(), 1);
 }
 
 #[tokio::test]
@@ -318,12 +314,12 @@ async fn a_retry_after_the_run_started_records_that_run_instead_of_starting_anot
     let world = world();
     let event = event(INSERT_BATCH_JOB);
     world.insert_rows_of(&event);
-    world.jobs.fail_next("record_launch", transient("UpdateItem"));
+    world.aws.jobs.fail_next("record_launch", transient("UpdateItem"));
 
     assert_eq!(world.deliver(&event).await, ["400000000000000500001"]);
     assert!(world.row(BATCH_JOB).get("sparkApplicationId").is_none());
     assert_eq!(world.deliver(&event).await, Vec::<String>::new());
     assert_eq!(world.row(BATCH_JOB)["sparkApplicationId"], "run-1");
-    assert_eq!(world.emr.recorder.args_of("find_job_run"), [vec!["app-1".to_string(), BATCH_JOB.into()]]);
-    assert_eq!(world.emr.recorder.args_of("start_job_run").len(), 1, "one StartJobRun");
+    assert_eq!(world.aws.emr.recorder.args_of("find_job_run"), [vec!["app-1".to_string(), BATCH_JOB.into()]]);
+    assert_eq!(world.aws.emr.recorder.args_of("start_job_run").len(), 1, "one StartJobRun");
 }

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod cleanup;
 pub mod config;
 pub mod error;
+pub mod failure;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod job;

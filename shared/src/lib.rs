@@ -7,6 +7,7 @@ pub mod application;
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod failure;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod job;

@@ -99,6 +99,11 @@ impl StagingLocation {
         format!("{}{}/", self.prefix, job_id)
     }
 
+    /// The whole staging location, `s3://<bucket>/<prefix>`.
+    pub fn uri(&self) -> crate::s3_uri::S3Uri {
+        crate::s3_uri::S3Uri { bucket: self.bucket.clone(), key: self.prefix.clone() }
+    }
+
     pub fn job_uri(&self, job_id: &str) -> String {
         crate::s3_uri::S3Uri { bucket: self.bucket.clone(), key: self.job_prefix(job_id) }.to_string()
     }

@@ -266,7 +266,7 @@ impl CleanupHandler {
     /// `CLEANUP_ORPHAN_MIN_AGE_HOURS` old and whose job is finished or gone is deleted.
     pub async fn sweep_orphans(&self, now: DateTime<Utc>) -> Result<SweepReport, SweepError> {
         let staging = &self.service.staging;
-        let root = format!("s3://{}/{}", staging.bucket, staging.prefix);
+        let root = staging.uri();
         if staging.prefix.is_empty() {
             // With no prefix, every top-level folder of the bucket looks like a job folder; a
             // missing row would then license deleting data that is not ours.
@@ -277,7 +277,7 @@ impl CleanupHandler {
             .objects
             .list_folders(&staging.bucket, &staging.prefix)
             .await
-            .map_err(|source| SweepError::ListFolders { uri: root.clone(), source })?;
+            .map_err(|source| SweepError::ListFolders { uri: root.to_string(), source })?;
         let outcomes: Vec<Result<FolderOutcome, CleanupError>> = stream::iter(&folders)
             .map(|folder| self.sweep_folder(folder, now))
             .buffer_unordered(self.cleanup.max_concurrency)

@@ -107,6 +107,16 @@ class Invocation:
         return out
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A stopped function resets its keep-alive connection: not an error worth a traceback.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class RuntimeApi:
     """The Runtime API server and its state (usable in-process too)."""
 
@@ -119,8 +129,7 @@ class RuntimeApi:
         self.init_error: Any = None
         self.init_error_event = threading.Event()
         self.closing = threading.Event()
-        self.httpd = ThreadingHTTPServer((HOST, 0), _make_handler(self))
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((HOST, 0), _make_handler(self))
         self._thread: threading.Thread | None = None
 
     @property

@@ -132,16 +132,18 @@ class Stack:
             self.s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{job_id}/{name}", Body=body.encode())
 
     def seed_launched(self, row: dict, run_state: str | None = None, state_details: str | None = None,
-                      attempt: int | None = None, result: Any = None) -> None:
+                      attempt: int | None = None, result: Any = None) -> str:
         """What a launched job's row implies: its run in EMR Serverless (in the state the row last
-        recorded, unless told) and its staging folder (with a model result if given)."""
+        recorded, unless told) and its staging folder (with a model result if given). Answers what
+        it seeded, or "" for a row without a run."""
         plain = plain_item(row)
         app, run = plain.get("emrApplicationId"), plain.get("sparkApplicationId")
         if not (app and run and plain.get("stagingUri")):
-            return
+            return ""
         state = run_state or (plain.get("emrState") if plain.get("emrState") in emr_serverless.JOB_RUN_STATES else "RUNNING")
         self.emr.seed_job_run(app, run, plain["id"], state, state_details, attempt)
         self.stage_folder(plain["id"], {"results/result.json": json.dumps(result)} if result is not None else None)
+        return f", its run {run} {state}, its staging folder" + (" with results/result.json" if result is not None else "")
 
     # -- reading back
 
@@ -244,15 +246,13 @@ def seed(stack: Stack, event: Any, spec: dict) -> list[str]:
         rows += images(load(sample))
     for row in rows:
         stack.put_row(row)
-        stack.seed_launched(row)
-        notes.append(describe_row(row))
+        notes.append(describe_row(row) + stack.seed_launched(row))
     launched = spec.get("launched")
     if launched:
         row = launched_row(images(load(launched["from"]))[0], launched)
         stack.put_row(row)
-        stack.seed_launched(row, launched.get("runState"), launched.get("stateDetails"), launched.get("attempt"), launched.get("result"))
-        notes.append(describe_row(row) + f"; run {launched['jobRunId']} {launched.get('runState', 'SUBMITTED')}"
-                     + (" with results/result.json" if launched.get("result") is not None else ""))
+        notes.append(describe_row(row) + " as submit leaves it" + stack.seed_launched(
+            row, launched.get("runState"), launched.get("stateDetails"), launched.get("attempt"), launched.get("result")))
     for orphan in spec.get("orphans", []):
         stack.stage_folder(orphan)
         notes.append(f"staging folder {PREFIX}{orphan}/ without a row")
@@ -272,9 +272,7 @@ def launched_row(image: dict, launched: dict) -> dict:
 
 
 def describe_row(image: dict) -> str:
-    status = (image.get("jobStatus") or {}).get("S", "?")
-    run = (image.get("sparkApplicationId") or {}).get("S")
-    return f"job {(image.get('id') or {}).get('S', '?')} ({status}{', run ' + run if run else ''})"
+    return f"job {(image.get('id') or {}).get('S', '?')} ({(image.get('jobStatus') or {}).get('S', '?')})"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -641,24 +639,24 @@ def summary(r: Replay) -> str:
     elif r.invocation.body is not None:
         parts.append(short(r.invocation.body, 60))
     for job_id in sorted(set(r.before.rows) | set(r.after.rows)):
-        old, new = r.before.rows.get(job_id), r.after.rows.get(job_id)
+        old, new = r.before.rows.get(job_id) or {}, r.after.rows.get(job_id) or {}
         if old == new:
             continue
-        status = f"{(old or {}).get('jobStatus', '-')}→{(new or {}).get('jobStatus', '-')}"
-        if (old or {}).get("jobStatus") == (new or {}).get("jobStatus"):
-            status = f"{(new or {}).get('jobStatus')} ({', '.join(n for n in sorted(set(old or {}) | set(new or {})) if (old or {}).get(n) != (new or {}).get(n))})"
-        parts.append(f"{job_id[:8]} {status}")
-    new_runs = [run for run_id, run in r.after.runs.items() if run_id not in r.before.runs]
-    if new_runs:
-        parts.append(f"{len(new_runs)} run(s) started")
-    moved = [f"{run_id} {r.before.runs[run_id]['state']}→{run['state']}" for run_id, run in r.after.runs.items()
-             if run_id in r.before.runs and r.before.runs[run_id]["state"] != run["state"]]
-    parts += moved
-    emptied = [j for j in {k[len(PREFIX):].split("/", 1)[0] for k in r.before.keys} if r.before.folder(j) and not r.after.folder(j)]
+        if old.get("jobStatus") == new.get("jobStatus"):
+            fields = [n for n in sorted(set(old) | set(new)) if old.get(n) != new.get(n)]
+            parts.append(f"{job_id[:8]} {new.get('jobStatus')} ({', '.join(fields)})")
+        else:
+            parts.append(f"{job_id[:8]} {old.get('jobStatus', '-')}→{new.get('jobStatus', '-')}")
+    started = sum(1 for run_id in r.after.runs if run_id not in r.before.runs)
+    if started:
+        parts.append(f"{started} run(s) started")
+    parts += [f"run {run_id} {r.before.runs[run_id]['state']}→{run['state']}" for run_id, run in r.after.runs.items()
+              if run_id in r.before.runs and r.before.runs[run_id]["state"] != run["state"]]
+    emptied = sum(1 for line in folder_changes(r) if line.endswith("(emptied)"))
     if emptied:
-        parts.append(f"{len(emptied)} folder(s) emptied")
-    if not any(r.after.rows.get(j) != r.before.rows.get(j) for j in set(r.before.rows) | set(r.after.rows)) and r.before.keys == r.after.keys:
-        parts.append("nothing written")
+        parts.append(f"{emptied} folder(s) emptied")
+    if r.before == r.after:
+        parts.append("nothing changed")
     parts.append(f"{sum(r.calls.values())} AWS calls")
     return "; ".join(parts)
 
@@ -732,6 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.expected, encoding="utf-8") as f:
         expected = json.load(f)
 
+    signal.signal(signal.SIGTERM, stop_on_term)
     started = time.monotonic()
     log_dir = tempfile.mkdtemp(prefix="replay-")
     stack = invoker = None
@@ -779,6 +778,11 @@ def main(argv: list[str] | None = None) -> int:
         if stack is not None:
             stack.stop()
         shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def stop_on_term(signum: int, _frame: Any) -> None:
+    """SIGTERM stops the replay as Ctrl-C does, so that what it started (cargo lambda watch) stops too."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def keep_running(stack: Stack) -> None:

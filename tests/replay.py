@@ -164,7 +164,7 @@ class Stack:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
             keys.update(o["Key"] for o in page.get("Contents", []))
         with self.emr.lock:
-            runs = {run.id: {"application": run.app.name, "applicationId": run.app.id, "name": run.name, "state": run.state,
+            runs = {run.id: {"id": run.id, "application": run.app.name, "applicationId": run.app.id, "name": run.name, "state": run.state,
                              "executionRole": run.execution_role,
                              "sparkSubmitParameters": (run.job_driver.get("sparkSubmit") or {}).get("sparkSubmitParameters", "")}
                     for run in self.emr.runs.values()}
@@ -519,6 +519,10 @@ def check(expect: dict, r: Replay) -> list[tuple[str, bool, str]]:
             add(f"no run for job {job_id}", not runs, [run["state"] for run in runs])
             continue
         add(f"one run for job {job_id}", len(runs) == 1, f"{len(runs)} runs")
+        row = r.after.rows.get(job_id) or {}
+        if runs and "sparkApplicationId" in row:
+            recorded = (row.get("emrApplicationId"), row["sparkApplicationId"])
+            add(f"job {job_id} records that run", recorded == (runs[0]["applicationId"], runs[0]["id"]), recorded)
         for name, value in want.items():
             got = runs[0].get(name) if runs else None
             add(f"run of {job_id} {name} {short(value)}", bool(runs) and matches(got, value), got)

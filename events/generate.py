@@ -526,11 +526,191 @@ def monitor_events():
     return {"monitor/" + name: document for name, document in files.items()}
 
 
+# Expected outcomes: what replaying each sample on its own does (tests/replay.py checks them, and
+# events/README.md, "Expected outcomes", explains the vocabulary). A replay starts from an empty
+# table and bucket; each stream record's NewImage is put as the row first, and a launched row gets
+# its run and staging folder. `seed` adds what else the sample presumes.
+NO_BATCH_ITEM_FAILURES = {"batchItemFailures": []}
+STAGED = ["ModelOpPySparkDriver.py", "job-metadata.json", "spark_sample_model.py"]
+WRITES = ["dynamodb:UpdateItem", "dynamodb:PutItem", "s3:PutObject", "s3:DeleteObjects", "emr-serverless:StartJobRun",
+          "emr-serverless:CancelJobRun"]
+ORPHAN_ID = "6f7a8b9c-0d1e-4f2a-8b3c-5d6e7f8a9b15"  # a staging folder whose job row is gone
+FAILED_DETAILS = "Job failed, please check complete logs in configured logging destination. ExitCode: 1."
+MODEL_RESULT = {"jobId": BATCH_ID, "jobType": "MODEL_BATCH_JOB", "function": "action", "result": {"rowCount": 8}}
+
+
+def launched_seed(run_state, **extra):
+    """The monitor samples' world: the batch job as submit leaves it once run MONITOR_RUN_ID started,
+    and that run in `run_state`."""
+    return {"seed": {"launched": dict({"from": "submit/insert-batch-job.json", "applicationId": MONITOR_APP_ID,
+                                       "jobRunId": MONITOR_RUN_ID, "runState": run_state}, **extra)}}
+
+
+def launched_run(job_id, application, *contains, lacks=(), role=None):
+    """The one run submit started for `job_id`, as GetJobRun shows it."""
+    run = {"application": application, "state": "SUBMITTED", "sparkSubmitParameters": {"contains": list(contains)}}
+    if lacks:
+        run["sparkSubmitParameters"]["lacks"] = list(lacks)
+    if role:
+        run["executionRole"] = role
+    return run
+
+
+def launched_job(**fields):
+    return dict({"jobStatus": "WAITING", "emrState": "SUBMITTED", "sparkApplicationId": {"present": True},
+                 "emrApplicationId": {"present": True}}, **fields)
+
+
+def metadata(job_id):
+    return "{}/job-metadata.json".format(job_id)
+
+
+def submit_expected():
+    launched_calls = {"include": ["dynamodb:UpdateItem", "s3:PutObject", "emr-serverless:StartJobRun"]}
+    return {
+        "submit/insert-batch-job.json": {"expect": {
+            "response": NO_BATCH_ITEM_FAILURES, "delivered": 1,
+            "jobs": {BATCH_ID: launched_job(stagingUri=staging_uri(BATCH_ID))},
+            "runs": {BATCH_ID: launched_run(BATCH_ID, "modelop-default", "--conf spark.executor.cores=2")},
+            "staging": {BATCH_ID: {"contains": STAGED}},
+            "files": {metadata(BATCH_ID): {"contains": '"jobFunction": "action"'}},
+            "calls": launched_calls, "logs": {"contains": "job run started"}}},
+        "submit/insert-test-job.json": {"expect": {
+            "response": NO_BATCH_ITEM_FAILURES, "delivered": 1, "jobs": {TEST_ID: launched_job()},
+            "runs": {TEST_ID: launched_run(TEST_ID, "modelop-default", "--py-files", lacks=["threshold"])},
+            "files": {metadata(TEST_ID): {"contains": ['"jobFunction": "metrics"', '"threshold": "0.5"']}},
+            "calls": launched_calls}},
+        "submit/insert-training-job.json": {"expect": {
+            "response": NO_BATCH_ITEM_FAILURES, "delivered": 1, "jobs": {TRAINING_ID: launched_job()},
+            "runs": {TRAINING_ID: launched_run(TRAINING_ID, "modelop-training", "--conf spark.executor.memory=4g",
+                                               lacks=["modelop.serverless"], role=JOB_ROLE_ARN)},
+            "files": {metadata(TRAINING_ID): {"contains": '"jobFunction": "train"'}},
+            "calls": launched_calls}},
+        "submit/insert-other-runtime.json": {"expect": {
+            "response": NO_BATCH_ITEM_FAILURES, "delivered": 0, "jobs": {OTHER_RUNTIME_ID: "unchanged"},
+            "runs": {OTHER_RUNTIME_ID: None}, "calls": {"total": 0}}},
+        "submit/malformed.json": {"expect": {
+            "response": NO_BATCH_ITEM_FAILURES, "delivered": 1, "jobs": {MALFORMED_BATCH_ID: launched_job()},
+            "runs": {MALFORMED_BATCH_ID: launched_run(MALFORMED_BATCH_ID, "modelop-default", "--conf spark.executor.cores=2")},
+            "logs": {"contains": "malformed stream record skipped"}}},
+        "submit/insert-modelop-job.json": {"expect": {
+            "response": NO_BATCH_ITEM_FAILURES, "delivered": 1,
+            "jobs": {MODELOP_ID: launched_job(
+                jobWaitTime={"present": True},
+                ignoredJobParameters={"contains": [{"parameter": "--total-executor-cores"}, {"parameter": "-v"}]})},
+            "runs": {MODELOP_ID: launched_run(MODELOP_ID, "modelop-default", "--conf spark.executor.memory=512MB",
+                                              "--conf spark.modelop.threshold=0.7", "df_sample_scored_input_schema.avsc")},
+            "staging": {MODELOP_ID: {"contains": ["df_sample_scored_input_schema.avsc", "job-metadata.json"]}},
+            "files": {metadata(MODELOP_ID): {
+                "contains": ['"fileUrl": "s3://modelop-data/input/sample_input.csv"',
+                             '"originalFileUrl": "http://minio:9000/modelop-data/input/sample_input.csv"'],
+                "lacks": [SAMPLE_SECRET, "SAMPLE-ACCESS-KEY"]}},
+            "logs": {"contains": "job run started", "lacks": SAMPLE_SECRET}}},
+        "submit/modify-not-insert.json": {"expect": {
+            "response": NO_BATCH_ITEM_FAILURES, "delivered": 0, "jobs": {MODIFY_ID: "unchanged"},
+            "runs": {MODIFY_ID: None}, "calls": {"total": 0}}},
+    }
+
+
+def cleanup_expected():
+    def cleaned(job_id, status, **extra):
+        expect = {
+            "response": NO_BATCH_ITEM_FAILURES, "delivered": 1,
+            "jobs": {job_id: {"jobStatus": status, "cleanedAt": {"present": True}}},
+            "staging": {job_id: "emptied"},
+            "calls": {"include": ["s3:ListObjectsV2", "s3:DeleteObjects", "dynamodb:UpdateItem"]},
+            "logs": {"contains": "staging folder cleaned"},
+        }
+        expect.update(extra)
+        return {"expect": expect}
+
+    untouched = {"calls": {"total": 0}}
+    return {
+        "cleanup/modify-running-to-complete.json": cleaned(COMPLETE_ID, "COMPLETE"),
+        "cleanup/modify-waiting-to-error.json": cleaned(ERROR_ID, "ERROR"),
+        "cleanup/modify-cancelled-by-user.json": cleaned(
+            CANCELLED_ID, "CANCELLED", runs={CANCELLED_ID: {"state": "CANCELLED"}},
+            calls={"include": ["emr-serverless:CancelJobRun", "s3:DeleteObjects", "dynamodb:UpdateItem"]}),
+        "cleanup/modify-not-terminal.json": {"expect": dict(
+            untouched, response=NO_BATCH_ITEM_FAILURES, delivered=0, jobs={STILL_RUNNING_ID: "unchanged"},
+            staging={STILL_RUNNING_ID: "kept"})},
+        "cleanup/modify-hostile-staging-uri.json": {"expect": {
+            "response": NO_BATCH_ITEM_FAILURES, "delivered": 1, "jobs": {HOSTILE_ID: {"cleanedAt": None}},
+            "staging": {HOSTILE_ID: "kept"}, "calls": {"exclude": ["s3:ListObjectsV2", "s3:DeleteObjects"]},
+            "logs": {"contains": ["refusing to delete", "s3://{}/{}".format(STAGING_BUCKET, STAGING_PREFIX)]}}},
+        "cleanup/modify-already-final.json": {"expect": dict(
+            untouched, response=NO_BATCH_ITEM_FAILURES, delivered=0, jobs={COMPLETE_ID: "unchanged"},
+            staging={COMPLETE_ID: "kept"})},
+        "cleanup/scheduled-sweep.json": {
+            "seed": {"jobsFrom": ["cleanup/modify-running-to-complete.json", "cleanup/modify-not-terminal.json"],
+                     "orphans": [ORPHAN_ID]},
+            "expect": {
+                "response": {"folders": 3, "deleted": sorted([COMPLETE_ID, ORPHAN_ID]), "kept": 1},
+                "staging": {COMPLETE_ID: "emptied", ORPHAN_ID: "emptied", STILL_RUNNING_ID: "kept"},
+                "calls": {"include": ["s3:ListObjectsV2", "dynamodb:GetItem", "s3:DeleteObjects"]}}},
+    }
+
+
+def monitor_expected():
+    def applied(run_state, status, emr_state, **extra):
+        jobs = {"jobStatus": status, "emrState": emr_state, "emrLatestState": emr_state,
+                "statusHistory": {"contains": {"status": status, "emrState": emr_state}}}
+        jobs.update(extra.pop("job", {}))
+        expect = {"response": None, "jobs": {BATCH_ID: jobs}, "calls": {"include": ["dynamodb:UpdateItem"]},
+                  "logs": {"contains": "job status applied"}}
+        expect.update(extra)
+        return dict(launched_seed(run_state), expect=expect)
+
+    def ignored(run_state, **extra):
+        return dict(launched_seed(run_state), expect=dict({"response": None, "jobs": {BATCH_ID: "unchanged"},
+                                                            "calls": {"exclude": WRITES}}, **extra))
+
+    final = {"driverLogs": {"present": True}, "jobEndTime": {"present": True}}
+    return {
+        "monitor/state-submitted.json": ignored("SUBMITTED"),
+        "monitor/state-pending.json": applied("PENDING", "WAITING", "PENDING"),
+        "monitor/state-queued.json": applied("QUEUED", "WAITING", "QUEUED"),
+        "monitor/state-scheduled.json": applied("SCHEDULED", "WAITING", "SCHEDULED"),
+        "monitor/state-running.json": applied("RUNNING", "RUNNING", "RUNNING", job={"jobRunTime": {"present": True}}),
+        "monitor/state-running-no-name.json": applied("RUNNING", "RUNNING", "RUNNING",
+                                                      calls={"include": ["dynamodb:Query", "dynamodb:UpdateItem"]}),
+        # emrState keeps the last state this code knows; emrLatestState and the history show the new one.
+        "monitor/state-unknown.json": applied("RUNNING", "WAITING", "HIBERNATING", job={"emrState": "SUBMITTED"},
+                                              logs={"contains": ["unknown EMR Serverless state", "job status applied"]}),
+        "monitor/state-cancelling.json": applied("CANCELLING", "WAITING", "CANCELLING"),
+        "monitor/state-cancelled.json": applied("CANCELLED", "CANCELLED", "CANCELLED", job=dict(
+            final, errorMessage={"contains": "EMR Serverless job run CANCELLED"})),
+        "monitor/state-failed.json": dict(applied("FAILED", "ERROR", "FAILED", job=dict(
+            final, errorMessage={"contains": FAILED_DETAILS}), calls={"include": ["emr-serverless:GetJobRun", "dynamodb:UpdateItem"]}),
+            **launched_seed("FAILED", stateDetails=FAILED_DETAILS)),
+        "monitor/state-success.json": dict(applied("SUCCESS", "COMPLETE", "SUCCESS", job=dict(
+            final, modelResult=MODEL_RESULT, outputFiles={"present": True})), **launched_seed("SUCCESS", result=MODEL_RESULT)),
+        "monitor/job-run-retry.json": dict(launched_seed("RUNNING", attempt=2), expect={
+            "response": None, "jobs": {BATCH_ID: {"jobStatus": "WAITING", "statusHistory": {"contains": {"emrState": "RETRY attempt 2"}}}},
+            "calls": {"include": ["dynamodb:UpdateItem"]}}),
+        "monitor/resource-utilization.json": ignored("RUNNING", calls={"total": 0}),
+        "monitor/application-state-change.json": ignored("RUNNING", calls={"total": 0}),
+        "monitor/scheduled-event.json": dict(launched_seed("SUCCESS", result=MODEL_RESULT), expect={
+            "response": None, "jobs": {BATCH_ID: dict(final, jobStatus="COMPLETE", emrState="SUCCESS", modelResult=MODEL_RESULT)},
+            "calls": {"include": ["dynamodb:Query", "emr-serverless:GetJobRun", "dynamodb:UpdateItem"]},
+            "logs": {"contains": "reconciliation sweep done"}}),
+        "monitor/malformed.json": ignored("RUNNING", calls={"total": 0}, logs={"contains": "malformed event acknowledged"}),
+    }
+
+
+def expected_outcomes():
+    outcomes = {}
+    for part in (submit_expected(), cleanup_expected(), monitor_expected()):
+        outcomes.update(part)
+    return dict(sorted(outcomes.items()))
+
+
 def documents():
-    """Every sample file, by path under events/."""
+    """Every sample file, by path under events/, and expected.json."""
     files = {"submit/" + name: {"Records": records} for name, records in events().items()}
     files.update(cleanup_events())
     files.update(monitor_events())
+    files["expected.json"] = expected_outcomes()
     return files
 
 

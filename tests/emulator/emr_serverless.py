@@ -949,6 +949,40 @@ class EmrServerless:
         with self.lock:
             return 200, run.full()
 
+    def seed_job_run(self, application_id: str, run_id: str, name: str | None, state: str, state_details: str | None = None,
+                     attempt: int | None = None, application_name: str = "modelop-default",
+                     region: str = DEFAULT_REGION) -> JobRun:
+        """Puts a run with the given ids in place, as if it had been started earlier: a replayed
+        event (``tests/replay.py``) names fixed ids. The application is created (STARTED) if missing;
+        a run with that id is replaced. No state-change event is published."""
+        with self.lock:
+            app = self._apps(region).get(application_id)
+            if app is None:
+                app = Application(region, DEFAULT_ACCOUNT_ID, {"name": application_name, "releaseLabel": "emr-7.5.0",
+                                                               "type": "SPARK", "clientToken": str(uuid.uuid4())})
+                app.id, app.state = application_id, "STARTED"
+                self._apps(region)[app.id] = app
+            run = JobRun(app, {"name": name, "clientToken": str(uuid.uuid4()),
+                               "executionRoleArn": f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/modelop-default-job",
+                               "jobDriver": {"sparkSubmit": {"entryPoint": "s3://seeded/ModelOpPySparkDriver.py"}}})
+            run.id = run_id
+            self.runs[run.id] = run
+            if state != run.state:
+                run.state, run.updated_at = state, _now()
+                run.state_times.append((state, run.updated_at))
+                run.started_at = run.updated_at if state not in ("SUBMITTED", "PENDING", "QUEUED", "SCHEDULED") else None
+                run.ended_at = run.updated_at if state in TERMINAL_RUN_STATES else None
+            run.state_details = state_details
+            run.attempt = attempt
+        return run
+
+    def reset(self) -> None:
+        """Forgets every application and run (their spark-submit processes are stopped first)."""
+        self.stop_all()
+        with self.lock:
+            self.apps.clear()
+            self.runs.clear()
+
     def admin_process(self, query: dict[str, list[str]]) -> tuple[int, dict]:
         run_id = (query.get("jobRunId") or [""])[0]
         with self.lock:

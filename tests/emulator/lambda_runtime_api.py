@@ -107,6 +107,16 @@ class Invocation:
         return out
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A stopped function resets its keep-alive connection: not an error worth a traceback.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class RuntimeApi:
     """The Runtime API server and its state (usable in-process too)."""
 
@@ -119,8 +129,7 @@ class RuntimeApi:
         self.init_error: Any = None
         self.init_error_event = threading.Event()
         self.closing = threading.Event()
-        self.httpd = ThreadingHTTPServer((HOST, 0), _make_handler(self))
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((HOST, 0), _make_handler(self))
         self._thread: threading.Thread | None = None
 
     @property
@@ -347,28 +356,26 @@ def _env_pair(text: str) -> tuple[str, str]:
     return key, value
 
 
-def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
-    events = []
-    for path in args.event:
-        with open(path, "rb") as f:
-            events.append((path, f.read()))
-
-    name = os.path.basename(args.binary)
-    env_preview = build_env(args.binary, args.env, "")
+def invoke(binary_path: str, events: list[tuple[str, bytes]], env: list[tuple[str, str]], timeout_seconds: float = 30.0,
+           echo_logs: bool = False, verbose: bool = False) -> tuple[dict[str, Any], int]:
+    """Runs the binary, feeds it the (name, payload) events one by one and stops it: the report
+    (the shape ``main`` prints) and the exit status. Also used in-process (``tests/replay.py``)."""
+    name = os.path.basename(binary_path)
+    env_preview = build_env(binary_path, env, "")
     function_arn = f"arn:aws:lambda:{env_preview['AWS_REGION']}:{ACCOUNT_ID}:function:{name}"
 
-    api = RuntimeApi(function_arn, quiet=not args.verbose)
+    api = RuntimeApi(function_arn, quiet=not verbose)
     api.start()
     binary: Binary | None = None
     invocations: list[Invocation] = []
     failure: str | None = None
     try:
         try:
-            binary = Binary(args.binary, build_env(args.binary, args.env, api.address), args.echo_logs)
+            binary = Binary(binary_path, build_env(binary_path, env, api.address), echo_logs)
         except OSError as exc:
-            failure = f"could not start {args.binary}: {exc}"
+            failure = f"could not start {binary_path}: {exc}"
         for path, payload in events if binary else []:
-            inv = api.enqueue(path, payload, args.timeout_seconds)
+            inv = api.enqueue(path, payload, timeout_seconds)
             invocations.append(inv)
             while not inv.done.wait(0.05):
                 if api.init_error_event.is_set():
@@ -376,7 +383,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
                 elif binary.exited() is not None and not inv.done.is_set():
                     failure = f"the binary exited with code {binary.exited()} while {path} was pending"
                 elif time.monotonic() > inv.wait_deadline() and api.expire(inv):
-                    failure = f"{path} timed out after {args.timeout_seconds}s"
+                    failure = f"{path} timed out after {timeout_seconds}s"
                 if failure:
                     break
             if failure:
@@ -396,6 +403,14 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
         "binaryStderr": binary.log_tail() if binary else "",
     }
     return report, (0 if failure is None else 1)
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    events = []
+    for path in args.event:
+        with open(path, "rb") as f:
+            events.append((path, f.read()))
+    return invoke(args.binary, events, args.env, args.timeout_seconds, args.echo_logs, args.verbose)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,13 +94,8 @@ class Stack:
         self.dynamodb.put_item(TableName=self.info["table"], Item=item)
 
     def job(self, job_id: str) -> dict | None:
-        from boto3.dynamodb.types import TypeDeserializer
-
         item = self.dynamodb.get_item(TableName=self.info["table"], Key={"id": {"S": job_id}}, ConsistentRead=True).get("Item")
-        if item is None:
-            return None
-        deserializer = TypeDeserializer()
-        return _plain({k: deserializer.deserialize(v) for k, v in item.items()})
+        return None if item is None else plain_item(item)
 
     def cancel_job(self, job_id: str) -> None:
         """What ModelOp Center does when a user cancels a job."""
@@ -133,6 +128,14 @@ class Stack:
 
         with urllib.request.urlopen(f"{self.info['emr']}/_emulator/emr-serverless/job-runs/process?jobRunId={run_id}", timeout=10) as r:
             return json.load(r)
+
+
+def plain_item(item: dict) -> dict:
+    """A DynamoDB item as the low-level client returns it, as plain JSON values."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return _plain({k: deserializer.deserialize(v) for k, v in item.items()})
 
 
 def _plain(value: Any) -> Any:

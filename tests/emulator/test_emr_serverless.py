@@ -236,6 +236,32 @@ def test_admin_route_moves_runs_and_emits_events(server, emr):
     assert (last["previousState"], last["jobRunName"]) == ("FAILED", "admin-job")
 
 
+def test_seeded_runs_keep_their_ids_and_reset_forgets_them():
+    """What tests/replay.py does: a run with the fixed ids a sample event names, read back as GetJobRun shows it."""
+    events = Events()
+    service = emr_serverless.EmrServerless(events, log=lambda _m: None)
+    srv = emr_serverless.Server(service).start()
+    try:
+        emr = client(srv.endpoint)
+        service.seed_job_run("00fmonitorapp0001", "00fmonitorrun0001", "job-1", "FAILED", "ExitCode: 1.", attempt=2)
+        run = emr.get_job_run(applicationId="00fmonitorapp0001", jobRunId="00fmonitorrun0001")["jobRun"]
+        assert (run["name"], run["state"], run["stateDetails"], run["attempt"]) == ("job-1", "FAILED", "ExitCode: 1.", 2)
+        assert "endedAt" in run
+        assert emr.get_application(applicationId="00fmonitorapp0001")["application"]["name"] == "modelop-default"
+        # Seeding the same id again replaces the run; a live seeded run can be cancelled.
+        service.seed_job_run("00fmonitorapp0001", "00fmonitorrun0001", "job-1", "RUNNING")
+        assert [r["state"] for r in emr.list_job_runs(applicationId="00fmonitorapp0001")["jobRuns"]] == ["RUNNING"]
+        emr.cancel_job_run(applicationId="00fmonitorapp0001", jobRunId="00fmonitorrun0001")
+        assert emr.get_job_run(applicationId="00fmonitorapp0001", jobRunId="00fmonitorrun0001")["jobRun"]["state"] == "CANCELLED"
+        assert events.states("00fmonitorrun0001") == ["CANCELLING", "CANCELLED"], "seeding publishes no event"
+        service.reset()
+        assert emr.list_applications()["applications"] == []
+        assert error_code(lambda: emr.get_job_run(applicationId="00fmonitorapp0001", jobRunId="00fmonitorrun0001")) == \
+            ("ResourceNotFoundException", 404)
+    finally:
+        srv.stop()
+
+
 def test_admin_route_errors(server, emr):
     app = new_app(emr, "admin-errors")
     run = new_run(emr, app)

@@ -967,13 +967,17 @@ class EmrServerless:
                                "jobDriver": {"sparkSubmit": {"entryPoint": "s3://seeded/ModelOpPySparkDriver.py"}}})
             run.id = run_id
             self.runs[run.id] = run
-            if state != run.state:
-                run.state, run.updated_at = state, _now()
-                run.state_times.append((state, run.updated_at))
-                run.started_at = run.updated_at if state not in ("SUBMITTED", "PENDING", "QUEUED", "SCHEDULED") else None
-                run.ended_at = run.updated_at if state in TERMINAL_RUN_STATES else None
-            run.state_details = state_details
-            run.attempt = attempt
+            if attempt is not None:
+                run.attempt_visible = True
+                if attempt != run.current.number:
+                    self._new_attempt(run, attempt, state, run.created_at)
+            current, now = run.current, _now()
+            if state != run.state_times[-1][0]:
+                run.state_times.append((state, now))
+            current.state, current.state_details = state, state_details
+            run.updated_at = current.updated_at = now
+            current.started_at = now if state not in ("SUBMITTED", "PENDING", "QUEUED", "SCHEDULED") else None
+            current.ended_at = now if state in TERMINAL_RUN_STATES else None
         return run
 
     def reset(self) -> None:

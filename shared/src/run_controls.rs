@@ -437,7 +437,9 @@ mod tests {
     fn attempts_grace_and_scheduler_ranges_and_release_gates() {
         type Rule = fn(&str, ReleaseLabel) -> Result<u32, RuleViolation>;
         let grace: Rule = |raw, r| cancel_grace_period_seconds(raw, Some(r));
-        let cases: &[(&str, Rule, &str, &str, Result<u32, &str>)] = &[
+        // (rule, its check, value, release, the value or what the refusal says)
+        type Case<'a> = (&'a str, Rule, &'a str, &'a str, Result<u32, &'a str>);
+        let cases: &[Case] = &[
             ("maxAttempts", max_attempts, "1", "emr-6.15.0", Ok(1)),
             ("maxAttempts", max_attempts, "3", "emr-7.1.0", Ok(3)),
             ("maxAttempts", max_attempts, "10", "emr-7.5.0", Ok(10)),

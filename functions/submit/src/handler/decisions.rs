@@ -340,7 +340,9 @@ const ATTEMPTS_PARAMETER: &str = "--conf modelop.serverless.job.max.attempts";
 
 #[tokio::test]
 async fn a_run_control_out_of_range_or_beyond_the_release_ends_the_job_in_error_naming_parameter_value_and_rule() {
-    let cases: &[(&str, &[(&str, &str)], (&str, &str), &str)] = &[
+    // (case, settings, the job parameter, what the ERROR says)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], (&'a str, &'a str), &'a str);
+    let cases: &[Case] = &[
         (
             "a timeout under EMR's 5 minutes",
             &[],

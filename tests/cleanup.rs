@@ -384,3 +384,33 @@ async fn a_bad_setting_fails_the_cold_start_naming_it() {
     let logs = report["binaryStderr"].as_str().unwrap_or_default();
     assert!(logs.contains("CLEANUP_MAX_CONCURRENCY is invalid"), "{logs}");
 }
+
+#[tokio::test]
+async fn a_user_cancel_passes_the_grace_period_to_cancel_job_run() {
+    let env = TestEnv::new().await;
+    // (job, configured grace period, the CancelJobRun requests the emulator got: query of each)
+    let cases = [
+        ("job-g0", 0, vec![""]),
+        ("job-g120", 120, vec!["?shutdownGracePeriodInSeconds=120"]),
+        // Refused (0 or 15-1800): sent again without it, so the run is still cancelled.
+        ("job-g10", 10, vec!["?shutdownGracePeriodInSeconds=10", ""]),
+    ];
+    for (id, grace, queries) in cases {
+        let (app_id, run_id) = env.start_run_directly(&env.app_name, id).await;
+        let mut job = launched_job(&env, id, "RUNNING");
+        job["sparkApplicationId"] = json!(run_id);
+        job["emrApplicationId"] = json!(app_id);
+        stage_files(&env, id).await;
+        let batch = transition_batch(&env, &[(&job, "CANCELLED")]).await;
+
+        let (emr, log) = env.logged_emr();
+        let config = CleanupConfig { cancel_grace_period_seconds: grace, ..env.cleanup_config() };
+        let handler = env.cleanup_handler_with_emr(config, emr).await;
+        let result = handler.handle_record(batch["Records"][0].clone()).await.expect("handled");
+        assert_eq!(result, RecordResult::Cleaned { job_id: id.into(), deleted: 4, run_cancelled: true }, "{id}");
+        let expected: Vec<String> = queries.iter().map(|q| format!("DELETE /applications/{app_id}/jobruns/{run_id}{q}")).collect();
+        assert_eq!(log.requests(), expected, "{id}");
+        let run = env.emr.get_job_run().application_id(&app_id).job_run_id(&run_id).send().await.unwrap().job_run.unwrap();
+        assert_eq!(run.state().as_str(), "CANCELLED", "{id}");
+    }
+}

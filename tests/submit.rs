@@ -511,3 +511,72 @@ async fn a_deleted_row_gets_no_run_and_no_staging() {
     assert!(env.staged_keys(&id).await.is_empty(), "files staged for a missing job are removed");
     assert!(env.job_runs(&env.app_name).await.is_empty());
 }
+
+#[tokio::test]
+async fn run_controls_reach_start_job_run_and_create_application_and_are_recorded() {
+    use shared::run_controls::{ApplicationSettings, Architecture, MaximumCapacity, NetworkSettings, ReleaseLabel, RunControls, SchedulerSettings};
+    let env = TestEnv::new().await;
+    let (controlled, plain) = (job_id(), job_id());
+    let mut job = created_job(&controlled, "MODEL_BATCH_JOB");
+    job["jobParameters"] = json!({ "--conf modelop.serverless.job.timeout.minutes": "90" });
+    env.put_job(&job).await;
+    env.put_job(&created_job(&plain, "MODEL_BATCH_JOB")).await;
+    let mut config = env.submit_config();
+    config.release_version = "emr-7.9.0".into();
+    config.release = ReleaseLabel::new(7, 9, 0);
+    config.run_controls = RunControls::configured(None, Some(3), Some(60));
+    config.application_settings = ApplicationSettings {
+        scheduler: Some(SchedulerSettings { max_concurrent_runs: Some(5), queue_timeout_minutes: Some(30) }),
+        maximum_capacity: Some(MaximumCapacity { cpu: "400 vCPU".into(), memory: "3000 GB".into(), disk: Some("20000 GB".into()) }),
+        architecture: Some(Architecture::Arm64),
+        network: Some(NetworkSettings { subnet_ids: vec!["subnet-0a1b".into()], security_group_ids: vec!["sg-0a1b".into(), "sg-0c2d".into()] }),
+    };
+    let batch = env.insert_batch().await;
+    let response = env.submit_handler_with(config).await.handle_batch(batch, &submit_invocation()).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+
+    // What CreateApplication gave the application the runs are on.
+    let apps = env.applications(&env.app_name).await;
+    assert_eq!(apps.len(), 1);
+    let app = env.emr.get_application().application_id(apps[0].id()).send().await.unwrap().application.unwrap();
+    let scheduler = app.scheduler_configuration().expect("schedulerConfiguration");
+    assert_eq!((scheduler.max_concurrent_runs(), scheduler.queue_timeout_minutes()), (Some(5), Some(30)));
+    let capacity = app.maximum_capacity().expect("maximumCapacity");
+    assert_eq!((capacity.cpu(), capacity.memory(), capacity.disk()), ("400 vCPU", "3000 GB", Some("20000 GB")));
+    assert_eq!(app.architecture().map(|a| a.as_str()), Some("ARM64"));
+    let network = app.network_configuration().expect("networkConfiguration");
+    assert_eq!((network.subnet_ids(), network.security_group_ids()), (&["subnet-0a1b".to_string()][..], &["sg-0a1b".to_string(), "sg-0c2d".to_string()][..]));
+
+    // What StartJobRun gave each run: the job's own timeout, else EMR's 720; the configured retries.
+    let runs = env.job_runs(&env.app_name).await;
+    for (id, timeout, timeout_source) in [(&controlled, 90, "jobParameters"), (&plain, 720, "default")] {
+        let job = env.job(id).await.unwrap();
+        let run = runs.iter().find(|r| Some(r.job_run_id()) == job["sparkApplicationId"].as_str()).expect("the recorded run");
+        assert_eq!(run.execution_timeout_minutes(), Some(timeout), "{id}");
+        assert_eq!(run.retry_policy().and_then(|p| p.max_attempts()), Some(3), "{id}");
+        assert_eq!(
+            job["runControls"],
+            json!({
+                "executionTimeoutMinutes": timeout, "maxAttempts": 3, "cancelGracePeriodSeconds": 60,
+                "sources": {"executionTimeoutMinutes": timeout_source, "maxAttempts": "configuration", "cancelGracePeriodSeconds": "configuration"}
+            }),
+            "{id}"
+        );
+        assert!(!run.job_driver().unwrap().as_spark_submit().unwrap().spark_submit_parameters().unwrap_or("").contains("modelop.serverless"));
+    }
+}
+
+#[tokio::test]
+async fn one_attempt_sends_no_retry_policy() {
+    let env = TestEnv::new().await;
+    let id = job_id();
+    env.put_job(&created_job(&id, "MODEL_BATCH_JOB")).await;
+    let batch = env.insert_batch().await;
+    let response = env.submit_handler().await.handle_batch(batch, &submit_invocation()).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    let runs = env.job_runs(&env.app_name).await;
+    assert_eq!(runs[0].retry_policy(), None, "EMR's default: one attempt, and releases before emr-7.1.0 know no retry policy");
+    assert_eq!(runs[0].execution_timeout_minutes(), Some(720));
+    let app = env.emr.get_application().application_id(env.applications(&env.app_name).await[0].id()).send().await.unwrap().application.unwrap();
+    assert!(app.scheduler_configuration().is_none() && app.maximum_capacity().is_none() && app.network_configuration().is_none(), "nothing configured, nothing sent");
+}

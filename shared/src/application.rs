@@ -16,12 +16,15 @@ pub struct ApplicationSummary {
     pub state: String,
 }
 
-/// How this service creates an application it does not find.
+/// How this service creates an application it does not find. An application found by name is
+/// used as it is: none of this is applied to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplicationSpec {
     pub name: String,
     pub release_label: String,
     pub idle_timeout_minutes: u32,
+    /// Scheduler, maximum capacity, architecture and network, each sent only when configured.
+    pub settings: crate::run_controls::ApplicationSettings,
 }
 
 /// Application states in which a job run is accepted without starting the application first.
@@ -114,7 +117,7 @@ mod tests {
     }
 
     fn spec() -> ApplicationSpec {
-        ApplicationSpec { name: "modelop".into(), release_label: "emr-7.5.0".into(), idle_timeout_minutes: 15 }
+        ApplicationSpec { name: "modelop".into(), release_label: "emr-7.5.0".into(), idle_timeout_minutes: 15, settings: Default::default() }
     }
 
     #[tokio::test]

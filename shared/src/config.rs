@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::run_controls::{self, ApplicationSettings, NetworkSettings, ReleaseLabel, RuleViolation, RunControls, SchedulerSettings};
 use crate::spark_conf::SparkConf;
 
 /// Declares every setting once: its environment variable (a constant of the same name) and, for
@@ -49,6 +50,24 @@ settings! {
     MONITOR_SWEEP_MIN_AGE_MINUTES;
     MONITOR_STUCK_WAITING_MINUTES;
     MONITOR_MAX_CONCURRENCY;
+    /// Run controls ([`crate::run_controls`]): StartJobRun `executionTimeoutMinutes` (minutes).
+    EMR_EXECUTION_TIMEOUT_MINUTES yaml "executionTimeoutMinutes";
+    /// StartJobRun `retryPolicy.maxAttempts`.
+    EMR_MAX_ATTEMPTS yaml "maxAttempts";
+    /// CancelJobRun `shutdownGracePeriodInSeconds` (seconds), for submit's and cleanup's cancels.
+    EMR_CANCEL_GRACE_PERIOD_SECONDS yaml "cancelGracePeriodSeconds";
+    /// CreateApplication `schedulerConfiguration.maxConcurrentRuns`.
+    EMR_APP_MAX_CONCURRENT_RUNS yaml "appMaxConcurrentRuns";
+    /// CreateApplication `schedulerConfiguration.queueTimeoutMinutes` (minutes).
+    EMR_APP_QUEUE_TIMEOUT_MINUTES yaml "appQueueTimeoutMinutes";
+    /// CreateApplication `maximumCapacity`: `"<cpu>, <memory>[, <disk>]"`.
+    EMR_APP_MAXIMUM_CAPACITY yaml "appMaximumCapacity";
+    /// CreateApplication `architecture`: `X86_64` or `ARM64`.
+    EMR_APP_ARCHITECTURE yaml "appArchitecture";
+    /// CreateApplication `networkConfiguration.subnetIds`, comma-separated (a YAML list too).
+    EMR_APP_SUBNET_IDS yaml "appSubnetIds";
+    /// CreateApplication `networkConfiguration.securityGroupIds`, comma-separated (a YAML list too).
+    EMR_APP_SECURITY_GROUP_IDS yaml "appSecurityGroupIds";
     /// The YAML file itself (ModelOp's `emr-serverless-cluster:` shape).
     CONFIG_FILE;
 }
@@ -127,7 +146,14 @@ pub struct ServiceConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubmitConfig {
     pub default_app_name: String,
+    /// The release label as configured, sent to CreateApplication.
     pub release_version: String,
+    /// The same label as a version, for the run controls' release gates.
+    pub release: ReleaseLabel,
+    /// The run controls of every run before the job's own parameters, and its cancels' grace period.
+    pub run_controls: RunControls,
+    /// The settings of the applications this service creates.
+    pub application_settings: ApplicationSettings,
     pub default_job_execution_role_arn: String,
     pub job_execution_conf: SparkConf,
     pub app_idle_timeout_minutes: u32,
@@ -141,6 +167,8 @@ pub struct CleanupConfig {
     pub max_concurrency: usize,
     /// The sweep deletes a folder only when its newest object is at least this old.
     pub orphan_min_age: chrono::Duration,
+    /// CancelJobRun `shutdownGracePeriodInSeconds` of a user's cancel (0: at once).
+    pub cancel_grace_period_seconds: u32,
 }
 
 /// Settings of the monitor function.
@@ -196,6 +224,11 @@ impl Settings {
         self.get(var).ok_or(ConfigError::Missing(var))
     }
 
+    /// A set variable checked by one of the [`run_controls`] rules; `None` when unset.
+    fn checked<T>(&self, var: &'static str, rule: impl FnOnce(&str) -> Result<T, RuleViolation>) -> Result<Option<T>, ConfigError> {
+        self.get(var).map(|raw| rule(raw).map_err(|violation| invalid(var, violation.to_string()))).transpose()
+    }
+
     fn parsed<T: std::str::FromStr>(&self, var: &'static str, default: T, valid: impl Fn(&T) -> bool) -> Result<T, ConfigError> {
         match self.get(var) {
             None => Ok(default),
@@ -248,18 +281,39 @@ impl Settings {
             return Err(invalid(EMR_DEFAULT_APP_NAME, "an EMR Serverless application name is 1-64 characters of [A-Za-z0-9._/#-]"));
         }
         let release_version = self.required(EMR_RELEASE_VERSION)?.to_string();
-        if !is_release_label(&release_version) {
-            return Err(invalid(EMR_RELEASE_VERSION, format!("{release_version:?} is not an EMR release label such as emr-7.5.0")));
-        }
+        let release = parse_release(&release_version)?;
         let default_job_execution_role_arn = self.required(EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN)?.to_string();
         check_role_arn(EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN, &default_job_execution_role_arn)?;
         let job_execution_conf = match self.get(EMR_JOB_EXECUTION_CONF) {
             None => SparkConf::default(),
             Some(raw) => parse_conf_json(raw)?,
         };
+        let run_controls = RunControls::configured(
+            self.checked(EMR_EXECUTION_TIMEOUT_MINUTES, |raw| run_controls::execution_timeout_minutes(raw, release))?,
+            self.checked(EMR_MAX_ATTEMPTS, |raw| run_controls::max_attempts(raw, release))?,
+            self.checked(EMR_CANCEL_GRACE_PERIOD_SECONDS, |raw| run_controls::cancel_grace_period_seconds(raw, Some(release)))?,
+        );
+        let scheduler = SchedulerSettings {
+            max_concurrent_runs: self.checked(EMR_APP_MAX_CONCURRENT_RUNS, |raw| run_controls::max_concurrent_runs(raw, release))?,
+            queue_timeout_minutes: self.checked(EMR_APP_QUEUE_TIMEOUT_MINUTES, |raw| run_controls::queue_timeout_minutes(raw, release))?,
+        };
+        let subnet_ids = self.checked(EMR_APP_SUBNET_IDS, run_controls::subnet_ids)?;
+        let security_group_ids = self.checked(EMR_APP_SECURITY_GROUP_IDS, run_controls::security_group_ids)?;
+        let application_settings = ApplicationSettings {
+            scheduler: (scheduler != SchedulerSettings::default()).then_some(scheduler),
+            maximum_capacity: self.checked(EMR_APP_MAXIMUM_CAPACITY, run_controls::maximum_capacity)?,
+            architecture: self.checked(EMR_APP_ARCHITECTURE, run_controls::architecture)?,
+            network: (subnet_ids.is_some() || security_group_ids.is_some()).then(|| NetworkSettings {
+                subnet_ids: subnet_ids.unwrap_or_default(),
+                security_group_ids: security_group_ids.unwrap_or_default(),
+            }),
+        };
         Ok(SubmitConfig {
             default_app_name,
             release_version,
+            release,
+            run_controls,
+            application_settings,
             default_job_execution_role_arn,
             job_execution_conf,
             app_idle_timeout_minutes: self.parsed(EMR_APP_IDLE_TIMEOUT_MINUTES, DEFAULT_APP_IDLE_TIMEOUT_MINUTES, |m| (1..=10_080).contains(m))?,
@@ -269,9 +323,13 @@ impl Settings {
 
     pub fn cleanup(&self) -> Result<CleanupConfig, ConfigError> {
         let hours = self.parsed(CLEANUP_ORPHAN_MIN_AGE_HOURS, DEFAULT_CLEANUP_ORPHAN_MIN_AGE_HOURS, |h| *h <= MAX_CLEANUP_ORPHAN_MIN_AGE_HOURS)?;
+        // Optional here: only a grace period needs the release (its gate).
+        let release = self.get(EMR_RELEASE_VERSION).map(parse_release).transpose()?;
+        let grace = self.checked(EMR_CANCEL_GRACE_PERIOD_SECONDS, |raw| run_controls::cancel_grace_period_seconds(raw, release))?;
         Ok(CleanupConfig {
             max_concurrency: self.parsed(CLEANUP_MAX_CONCURRENCY, DEFAULT_CLEANUP_MAX_CONCURRENCY, |n| (1..=1000).contains(n))?,
             orphan_min_age: chrono::Duration::hours(i64::from(hours)),
+            cancel_grace_period_seconds: grace.unwrap_or(run_controls::DEFAULT_CANCEL_GRACE_PERIOD_SECONDS),
         })
     }
 }
@@ -321,6 +379,10 @@ fn parse_modelop_yaml(text: &str) -> Result<BTreeMap<&'static str, String>, Stri
             serde_json::Value::Object(json).to_string()
         } else if value.is_null() {
             continue;
+        } else if let serde_yaml_ng::Value::Sequence(items) = value {
+            // A list (subnet or security group ids) is read as its comma-separated text.
+            let items: Option<Vec<String>> = items.iter().map(yaml_scalar).collect();
+            items.ok_or_else(|| format!("{ROOT}.{key} must be a list of strings"))?.join(",")
         } else {
             yaml_scalar(value).ok_or_else(|| format!("{ROOT}.{key} must be a string"))?
         };
@@ -399,10 +461,9 @@ pub fn is_application_name(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "._/#-".contains(c))
 }
 
-fn is_release_label(label: &str) -> bool {
-    let Some(version) = label.strip_prefix("emr-") else { return false };
-    let parts: Vec<&str> = version.split('.').collect();
-    (2..=3).contains(&parts.len()) && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+/// `EMR_RELEASE_VERSION` as a version.
+fn parse_release(label: &str) -> Result<ReleaseLabel, ConfigError> {
+    ReleaseLabel::parse(label).ok_or_else(|| invalid(EMR_RELEASE_VERSION, format!("{label:?} is not an EMR release label such as emr-7.5.0")))
 }
 
 fn is_region(region: &str) -> bool {
@@ -528,6 +589,87 @@ mod tests {
             let err = settings(&env, None).unwrap().cleanup().expect_err(var).to_string();
             assert!(err.contains(&format!("{var} is invalid")) && err.contains(value), "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn run_controls_and_application_settings_are_read_and_checked() {
+        let submit = settings(&minimal(), None).unwrap().submit().unwrap();
+        assert_eq!(submit.run_controls, RunControls::default());
+        assert_eq!(submit.application_settings, ApplicationSettings::default(), "nothing sent unless configured");
+
+        let mut env = minimal();
+        env.extend([
+            (EMR_RELEASE_VERSION, "emr-7.9.0"),
+            (EMR_EXECUTION_TIMEOUT_MINUTES, "60"),
+            (EMR_MAX_ATTEMPTS, "3"),
+            (EMR_CANCEL_GRACE_PERIOD_SECONDS, "120"),
+            (EMR_APP_QUEUE_TIMEOUT_MINUTES, "30"),
+            (EMR_APP_ARCHITECTURE, "ARM64"),
+            (EMR_APP_SECURITY_GROUP_IDS, "sg-1"),
+        ]);
+        let submit = settings(&env, None).unwrap().submit().unwrap();
+        let controls = submit.run_controls;
+        assert_eq!((controls.execution_timeout_minutes, controls.max_attempts, controls.cancel_grace_period_seconds), (60, 3, 120));
+        assert_eq!(controls.sources.max_attempts, run_controls::ControlSource::Configuration);
+        let app = submit.application_settings;
+        assert_eq!(app.scheduler, Some(SchedulerSettings { max_concurrent_runs: None, queue_timeout_minutes: Some(30) }));
+        assert_eq!(app.architecture, Some(run_controls::Architecture::Arm64));
+        assert_eq!(app.network, Some(NetworkSettings { subnet_ids: vec![], security_group_ids: vec!["sg-1".into()] }));
+        assert_eq!(app.maximum_capacity, None);
+
+        // (release, variable, value, what the message says after "<VAR> is invalid: ")
+        let cases = [
+            ("emr-7.5.0", EMR_EXECUTION_TIMEOUT_MINUTES, "4", "\"4\": executionTimeoutMinutes must be a whole number from 5 to 1000000"),
+            ("emr-7.11.0", EMR_EXECUTION_TIMEOUT_MINUTES, "10081", "\"10081\": executionTimeoutMinutes on emr-7.11.0"),
+            ("emr-7.5.0", EMR_MAX_ATTEMPTS, "11", "\"11\": maxAttempts must be a whole number from 1 to 10"),
+            ("emr-7.0.0", EMR_MAX_ATTEMPTS, "2", "\"2\": a retry policy (maxAttempts above 1) needs EMR release emr-7.1.0 or later"),
+            ("emr-7.5.0", EMR_CANCEL_GRACE_PERIOD_SECONDS, "120", "\"120\": a cancel grace period needs EMR release emr-7.9.0 or later"),
+            ("emr-7.9.0", EMR_CANCEL_GRACE_PERIOD_SECONDS, "10", "\"10\": shutdownGracePeriodInSeconds must be 0 (immediate) or a whole number from 15 to 1800"),
+            ("emr-6.15.0", EMR_APP_MAX_CONCURRENT_RUNS, "10", "\"10\": job concurrency and queuing (schedulerConfiguration) needs EMR release emr-7.0.0"),
+            ("emr-7.5.0", EMR_APP_MAX_CONCURRENT_RUNS, "1001", "\"1001\": maxConcurrentRuns must be a whole number from 1 to 1000"),
+            ("emr-7.5.0", EMR_APP_QUEUE_TIMEOUT_MINUTES, "721", "\"721\": queueTimeoutMinutes must be a whole number from 15 to 720"),
+            ("emr-7.5.0", EMR_APP_MAXIMUM_CAPACITY, "lots", "\"lots\": maximumCapacity is"),
+            ("emr-7.5.0", EMR_APP_ARCHITECTURE, "x86", "\"x86\": architecture must be X86_64 or ARM64"),
+            ("emr-7.5.0", EMR_APP_SUBNET_IDS, "a b", "\"a b\": subnetIds is a comma-separated list"),
+            ("emr-7.5.0", EMR_APP_SECURITY_GROUP_IDS, "1,2,3,4,5,6", "\"1,2,3,4,5,6\": securityGroupIds is a comma-separated list of 1 to 5 ids"),
+        ];
+        for (release, var, value, needle) in cases {
+            let mut env = minimal();
+            env.extend([(EMR_RELEASE_VERSION, release), (var, value)]);
+            let err = settings(&env, None).unwrap().submit().expect_err(var).to_string();
+            assert!(err.contains(&format!("{var} is invalid: {needle}")), "{var}={value} on {release}: {err}");
+        }
+    }
+
+    #[test]
+    fn cleanup_reads_the_grace_period_gated_by_an_optional_release() {
+        let base = [(JOBS_TABLE, "modelop-jobs"), (STAGING_BUCKET, "modelop-staging")];
+        let grace_of = |extra: &[(&'static str, &'static str)]| {
+            let env: Vec<_> = base.iter().chain(extra).copied().collect();
+            settings(&env, None).unwrap().cleanup().map(|c| c.cancel_grace_period_seconds).map_err(|e| e.to_string())
+        };
+        assert_eq!(grace_of(&[]), Ok(0));
+        assert_eq!(grace_of(&[(EMR_RELEASE_VERSION, "emr-7.9.0"), (EMR_CANCEL_GRACE_PERIOD_SECONDS, "300")]), Ok(300));
+        let needles = [
+            (vec![(EMR_CANCEL_GRACE_PERIOD_SECONDS, "300")], "EMR_CANCEL_GRACE_PERIOD_SECONDS is invalid: \"300\": a cancel grace period needs EMR_RELEASE_VERSION"),
+            (vec![(EMR_RELEASE_VERSION, "emr-7.8.0"), (EMR_CANCEL_GRACE_PERIOD_SECONDS, "300")], "needs EMR release emr-7.9.0 or later"),
+            (vec![(EMR_RELEASE_VERSION, "7.9"), (EMR_CANCEL_GRACE_PERIOD_SECONDS, "300")], "EMR_RELEASE_VERSION is invalid"),
+        ];
+        for (extra, needle) in needles {
+            let err = grace_of(&extra).expect_err(needle);
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn run_controls_come_from_the_modelop_yaml_too() {
+        let yaml = "emr-serverless-cluster:\n  releaseVersion: emr-7.9.0\n  maxAttempts: 2\n  cancelGracePeriodSeconds: 60\n  appSubnetIds: [subnet-1, subnet-2]\n";
+        let mut env = minimal();
+        env.retain(|(k, _)| *k != EMR_RELEASE_VERSION);
+        env.push((CONFIG_FILE, "/etc/modelop/config.yaml"));
+        let submit = settings(&env, Some(yaml)).unwrap().submit().unwrap();
+        assert_eq!((submit.run_controls.max_attempts, submit.run_controls.cancel_grace_period_seconds), (2, 60));
+        assert_eq!(submit.application_settings.network.unwrap().subnet_ids, ["subnet-1", "subnet-2"]);
     }
 
     #[test]

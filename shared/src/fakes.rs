@@ -267,6 +267,7 @@ impl JobStore for FakeJobTable {
             if !launch.ignored_parameters.is_empty() {
                 fields.insert("ignoredJobParameters".into(), serde_json::to_value(&launch.ignored_parameters).unwrap());
             }
+            fields.insert("runControls".into(), serde_json::to_value(launch.run_controls).unwrap());
             fields.entry("emrState").or_insert(json!("SUBMITTED"));
             fields.remove("submitLease");
             append(row, "statusHistory", [history(JobStatus::Waiting, Some("SUBMITTED"), launch.at)]);
@@ -595,6 +596,8 @@ struct EmrState {
     /// (id, name, state), oldest first.
     applications: Vec<(String, String, String)>,
     runs: BTreeMap<String, FakeRun>,
+    /// The specs CreateApplication got, in order.
+    created: Vec<ApplicationSpec>,
 }
 
 /// EMR Serverless: applications and runs in memory. StartJobRun is idempotent by client token,
@@ -631,6 +634,11 @@ impl FakeEmr {
         self.state.lock().unwrap().runs.iter().filter(|(_, r)| r.manifest.is_some()).map(|(id, r)| (id.clone(), r.clone())).collect()
     }
 
+    /// The specs CreateApplication got, in order.
+    pub fn created_applications(&self) -> Vec<ApplicationSpec> {
+        self.state.lock().unwrap().created.clone()
+    }
+
     pub fn fail_next(&self, operation: &'static str, error: AwsError) {
         self.recorder.fail_next(operation, error);
     }
@@ -652,6 +660,7 @@ impl ApplicationCatalog for FakeEmr {
     async fn create_application(&self, spec: &ApplicationSpec) -> Result<String, AwsError> {
         self.recorder.call("create_application", &[&spec.name])?;
         let mut state = self.state.lock().unwrap();
+        state.created.push(spec.clone());
         let id = format!("app-{}", state.applications.len() + 1);
         state.applications.push((id.clone(), spec.name.clone(), "CREATED".into()));
         Ok(id)
@@ -696,8 +705,8 @@ impl JobRunLauncher for FakeEmr {
 
 #[async_trait]
 impl JobRunCanceller for FakeEmr {
-    async fn cancel_job_run(&self, application_id: &str, run_id: &str) -> Result<(), AwsError> {
-        self.recorder.call("cancel_job_run", &[application_id, run_id])?;
+    async fn cancel_job_run(&self, application_id: &str, run_id: &str, grace_period_seconds: u32) -> Result<(), AwsError> {
+        self.recorder.call("cancel_job_run", &[application_id, run_id, &grace_period_seconds.to_string()])?;
         let mut state = self.state.lock().unwrap();
         let run = state.runs.get_mut(run_id).filter(|r| r.application_id == application_id).ok_or_else(|| Self::not_found("CancelJobRun", run_id))?;
         if !matches!(run.info.state.as_str(), "SUCCESS" | "FAILED" | "CANCELLED") {

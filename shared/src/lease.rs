@@ -42,6 +42,8 @@ pub struct LaunchRecord {
     pub ignored_parameters: Vec<crate::spark_conf::IgnoredParameter>,
     /// Appended to ModelOp's `jobMessages`.
     pub messages: Vec<String>,
+    /// `runControls`: the run controls the run started with, and where each came from.
+    pub run_controls: crate::run_controls::RunControls,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

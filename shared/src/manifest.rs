@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::annotations::ModelFunctions;
 use crate::config::{is_application_name, is_role_arn, ServiceConfig, StagingLocation, SubmitConfig};
+use crate::run_controls::{JobRunControlError, RunControls};
 use crate::text::printable;
 use crate::job::{validate_job_id, Asset, InvalidJobId, Job, JobType, ModelRole, ASSET_EXTERNAL_FILE, ASSET_FILE, ASSET_SOURCE_CODE};
 use crate::s3_uri::{redacted_url, S3Uri};
@@ -47,6 +48,9 @@ pub enum ManifestError {
     BadAppName(String),
     #[error("job parameter '--conf modelop.serverless.job.rolearn' {0:?} is not an IAM role ARN")]
     BadRoleArn(String),
+    /// A run control job parameter out of EMR's range, or a feature the configured release lacks.
+    #[error(transparent)]
+    RunControl(#[from] JobRunControlError),
     #[error("the model has no primary source: no model asset has assetType SOURCE_CODE and primaryModelSource true")]
     NoPrimarySource,
     #[error("the model has {0} primary sources; exactly one SOURCE_CODE asset may have primaryModelSource true")]
@@ -151,6 +155,8 @@ pub struct JobPlan {
     /// Job parameters recorded as ignored (`ignoredJobParameters` on the job).
     pub ignored_parameters: Vec<IgnoredParameter>,
     pub log_group: String,
+    /// The configured run controls overlaid by the job's own.
+    pub run_controls: RunControls,
 }
 
 /// The job run to start, and what to stage for it.
@@ -174,6 +180,9 @@ pub struct PySparkJobManifest {
     pub run_name: String,
     pub tags: BTreeMap<String, String>,
     pub ignored_parameters: Vec<IgnoredParameter>,
+    /// StartJobRun `executionTimeoutMinutes` and `retryPolicy`, and the grace period of cancels;
+    /// recorded on the job at launch.
+    pub run_controls: RunControls,
 }
 
 impl JobPlan {
@@ -207,6 +216,7 @@ pub fn plan_job(job: &Job, service: &ServiceConfig, submit: &SubmitConfig) -> Re
     if !is_role_arn(&execution_role_arn) {
         return Err(ManifestError::BadRoleArn(printable(&execution_role_arn)));
     }
+    let run_controls = submit.run_controls.with_job(&params.run_controls, submit.release)?;
 
     let sources: Vec<&Asset> = job.model_assets().iter().filter(|a| a.is_type(ASSET_SOURCE_CODE)).collect();
     let primaries: Vec<&&Asset> = sources.iter().filter(|a| a.is_primary_source()).collect();
@@ -267,6 +277,7 @@ pub fn plan_job(job: &Job, service: &ServiceConfig, submit: &SubmitConfig) -> Re
         extra_files: submit_file_uris("--files", &params.files)?,
         ignored_parameters: params.ignored,
         log_group: service.log_group.clone(),
+        run_controls,
     })
 }
 
@@ -491,6 +502,7 @@ pub fn build_manifest(plan: &JobPlan, functions: &ModelFunctions, primary: FileC
             (TAG_JOB_TYPE.to_string(), plan.job_type.as_str().to_string()),
         ]),
         ignored_parameters: plan.ignored_parameters.clone(),
+        run_controls: plan.run_controls,
     })
 }
 
@@ -607,6 +619,9 @@ mod tests {
         SubmitConfig {
             default_app_name: "modelop-default".into(),
             release_version: "emr-7.5.0".into(),
+            release: crate::run_controls::ReleaseLabel::new(7, 5, 0),
+            run_controls: RunControls::default(),
+            application_settings: Default::default(),
             default_job_execution_role_arn: "arn:aws:iam::123456789012:role/default-job".into(),
             job_execution_conf: SparkConf::from_pairs([("spark.archives", "s3://env/venv.tar.gz#environment"), ("spark.executor.cores", "2")]).unwrap(),
             app_idle_timeout_minutes: 15,
@@ -713,9 +728,12 @@ mod tests {
             ("--conf spark.archives".to_string(), "s3://team/venv.tar.gz#environment".to_string()),
             ("--conf modelop.serverless.job.app.name".to_string(), "team-app".to_string()),
             ("--conf modelop.serverless.job.rolearn".to_string(), "arn:aws:iam::123456789012:role/team-job".to_string()),
+            ("--conf modelop.serverless.job.timeout.minutes".to_string(), "90".to_string()),
+            ("--conf modelop.serverless.job.max.attempts".to_string(), "2".to_string()),
             ("threshold".to_string(), "0.7".to_string()),
         ]);
         let m = manifest_of(&j).unwrap();
+        assert_eq!((m.run_controls.execution_timeout_minutes, m.run_controls.max_attempts), (90, 2));
         assert_eq!(m.application_name, "team-app");
         assert_eq!(m.execution_role_arn, "arn:aws:iam::123456789012:role/team-job");
         assert!(m.spark_submit_parameters.contains("--conf spark.archives=s3://team/venv.tar.gz#environment"));
@@ -795,6 +813,20 @@ mod tests {
                     ..job(JobType::Batch, vec![primary(SOURCE)])
                 },
                 "not a valid EMR Serverless application name",
+            ),
+            (
+                Job {
+                    job_parameters: BTreeMap::from([("--conf modelop.serverless.job.timeout.minutes".into(), "4".into())]),
+                    ..job(JobType::Batch, vec![primary(SOURCE)])
+                },
+                "job parameter '--conf modelop.serverless.job.timeout.minutes' \"4\": executionTimeoutMinutes must be a whole number from 5 to 1000000",
+            ),
+            (
+                Job {
+                    job_parameters: BTreeMap::from([("--conf modelop.serverless.job.max.attempts".into(), "11".into())]),
+                    ..job(JobType::Batch, vec![primary(SOURCE)])
+                },
+                "job parameter '--conf modelop.serverless.job.max.attempts' \"11\": maxAttempts must be a whole number from 1 to 10",
             ),
         ];
         for (j, needle) in cases {

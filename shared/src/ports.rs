@@ -142,8 +142,9 @@ pub trait JobRunLauncher: Send + Sync {
 /// Cancelling a job's run.
 #[async_trait]
 pub trait JobRunCanceller: Send + Sync {
-    /// Cancels a run; a run that already ended is not an error.
-    async fn cancel_job_run(&self, application_id: &str, run_id: &str) -> Result<(), AwsError>;
+    /// Cancels a run, letting its driver shut down for `grace_period_seconds` (CancelJobRun
+    /// `shutdownGracePeriodInSeconds`; 0 stops it at once). A run that already ended is not an error.
+    async fn cancel_job_run(&self, application_id: &str, run_id: &str, grace_period_seconds: u32) -> Result<(), AwsError>;
 }
 
 /// Reading a run's state.

@@ -13,6 +13,12 @@ pub const CONF_PARAM_PREFIX: &str = "--conf ";
 /// Service keys: consumed by this service, never passed to Spark.
 pub const APP_NAME_KEY: &str = "modelop.serverless.job.app.name";
 pub const ROLE_ARN_KEY: &str = "modelop.serverless.job.rolearn";
+/// The run's StartJobRun `executionTimeoutMinutes` (see [`crate::run_controls`]).
+pub const TIMEOUT_MINUTES_KEY: &str = "modelop.serverless.job.timeout.minutes";
+/// The run's StartJobRun `retryPolicy.maxAttempts` (see [`crate::run_controls`]).
+pub const MAX_ATTEMPTS_KEY: &str = "modelop.serverless.job.max.attempts";
+/// Every service key, as the error for an unknown one lists them.
+pub const SERVICE_KEYS: [&str; 4] = [APP_NAME_KEY, ROLE_ARN_KEY, TIMEOUT_MINUTES_KEY, MAX_ATTEMPTS_KEY];
 /// The job's id, set by this service on every run (models may read it from the Spark conf).
 pub const JOB_ID_CONF: &str = "spark.modelop.job.id";
 /// The job's working folder: its staging folder, `s3://<bucket>/<prefix><job id>/`, set by this
@@ -34,7 +40,7 @@ pub enum SparkConfError {
     ReservedKey(String),
     #[error("value of Spark conf {key:?} is not allowed: {reason}")]
     BadValue { key: String, reason: &'static str },
-    #[error("job parameter {0:?} is an unknown modelop service key (known: {APP_NAME_KEY}, {ROLE_ARN_KEY})")]
+    #[error("job parameter {0:?} is an unknown modelop service key (known: {known})", known = SERVICE_KEYS.join(", "))]
     UnknownServiceKey(String),
     #[error("sparkSubmitParameters would be {0} characters; EMR Serverless accepts at most {MAX_SUBMIT_PARAMETERS_LEN}")]
     TooLong(usize),
@@ -211,6 +217,8 @@ pub struct JobParameters {
     pub app_name: Option<String>,
     /// `--conf modelop.serverless.job.rolearn`.
     pub role_arn: Option<String>,
+    /// `--conf modelop.serverless.job.timeout.minutes` and `.max.attempts`, as written.
+    pub run_controls: crate::run_controls::JobRunControls,
     /// Every parameter that is not a `--conf` entry, passed to the model in the job metadata.
     pub model_parameters: BTreeMap<String, String>,
 }
@@ -277,6 +285,8 @@ pub fn parse_job_parameters(params: &BTreeMap<String, String>) -> Result<JobPara
         match key {
             APP_NAME_KEY => parsed.app_name = Some(value),
             ROLE_ARN_KEY => parsed.role_arn = Some(value),
+            TIMEOUT_MINUTES_KEY => parsed.run_controls.timeout_minutes = Some(value),
+            MAX_ATTEMPTS_KEY => parsed.run_controls.max_attempts = Some(value),
             other if other.starts_with("modelop.") => {
                 return Err(SparkConfError::UnknownServiceKey(crate::text::printable(&format!("{CONF_PARAM_PREFIX}{other}"))))
             }
@@ -328,10 +338,14 @@ mod tests {
             ("--conf spark.executorEnv.PYSPARK_PYTHON", "./environment/bin/python"),
             ("--conf modelop.serverless.job.app.name", "team-a-app"),
             ("--conf modelop.serverless.job.rolearn", "arn:aws:iam::123456789012:role/job"),
+            ("--conf modelop.serverless.job.timeout.minutes", "90"),
+            ("--conf", "modelop.serverless.job.max.attempts=3"),
             ("threshold", "0.5"),
         ]))
         .unwrap();
         assert_eq!(parsed.app_name.as_deref(), Some("team-a-app"));
+        assert_eq!(parsed.run_controls.timeout_minutes.as_deref(), Some("90"));
+        assert_eq!(parsed.run_controls.max_attempts.as_deref(), Some("3"), "any --conf form");
         assert_eq!(parsed.role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/job"));
         assert_eq!(parsed.spark_conf.get("spark.archives"), Some("s3://my_bucket/my_pyspark_venv.tar.gz#environment"));
         assert_eq!(parsed.spark_conf.iter().count(), 4, "service keys never reach Spark");

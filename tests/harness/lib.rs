@@ -233,6 +233,9 @@ impl TestEnv {
         SubmitConfig {
             default_app_name: self.app_name.clone(),
             release_version: RELEASE.into(),
+            release: shared::run_controls::ReleaseLabel::parse(RELEASE).expect("a release label"),
+            run_controls: Default::default(),
+            application_settings: Default::default(),
             default_job_execution_role_arn: DEFAULT_ROLE.into(),
             job_execution_conf: SparkConf::from_pairs([
                 ("spark.archives", "s3://modelop-envs/pyspark_venv.tar.gz#environment"),
@@ -269,6 +272,16 @@ impl TestEnv {
     /// The same, with EMR Serverless calls sent elsewhere (an unreachable port simulates an
     /// outage between claim and launch).
     pub async fn submit_handler_with_emr_endpoint(&self, emr_endpoint: &str) -> SubmitHandler {
+        self.submit_handler_wired(self.submit_config(), emr_endpoint).await
+    }
+
+    /// A submit handler wired to the emulator with another configuration (run controls,
+    /// application settings).
+    pub async fn submit_handler_with(&self, submit: SubmitConfig) -> SubmitHandler {
+        self.submit_handler_wired(submit, &self.emr_endpoint.clone()).await
+    }
+
+    async fn submit_handler_wired(&self, submit: SubmitConfig, emr_endpoint: &str) -> SubmitHandler {
         let config = sdk_config(&self.endpoint).await;
         let emr_config = aws_sdk_emrserverless::config::Builder::from(&config)
             .endpoint_url(emr_endpoint)
@@ -277,7 +290,7 @@ impl TestEnv {
             .build();
         SubmitHandler::new(
             self.service_config(),
-            self.submit_config(),
+            submit,
             Arc::new(DynamoJobStore::new(self.dynamodb.clone(), self.table.clone())),
             Arc::new(S3ObjectStore::new(self.s3.clone())),
             Arc::new(EmrServerlessClient::new(aws_sdk_emrserverless::Client::from_conf(emr_config))),
@@ -285,7 +298,7 @@ impl TestEnv {
     }
 
     pub fn cleanup_config(&self) -> CleanupConfig {
-        CleanupConfig { max_concurrency: 8, orphan_min_age: chrono::Duration::hours(24) }
+        CleanupConfig { max_concurrency: 8, orphan_min_age: chrono::Duration::hours(24), cancel_grace_period_seconds: 0 }
     }
 
     /// A cleanup handler wired to the emulator, as `main.rs` wires it to AWS.
@@ -302,6 +315,25 @@ impl TestEnv {
             Arc::new(S3ObjectStore::new(s3)),
             Arc::new(EmrServerlessClient::new(self.emr.clone())),
         )
+    }
+
+    /// A cleanup handler with another configuration and EMR Serverless client (e.g. one with an
+    /// [`EmrRequestLog`]).
+    pub async fn cleanup_handler_with_emr(&self, config: CleanupConfig, emr: aws_sdk_emrserverless::Client) -> CleanupHandler {
+        CleanupHandler::new(
+            self.service_config(),
+            config,
+            Arc::new(DynamoJobStore::new(self.dynamodb.clone(), self.table.clone())),
+            Arc::new(S3ObjectStore::new(self.s3.clone())),
+            Arc::new(EmrServerlessClient::new(emr)),
+        )
+    }
+
+    /// This test's EMR Serverless client with a log of the requests it sends.
+    pub fn logged_emr(&self) -> (aws_sdk_emrserverless::Client, EmrRequestLog) {
+        let log = EmrRequestLog::default();
+        let config = self.emr.config().to_builder().interceptor(log.clone()).build();
+        (aws_sdk_emrserverless::Client::from_conf(config), log)
     }
 
     /// This test's S3 client with a counter of the S3 operations it sends.
@@ -647,6 +679,40 @@ pub fn function_binary(name: &str) -> PathBuf {
     let test_exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test>-<hash>
     test_exe.parent().and_then(Path::parent).expect("target dir").join(name)
+}
+
+/// The HTTP requests an EMR Serverless client sent, as `"<METHOD> <path and query>"`, in order
+/// (retries included), so a test sees exactly what reached the emulator (CancelJobRun's
+/// `?shutdownGracePeriodInSeconds=`).
+#[derive(Debug, Clone, Default)]
+pub struct EmrRequestLog {
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl EmrRequestLog {
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for EmrRequestLog {
+    fn name(&self) -> &'static str {
+        "EmrRequestLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let request = context.request();
+        let uri = request.uri();
+        // Path and query only: the endpoint is the emulator's, whatever its port.
+        let path = uri.find("://").and_then(|scheme| uri[scheme + 3..].find('/').map(|p| &uri[scheme + 3 + p..])).unwrap_or(uri);
+        self.requests.lock().unwrap().push(format!("{} {path}", request.method()));
+        Ok(())
+    }
 }
 
 /// Counts the S3 operations a client sends (one per call, retries not included), by operation

@@ -43,6 +43,17 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "StreamMaximumRetryAttempts": "20",
         "StreamBatchSize": "25",
         "StreamRetryWindow": "24h",
+        # Every run control, on a release that has them all.
+        "ReleaseVersion": "emr-7.9.0",
+        "ExecutionTimeoutMinutes": "240",
+        "MaxAttempts": "3",
+        "CancelGracePeriodSeconds": "120",
+        "AppMaxConcurrentRuns": "20",
+        "AppQueueTimeoutMinutes": "60",
+        "AppMaximumCapacity": "400 vCPU, 3000 GB, 20000 GB",
+        "AppArchitecture": "ARM64",
+        "AppSubnetIds": "subnet-0a1b2c3d,subnet-0e4f5a6b",
+        "AppSecurityGroupIds": "sg-0a1b2c3d",
     },
 }
 

@@ -577,3 +577,32 @@ def test_parameters_and_context_keys_have_the_same_defaults(sam_source):
         cdk[key] = "" if method == "list" else default.strip("'")
     sam = {context_key(name): str(spec.get("Default", "")) for name, spec in sam_source["Parameters"].items()}
     assert cdk == sam
+
+
+RUN_CONTROLS = {
+    "ExecutionTimeoutMinutes": "EMR_EXECUTION_TIMEOUT_MINUTES",
+    "MaxAttempts": "EMR_MAX_ATTEMPTS",
+    "CancelGracePeriodSeconds": "EMR_CANCEL_GRACE_PERIOD_SECONDS",
+    "AppMaxConcurrentRuns": "EMR_APP_MAX_CONCURRENT_RUNS",
+    "AppQueueTimeoutMinutes": "EMR_APP_QUEUE_TIMEOUT_MINUTES",
+    "AppMaximumCapacity": "EMR_APP_MAXIMUM_CAPACITY",
+    "AppArchitecture": "EMR_APP_ARCHITECTURE",
+    "AppSubnetIds": "EMR_APP_SUBNET_IDS",
+    "AppSecurityGroupIds": "EMR_APP_SECURITY_GROUP_IDS",
+}
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_run_controls_reach_submit_and_the_cancel_grace_period_reaches_cleanup(kind, sam_transformed):
+    scenario = "function-roles-with-buckets"
+    values = SCENARIOS[scenario]
+    functions = view(kind, scenario, sam_transformed)["functions"]
+    submit, cleanup = functions["SubmitFunction"]["Environment"], functions["CleanupFunction"]["Environment"]
+    for parameter, variable in RUN_CONTROLS.items():
+        assert submit[variable] == values[parameter], f"{kind}: {parameter} -> submit {variable}"
+    # Cleanup cancels a user's run with the same grace period, gated by the same release.
+    assert cleanup["EMR_CANCEL_GRACE_PERIOD_SECONDS"] == values["CancelGracePeriodSeconds"]
+    assert cleanup["EMR_RELEASE_VERSION"] == values["ReleaseVersion"]
+    # Unset by default: the code applies EMR's defaults, and records them as such.
+    defaults = view(kind, "defaults", sam_transformed)["functions"]["SubmitFunction"]["Environment"]
+    assert all(defaults[variable] == "" for variable in RUN_CONTROLS.values())

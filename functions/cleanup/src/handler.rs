@@ -226,7 +226,8 @@ impl CleanupHandler {
         Ok(RecordResult::Cleaned { job_id: job_id.to_string(), deleted, run_cancelled })
     }
 
-    /// True when CancelJobRun was called (and succeeded, or the run had already ended).
+    /// True when CancelJobRun was called (and succeeded, or the run had already ended). The cancel
+    /// passes the configured grace period, so the driver's shutdown hooks run.
     async fn cancel_run(&self, job_id: &str, fields: &CleanupFields) -> Result<bool, CleanupError> {
         let Some(run_id) = fields.spark_application_id.as_deref() else {
             debug!(job_id = %job_id, "cancelled before a run was recorded; nothing to cancel");
@@ -236,9 +237,10 @@ impl CleanupHandler {
             // Submit records both ids in one write, so this row was edited by hand.
             return Err(CleanupError::new(job_id, Step::CancelRun, Disposition::Fail, format!("run {run_id} has no emrApplicationId to cancel it in")));
         };
-        match self.emr.cancel_job_run(application_id, run_id).await {
+        let grace = self.cleanup.cancel_grace_period_seconds;
+        match self.emr.cancel_job_run(application_id, run_id, grace).await {
             Ok(()) => {
-                info!(job_id = %job_id, application_id = %application_id, job_run_id = %run_id, "job run cancelled");
+                info!(job_id = %job_id, application_id = %application_id, job_run_id = %run_id, grace_period_seconds = grace, "job run cancelled");
                 Ok(true)
             }
             Err(e) if e.is(AwsErrorKind::NotFound) => {

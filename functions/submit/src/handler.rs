@@ -341,6 +341,7 @@ impl SubmitHandler {
             name: name.to_string(),
             release_label: self.submit.release_version.clone(),
             idle_timeout_minutes: self.submit.app_idle_timeout_minutes,
+            settings: self.submit.application_settings.clone(),
         }
     }
 
@@ -401,6 +402,7 @@ impl SubmitHandler {
             at,
             ignored_parameters: manifest.ignored_parameters.clone(),
             messages,
+            run_controls: manifest.run_controls,
         };
         // A failure here is retried: the retry finds the run by name and records it.
         let outcome = self.store.record_launch(id, &launch).await.map_err(aws_error(id, Step::Record))?;
@@ -419,11 +421,13 @@ impl SubmitHandler {
         Ok(())
     }
 
-    /// Cancels a run the job no longer wants. A transient failure retries the record, whose next
-    /// delivery finds the cancelled job with its run and cancels again (ended runs are no error).
+    /// Cancels a run the job no longer wants, with the configured grace period, so the driver's
+    /// shutdown hooks run. A transient failure retries the record, whose next delivery finds the
+    /// cancelled job with its run and cancels again (ended runs are no error).
     async fn cancel_run(&self, id: &str, application_id: &str, run_id: &str, reason: &str) -> Result<(), SubmitError> {
-        warn!(job_id = %id, job_run_id = %run_id, reason, "cancelling the run");
-        self.emr.cancel_job_run(application_id, run_id).await.map_err(|e| {
+        let grace = self.submit.run_controls.cancel_grace_period_seconds;
+        warn!(job_id = %id, job_run_id = %run_id, reason, grace_period_seconds = grace, "cancelling the run");
+        self.emr.cancel_job_run(application_id, run_id, grace).await.map_err(|e| {
             error!(job_id = %id, job_run_id = %run_id, error = %e, "could not cancel the run");
             aws_error(id, Step::CancelRun)(e)
         })

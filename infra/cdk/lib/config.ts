@@ -30,6 +30,16 @@ export interface ServiceConfig {
   readonly additionalJobExecutionRoleArns: string[];
   readonly jobExecutionConf: string;
   readonly appIdleTimeoutMinutes: number;
+  /** Run controls (shared/src/run_controls.rs); empty: not set, EMR's default. Checked fully by the functions at cold start. */
+  readonly executionTimeoutMinutes: string;
+  readonly maxAttempts: string;
+  readonly cancelGracePeriodSeconds: string;
+  readonly appMaxConcurrentRuns: string;
+  readonly appQueueTimeoutMinutes: string;
+  readonly appMaximumCapacity: string;
+  readonly appArchitecture: string;
+  readonly appSubnetIds: string;
+  readonly appSecurityGroupIds: string;
   /** Empty: the stack creates /aws/emr-serverless/<stack name>. */
   readonly emrLogGroupName: string;
   /** Empty: the stack creates the table. */
@@ -130,6 +140,15 @@ export function readConfig(node: Node): ServiceConfig {
     additionalJobExecutionRoleArns: r.list('additionalJobExecutionRoleArns', ROLE_ARN),
     jobExecutionConf: r.string('jobExecutionConf', ''),
     appIdleTimeoutMinutes: r.number('appIdleTimeoutMinutes', 15, 1, 10080),
+    executionTimeoutMinutes: r.string('executionTimeoutMinutes', '', /^([0-9]{1,7})?$/),
+    maxAttempts: r.string('maxAttempts', '', /^([1-9]|10)?$/),
+    cancelGracePeriodSeconds: r.string('cancelGracePeriodSeconds', '', /^([0-9]{1,4})?$/),
+    appMaxConcurrentRuns: r.string('appMaxConcurrentRuns', '', /^([0-9]{1,4})?$/),
+    appQueueTimeoutMinutes: r.string('appQueueTimeoutMinutes', '', /^([0-9]{1,3})?$/),
+    appMaximumCapacity: r.string('appMaximumCapacity', '', /^[0-9A-Za-z ,]{0,60}$/),
+    appArchitecture: r.oneOf('appArchitecture', '', ['', 'X86_64', 'ARM64']),
+    appSubnetIds: r.string('appSubnetIds', '', /^[-0-9A-Za-z, ]*$/),
+    appSecurityGroupIds: r.string('appSecurityGroupIds', '', /^[-0-9A-Za-z, ]*$/),
     emrLogGroupName: r.string('emrLogGroupName', '', /^[A-Za-z0-9._/#-]{0,512}$/),
     existingJobsTableName: r.string('existingJobsTableName', '', /^([A-Za-z0-9_.-]{3,255})?$/),
     existingJobsTableStreamArn: r.string(

@@ -463,6 +463,15 @@ export class ModelOpSparkServerlessStack extends Stack {
         EMR_DEFAULT_JOB_EXECUTION_ROLE_ARN: jobExecutionRoleArn,
         EMR_JOB_EXECUTION_CONF: cfg.jobExecutionConf,
         EMR_APP_IDLE_TIMEOUT_MINUTES: String(cfg.appIdleTimeoutMinutes),
+        EMR_EXECUTION_TIMEOUT_MINUTES: cfg.executionTimeoutMinutes,
+        EMR_MAX_ATTEMPTS: cfg.maxAttempts,
+        EMR_CANCEL_GRACE_PERIOD_SECONDS: cfg.cancelGracePeriodSeconds,
+        EMR_APP_MAX_CONCURRENT_RUNS: cfg.appMaxConcurrentRuns,
+        EMR_APP_QUEUE_TIMEOUT_MINUTES: cfg.appQueueTimeoutMinutes,
+        EMR_APP_MAXIMUM_CAPACITY: cfg.appMaximumCapacity,
+        EMR_APP_ARCHITECTURE: cfg.appArchitecture,
+        EMR_APP_SUBNET_IDS: cfg.appSubnetIds,
+        EMR_APP_SECURITY_GROUP_IDS: cfg.appSecurityGroupIds,
         SUBMIT_MAX_CONCURRENCY: String(cfg.submitMaxConcurrency),
       },
     );
@@ -493,6 +502,9 @@ export class ModelOpSparkServerlessStack extends Stack {
       {
         CLEANUP_MAX_CONCURRENCY: String(cfg.cleanupMaxConcurrency),
         CLEANUP_ORPHAN_MIN_AGE_HOURS: String(cfg.cleanupOrphanMinAgeHours),
+        // The grace period of a user's cancel, gated by the release (shared/src/config.rs).
+        EMR_CANCEL_GRACE_PERIOD_SECONDS: cfg.cancelGracePeriodSeconds,
+        EMR_RELEASE_VERSION: cfg.releaseVersion,
       },
     );
     // Asynchronous invocations (EventBridge) that still fail after their retries are kept in AsyncFailureQueue.

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_emrserverless::types::{
-    ApplicationState, AutoStartConfig, AutoStopConfig, CloudWatchLoggingConfiguration, ConfigurationOverrides, JobDriver,
-    MonitoringConfiguration, SparkSubmit,
+    ApplicationState, Architecture, AutoStartConfig, AutoStopConfig, CloudWatchLoggingConfiguration, ConfigurationOverrides, JobDriver,
+    MaximumAllowedResources, MonitoringConfiguration, NetworkConfiguration, RetryPolicy, SchedulerConfiguration, SparkSubmit,
 };
 use aws_sdk_emrserverless::Client;
 use chrono::{DateTime, Utc};
@@ -72,7 +72,28 @@ impl ApplicationCatalog for EmrServerlessClient {
     }
 
     async fn create_application(&self, spec: &ApplicationSpec) -> Result<String, AwsError> {
+        let operation = "CreateApplication";
         let idle = i32::try_from(spec.idle_timeout_minutes).unwrap_or(i32::MAX);
+        let settings = &spec.settings;
+        let capacity = settings
+            .maximum_capacity
+            .as_ref()
+            .map(|c| MaximumAllowedResources::builder().cpu(&c.cpu).memory(&c.memory).set_disk(c.disk.clone()).build())
+            .transpose()
+            .map_err(|e| build_error(operation, e))?;
+        let small = |n: Option<u32>| n.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        let scheduler = settings.scheduler.map(|s| {
+            SchedulerConfiguration::builder()
+                .set_max_concurrent_runs(small(s.max_concurrent_runs))
+                .set_queue_timeout_minutes(small(s.queue_timeout_minutes))
+                .build()
+        });
+        let network = settings.network.as_ref().map(|n| {
+            NetworkConfiguration::builder()
+                .set_subnet_ids(Some(n.subnet_ids.clone()).filter(|ids| !ids.is_empty()))
+                .set_security_group_ids(Some(n.security_group_ids.clone()).filter(|ids| !ids.is_empty()))
+                .build()
+        });
         self.client
             .create_application()
             .name(&spec.name)
@@ -81,11 +102,15 @@ impl ApplicationCatalog for EmrServerlessClient {
             .client_token(application_client_token(&spec.name))
             .auto_start_configuration(AutoStartConfig::builder().enabled(true).build())
             .auto_stop_configuration(AutoStopConfig::builder().enabled(true).idle_timeout_minutes(idle).build())
+            .set_scheduler_configuration(scheduler)
+            .set_maximum_capacity(capacity)
+            .set_architecture(settings.architecture.map(|a| Architecture::from(<&str>::from(a))))
+            .set_network_configuration(network)
             .tags("modelop:managedBy", "spark-serverless-runtime")
             .send()
             .await
             .map(|o| o.application_id().to_string())
-            .map_err(|e| classify(SERVICE, "CreateApplication", e))
+            .map_err(|e| classify(SERVICE, operation, e))
     }
 
     async fn start_application(&self, application_id: &str) -> Result<(), AwsError> {
@@ -126,6 +151,8 @@ impl JobRunLauncher for EmrServerlessClient {
             .execution_role_arn(&manifest.execution_role_arn)
             .job_driver(JobDriver::SparkSubmit(spark_submit))
             .configuration_overrides(overrides)
+            .execution_timeout_minutes(i64::from(manifest.run_controls.execution_timeout_minutes))
+            .set_retry_policy(manifest.run_controls.retry_policy_attempts().map(|n| RetryPolicy::builder().max_attempts(i32::try_from(n).unwrap_or(i32::MAX)).build()))
             .set_tags(Some(manifest.tags.clone().into_iter().collect()))
             .send()
             .await
@@ -177,18 +204,30 @@ impl JobRunReader for EmrServerlessClient {
 
 #[async_trait]
 impl JobRunCanceller for EmrServerlessClient {
-    async fn cancel_job_run(&self, application_id: &str, run_id: &str) -> Result<(), AwsError> {
-        match self.client.cancel_job_run().application_id(application_id).job_run_id(run_id).send().await {
+    /// A grace period of 0 is not sent: EMR's default for a batch run is no grace period, and a
+    /// release before emr-7.9.0 knows no such parameter. A grace period the run's application
+    /// refuses (an application found by name is used as it is, whatever its release) must not
+    /// leave the run going: the cancel is sent once more without it.
+    async fn cancel_job_run(&self, application_id: &str, run_id: &str, grace_period_seconds: u32) -> Result<(), AwsError> {
+        let grace = Some(i32::try_from(grace_period_seconds).unwrap_or(i32::MAX)).filter(|g| *g > 0);
+        let cancel = |grace: Option<i32>| {
+            self.client.cancel_job_run().application_id(application_id).job_run_id(run_id).set_shutdown_grace_period_in_seconds(grace).send()
+        };
+        // A run that already ended cannot be cancelled (ValidationException): the outcome we wanted.
+        let already_ended = |err: &AwsError| err.kind == AwsErrorKind::Permanent && err.code.as_deref() == Some("ValidationException");
+        let err = match cancel(grace).await {
+            Ok(_) => return Ok(()),
+            Err(e) => classify(SERVICE, "CancelJobRun", e),
+        };
+        if !already_ended(&err) {
+            return Err(err);
+        }
+        if grace.is_none() {
+            return Ok(());
+        }
+        match cancel(None).await {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let err = classify(SERVICE, "CancelJobRun", e);
-                // A run that already ended cannot be cancelled: that is the outcome we wanted.
-                if err.kind == AwsErrorKind::Permanent && err.code.as_deref() == Some("ValidationException") {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
+            Err(e) => Some(classify(SERVICE, "CancelJobRun", e)).filter(|err| !already_ended(err)).map_or(Ok(()), Err),
         }
     }
 }

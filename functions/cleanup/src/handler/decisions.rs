@@ -30,7 +30,12 @@ struct World {
 }
 
 fn world() -> World {
-    let (settings, aws) = (settings(&[]), FakeAws::default());
+    world_with(&[])
+}
+
+/// The same with settings of the test's own (the cancel grace period).
+fn world_with(overrides: &[(&str, &str)]) -> World {
+    let (settings, aws) = (settings(overrides), FakeAws::default());
     aws.emr.add_application(APP, "modelop-default", "STARTED");
     let handler = CleanupHandler::new(settings.service().unwrap(), settings.cleanup().unwrap(), aws.jobs.clone(), aws.objects.clone(), aws.emr.clone());
     stage(&aws.objects, NEIGHBOUR, Utc::now());
@@ -110,22 +115,27 @@ async fn a_hostile_staging_uri_is_refused_without_deleting_anything_or_retrying(
 }
 
 #[tokio::test]
-async fn a_job_cancelled_by_the_user_has_its_run_cancelled_then_its_folder_emptied() {
-    let world = world();
-    world.aws.emr.add_run(APP, "00fabc0000000012", JobRunInfo { state: "RUNNING".into(), ..JobRunInfo::default() });
-    let (event, id) = delivered(&world, CANCELLED_BY_USER);
-    let objects = world.aws.objects.clone();
-    let folder = format!("{PREFIX}{id}/");
-    let files_at_cancel = Arc::new(std::sync::Mutex::new(None));
-    let seen = files_at_cancel.clone();
-    world.aws.emr.recorder.on_next("cancel_job_run", move || *seen.lock().unwrap() = Some(objects.keys(BUCKET, &folder).len()));
+async fn a_job_cancelled_by_the_user_has_its_run_cancelled_with_the_grace_period_then_its_folder_emptied() {
+    // (settings, the grace period CancelJobRun gets)
+    let cases: [(&[(&str, &str)], &str); 2] =
+        [(&[], "0"), (&[("EMR_RELEASE_VERSION", "emr-7.9.0"), ("EMR_CANCEL_GRACE_PERIOD_SECONDS", "120")], "120")];
+    for (overrides, grace) in cases {
+        let world = world_with(overrides);
+        world.aws.emr.add_run(APP, "00fabc0000000012", JobRunInfo { state: "RUNNING".into(), ..JobRunInfo::default() });
+        let (event, id) = delivered(&world, CANCELLED_BY_USER);
+        let objects = world.aws.objects.clone();
+        let folder = format!("{PREFIX}{id}/");
+        let files_at_cancel = Arc::new(std::sync::Mutex::new(None));
+        let seen = files_at_cancel.clone();
+        world.aws.emr.recorder.on_next("cancel_job_run", move || *seen.lock().unwrap() = Some(objects.keys(BUCKET, &folder).len()));
 
-    assert_eq!(world.deliver(&event).await, Vec::<String>::new());
-    assert_eq!(world.aws.emr.recorder.args_of("cancel_job_run"), [vec![APP.to_string(), "00fabc0000000012".into()]]);
-    assert_eq!(world.aws.emr.run("00fabc0000000012").unwrap().info.state, "CANCELLING");
-    assert_eq!(*files_at_cancel.lock().unwrap(), Some(3), "the run is cancelled before its files go");
-    assert!(world.folder(&id).is_empty());
-    assert!(world.aws.jobs.row(&id).unwrap()["cleanedAt"].is_string());
+        assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+        assert_eq!(world.aws.emr.recorder.args_of("cancel_job_run"), [vec![APP.to_string(), "00fabc0000000012".into(), grace.into()]]);
+        assert_eq!(world.aws.emr.run("00fabc0000000012").unwrap().info.state, "CANCELLING");
+        assert_eq!(*files_at_cancel.lock().unwrap(), Some(3), "the run is cancelled before its files go");
+        assert!(world.folder(&id).is_empty());
+        assert!(world.aws.jobs.row(&id).unwrap()["cleanedAt"].is_string());
+    }
 }
 
 #[tokio::test]

@@ -31,7 +31,12 @@ struct World {
 }
 
 fn world() -> World {
-    let (settings, aws) = (settings(&[]), FakeAws::default());
+    world_with(&[])
+}
+
+/// The same with settings of the test's own (run controls, application settings).
+fn world_with(overrides: &[(&str, &str)]) -> World {
+    let (settings, aws) = (settings(overrides), FakeAws::default());
     aws.emr.add_application("app-1", "modelop-default", "STARTED");
     let handler = SubmitHandler::new(settings.service().unwrap(), settings.submit().unwrap(), aws.jobs.clone(), aws.objects.clone(), aws.emr.clone());
     World { aws, handler, deliveries: AtomicUsize::new(0) }
@@ -244,7 +249,7 @@ async fn a_job_cancelled_while_it_was_launched_has_its_run_cancelled() {
     world.aws.emr.recorder.on_next("start_job_run", move || jobs.set(BATCH_JOB, "jobStatus", json!("CANCELLED")));
 
     assert_eq!(world.deliver(&event).await, Vec::<String>::new());
-    assert_eq!(world.aws.emr.recorder.args_of("cancel_job_run"), [vec!["app-1".to_string(), "run-1".into()]]);
+    assert_eq!(world.aws.emr.recorder.args_of("cancel_job_run"), [vec!["app-1".to_string(), "run-1".into(), "0".into()]], "at once by default");
     assert_eq!(world.aws.emr.run("run-1").unwrap().info.state, "CANCELLING");
     let row = world.row(BATCH_JOB);
     assert_eq!((row["jobStatus"].as_str(), row["sparkApplicationId"].as_str()), (Some("CANCELLED"), Some("run-1")), "the run stays findable");
@@ -322,4 +327,126 @@ async fn a_retry_after_the_run_started_records_that_run_instead_of_starting_anot
     assert_eq!(world.row(BATCH_JOB)["sparkApplicationId"], "run-1");
     assert_eq!(world.aws.emr.recorder.args_of("find_job_run"), [vec!["app-1".to_string(), BATCH_JOB.into()]]);
     assert_eq!(world.aws.emr.recorder.args_of("start_job_run").len(), 1, "one StartJobRun");
+}
+
+/// The batch job's INSERT with these job parameters.
+fn batch_insert_with_parameters(parameters: &[(&str, &str)]) -> Value {
+    let map: serde_json::Map<String, Value> = parameters.iter().map(|(k, v)| (k.to_string(), json!({ "S": v }))).collect();
+    batch_insert_with(|image| image["jobParameters"] = json!({ "M": map }))
+}
+
+const TIMEOUT_PARAMETER: &str = "--conf modelop.serverless.job.timeout.minutes";
+const ATTEMPTS_PARAMETER: &str = "--conf modelop.serverless.job.max.attempts";
+
+#[tokio::test]
+async fn a_run_control_out_of_range_or_beyond_the_release_ends_the_job_in_error_naming_parameter_value_and_rule() {
+    // (case, settings, the job parameter, what the ERROR says)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], (&'a str, &'a str), &'a str);
+    let cases: &[Case] = &[
+        (
+            "a timeout under EMR's 5 minutes",
+            &[],
+            (TIMEOUT_PARAMETER, "3"),
+            "validate job: job parameter '--conf modelop.serverless.job.timeout.minutes' \"3\": executionTimeoutMinutes must be a whole number from 5 to 1000000",
+        ),
+        (
+            "a timeout over 7 days on emr-7.11.0",
+            &[("EMR_RELEASE_VERSION", "emr-7.11.0")],
+            (TIMEOUT_PARAMETER, "20000"),
+            "\"20000\": executionTimeoutMinutes on emr-7.11.0 (a BATCH run's maximum is 7 days from emr-7.11.0) must be a whole number from 5 to 10080",
+        ),
+        (
+            "retries on emr-7.0.0",
+            &[("EMR_RELEASE_VERSION", "emr-7.0.0")],
+            (ATTEMPTS_PARAMETER, "3"),
+            "validate job: job parameter '--conf modelop.serverless.job.max.attempts' \"3\": a retry policy (maxAttempts above 1) needs EMR release emr-7.1.0 or later, and the configured release (EMR_RELEASE_VERSION) is emr-7.0.0",
+        ),
+        ("eleven attempts", &[], (ATTEMPTS_PARAMETER, "11"), "\"11\": maxAttempts must be a whole number from 1 to 10"),
+    ];
+    for (name, overrides, parameter, message) in cases {
+        let world = world_with(overrides);
+        let event = batch_insert_with_parameters(&[*parameter]);
+        world.insert_rows_of(&event);
+        assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{name}: not retried");
+        let row = world.row(BATCH_JOB);
+        assert_eq!(row["jobStatus"], "ERROR", "{name}");
+        let error = row["errorMessage"].as_str().unwrap();
+        assert!(error.starts_with(&format!("job {BATCH_JOB}: ")) && error.contains(message), "{name}: {error}");
+        assert!(world.aws.emr.started().is_empty() && world.staged_keys(BATCH_JOB).is_empty(), "{name}: nothing staged or started");
+    }
+}
+
+#[tokio::test]
+async fn the_applied_run_controls_are_sent_and_recorded_with_where_each_came_from() {
+    let world = world_with(&[("EMR_RELEASE_VERSION", "emr-7.9.0"), ("EMR_EXECUTION_TIMEOUT_MINUTES", "120"), ("EMR_CANCEL_GRACE_PERIOD_SECONDS", "60")]);
+    let event = batch_insert_with_parameters(&[(ATTEMPTS_PARAMETER, "3"), ("threshold", "0.5")]);
+    world.insert_rows_of(&event);
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+
+    let row = world.row(BATCH_JOB);
+    assert_eq!(
+        row["runControls"],
+        json!({
+            "executionTimeoutMinutes": 120, "maxAttempts": 3, "cancelGracePeriodSeconds": 60,
+            "sources": {"executionTimeoutMinutes": "configuration", "maxAttempts": "jobParameters", "cancelGracePeriodSeconds": "configuration"}
+        })
+    );
+    let manifest = world.aws.emr.started()[0].1.manifest.clone().unwrap();
+    assert_eq!((manifest.run_controls.execution_timeout_minutes, manifest.run_controls.retry_policy_attempts()), (120, Some(3)));
+    assert!(!manifest.spark_submit_parameters.contains("modelop.serverless"), "consumed, never passed to Spark");
+    let metadata = world.aws.objects.get(BUCKET, &format!("modelop-spark-serverless/{BATCH_JOB}/job-metadata.json")).unwrap();
+    let metadata: Value = serde_json::from_slice(&metadata).unwrap();
+    assert_eq!(metadata["jobParameters"], json!({"threshold": "0.5"}), "nor to the model");
+}
+
+#[tokio::test]
+async fn without_run_controls_the_row_records_emr_defaults() {
+    let world = world();
+    let event = event(INSERT_BATCH_JOB);
+    world.insert_rows_of(&event);
+    world.deliver(&event).await;
+    let controls = &world.row(BATCH_JOB)["runControls"];
+    assert_eq!((controls["executionTimeoutMinutes"].as_u64(), controls["maxAttempts"].as_u64(), controls["cancelGracePeriodSeconds"].as_u64()), (Some(720), Some(1), Some(0)));
+    assert_eq!(controls["sources"]["maxAttempts"], "default");
+}
+
+#[tokio::test]
+async fn a_cancel_after_launch_passes_the_configured_grace_period() {
+    let world = world_with(&[("EMR_RELEASE_VERSION", "emr-7.9.0"), ("EMR_CANCEL_GRACE_PERIOD_SECONDS", "300")]);
+    let event = event(INSERT_BATCH_JOB);
+    world.insert_rows_of(&event);
+    let jobs = world.aws.jobs.clone();
+    world.aws.emr.recorder.on_next("start_job_run", move || jobs.set(BATCH_JOB, "jobStatus", json!("CANCELLED")));
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+    assert_eq!(world.aws.emr.recorder.args_of("cancel_job_run"), [vec!["app-1".to_string(), "run-1".into(), "300".into()]]);
+}
+
+#[tokio::test]
+async fn a_created_application_gets_the_configured_settings_and_a_found_one_is_used_as_it_is() {
+    let overrides = [
+        ("EMR_APP_MAX_CONCURRENT_RUNS", "5"),
+        ("EMR_APP_QUEUE_TIMEOUT_MINUTES", "30"),
+        ("EMR_APP_MAXIMUM_CAPACITY", "400 vCPU, 3000 GB, 20000 GB"),
+        ("EMR_APP_ARCHITECTURE", "ARM64"),
+        ("EMR_APP_SUBNET_IDS", "subnet-0a,subnet-0b"),
+        ("EMR_APP_SECURITY_GROUP_IDS", "sg-0a"),
+    ];
+    let world = world_with(&overrides);
+    let first = batch_insert_with_parameters(&[("--conf modelop.serverless.job.app.name", "team-app")]);
+    world.insert_rows_of(&first);
+    assert_eq!(world.deliver(&first).await, Vec::<String>::new());
+    let created = world.aws.emr.created_applications();
+    assert_eq!(created.len(), 1);
+    let settings = &created[0].settings;
+    use shared::run_controls::{Architecture, MaximumCapacity, NetworkSettings, SchedulerSettings};
+    assert_eq!(settings.scheduler, Some(SchedulerSettings { max_concurrent_runs: Some(5), queue_timeout_minutes: Some(30) }));
+    assert_eq!(settings.maximum_capacity, Some(MaximumCapacity { cpu: "400 vCPU".into(), memory: "3000 GB".into(), disk: Some("20000 GB".into()) }));
+    assert_eq!(settings.architecture, Some(Architecture::Arm64));
+    assert_eq!(settings.network, Some(NetworkSettings { subnet_ids: vec!["subnet-0a".into(), "subnet-0b".into()], security_group_ids: vec!["sg-0a".into()] }));
+
+    // The default application exists (the world adds it): it is used, nothing is created.
+    let second = event(INSERT_MODELOP_JOB);
+    world.insert_rows_of(&second);
+    assert_eq!(world.deliver(&second).await, Vec::<String>::new());
+    assert_eq!(world.aws.emr.created_applications().len(), 1, "found by name: used as it is");
 }

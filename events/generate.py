@@ -432,7 +432,7 @@ def eventbridge(name, detail_type, source, at, detail, resources=()):
     }
 
 
-def state_change(name, state, previous, at, run_name=BATCH_ID):
+def state_change(name, state, previous, at, run_name=BATCH_ID, details=None):
     detail = {"jobRunId": MONITOR_RUN_ID}
     if run_name is not None:
         detail["jobRunName"] = run_name
@@ -444,6 +444,8 @@ def state_change(name, state, previous, at, run_name=BATCH_ID):
     })
     if previous is not None:
         detail["previousState"] = previous
+    if details is not None:
+        detail["stateDetails"] = details
     detail.update({"createdBy": SUBMITTER_ARN, "updatedAt": at, "createdAt": RUN_CREATED_AT})
     return eventbridge(name, "EMR Serverless Job Run State Change", "aws.emr-serverless", at, detail)
 
@@ -451,6 +453,14 @@ def state_change(name, state, previous, at, run_name=BATCH_ID):
 def monitor_events():
     files = {name: state_change(name, *args) for name, args in RUN_STATES.items()}
     files["state-running-no-name.json"] = state_change("state-running-no-name.json", *RUN_STATES["state-running.json"], run_name=None)
+    # Runs EMR ended for a timeout. No public source gives these stateDetails: the wordings are
+    # the EMR emulator's ASSUMED ones (tests/emulator/emr_serverless.py), for 30 and 15 minutes.
+    files["state-timed-out.json"] = state_change(
+        "state-timed-out.json", "CANCELLED", "CANCELLING", "2026-11-23T20:40:00.118812Z",
+        details="Job run timed out: it ran longer than its execution timeout of 30 minutes and was cancelled.")
+    files["state-queue-timed-out.json"] = state_change(
+        "state-queue-timed-out.json", "FAILED", "QUEUED", "2026-11-23T20:24:02.311975Z",
+        details="Job run timed out in the QUEUED state: it waited longer than the application's queue timeout of 15 minutes.")
 
     # Attempt 1 failed at 20:11:40; EMR Serverless (7.1.0+, with a retry policy) starts attempt 2.
     retry_at = "2026-11-23T20:11:45.530218Z"

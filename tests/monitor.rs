@@ -162,6 +162,30 @@ async fn a_retried_runs_log_prefix_leads_to_every_attempt() {
     for stream in [log_stream(&id, &app, &run, "stdout"), second] {
         assert!(stream.starts_with(prefix), "{stream} is under the prefix on the row");
     }
+    // No Retry event reached the monitor: ListJobRunAttempts gives both attempts.
+    let job = env.job(&id).await.unwrap();
+    let attempts: Vec<(Option<i64>, Option<&str>, bool)> =
+        job["attempts"].as_array().unwrap().iter().map(|a| (a["attempt"].as_i64(), a["state"].as_str(), a["startedAt"].is_string())).collect();
+    assert_eq!(attempts, [(Some(1), Some("FAILED"), true), (Some(2), Some("SUCCESS"), true)], "{:#}", job["attempts"]);
+    let provenance = &job["provenance"];
+    assert_eq!((provenance["attempts"].as_i64(), provenance["executionTimeoutMinutes"].as_i64()), (Some(2), Some(720)), "{provenance:#}");
+    assert!(provenance["releaseLabel"].as_str().is_some_and(|l| l.starts_with("emr-")), "{provenance:#}");
+    assert!(provenance["queuedDurationMilliseconds"].is_i64(), "{provenance:#}");
+}
+
+#[tokio::test]
+async fn a_run_emr_cancelled_for_its_execution_timeout_ends_in_error() {
+    let env = TestEnv::new().await;
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    // The emulator's (ASSUMED) stateDetails of a run its execution timeout cancelled; 720 is
+    // GetJobRun's executionTimeoutMinutes when StartJobRun set none.
+    env.set_run_state(&app, &run, "CANCELLED", Some("Job run timed out: it ran longer than its execution timeout of 720 minutes and was cancelled."));
+    env.monitor_handler().await.handle_event(&state_change_event(&app, &run, Some(&id), "CANCELLED")).await.unwrap();
+    let job = env.job(&id).await.unwrap();
+    assert_eq!((job["jobStatus"].as_str(), job["emrState"].as_str()), (Some("ERROR"), Some("CANCELLED")));
+    let message = job["errorMessage"].as_str().unwrap();
+    assert!(message.starts_with(&format!("job {id}: EMR Serverless job run CANCELLED: the run exceeded its execution timeout of 720 minutes")), "{message}");
+    assert_eq!(job["failure"]["class"], "TIMEOUT", "{:#}", job["failure"]);
 }
 
 #[tokio::test]
@@ -253,6 +277,8 @@ async fn unknown_cancelling_and_retry_events_are_recorded_without_moving_the_sta
     assert_eq!(job["jobStatus"], "CANCELLED");
     assert_eq!((job["emrState"].as_str(), job["emrLatestState"].as_str()), (Some("CANCELLED"), Some("CANCELLED")));
     assert!(job["errorMessage"].as_str().unwrap().contains("Job run cancelled by user"));
+    assert!(job.get("failure").is_none(), "a cancelled job has no failure");
+    assert_eq!(job["attempts"][1]["attempt"], 2, "the Retry event's attempt: {:#}", job["attempts"]);
 }
 
 #[tokio::test]

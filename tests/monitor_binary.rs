@@ -64,6 +64,7 @@ async fn the_binary_replays_the_monitor_samples() {
         history,
         [
             "WAITING/PENDING",
+            "WAITING/QUEUED",
             "WAITING/SCHEDULED",
             "RUNNING/RUNNING",
             "RUNNING/HIBERNATING",
@@ -73,6 +74,7 @@ async fn the_binary_replays_the_monitor_samples() {
         ]
     );
     assert_eq!(row["driverLogs"]["logStreamNamePrefix"], format!("{JOB}/applications/{APP}/jobs/{RUN}/"));
+    assert_eq!(row["attempts"][1], json!({"attempt": 2, "startedAt": "2026-11-23T20:11:45.530Z"}), "from the Retry event: {:#}", row["attempts"]);
     let logs = report["binaryStderr"].as_str().unwrap_or_default();
     assert!(logs.contains("malformed event acknowledged"), "{logs}");
 }

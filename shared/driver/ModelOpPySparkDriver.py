@@ -19,7 +19,11 @@ values into a list, and writes ``<results-uri>/result.json``::
 
 Any failure (bad metadata, missing module or function, an exception in the model) prints the
 traceback to stderr, stops Spark and exits with status 1, so spark-submit (and the EMR job run)
-fails.
+fails. When the model's own code raises (its import, init or job function), the driver first
+writes ``<results-uri>/model-error.json`` for the monitor to read::
+
+    {"exceptionType": "ModuleNotFoundError", "message": "No module named 'xgboost'",
+     "tracebackTail": "  File \"model_source.py\", line 3, in <module>\n    import xgboost\n..."}
 
 Standard library and pyspark only; Python 3.9+.
 """
@@ -38,6 +42,13 @@ from urllib.parse import unquote, urlparse
 
 LOG_PREFIX = "[ModelOpPySparkDriver]"
 RESULT_FILE_NAME = "result.json"
+# The model error record, beside result.json (shared/src/failure.rs: MODEL_ERROR_FILE_NAME).
+MODEL_ERROR_FILE_NAME = "model-error.json"
+# Bounds of the record's fields, in characters: it ends up in the job row.
+MODEL_ERROR_MESSAGE_CHARS = 4000
+MODEL_ERROR_TYPE_CHARS = 200
+MODEL_ERROR_TRACEBACK_LINES = 30
+MODEL_ERROR_TRACEBACK_CHARS = 4000
 KNOWN_JOB_TYPES = ("MODEL_BATCH_JOB", "MODEL_BATCH_TEST_JOB", "MODEL_BATCH_TRAINING_JOB")
 _MAX_DEPTH = 100
 
@@ -102,6 +113,43 @@ def is_bare_name(ref):
 def result_uri(results_uri):
     """``<results-uri>/result.json``, joined with exactly one '/'."""
     return results_uri.rstrip("/") + "/" + RESULT_FILE_NAME
+
+
+def model_error_uri(results_uri):
+    """``<results-uri>/model-error.json``, joined with exactly one '/'."""
+    return results_uri.rstrip("/") + "/" + MODEL_ERROR_FILE_NAME
+
+
+def model_error_record(exc):
+    """The model error record of an exception the model raised: its qualified type as Python
+    prints it (``ValueError``, ``pyspark.errors.exceptions.captured.AnalysisException``), its
+    message and the last lines of its traceback, each bounded."""
+    kind = type(exc)
+    module = getattr(kind, "__module__", None)
+    name = getattr(kind, "__qualname__", kind.__name__)
+    exception_type = name if module in (None, "builtins", "__main__") else "{}.{}".format(module, name)
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
+        message = "<unprintable {}>".format(name)
+    lines = "".join(traceback.format_exception(kind, exc, exc.__traceback__)).splitlines()
+    tail = "\n".join(lines[-MODEL_ERROR_TRACEBACK_LINES:])
+    return {
+        "exceptionType": exception_type[:MODEL_ERROR_TYPE_CHARS],
+        "message": message[:MODEL_ERROR_MESSAGE_CHARS],
+        "tracebackTail": tail[-MODEL_ERROR_TRACEBACK_CHARS:],
+    }
+
+
+def write_model_error(files, results_uri, exc):
+    """Writes the model error record; a failure to write it is reported, never raised, so the
+    model's own exception is what fails the run."""
+    target = model_error_uri(results_uri)
+    try:
+        files.write_text(target, json.dumps(model_error_record(exc), indent=2, ensure_ascii=False))
+        log("Model error record written to {}".format(target))
+    except Exception:  # noqa: BLE001
+        report_failure("{}{} WARNING: could not write the model error record to {}\n".format(traceback.format_exc(), LOG_PREFIX, target))
 
 
 def _local_path(ref):
@@ -431,6 +479,28 @@ def run(spark, metadata_ref, results_uri):
     )
 
     place_in_working_directory(metadata.get("workingDirectoryFiles") or [])
+    try:
+        collected = run_model(module_name, init_name, job_function_name, inputs, outputs, assets)
+    except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised: the run fails
+        if not isinstance(exc, DriverError):
+            write_model_error(files, results_uri, exc)
+        raise
+
+    document = {
+        "jobId": job_id,
+        "jobType": job_type,
+        "function": job_function_name,
+        "result": to_json_safe(collected),
+    }
+    target = result_uri(results_uri)
+    # Through the Hadoop configuration taken before the model ran: the model may have stopped Spark.
+    files.write_text(target, json.dumps(document, indent=2, ensure_ascii=False))
+    log("Result written to {}".format(target))
+
+
+def run_model(module_name, init_name, job_function_name, inputs, outputs, assets):
+    """Imports the model, calls its init and job functions and collects the result: every line
+    of the model's own code runs in here."""
     module = import_model(module_name)
     log("Imported model module '{}'".format(module_name))
     init_function = find_function(module, init_name, "init") if init_name else None
@@ -453,17 +523,7 @@ def run(spark, metadata_ref, results_uri):
     if collected is not value:
         log("Job function yielded {} value(s), collected into a list".format(len(collected)))
     log("Job function {}() done".format(job_function_name))
-
-    document = {
-        "jobId": job_id,
-        "jobType": job_type,
-        "function": job_function_name,
-        "result": to_json_safe(collected),
-    }
-    target = result_uri(results_uri)
-    # Through the Hadoop configuration taken before the model ran: the model may have stopped Spark.
-    files.write_text(target, json.dumps(document, indent=2, ensure_ascii=False))
-    log("Result written to {}".format(target))
+    return collected
 
 
 def main(argv=None):

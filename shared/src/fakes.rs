@@ -16,7 +16,8 @@ use crate::error::{AwsError, AwsErrorKind};
 use crate::job::{epoch_millis, job_message, timestamp, JobHeader, JobStatus, MessageLevel, StatusChange, Timestamp};
 use crate::manifest::PySparkJobManifest;
 use crate::application::{ApplicationSpec, ApplicationSummary};
-use crate::job_run::{JobRunInfo, LogTail, MonitoredJob, StatusUpdate};
+use crate::job_run::{JobRunAttempt, JobRunInfo, LogTail, MonitoredJob, StatusUpdate};
+use crate::run_outcome::AttemptRecord;
 use crate::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::ports::*;
 use crate::staging_folder::{CleanupSnapshot, FailedDelete, ListedObject, ListedPage};
@@ -347,6 +348,9 @@ impl MonitorStore for FakeJobTable {
                 ("errorMessage", update.error_message.as_ref().map(|m| json!(m))),
                 ("modelResult", update.model_result.clone()),
                 ("outputFiles", update.output_files.as_ref().map(|v| serde_json::to_value(v).unwrap())),
+                ("attempts", update.attempts.as_ref().map(|v| serde_json::to_value(v).unwrap())),
+                ("failure", update.failure.as_ref().map(|v| serde_json::to_value(v).unwrap())),
+                ("provenance", update.provenance.as_ref().map(|v| serde_json::to_value(v).unwrap())),
             ];
             for (field, value) in optional {
                 if let Some(value) = value {
@@ -368,7 +372,7 @@ impl MonitorStore for FakeJobTable {
         }))
     }
 
-    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, status: JobStatus, at: DateTime<Utc>) -> Result<bool, AwsError> {
+    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, attempts: &[AttemptRecord], status: JobStatus, at: DateTime<Utc>) -> Result<bool, AwsError> {
         self.recorder.call("record_retry", &[job_id, run_id])?;
         let state = attempt.map_or_else(|| "RETRY".to_string(), |n| format!("RETRY attempt {n}"));
         Ok(self.update(
@@ -376,6 +380,7 @@ impl MonitorStore for FakeJobTable {
             |row| matches!(status_of(row), Some("CREATED" | "WAITING" | "RUNNING")) && text(row, "sparkApplicationId") == Some(run_id),
             |row| {
                 row["updatedAt"] = json!(timestamp(at));
+                row["attempts"] = serde_json::to_value(attempts).unwrap();
                 append(row, "statusHistory", [history(status, Some(&state), at)]);
             },
         ))
@@ -589,6 +594,8 @@ pub struct FakeRun {
     pub created_at: DateTime<Utc>,
     /// The request StartJobRun got; `None` for a run a test put there.
     pub manifest: Option<PySparkJobManifest>,
+    /// What ListJobRunAttempts answers (a test sets it with `set_attempts`).
+    pub attempts: Vec<JobRunAttempt>,
 }
 
 #[derive(Debug, Default)]
@@ -621,8 +628,15 @@ impl FakeEmr {
     }
 
     pub fn add_run(&self, application_id: &str, run_id: &str, info: JobRunInfo) {
-        let run = FakeRun { application_id: application_id.into(), info, created_at: Utc::now(), manifest: None };
+        let run = FakeRun { application_id: application_id.into(), info, created_at: Utc::now(), manifest: None, attempts: Vec::new() };
         self.state.lock().unwrap().runs.insert(run_id.into(), run);
+    }
+
+    /// The attempts ListJobRunAttempts lists for a run added before.
+    pub fn set_attempts(&self, run_id: &str, attempts: Vec<JobRunAttempt>) {
+        if let Some(run) = self.state.lock().unwrap().runs.get_mut(run_id) {
+            run.attempts = attempts;
+        }
     }
 
     pub fn run(&self, run_id: &str) -> Option<FakeRun> {
@@ -691,7 +705,7 @@ impl JobRunLauncher for FakeEmr {
         }
         let id = format!("run-{}", state.runs.len() + 1);
         let info = JobRunInfo { state: "SUBMITTED".into(), name: Some(manifest.run_name.clone()), tags: manifest.tags.clone().into_iter().collect(), ..JobRunInfo::default() };
-        state.runs.insert(id.clone(), FakeRun { application_id: application_id.into(), info, created_at: Utc::now(), manifest: Some(manifest.clone()) });
+        state.runs.insert(id.clone(), FakeRun { application_id: application_id.into(), info, created_at: Utc::now(), manifest: Some(manifest.clone()), attempts: Vec::new() });
         Ok(id)
     }
 
@@ -723,6 +737,13 @@ impl JobRunReader for FakeEmr {
         let state = self.state.lock().unwrap();
         let run = state.runs.get(run_id).filter(|r| r.application_id == application_id).ok_or_else(|| Self::not_found("GetJobRun", run_id))?;
         Ok(run.info.clone())
+    }
+
+    async fn list_job_run_attempts(&self, application_id: &str, run_id: &str) -> Result<Vec<JobRunAttempt>, AwsError> {
+        self.recorder.call("list_job_run_attempts", &[application_id, run_id])?;
+        let state = self.state.lock().unwrap();
+        let run = state.runs.get(run_id).filter(|r| r.application_id == application_id).ok_or_else(|| Self::not_found("ListJobRunAttempts", run_id))?;
+        Ok(run.attempts.clone())
     }
 }
 

@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::failure::Failure;
 use crate::job::{Asset, JobHeader, JobStatus, Timestamp};
+use crate::run_outcome::{AttemptRecord, Provenance};
 use crate::lease::SubmitLease;
 use crate::text::{head_bounded, tail_bounded};
 
@@ -26,6 +28,14 @@ pub struct MonitoredJob {
     pub submit_lease: Option<SubmitLease>,
     #[serde(default, deserialize_with = "crate::job::null_as_default")]
     pub output_data: Vec<Asset>,
+    /// `attempts` as recorded so far (Retry events), merged with each new one. An entry this
+    /// code cannot read makes the list start afresh: the final state rebuilds it from EMR.
+    #[serde(default, deserialize_with = "lenient_attempts")]
+    pub attempts: Vec<AttemptRecord>,
+}
+
+fn lenient_attempts<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<AttemptRecord>, D::Error> {
+    Ok(crate::job::lenient::<D, Vec<AttemptRecord>>(deserializer)?.unwrap_or_default())
 }
 
 impl MonitoredJob {
@@ -108,16 +118,56 @@ pub struct StatusUpdate {
     pub job_messages: Vec<String>,
     /// The content of `FILE` outputs, on SUCCESS.
     pub file_outputs: Vec<FileOutputContent>,
+    /// `attempts`, on a final state: what the row had, merged with ListJobRunAttempts.
+    pub attempts: Option<Vec<AttemptRecord>>,
+    /// `failure`, on ERROR.
+    pub failure: Option<Failure>,
+    /// `provenance`, on a final state, when GetJobRun answered.
+    pub provenance: Option<Provenance>,
 }
 
-/// What GetJobRun says of a run.
+/// What GetJobRun says of a run (botocore `JobRun`); every field but `state` may be absent. For a
+/// retried run the times and the state are those of the latest attempt.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobRunInfo {
     pub state: String,
     pub state_details: Option<String>,
     pub name: Option<String>,
     pub tags: std::collections::HashMap<String, String>,
+    /// The latest attempt's number (`attempt`); EMR shows it for runs with a `retryPolicy`.
     pub attempt: Option<i32>,
+    /// `attemptCreatedAt`, `attemptUpdatedAt` of that attempt.
+    pub attempt_created_at: Option<DateTime<Utc>>,
+    pub attempt_updated_at: Option<DateTime<Utc>>,
+    /// `releaseLabel`, for example `emr-7.5.0`.
+    pub release_label: Option<String>,
+    /// `startedAt`: when the run went RUNNING; `endedAt`: when it ended.
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// `totalExecutionDurationSeconds`, once the run is over.
+    pub total_execution_duration_seconds: Option<i64>,
+    /// `queuedDurationMilliseconds`: the time spent QUEUED.
+    pub queued_duration_milliseconds: Option<i64>,
+    /// `executionTimeoutMinutes` applied (EMR's default is 720).
+    pub execution_timeout_minutes: Option<i64>,
+    /// `retryPolicy.maxAttempts` applied.
+    pub max_attempts: Option<i32>,
+    /// `imageConfiguration.imageUri` and `.resolvedImageDigest` (a custom image; the digest once
+    /// the application has started).
+    pub image_uri: Option<String>,
+    pub image_digest: Option<String>,
+}
+
+/// One attempt of a run as ListJobRunAttempts gives it (botocore `JobRunAttemptSummary`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobRunAttempt {
+    pub attempt: i32,
+    pub state: String,
+    /// `stateDetails`; absent when empty.
+    pub state_details: Option<String>,
+    /// `createdAt`, `updatedAt` of the attempt.
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// The end of a log stream, read without loading the whole stream.
@@ -192,11 +242,13 @@ impl EmrState {
     fn rank(&self) -> Option<u8> {
         match self {
             EmrState::Submitted => Some(0),
-            EmrState::Pending | EmrState::Queued => Some(1),
-            EmrState::Scheduled => Some(2),
-            EmrState::Running => Some(3),
-            EmrState::Cancelling => Some(4),
-            EmrState::Success | EmrState::Failed | EmrState::Cancelled => Some(5),
+            EmrState::Pending => Some(1),
+            // SUBMITTED -> PENDING -> QUEUED (the application's concurrency is full) -> SCHEDULED.
+            EmrState::Queued => Some(2),
+            EmrState::Scheduled => Some(3),
+            EmrState::Running => Some(4),
+            EmrState::Cancelling => Some(5),
+            EmrState::Success | EmrState::Failed | EmrState::Cancelled => Some(6),
             EmrState::Unknown(_) => None,
         }
     }
@@ -279,6 +331,18 @@ pub fn driver_log_stream(prefix: &str, attempt: Option<i32>, stream: &str) -> St
     match attempt {
         Some(n) if n > 1 => format!("{prefix}attempts/{n}/SPARK_DRIVER/{stream}"),
         _ => format!("{prefix}SPARK_DRIVER/{stream}"),
+    }
+}
+
+/// Where to look for one driver log stream of the run's latest `attempt`, in order: EMR writes
+/// attempt n > 1 under `attempts/<n>/` and the first under the plain path, but a log stream
+/// prefix may be laid out either way, so both are tried.
+pub fn driver_log_streams(prefix: &str, attempt: Option<i32>, stream: &str) -> Vec<String> {
+    let plain = driver_log_stream(prefix, None, stream);
+    match attempt {
+        Some(n) if n > 1 => vec![driver_log_stream(prefix, attempt, stream), plain],
+        Some(n) => vec![plain, format!("{prefix}attempts/{n}/SPARK_DRIVER/{stream}")],
+        None => vec![plain],
     }
 }
 

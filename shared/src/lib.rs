@@ -17,6 +17,7 @@ pub mod job_run;
 pub mod ports;
 pub mod process;
 pub mod run_controls;
+pub mod run_outcome;
 pub mod s3_uri;
 pub mod spark_conf;
 pub mod staging_folder;

@@ -15,7 +15,7 @@
 //! | [`ApplicationCatalog`] | submit | EMR Serverless ListApplications, CreateApplication, StartApplication |
 //! | [`JobRunLauncher`] | submit | EMR Serverless StartJobRun, ListJobRuns |
 //! | [`JobRunCanceller`] | submit, cleanup | EMR Serverless CancelJobRun |
-//! | [`JobRunReader`] | monitor | EMR Serverless GetJobRun |
+//! | [`JobRunReader`] | monitor | EMR Serverless GetJobRun, ListJobRunAttempts |
 //! | [`LogReader`] | monitor | CloudWatch Logs GetLogEvents |
 
 use std::borrow::Cow;
@@ -26,7 +26,8 @@ use chrono::{DateTime, Utc};
 use crate::application::{ApplicationSpec, ApplicationSummary};
 use crate::error::AwsError;
 use crate::job::JobStatus;
-use crate::job_run::{JobRunInfo, LogTail, MonitoredJob, StatusUpdate};
+use crate::job_run::{JobRunAttempt, JobRunInfo, LogTail, MonitoredJob, StatusUpdate};
+use crate::run_outcome::AttemptRecord;
 use crate::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::manifest::PySparkJobManifest;
 use crate::s3_uri::S3Uri;
@@ -57,9 +58,10 @@ pub trait MonitorStore: Send + Sync {
     async fn job_by_run_id(&self, run_id: &str) -> Result<Option<MonitoredJob>, AwsError>;
     /// Writes the update if its condition holds; false when the job had moved on (or is gone).
     async fn apply_status(&self, update: &StatusUpdate) -> Result<bool, AwsError>;
-    /// Appends a retry to `statusHistory` of a job that is not final; `status` is the job's
-    /// status, kept in the entry (a retry is another attempt of the same run).
-    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, status: JobStatus, at: DateTime<Utc>) -> Result<bool, AwsError>;
+    /// Appends a retry to `statusHistory` of a job that is not final and sets its `attempts` to
+    /// `attempts` (the row's list merged with the event's); `status` is the job's status, kept in
+    /// the entry (a retry is another attempt of the same run, never a step back).
+    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, attempts: &[AttemptRecord], status: JobStatus, at: DateTime<Utc>) -> Result<bool, AwsError>;
     /// Jobs in `status` not updated since `before`, through the `byJobStatus` index.
     async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError>;
     /// Ends a WAITING job that has no run and no live submit lease in ERROR.
@@ -150,7 +152,10 @@ pub trait JobRunCanceller: Send + Sync {
 /// Reading a run's state.
 #[async_trait]
 pub trait JobRunReader: Send + Sync {
+    /// The run (its latest attempt).
     async fn get_job_run(&self, application_id: &str, run_id: &str) -> Result<JobRunInfo, AwsError>;
+    /// Every attempt of the run, following ListJobRunAttempts' pages, in the order EMR lists them.
+    async fn list_job_run_attempts(&self, application_id: &str, run_id: &str) -> Result<Vec<JobRunAttempt>, AwsError>;
 }
 
 /// EMR Serverless as the submit function uses it.

@@ -315,7 +315,12 @@ def test_failing_model_fails_the_job_with_its_traceback(tmp_path):
     assert "in action" in run.stderr  # the model's own frame is in the traceback
     assert "Calling job function action(" in run.stdout
     assert not run.result_file.exists()
-    assert not run.results_dir.exists()
+    # The model error record, beside where result.json would be, for the monitor.
+    record = json.loads((run.results_dir / "model-error.json").read_text(encoding="utf-8"))
+    assert record["exceptionType"] == "ValueError", record
+    assert record["message"] == "failing_model: deliberate scoring failure (code FM-4711)"
+    assert record["tracebackTail"].endswith("ValueError: failing_model: deliberate scoring failure (code FM-4711)")
+    assert "in action" in record["tracebackTail"]
 
 
 def test_missing_function_fails_with_a_clear_message(tmp_path):
@@ -326,6 +331,7 @@ def test_missing_function_fails_with_a_clear_message(tmp_path):
     # Nothing of the model ran, not even init, and no result was written.
     assert "Calling init function" not in run.stdout
     assert not run.result_file.exists()
+    assert not (run.results_dir / "model-error.json").exists(), "a set-up error is not the model's"
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,3 +422,30 @@ def test_metadata_validation(driver):
 def test_missing_model_module_is_a_clear_driver_error(driver):
     with pytest.raises(driver.DriverError, match="model module 'no_such_model_module_x' not found"):
         driver.import_model("no_such_model_module_x")
+
+
+def test_model_error_records_are_bounded_and_name_the_qualified_type(driver):
+    class CapturedError(Exception):
+        pass
+
+    CapturedError.__module__ = "pyspark.errors.exceptions.captured"
+
+    def deep(n):
+        if n == 0:
+            raise CapturedError("x" * 10_000)
+        deep(n - 1)
+
+    try:
+        deep(60)
+    except CapturedError as exc:
+        record = driver.model_error_record(exc)
+    assert record["exceptionType"].startswith("pyspark.errors.exceptions.captured.") and record["exceptionType"].endswith(".CapturedError")
+    assert len(record["message"]) == driver.MODEL_ERROR_MESSAGE_CHARS
+    assert len(record["tracebackTail"]) <= driver.MODEL_ERROR_TRACEBACK_CHARS
+    assert len(record["tracebackTail"].splitlines()) <= driver.MODEL_ERROR_TRACEBACK_LINES
+    try:
+        import no_such_dependency_xyz  # noqa: F401
+    except ModuleNotFoundError as exc:
+        record = driver.model_error_record(exc)
+    assert (record["exceptionType"], record["message"]) == ("ModuleNotFoundError", "No module named 'no_such_dependency_xyz'")
+    assert driver.model_error_uri("s3://b/p/job/results/") == "s3://b/p/job/results/model-error.json"

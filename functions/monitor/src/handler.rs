@@ -17,9 +17,14 @@ use shared::config::{MonitorConfig, ServiceConfig};
 use shared::job::{job_message, validate_job_id, JobStatus, MessageLevel, ASSET_FILE};
 use shared::text::{head_bounded, printable, tail_bounded};
 use shared::manifest::{output_locations, RESULTS_FOLDER, TAG_JOB_ID};
+use shared::failure::{ModelErrorRecord, MODEL_ERROR_FILE_NAME};
 use shared::job_run::{
-    decide_status_change, driver_log_prefix, driver_log_stream, failure_message, statuses_before_or_at, DriverLogs, EmrState, FileOutputContent,
-    MonitoredJob, OutputFile, StatusUpdate, Transition,
+    decide_status_change, driver_log_prefix, driver_log_streams, failure_message, statuses_before_or_at, DriverLogs, EmrState, FileOutputContent,
+    LogTail, MonitoredJob, OutputFile, StatusUpdate, Transition,
+};
+use shared::run_outcome::{
+    attempt_from_run, attempts_from_listing, attempts_from_retry, job_failure, merge_attempts, provenance_of, run_ending, timeout_message, MergeRule,
+    RetryDetail, RunEnding,
 };
 use shared::ports::{JobRunReader, LogReader, MonitorStore, RunOutputReader};
 use shared::s3_uri::S3Uri;
@@ -31,6 +36,8 @@ pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 pub const RESULT_FILE: &str = "result.json";
 /// Longest `errorMessage` written.
 const MAX_ERROR_MESSAGE_BYTES: usize = 8 * 1024;
+/// Largest model error record read (`results/model-error.json`); the driver writes a few KiB.
+const MODEL_ERROR_MAX_BYTES: u64 = 64 * 1024;
 
 /// What the monitor was doing when a call failed; named in every error message.
 /// Its `Display` is the phrase error messages use.
@@ -53,6 +60,10 @@ pub enum Step {
     /// The parts of a final report: each can be left out when it cannot be had for good.
     #[strum(to_string = "read job run details")]
     RunDetails,
+    #[strum(to_string = "list job run attempts")]
+    RunAttempts,
+    #[strum(to_string = "read model error record")]
+    ModelError,
     #[strum(to_string = "read driver stdout")]
     DriverStdout,
     #[strum(to_string = "read driver stderr")]
@@ -74,7 +85,7 @@ pub type MonitorError = JobError<Step>;
 /// had for good (access denied, a missing bucket) is left out, so the job still reaches its final
 /// status; everything else fails the invocation and is retried.
 pub fn disposition_of(step: Step, kind: AwsErrorKind) -> Disposition {
-    let report_part = matches!(step, Step::RunDetails | Step::DriverStdout | Step::DriverStderr | Step::ModelResult | Step::Outputs | Step::FileOutput);
+    let report_part = matches!(step, Step::RunDetails | Step::RunAttempts | Step::ModelError | Step::DriverStdout | Step::DriverStderr | Step::ModelResult | Step::Outputs | Step::FileOutput);
     match kind {
         AwsErrorKind::Transient => Disposition::Retry,
         _ if report_part => Disposition::LeaveOut,
@@ -159,7 +170,11 @@ impl MonitorHandler {
                     Err(e) => return Ok(malformed(event_id, detail_type, &e.to_string())),
                 };
                 if detail_type == RETRY {
-                    return self.record_retry(&detail).await;
+                    let retry: RetryDetail = match serde_json::from_value(payload["detail"].clone()) {
+                        Ok(retry) => retry,
+                        Err(e) => return Ok(malformed(event_id, detail_type, &e.to_string())),
+                    };
+                    return self.record_retry(&detail, &retry).await;
                 }
                 let Some(state) = detail.state.as_deref() else {
                     return Ok(malformed(event_id, detail_type, "detail has no state"));
@@ -214,6 +229,9 @@ impl MonitorHandler {
             output_files: None,
             job_messages: Vec::new(),
             file_outputs: Vec::new(),
+            attempts: None,
+            failure: None,
+            provenance: None,
         };
         if status.is_terminal() {
             // The result and outputs do not depend on the run's details: read them alongside.
@@ -231,6 +249,7 @@ impl MonitorHandler {
                 update.job_messages.extend(outputs.messages.iter().map(|m| job_message(update.at, MessageLevel::Warning, m)));
             }
         }
+        let status = update.status;
         let applied = self.write_status(&mut update).await.map_err(step_error(job.id(), Step::WriteStatus))?;
         if !applied {
             info!(job_id = %job.id(), job_run_id = run_id, emr_state = %emr_state, "job moved on meanwhile; event changes nothing");
@@ -287,8 +306,10 @@ impl MonitorHandler {
         Ok(None)
     }
 
-    /// The driver's logs and, for a failed or cancelled run, the failure reason; gathered before
-    /// the final status is written.
+    /// The final report, gathered before the final status is written: the run's details and
+    /// attempts (and, for a failed run, the model error record) at once, then the latest
+    /// attempt's driver logs; the status the run's end means (a timeout is an ERROR), the
+    /// failure reason and `failure` object, `attempts` and `provenance`.
     async fn attach_report(
         &self,
         job: &MonitoredJob,
@@ -297,44 +318,106 @@ impl MonitorHandler {
         state: &EmrState,
         update: &mut StatusUpdate,
     ) -> Result<(), MonitorError> {
-        let run = self.emr.get_job_run(application_id, run_id).await.map(Some);
-        let run = report_part(job.id(), Step::RunDetails, run, None)?;
-        let attempt = run.as_ref().and_then(|r| r.attempt);
+        let failed = matches!(state, EmrState::Failed);
+        let (run, listed, model_error) = tokio::join!(
+            self.emr.get_job_run(application_id, run_id),
+            self.emr.list_job_run_attempts(application_id, run_id),
+            async { if failed { self.read_model_error(job).await } else { Ok(None) } }
+        );
+        let run = report_part(job.id(), Step::RunDetails, run.map(Some), None)?;
+        let listed = report_part(job.id(), Step::RunAttempts, listed, Vec::new())?;
+        let model_error = model_error?;
+        let mut incoming = attempts_from_listing(&listed);
+        if incoming.is_empty() {
+            incoming.extend(run.as_ref().and_then(attempt_from_run));
+        }
+        let attempts = merge_attempts(&job.attempts, &incoming, MergeRule::Override);
+        let attempt = run.as_ref().and_then(|r| r.attempt).or_else(|| attempts.last().map(|a| a.attempt));
+
         let prefix = driver_log_prefix(job.id(), application_id, run_id);
-        let group = self.service.log_group.as_str();
-        let bound = self.monitor.log_tail_bytes;
-        let (stdout_stream, stderr_stream) = (driver_log_stream(&prefix, attempt, "stdout"), driver_log_stream(&prefix, attempt, "stderr"));
-        let (stdout, stderr) = tokio::join!(self.logs.tail(group, &stdout_stream, bound), self.logs.tail(group, &stderr_stream, bound));
-        let stdout = report_part(job.id(), Step::DriverStdout, stdout, Default::default())?;
-        let stderr = report_part(job.id(), Step::DriverStderr, stderr, Default::default())?;
+        let (stdout, stderr) = tokio::join!(
+            self.driver_log(job.id(), &prefix, attempt, "stdout", Step::DriverStdout),
+            self.driver_log(job.id(), &prefix, attempt, "stderr", Step::DriverStderr)
+        );
+        let (stdout, stderr) = (stdout?, stderr?);
         if !stdout.found && !stderr.found {
             info!(job_id = %job.id(), log_stream_prefix = %prefix, "no driver log streams (yet)");
         }
-        if matches!(state, EmrState::Failed | EmrState::Cancelled) {
-            let details = run.as_ref().and_then(|r| r.state_details.as_deref());
-            update.error_message = Some(failure_message(job.id(), state.as_str(), details, &stderr.text, MAX_ERROR_MESSAGE_BYTES));
+
+        let ending = run_ending(state, run.as_ref());
+        update.status = ending.status();
+        let details = run.as_ref().and_then(|r| r.state_details.as_deref());
+        match &ending {
+            RunEnding::TimedOut { reason, .. } => {
+                warn!(job_id = %job.id(), job_run_id = run_id, emr_state = state.as_str(), reason = %reason, "EMR Serverless ended the run for a timeout: ERROR");
+                update.error_message = Some(timeout_message(job.id(), state.as_str(), reason, details));
+            }
+            RunEnding::AsStated(_) if matches!(state, EmrState::Failed | EmrState::Cancelled) => {
+                update.error_message = Some(failure_message(job.id(), state.as_str(), details, &stderr.text, MAX_ERROR_MESSAGE_BYTES));
+            }
+            RunEnding::AsStated(_) => {}
         }
+        if update.status == JobStatus::Error {
+            let failure = job_failure(&ending, run.as_ref(), model_error.as_ref(), &stderr.text);
+            info!(job_id = %job.id(), job_run_id = run_id, failure_class = %failure.class, "failure classified");
+            update.failure = Some(failure);
+        }
+        update.provenance = run.as_ref().map(|r| provenance_of(r, &attempts));
+        update.attempts = Some(attempts).filter(|a| !a.is_empty());
         update.job_messages = job_messages(update.at, run_id, state, &stdout.text, update.error_message.as_deref());
         update.driver_logs = Some(DriverLogs {
             truncated: stdout.truncated || stderr.truncated,
             stdout: stdout.text,
             stderr: stderr.text,
-            log_group_name: group.to_string(),
+            log_group_name: self.service.log_group.clone(),
             log_stream_name_prefix: prefix,
             attempt,
         });
         Ok(())
     }
 
+    /// The end of one driver log stream of the run's latest attempt, looked for under the
+    /// attempt's path and the plain path ([`driver_log_streams`]); empty when neither exists.
+    async fn driver_log(&self, job_id: &str, prefix: &str, attempt: Option<i32>, stream: &str, step: Step) -> Result<LogTail, MonitorError> {
+        for name in driver_log_streams(prefix, attempt, stream) {
+            let tail = self.logs.tail(&self.service.log_group, &name, self.monitor.log_tail_bytes).await;
+            let tail = report_part(job_id, step, tail, LogTail::default())?;
+            if tail.found {
+                return Ok(tail);
+            }
+        }
+        Ok(LogTail::default())
+    }
+
+    /// `<stagingUri>results/<file>`, or `None` when the job's staging URI is not an s3 URL.
+    fn results_uri(&self, job: &MonitoredJob, file: &str) -> Option<S3Uri> {
+        let staging = job.staging_uri.clone().unwrap_or_else(|| self.service.staging.job_uri(job.id()));
+        let Some(folder) = S3Uri::parse(&staging) else {
+            warn!(job_id = %job.id(), staging_uri = %printable(&staging), "stagingUri is not an s3 URL; no results read");
+            return None;
+        };
+        Some(S3Uri { bucket: folder.bucket, key: format!("{}{RESULTS_FOLDER}{file}", folder.key) })
+    }
+
+    /// The driver's record of what the model raised (`results/model-error.json`), if it wrote one
+    /// and it can be read; a record that is not one is logged and left out.
+    async fn read_model_error(&self, job: &MonitoredJob) -> Result<Option<ModelErrorRecord>, MonitorError> {
+        let Some(uri) = self.results_uri(job, MODEL_ERROR_FILE_NAME) else { return Ok(None) };
+        let text = self.objects.get_text(&uri, MODEL_ERROR_MAX_BYTES).await.map(Some);
+        let Some(text) = report_part(job.id(), Step::ModelError, text, None)? else { return Ok(None) };
+        match serde_json::from_str(&text) {
+            Ok(record) => Ok(Some(record)),
+            Err(e) => {
+                warn!(job_id = %job.id(), error = %e, "model error record unreadable; left out");
+                Ok(None)
+            }
+        }
+    }
+
     /// `modelResult`: what the driver wrote to `<staging>/results/result.json`, or a pointer to
     /// it when it is larger than the configured bound.
     async fn read_result(&self, job: &MonitoredJob) -> Result<Option<Value>, MonitorError> {
-        let staging = job.staging_uri.clone().unwrap_or_else(|| self.service.staging.job_uri(job.id()));
-        let Some(folder) = S3Uri::parse(&staging) else {
-            warn!(job_id = %job.id(), staging_uri = %printable(&staging), "stagingUri is not an s3 URL; no result read");
-            return Ok(None);
-        };
-        let uri = S3Uri { bucket: folder.bucket, key: format!("{}{RESULTS_FOLDER}{RESULT_FILE}", folder.key) };
+        let Some(uri) = self.results_uri(job, RESULT_FILE) else { return Ok(None) };
         let size = self.objects.object_size(&uri.bucket, &uri.key).await;
         let size = report_part(job.id(), Step::ModelResult, size, None)?;
         let Some(size) = size else { return Ok(None) };
@@ -393,7 +476,10 @@ impl MonitorHandler {
         Ok(Ok(FileOutputContent::of_bytes(index, &bytes)))
     }
 
-    async fn record_retry(&self, detail: &JobRunDetail) -> Result<Outcome, MonitorError> {
+    /// A Retry event: the failed attempt and the new one join the job's `attempts` (merged with
+    /// what the row has, so a redelivered event changes nothing) and `statusHistory`; the status
+    /// stays (a retry never moves a job back to WAITING).
+    async fn record_retry(&self, detail: &JobRunDetail, retry: &RetryDetail) -> Result<Outcome, MonitorError> {
         let Some(job) = self.find_job(&detail.application_id, &detail.job_run_id, detail.job_run_name.as_deref()).await? else {
             return Ok(Outcome::Ignored("not our job run".into()));
         };
@@ -402,7 +488,7 @@ impl MonitorHandler {
         };
         let recorded = self
             .store
-            .record_retry(job.id(), &detail.job_run_id, detail.attempt, status, Utc::now())
+            .record_retry(job.id(), &detail.job_run_id, detail.attempt, &merge_attempts(&job.attempts, &attempts_from_retry(retry), MergeRule::FillGaps), status, Utc::now())
             .await
             .map_err(step_error(job.id(), Step::RecordRetry))?;
         info!(job_id = %job.id(), job_run_id = %detail.job_run_id, attempt = ?detail.attempt, recorded, "job run retry");
@@ -592,6 +678,9 @@ mod tests {
             output_files: Some(vec![OutputFile { name: None, file_url: "s3://b/o/".into(), exists: true }]),
             job_messages: vec!["2026/1/2 03:04:05 [info] run ended".into(), "2026/1/2 03:04:05 [info] line".into()],
             file_outputs: vec![FileOutputContent { index: 0, file_content: "e30=".into(), file_size: 2 }],
+            attempts: None,
+            failure: None,
+            provenance: None,
         }
     }
 

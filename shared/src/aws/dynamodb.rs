@@ -13,6 +13,7 @@ use crate::job::{attr, epoch_millis, job_message, timestamp, JobHeader, Timestam
 use crate::job_run::{MonitoredJob, StatusUpdate};
 use crate::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::ports::{CleanupStore, JobStore, MonitorStore};
+use crate::run_outcome::AttemptRecord;
 use crate::staging_folder::CleanupSnapshot;
 
 const SERVICE: &str = "DynamoDB";
@@ -327,6 +328,9 @@ impl MonitorStore for DynamoJobStore {
         optional("message", "errorMessage", update.error_message.as_deref().map(s));
         optional("result", "modelResult", update.model_result.as_ref().map(to_av).transpose()?);
         optional("outputs", "outputFiles", update.output_files.as_ref().map(to_av).transpose()?);
+        optional("attempts", "attempts", update.attempts.as_ref().map(to_av).transpose()?);
+        optional("failure", "failure", update.failure.as_ref().map(to_av).transpose()?);
+        optional("provenance", "provenance", update.provenance.as_ref().map(to_av).transpose()?);
         let at_ms = epoch_millis(update.at);
         if update.status == JobStatus::Running || update.status.is_terminal() {
             // The first moment the run was seen running; a run that ended before it was seen
@@ -359,16 +363,17 @@ impl MonitorStore for DynamoJobStore {
         self.updated(&update.job_id, Write::new("UpdateItem(apply status)", format!("SET {}", sets.join(", ")), condition, vals)).await
     }
 
-    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, status: JobStatus, at: DateTime<Utc>) -> Result<bool, AwsError> {
+    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, attempts: &[AttemptRecord], status: JobStatus, at: DateTime<Utc>) -> Result<bool, AwsError> {
         let state = match attempt {
             Some(n) => format!("RETRY attempt {n}"),
             None => "RETRY".to_string(),
         };
-        let mut vals = values([(":now", s(&timestamp(at))), (":run", s(run_id))]);
+        let mut vals = values([(":now", s(&timestamp(at))), (":run", s(run_id)), (":attempts", to_av(&attempts)?)]);
         let live = in_list("live", &["CREATED", "WAITING", "RUNNING"], &mut vals);
         vals.extend(history_values(status, Some(&state), at)?);
         let condition = format!("attribute_exists(id) AND jobStatus IN {live} AND sparkApplicationId = :run");
-        self.updated(job_id, Write::new("UpdateItem(record retry)", format!("SET updatedAt = :now, {APPEND_HISTORY}"), condition, vals)).await
+        let update = format!("SET updatedAt = :now, attempts = :attempts, {APPEND_HISTORY}");
+        self.updated(job_id, Write::new("UpdateItem(record retry)", update, condition, vals)).await
     }
 
     async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {

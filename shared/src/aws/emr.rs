@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::{classify, AwsError, AwsErrorKind};
 use crate::manifest::PySparkJobManifest;
 use crate::application::{ApplicationSpec, ApplicationSummary};
-use crate::job_run::JobRunInfo;
+use crate::job_run::{JobRunAttempt, JobRunInfo};
 use crate::ports::{ApplicationCatalog, JobRunCanceller, JobRunLauncher, JobRunReader};
 
 const SERVICE: &str = "EMR Serverless";
@@ -198,8 +198,44 @@ impl JobRunReader for EmrServerlessClient {
             name: run.name().map(str::to_string),
             tags: run.tags().cloned().unwrap_or_default(),
             attempt: run.attempt(),
+            attempt_created_at: run.attempt_created_at().and_then(to_chrono),
+            attempt_updated_at: run.attempt_updated_at().and_then(to_chrono),
+            release_label: Some(run.release_label().to_string()).filter(|l| !l.is_empty()),
+            started_at: run.started_at().and_then(to_chrono),
+            ended_at: run.ended_at().and_then(to_chrono),
+            total_execution_duration_seconds: run.total_execution_duration_seconds().map(i64::from),
+            queued_duration_milliseconds: run.queued_duration_milliseconds(),
+            execution_timeout_minutes: run.execution_timeout_minutes(),
+            max_attempts: run.retry_policy().and_then(|p| p.max_attempts()),
+            image_uri: run.image_configuration().map(|i| i.image_uri().to_string()).filter(|u| !u.is_empty()),
+            image_digest: run.image_configuration().and_then(|i| i.resolved_image_digest()).map(str::to_string),
         })
     }
+
+    async fn list_job_run_attempts(&self, application_id: &str, run_id: &str) -> Result<Vec<JobRunAttempt>, AwsError> {
+        let mut pages = self.client.list_job_run_attempts().application_id(application_id).job_run_id(run_id).into_paginator().send();
+        let mut attempts = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(SERVICE, "ListJobRunAttempts", e))?;
+            for listed in page.job_run_attempts() {
+                // An entry without a number cannot be placed in the list: EMR always gives one.
+                let Some(attempt) = listed.attempt() else { continue };
+                attempts.push(JobRunAttempt {
+                    attempt,
+                    state: listed.state().as_str().to_string(),
+                    state_details: Some(listed.state_details().to_string()).filter(|d| !d.is_empty()),
+                    created_at: to_chrono(listed.created_at()),
+                    updated_at: to_chrono(listed.updated_at()),
+                });
+            }
+        }
+        Ok(attempts)
+    }
+}
+
+/// An SDK timestamp as chrono's; `None` out of chrono's range.
+fn to_chrono(at: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(at.secs(), at.subsec_nanos())
 }
 
 #[async_trait]

@@ -6,7 +6,7 @@ use chrono::Duration;
 use serde_json::{json, Value};
 use shared::fakes::{settings, transient, FakeAws};
 use shared::job::{Asset, Timestamp};
-use shared::job_run::JobRunInfo;
+use shared::job_run::{JobRunAttempt, JobRunInfo};
 
 use super::*;
 
@@ -24,6 +24,10 @@ const STATE_RUNNING_NO_NAME: &str = include_str!("../../../../events/monitor/sta
 const STATE_SUCCESS: &str = include_str!("../../../../events/monitor/state-success.json");
 const STATE_FAILED: &str = include_str!("../../../../events/monitor/state-failed.json");
 const STATE_UNKNOWN: &str = include_str!("../../../../events/monitor/state-unknown.json");
+const STATE_QUEUED: &str = include_str!("../../../../events/monitor/state-queued.json");
+const STATE_CANCELLED: &str = include_str!("../../../../events/monitor/state-cancelled.json");
+const STATE_TIMED_OUT: &str = include_str!("../../../../events/monitor/state-timed-out.json");
+const STATE_QUEUE_TIMED_OUT: &str = include_str!("../../../../events/monitor/state-queue-timed-out.json");
 const JOB_RUN_RETRY: &str = include_str!("../../../../events/monitor/job-run-retry.json");
 const MALFORMED: &str = include_str!("../../../../events/monitor/malformed.json");
 const RESOURCE_UTILIZATION: &str = include_str!("../../../../events/monitor/resource-utilization.json");
@@ -148,7 +152,9 @@ async fn a_failed_run_ends_the_job_in_error_with_emrs_reason_and_the_drivers_std
     assert!(row["jobEndTime"].as_i64().is_some());
     let messages: Vec<&str> = row["jobMessages"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
     assert!(messages.iter().any(|m| m.ends_with("[info] scoring 10 rows")) && messages.iter().any(|m| m.contains("[error] job ")), "{messages:?}");
-    assert!(row.get("modelResult").is_none() && world.aws.objects.recorder.calls().is_empty(), "a failed run's outputs are not read");
+    let read: Vec<&str> = world.aws.objects.recorder.calls().iter().map(|c| c.name).collect();
+    assert!(row.get("modelResult").is_none() && read == ["get_text"], "a failed run's outputs are not read, only its model error record: {read:?}");
+    assert_eq!(row["failure"]["class"], "MODEL_ERROR", "from the stderr traceback: {:#}", row["failure"]);
 }
 
 #[tokio::test]
@@ -234,4 +240,195 @@ async fn a_transient_store_error_fails_the_invocation_for_a_retry_and_writes_not
         assert_eq!((err.step, err.disposition), (step, Disposition::Retry), "{operation}: {err}");
         assert_eq!(world.aws.jobs.row(JOB), before, "{operation}");
     }
+}
+
+fn at(text: &str) -> Option<DateTime<Utc>> {
+    Some(DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc))
+}
+
+#[tokio::test]
+async fn a_queued_run_shows_queued_while_the_job_waits() {
+    let world = world();
+    world.aws.jobs.put(launched_row("WAITING", "PENDING"));
+    world.handler.handle_event(&event(STATE_QUEUED)).await.unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("WAITING"), Some("QUEUED")));
+    // Then admitted: SCHEDULED follows QUEUED; a late PENDING does not take it back.
+    world.handler.handle_event(&event(STATE_SCHEDULED)).await.unwrap();
+    world.handler.handle_event(&event(STATE_PENDING)).await.unwrap();
+    assert_eq!(world.aws.jobs.row(JOB).unwrap()["emrState"], "SCHEDULED");
+}
+
+#[tokio::test]
+async fn a_run_emr_cancelled_for_its_execution_timeout_ends_the_job_in_error() {
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "CANCELLING"));
+    let details = event(STATE_TIMED_OUT)["detail"]["stateDetails"].as_str().unwrap().to_string();
+    let info = JobRunInfo {
+        state: "CANCELLED".into(),
+        state_details: Some(details),
+        name: Some(JOB.into()),
+        execution_timeout_minutes: Some(30),
+        total_execution_duration_seconds: Some(1_801),
+        release_label: Some("emr-7.5.0".into()),
+        ..JobRunInfo::default()
+    };
+    world.aws.emr.add_run(APP, RUN, info);
+    world.aws.logs.put("/aws/emr-serverless", &driver_stream("stderr"), "ERROR SparkContext: SIGTERM received\n");
+
+    let outcome = world.handler.handle_event(&event(STATE_TIMED_OUT)).await.unwrap();
+    assert!(matches!(outcome, Outcome::Applied { status: JobStatus::Error, .. }), "{outcome:?}");
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("ERROR"), Some("CANCELLED")), "nobody cancelled it");
+    let message = row["errorMessage"].as_str().unwrap();
+    assert!(message.starts_with(&format!("job {JOB}: EMR Serverless job run CANCELLED: the run exceeded its execution timeout of 30 minutes")), "{message}");
+    assert_eq!(row["failure"]["class"], "TIMEOUT");
+    assert_eq!(row["failure"]["summary"], "The run exceeded its execution timeout of 30 minutes; EMR Serverless ended it");
+    assert_eq!(row["provenance"]["executionTimeoutMinutes"], 30);
+    assert_eq!(last_history(&row)["status"], "ERROR");
+}
+
+#[tokio::test]
+async fn a_run_that_timed_out_in_the_queue_ends_in_error_saying_so() {
+    let world = world();
+    world.aws.jobs.put(launched_row("WAITING", "QUEUED"));
+    let details = event(STATE_QUEUE_TIMED_OUT)["detail"]["stateDetails"].as_str().unwrap().to_string();
+    let info = JobRunInfo { state: "FAILED".into(), state_details: Some(details), queued_duration_milliseconds: Some(900_000), ..JobRunInfo::default() };
+    world.aws.emr.add_run(APP, RUN, info);
+    world.handler.handle_event(&event(STATE_QUEUE_TIMED_OUT)).await.unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!(row["jobStatus"], "ERROR");
+    let message = row["errorMessage"].as_str().unwrap();
+    assert!(message.contains("the run timed out in the application's queue and never started"), "{message}");
+    assert_eq!(row["failure"]["class"], "QUEUE_TIMEOUT");
+    assert_eq!(row["provenance"]["queuedDurationMilliseconds"], 900_000, "the time spent queued");
+}
+
+#[tokio::test]
+async fn cancels_stay_cancelled_whoever_asked() {
+    // Cancelled from outside (console, CLI): CANCELLED with what EMR says.
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "CANCELLING"));
+    let info = JobRunInfo { state: "CANCELLED".into(), state_details: Some("Job run cancelled by user".into()), execution_timeout_minutes: Some(720), total_execution_duration_seconds: Some(95), ..JobRunInfo::default() };
+    world.aws.emr.add_run(APP, RUN, info);
+    world.handler.handle_event(&event(STATE_CANCELLED)).await.unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!(row["jobStatus"], "CANCELLED");
+    assert_eq!(row["errorMessage"], format!("job {JOB}: EMR Serverless job run CANCELLED: Job run cancelled by user"));
+    assert!(row.get("failure").is_none(), "only a job in ERROR has a failure");
+
+    // Cancelled through ModelOp Center: the row is CANCELLED already and stays so, even if EMR
+    // ends the run for its timeout meanwhile.
+    let world = self::world();
+    world.aws.jobs.put(launched_row("CANCELLED", "RUNNING"));
+    let before = world.aws.jobs.row(JOB);
+    for sample in [STATE_CANCELLED, STATE_TIMED_OUT] {
+        let outcome = world.handler.handle_event(&event(sample)).await.unwrap();
+        assert_eq!(outcome, Outcome::Ignored("the job is already final".into()));
+    }
+    assert_eq!(world.aws.jobs.row(JOB), before);
+}
+
+#[tokio::test]
+async fn retries_add_attempts_without_moving_the_status_back() {
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    for _ in 0..2 {
+        world.handler.handle_event(&event(JOB_RUN_RETRY)).await.unwrap();
+    }
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("RUNNING"), Some("RUNNING")));
+    assert_eq!(row["attempts"], json!([
+        {"attempt": 1, "state": "FAILED", "startedAt": "2026-11-23T20:09:00.123Z", "endedAt": "2026-11-23T20:11:40.902Z"},
+        {"attempt": 2, "startedAt": "2026-11-23T20:11:45.530Z"}
+    ]), "a redelivered event adds nothing");
+    // Attempt 2 goes SCHEDULED, then RUNNING: neither moves the job back to WAITING.
+    for sample in [STATE_SCHEDULED, STATE_RUNNING] {
+        assert!(matches!(world.handler.handle_event(&event(sample)).await.unwrap(), Outcome::Ignored(_)));
+    }
+    assert_eq!(world.aws.jobs.row(JOB).unwrap()["jobStatus"], "RUNNING");
+}
+
+#[tokio::test]
+async fn the_final_state_records_attempts_provenance_and_the_last_attempts_logs() {
+    let world = world();
+    let mut row = launched_row("RUNNING", "RUNNING");
+    // Only attempt 2's Retry event... was lost: the row knows no attempts.
+    row["attempts"] = json!([]);
+    world.aws.jobs.put(row);
+    let info = JobRunInfo {
+        state: "SUCCESS".into(),
+        name: Some(JOB.into()),
+        attempt: Some(3),
+        release_label: Some("emr-7.5.0".into()),
+        started_at: at("2026-11-23T20:13:00Z"),
+        ended_at: at("2026-11-23T20:15:00Z"),
+        total_execution_duration_seconds: Some(120),
+        queued_duration_milliseconds: Some(0),
+        execution_timeout_minutes: Some(60),
+        max_attempts: Some(3),
+        image_uri: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/spark:1".into()),
+        image_digest: Some("sha256:abc".into()),
+        ..JobRunInfo::default()
+    };
+    world.aws.emr.add_run(APP, RUN, info);
+    let attempt = |n: i32, state: &str, from: &str, to: &str| JobRunAttempt {
+        attempt: n,
+        state: state.into(),
+        state_details: Some(if state == "FAILED" { "Job failed, ExitCode: 1".into() } else { String::new() }),
+        created_at: at(from),
+        updated_at: at(to),
+    };
+    world.aws.emr.set_attempts(RUN, vec![
+        attempt(1, "FAILED", "2026-11-23T20:09:00Z", "2026-11-23T20:11:00Z"),
+        attempt(2, "FAILED", "2026-11-23T20:11:05Z", "2026-11-23T20:12:55Z"),
+        attempt(3, "SUCCESS", "2026-11-23T20:12:58Z", "2026-11-23T20:15:00Z"),
+    ]);
+    let attempt_stream = |stream: &str| format!("{JOB}/applications/{APP}/jobs/{RUN}/attempts/3/SPARK_DRIVER/{stream}");
+    world.aws.logs.put("/aws/emr-serverless", &driver_stream("stdout"), "attempt 1 output\n");
+    world.aws.logs.put("/aws/emr-serverless", &attempt_stream("stdout"), "attempt 3 output\n");
+
+    world.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!(row["jobStatus"], "COMPLETE");
+    let attempts = row["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "from ListJobRunAttempts: {attempts:?}");
+    assert_eq!(attempts[0], json!({"attempt": 1, "state": "FAILED", "reason": "Job failed, ExitCode: 1", "startedAt": "2026-11-23T20:09:00.000Z", "endedAt": "2026-11-23T20:11:00.000Z"}));
+    assert_eq!(row["provenance"], json!({
+        "releaseLabel": "emr-7.5.0", "imageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/spark:1", "imageDigest": "sha256:abc",
+        "attempts": 3, "maxAttempts": 3, "executionTimeoutMinutes": 60, "startedAt": "2026-11-23T20:13:00.000Z", "endedAt": "2026-11-23T20:15:00.000Z",
+        "queuedDurationMilliseconds": 0, "totalExecutionDurationSeconds": 120
+    }));
+    assert_eq!((row["driverLogs"]["attempt"].as_i64(), row["driverLogs"]["stdout"].as_str()), (Some(3), Some("attempt 3 output\n")), "the last attempt's");
+    assert_eq!(row["driverLogs"]["logStreamNamePrefix"], format!("{JOB}/applications/{APP}/jobs/{RUN}/"));
+    // stderr: neither path exists, both were looked for.
+    let looked: Vec<String> = world.aws.logs.recorder.calls().into_iter().filter(|c| c.args[1].ends_with("stderr")).map(|c| c.args[1].clone()).collect();
+    assert_eq!(looked, [attempt_stream("stderr"), driver_stream("stderr")]);
+}
+
+#[tokio::test]
+async fn the_model_error_record_classifies_the_failure() {
+    // (record, class, module)
+    let cases = [
+        (r#"{"exceptionType": "ValueError", "message": "no column 'age'", "tracebackTail": "ValueError: no column 'age'"}"#, "MODEL_ERROR", None),
+        (r#"{"exceptionType": "ModuleNotFoundError", "message": "No module named 'xgboost'", "tracebackTail": ""}"#, "MISSING_DEPENDENCY", Some("xgboost")),
+        ("not json", "UNKNOWN", None),
+    ];
+    for (record, class, module) in cases {
+        let world = world();
+        world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+        world.aws.emr.add_run(APP, RUN, JobRunInfo { state: "FAILED".into(), state_details: Some("Job failed, ExitCode: 1".into()), ..JobRunInfo::default() });
+        world.aws.objects.put("modelop-staging", &format!("modelop-spark-serverless/{JOB}/results/model-error.json"), record);
+        world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+        let row = world.aws.jobs.row(JOB).unwrap();
+        assert_eq!((row["jobStatus"].as_str(), row["failure"]["class"].as_str()), (Some("ERROR"), Some(class)), "{record}");
+        assert_eq!(row["failure"]["evidence"]["module"].as_str(), module, "{record}");
+    }
+    // No record: EMR's stateDetails and the stderr tail.
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    world.aws.emr.add_run(APP, RUN, JobRunInfo { state: "FAILED".into(), state_details: Some("Job failed, ExitCode: 137".into()), ..JobRunInfo::default() });
+    world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!((row["failure"]["class"].as_str(), row["failure"]["evidence"]["exitCode"].as_i64()), (Some("OUT_OF_MEMORY"), Some(137)), "{:#}", row["failure"]);
 }

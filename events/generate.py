@@ -450,17 +450,20 @@ def state_change(name, state, previous, at, run_name=BATCH_ID, details=None):
     return eventbridge(name, "EMR Serverless Job Run State Change", "aws.emr-serverless", at, detail)
 
 
+TIMED_OUT_DETAILS = "Job run timed out: it ran longer than its execution timeout of 30 minutes and was cancelled."
+QUEUE_TIMED_OUT_DETAILS = ("Job run timed out in the QUEUED state: it waited longer than the application's queue timeout "
+                           "of 15 minutes.")
+
+
 def monitor_events():
     files = {name: state_change(name, *args) for name, args in RUN_STATES.items()}
     files["state-running-no-name.json"] = state_change("state-running-no-name.json", *RUN_STATES["state-running.json"], run_name=None)
     # Runs EMR ended for a timeout. No public source gives these stateDetails: the wordings are
     # the EMR emulator's ASSUMED ones (tests/emulator/emr_serverless.py), for 30 and 15 minutes.
     files["state-timed-out.json"] = state_change(
-        "state-timed-out.json", "CANCELLED", "CANCELLING", "2026-11-23T20:40:00.118812Z",
-        details="Job run timed out: it ran longer than its execution timeout of 30 minutes and was cancelled.")
+        "state-timed-out.json", "CANCELLED", "CANCELLING", "2026-11-23T20:40:00.118812Z", details=TIMED_OUT_DETAILS)
     files["state-queue-timed-out.json"] = state_change(
-        "state-queue-timed-out.json", "FAILED", "QUEUED", "2026-11-23T20:24:02.311975Z",
-        details="Job run timed out in the QUEUED state: it waited longer than the application's queue timeout of 15 minutes.")
+        "state-queue-timed-out.json", "FAILED", "QUEUED", "2026-11-23T20:24:02.311975Z", details=QUEUE_TIMED_OUT_DETAILS)
 
     # Attempt 1 failed at 20:11:40; EMR Serverless (7.1.0+, with a retry policy) starts attempt 2.
     retry_at = "2026-11-23T20:11:45.530218Z"
@@ -693,6 +696,14 @@ def monitor_expected():
         "monitor/state-failed.json": dict(applied("FAILED", "ERROR", "FAILED", job=dict(
             final, errorMessage={"contains": FAILED_DETAILS}), calls={"include": ["emr-serverless:GetJobRun", "dynamodb:UpdateItem"]}),
             **launched_seed("FAILED", stateDetails=FAILED_DETAILS)),
+        # A run EMR ended for its execution timeout (or its queue timeout) ends the job in ERROR,
+        # classed TIMEOUT (QUEUE_TIMEOUT): the user did not cancel it.
+        "monitor/state-timed-out.json": dict(applied("CANCELLED", "ERROR", "CANCELLED", job=dict(
+            final, errorMessage={"contains": "execution timeout of 30 minutes"}, failure={"present": True})),
+            **launched_seed("CANCELLED", stateDetails=TIMED_OUT_DETAILS)),
+        "monitor/state-queue-timed-out.json": dict(applied("FAILED", "ERROR", "FAILED", job=dict(
+            final, errorMessage={"contains": "queue timeout"}, failure={"present": True})),
+            **launched_seed("FAILED", stateDetails=QUEUE_TIMED_OUT_DETAILS)),
         "monitor/state-success.json": dict(applied("SUCCESS", "COMPLETE", "SUCCESS", job=dict(
             final, modelResult=MODEL_RESULT, outputFiles={"present": True})), **launched_seed("SUCCESS", result=MODEL_RESULT)),
         "monitor/job-run-retry.json": dict(launched_seed("RUNNING", attempt=2), expect={

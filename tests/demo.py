@@ -112,6 +112,19 @@ def report(stack: L.Stack, job: dict, expected: str) -> bool:
         out(f"    model result:  {json.dumps(result, sort_keys=True)}")
     if job.get("errorMessage"):
         out(f"    error:         {RED}{job['errorMessage'].splitlines()[0]}{RESET}")
+    failure = job.get("failure") or {}
+    if failure:
+        out(f"    failure:       {RED}{failure.get('class')}{RESET}: {failure.get('summary')}")
+    provenance = job.get("provenance") or {}
+    if provenance:
+        queued, ran = provenance.get("queuedDurationMilliseconds"), provenance.get("totalExecutionDurationSeconds")
+        out(f"    run:           {provenance.get('attempts', 1)} attempt(s) of {provenance.get('maxAttempts', 1)}; queued "
+            f"{f'{queued / 1000:.1f}s' if isinstance(queued, (int, float)) else '-'}; ran "
+            f"{f'{ran}s' if ran is not None else '-'}; timeout {provenance.get('executionTimeoutMinutes', '-')} min; "
+            f"release {provenance.get('releaseLabel', '-')}")
+    for attempt in job.get("attempts") or []:
+        reason = f" ({attempt['reason']})" if attempt.get("reason") else ""
+        out(f"    attempt {attempt.get('attempt')}:     {attempt.get('state', '-')}{reason}")
     for ignored in job.get("ignoredJobParameters") or []:
         out(f"    ignored:       {ignored['parameter']}={ignored['value']!r} ({ignored['reason']})")
     times = [job.get(k) for k in ("jobWaitTime", "jobRunTime", "jobEndTime")]

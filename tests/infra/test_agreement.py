@@ -336,6 +336,7 @@ SDK_ACTIONS = {
     "start_job_run": {"emr-serverless:StartJobRun", "emr-serverless:TagResource", "iam:PassRole"},
     "list_job_runs": {"emr-serverless:ListJobRuns"},
     "get_job_run": {"emr-serverless:GetJobRun"},
+    "list_job_run_attempts": {"emr-serverless:ListJobRunAttempts"},
     "cancel_job_run": {"emr-serverless:CancelJobRun"},
     "get_log_events": {"logs:GetLogEvents"},
 }
@@ -395,7 +396,8 @@ EXPECTED_ACTIONS = {
         "logs:CreateLogStream", "logs:PutLogEvents",
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query",
         "sqs:SendMessage", "s3:GetObject", "s3:ListBucket",
-        "emr-serverless:GetJobRun", "logs:GetLogEvents", "logs:DescribeLogStreams", "logs:FilterLogEvents",
+        "emr-serverless:GetJobRun", "emr-serverless:ListJobRunAttempts",
+        "logs:GetLogEvents", "logs:DescribeLogStreams", "logs:FilterLogEvents",
     },
     "CleanupFunction": {
         "logs:CreateLogStream", "logs:PutLogEvents",

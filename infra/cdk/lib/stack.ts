@@ -368,7 +368,7 @@ export class ModelOpSparkServerlessStack extends Stack {
     }
     const submitRole = lambdaRole('SubmitRole', 'Execution role of the submit function.', 'submit', submitStatements);
 
-    // monitor: DynamoDB GetItem/UpdateItem/Query (table and indexes), EMR Serverless GetJobRun, CloudWatch Logs
+    // monitor: DynamoDB GetItem/UpdateItem/Query (table and indexes), EMR Serverless GetJobRun and ListJobRunAttempts, CloudWatch Logs
     // of the job log group, S3 HeadObject/GetObject of results and ListObjectsV2 of outputs.
     const monitorStatements = [
       allow('OwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [monitorLogGroup.logGroupArn]),
@@ -384,7 +384,7 @@ export class ModelOpSparkServerlessStack extends Stack {
       monitorStatements.push(assumeMainRole());
     } else {
       monitorStatements.push(
-        allow('JobRuns', ['emr-serverless:GetJobRun'], [emrJobRuns]),
+        allow('JobRuns', ['emr-serverless:GetJobRun', 'emr-serverless:ListJobRunAttempts'], [emrJobRuns]),
         allow('JobLogs', ['logs:GetLogEvents', 'logs:DescribeLogStreams', 'logs:FilterLogEvents'], emrLogGroupArns),
       );
     }

@@ -1168,7 +1168,8 @@ class SparkRunner:
     3. ``spark-submit --master local[*]`` with the run's ``--conf``s (minus EMR-only ones), in its
        own process group; driver stdout/stderr go to files.
     4. Upload the driver's stdout/stderr to CloudWatch Logs where EMR Serverless puts them, and
-       sync what Spark wrote under the output and results locations back to S3 (no ``.crc``).
+       sync what Spark wrote under the output and results locations back to S3 (no ``.crc``),
+       whether the attempt succeeded or failed (not when it was cancelled).
     """
 
     def __init__(self, aws_endpoint: str, work_dir: str, max_concurrent: int = 2, spark_submit: str | None = None,
@@ -1298,12 +1299,14 @@ class SparkRunner:
                 self._upload_logs(emr, run, number, stdout_path, stderr_path)
                 if run.cancel_requested.is_set():
                     return "cancelled", None
-                if code != 0:
-                    return "failed", self._failure_details(code, stderr_path)
+                # On EMR the driver writes to S3 directly, so what a failed attempt wrote (the
+                # driver's results/model-error.json, say) is there too.
                 for local, uri in outputs:
                     if os.path.exists(local):
                         for written in self._upload_tree(local, uri):
-                            emr.log(f"job run {run.id}: wrote {written}")
+                            emr.log(f"job run {run.id}: attempt {number}: wrote {written}")
+                if code != 0:
+                    return "failed", self._failure_details(code, stderr_path)
                 return "success", None
         except Exception as exc:  # noqa: BLE001 - a run that cannot even start fails, as on EMR
             emr.log(f"job run {run.id}: {traceback.format_exc()}")

@@ -4,6 +4,7 @@ the plumbing AWS provides between them, driving the compiled function binaries.
     .venv/bin/python tests/emulator/local_aws.py --ready-file PATH [--target-dir target/debug]
         [--table modelop-jobs] [--bucket modelop-staging] [--schedule-seconds 5]
         [--drop-emr-events-for JOB_ID ...] [--log-dir DIR] [--max-concurrent-runs 2]
+        [--function-env KEY=VALUE ...] [--time-scale SECONDS]
 
 What runs (all on 127.0.0.1, free ports; everything is stopped on SIGTERM/SIGINT, and when the
 parent process dies):
@@ -13,10 +14,14 @@ parent process dies):
   ``bySparkApplicationId`` and ``byJobStatus``, a ``NEW_AND_OLD_IMAGES`` stream), the staging
   bucket and the log group ``/aws/emr-serverless`` are created at start.
 * EMR Serverless (``emr_serverless.py``, in this process, execute mode): runs each job run with
-  ``spark-submit --master local[*]``.
+  ``spark-submit --master local[*]``. Its durations (execution timeout, queue timeout, cancel grace
+  period) run on a clock of ``--time-scale`` seconds per emulated minute (default
+  ``$EMR_SERVERLESS_TIME_SCALE``, else 60: real time).
 * The three functions, ``submit``, ``monitor`` and ``cleanup``: the compiled binaries from
   ``--target-dir``, each kept warm behind its own Lambda Runtime API (``lambda_runtime_api.py``),
-  invoked one event at a time, as one Lambda instance would be. Their logs go to
+  invoked one event at a time, as one Lambda instance would be. Their configuration is fixed
+  (``emr-7.5.0``, no run controls) except for what ``--function-env KEY=VALUE`` sets or overrides,
+  for example ``EMR_RELEASE_VERSION=emr-7.9.0`` or ``EMR_APP_MAX_CONCURRENT_RUNS=2``. Their logs go to
   ``<log-dir>/<function>.log``. They reach moto with ``AWS_ENDPOINT_URL`` and the EMR endpoint
   with ``AWS_ENDPOINT_URL_EMR_SERVERLESS``.
 * The event source mappings of the table's stream (read with moto's DynamoDB Streams API):
@@ -285,7 +290,8 @@ class LocalAws:
         log(f"moto {moto}: table {self.args.table} (stream {stream_arn}), bucket {self.args.bucket}, log group {LOG_GROUP}")
 
         runner = emr_serverless.SparkRunner(moto, os.path.join(self.tmp, "emr"), self.args.max_concurrent_runs)
-        emr = emr_serverless.EmrServerless(self.events.put, runner, log=lambda m: log(f"emr-serverless: {m}"))
+        emr = emr_serverless.EmrServerless(self.events.put, runner, log=lambda m: log(f"emr-serverless: {m}"),
+                                           time_scale=self.args.time_scale)
         self.emr_server = emr_serverless.Server(emr).start()
         log(f"EMR Serverless (local Spark) {self.emr_server.endpoint}")
 
@@ -303,6 +309,11 @@ class LocalAws:
             "MONITOR_SWEEP_MIN_AGE_MINUTES": "0",
             "RUST_LOG": "info",
         }
+        for pair in self.args.function_env or []:
+            key, _, value = pair.partition("=")
+            env[key] = value
+        if self.args.function_env:
+            log(f"function environment: {', '.join(self.args.function_env)}")
         for name in ("submit", "monitor", "cleanup"):
             binary = os.path.join(self.args.target_dir, name)
             if not os.access(binary, os.X_OK):
@@ -424,8 +435,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-dir")
     parser.add_argument("--max-concurrent-runs", type=int, default=2)
     parser.add_argument("--max-retries", type=int, default=5)
+    parser.add_argument("--function-env", action="append", metavar="KEY=VALUE",
+                        help="set (or override) one variable of the functions' environment")
+    parser.add_argument("--time-scale", type=float, metavar="SECONDS",
+                        help="seconds per emulated minute of EMR Serverless durations (default $EMR_SERVERLESS_TIME_SCALE, else 60)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
+    for pair in args.function_env or []:
+        if "=" not in pair or not pair.partition("=")[0]:
+            parser.error(f"--function-env {pair!r}: expected KEY=VALUE")
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

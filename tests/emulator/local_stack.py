@@ -29,7 +29,10 @@ class Stack:
     """``local_aws.py`` as a child process, and boto3 clients on its moto."""
 
     def __init__(self, log_dir: str, drop_events_for: Iterable[str] = (), schedule_seconds: float = 5.0,
-                 max_concurrent_runs: int = 3, stderr: Any = None) -> None:
+                 max_concurrent_runs: int = 3, stderr: Any = None, function_env: dict[str, str] | None = None,
+                 time_scale: float | None = None) -> None:
+        """``function_env`` sets (or overrides) variables of the functions' configuration;
+        ``time_scale`` is the EMR Serverless emulator's seconds per emulated minute."""
         self.log_dir = log_dir
         os.makedirs(log_dir, exist_ok=True)
         self.ready = os.path.join(log_dir, "ready.json")
@@ -39,6 +42,10 @@ class Stack:
                    "--schedule-seconds", str(schedule_seconds), "--max-concurrent-runs", str(max_concurrent_runs)]
         for job_id in drop_events_for:
             command += ["--drop-emr-events-for", job_id]
+        for key, value in (function_env or {}).items():
+            command += ["--function-env", f"{key}={value}"]
+        if time_scale is not None:
+            command += ["--time-scale", str(time_scale)]
         self.stack_log = open(os.path.join(log_dir, "local-aws.log"), "ab")
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr or self.stack_log, stdin=subprocess.DEVNULL)
         self.info: dict = {}

@@ -549,12 +549,12 @@ def test_execute_mode_retries_a_failed_attempt_with_logs_per_attempt(execute, mo
     assert log_lines(logs, f"{base}/attempts/2/SPARK_DRIVER/stdout") == ["attempt 2 stdout"]
     assert log_lines(logs, f"{base}/attempts/2/SPARK_DRIVER/stderr") == ["attempt 2 stderr"]
     # Each attempt ran from the beginning in its own directory, with the entry point fetched again;
-    # only the attempt that succeeded synced its output back to S3.
+    # each synced what it wrote back to S3 (the failed one too: on EMR the driver writes to S3 directly).
     roots = [server.runner.attempt_root(server.emr.runs[run], n) for n in (1, 2)]
     assert roots[1] == os.path.join(roots[0], "attempts", "2")
     assert all(os.path.isfile(os.path.join(root, "staged", "driver.py")) for root in roots)
     outputs = [o["Key"] for o in s3.list_objects_v2(Bucket="run-controls", Prefix="out/retried/")["Contents"]]
-    assert outputs == ["out/retried/attempt-2.txt"]
+    assert outputs == ["out/retried/attempt-1.txt", "out/retried/attempt-2.txt"]
 
     # The last attempt's failure fails the run, with one retry event for each retry.
     failing = fake_run(emr, app, {"exit": [1]}, retryPolicy={"maxAttempts": 3})

@@ -341,7 +341,7 @@ class CargoLambdaInvoker:
         self.log_path = os.path.join(log_dir, "cargo-lambda-watch.log")
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(self.port),
+            ["cargo", "lambda", "watch", "-A", "127.0.0.1", "--invoke-port", str(self.port),
              "--ignore-changes", "--env-file", env_file],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
@@ -363,7 +363,7 @@ class CargoLambdaInvoker:
         offset = os.path.getsize(self.log_path)
         started = time.monotonic()
         # The first invoke of a function waits for cargo to build it (a no-op after `cargo build`).
-        out = subprocess.run(["cargo", "lambda", "invoke", function, "--invoke-address", "127.0.0.1", "--invoke-port",
+        out = subprocess.run(["cargo", "lambda", "invoke", function, "-A", "127.0.0.1", "--invoke-port",
                               str(self.port), "--data-file", path, "--output-format", "json"],
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
         seconds = time.monotonic() - started

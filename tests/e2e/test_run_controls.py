@@ -77,17 +77,11 @@ def stack(markers):
         yield stack
     finally:
         stack.stop()
-        with open(os.path.join(log_dir, "local-aws.log"), errors="replace") as f:
-            tail = f.read()[-6000:]
-        print(f"\n--- local-aws.log (tail; logs in {log_dir}) ---\n{tail}")
+        L.print_log_tail(log_dir)
 
 
 def finished(stack: L.Stack, job_id: str) -> dict:
-    """The job once it is final and its staging folder has been cleaned."""
-    def ready():
-        job = stack.job(job_id)
-        return job if job and job.get("jobStatus") in L.FINAL and job.get("cleanedAt") else None
-    return L.wait_until(ready, TIMEOUT, what=f"{job_id} to end and be cleaned")
+    return stack.finished(job_id, TIMEOUT)
 
 
 def emr_states(job: dict) -> list[str]:

@@ -104,6 +104,13 @@ class Stack:
         item = self.dynamodb.get_item(TableName=self.info["table"], Key={"id": {"S": job_id}}, ConsistentRead=True).get("Item")
         return None if item is None else plain_item(item)
 
+
+    def finished(self, job_id: str, timeout: float) -> dict:
+        """The job once it is final and cleanup has set its `cleanedAt` (its staging folder is gone)."""
+        def ready():
+            job = self.job(job_id)
+            return job if job and job.get("jobStatus") in FINAL and job.get("cleanedAt") else None
+        return wait_until(ready, timeout, what=f"{job_id} to end and be cleaned")
     def cancel_job(self, job_id: str) -> None:
         """What ModelOp Center does when a user cancels a job."""
         self.dynamodb.update_item(TableName=self.info["table"], Key={"id": {"S": job_id}},
@@ -253,3 +260,10 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
 
 def new_log_dir(prefix: str) -> str:
     return tempfile.mkdtemp(prefix=prefix)
+
+
+def print_log_tail(log_dir: str, name: str = "local-aws.log", size: int = 6000) -> None:
+    """Prints the end of a stack's log, so a failed test shows what the stack did."""
+    with open(os.path.join(log_dir, name), errors="replace") as f:
+        tail = f.read()[-size:]
+    print(f"\n--- {name} (tail; logs in {log_dir}) ---\n{tail}")

@@ -388,7 +388,7 @@ async fn the_sweep_reconciles_lost_events_and_ends_jobs_stuck_without_a_run() {
     let mut config = env.monitor_config();
     config.stuck_waiting_age = Duration::hours(6);
     let outcome = env.monitor_handler_with(config).await.sweep(Utc::now()).await.unwrap();
-    assert_eq!(outcome, Outcome::Swept { checked: 4, applied: 2, ended_stuck: 1 });
+    assert_eq!(outcome, Outcome::Swept { checked: 4, applied: 2, ended_stuck: 1, usage_final: 0 });
 
     assert_eq!(env.job(&lost).await.unwrap()["jobStatus"], "COMPLETE");
     let failed_job = env.job(&failed).await.unwrap();

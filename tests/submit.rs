@@ -519,6 +519,8 @@ async fn run_controls_reach_start_job_run_and_create_application_and_are_recorde
     let (controlled, plain) = (job_id(), job_id());
     let mut job = created_job(&controlled, "MODEL_BATCH_JOB");
     job["jobParameters"] = json!({ "--conf modelop.serverless.job.timeout.minutes": "90" });
+    job["model"]["storedModel"]["id"] = json!("5c7c9a1e-4b2d-4e8f-a0b1-c2d3e4f5a6b7");
+    job["model"]["storedModel"]["modelMetaData"] = json!({ "name": "Credit Risk (v2)", "type": "PYSPARK" });
     env.put_job(&job).await;
     env.put_job(&created_job(&plain, "MODEL_BATCH_JOB")).await;
     let mut config = env.submit_config();
@@ -530,6 +532,7 @@ async fn run_controls_reach_start_job_run_and_create_application_and_are_recorde
         maximum_capacity: Some(MaximumCapacity { cpu: "400 vCPU".into(), memory: "3000 GB".into(), disk: Some("20000 GB".into()) }),
         architecture: Some(Architecture::Arm64),
         network: Some(NetworkSettings { subnet_ids: vec!["subnet-0a1b".into()], security_group_ids: vec!["sg-0a1b".into(), "sg-0c2d".into()] }),
+        job_level_cost_allocation: true,
     };
     let batch = env.insert_batch().await;
     let response = env.submit_handler_with(config).await.handle_batch(batch, &submit_invocation()).await;
@@ -546,6 +549,7 @@ async fn run_controls_reach_start_job_run_and_create_application_and_are_recorde
     assert_eq!(app.architecture().map(|a| a.as_str()), Some("ARM64"));
     let network = app.network_configuration().expect("networkConfiguration");
     assert_eq!((network.subnet_ids(), network.security_group_ids()), (&["subnet-0a1b".to_string()][..], &["sg-0a1b".to_string(), "sg-0c2d".to_string()][..]));
+    assert_eq!(app.job_level_cost_allocation_configuration().and_then(|c| c.enabled()), Some(true));
 
     // What StartJobRun gave each run: the job's own timeout, else EMR's 720; the configured retries.
     let runs = env.job_runs(&env.app_name).await;
@@ -563,6 +567,15 @@ async fn run_controls_reach_start_job_run_and_create_application_and_are_recorde
             "{id}"
         );
         assert!(!run.job_driver().unwrap().as_spark_submit().unwrap().spark_submit_parameters().unwrap_or("").contains("modelop.serverless"));
+        // The runs are priced at the architecture of the application they are on.
+        assert_eq!(job["emrApplicationArchitecture"], "ARM64", "{id}");
+        // Cost allocation tags: the job, and the model when the job names it (sanitised to EMR's tag rules).
+        let run = env.emr.get_job_run().application_id(apps[0].id()).job_run_id(run.job_run_id()).send().await.unwrap().job_run.unwrap();
+        let tags = run.tags().cloned().unwrap_or_default();
+        assert_eq!(tags.get("modelop:jobId").map(String::as_str), Some(id.as_str()));
+        assert_eq!(tags.get("modelop:jobType").map(String::as_str), Some("MODEL_BATCH_JOB"));
+        let model = if *id == controlled { (Some("5c7c9a1e-4b2d-4e8f-a0b1-c2d3e4f5a6b7"), Some("Credit Risk _v2_")) } else { (None, None) };
+        assert_eq!((tags.get("modelop:modelId").map(String::as_str), tags.get("modelop:modelName").map(String::as_str)), model, "{id}");
     }
 }
 

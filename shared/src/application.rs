@@ -8,12 +8,26 @@ use tracing::info;
 
 use crate::error::AwsError;
 use crate::ports::ApplicationCatalog;
+use crate::run_controls::Architecture;
+
+/// CreateApplication's `architecture` when none is sent ("X86_64" is the default, EMR Serverless
+/// API Reference, CreateApplication).
+pub const DEFAULT_ARCHITECTURE: Architecture = Architecture::X86_64;
 
 /// An application as found by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplicationSummary {
     pub id: String,
     pub state: String,
+    /// ListApplications' `architecture`, when it gives one.
+    pub architecture: Option<Architecture>,
+}
+
+/// An application this service runs jobs on: its id, and the architecture its runs are priced at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Resolved {
+    id: String,
+    architecture: Architecture,
 }
 
 /// How this service creates an application it does not find. An application found by name is
@@ -32,7 +46,7 @@ const READY_STATES: [&str; 4] = ["CREATING", "CREATED", "STARTING", "STARTED"];
 
 #[derive(Debug, Default)]
 pub struct ApplicationResolver {
-    cache: Mutex<HashMap<String, String>>,
+    cache: Mutex<HashMap<String, Resolved>>,
     /// One lookup per name at a time: concurrent records of a batch wait for the first lookup
     /// instead of each creating the application.
     lookups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -40,7 +54,13 @@ pub struct ApplicationResolver {
 
 impl ApplicationResolver {
     pub fn cached(&self, name: &str) -> Option<String> {
-        self.cache.lock().expect("cache lock").get(name).cloned()
+        self.cache.lock().expect("cache lock").get(name).map(|app| app.id.clone())
+    }
+
+    /// The architecture of the application resolved for `name`: as ListApplications reported it,
+    /// or as this service created it ([`DEFAULT_ARCHITECTURE`] when neither says).
+    pub fn architecture(&self, name: &str) -> Option<Architecture> {
+        self.cache.lock().expect("cache lock").get(name).map(|app| app.architecture)
     }
 
     /// Forgets a cached id that EMR no longer knows.
@@ -59,21 +79,22 @@ impl ApplicationResolver {
         if let Some(id) = self.cached(&spec.name) {
             return Ok(id);
         }
-        let id = match emr.find_application(&spec.name).await? {
+        let resolved = match emr.find_application(&spec.name).await? {
             Some(app) => {
                 if !READY_STATES.contains(&app.state.as_str()) {
                     info!(application_name = %spec.name, application_id = %app.id, state = %app.state, "starting stopped application");
                     emr.start_application(&app.id).await?;
                 }
-                app.id
+                Resolved { id: app.id, architecture: app.architecture.unwrap_or(DEFAULT_ARCHITECTURE) }
             }
             None => {
                 let id = emr.create_application(spec).await?;
                 info!(application_name = %spec.name, application_id = %id, release = %spec.release_label, "created application");
-                id
+                Resolved { id, architecture: spec.settings.architecture.unwrap_or(DEFAULT_ARCHITECTURE) }
             }
         };
-        self.cache.lock().expect("cache lock").insert(spec.name.clone(), id.clone());
+        let id = resolved.id.clone();
+        self.cache.lock().expect("cache lock").insert(spec.name.clone(), resolved);
         Ok(id)
     }
 }
@@ -122,7 +143,7 @@ mod tests {
 
     #[tokio::test]
     async fn resolution_by_application_state() {
-        let app = |state: &str| Some(ApplicationSummary { id: "app-1".into(), state: state.into() });
+        let app = |state: &str| Some(ApplicationSummary { id: "app-1".into(), state: state.into(), architecture: Some(Architecture::Arm64) });
         let cases: Vec<(Option<ApplicationSummary>, &str, Vec<&str>)> = vec![
             (None, "app-new", vec!["find", "create"]),
             (app("STARTED"), "app-1", vec!["find"]),
@@ -135,6 +156,8 @@ mod tests {
             assert_eq!(resolver.resolve(&emr, &spec()).await.unwrap(), expected_id);
             assert_eq!(resolver.resolve(&emr, &spec()).await.unwrap(), expected_id, "second time from the cache");
             assert_eq!(emr.calls(), expected_calls, "{existing:?}");
+            let architecture = if existing.is_some() { Architecture::Arm64 } else { DEFAULT_ARCHITECTURE };
+            assert_eq!(resolver.architecture("modelop"), Some(architecture), "as found, or as created");
         }
     }
 

@@ -68,6 +68,13 @@ settings! {
     EMR_APP_SUBNET_IDS yaml "appSubnetIds";
     /// CreateApplication `networkConfiguration.securityGroupIds`, comma-separated (a YAML list too).
     EMR_APP_SECURITY_GROUP_IDS yaml "appSecurityGroupIds";
+    /// CreateApplication `jobLevelCostAllocationConfiguration.enabled` (`true`/`false`, default true).
+    EMR_APP_JOB_LEVEL_COST_ALLOCATION yaml "appJobLevelCostAllocation";
+    /// Unit prices jobs' runs are priced at ([`crate::cost::PriceTable::parse`]); the built-in
+    /// table when unset.
+    EMR_PRICES;
+    /// How long after its end a job's usage is still re-read until it is final (hours).
+    MONITOR_USAGE_SWEEP_HOURS;
     /// The YAML file itself (ModelOp's `emr-serverless-cluster:` shape).
     CONFIG_FILE;
 }
@@ -89,6 +96,8 @@ const MAX_MONITOR_RESULT_MAX_BYTES: usize = 150 * 1024;
 pub const DEFAULT_MONITOR_SWEEP_MIN_AGE_MINUTES: u32 = 10;
 pub const DEFAULT_MONITOR_STUCK_WAITING_MINUTES: u32 = 480;
 pub const DEFAULT_MONITOR_MAX_CONCURRENCY: usize = 16;
+/// EMR Serverless sends the final utilization event soon after a run ends; a day is ample.
+pub const DEFAULT_MONITOR_USAGE_SWEEP_HOURS: u32 = 24;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -172,7 +181,7 @@ pub struct CleanupConfig {
 }
 
 /// Settings of the monitor function.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MonitorConfig {
     /// The tail of each driver log stream kept on the job.
     pub log_tail_bytes: usize,
@@ -184,6 +193,14 @@ pub struct MonitorConfig {
     /// the submit stream's maximum record age, so a pending retry is never pre-empted.
     pub stuck_waiting_age: chrono::Duration,
     pub max_concurrency: usize,
+    /// The sweep re-reads the run of a job that ended within this long and whose
+    /// `resourceUsage` is not final yet.
+    pub usage_sweep_window: chrono::Duration,
+    /// `EMR_PRICES` over the built-in prices.
+    pub prices: crate::cost::PriceTable,
+    /// The region runs are priced in: the EMR Serverless client's (`EMR_REGION`, else the
+    /// function's `AWS_REGION`); set at cold start from the client ([`crate::aws::clients::AwsClients`]).
+    pub region: Option<String>,
 }
 
 /// The raw settings, YAML file overlaid by the environment, keyed by environment variable name.
@@ -303,6 +320,7 @@ impl Settings {
             scheduler: (scheduler != SchedulerSettings::default()).then_some(scheduler),
             maximum_capacity: self.checked(EMR_APP_MAXIMUM_CAPACITY, run_controls::maximum_capacity)?,
             architecture: self.checked(EMR_APP_ARCHITECTURE, run_controls::architecture)?,
+            job_level_cost_allocation: self.parsed(EMR_APP_JOB_LEVEL_COST_ALLOCATION, true, |_| true)?,
             network: (subnet_ids.is_some() || security_group_ids.is_some()).then(|| NetworkSettings {
                 subnet_ids: subnet_ids.unwrap_or_default(),
                 security_group_ids: security_group_ids.unwrap_or_default(),
@@ -344,6 +362,12 @@ impl Settings {
             sweep_min_age: chrono::Duration::minutes(i64::from(sweep)),
             stuck_waiting_age: chrono::Duration::minutes(i64::from(stuck)),
             max_concurrency: self.parsed(MONITOR_MAX_CONCURRENCY, DEFAULT_MONITOR_MAX_CONCURRENCY, |n| (1..=1000).contains(n))?,
+            usage_sweep_window: chrono::Duration::hours(i64::from(self.parsed(MONITOR_USAGE_SWEEP_HOURS, DEFAULT_MONITOR_USAGE_SWEEP_HOURS, |h| (1..=720).contains(h))?)),
+            prices: match self.get(EMR_PRICES) {
+                None => crate::cost::PriceTable::default(),
+                Some(raw) => crate::cost::PriceTable::parse(raw).map_err(|reason| invalid(EMR_PRICES, reason))?,
+            },
+            region: self.get(EMR_REGION).map(str::to_string),
         })
     }
 }
@@ -466,7 +490,8 @@ fn parse_release(label: &str) -> Result<ReleaseLabel, ConfigError> {
     ReleaseLabel::parse(label).ok_or_else(|| invalid(EMR_RELEASE_VERSION, format!("{label:?} is not an EMR release label such as emr-7.5.0")))
 }
 
-fn is_region(region: &str) -> bool {
+/// An AWS region name such as `us-east-1` or `us-gov-west-1`.
+pub fn is_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
         && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
@@ -595,7 +620,8 @@ mod tests {
     fn run_controls_and_application_settings_are_read_and_checked() {
         let submit = settings(&minimal(), None).unwrap().submit().unwrap();
         assert_eq!(submit.run_controls, RunControls::default());
-        assert_eq!(submit.application_settings, ApplicationSettings::default(), "nothing sent unless configured");
+        let defaults = ApplicationSettings { job_level_cost_allocation: true, ..ApplicationSettings::default() };
+        assert_eq!(submit.application_settings, defaults, "nothing sent unless configured, but job-level cost allocation");
 
         let mut env = minimal();
         env.extend([
@@ -799,10 +825,36 @@ emr-serverless-cluster:
             (MONITOR_SWEEP_MIN_AGE_MINUTES, "-5"),
             (MONITOR_STUCK_WAITING_MINUTES, "0"),
             (MONITOR_MAX_CONCURRENCY, "0"),
+            (MONITOR_USAGE_SWEEP_HOURS, "0"),
+            (EMR_PRICES, "{}x"),
         ];
         for (var, value) in cases {
             let err = settings(&[(var, value)], None).unwrap().monitor().expect_err(var).to_string();
             assert!(err.contains(&format!("{var} is invalid")), "{var}={value}: {err}");
         }
+        assert_eq!(monitor.usage_sweep_window, chrono::Duration::hours(24));
+        assert_eq!(monitor.prices, crate::cost::PriceTable::default());
+        // A malformed EMR_PRICES fails the cold start naming the variable and the offending key.
+        let err = settings(&[(EMR_PRICES, r#"{"X86_64": {"vCPUHour": "cheap", "memoryGBHour": 0, "storageGBHour": 0}}"#)], None).unwrap().monitor().unwrap_err();
+        assert!(err.to_string().starts_with("configuration error: EMR_PRICES is invalid: X86_64: "), "{err}");
+        let priced = settings(&[(EMR_PRICES, r#"{"eu-west-1": {"ARM64": {"vCPUHour": 0.05, "memoryGBHour": 0.005, "storageGBHour": 0.0001}}}"#), (EMR_REGION, "eu-west-1")], None)
+            .unwrap()
+            .monitor()
+            .unwrap();
+        assert_eq!(priced.region.as_deref(), Some("eu-west-1"));
+        assert!(priced.prices.quote("eu-west-1", crate::run_controls::Architecture::Arm64).is_some());
+    }
+
+    #[test]
+    fn job_level_cost_allocation_is_on_unless_turned_off() {
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = minimal();
+            vars.extend_from_slice(extra);
+            settings(&vars, None).unwrap().submit()
+        };
+        assert!(with(&[]).unwrap().application_settings.job_level_cost_allocation);
+        assert!(!with(&[(EMR_APP_JOB_LEVEL_COST_ALLOCATION, "false")]).unwrap().application_settings.job_level_cost_allocation);
+        let err = with(&[(EMR_APP_JOB_LEVEL_COST_ALLOCATION, "off")]).unwrap_err().to_string();
+        assert!(err.contains("EMR_APP_JOB_LEVEL_COST_ALLOCATION is invalid"), "{err}");
     }
 }

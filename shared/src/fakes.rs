@@ -16,6 +16,7 @@ use crate::error::{AwsError, AwsErrorKind};
 use crate::job::{epoch_millis, job_message, timestamp, JobHeader, JobStatus, MessageLevel, StatusChange, Timestamp};
 use crate::manifest::PySparkJobManifest;
 use crate::application::{ApplicationSpec, ApplicationSummary};
+use crate::cost::{JobCost, ResourceUsage};
 use crate::job_run::{JobRunAttempt, JobRunInfo, LogTail, MonitoredJob, StatusUpdate};
 use crate::run_outcome::AttemptRecord;
 use crate::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
@@ -401,6 +402,38 @@ impl MonitorStore for FakeJobTable {
         rows.into_iter().map(decode).collect()
     }
 
+    async fn record_usage(&self, job_id: &str, usage: &ResourceUsage, cost: Option<&JobCost>) -> Result<bool, AwsError> {
+        self.recorder.call("record_usage", &[job_id])?;
+        Ok(self.update(
+            job_id,
+            |row| {
+                let current = row.get("resourceUsage").and_then(|u| serde_json::from_value::<ResourceUsage>(u.clone()).ok());
+                crate::cost::supersedes(usage, current.as_ref())
+            },
+            |row| {
+                row["resourceUsage"] = serde_json::to_value(usage).unwrap();
+                if let Some(cost) = cost {
+                    row["cost"] = serde_json::to_value(cost).unwrap();
+                }
+            },
+        ))
+    }
+
+    async fn jobs_awaiting_usage(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
+        self.recorder.call("jobs_awaiting_usage", &[status.as_str()])?;
+        let since = timestamp(since);
+        let rows: Vec<Value> = self
+            .rows
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|row| status_of(row) == Some(status.as_str()) && text(row, "updatedAt").is_some_and(|u| u >= since.as_str()))
+            .filter(|row| has(row, "sparkApplicationId") && row.pointer("/resourceUsage/final") != Some(&json!(true)))
+            .cloned()
+            .collect();
+        rows.into_iter().map(decode).collect()
+    }
+
     async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
         self.recorder.call("fail_stuck", &[job_id])?;
         let now = timestamp(at);
@@ -668,7 +701,7 @@ impl ApplicationCatalog for FakeEmr {
         self.recorder.call("find_application", &[name])?;
         let state = self.state.lock().unwrap();
         let found = state.applications.iter().rev().find(|(_, n, s)| n == name && s != "TERMINATED");
-        Ok(found.map(|(id, _, s)| ApplicationSummary { id: id.clone(), state: s.clone() }))
+        Ok(found.map(|(id, _, s)| ApplicationSummary { id: id.clone(), state: s.clone(), architecture: None }))
     }
 
     async fn create_application(&self, spec: &ApplicationSpec) -> Result<String, AwsError> {

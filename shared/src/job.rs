@@ -291,6 +291,20 @@ fn job_parameters<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap
 pub struct StoredModel {
     #[serde(default, deserialize_with = "null_as_default")]
     pub model_assets: Vec<Asset>,
+    /// The stored model's id (`model.storedModel.id`), tagged on the run for cost allocation.
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub model_meta_data: ModelMetaData,
+}
+
+/// `model.storedModel.modelMetaData`, as far as this service reads it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelMetaData {
+    /// The model's name, tagged on the run for cost allocation.
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -32,6 +32,12 @@ pub struct MonitoredJob {
     /// code cannot read makes the list start afresh: the final state rebuilds it from EMR.
     #[serde(default, deserialize_with = "lenient_attempts")]
     pub attempts: Vec<AttemptRecord>,
+    /// `resourceUsage` as recorded so far; one this code cannot read counts as none.
+    #[serde(default, deserialize_with = "crate::job::lenient")]
+    pub resource_usage: Option<crate::cost::ResourceUsage>,
+    /// `emrApplicationArchitecture`, recorded by submit with the run.
+    #[serde(default, deserialize_with = "crate::job::lenient")]
+    pub emr_application_architecture: Option<String>,
 }
 
 fn lenient_attempts<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<AttemptRecord>, D::Error> {
@@ -49,6 +55,16 @@ impl MonitoredJob {
 
     pub fn is_ours(&self) -> bool {
         self.header.is_ours()
+    }
+
+    /// The architecture of the run's application, if submit recorded one this code knows.
+    pub fn architecture(&self) -> Option<crate::run_controls::Architecture> {
+        self.emr_application_architecture.as_deref().and_then(|a| a.parse().ok())
+    }
+
+    /// Whether the job's `resourceUsage` is final.
+    pub fn usage_is_final(&self) -> bool {
+        self.resource_usage.as_ref().is_some_and(|u| u.is_final)
     }
 }
 
@@ -128,7 +144,7 @@ pub struct StatusUpdate {
 
 /// What GetJobRun says of a run (botocore `JobRun`); every field but `state` may be absent. For a
 /// retried run the times and the state are those of the latest attempt.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobRunInfo {
     pub state: String,
     pub state_details: Option<String>,
@@ -156,6 +172,8 @@ pub struct JobRunInfo {
     /// the application has started).
     pub image_uri: Option<String>,
     pub image_digest: Option<String>,
+    /// `totalResourceUtilization` and `billedResourceUtilization`, once EMR reports them.
+    pub utilization: Option<crate::cost::RunUtilization>,
 }
 
 /// One attempt of a run as ListJobRunAttempts gives it (botocore `JobRunAttemptSummary`).

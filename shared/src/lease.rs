@@ -44,6 +44,9 @@ pub struct LaunchRecord {
     pub messages: Vec<String>,
     /// `runControls`: the run controls the run started with, and where each came from.
     pub run_controls: crate::run_controls::RunControls,
+    /// `emrApplicationArchitecture`: the architecture of the application the run is on (its
+    /// price depends on it).
+    pub architecture: Option<crate::run_controls::Architecture>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

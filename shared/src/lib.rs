@@ -6,6 +6,7 @@ pub mod annotations;
 pub mod application;
 pub mod aws;
 pub mod config;
+pub mod cost;
 pub mod error;
 pub mod failure;
 #[cfg(any(test, feature = "fakes"))]

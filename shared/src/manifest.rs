@@ -37,6 +37,45 @@ pub const DRIVER_SOURCE: &str = include_str!("../driver/ModelOpPySparkDriver.py"
 
 pub const TAG_JOB_ID: &str = "modelop:jobId";
 pub const TAG_JOB_TYPE: &str = "modelop:jobType";
+/// `model.storedModel.id`, when the job names it.
+pub const TAG_MODEL_ID: &str = "modelop:modelId";
+/// `model.storedModel.modelMetaData.name`, when the job names it.
+pub const TAG_MODEL_NAME: &str = "modelop:modelName";
+/// EMR Serverless tag values: at most 256 characters of `[A-Za-z0-9 /_.:=+@-]` (botocore
+/// `emr-serverless` 2021-07-13, shape `TagValue`).
+const TAG_VALUE_MAX_CHARS: usize = 256;
+
+/// A tag value as EMR Serverless accepts it: each character outside `[A-Za-z0-9 /_.:=+@-]`
+/// becomes `_`, surrounding spaces go. `Err` (why) for a value that cannot be made valid without
+/// losing what it identifies: empty, or longer than 256 characters (cutting an id would group
+/// different models' costs together).
+pub fn tag_value(raw: &str) -> Result<String, String> {
+    let value: String = raw.trim().chars().map(|c| if c.is_ascii_alphanumeric() || " /_.:=+@-".contains(c) { c } else { '_' }).collect();
+    match value.chars().count() {
+        0 => Err("it is empty".into()),
+        n if n > TAG_VALUE_MAX_CHARS => Err(format!("it is {n} characters long; EMR Serverless takes at most {TAG_VALUE_MAX_CHARS}")),
+        _ => Ok(value),
+    }
+}
+
+/// The tags of a job's run, so the Cost and Usage Report can group runs' costs (EMR Serverless
+/// does not pass an application's tags on to its runs): the job id and type, and the model's id
+/// and name when the job names them. A model tag that cannot be made valid is left out, with a
+/// warning; it never fails the job.
+pub fn run_tags(job: &Job) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::from([(TAG_JOB_ID.to_string(), job.id.clone()), (TAG_JOB_TYPE.to_string(), job.job_type.as_str().to_string())]);
+    let stored = &job.model.stored_model;
+    for (key, raw) in [(TAG_MODEL_ID, stored.id.as_deref()), (TAG_MODEL_NAME, stored.model_meta_data.name.as_deref())] {
+        let Some(raw) = raw else { continue };
+        match tag_value(raw) {
+            Ok(value) => {
+                tags.insert(key.to_string(), value);
+            }
+            Err(why) => tracing::warn!(job_id = %job.id, tag = key, value = %printable(raw), why, "run tag left out"),
+        }
+    }
+    tags
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
@@ -157,6 +196,8 @@ pub struct JobPlan {
     pub log_group: String,
     /// The configured run controls overlaid by the job's own.
     pub run_controls: RunControls,
+    /// The run's tags ([`run_tags`]).
+    pub tags: BTreeMap<String, String>,
 }
 
 /// The job run to start, and what to stage for it.
@@ -278,6 +319,7 @@ pub fn plan_job(job: &Job, service: &ServiceConfig, submit: &SubmitConfig) -> Re
         ignored_parameters: params.ignored,
         log_group: service.log_group.clone(),
         run_controls,
+        tags: run_tags(job),
     })
 }
 
@@ -497,10 +539,7 @@ pub fn build_manifest(plan: &JobPlan, functions: &ModelFunctions, primary: FileC
         log_stream_prefix: plan.job_id.clone(),
         client_token: plan.job_id.clone(),
         run_name: plan.job_id.clone(),
-        tags: BTreeMap::from([
-            (TAG_JOB_ID.to_string(), plan.job_id.clone()),
-            (TAG_JOB_TYPE.to_string(), plan.job_type.as_str().to_string()),
-        ]),
+        tags: plan.tags.clone(),
         ignored_parameters: plan.ignored_parameters.clone(),
         run_controls: plan.run_controls,
     })
@@ -647,7 +686,7 @@ mod tests {
             job_type,
             job_status: JobStatus::Created,
             runtime: RuntimeSelector { runtime_type: Some("SPARK_SERVERLESS_RUNTIME".into()), target_engine: None },
-            model: ModelRef { stored_model: StoredModel { model_assets: assets } },
+            model: ModelRef { stored_model: StoredModel { model_assets: assets, ..StoredModel::default() } },
             input_data: vec![external("input.csv", "s3://data/in/input.csv")],
             output_data: vec![external("scored", "s3://data/out/scored/")],
             job_parameters: BTreeMap::new(),
@@ -722,6 +761,36 @@ mod tests {
     }
 
     #[test]
+    fn runs_are_tagged_with_the_job_and_the_model_in_emr_tag_rules() {
+        // (raw value, tag value or why it is left out)
+        let rows: [(&str, Result<&str, &str>); 6] = [
+            ("5c7c9a1e-4b2d-4e8f-a0b1-c2d3e4f5a6b7", Ok("5c7c9a1e-4b2d-4e8f-a0b1-c2d3e4f5a6b7")),
+            ("Credit Risk (v2)", Ok("Credit Risk _v2_")),
+            ("  padded  ", Ok("padded")),
+            ("modèle/été", Ok("mod_le/_t_")),
+            ("   ", Err("it is empty")),
+            (&*"x".repeat(257), Err("it is 257 characters long; EMR Serverless takes at most 256")),
+        ];
+        for (raw, expected) in rows {
+            assert_eq!(tag_value(raw).as_deref().map_err(String::as_str), expected, "{raw:?}");
+        }
+        assert_eq!(tag_value(&"y".repeat(256)).map(|v| v.len()), Ok(256));
+
+        let mut j = job(JobType::Batch, vec![primary(SOURCE)]);
+        let plain = manifest_of(&j).unwrap();
+        assert_eq!(plain.tags.keys().map(String::as_str).collect::<Vec<_>>(), [TAG_JOB_ID, TAG_JOB_TYPE], "no model tags when the job names none");
+        j.model.stored_model.id = Some("model-7".into());
+        j.model.stored_model.model_meta_data.name = Some("Credit Risk (v2)".into());
+        let m = manifest_of(&j).unwrap();
+        assert_eq!(m.tags.get(TAG_MODEL_ID).map(String::as_str), Some("model-7"));
+        assert_eq!(m.tags.get(TAG_MODEL_NAME).map(String::as_str), Some("Credit Risk _v2_"));
+        j.model.stored_model.model_meta_data.name = Some(" ".into());
+        assert!(!manifest_of(&j).unwrap().tags.contains_key(TAG_MODEL_NAME), "a name that cannot be a tag is left out; the job still runs");
+        let sample = manifest_of(&modelop_sample()).unwrap();
+        assert!(sample.tags.contains_key(TAG_JOB_ID), "{:?}", sample.tags);
+    }
+
+    #[test]
     fn job_parameters_override_config() {
         let mut j = job(JobType::Batch, vec![primary(SOURCE)]);
         j.job_parameters = BTreeMap::from([
@@ -763,7 +832,7 @@ mod tests {
                 "output \"#0\" has assetType \"(none)\"",
             ),
             (
-                Job { model: ModelRef { stored_model: StoredModel { model_assets: vec![primary(SOURCE), asset("schema.avsc", ASSET_FILE)] } }, ..job(JobType::Batch, vec![]) },
+                Job { model: ModelRef { stored_model: StoredModel { model_assets: vec![primary(SOURCE), asset("schema.avsc", ASSET_FILE)], ..StoredModel::default() } }, ..job(JobType::Batch, vec![]) },
                 "model asset \"schema.avsc\" is a FILE asset with neither fileContent nor fileContentString",
             ),
             (

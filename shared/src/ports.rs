@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::application::{ApplicationSpec, ApplicationSummary};
+use crate::cost::{JobCost, ResourceUsage};
 use crate::error::AwsError;
 use crate::job::JobStatus;
 use crate::job_run::{JobRunAttempt, JobRunInfo, LogTail, MonitoredJob, StatusUpdate};
@@ -66,6 +67,14 @@ pub trait MonitorStore: Send + Sync {
     async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError>;
     /// Ends a WAITING job that has no run and no live submit lease in ERROR.
     async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError>;
+    /// Writes `resourceUsage` (and `cost`, when priced) if [`crate::cost::supersedes`] lets it:
+    /// the row has no usage, or usage that is not final and, unless `usage` is final, calculated
+    /// to an earlier instant. Touches no other field. False when the rule refused it or the row
+    /// is gone.
+    async fn record_usage(&self, job_id: &str, usage: &ResourceUsage, cost: Option<&JobCost>) -> Result<bool, AwsError>;
+    /// Jobs of `status` (a final one) updated at or after `since` with a run and no final
+    /// `resourceUsage`.
+    async fn jobs_awaiting_usage(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError>;
 }
 
 /// The jobs table as the cleanup function uses it.

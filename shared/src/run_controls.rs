@@ -276,7 +276,7 @@ impl RunControls {
 }
 
 /// CreateApplication's `architecture`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::Display, strum::EnumString, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::Display, strum::EnumString, strum::IntoStaticStr)]
 pub enum Architecture {
     #[strum(serialize = "X86_64")]
     X86_64,
@@ -317,6 +317,9 @@ pub struct ApplicationSettings {
     pub maximum_capacity: Option<MaximumCapacity>,
     pub architecture: Option<Architecture>,
     pub network: Option<NetworkSettings>,
+    /// `jobLevelCostAllocationConfiguration.enabled`: EMR Serverless then reports each job run's
+    /// cost in the Cost and Usage Report, grouped by the run's tags (`EMR_APP_JOB_LEVEL_COST_ALLOCATION`).
+    pub job_level_cost_allocation: bool,
 }
 
 /// `X86_64` or `ARM64`, as EMR spells them.

@@ -222,6 +222,7 @@ class Application:
         self.maximum_capacity = body.get("maximumCapacity")
         self.network_configuration = body.get("networkConfiguration")
         self.scheduler = _scheduler_configuration(body.get("schedulerConfiguration"))
+        self.job_level_cost_allocation = body.get("jobLevelCostAllocationConfiguration")
         self.state = "CREATED"
         self.state_details: str | None = None
         self.created_at = self.updated_at = _now()
@@ -247,7 +248,7 @@ class Application:
         out["applicationId"] = out.pop("id")
         out.update({"tags": self.tags, "autoStartConfiguration": self.auto_start, "autoStopConfiguration": self.auto_stop})
         for key, value in (("maximumCapacity", self.maximum_capacity), ("networkConfiguration", self.network_configuration),
-                           ("schedulerConfiguration", self.scheduler)):
+                           ("schedulerConfiguration", self.scheduler), ("jobLevelCostAllocationConfiguration", self.job_level_cost_allocation)):
             if value is not None:
                 out[key] = value
         return out

@@ -354,7 +354,7 @@ impl TestEnv {
         env
     }
 
-    /// Every key in this test's staging bucket, sorted.
+    /// The monitor's settings for these tests: runs are priced in us-east-1 (built-in prices).
     pub fn monitor_config(&self) -> MonitorConfig {
         MonitorConfig {
             log_tail_bytes: 16 * 1024,
@@ -362,6 +362,9 @@ impl TestEnv {
             sweep_min_age: chrono::Duration::minutes(10),
             stuck_waiting_age: chrono::Duration::minutes(480),
             max_concurrency: 4,
+            usage_sweep_window: chrono::Duration::hours(24),
+            prices: shared::cost::PriceTable::default(),
+            region: Some("us-east-1".into()),
         }
     }
 

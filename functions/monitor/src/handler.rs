@@ -20,17 +20,20 @@ use shared::manifest::{output_locations, RESULTS_FOLDER, TAG_JOB_ID};
 use shared::failure::{ModelErrorRecord, MODEL_ERROR_FILE_NAME};
 use shared::job_run::{
     decide_status_change, driver_log_prefix, driver_log_streams, failure_message, statuses_before_or_at, DriverLogs, EmrState, FileOutputContent,
-    LogTail, MonitoredJob, OutputFile, StatusUpdate, Transition,
+    JobRunInfo, LogTail, MonitoredJob, OutputFile, StatusUpdate, Transition,
 };
 use shared::run_outcome::{
     attempt_from_run, attempts_from_listing, attempts_from_retry, job_failure, merge_attempts, provenance_of, run_ending, timeout_message, MergeRule,
     RetryDetail, RunEnding,
 };
+use shared::cost::{job_cost, supersedes, usage_from_event, usage_from_run, JobCost, ResourceUsage, RunFigures, UtilizationDetail};
 use shared::ports::{JobRunReader, LogReader, MonitorStore, RunOutputReader};
 use shared::s3_uri::S3Uri;
 
 pub const STATE_CHANGE: &str = "EMR Serverless Job Run State Change";
 pub const RETRY: &str = "EMR Serverless Job Run Retry";
+/// Sent about every 30 minutes while a run goes, and once more with the final figures.
+pub const RESOURCE_UTILIZATION: &str = "EMR Serverless Job Resource Utilization Update";
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 /// The file the driver writes under `<stagingUri>results/`.
 pub const RESULT_FILE: &str = "result.json";
@@ -53,6 +56,10 @@ pub enum Step {
     WriteStatus,
     #[strum(to_string = "record retry")]
     RecordRetry,
+    #[strum(to_string = "record resource usage")]
+    RecordUsage,
+    #[strum(to_string = "query jobs awaiting usage")]
+    QueryAwaitingUsage,
     #[strum(to_string = "query stale jobs")]
     QueryStaleJobs,
     #[strum(to_string = "end stuck job")]
@@ -139,7 +146,10 @@ pub struct JobRunDetail {
 pub enum Outcome {
     Applied { job_id: String, status: JobStatus, emr_state: String },
     Ignored(String),
-    Swept { checked: usize, applied: usize, ended_stuck: usize },
+    /// A job's `resourceUsage` (and `cost`) written.
+    UsageRecorded { job_id: String, is_final: bool },
+    /// `usage_final`: finished jobs whose final usage the sweep's re-read completed.
+    Swept { checked: usize, applied: usize, ended_stuck: usize, usage_final: usize },
 }
 
 /// The function's logic over its ports; `new` takes the fields in order.
@@ -180,6 +190,16 @@ impl MonitorHandler {
                     return Ok(malformed(event_id, detail_type, "detail has no state"));
                 };
                 self.on_state(&detail.application_id, &detail.job_run_id, detail.job_run_name.as_deref(), EmrState::parse(state)).await
+            }
+            RESOURCE_UTILIZATION => {
+                let detail: UtilizationDetail = match serde_json::from_value(event.detail) {
+                    Ok(detail) => detail,
+                    Err(e) => return Ok(malformed(event_id, detail_type, &e.to_string())),
+                };
+                match usage_from_event(&detail) {
+                    Ok(usage) => self.on_usage(&detail.application_id, &detail.job_run_id, usage).await,
+                    Err(reason) => Ok(malformed(event_id, detail_type, &reason)),
+                }
             }
             SCHEDULED_EVENT => self.sweep(Utc::now()).await,
             other => {
@@ -233,6 +253,7 @@ impl MonitorHandler {
             failure: None,
             provenance: None,
         };
+        let mut run_read = None;
         if status.is_terminal() {
             // The result and outputs do not depend on the run's details: read them alongside.
             let success = matches!(state, EmrState::Success);
@@ -241,7 +262,7 @@ impl MonitorHandler {
                 async { if success { self.read_result(job).await } else { Ok(None) } },
                 async { if success { self.check_outputs(job).await.map(Some) } else { Ok(None) } }
             );
-            report?;
+            run_read = report?;
             update.model_result = result?;
             if let Some(outputs) = outputs? {
                 update.output_files = Some(outputs.files);
@@ -256,6 +277,13 @@ impl MonitorHandler {
             return Ok(Outcome::Ignored("superseded".into()));
         }
         info!(job_id = %job.id(), job_run_id = run_id, from = %current, to = %status, emr_state = %emr_state, "job status applied");
+        if let Some(run) = run_read.filter(|_| status.is_terminal()) {
+            // After the status, so the status never waits for its cost; a failure here is left to
+            // the final utilization event or the sweep.
+            if let Err(e) = self.record_run_usage(job, &run, Utc::now()).await {
+                warn!(job_id = %job.id(), error = %e, "resource usage not recorded with the final status; the sweep will retry");
+            }
+        }
         Ok(Outcome::Applied { job_id: job.id().to_string(), status, emr_state })
     }
 
@@ -317,7 +345,7 @@ impl MonitorHandler {
         run_id: &str,
         state: &EmrState,
         update: &mut StatusUpdate,
-    ) -> Result<(), MonitorError> {
+    ) -> Result<Option<JobRunInfo>, MonitorError> {
         let failed = matches!(state, EmrState::Failed);
         let (run, listed, model_error) = tokio::join!(
             self.emr.get_job_run(application_id, run_id),
@@ -373,7 +401,61 @@ impl MonitorHandler {
             log_stream_name_prefix: prefix,
             attempt,
         });
-        Ok(())
+        Ok(run)
+    }
+
+    /// A utilization event: the job's usage, if it is newer than what the row has
+    /// ([`supersedes`]); the job's status is not touched.
+    async fn on_usage(&self, application_id: &str, run_id: &str, usage: ResourceUsage) -> Result<Outcome, MonitorError> {
+        let Some(job) = self.find_job(application_id, run_id, None).await? else {
+            debug!(application_id, job_run_id = run_id, "utilization of a job run that is not one of ours; ignored");
+            return Ok(Outcome::Ignored("not our job run".into()));
+        };
+        self.record_usage(&job, usage).await
+    }
+
+    /// `resourceUsage` from GetJobRun, for a run in a final state.
+    async fn record_run_usage(&self, job: &MonitoredJob, run: &JobRunInfo, now: DateTime<Utc>) -> Result<Outcome, MonitorError> {
+        let figures = RunFigures {
+            utilization: run.utilization.as_ref(),
+            terminal: EmrState::parse(&run.state).job_status().is_some_and(JobStatus::is_terminal),
+            started_at: run.started_at,
+            ended_at: run.ended_at,
+            execution_seconds: run.total_execution_duration_seconds,
+        };
+        match usage_from_run(figures, now) {
+            Some(usage) => self.record_usage(job, usage).await,
+            None => Ok(Outcome::Ignored("no utilization figures yet".into())),
+        }
+    }
+
+    /// Writes usage and its cost under the ordering rule; a refused write is not an error.
+    async fn record_usage(&self, job: &MonitoredJob, usage: ResourceUsage) -> Result<Outcome, MonitorError> {
+        if !supersedes(&usage, job.resource_usage.as_ref()) {
+            debug!(job_id = %job.id(), as_of = %usage.as_of, "usage not newer than the row's; ignored");
+            return Ok(Outcome::Ignored("usage not newer".into()));
+        }
+        let cost = self.price(job, &usage);
+        let written = self.store.record_usage(job.id(), &usage, cost.as_ref()).await.map_err(step_error(job.id(), Step::RecordUsage))?;
+        if !written {
+            return Ok(Outcome::Ignored("usage not newer".into()));
+        }
+        info!(job_id = %job.id(), is_final = usage.is_final, as_of = %usage.as_of, cost_usd = cost.as_ref().map(|c| c.amount), "resource usage recorded");
+        Ok(Outcome::UsageRecorded { job_id: job.id().to_string(), is_final: usage.is_final })
+    }
+
+    /// The cost of `usage`, when the run's architecture and a price for it in this region are known.
+    fn price(&self, job: &MonitoredJob, usage: &ResourceUsage) -> Option<JobCost> {
+        let region = self.monitor.region.as_deref()?;
+        let Some(architecture) = job.architecture() else {
+            debug!(job_id = %job.id(), "no emrApplicationArchitecture on the job; usage recorded without a cost");
+            return None;
+        };
+        let Some(quote) = self.monitor.prices.quote(region, architecture) else {
+            debug!(job_id = %job.id(), region, %architecture, "no known price; usage recorded without a cost");
+            return None;
+        };
+        Some(job_cost(usage, &quote, region, architecture))
     }
 
     /// The end of one driver log stream of the run's latest attempt, looked for under the
@@ -519,11 +601,45 @@ impl MonitorHandler {
                 }
             }
         }
-        info!(checked, applied, ended_stuck, "reconciliation sweep done");
+        let usage_final = self.complete_usage(now).await;
+        info!(checked, applied, ended_stuck, usage_final, "reconciliation sweep done");
         match first_error {
             Some(e) => Err(e),
-            None => Ok(Outcome::Swept { checked, applied, ended_stuck }),
+            None => Ok(Outcome::Swept { checked, applied, ended_stuck, usage_final }),
         }
+    }
+
+    /// Re-reads the runs of jobs that ended within the usage window and whose usage is not final
+    /// (billed figures read zero for a while after a run ends); returns how many became final.
+    /// Failures are logged: the next sweep tries again, and no job's status depends on it.
+    async fn complete_usage(&self, now: DateTime<Utc>) -> usize {
+        let since = now - self.monitor.usage_sweep_window;
+        let mut awaiting = Vec::new();
+        for status in [JobStatus::Complete, JobStatus::Error, JobStatus::Cancelled] {
+            match self.store.jobs_awaiting_usage(status, since).await {
+                Ok(jobs) => awaiting.extend(jobs.into_iter().filter(|j| j.is_ours() && !j.usage_is_final())),
+                Err(e) => error!(error = %step_error("(sweep)", Step::QueryAwaitingUsage)(e), "sweep could not list jobs awaiting usage"),
+            }
+        }
+        let reread = |job: MonitoredJob| async move {
+            let (Some(app), Some(run)) = (job.header.emr_application_id.clone(), job.header.spark_application_id.clone()) else {
+                return Ok(false);
+            };
+            let info = self.emr.get_job_run(&app, &run).await.map_err(step_error(job.id(), Step::ReadJobRun))?;
+            let outcome = self.record_run_usage(&job, &info, now).await?;
+            Ok::<_, MonitorError>(matches!(outcome, Outcome::UsageRecorded { is_final: true, .. }))
+        };
+        let results: Vec<Result<bool, MonitorError>> = stream::iter(awaiting).map(reread).buffer_unordered(self.monitor.max_concurrency).collect().await;
+        results
+            .into_iter()
+            .filter(|r| match r {
+                Ok(now_final) => *now_final,
+                Err(e) => {
+                    warn!(error = %e, "sweep could not complete a job's usage; next sweep retries");
+                    false
+                }
+            })
+            .count()
     }
 
     async fn reconcile(&self, job: MonitoredJob, now: DateTime<Utc>) -> Result<SweepResult, MonitorError> {

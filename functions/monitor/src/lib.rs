@@ -19,8 +19,9 @@ pub use handler::MonitorHandler;
 pub async fn handler_from_env() -> Result<MonitorHandler, ConfigError> {
     let settings = Settings::from_env()?;
     let service = settings.service()?;
-    let monitor = settings.monitor()?;
+    let mut monitor = settings.monitor()?;
     let clients = AwsClients::load(&service).await;
+    monitor.region = clients.emr_region.clone();
     Ok(MonitorHandler::new(
         service.clone(),
         monitor,

@@ -403,6 +403,7 @@ impl SubmitHandler {
             ignored_parameters: manifest.ignored_parameters.clone(),
             messages,
             run_controls: manifest.run_controls,
+            architecture: self.applications.architecture(&manifest.application_name),
         };
         // A failure here is retried: the retry finds the run by name and records it.
         let outcome = self.store.record_launch(id, &launch).await.map_err(aws_error(id, Step::Record))?;

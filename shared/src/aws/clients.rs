@@ -13,6 +13,8 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub emr: aws_sdk_emrserverless::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// The region the EMR Serverless client calls: `EMR_REGION`, else the function's own.
+    pub emr_region: Option<String>,
 }
 
 const SESSION_NAME: &str = "modelop-spark-serverless";
@@ -30,6 +32,7 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             emr: aws_sdk_emrserverless::Client::new(&emr_config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&emr_config),
+            emr_region: emr_config.region().map(ToString::to_string),
         }
     }
 }

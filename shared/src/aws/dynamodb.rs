@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{classify, AwsError, AwsErrorKind};
 use crate::job::{attr, epoch_millis, job_message, timestamp, JobHeader, Timestamp, JobStatus, MessageLevel, StatusChange, SPARK_SERVERLESS_RUNTIME};
+use crate::cost::{JobCost, ResourceUsage};
 use crate::job_run::{MonitoredJob, StatusUpdate};
 use crate::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::ports::{CleanupStore, JobStore, MonitorStore};
@@ -126,6 +127,8 @@ impl Write {
 
 /// The `#owner` placeholder: `owner` is a DynamoDB reserved word.
 const OWNER_NAME: &[(&str, &str)] = &[("#owner", "owner")];
+/// The `#final` placeholder for `resourceUsage.final` (`final` is a reserved word too).
+const FINAL_NAME: &[(&str, &str)] = &[("#final", "final")];
 
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_string())
@@ -206,6 +209,13 @@ impl JobStore for DynamoJobStore {
             (":controls", to_av(&launch.run_controls)?),
         ]);
         vals.extend(history_values(JobStatus::Waiting, Some(SUBMITTED), launch.at)?);
+        let architecture = match launch.architecture {
+            Some(architecture) => {
+                vals.insert(":arch".into(), s(<&str>::from(architecture)));
+                "emrApplicationArchitecture = :arch, "
+            }
+            None => "",
+        };
         let ignored = if launch.ignored_parameters.is_empty() {
             ""
         } else {
@@ -213,7 +223,7 @@ impl JobStore for DynamoJobStore {
             "ignoredJobParameters = :ignored, "
         };
         let update = format!(
-            "SET sparkApplicationId = :run, emrApplicationId = :app, stagingUri = :uri, updatedAt = :now, runControls = :controls, {ignored}\
+            "SET sparkApplicationId = :run, emrApplicationId = :app, stagingUri = :uri, updatedAt = :now, runControls = :controls, {architecture}{ignored}\
              emrState = if_not_exists(emrState, :submitted), {APPEND_HISTORY}, {APPEND_MESSAGES} REMOVE submitLease"
         );
         let condition = "attribute_exists(id) AND (attribute_not_exists(sparkApplicationId) OR sparkApplicationId = :run)";
@@ -401,5 +411,50 @@ impl MonitorStore for DynamoJobStore {
         let condition = "attribute_exists(id) AND jobStatus = :waiting AND attribute_not_exists(sparkApplicationId) \
                          AND (attribute_not_exists(submitLease) OR submitLease.expiresAt < :now)";
         self.end_in_error(job_id, message, at, condition, [(":waiting", s(JobStatus::Waiting.as_str()))]).await
+    }
+
+    async fn record_usage(&self, job_id: &str, usage: &ResourceUsage, cost: Option<&JobCost>) -> Result<bool, AwsError> {
+        // crate::cost::supersedes, as a condition: final figures stay; a final write replaces
+        // figures that are not; otherwise only later figures do.
+        let mut vals = values([(":usage", to_av(usage)?), (":false", AttributeValue::Bool(false))]);
+        let newer = if usage.is_final {
+            ""
+        } else {
+            vals.insert(":asOf".into(), s(&usage.as_of.to_string()));
+            " AND resourceUsage.asOf < :asOf"
+        };
+        let update = match cost {
+            Some(cost) => {
+                vals.insert(":cost".into(), to_av(cost)?);
+                "SET resourceUsage = :usage, cost = :cost"
+            }
+            None => "SET resourceUsage = :usage",
+        };
+        let condition = format!("attribute_exists(id) AND (attribute_not_exists(resourceUsage) OR (resourceUsage.#final = :false{newer}))");
+        self.updated(job_id, Write { names: FINAL_NAME, ..Write::new("UpdateItem(record usage)", update, condition, vals) }).await
+    }
+
+    async fn jobs_awaiting_usage(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_JOB_STATUS)
+            .key_condition_expression("jobStatus = :status AND updatedAt >= :since")
+            .filter_expression("attribute_exists(sparkApplicationId) AND (attribute_not_exists(resourceUsage) OR resourceUsage.#final = :false)")
+            .expression_attribute_names("#final", "final")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":since", s(&timestamp(since)))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .into_paginator()
+            .send();
+        let mut jobs = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(SERVICE, "Query(byJobStatus, usage)", e))?;
+            for item in page.items() {
+                jobs.push(decode_job("Query", item.clone())?);
+            }
+        }
+        Ok(jobs)
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_emrserverless::types::{
     ApplicationState, Architecture, AutoStartConfig, AutoStopConfig, CloudWatchLoggingConfiguration, ConfigurationOverrides, JobDriver,
-    MaximumAllowedResources, MonitoringConfiguration, NetworkConfiguration, RetryPolicy, SchedulerConfiguration, SparkSubmit,
+    JobLevelCostAllocationConfiguration, MaximumAllowedResources, MonitoringConfiguration, NetworkConfiguration, RetryPolicy, SchedulerConfiguration, SparkSubmit,
 };
 use aws_sdk_emrserverless::Client;
 use chrono::{DateTime, Utc};
@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use super::{classify, AwsError, AwsErrorKind};
 use crate::manifest::PySparkJobManifest;
 use crate::application::{ApplicationSpec, ApplicationSummary};
+use crate::cost::{RunUtilization, Utilization};
 use crate::job_run::{JobRunAttempt, JobRunInfo};
 use crate::ports::{ApplicationCatalog, JobRunCanceller, JobRunLauncher, JobRunReader};
 
@@ -62,7 +63,11 @@ impl ApplicationCatalog for EmrServerlessClient {
                 if app.name() == Some(name) && live && !app.r#type().eq_ignore_ascii_case("HIVE") {
                     let newer = best.as_ref().is_none_or(|(at, _)| app.created_at() > at);
                     if newer {
-                        let summary = ApplicationSummary { id: app.id().to_string(), state: app.state().as_str().to_string() };
+                        let summary = ApplicationSummary {
+                            id: app.id().to_string(),
+                            state: app.state().as_str().to_string(),
+                            architecture: app.architecture().and_then(|a| a.as_str().parse().ok()),
+                        };
                         best = Some((*app.created_at(), summary));
                     }
                 }
@@ -106,6 +111,7 @@ impl ApplicationCatalog for EmrServerlessClient {
             .set_maximum_capacity(capacity)
             .set_architecture(settings.architecture.map(|a| Architecture::from(<&str>::from(a))))
             .set_network_configuration(network)
+            .job_level_cost_allocation_configuration(JobLevelCostAllocationConfiguration::builder().enabled(settings.job_level_cost_allocation).build())
             .tags("modelop:managedBy", "spark-serverless-runtime")
             .send()
             .await
@@ -209,6 +215,18 @@ impl JobRunReader for EmrServerlessClient {
             max_attempts: run.retry_policy().and_then(|p| p.max_attempts()),
             image_uri: run.image_configuration().map(|i| i.image_uri().to_string()).filter(|u| !u.is_empty()),
             image_digest: run.image_configuration().and_then(|i| i.resolved_image_digest()).map(str::to_string),
+            utilization: run.total_resource_utilization().map(|used| RunUtilization {
+                used: Utilization {
+                    vcpu_hour: used.v_cpu_hour().unwrap_or(0.0),
+                    memory_gb_hour: used.memory_gb_hour().unwrap_or(0.0),
+                    storage_gb_hour: used.storage_gb_hour().unwrap_or(0.0),
+                },
+                billed: run.billed_resource_utilization().map(|billed| Utilization {
+                    vcpu_hour: billed.v_cpu_hour().unwrap_or(0.0),
+                    memory_gb_hour: billed.memory_gb_hour().unwrap_or(0.0),
+                    storage_gb_hour: billed.storage_gb_hour().unwrap_or(0.0),
+                }),
+            }),
         })
     }
 

@@ -40,7 +40,7 @@ struct World {
 }
 
 fn world() -> World {
-    let (settings, aws) = (settings(&[]), FakeAws::default());
+    let (settings, aws) = (settings(&[("EMR_REGION", "us-east-1")]), FakeAws::default());
     aws.emr.add_application(APP, "modelop-default", "STARTED");
     aws.emr.add_run(APP, RUN, JobRunInfo { state: "RUNNING".into(), name: Some(JOB.into()), ..JobRunInfo::default() });
     let handler = MonitorHandler::new(settings.service().unwrap(), settings.monitor().unwrap(), aws.jobs.clone(), aws.objects.clone(), aws.emr.clone(), aws.logs.clone());
@@ -52,7 +52,7 @@ fn world() -> World {
 fn launched_row(status: &str, emr_state: &str) -> Value {
     json!({
         "id": JOB, "jobType": "MODEL_BATCH_JOB", "jobStatus": status, "runtimeType": "SPARK_SERVERLESS_RUNTIME",
-        "sparkApplicationId": RUN, "emrApplicationId": APP, "emrState": emr_state, "stagingUri": STAGING,
+        "sparkApplicationId": RUN, "emrApplicationId": APP, "emrState": emr_state, "stagingUri": STAGING, "emrApplicationArchitecture": "X86_64",
         "updatedAt": Timestamp(Utc::now() - Duration::minutes(1)).to_string(),
         "outputData": [
             { "name": "scored", "assetType": "EXTERNAL_FILE", "fileUrl": "s3://modelop-data/output/scored/" },
@@ -190,7 +190,7 @@ async fn a_retry_is_recorded_in_the_history_and_keeps_the_status() {
 
 #[tokio::test]
 async fn malformed_and_foreign_events_are_acknowledged_without_a_write() {
-    let cases = [("malformed", MALFORMED, "malformed event"), ("resource utilization", RESOURCE_UTILIZATION, "detail-type"), ("application", APPLICATION_STATE_CHANGE, "detail-type")];
+    let cases = [("malformed", MALFORMED, "malformed event"), ("application", APPLICATION_STATE_CHANGE, "detail-type")];
     for (name, sample, reason) in cases {
         let world = world();
         world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
@@ -219,7 +219,7 @@ async fn the_sweep_ends_a_stuck_waiting_job_and_applies_a_lost_final_state() {
     }
 
     let outcome = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
-    assert_eq!(outcome, Outcome::Swept { checked: 2, applied: 1, ended_stuck: 1 });
+    assert_eq!(outcome, Outcome::Swept { checked: 2, applied: 1, ended_stuck: 1, usage_final: 0 });
     assert_eq!(world.aws.jobs.row(JOB).unwrap()["jobStatus"], "COMPLETE");
     let ended = world.aws.jobs.row("stuck-job").unwrap();
     assert_eq!(ended["jobStatus"], "ERROR");
@@ -431,4 +431,143 @@ async fn the_model_error_record_classifies_the_failure() {
     world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
     let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!((row["failure"]["class"].as_str(), row["failure"]["evidence"]["exitCode"].as_i64()), (Some("OUT_OF_MEMORY"), Some(137)), "{:#}", row["failure"]);
+}
+
+/// The utilization sample (final, calculated to 20:15:00.772), made non-final and calculated to
+/// `calculated_to` when given.
+fn utilization(is_final: bool, calculated_to: Option<&str>) -> Value {
+    let mut event = event(RESOURCE_UTILIZATION);
+    event["detail"]["resourceUtilizationFinal"] = json!(is_final);
+    if let Some(at) = calculated_to {
+        event["detail"]["calculatedTo"] = json!(at);
+    }
+    event
+}
+
+fn usage_of(row: &Value) -> (Option<bool>, Option<&str>, Option<&str>) {
+    (row["resourceUsage"]["final"].as_bool(), row["resourceUsage"]["asOf"].as_str(), row["cost"]["basis"].as_str())
+}
+
+#[tokio::test]
+async fn utilization_updates_record_usage_and_cost_in_order_and_never_touch_the_status() {
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    let history = world.aws.jobs.row(JOB).unwrap()["statusHistory"].clone();
+    // (event, outcome, final, asOf afterwards)
+    let steps = [
+        (utilization(false, Some("2026-11-23T20:14:00Z")), Outcome::UsageRecorded { job_id: JOB.into(), is_final: false }, Some(false), "2026-11-23T20:14:00.000Z"),
+        (utilization(false, Some("2026-11-23T20:14:00Z")), Outcome::Ignored("usage not newer".into()), Some(false), "2026-11-23T20:14:00.000Z"),
+        (utilization(false, Some("2026-11-23T20:12:00Z")), Outcome::Ignored("usage not newer".into()), Some(false), "2026-11-23T20:14:00.000Z"),
+        (utilization(true, None), Outcome::UsageRecorded { job_id: JOB.into(), is_final: true }, Some(true), "2026-11-23T20:15:00.772Z"),
+        (utilization(false, Some("2026-11-23T20:45:00Z")), Outcome::Ignored("usage not newer".into()), Some(true), "2026-11-23T20:15:00.772Z"),
+        (utilization(true, None), Outcome::Ignored("usage not newer".into()), Some(true), "2026-11-23T20:15:00.772Z"),
+    ];
+    for (step, (event, outcome, is_final, as_of)) in steps.into_iter().enumerate() {
+        assert_eq!(world.handler.handle_event(&event).await.unwrap(), outcome, "step {step}");
+        let row = world.aws.jobs.row(JOB).unwrap();
+        assert_eq!(usage_of(&row), (is_final, Some(as_of), Some("billed")), "step {step}");
+        assert_eq!((row["jobStatus"].as_str(), &row["statusHistory"]), (Some("RUNNING"), &history), "step {step}: the status is not touched");
+    }
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!(row["resourceUsage"]["billed"], json!({"vCPUHour": 0.444, "memoryGBHour": 1.776, "storageGBHour": 0.0}));
+    assert_eq!(row["resourceUsage"]["executionSeconds"], 188);
+    // 0.444 vCPU-h × 0.052624 + 1.776 GB-h × 0.0057785 (built-in us-east-1 x86 prices).
+    assert_eq!((row["cost"]["amount"].as_f64(), row["cost"]["currency"].as_str(), row["cost"]["region"].as_str()), (Some(0.033628), Some("USD"), Some("us-east-1")));
+    assert!(!world.aws.jobs.recorder.names().contains(&"apply_status"), "usage never writes the status");
+}
+
+#[tokio::test]
+async fn usage_arriving_after_the_job_ended_or_with_no_known_price_is_still_recorded() {
+    // A job already COMPLETE when its first utilization event arrives.
+    let world = world();
+    world.aws.jobs.put(launched_row("COMPLETE", "SUCCESS"));
+    assert_eq!(world.handler.handle_event(&utilization(true, None)).await.unwrap(), Outcome::UsageRecorded { job_id: JOB.into(), is_final: true });
+    assert_eq!(world.aws.jobs.row(JOB).unwrap()["jobStatus"], "COMPLETE");
+
+    // No architecture recorded, or a region with no price: usage, and no invented cost.
+    for (region, architecture) in [("us-east-1", None), ("ap-south-1", Some("X86_64"))] {
+        let (settings, aws) = (settings(&[("EMR_REGION", region)]), FakeAws::default());
+        aws.emr.add_application(APP, "modelop-default", "STARTED");
+        let handler = MonitorHandler::new(settings.service().unwrap(), settings.monitor().unwrap(), aws.jobs.clone(), aws.objects.clone(), aws.emr.clone(), aws.logs.clone());
+        let mut row = launched_row("RUNNING", "RUNNING");
+        row["emrApplicationArchitecture"] = architecture.map_or(Value::Null, |a| json!(a));
+        aws.jobs.put(row);
+        handler.handle_event(&utilization(true, None)).await.unwrap();
+        let row = aws.jobs.row(JOB).unwrap();
+        assert_eq!((row["resourceUsage"]["final"].as_bool(), row.get("cost")), (Some(true), None), "{region} {architecture:?}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_or_foreign_utilization_events_are_acknowledged_without_a_write() {
+    let mut negative = utilization(false, None);
+    negative["detail"]["totalResourceUtilization"]["vCPUHour"] = json!(-1);
+    let mut text = utilization(false, None);
+    text["detail"]["totalBilledResourceUtilization"]["memoryGBHour"] = json!("1.7");
+    let mut partial = utilization(false, None);
+    partial["detail"].as_object_mut().unwrap().remove("calculatedTo");
+    let mut no_run = utilization(false, None);
+    no_run["detail"].as_object_mut().unwrap().remove("jobRunId");
+    let mut unknown = utilization(true, None);
+    unknown["detail"]["jobRunId"] = json!("00funknownrun0001");
+    // (case, event, reason)
+    let cases = [
+        ("negative", negative, "malformed event: totalResourceUtilization.vCPUHour: -1 is negative or not finite"),
+        ("not a number", text, "malformed event: totalBilledResourceUtilization.memoryGBHour: \"1.7\" is not a number"),
+        ("no calculatedTo", partial, "malformed event: calculatedTo: missing"),
+        ("no run", no_run, "malformed event: missing field `jobRunId`"),
+        ("unknown run", unknown, "not our job run"),
+    ];
+    for (name, event, reason) in cases {
+        let world = world();
+        world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+        let before = world.aws.jobs.row(JOB);
+        let outcome = world.handler.handle_event(&event).await.expect("acknowledged, not retried");
+        assert_eq!(outcome, Outcome::Ignored(reason.into()), "{name}");
+        assert_eq!(world.aws.jobs.row(JOB), before, "{name}");
+        assert!(!world.aws.jobs.recorder.names().contains(&"record_usage"), "{name}");
+    }
+    // A job of another runtime.
+    let world = world();
+    let mut foreign = launched_row("RUNNING", "RUNNING");
+    foreign["runtimeType"] = json!("SPARK_RUNTIME");
+    world.aws.jobs.put(foreign.clone());
+    assert_eq!(world.handler.handle_event(&utilization(true, None)).await.unwrap(), Outcome::Ignored("not our job run".into()));
+    assert_eq!(world.aws.jobs.row(JOB).unwrap(), foreign);
+}
+
+#[tokio::test]
+async fn zero_billed_figures_at_the_end_are_not_final_until_the_sweep_reads_them() {
+    use shared::cost::{RunUtilization, Utilization};
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    let used = Utilization { vcpu_hour: 0.4, memory_gb_hour: 1.6, storage_gb_hour: 1.6 };
+    let ended = |billed: Utilization| JobRunInfo {
+        state: "SUCCESS".into(),
+        name: Some(JOB.into()),
+        started_at: Some(Utc::now() - Duration::minutes(7)),
+        ended_at: Some(Utc::now() - Duration::minutes(1)),
+        total_execution_duration_seconds: Some(360),
+        utilization: Some(RunUtilization { used, billed: Some(billed) }),
+        ..JobRunInfo::default()
+    };
+    world.aws.emr.add_run(APP, RUN, ended(Utilization::default()));
+    let outcome = world.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
+    assert!(matches!(outcome, Outcome::Applied { status: JobStatus::Complete, .. }), "{outcome:?}");
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!(row["jobStatus"], "COMPLETE", "the status does not wait for the cost");
+    assert_eq!((row["resourceUsage"]["final"].as_bool(), row["cost"]["basis"].as_str()), (Some(false), Some("used")), "zero billed figures are never final");
+    assert!(row["resourceUsage"].get("billed").is_none());
+
+    // Still zero at the first sweep: nothing becomes final; then EMR has billed the run.
+    let sweep = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { usage_final: 0, .. }), "{sweep:?}");
+    world.aws.emr.add_run(APP, RUN, ended(Utilization { vcpu_hour: 0.44, memory_gb_hour: 1.77, storage_gb_hour: 0.0 }));
+    let sweep = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { usage_final: 1, .. }), "{sweep:?}");
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!((row["resourceUsage"]["final"].as_bool(), row["cost"]["basis"].as_str()), (Some(true), Some("billed")));
+    assert_eq!(row["resourceUsage"]["executionSeconds"], 360);
+    let sweep = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { usage_final: 0, .. }), "final usage is not read again: {sweep:?}");
 }

@@ -106,3 +106,14 @@ def test_lambda_record_shape():
     out = local_aws.lambda_record(record(7, "INSERT", "CREATED"), "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x")
     assert (out["eventSource"], out["eventVersion"], out["awsRegion"]) == ("aws:dynamodb", "1.1", "us-east-1")
     assert out["eventSourceARN"].endswith("/stream/x") and out["dynamodb"]["SequenceNumber"] == "7"
+
+
+def test_emr_events_reach_monitor_as_the_template_rule_matches_them():
+    """The same samples tests/infra/test_agreement.py runs through the deployed rule's pattern."""
+    import json
+    import pathlib
+
+    samples = pathlib.Path(local_aws.ROOT, "events", "monitor")
+    got = {p.stem: local_aws.job_run_rule_matches(json.loads(p.read_text())) for p in sorted(samples.glob("*.json"))}
+    expected = {name: name.startswith(("state-", "resource-utilization")) or name in {"job-run-retry", "malformed"} for name in got}
+    assert got == expected and got["resource-utilization"] and not got["application-state-change"]

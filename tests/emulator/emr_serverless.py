@@ -54,8 +54,9 @@ EMR Serverless User Guide; what neither says is an assumption, marked ASSUMED wh
   service (CANCELLING, then CANCELLED, with EXECUTION_TIMEOUT_DETAILS) and not retried.
 * **Job concurrency and queuing** (CreateApplication ``schedulerConfiguration``:
   ``maxConcurrentRuns`` 1-1000, default 15; ``queueTimeoutMinutes`` 15-720, default 360;
-  GetApplication shows it, with ``maximumCapacity``, ``architecture`` and ``networkConfiguration``,
-  which are accepted and returned, not enforced). A run on such an application goes SUBMITTED ->
+  GetApplication shows it, with ``maximumCapacity``, ``architecture``, ``networkConfiguration`` and
+  ``jobLevelCostAllocationConfiguration`` (``{"enabled": bool}``), which are accepted and returned,
+  not enforced). A run on such an application goes SUBMITTED ->
   PENDING, then SCHEDULED if one of the application's slots is free, else QUEUED until one is
   (QUEUED -> SCHEDULED, oldest first), or FAILED with QUEUE_TIMEOUT_DETAILS after
   ``queueTimeoutMinutes``. GetJobRun shows ``queuedDurationMilliseconds``. In manual mode the
@@ -267,6 +268,7 @@ class Application:
         self.maximum_capacity = body.get("maximumCapacity")
         self.network_configuration = body.get("networkConfiguration")
         self.scheduler = _scheduler_configuration(body.get("schedulerConfiguration"))
+        self.job_level_cost_allocation = body.get("jobLevelCostAllocationConfiguration")
         self.state = "CREATED"
         self.state_details: str | None = None
         self.created_at = self.updated_at = _now()
@@ -292,7 +294,8 @@ class Application:
         out["applicationId"] = out.pop("id")
         out.update({"tags": self.tags, "autoStartConfiguration": self.auto_start, "autoStopConfiguration": self.auto_stop})
         for key, value in (("maximumCapacity", self.maximum_capacity), ("networkConfiguration", self.network_configuration),
-                           ("schedulerConfiguration", self.scheduler)):
+                           ("schedulerConfiguration", self.scheduler),
+                           ("jobLevelCostAllocationConfiguration", self.job_level_cost_allocation)):
             if value is not None:
                 out[key] = value
         return out
@@ -316,14 +319,16 @@ def _scheduler_configuration(config: dict | None) -> dict | None:
 #
 # The figures are wall time in RUNNING x the worker sizes the run declares in its Spark conf
 # (sparkSubmitParameters' --conf, then configurationOverrides' spark-defaults), with EMR
-# Serverless's documented defaults for what it does not declare. The User Guide's "Spark job
-# properties" table (jobs-spark.html): spark.driver.cores 4, spark.driver.memory 14G,
-# spark.executor.cores 4, spark.executor.memory 14G, spark.emr-serverless.driver.disk 20G,
-# spark.emr-serverless.executor.disk 20G. Its "Supported worker configurations" (app-behavior.html):
-# Spark's memory overhead (spark.driver.memoryOverhead / spark.executor.memoryOverhead) defaults to
-# 10% of the memory, at least 384 MB, and counts towards the worker. ASSUMED: a worker's memory is
-# the Spark memory plus its overhead, rounded up to a whole GB (so the defaults give 4 vCPU, 16 GB,
-# 20 GB, the driver size the User Guide quotes); executors are counted only when
+# Serverless's documented defaults for what it does not declare. The User Guide's Spark properties
+# table ("Using Spark configurations when you run EMR Serverless jobs", jobs-spark.html; the look-up
+# tool here returned that page without the table, so these are as recalled, not re-read):
+# spark.driver.cores 4, spark.driver.memory 14G, spark.executor.cores 4, spark.executor.memory 14G,
+# spark.emr-serverless.driver.disk 20G, spark.emr-serverless.executor.disk 20G. Its "Supported worker
+# configurations" (app-behavior.html, read here): Spark's memory overhead
+# (spark.driver.memoryOverhead / spark.executor.memoryOverhead) defaults to 10% of the memory, at
+# least 384 MB, and must fit in the worker. ASSUMED: a worker's memory is the Spark memory plus its
+# overhead, rounded up to a whole GB (so the defaults give one worker of 4 vCPU, 16 GB, 20 GB, what
+# the emulator counted before it read the conf); executors are counted only when
 # spark.executor.instances is given (local Spark runs everything in the driver; EMR's dynamic
 # allocation would start some that nothing here can count); a value that cannot be read takes the
 # default. Billed (botocore's JobRun.billedResourceUtilization): "a 1-minute minimum usage for
@@ -1390,6 +1395,10 @@ def _check_application_config(body: dict) -> None:
             for value in ids:
                 if not isinstance(value, str) or not 1 <= len(value) <= 32 or not re.fullmatch(r"[-0-9a-zA-Z]+.*", value):
                     raise constraint(value, f"networkConfiguration.{key}", "Member must satisfy regular expression pattern: [-0-9a-zA-Z]+.*")
+    cost_allocation = body.get("jobLevelCostAllocationConfiguration")
+    if cost_allocation is not None and (not isinstance(cost_allocation, dict) or set(cost_allocation) - {"enabled"}
+                                        or not isinstance(cost_allocation.get("enabled", False), bool)):
+        raise validation("jobLevelCostAllocationConfiguration must be {\"enabled\": boolean}")
     scheduler = body.get("schedulerConfiguration")
     if scheduler is not None:
         if not isinstance(scheduler, dict):

@@ -1079,7 +1079,8 @@ def test_utilization_event_route_publishes_computed_or_given_figures(manual):
     detail = body["event"]["detail"]
     assert detail["resourceUtilizationFinal"] is False and detail["totalResourceUtilization"] == {
         "vCPUHour": 2.0, "memoryGBHour": 8.0, "storageGBHour": 10.0}
-    assert dt.datetime.fromisoformat(detail["calculatedTo"].replace("Z", "+00:00")).timestamp() == running["startedAt"] + 1800
+    calculated_to = dt.datetime.fromisoformat(detail["calculatedTo"].replace("Z", "+00:00")).timestamp()
+    assert calculated_to == pytest.approx(running["startedAt"] + 1800, abs=1e-5)
     # Given figures go out as they are (malformed ones too); a duplicate is just sent again.
     malformed = {"vCPUHour": -1, "memoryGBHour": "lots"}
     for _ in range(2):
@@ -1114,3 +1115,12 @@ def test_utilization_admin_routes_reject_bad_bodies(server, emr, route, body, st
     got, answer = post(server.endpoint, route, body)
     assert got == status and message in answer["message"], answer
     assert events_of(server, run, UTILIZATION) == []
+
+
+def test_job_level_cost_allocation_is_accepted_and_returned(server, emr):
+    on = new_app(emr, "cost-allocation", jobLevelCostAllocationConfiguration={"enabled": True})
+    assert emr.get_application(applicationId=on)["application"]["jobLevelCostAllocationConfiguration"] == {"enabled": True}
+    assert "jobLevelCostAllocationConfiguration" not in emr.get_application(applicationId=new_app(emr, "no-cost-allocation"))["application"]
+    status, body = post(server.endpoint, "/applications", {"name": "bad", "releaseLabel": "emr-7.5.0", "type": "SPARK", "clientToken": "bad-cost",
+                                                           "jobLevelCostAllocationConfiguration": {"enabled": "yes"}})
+    assert status == 400 and "jobLevelCostAllocationConfiguration" in body["message"]

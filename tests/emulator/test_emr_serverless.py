@@ -852,6 +852,10 @@ def test_get_job_run_timing_and_provenance_fields(execute):
     assert total["vCPUHour"] == pytest.approx(4 * ran / 3600, abs=1e-5) and total["memoryGBHour"] == pytest.approx(16 * ran / 3600, abs=1e-5)
     assert total["storageGBHour"] == pytest.approx(20 * ran / 3600, abs=1e-5)
     assert billed == {"vCPUHour": round(4 / 60, 6), "memoryGBHour": round(16 / 60, 6), "storageGBHour": 0.0}
+    # A real (execute-mode) run's one utilization update: the final one, with GetJobRun's figures.
+    (final,) = wait_events(server, run, 1)
+    assert final["detail"]["resourceUtilizationFinal"] is True
+    assert (final["detail"]["totalResourceUtilization"], final["detail"]["totalBilledResourceUtilization"]) == (total, billed)
 
 
 def test_a_run_cancelled_before_it_ran_used_nothing(emr):

@@ -393,8 +393,8 @@ class LocalAws:
                 continue
             # A utilization update names no jobRunName: the run's name is the emulator's.
             name = detail.get("jobRunName") or self.run_name(detail.get("jobRunId"))
-            final = " final" if detail.get("resourceUtilizationFinal") else ""
-            what = f"{event.get('detail-type')} {name or ''} {detail.get('state', '')}{final}".strip()
+            final = "final" if detail.get("resourceUtilizationFinal") else ""
+            what = " ".join(str(part) for part in (event.get("detail-type"), name, detail.get("state"), final) if part)
             if name in self.drop:
                 log(f"EventBridge: dropped {what} (--drop-emr-events-for)")
                 continue

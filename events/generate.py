@@ -699,6 +699,10 @@ def monitor_expected():
         return dict(launched_seed(run_state), expect=dict({"response": None, "jobs": {BATCH_ID: "unchanged"},
                                                             "calls": {"exclude": WRITES}}, **extra))
 
+    def usage_recorded(final):
+        return dict(launched_seed("RUNNING"), expect={"response": None, "calls": {"include": ["dynamodb:UpdateItem"]}, "jobs": {
+            BATCH_ID: {"jobStatus": "WAITING", "resourceUsage": {"contains": {"final": final}}}}})
+
     final = {"driverLogs": {"present": True}, "jobEndTime": {"present": True}}
     return {
         "monitor/state-submitted.json": ignored("SUBMITTED"),
@@ -730,9 +734,9 @@ def monitor_expected():
         "monitor/job-run-retry.json": dict(launched_seed("RUNNING", attempt=2), expect={
             "response": None, "jobs": {BATCH_ID: {"jobStatus": "WAITING", "statusHistory": {"contains": {"emrState": "RETRY attempt 2"}}}},
             "calls": {"include": ["dynamodb:UpdateItem"]}}),
-        "monitor/resource-utilization.json": ignored("RUNNING", calls={"total": 0}),
-        # Until monitor records usage (issue 13) these are ignored like the final one; the lead updates all three.
-        "monitor/resource-utilization-running.json": ignored("RUNNING", calls={"total": 0}),
+        # Utilization updates record the run's usage on the job, never its status (still WAITING as submit left it).
+        "monitor/resource-utilization.json": usage_recorded(final=True),
+        "monitor/resource-utilization-running.json": usage_recorded(final=False),
         "monitor/resource-utilization-malformed.json": ignored("RUNNING"),
         "monitor/application-state-change.json": ignored("RUNNING", calls={"total": 0}),
         "monitor/scheduled-event.json": dict(launched_seed("SUCCESS", result=MODEL_RESULT), expect={

@@ -455,6 +455,13 @@ QUEUE_TIMED_OUT_DETAILS = ("Job run timed out in the QUEUED state: it waited lon
                            "of 15 minutes.")
 
 
+def first_interval(used, billed):
+    """The four figure objects of a run's first update (its interval is its total so far): (vCPU, memory, storage)."""
+    used, billed = (dict(zip(("vCPUHour", "memoryGBHour", "storageGBHour"), f)) for f in (used, billed))
+    return {"resourceUtilizationForInterval": used, "billedResourceUtilizationForInterval": billed,
+            "totalResourceUtilization": dict(used), "totalBilledResourceUtilization": dict(billed)}
+
+
 def utilization_update(name, at, final, figures):
     """A Job Resource Utilization Update of attempt 2 (the fields of the User Guide's sample); ``figures`` gives the
     interval, the figures and ``resourceUtilizationFinal`` (``final``), in the order they appear."""
@@ -504,30 +511,21 @@ def monitor_events():
     # The final one, after the run ended (20:15:00.77):
     files["resource-utilization.json"] = utilization_update(
         "resource-utilization.json", "2026-11-23T20:15:01.003300Z", True,
-        {"calculatedFrom": retry_at, "calculatedTo": "2026-11-23T20:15:00.772310Z",
-         "resourceUtilizationFinal": True,
-         "resourceUtilizationForInterval": {"vCPUHour": 0.417, "memoryGBHour": 1.668, "storageGBHour": 1.667},
-         "billedResourceUtilizationForInterval": {"vCPUHour": 0.444, "memoryGBHour": 1.776, "storageGBHour": 0},
-         "totalResourceUtilization": {"vCPUHour": 0.417, "memoryGBHour": 1.668, "storageGBHour": 1.667},
-         "totalBilledResourceUtilization": {"vCPUHour": 0.444, "memoryGBHour": 1.776, "storageGBHour": 0}})
+        dict({"calculatedFrom": retry_at, "calculatedTo": "2026-11-23T20:15:00.772310Z", "resourceUtilizationFinal": True},
+             **first_interval((0.417, 1.668, 1.667), (0.444, 1.776, 0))))
     # One while the run goes (not final), with `calculatedTo` before `calculatedFrom` as the User Guide's sample
     # orders them (its comment line is left out: JSON has none):
     files["resource-utilization-running.json"] = utilization_update(
         "resource-utilization-running.json", "2026-11-23T20:13:46.120004Z", False,
-        {"calculatedTo": "2026-11-23T20:13:45.530218Z", "calculatedFrom": retry_at,
-         "resourceUtilizationFinal": False,
-         "resourceUtilizationForInterval": {"vCPUHour": 0.133, "memoryGBHour": 0.533, "storageGBHour": 0.667},
-         "billedResourceUtilizationForInterval": {"vCPUHour": 0.133, "memoryGBHour": 0.533, "storageGBHour": 0},
-         "totalResourceUtilization": {"vCPUHour": 0.133, "memoryGBHour": 0.533, "storageGBHour": 0.667},
-         "totalBilledResourceUtilization": {"vCPUHour": 0.133, "memoryGBHour": 0.533, "storageGBHour": 0}})
+        dict({"calculatedTo": "2026-11-23T20:13:45.530218Z", "calculatedFrom": retry_at, "resourceUtilizationFinal": False},
+             **first_interval((0.133, 0.533, 0.667), (0.133, 0.533, 0))))
     # A malformed one: no totalResourceUtilization, a negative figure, a non-numeric one, a missing one.
+    bad_billed = {"vCPUHour": -0.444, "memoryGBHour": "1.776 GB", "storageGBHour": 0}
     files["resource-utilization-malformed.json"] = utilization_update(
         "resource-utilization-malformed.json", "2026-11-23T20:15:01.003300Z", True,
-        {"calculatedFrom": retry_at, "calculatedTo": "2026-11-23T20:15:00.772310Z",
-         "resourceUtilizationFinal": True,
+        {"calculatedFrom": retry_at, "calculatedTo": "2026-11-23T20:15:00.772310Z", "resourceUtilizationFinal": True,
          "resourceUtilizationForInterval": {"vCPUHour": 0.417, "memoryGBHour": 1.668},
-         "billedResourceUtilizationForInterval": {"vCPUHour": -0.444, "memoryGBHour": "1.776 GB", "storageGBHour": 0},
-         "totalBilledResourceUtilization": {"vCPUHour": -0.444, "memoryGBHour": "1.776 GB", "storageGBHour": 0}})
+         "billedResourceUtilizationForInterval": bad_billed, "totalBilledResourceUtilization": bad_billed})
 
     app_at = "2026-11-23T20:08:58.410277Z"
     files["application-state-change.json"] = eventbridge(

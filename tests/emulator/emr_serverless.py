@@ -68,7 +68,7 @@ EMR Serverless User Guide; what neither says is an assumption, marked ASSUMED wh
   ``$EMR_SERVERLESS_TIME_SCALE``) seconds per emulated minute, 60 (real time) by default; so with
   ``--time-scale 0.2`` a 5-minute timeout fires after 1 s. Timestamps stay wall-clock.
 
-Resource utilization and cost figures (EMULATED: local Spark has no workers to count, so the
+Resource utilization figures (EMULATED: local Spark has no workers to count, so the
 figures are wall time in RUNNING x the worker sizes the run declares; :class:`WorkerSizes` says
 which Spark properties count, EMR Serverless's documented defaults and what is ASSUMED):
 

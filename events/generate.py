@@ -455,6 +455,30 @@ QUEUE_TIMED_OUT_DETAILS = ("Job run timed out in the QUEUED state: it waited lon
                            "of 15 minutes.")
 
 
+def first_interval(used, billed):
+    """The four figure objects of a run's first update (its interval is its total so far): (vCPU, memory, storage)."""
+    used, billed = (dict(zip(("vCPUHour", "memoryGBHour", "storageGBHour"), f)) for f in (used, billed))
+    return {"resourceUtilizationForInterval": used, "billedResourceUtilizationForInterval": billed,
+            "totalResourceUtilization": dict(used), "totalBilledResourceUtilization": dict(billed)}
+
+
+def utilization_update(name, at, final, figures):
+    """A Job Resource Utilization Update of attempt 2 (the fields of the User Guide's sample); ``figures`` gives the
+    interval, the figures and ``resourceUtilizationFinal`` (``final``), in the order they appear."""
+    detail = {
+        "applicationId": MONITOR_APP_ID,
+        "jobRunId": MONITOR_RUN_ID,
+        "attempt": 2,
+        "mode": "BATCH",
+        "createdAt": RUN_CREATED_AT,
+        "startedAt": "2026-11-23T20:11:52.041Z",
+    }
+    detail.update(figures)
+    assert detail["resourceUtilizationFinal"] is final
+    return eventbridge(name, "EMR Serverless Job Resource Utilization Update", "aws.emr-serverless", at, detail,
+                       resources=[job_run_arn(MONITOR_APP_ID, MONITOR_RUN_ID)])
+
+
 def monitor_events():
     files = {name: state_change(name, *args) for name, args in RUN_STATES.items()}
     files["state-running-no-name.json"] = state_change("state-running-no-name.json", *RUN_STATES["state-running.json"], run_name=None)
@@ -483,30 +507,25 @@ def monitor_events():
         "newAttemptCreatedAt": retry_at,
     })
 
-    # The final update of attempt 2, which ran to the end; unlike the others it names the run in `resources`.
-    usage_at = "2026-11-23T20:15:01.003300Z"
-    files["resource-utilization.json"] = eventbridge(
-        "resource-utilization.json",
-        "EMR Serverless Job Resource Utilization Update",
-        "aws.emr-serverless",
-        usage_at,
-        {
-            "applicationId": MONITOR_APP_ID,
-            "jobRunId": MONITOR_RUN_ID,
-            "attempt": 2,
-            "mode": "BATCH",
-            "createdAt": RUN_CREATED_AT,
-            "startedAt": "2026-11-23T20:11:52.041Z",
-            "calculatedFrom": retry_at,
-            "calculatedTo": "2026-11-23T20:15:00.772310Z",
-            "resourceUtilizationFinal": True,
-            "resourceUtilizationForInterval": {"vCPUHour": 0.417, "memoryGBHour": 1.668, "storageGBHour": 1.667},
-            "billedResourceUtilizationForInterval": {"vCPUHour": 0.444, "memoryGBHour": 1.776, "storageGBHour": 0},
-            "totalResourceUtilization": {"vCPUHour": 0.417, "memoryGBHour": 1.668, "storageGBHour": 1.667},
-            "totalBilledResourceUtilization": {"vCPUHour": 0.444, "memoryGBHour": 1.776, "storageGBHour": 0},
-        },
-        resources=[job_run_arn(MONITOR_APP_ID, MONITOR_RUN_ID)],
-    )
+    # Job Resource Utilization Updates of attempt 2; unlike the other events they name the run in `resources`.
+    # The final one, after the run ended (20:15:00.77):
+    files["resource-utilization.json"] = utilization_update(
+        "resource-utilization.json", "2026-11-23T20:15:01.003300Z", True,
+        dict({"calculatedFrom": retry_at, "calculatedTo": "2026-11-23T20:15:00.772310Z", "resourceUtilizationFinal": True},
+             **first_interval((0.417, 1.668, 1.667), (0.444, 1.776, 0))))
+    # One while the run goes (not final), with `calculatedTo` before `calculatedFrom` as the User Guide's sample
+    # orders them (its comment line is left out: JSON has none):
+    files["resource-utilization-running.json"] = utilization_update(
+        "resource-utilization-running.json", "2026-11-23T20:13:46.120004Z", False,
+        dict({"calculatedTo": "2026-11-23T20:13:45.530218Z", "calculatedFrom": retry_at, "resourceUtilizationFinal": False},
+             **first_interval((0.133, 0.533, 0.667), (0.133, 0.533, 0))))
+    # A malformed one: no totalResourceUtilization, a negative figure, a non-numeric one, a missing one.
+    bad_billed = {"vCPUHour": -0.444, "memoryGBHour": "1.776 GB", "storageGBHour": 0}
+    files["resource-utilization-malformed.json"] = utilization_update(
+        "resource-utilization-malformed.json", "2026-11-23T20:15:01.003300Z", True,
+        {"calculatedFrom": retry_at, "calculatedTo": "2026-11-23T20:15:00.772310Z", "resourceUtilizationFinal": True,
+         "resourceUtilizationForInterval": {"vCPUHour": 0.417, "memoryGBHour": 1.668},
+         "billedResourceUtilizationForInterval": bad_billed, "totalBilledResourceUtilization": bad_billed})
 
     app_at = "2026-11-23T20:08:58.410277Z"
     files["application-state-change.json"] = eventbridge(
@@ -678,6 +697,10 @@ def monitor_expected():
         return dict(launched_seed(run_state), expect=dict({"response": None, "jobs": {BATCH_ID: "unchanged"},
                                                             "calls": {"exclude": WRITES}}, **extra))
 
+    def usage_recorded(final):
+        return dict(launched_seed("RUNNING"), expect={"response": None, "calls": {"include": ["dynamodb:UpdateItem"]}, "jobs": {
+            BATCH_ID: {"jobStatus": "WAITING", "resourceUsage": {"contains": {"final": final}}}}})
+
     final = {"driverLogs": {"present": True}, "jobEndTime": {"present": True}}
     return {
         "monitor/state-submitted.json": ignored("SUBMITTED"),
@@ -709,7 +732,10 @@ def monitor_expected():
         "monitor/job-run-retry.json": dict(launched_seed("RUNNING", attempt=2), expect={
             "response": None, "jobs": {BATCH_ID: {"jobStatus": "WAITING", "statusHistory": {"contains": {"emrState": "RETRY attempt 2"}}}},
             "calls": {"include": ["dynamodb:UpdateItem"]}}),
-        "monitor/resource-utilization.json": ignored("RUNNING", calls={"total": 0}),
+        # Utilization updates record the run's usage on the job, never its status (still WAITING as submit left it).
+        "monitor/resource-utilization.json": usage_recorded(final=True),
+        "monitor/resource-utilization-running.json": usage_recorded(final=False),
+        "monitor/resource-utilization-malformed.json": ignored("RUNNING"),
         "monitor/application-state-change.json": ignored("RUNNING", calls={"total": 0}),
         "monitor/scheduled-event.json": dict(launched_seed("SUCCESS", result=MODEL_RESULT), expect={
             "response": None, "jobs": {BATCH_ID: dict(final, jobStatus="COMPLETE", emrState="SUCCESS", modelResult=MODEL_RESULT)},

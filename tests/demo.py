@@ -95,6 +95,39 @@ def _ts(text: str) -> float:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc).timestamp()
 
 
+def _figure(value: object) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".") if isinstance(value, (int, float)) and not isinstance(value, bool) else "?"
+
+
+def _utilization(figures: dict) -> str:
+    return (f"{_figure(figures.get('vCPUHour'))} vCPU-h, {_figure(figures.get('memoryGBHour'))} GB-h memory, "
+            f"{_figure(figures.get('storageGBHour'))} GB-h storage")
+
+
+def cost_lines(job: dict) -> list[str]:
+    """The row's ``resourceUsage`` and ``cost`` (written by monitor), or what is missing. Locally
+    the usage is EMULATED: the emulator's wall time in RUNNING x the run's declared worker sizes."""
+    usage, cost = job.get("resourceUsage"), job.get("cost")
+    if not isinstance(usage, dict):
+        lines = ["    usage:         not recorded"]
+    else:
+        ran = usage.get("executionSeconds")
+        lines = [f"    usage:         {_utilization(usage.get('used') or {})}"
+                 f"{f'; ran {ran}s' if ran is not None else ''}; {'final' if usage.get('final') else 'not final'}"
+                 f" as of {usage.get('asOf', '?')} (emulated: wall time x declared worker size)"]
+        billed = usage.get("billed")
+        lines.append(f"    billed usage:  {_utilization(billed) if isinstance(billed, dict) else 'not recorded'}")
+    if not isinstance(cost, dict):
+        lines.append("    cost:          not recorded" + (" (no known price for the region, or not final yet)" if isinstance(usage, dict) else ""))
+    else:
+        prices = cost.get("prices") or {}
+        lines.append(f"    cost:          {_figure(cost.get('amount'))} {cost.get('currency', '?')} on {cost.get('basis', '?')} usage"
+                     f" ({cost.get('region', '?')}, {cost.get('architecture', '?')}; prices as of {cost.get('pricesAsOf', '?')}:"
+                     f" {_figure(prices.get('vCPUHour'))}/vCPU-h, {_figure(prices.get('memoryGBHour'))}/GB-h memory,"
+                     f" {_figure(prices.get('storageGBHour'))}/GB-h storage; built-in table or EMR_PRICES; of emulated usage)")
+    return lines
+
+
 def report(stack: L.Stack, job: dict, expected: str) -> bool:
     ok = job.get("jobStatus") == expected
     mark = f"{GREEN}✔{RESET}" if ok else f"{RED}✘{RESET}"
@@ -131,6 +164,8 @@ def report(stack: L.Stack, job: dict, expected: str) -> bool:
     if all(isinstance(t, (int, float)) for t in times):
         out(f"    ModelOp times: waited {(times[1] - times[0]) / 1000:.1f}s, ran {(times[2] - times[1]) / 1000:.1f}s"
             f" (jobWaitTime/jobRunTime/jobEndTime); {len(job.get('jobMessages') or [])} jobMessages")
+    for line in cost_lines(job):
+        out(line)
     staged = stack.staged_keys(job["id"])
     out(f"    staging:       {'cleaned' if not staged else f'{len(staged)} object(s) left'}"
         f"{' at ' + job['cleanedAt'] if job.get('cleanedAt') else ''}")

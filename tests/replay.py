@@ -459,8 +459,9 @@ MATCHER_KEYS = {"present", "contains", "lacks"}
 
 def matches(actual: Any, expected: Any) -> bool:
     """null means absent; an object whose keys are all matcher keys is a matcher: ``present``
-    (bool), ``contains`` / ``lacks`` (a substring of a string, or a list element, an object element
-    being matched by the fields given; a list of these means each); anything else must be equal."""
+    (bool), ``contains`` / ``lacks`` (a substring of a string, a list element, an object element
+    being matched by the fields given, or, in an object, the fields given; a list of these means
+    each); anything else must be equal."""
     if expected is None:
         return actual is None
     if not (isinstance(expected, dict) and expected and set(expected) <= MATCHER_KEYS):
@@ -480,6 +481,8 @@ def _has(actual: Any, item: Any) -> bool:
         return isinstance(item, str) and item in actual
     if isinstance(actual, list):
         return any(_element(e, item) for e in actual)
+    if isinstance(actual, dict) and isinstance(item, dict):
+        return _element(actual, item)
     return False
 
 

@@ -54,8 +54,9 @@ EMR Serverless User Guide; what neither says is an assumption, marked ASSUMED wh
   service (CANCELLING, then CANCELLED, with EXECUTION_TIMEOUT_DETAILS) and not retried.
 * **Job concurrency and queuing** (CreateApplication ``schedulerConfiguration``:
   ``maxConcurrentRuns`` 1-1000, default 15; ``queueTimeoutMinutes`` 15-720, default 360;
-  GetApplication shows it, with ``maximumCapacity``, ``architecture`` and ``networkConfiguration``,
-  which are accepted and returned, not enforced). A run on such an application goes SUBMITTED ->
+  GetApplication shows it, with ``maximumCapacity``, ``architecture``, ``networkConfiguration`` and
+  ``jobLevelCostAllocationConfiguration`` (``{"enabled": bool}``), which are accepted and returned,
+  not enforced). A run on such an application goes SUBMITTED ->
   PENDING, then SCHEDULED if one of the application's slots is free, else QUEUED until one is
   (QUEUED -> SCHEDULED, oldest first), or FAILED with QUEUE_TIMEOUT_DETAILS after
   ``queueTimeoutMinutes``. GetJobRun shows ``queuedDurationMilliseconds``. In manual mode the
@@ -66,6 +67,30 @@ EMR Serverless User Guide; what neither says is an assumption, marked ASSUMED wh
 * **The time scale**: the service's timers run on a scaled clock, ``--time-scale SECONDS`` (or
   ``$EMR_SERVERLESS_TIME_SCALE``) seconds per emulated minute, 60 (real time) by default; so with
   ``--time-scale 0.2`` a 5-minute timeout fires after 1 s. Timestamps stay wall-clock.
+
+Resource utilization figures (EMULATED: local Spark has no workers to count, so the
+figures are wall time in RUNNING x the worker sizes the run declares; :class:`WorkerSizes` says
+which Spark properties count, EMR Serverless's documented defaults and what is ASSUMED):
+
+* GetJobRun of an ended attempt shows ``totalResourceUtilization`` and
+  ``billedResourceUtilization`` (vCPUHour, memoryGBHour, storageGBHour; billed: a 1-minute minimum
+  per worker, storage only above 20 GB per worker, as botocore's JobRun docs say).
+* "EMR Serverless Job Resource Utilization Update" (source ``aws.emr-serverless``; detail
+  ``applicationId``, ``jobRunId``, ``attempt``, ``mode``, ``createdAt``, ``startedAt`` (absent for a
+  run that never ran), ``calculatedFrom``, ``calculatedTo``, ``resourceUtilizationFinal``,
+  ``resourceUtilizationForInterval``, ``billedResourceUtilizationForInterval``,
+  ``totalResourceUtilization``, ``totalBilledResourceUtilization``; the run's ARN in ``resources``:
+  the User Guide's "Automating EMR Serverless with Amazon EventBridge" sample, whose comment line
+  and field order are not kept) is published every 30 emulated minutes while a run is RUNNING or
+  CANCELLING (the User Guide: "at approximately 30 minutes interval"), totals of its latest attempt,
+  the interval since the previous update; and once, ``resourceUtilizationFinal: true``, after the
+  run reaches SUCCESS, FAILED or CANCELLED (ASSUMED: also for a run that never ran, with zeros; a
+  retried attempt gets none of its own).
+* **Billing lag** (``--billing-lag SECONDS`` or ``$EMR_SERVERLESS_BILLING_LAG``, wall-clock seconds,
+  not scaled; 0 by default): for that long after a run ends, GetJobRun's
+  ``billedResourceUtilization`` reads all zeros and the final utilization event waits, as the
+  service's billed figures can lag the run's end. The admin route ``billing`` below holds them for
+  as long as a test wants.
 
 Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
 
@@ -81,6 +106,26 @@ Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
     Retry event, the next attempt SCHEDULED). Answers 200 with the run as GetJobRun's ``jobRun``
     shows it; 404 for an unknown application or run in that region; 400 for a bad body or an
     unknown state (unless ``allowUnknownState``). Emits the state-change event too.
+``POST /_emulator/emr-serverless/job-runs/utilization-event``
+    Body ``{"applicationId", "jobRunId", "region"?, "accountId"?, "final"? (default false),
+    "calculatedFrom"?, "calculatedTo"? (ISO-8601 or epoch seconds), "totalResourceUtilization"?,
+    "totalBilledResourceUtilization"?, "resourceUtilizationForInterval"?,
+    "billedResourceUtilizationForInterval"?}``: publishes a utilization update for the run's latest
+    attempt now. ``calculatedTo`` defaults to now (a final event of an ended run: its end),
+    ``calculatedFrom`` to the previous periodic update (else the start); the figures are the run's
+    computed ones up to ``calculatedTo``, except the figure objects given, which are sent as they
+    are (any JSON: a test can send negative or non-numeric figures). A final one counts as the
+    run's final event: none is published for it automatically afterwards. Any number of events can
+    be sent (duplicates, out of order). Answers 200 ``{"event": the event}``; 404 for an unknown
+    application or run; 400 for a bad body.
+``POST /_emulator/emr-serverless/job-runs/billing``
+    Body ``{"applicationId", "jobRunId", "region"?, "accountId"?, "pending": bool,
+    "publishFinal"? (default true, with ``pending: false`` only)}``: ``pending: true`` makes
+    GetJobRun show zero ``billedResourceUtilization`` for the ended run, and holds its automatic
+    final utilization event, until ``pending: false``, which releases both: the final event is
+    published then if the run is over and none was sent (``publishFinal: false``: it never is, as
+    a lost event). Set it before the run ends to hold the final event. Answers 200 with the run as
+    GetJobRun's ``jobRun`` shows it; 404 for an unknown application or run; 400 for a bad body.
 ``GET /_emulator/emr-serverless/job-runs/process?jobRunId=ID``
     ``{"jobRunId", "pid": int | null, "alive": bool, "exitCode": int | null}``: the run's
     spark-submit process (execute mode), so tests can prove a cancel stopped it.
@@ -88,7 +133,8 @@ Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
 Usage:
 
     .venv/bin/python tests/emulator/emr_serverless.py --ready-file PATH [--execute
-        --aws-endpoint http://127.0.0.1:MOTO] [--work-dir DIR] [--events-url URL] [--time-scale SECONDS] [--quiet]
+        --aws-endpoint http://127.0.0.1:MOTO] [--work-dir DIR] [--events-url URL] [--time-scale SECONDS]
+        [--billing-lag SECONDS] [--quiet]
 
 Writes ``{"endpoint": "http://127.0.0.1:PORT", "pid": N}`` to PATH (atomically) and stdout once it
 answers. Stops on SIGTERM/SIGINT and when its parent dies, killing any spark-submit it started.
@@ -248,7 +294,8 @@ class Application:
         out["applicationId"] = out.pop("id")
         out.update({"tags": self.tags, "autoStartConfiguration": self.auto_start, "autoStopConfiguration": self.auto_stop})
         for key, value in (("maximumCapacity", self.maximum_capacity), ("networkConfiguration", self.network_configuration),
-                           ("schedulerConfiguration", self.scheduler), ("jobLevelCostAllocationConfiguration", self.job_level_cost_allocation)):
+                           ("schedulerConfiguration", self.scheduler),
+                           ("jobLevelCostAllocationConfiguration", self.job_level_cost_allocation)):
             if value is not None:
                 out[key] = value
         return out
@@ -268,22 +315,124 @@ def _scheduler_configuration(config: dict | None) -> dict | None:
             "queueTimeoutMinutes": config.get("queueTimeoutMinutes", DEFAULT_QUEUE_TIMEOUT_MINUTES)}
 
 
-# totalResourceUtilization / billedResourceUtilization of a run that is over, for one worker of the
-# Spark driver's defaults on EMR Serverless (4 vCPU, 16 GB, 20 GB disk): local Spark has no workers
-# to count. Billed: "a 1-minute minimum usage for workers, plus additional storage over 20 GB per
-# worker" (botocore's JobRun docs), so no billed storage here. ESTIMATES, not the service's figures.
-WORKER_VCPU, WORKER_MEMORY_GB, WORKER_STORAGE_GB = 4, 16, 20
+# ---- resource utilization (EMULATED figures: local Spark has no workers to count)
+#
+# The figures are wall time in RUNNING x the worker sizes the run declares in its Spark conf
+# (sparkSubmitParameters' --conf, then configurationOverrides' spark-defaults), with EMR
+# Serverless's documented defaults for what it does not declare. The User Guide's Spark properties
+# table ("Using Spark configurations when you run EMR Serverless jobs", jobs-spark.html; the look-up
+# tool here returned that page without the table, so these are as recalled, not re-read):
+# spark.driver.cores 4, spark.driver.memory 14G, spark.executor.cores 4, spark.executor.memory 14G,
+# spark.emr-serverless.driver.disk 20G, spark.emr-serverless.executor.disk 20G. Its "Supported worker
+# configurations" (app-behavior.html, read here): Spark's memory overhead
+# (spark.driver.memoryOverhead / spark.executor.memoryOverhead) defaults to 10% of the memory, at
+# least 384 MB, and must fit in the worker. ASSUMED: a worker's memory is the Spark memory plus its
+# overhead, rounded up to a whole GB (so the defaults give one worker of 4 vCPU, 16 GB, 20 GB, what
+# the emulator counted before it read the conf); executors are counted only when
+# spark.executor.instances is given (local Spark runs everything in the driver; EMR's dynamic
+# allocation would start some that nothing here can count); a value that cannot be read takes the
+# default. Billed (botocore's JobRun.billedResourceUtilization): "a 1-minute minimum usage for
+# workers, plus additional storage over 20 GB per worker".
+SPARK_DEFAULTS = {
+    "spark.driver.cores": "4", "spark.driver.memory": "14G", "spark.emr-serverless.driver.disk": "20G",
+    "spark.executor.cores": "4", "spark.executor.memory": "14G", "spark.emr-serverless.executor.disk": "20G",
+    "spark.executor.instances": "0",
+}
+FREE_STORAGE_GB = 20  # per worker, not billed
+MEMORY_OVERHEAD_FACTOR, MEMORY_OVERHEAD_MIN_GB = 0.10, 384 / 1024
+BILLED_MINIMUM_HOURS = 1 / 60
+# "EMR Serverless Job Resource Utilization Update": "at approximately 30 minutes interval" while a
+# run goes (the User Guide's "Automating EMR Serverless with Amazon EventBridge"), on the scaled clock.
+UTILIZATION_INTERVAL_MINUTES = 30
+# After a run ends its billed figures can read zero for a while; GetJobRun shows zeros and the
+# final utilization event waits this many wall-clock seconds (--billing-lag, or this variable).
+BILLING_LAG_ENV = "EMR_SERVERLESS_BILLING_LAG"
+UTILIZATION_KEYS = ("vCPUHour", "memoryGBHour", "storageGBHour")
+ZERO_UTILIZATION = {key: 0.0 for key in UTILIZATION_KEYS}
 
 
-def _resource_utilization(attempt: "Attempt") -> dict:
-    ran = 0.0 if attempt.started_at is None or attempt.ended_at is None else (attempt.ended_at - attempt.started_at) / 3600
-    billed = max(ran, 1 / 60) if ran > 0 else 0.0
-    return {
-        "totalResourceUtilization": {"vCPUHour": round(ran * WORKER_VCPU, 6), "memoryGBHour": round(ran * WORKER_MEMORY_GB, 6),
-                                     "storageGBHour": round(ran * WORKER_STORAGE_GB, 6)},
-        "billedResourceUtilization": {"vCPUHour": round(billed * WORKER_VCPU, 6), "memoryGBHour": round(billed * WORKER_MEMORY_GB, 6),
-                                      "storageGBHour": 0.0},
-    }
+def _spark_conf(job_driver: dict, overrides: dict) -> dict[str, str]:
+    """The Spark properties a run declares: spark-defaults of configurationOverrides, overridden by
+    sparkSubmitParameters' ``--conf key=value``."""
+    conf: dict[str, str] = {}
+    for config in (overrides or {}).get("applicationConfiguration") or []:
+        if isinstance(config, dict) and config.get("classification") == "spark-defaults":
+            conf.update({str(k): str(v) for k, v in (config.get("properties") or {}).items()})
+    tokens = str(((job_driver or {}).get("sparkSubmit") or {}).get("sparkSubmitParameters") or "").split()
+    for flag, value in zip(tokens, tokens[1:] + [""]):
+        if flag == "--conf" and "=" in value:
+            key, _, val = value.partition("=")
+            conf[key] = val
+    return conf
+
+
+def _size_gb(text: str, default_unit: str) -> float:
+    """A Spark size ("14G", "2048m", "20g"; a bare number is in ``default_unit``) in GB."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)b?\s*", text.lower())
+    if not match:
+        raise ValueError(text)
+    unit = match[2] or default_unit
+    return float(match[1]) * {"k": 1 / 1024 ** 2, "m": 1 / 1024, "g": 1.0, "t": 1024.0}[unit]
+
+
+class WorkerSizes:
+    """The declared workers of a run: one driver and ``executors`` executors (vCPU, GB, GB)."""
+
+    def __init__(self, conf: dict[str, str]) -> None:
+        def read(key: str, parse: Callable[[str], float]) -> float:
+            try:
+                return parse(conf[key]) if key in conf else parse(SPARK_DEFAULTS[key])
+            except (ValueError, KeyError):
+                return parse(SPARK_DEFAULTS[key])
+
+        def worker(role: str) -> tuple[float, float, float]:
+            memory = read(f"spark.{role}.memory", lambda v: _size_gb(v, "m"))
+            overhead_key = f"spark.{role}.memoryOverhead"
+            try:
+                overhead = _size_gb(conf[overhead_key], "m") if overhead_key in conf else None
+            except ValueError:
+                overhead = None
+            if overhead is None:
+                overhead = max(memory * MEMORY_OVERHEAD_FACTOR, MEMORY_OVERHEAD_MIN_GB)
+            return (read(f"spark.{role}.cores", int), float(-(-(memory + overhead) // 1)),
+                    read(f"spark.emr-serverless.{role}.disk", lambda v: _size_gb(v, "g")))
+
+        self.driver = worker("driver")
+        self.executor = worker("executor")
+        self.executors = max(0, int(read("spark.executor.instances", int)))
+
+    @property
+    def workers(self) -> list[tuple[float, float, float]]:
+        return [self.driver] + [self.executor] * self.executors
+
+    def utilization(self, hours: float) -> tuple[dict, dict]:
+        """(total, billed) ResourceUtilization of ``hours`` of RUNNING."""
+        if hours <= 0:
+            return dict(ZERO_UTILIZATION), dict(ZERO_UTILIZATION)
+        billed_hours = max(hours, BILLED_MINIMUM_HOURS)
+        total, billed = dict(ZERO_UTILIZATION), dict(ZERO_UTILIZATION)
+        for vcpu, memory, disk in self.workers:
+            for out, ran in ((total, hours), (billed, billed_hours)):
+                out["vCPUHour"] += vcpu * ran
+                out["memoryGBHour"] += memory * ran
+            total["storageGBHour"] += disk * hours
+            billed["storageGBHour"] += max(0.0, disk - FREE_STORAGE_GB) * billed_hours
+        return _rounded(total), _rounded(billed)
+
+
+def _rounded(figures: dict) -> dict:
+    return {key: round(figures[key], 6) for key in UTILIZATION_KEYS}
+
+
+def _minus(later: dict, earlier: dict) -> dict:
+    return _rounded({key: later[key] - earlier[key] for key in UTILIZATION_KEYS})
+
+
+def _utilization(run: "JobRun", attempt: "Attempt", until: float | None = None) -> tuple[dict, dict]:
+    """(total, billed) of the attempt's RUNNING time up to ``until`` (its end by default)."""
+    end = attempt.ended_at if until is None else min(until, attempt.ended_at or until)
+    hours = 0.0 if attempt.started_at is None or end is None else max(0.0, end - attempt.started_at) / 3600
+    return run.sizes.utilization(hours)
 
 
 class Attempt:
@@ -298,6 +447,7 @@ class Attempt:
         self.state_details: str | None = None
         self.started_at: float | None = None  # first RUNNING of this attempt
         self.ended_at: float | None = None  # when it reached a terminal state (or was retried)
+        self.reported_to: float | None = None  # calculatedTo of its last periodic utilization event
 
 
 class JobRun:
@@ -331,6 +481,21 @@ class JobRun:
         self.cancel_details = "Job run cancelled by user"
         # Execution (execute mode).
         self.process: subprocess.Popen | None = None
+        # Resource utilization (emulated): the declared workers; when the billed figures of the
+        # ended run are in (end + billing lag); a test's hold on them; whether the final
+        # utilization event went out.
+        self.sizes = WorkerSizes(_spark_conf(self.job_driver, self.overrides))
+        self.billed_from: float | None = None
+        self.billing_hold = False
+        self.final_sent = False
+
+    def billed_ready(self, attempt: Attempt, now: float | None = None) -> bool:
+        """Whether GetJobRun shows the attempt's billed figures yet (an earlier, retried attempt's
+        always; the run's last one once the billing lag is over and no test holds them)."""
+        if attempt is not self.current:
+            return True
+        now = _now() if now is None else now
+        return not self.billing_hold and (self.billed_from is None or now >= self.billed_from)
 
     def queued_ms(self, now: float | None = None) -> int:
         """queuedDurationMilliseconds: "The total time for a job in the QUEUED state" (wall-clock)."""
@@ -434,7 +599,9 @@ class JobRun:
         if attempt.ended_at is not None:
             out["endedAt"] = attempt.ended_at
             out["totalExecutionDurationSeconds"] = int(attempt.ended_at - (attempt.started_at or attempt.created_at))
-            out.update(_resource_utilization(attempt))
+            total, billed = _utilization(self, attempt)
+            out["totalResourceUtilization"] = total
+            out["billedResourceUtilization"] = billed if self.billed_ready(attempt) else dict(ZERO_UTILIZATION)
         out["queuedDurationMilliseconds"] = self.queued_ms()
         if self.app.network_configuration is not None:
             out["networkConfiguration"] = self.app.network_configuration
@@ -449,7 +616,12 @@ class EmrServerless:
     """The service's state, shared by the HTTP handler, the admin routes and the runner."""
 
     def __init__(self, event_sink: EventSink | None = None, runner: "SparkRunner | None" = None, log: Callable[[str], None] | None = None,
-                 time_scale: float | None = None) -> None:
+                 time_scale: float | None = None, billing_lag: float | None = None) -> None:
+        if billing_lag is None:
+            billing_lag = float(os.environ.get(BILLING_LAG_ENV) or 0)
+        if not billing_lag >= 0:
+            raise ValueError(f"billing lag must be >= 0 seconds, not {billing_lag}")
+        self.billing_lag = billing_lag
         if time_scale is None:
             time_scale = float(os.environ.get(TIME_SCALE_ENV) or DEFAULT_TIME_SCALE)
         if not time_scale > 0:
@@ -467,6 +639,8 @@ class EmrServerless:
         # The live runs with a timer: started (the execution timeout) or waiting in a queue. The
         # clock looks at these only, not at every run the emulator has seen.
         self.timed: set[JobRun] = set()
+        # Ended runs whose final utilization event waits for their billed figures.
+        self.final_pending: set[JobRun] = set()
 
     # ---- helpers
 
@@ -511,15 +685,27 @@ class EmrServerless:
             if state == "RUNNING":
                 self.timed.add(run)
             freed = False
+            final_event = None
             if state in TERMINAL_RUN_STATES:
                 current.ended_at = now
                 run.waiting = False
                 self.timed.discard(run)
                 freed = run.admitted and previous not in TERMINAL_RUN_STATES
                 self.changed.notify_all()
+                if previous not in TERMINAL_RUN_STATES:
+                    run.billed_from = now + self.billing_lag
+                    final_event = self._final_event_if_due(run, now)
+            elif previous in TERMINAL_RUN_STATES:
+                # A test moved an ended run back to life: it will end (and be billed) again.
+                run.billed_from, run.final_sent = None, False
+                self.final_pending.discard(run)
             event = self.state_change_event(run, previous)
         self.log(f"job run {run.id} ({run.name}): {previous} -> {state}" + (f" ({run.state_details})" if run.state_details else ""))
         self.publish(event)
+        if final_event is not None:
+            self.publish(final_event)
+        elif run in self.final_pending:
+            self._start_clock()
         if freed:
             self._dequeue(run.app)
         return True
@@ -598,6 +784,66 @@ class EmrServerless:
         if run.state_details:
             detail["stateDetails"] = run.state_details
         return self._event("EMR Serverless Job Run State Change", run, run.updated_at, detail)
+
+    # ---- resource utilization updates (emulated figures, see WorkerSizes)
+
+    def utilization_event(self, run: JobRun, final: bool, now: float | None = None, calculated_to: float | None = None,
+                          calculated_from: float | None = None, figures: dict | None = None) -> dict:
+        """"EMR Serverless Job Resource Utilization Update" for the run's latest attempt, shaped as the
+        User Guide's EventBridge sample (and events/monitor/resource-utilization.json): totals from
+        the attempt's start to ``calculatedTo`` (its end for a final event, else now), the interval
+        since ``calculatedFrom`` (the last periodic event's ``calculatedTo``, else the start), and the
+        run's ARN in ``resources``. ``figures`` (the admin route) replace any of the four figure
+        objects as given, unchecked."""
+        now = _now() if now is None else now
+        attempt = run.current
+        if calculated_to is None:
+            calculated_to = attempt.ended_at if final and attempt.ended_at is not None else now
+        if calculated_from is None:
+            calculated_from = attempt.reported_to or attempt.started_at or attempt.created_at
+        total, billed = _utilization(run, attempt, until=calculated_to)
+        total_before, billed_before = _utilization(run, attempt, until=calculated_from)
+        detail = {
+            "applicationId": run.app.id, "jobRunId": run.id, "attempt": attempt.number, "mode": run.mode,
+            "createdAt": _iso_micro(run.created_at),
+        }
+        if attempt.started_at is not None:
+            detail["startedAt"] = _iso_micro(attempt.started_at)
+        detail.update({
+            "calculatedFrom": _iso_micro(calculated_from), "calculatedTo": _iso_micro(calculated_to),
+            "resourceUtilizationFinal": final,
+            "resourceUtilizationForInterval": _minus(total, total_before),
+            "billedResourceUtilizationForInterval": _minus(billed, billed_before),
+            "totalResourceUtilization": total, "totalBilledResourceUtilization": billed,
+        })
+        detail.update(figures or {})
+        event = self._event("EMR Serverless Job Resource Utilization Update", run, now, detail)
+        event["resources"] = [run.arn]
+        return event
+
+    def _utilization_report_due(self, run: JobRun, now: float) -> bool:
+        attempt = run.current
+        return (run.state in ("RUNNING", "CANCELLING") and attempt.started_at is not None and attempt.ended_at is None
+                and now - (attempt.reported_to or attempt.started_at) >= self.minutes(UTILIZATION_INTERVAL_MINUTES))
+
+    def _periodic_utilization_event(self, run: JobRun, now: float) -> dict:
+        """(Under the lock.) The update of a run that is still going; the next counts from here."""
+        event = self.utilization_event(run, final=False, now=now)
+        run.current.reported_to = now
+        return event
+
+    def _final_event_if_due(self, run: JobRun, now: float) -> dict | None:
+        """(Under the lock.) The final utilization event of an ended run once its billed figures are
+        in (billing lag over, no hold), else None and the run waits in ``final_pending``. Sent once."""
+        if run.final_sent or run.state not in TERMINAL_RUN_STATES:
+            self.final_pending.discard(run)
+            return None
+        if not run.billed_ready(run.current, now):
+            self.final_pending.add(run)
+            return None
+        self.final_pending.discard(run)
+        run.final_sent = True
+        return self.utilization_event(run, final=True, now=now)
 
     def publish(self, event: dict) -> None:
         if self.event_sink is None:
@@ -699,7 +945,8 @@ class EmrServerless:
                 self.log(f"clock: {traceback.format_exc()}")
 
     def tick(self, now: float | None = None) -> None:
-        """Act on every timer that is due: queue timeouts and execution timeouts."""
+        """Act on every timer that is due: utilization updates (every 30 minutes of RUNNING, and
+        the final one once the billing lag is over), queue timeouts and execution timeouts."""
         now = _now() if now is None else now
         with self.lock:
             queue_expired = [
@@ -712,6 +959,11 @@ class EmrServerless:
                 if run.state not in TERMINAL_RUN_STATES and not run.cancel_requested.is_set() and run.execution_timeout > 0
                 and run.first_started_at is not None and now - run.first_started_at >= self.minutes(run.execution_timeout)
             ]
+            utilization = [self._periodic_utilization_event(run, now) for run in list(self.timed)
+                           if self._utilization_report_due(run, now)]
+            utilization += [e for e in (self._final_event_if_due(run, now) for run in list(self.final_pending)) if e is not None]
+        for event in utilization:
+            self.publish(event)
         for run in queue_expired:
             self._queue_timeout(run)
         for run in timed_out:
@@ -915,40 +1167,91 @@ class EmrServerless:
 
     # ---- admin
 
-    def admin_set_state(self, body: Any) -> tuple[int, dict]:
-        allowed = {"applicationId", "jobRunId", "state", "stateDetails", "attempt", "region", "accountId", "allowUnknownState"}
+    def _admin_run(self, body: Any, fields: set[str]) -> JobRun:
+        """The run an admin body names (``applicationId``, ``jobRunId``, ``region``?,
+        ``accountId``?), after checking the body has only those and ``fields``: ValueError/TypeError
+        (400) for a bad body, ApiError (404) for an unknown run."""
         if not isinstance(body, dict):
             raise ValueError("body must be a JSON object")
-        unknown = sorted(set(body) - allowed)
+        unknown = sorted(set(body) - fields - {"applicationId", "jobRunId", "region", "accountId"})
         if unknown:
             raise ValueError(f"unknown fields: {', '.join(unknown)}")
         app_id = _field(body, "applicationId", str, required=True)
         run_id = _field(body, "jobRunId", str, required=True)
-        state = _field(body, "state", str, required=True)
-        details = _field(body, "stateDetails", str)
-        attempt = _field(body, "attempt", int)
         region = _field(body, "region", str, DEFAULT_REGION) or DEFAULT_REGION
         account = _field(body, "accountId", str, DEFAULT_ACCOUNT_ID) or DEFAULT_ACCOUNT_ID
-        allow_unknown = _field(body, "allowUnknownState", bool, False)
-        if attempt is not None and attempt < 1:
-            raise ValueError("attempt must be at least 1")
         if not (len(account) == 12 and account.isdigit()):
             raise ValueError("accountId must be 12 digits")
-        if state not in JOB_RUN_STATES and not allow_unknown:
-            raise ValueError(f"state {state!r} is not one of {', '.join(JOB_RUN_STATES)} (set allowUnknownState to send it anyway)")
         try:
             with self.lock:
                 run = self._run(region, app_id, run_id)
                 if run.app.account != account:
                     raise not_found(f"application {app_id} not found in account {account}")
         except ApiError as exc:
-            return 404, {"message": f"{exc.message} (account {account}, region {region})"}
+            raise not_found(f"{exc.message} (account {account}, region {region})") from exc
+        return run
+
+    def admin_set_state(self, body: Any) -> tuple[int, dict]:
+        run = self._admin_run(body, {"state", "stateDetails", "attempt", "allowUnknownState"})
+        state = _field(body, "state", str, required=True)
+        details = _field(body, "stateDetails", str)
+        attempt = _field(body, "attempt", int)
+        allow_unknown = _field(body, "allowUnknownState", bool, False)
+        if attempt is not None and attempt < 1:
+            raise ValueError("attempt must be at least 1")
+        if state not in JOB_RUN_STATES and not allow_unknown:
+            raise ValueError(f"state {state!r} is not one of {', '.join(JOB_RUN_STATES)} (set allowUnknownState to send it anyway)")
         # A FAILED attempt of a run whose retry policy allows another one is retried, as EMR would
         # (naming an attempt is the test saying which attempt it is: no retry then).
         if not (state == "FAILED" and attempt is None and self.retry(run, details)):
             self.set_state(run, state, details, attempt)
         with self.lock:
             return 200, run.full()
+
+    FIGURE_FIELDS = ("resourceUtilizationForInterval", "billedResourceUtilizationForInterval", "totalResourceUtilization",
+                     "totalBilledResourceUtilization")
+
+    def admin_utilization_event(self, body: Any) -> tuple[int, dict]:
+        """Publishes a utilization update for the run now (see the module docstring)."""
+        run = self._admin_run(body, {"final", "calculatedFrom", "calculatedTo", *self.FIGURE_FIELDS})
+        final = _field(body, "final", bool, False)
+        times = {}
+        for name in ("calculatedFrom", "calculatedTo"):
+            value = _field(body, name, (str, int, float))
+            if isinstance(value, bool):
+                raise TypeError(f"{name} must be a timestamp, not bool")
+            times[name] = None if value is None else _parse_time(str(value))
+        figures = {name: body[name] for name in self.FIGURE_FIELDS if name in body}
+        with self.lock:
+            event = self.utilization_event(run, final, calculated_to=times["calculatedTo"], calculated_from=times["calculatedFrom"],
+                                           figures=figures)
+            if final:
+                run.final_sent = True
+                self.final_pending.discard(run)
+        self.publish(event)
+        return 200, {"event": event}
+
+    def admin_billing(self, body: Any) -> tuple[int, dict]:
+        """Holds or releases the run's billed figures (see the module docstring)."""
+        run = self._admin_run(body, {"pending", "publishFinal"})
+        pending = _field(body, "pending", bool, required=True)
+        publish_final = _field(body, "publishFinal", bool, True)
+        if pending and "publishFinal" in body:
+            raise ValueError("publishFinal goes with pending false only")
+        event = None
+        with self.lock:
+            run.billing_hold = pending
+            if not pending and not publish_final:
+                run.final_sent = True  # the final event is lost
+                self.final_pending.discard(run)
+            elif run.state in TERMINAL_RUN_STATES:
+                event = self._final_event_if_due(run, _now())
+            out = run.full()
+        if event is not None:
+            self.publish(event)
+        elif run in self.final_pending:
+            self._start_clock()
+        return 200, out
 
     def seed_job_run(self, application_id: str, run_id: str, name: str | None, state: str, state_details: str | None = None,
                      attempt: int | None = None, application_name: str = "modelop-default",
@@ -987,6 +1290,7 @@ class EmrServerless:
         with self.lock:
             self.apps.clear()
             self.runs.clear()
+            self.final_pending.clear()
 
     def admin_process(self, query: dict[str, list[str]]) -> tuple[int, dict]:
         run_id = (query.get("jobRunId") or [""])[0]
@@ -1091,6 +1395,10 @@ def _check_application_config(body: dict) -> None:
             for value in ids:
                 if not isinstance(value, str) or not 1 <= len(value) <= 32 or not re.fullmatch(r"[-0-9a-zA-Z]+.*", value):
                     raise constraint(value, f"networkConfiguration.{key}", "Member must satisfy regular expression pattern: [-0-9a-zA-Z]+.*")
+    cost_allocation = body.get("jobLevelCostAllocationConfiguration")
+    if cost_allocation is not None and (not isinstance(cost_allocation, dict) or set(cost_allocation) - {"enabled"}
+                                        or not isinstance(cost_allocation.get("enabled", False), bool)):
+        raise validation("jobLevelCostAllocationConfiguration must be {\"enabled\": boolean}")
     scheduler = body.get("schedulerConfiguration")
     if scheduler is not None:
         if not isinstance(scheduler, dict):
@@ -1502,6 +1810,13 @@ _ATTEMPTS = re.compile(r"^/applications/(?P<app>[^/]+)/jobruns/(?P<run>[^/]+)/at
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/")
 
 
+ADMIN_RUN_ROUTES: dict[str, Callable[[EmrServerless, Any], tuple[int, dict]]] = {
+    "/emr-serverless/job-runs/state": EmrServerless.admin_set_state,
+    "/emr-serverless/job-runs/utilization-event": EmrServerless.admin_utilization_event,
+    "/emr-serverless/job-runs/billing": EmrServerless.admin_billing,
+}
+
+
 def make_handler(emr: EmrServerless, quiet: bool) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -1562,8 +1877,11 @@ def make_handler(emr: EmrServerless, quiet: bool) -> type[BaseHTTPRequestHandler
             route = path[len(ADMIN):]
             if method == "GET" and route == "/health":
                 return 200, {"status": "ok", "mode": "manual" if emr.runner is None else "execute"}
-            if method == "POST" and route == "/emr-serverless/job-runs/state":
-                return emr.admin_set_state(body)
+            if method == "POST" and route in ADMIN_RUN_ROUTES:
+                try:
+                    return ADMIN_RUN_ROUTES[route](emr, body)
+                except ApiError as exc:
+                    return exc.status, {"message": exc.message}
             if method == "GET" and route == "/emr-serverless/job-runs/process":
                 return emr.admin_process(query)
             return 404, {"message": f"no admin route {method} {path}"}
@@ -1659,6 +1977,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-url", help="POST each EventBridge event here")
     parser.add_argument("--time-scale", type=float, metavar="SECONDS",
                         help=f"seconds one emulated minute of the service's timers lasts (default: ${TIME_SCALE_ENV} or 60, real time)")
+    parser.add_argument("--billing-lag", type=float, metavar="SECONDS",
+                        help=f"wall-clock seconds an ended run's billed figures read zero and its final utilization event waits "
+                             f"(default: ${BILLING_LAG_ENV} or 0)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.execute and not args.aws_endpoint:
@@ -1671,8 +1992,10 @@ def main(argv: list[str] | None = None) -> int:
     runner = SparkRunner(args.aws_endpoint, work_dir, args.max_concurrent_runs) if args.execute else None
     if args.time_scale is not None and not args.time_scale > 0:
         parser.error("--time-scale must be > 0")
+    if args.billing_lag is not None and not args.billing_lag >= 0:
+        parser.error("--billing-lag must be >= 0")
     emr = EmrServerless(http_event_sink(args.events_url) if args.events_url else None, runner,
-                        log=(lambda m: None) if args.quiet else None, time_scale=args.time_scale)
+                        log=(lambda m: None) if args.quiet else None, time_scale=args.time_scale, billing_lag=args.billing_lag)
     server = Server(emr, args.port, args.quiet).start()
     try:
         line = json.dumps({"endpoint": server.endpoint, "pid": os.getpid()})

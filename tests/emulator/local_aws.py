@@ -4,7 +4,7 @@ the plumbing AWS provides between them, driving the compiled function binaries.
     .venv/bin/python tests/emulator/local_aws.py --ready-file PATH [--target-dir target/debug]
         [--table modelop-jobs] [--bucket modelop-staging] [--schedule-seconds 5]
         [--drop-emr-events-for JOB_ID ...] [--log-dir DIR] [--max-concurrent-runs 2]
-        [--function-env KEY=VALUE ...] [--time-scale SECONDS]
+        [--function-env KEY=VALUE ...] [--time-scale SECONDS] [--billing-lag SECONDS]
 
 What runs (all on 127.0.0.1, free ports; everything is stopped on SIGTERM/SIGINT, and when the
 parent process dies):
@@ -16,7 +16,10 @@ parent process dies):
 * EMR Serverless (``emr_serverless.py``, in this process, execute mode): runs each job run with
   ``spark-submit --master local[*]``. Its durations (execution timeout, queue timeout, cancel grace
   period) run on a clock of ``--time-scale`` seconds per emulated minute (default
-  ``$EMR_SERVERLESS_TIME_SCALE``, else 60: real time).
+  ``$EMR_SERVERLESS_TIME_SCALE``, else 60: real time). It publishes resource utilization updates
+  (emulated figures) every 30 emulated minutes of a run and a final one when the run ends, after
+  ``--billing-lag`` wall-clock seconds (default ``$EMR_SERVERLESS_BILLING_LAG``, else 0) during
+  which GetJobRun's billed figures read zero.
 * The three functions, ``submit``, ``monitor`` and ``cleanup``: the compiled binaries from
   ``--target-dir``, each kept warm behind its own Lambda Runtime API (``lambda_runtime_api.py``),
   invoked one event at a time, as one Lambda instance would be. Their configuration is fixed
@@ -30,8 +33,10 @@ parent process dies):
   Lambda's filtering drops them), in batches of up to 10. A batch item failure makes the poller
   re-read the shard from the reported sequence number; an invocation error retries the whole
   batch (up to ``--max-retries`` times, then the batch is skipped, as with MaximumRetryAttempts).
-* EventBridge: every EMR job-run state change goes to monitor (retried 3 times on error), except
-  those of jobs named with ``--drop-emr-events-for`` (to prove the sweep recovers lost events).
+* EventBridge: the EMR events the template's JobRunEventsRule matches (source ``aws.emr-serverless``;
+  Job Run State Change, Job Run Retry, Job Resource Utilization Update) go to monitor (retried 3
+  times on error), except those of jobs named with ``--drop-emr-events-for`` (to prove the sweep
+  recovers lost events; a utilization update is matched by its run's name).
 * The two schedules: every ``--schedule-seconds`` a ``Scheduled Event`` goes to monitor (the
   reconciliation sweep; ``MONITOR_SWEEP_MIN_AGE_MINUTES=0`` here) and to cleanup (orphan sweep).
 
@@ -71,6 +76,10 @@ RUNTIME = "SPARK_SERVERLESS_RUNTIME"
 LOG_GROUP = "/aws/emr-serverless"
 BATCH_SIZE = 10
 FINAL = ("COMPLETE", "ERROR", "CANCELLED")
+# The template's JobRunEventsRule (infra/template.yaml, infra/cdk/lib/stack.ts): what reaches monitor.
+JOB_RUN_EVENT_SOURCE = "aws.emr-serverless"
+JOB_RUN_DETAIL_TYPES = ("EMR Serverless Job Run State Change", "EMR Serverless Job Run Retry",
+                        "EMR Serverless Job Resource Utilization Update")
 
 
 def log(message: str) -> None:
@@ -155,6 +164,12 @@ def is_ours(image: dict) -> bool:
     """The templates' two filters: ``runtimeType`` or ``targetEngine.engineType``."""
     engine = image.get("targetEngine", {}).get("M", {})
     return image.get("runtimeType", {}).get("S") == RUNTIME or engine.get("engineType", {}).get("S") == RUNTIME
+
+
+def job_run_rule_matches(event: dict) -> bool:
+    """The template's JobRunEventsRule pattern (without its optional applicationId filter): the
+    EMR events EventBridge delivers to monitor."""
+    return event.get("source") == JOB_RUN_EVENT_SOURCE and event.get("detail-type") in JOB_RUN_DETAIL_TYPES
 
 
 def submit_filter(record: dict) -> bool:
@@ -291,8 +306,9 @@ class LocalAws:
 
         runner = emr_serverless.SparkRunner(moto, os.path.join(self.tmp, "emr"), self.args.max_concurrent_runs)
         emr = emr_serverless.EmrServerless(self.events.put, runner, log=lambda m: log(f"emr-serverless: {m}"),
-                                           time_scale=self.args.time_scale)
+                                           time_scale=self.args.time_scale, billing_lag=self.args.billing_lag)
         self.emr_server = emr_serverless.Server(emr).start()
+        self.emr = emr
         log(f"EMR Serverless (local Spark) {self.emr_server.endpoint}")
 
         env = {
@@ -372,8 +388,14 @@ class LocalAws:
             except queue.Empty:
                 continue
             detail = event.get("detail", {})
-            what = f"{event.get('detail-type')} {detail.get('jobRunName', '')} {detail.get('state', '')}".strip()
-            if detail.get("jobRunName") in self.drop:
+            if not job_run_rule_matches(event):
+                log(f"EventBridge: no rule matches {event.get('detail-type')} from {event.get('source')}")
+                continue
+            # A utilization update names no jobRunName: the run's name is the emulator's.
+            name = detail.get("jobRunName") or self.run_name(detail.get("jobRunId"))
+            final = "final" if detail.get("resourceUtilizationFinal") else ""
+            what = " ".join(str(part) for part in (event.get("detail-type"), name, detail.get("state"), final) if part)
+            if name in self.drop:
                 log(f"EventBridge: dropped {what} (--drop-emr-events-for)")
                 continue
             for attempt in range(4):
@@ -384,6 +406,11 @@ class LocalAws:
                 log(f"monitor <- {what}: {status} {str(body)[:300]} (attempt {attempt + 1})")
                 if self.stop_event.wait(0.5 * 2 ** attempt):
                     return
+
+    def run_name(self, run_id: Any) -> str | None:
+        with self.emr.lock:
+            run = self.emr.runs.get(run_id) if isinstance(run_id, str) else None
+            return run.name if run is not None else None
 
     def _schedule_loop(self) -> None:
         while not self.stop_event.wait(self.args.schedule_seconds):
@@ -439,6 +466,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="set (or override) one variable of the functions' environment")
     parser.add_argument("--time-scale", type=float, metavar="SECONDS",
                         help="seconds per emulated minute of EMR Serverless durations (default $EMR_SERVERLESS_TIME_SCALE, else 60)")
+    parser.add_argument("--billing-lag", type=float, metavar="SECONDS",
+                        help="wall-clock seconds an ended run's billed figures read zero and its final utilization event "
+                             "waits (default $EMR_SERVERLESS_BILLING_LAG, else 0)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     for pair in args.function_env or []:

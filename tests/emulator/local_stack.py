@@ -30,9 +30,11 @@ class Stack:
 
     def __init__(self, log_dir: str, drop_events_for: Iterable[str] = (), schedule_seconds: float = 5.0,
                  max_concurrent_runs: int = 3, stderr: Any = None, function_env: dict[str, str] | None = None,
-                 time_scale: float | None = None) -> None:
+                 time_scale: float | None = None, billing_lag: float | None = None) -> None:
         """``function_env`` sets (or overrides) variables of the functions' configuration;
-        ``time_scale`` is the EMR Serverless emulator's seconds per emulated minute."""
+        ``time_scale`` is the EMR Serverless emulator's seconds per emulated minute; ``billing_lag``
+        the wall-clock seconds an ended run's billed figures read zero (and its final utilization
+        event waits)."""
         self.log_dir = log_dir
         os.makedirs(log_dir, exist_ok=True)
         self.ready = os.path.join(log_dir, "ready.json")
@@ -46,6 +48,8 @@ class Stack:
             command += ["--function-env", f"{key}={value}"]
         if time_scale is not None:
             command += ["--time-scale", str(time_scale)]
+        if billing_lag is not None:
+            command += ["--billing-lag", str(billing_lag)]
         self.stack_log = open(os.path.join(log_dir, "local-aws.log"), "ab")
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr or self.stack_log, stdin=subprocess.DEVNULL)
         self.info: dict = {}

@@ -852,6 +852,10 @@ def test_get_job_run_timing_and_provenance_fields(execute):
     assert total["vCPUHour"] == pytest.approx(4 * ran / 3600, abs=1e-5) and total["memoryGBHour"] == pytest.approx(16 * ran / 3600, abs=1e-5)
     assert total["storageGBHour"] == pytest.approx(20 * ran / 3600, abs=1e-5)
     assert billed == {"vCPUHour": round(4 / 60, 6), "memoryGBHour": round(16 / 60, 6), "storageGBHour": 0.0}
+    # A real (execute-mode) run's one utilization update: the final one, with GetJobRun's figures.
+    (final,) = wait_events(server, run, 1)
+    assert final["detail"]["resourceUtilizationFinal"] is True
+    assert (final["detail"]["totalResourceUtilization"], final["detail"]["totalBilledResourceUtilization"]) == (total, billed)
 
 
 def test_a_run_cancelled_before_it_ran_used_nothing(emr):
@@ -862,3 +866,265 @@ def test_a_run_cancelled_before_it_ran_used_nothing(emr):
     assert "startedAt" not in done and done["endedAt"] >= done["createdAt"] and done["totalExecutionDurationSeconds"] == 0
     zero = {"vCPUHour": 0.0, "memoryGBHour": 0.0, "storageGBHour": 0.0}
     assert (done["totalResourceUtilization"], done["billedResourceUtilization"]) == (zero, zero)
+
+
+# ---- resource utilization: worker sizes, updates, the billing lag (emulated figures)
+
+UTILIZATION = "EMR Serverless Job Resource Utilization Update"
+UTILIZATION_ROUTE = "/_emulator/emr-serverless/job-runs/utilization-event"
+BILLING_ROUTE = "/_emulator/emr-serverless/job-runs/billing"
+DETAIL_KEYS = {"applicationId", "jobRunId", "attempt", "mode", "createdAt", "startedAt", "calculatedFrom", "calculatedTo",
+               "resourceUtilizationFinal", "resourceUtilizationForInterval", "billedResourceUtilizationForInterval",
+               "totalResourceUtilization", "totalBilledResourceUtilization"}
+
+
+def sizes(params: str = "", defaults: dict | None = None) -> emr_serverless.WorkerSizes:
+    overrides = {"applicationConfiguration": [{"classification": "spark-defaults", "properties": defaults}]} if defaults else {}
+    return emr_serverless.WorkerSizes(emr_serverless._spark_conf({"sparkSubmit": {"sparkSubmitParameters": params}}, overrides))
+
+
+@pytest.mark.parametrize("params, defaults, workers", [
+    # EMR Serverless's defaults: one driver of 4 vCPU, 14G + 10% overhead -> 16 GB, 20 GB disk; no executors counted.
+    ("", None, [(4, 16, 20)]),
+    ("--conf spark.driver.cores=2 --conf spark.driver.memory=6g --conf spark.emr-serverless.driver.disk=30G", None, [(2, 7, 30)]),
+    # Executors, with sizes in MB and an explicit overhead; --conf wins over spark-defaults.
+    ("--conf spark.executor.instances=2 --conf spark.executor.memory=7168m --conf spark.executor.memoryOverhead=1024",
+     {"spark.executor.instances": "5", "spark.executor.cores": "8"}, [(4, 16, 20), (8, 8, 20), (8, 8, 20)]),
+    # A small memory still gets the 384 MB minimum overhead; an unreadable value takes the default.
+    ("--conf spark.driver.memory=1g --conf spark.driver.cores=many", None, [(4, 2, 20)]),
+])
+def test_worker_sizes_come_from_the_spark_conf_with_emr_defaults(params, defaults, workers):
+    assert sizes(params, defaults).workers == workers
+
+
+def test_utilization_is_wall_time_times_workers_with_a_billed_minimum_and_free_storage():
+    two = sizes("--conf spark.executor.instances=1 --conf spark.emr-serverless.executor.disk=50G")
+    total, billed = two.utilization(0.5)
+    assert total == {"vCPUHour": 4.0, "memoryGBHour": 16.0, "storageGBHour": 35.0}
+    assert billed == {"vCPUHour": 4.0, "memoryGBHour": 16.0, "storageGBHour": 15.0}, "only the 30 GB over 20 GB of the executor"
+    total, billed = two.utilization(10 / 3600)
+    assert total["vCPUHour"] == round(8 * 10 / 3600, 6) and billed["vCPUHour"] == round(8 / 60, 6), "a 1-minute minimum"
+    assert two.utilization(0) == (emr_serverless.ZERO_UTILIZATION, emr_serverless.ZERO_UTILIZATION)
+
+
+@pytest.fixture
+def manual():
+    """A manual-mode emulator of its own: ``manual(**EmrServerless kwargs)`` -> (server, client)."""
+    started = []
+
+    def start(**kwargs):
+        events = Events()
+        srv = emr_serverless.Server(emr_serverless.EmrServerless(events, log=lambda _m: None, **kwargs)).start()
+        srv.events = events
+        started.append(srv)
+        return srv, client(srv.endpoint)
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+def set_state(server, app: str, run: str, state: str) -> dict:
+    status, body = post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": state})
+    assert status == 200, body
+    return body
+
+
+def wait_events(server, run: str, count: int, timeout: float = 10) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while len(got := events_of(server, run, UTILIZATION)) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(got)} utilization events of {run} after {timeout}s, wanted {count}")
+        time.sleep(0.02)
+    return got
+
+
+def test_final_utilization_event_follows_the_end_and_matches_get_job_run(manual):
+    server, emr = manual()
+    app = new_app(emr, "final-event")
+    run = emr.start_job_run(applicationId=app, executionRoleArn=ROLE, name="sized", jobDriver={"sparkSubmit": {
+        "entryPoint": "s3://b/d.py", "sparkSubmitParameters": "--conf spark.executor.instances=1"}})["jobRunId"]
+    set_state(server, app, run, "RUNNING")
+    assert events_of(server, run, UTILIZATION) == [], "no update before 30 minutes of RUNNING"
+    time.sleep(0.05)  # some RUNNING time to count
+    set_state(server, app, run, "SUCCESS")
+    (event,) = events_of(server, run, UTILIZATION)
+    with server.events.lock:
+        assert server.events.items[-1] is event, "published after the SUCCESS state change"
+    done = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+    detail = event["detail"]
+    assert set(detail) == DETAIL_KEYS
+    assert (event["source"], event["resources"], event["account"], event["region"]) == (
+        "aws.emr-serverless", [done["arn"]], "123456789012", "us-east-1")
+    assert (detail["applicationId"], detail["jobRunId"], detail["attempt"], detail["mode"], detail["resourceUtilizationFinal"]) == (
+        app, run, 1, "BATCH", True)
+    parse = lambda text: dt.datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
+    assert parse(detail["calculatedTo"]) == done["endedAt"] and parse(detail["startedAt"]) == done["startedAt"]
+    assert parse(detail["calculatedFrom"]) == done["startedAt"] and parse(detail["createdAt"]) == done["createdAt"]
+    assert detail["totalResourceUtilization"] == done["totalResourceUtilization"] == detail["resourceUtilizationForInterval"]
+    assert detail["totalBilledResourceUtilization"] == done["billedResourceUtilization"] == detail["billedResourceUtilizationForInterval"]
+    ran = (done["endedAt"] - done["startedAt"]).total_seconds() / 3600
+    # Two workers (driver + one executor) of 4 vCPU, 16 GB, 20 GB.
+    assert done["totalResourceUtilization"]["vCPUHour"] == pytest.approx(8 * ran, abs=2e-6)
+    assert done["billedResourceUtilization"] == {"vCPUHour": round(8 / 60, 6), "memoryGBHour": round(32 / 60, 6), "storageGBHour": 0.0}
+    json.dumps(event)  # what --events-url POSTs
+
+
+def test_a_run_that_never_ran_gets_a_final_event_of_zeros(manual):
+    server, emr = manual()
+    app = new_app(emr, "never-ran-event")
+    run = new_run(emr, app)
+    emr.cancel_job_run(applicationId=app, jobRunId=run)
+    (event,) = events_of(server, run, UTILIZATION)
+    assert event["detail"]["resourceUtilizationFinal"] is True and "startedAt" not in event["detail"]
+    assert event["detail"]["totalBilledResourceUtilization"] == emr_serverless.ZERO_UTILIZATION
+
+
+def test_updates_every_30_emulated_minutes_while_running_on_the_clock(manual):
+    server, emr = manual(time_scale=60)
+    core = server.emr
+    app = new_app(emr, "periodic")
+    run = new_run(emr, app)
+    running = set_state(server, app, run, "RUNNING")
+    started = running["startedAt"]
+    core.tick(started + 29 * 60)
+    assert events_of(server, run, UTILIZATION) == []
+    core.tick(started + 30 * 60)
+    core.tick(started + 30 * 60 + 1)  # not due again yet
+    (first,) = events_of(server, run, UTILIZATION)
+    core.tick(started + 61 * 60)
+    first, second = events_of(server, run, UTILIZATION)
+    half_hour = {"vCPUHour": 2.0, "memoryGBHour": 8.0, "storageGBHour": 10.0}
+    assert first["detail"]["resourceUtilizationFinal"] is False and first["detail"]["totalResourceUtilization"] == half_hour
+    assert first["detail"]["resourceUtilizationForInterval"] == half_hour
+    assert second["detail"]["calculatedFrom"] == first["detail"]["calculatedTo"]
+    assert second["detail"]["totalResourceUtilization"] == {"vCPUHour": round(4 * 61 / 60, 6), "memoryGBHour": round(16 * 61 / 60, 6),
+                                                            "storageGBHour": round(20 * 61 / 60, 6)}
+    assert second["detail"]["resourceUtilizationForInterval"] == {"vCPUHour": round(4 * 31 / 60, 6), "memoryGBHour": round(16 * 31 / 60, 6),
+                                                                  "storageGBHour": round(20 * 31 / 60, 6)}
+    assert "totalResourceUtilization" not in emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"], "GetJobRun: once it is over"
+
+
+def test_updates_on_the_scaled_clock_then_the_final_one(manual):
+    server, emr = manual(time_scale=0.01)  # 30 emulated minutes = 0.3 s
+    app = new_app(emr, "scaled-updates")
+    run = new_run(emr, app)
+    set_state(server, app, run, "RUNNING")
+    updates = wait_events(server, run, 2, timeout=5)
+    assert [e["detail"]["resourceUtilizationFinal"] for e in updates] == [False, False]
+    set_state(server, app, run, "FAILED")
+    final = [e for e in events_of(server, run, UTILIZATION) if e["detail"]["resourceUtilizationFinal"]]
+    assert len(final) == 1
+    last_update = [e for e in events_of(server, run, UTILIZATION) if not e["detail"]["resourceUtilizationFinal"]][-1]
+    assert final[0]["detail"]["calculatedFrom"] == last_update["detail"]["calculatedTo"]
+
+
+def test_billing_lag_shows_zero_billed_figures_then_the_final_event(manual):
+    server, emr = manual(billing_lag=0.5)
+    app = new_app(emr, "lag")
+    run = new_run(emr, app)
+    set_state(server, app, run, "RUNNING")
+    set_state(server, app, run, "SUCCESS")
+    ended = time.monotonic()
+    lagging = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]
+    assert lagging["billedResourceUtilization"] == emr_serverless.ZERO_UTILIZATION
+    assert lagging["totalResourceUtilization"]["vCPUHour"] > 0 and events_of(server, run, UTILIZATION) == []
+    (event,) = wait_events(server, run, 1)
+    assert time.monotonic() - ended >= 0.45
+    billed = emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["billedResourceUtilization"]
+    assert billed["vCPUHour"] == round(4 / 60, 6) and event["detail"]["totalBilledResourceUtilization"] == billed
+
+
+def test_billing_lag_from_the_environment_and_the_cli(monkeypatch):
+    monkeypatch.setenv("EMR_SERVERLESS_BILLING_LAG", "2.5")
+    assert emr_serverless.EmrServerless(log=lambda _m: None).billing_lag == 2.5
+    monkeypatch.delenv("EMR_SERVERLESS_BILLING_LAG")
+    assert emr_serverless.EmrServerless(log=lambda _m: None).billing_lag == 0, "no lag by default"
+    with pytest.raises(ValueError):
+        emr_serverless.EmrServerless(log=lambda _m: None, billing_lag=-1)
+    with tempfile.TemporaryDirectory() as tmp:
+        bad = subprocess.run([sys.executable, os.path.join(HERE, "emr_serverless.py"), "--ready-file", os.path.join(tmp, "r"),
+                              "--billing-lag", "-1"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "--billing-lag must be >= 0" in bad.stderr
+
+
+def test_billing_route_holds_the_billed_figures_and_the_final_event(manual):
+    server, emr = manual()
+    core = server.emr
+    app = new_app(emr, "hold")
+    held, lost = new_run(emr, app, "held"), new_run(emr, app, "lost")
+    for run in (held, lost):
+        set_state(server, app, run, "RUNNING")
+        status, body = post(server.endpoint, BILLING_ROUTE, {"applicationId": app, "jobRunId": run, "pending": True})
+        assert status == 200 and body["jobRunId"] == run
+        ended = set_state(server, app, run, "SUCCESS")
+        assert ended["billedResourceUtilization"] == emr_serverless.ZERO_UTILIZATION
+    core.tick(time.time() + 86400)
+    assert events_of(server, held, UTILIZATION) == events_of(server, lost, UTILIZATION) == [], "held, however late"
+    status, released = post(server.endpoint, BILLING_ROUTE, {"applicationId": app, "jobRunId": held, "pending": False})
+    assert status == 200 and released["billedResourceUtilization"]["vCPUHour"] == round(4 / 60, 6)
+    (event,) = events_of(server, held, UTILIZATION)
+    assert event["detail"]["resourceUtilizationFinal"] and event["detail"]["totalBilledResourceUtilization"] == released["billedResourceUtilization"]
+    # Released without its final event: the figures are in, the event never comes.
+    status, released = post(server.endpoint, BILLING_ROUTE, {"applicationId": app, "jobRunId": lost, "pending": False, "publishFinal": False})
+    assert status == 200 and released["billedResourceUtilization"]["vCPUHour"] > 0
+    core.tick(time.time() + 86400)
+    assert events_of(server, lost, UTILIZATION) == []
+
+
+def test_utilization_event_route_publishes_computed_or_given_figures(manual):
+    server, emr = manual()
+    app = new_app(emr, "admin-event")
+    run = new_run(emr, app)
+    running = set_state(server, app, run, "RUNNING")
+    status, body = post(server.endpoint, UTILIZATION_ROUTE, {"applicationId": app, "jobRunId": run,
+                                                             "calculatedTo": running["startedAt"] + 1800})
+    assert status == 200 and body["event"] == events_of(server, run, UTILIZATION)[0]
+    detail = body["event"]["detail"]
+    assert detail["resourceUtilizationFinal"] is False and detail["totalResourceUtilization"] == {
+        "vCPUHour": 2.0, "memoryGBHour": 8.0, "storageGBHour": 10.0}
+    calculated_to = dt.datetime.fromisoformat(detail["calculatedTo"].replace("Z", "+00:00")).timestamp()
+    assert calculated_to == pytest.approx(running["startedAt"] + 1800, abs=1e-5)
+    # Given figures go out as they are (malformed ones too); a duplicate is just sent again.
+    malformed = {"vCPUHour": -1, "memoryGBHour": "lots"}
+    for _ in range(2):
+        status, body = post(server.endpoint, UTILIZATION_ROUTE, {"applicationId": app, "jobRunId": run, "final": True,
+                                                                 "calculatedTo": "2026-11-23T20:15:00Z", "totalResourceUtilization": malformed})
+        assert status == 200 and body["event"]["detail"]["totalResourceUtilization"] == malformed
+        assert body["event"]["detail"]["calculatedTo"] == "2026-11-23T20:15:00.000000Z" and body["event"]["detail"]["resourceUtilizationFinal"]
+    # A final event sent by the test is the run's final event: none follows the end.
+    set_state(server, app, run, "SUCCESS")
+    assert len(events_of(server, run, UTILIZATION)) == 3
+
+
+@pytest.mark.parametrize("route, body, status, message", [
+    (UTILIZATION_ROUTE, {"jobRunId": "RUN", "applicationId": "APP", "final": "yes"}, 400, "final must be bool"),
+    (UTILIZATION_ROUTE, {"jobRunId": "RUN", "applicationId": "APP", "calculatedTo": "yesterday"}, 400, "ValueError"),
+    (UTILIZATION_ROUTE, {"jobRunId": "RUN", "applicationId": "APP", "calculatedTo": True}, 400, "calculatedTo"),
+    (UTILIZATION_ROUTE, {"jobRunId": "RUN", "applicationId": "APP", "figures": {}}, 400, "unknown fields: figures"),
+    (UTILIZATION_ROUTE, {"applicationId": "APP"}, 400, "jobRunId is required"),
+    (UTILIZATION_ROUTE, {"jobRunId": "00fnosuchrun", "applicationId": "APP"}, 404, "does not exist"),
+    (UTILIZATION_ROUTE, ["not", "an", "object"], 400, "body must be a JSON object"),
+    (BILLING_ROUTE, {"jobRunId": "RUN", "applicationId": "APP"}, 400, "pending is required"),
+    (BILLING_ROUTE, {"jobRunId": "RUN", "applicationId": "APP", "pending": "true"}, 400, "pending must be bool"),
+    (BILLING_ROUTE, {"jobRunId": "RUN", "applicationId": "APP", "pending": True, "publishFinal": False}, 400, "pending false only"),
+    (BILLING_ROUTE, {"jobRunId": "RUN", "applicationId": "00fnosuchapp", "pending": True}, 404, "does not exist"),
+    (BILLING_ROUTE, {"jobRunId": "RUN", "applicationId": "APP", "pending": True, "accountId": "999999999999"}, 404, "account"),
+])
+def test_utilization_admin_routes_reject_bad_bodies(server, emr, route, body, status, message):
+    app = new_app(emr, "admin-errors")
+    run = new_run(emr, app)
+    if isinstance(body, dict):
+        body = {k: {"RUN": run, "APP": app}.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
+    got, answer = post(server.endpoint, route, body)
+    assert got == status and message in answer["message"], answer
+    assert events_of(server, run, UTILIZATION) == []
+
+
+def test_job_level_cost_allocation_is_accepted_and_returned(server, emr):
+    on = new_app(emr, "cost-allocation", jobLevelCostAllocationConfiguration={"enabled": True})
+    assert emr.get_application(applicationId=on)["application"]["jobLevelCostAllocationConfiguration"] == {"enabled": True}
+    assert "jobLevelCostAllocationConfiguration" not in emr.get_application(applicationId=new_app(emr, "no-cost-allocation"))["application"]
+    status, body = post(server.endpoint, "/applications", {"name": "bad", "releaseLabel": "emr-7.5.0", "type": "SPARK", "clientToken": "bad-cost",
+                                                           "jobLevelCostAllocationConfiguration": {"enabled": "yes"}})
+    assert status == 400 and "jobLevelCostAllocationConfiguration" in body["message"]

@@ -106,3 +106,58 @@ def test_lambda_record_shape():
     out = local_aws.lambda_record(record(7, "INSERT", "CREATED"), "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x")
     assert (out["eventSource"], out["eventVersion"], out["awsRegion"]) == ("aws:dynamodb", "1.1", "us-east-1")
     assert out["eventSourceARN"].endswith("/stream/x") and out["dynamodb"]["SequenceNumber"] == "7"
+
+
+def test_emr_events_reach_monitor_as_the_template_rule_matches_them():
+    """The same samples tests/infra/test_agreement.py runs through the deployed rule's pattern."""
+    import json
+    import pathlib
+
+    samples = pathlib.Path(local_aws.ROOT, "events", "monitor")
+    got = {p.stem: local_aws.job_run_rule_matches(json.loads(p.read_text())) for p in sorted(samples.glob("*.json"))}
+    expected = {name: name.startswith(("state-", "resource-utilization")) or name in {"job-run-retry", "malformed"} for name in got}
+    assert got == expected and got["resource-utilization"] and not got["application-state-change"]
+
+
+def test_event_loop_delivers_what_the_rule_matches_and_drops_by_run_name():
+    """EventBridge's leg: the rule's detail-types reach monitor; --drop-emr-events-for drops a
+    run's utilization updates too (they carry no jobRunName: the name is the emulator's)."""
+    import queue
+    import threading
+    import time
+
+    import emr_serverless
+
+    class Monitor:
+        def __init__(self) -> None:
+            self.got: list[dict] = []
+
+        def invoke(self, event: dict) -> tuple[str, None]:
+            self.got.append(event)
+            return "response", None
+
+    emr = emr_serverless.EmrServerless(log=lambda _m: None)
+    dropped = emr.seed_job_run("00fapp", "00fdropped", "job-dropped", "RUNNING")
+    kept = emr.seed_job_run("00fapp", "00fkept", "job-kept", "RUNNING")
+    stack = local_aws.LocalAws.__new__(local_aws.LocalAws)
+    stack.emr, stack.events, stack.stop_event = emr, queue.Queue(), threading.Event()
+    stack.drop, stack.functions = {"job-dropped"}, {"monitor": Monitor()}
+    events = [
+        emr.state_change_event(kept, "SCHEDULED"),
+        emr.state_change_event(dropped, "SCHEDULED"),
+        emr.utilization_event(dropped, final=False),
+        emr.utilization_event(kept, final=True),
+        {"source": "aws.emr-serverless", "detail-type": "EMR Serverless Application State Change", "detail": {}},
+        emr.state_change_event(kept, "RUNNING"),  # delivered last: all before it have been handled
+    ]
+    for event in events:
+        stack.events.put(event)
+    loop = threading.Thread(target=stack._event_loop, daemon=True)
+    loop.start()
+    got = stack.functions["monitor"].got
+    deadline = time.monotonic() + 5
+    while events[-1] not in got and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stack.stop_event.set()
+    loop.join(2)
+    assert got == [events[0], events[3], events[5]]

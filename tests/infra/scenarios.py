@@ -32,6 +32,9 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "JobEventApplicationIds": "00fabcdef0123456,00fabcdef0123457",
         "StreamRetryWindow": "3h",
         "LogRetentionDays": "90",
+        # Cost per job: prices of the EMR region, job-level cost allocation off.
+        "EmrPrices": '{"eu-west-1":{"X86_64":{"vCPUHour":0.052624,"memoryGBHour":0.0057785,"storageGBHour":0.000111}}}',
+        "JobLevelCostAllocation": "false",
     },
     # The functions' own roles with every bucket list and extra job execution roles (PassRole on all of them).
     "function-roles-with-buckets": {

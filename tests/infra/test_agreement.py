@@ -452,13 +452,23 @@ def test_pass_role_covers_every_job_execution_role(sam_transformed):
         assert passed == {"${JobExecutionRole.Arn}", *scenario["AdditionalJobExecutionRoleArns"].split(",")}
 
 
-def test_shared_tag_constants_match_the_iam_conditions():
+# The tag keys submit may set on create: the application's, the job run's, and the model's id and name (cost allocation).
+TAG_KEYS = {"modelop:managedBy", "modelop:jobId", "modelop:jobType", "modelop:modelId", "modelop:modelName"}
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_shared_tag_constants_match_the_iam_conditions(kind, sam_transformed):
     emr = (ROOT / "shared" / "src" / "aws" / "emr.rs").read_text()
     manifest = (ROOT / "shared" / "src" / "manifest.rs").read_text()
     managed = re.search(r'\.tags\("([^"]+)", "([^"]+)"\)', emr)
     assert managed and managed.groups() == ("modelop:managedBy", "spark-serverless-runtime")
+    grants = view(kind, "defaults", sam_transformed)["roles"]["SubmitRole"]["grants"]
+    (condition,) = {g[3] for g in grants if g[1] == "emr-serverless:TagResource"}
+    granted = set(json.loads(condition)["ForAllValues:StringEquals"]["aws:TagKeys"])
+    assert granted == TAG_KEYS
+    # Every tag the code sets may be set (a key the role does not allow would fail StartJobRun).
     run_tags = set(re.findall(r'pub const TAG_[A-Z_]+: &str = "([^"]+)";', manifest))
-    assert run_tags | {"modelop:managedBy"} == {"modelop:managedBy", "modelop:jobId", "modelop:jobType"}
+    assert {"modelop:jobId", "modelop:jobType"} <= run_tags and run_tags | {"modelop:managedBy"} <= TAG_KEYS
 
 
 # ------------------------------------------------------------------------------------------------ events
@@ -528,8 +538,8 @@ def test_job_run_rule_delivers_job_run_events_only(kind, sam_transformed):
     rules = view(kind, "defaults", sam_transformed)["rules"]
     pattern = rules["JobRunEventsRule"]["EventPattern"]
     got = {p.stem: matches(pattern, json.loads(p.read_text())) for p in sorted((ROOT / "events" / "monitor").glob("*.json"))}
-    expected = {name: name.startswith("state-") or name in {"job-run-retry", "malformed"} for name in got}
-    assert got == expected
+    expected = {name: name.startswith(("state-", "resource-utilization")) or name in {"job-run-retry", "malformed"} for name in got}
+    assert got == expected and got["resource-utilization"]
     assert rules["MonitorSweepRule"]["ScheduleExpression"] == "rate(5 minutes)"
     assert rules["CleanupSweepRule"]["ScheduleExpression"] == "rate(1 hour)"
     for rule in rules.values():
@@ -592,6 +602,18 @@ RUN_CONTROLS = {
     "AppSubnetIds": "EMR_APP_SUBNET_IDS",
     "AppSecurityGroupIds": "EMR_APP_SECURITY_GROUP_IDS",
 }
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_cost_settings_reach_monitor_and_submit(kind, sam_transformed):
+    values = SCENARIOS["bring-your-own"]
+    functions = view(kind, "bring-your-own", sam_transformed)["functions"]
+    assert functions["MonitorFunction"]["Environment"]["EMR_PRICES"] == values["EmrPrices"]
+    assert functions["SubmitFunction"]["Environment"]["EMR_APP_JOB_LEVEL_COST_ALLOCATION"] == "false"
+    # By default: the built-in price table, and job-level cost allocation on.
+    defaults = view(kind, "defaults", sam_transformed)["functions"]
+    assert defaults["MonitorFunction"]["Environment"]["EMR_PRICES"] == ""
+    assert defaults["SubmitFunction"]["Environment"]["EMR_APP_JOB_LEVEL_COST_ALLOCATION"] == "true"
 
 
 @pytest.mark.parametrize("kind", ["sam", "cdk"])

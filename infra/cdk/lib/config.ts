@@ -40,6 +40,10 @@ export interface ServiceConfig {
   readonly appArchitecture: string;
   readonly appSubnetIds: string;
   readonly appSecurityGroupIds: string;
+  /** Cost per job: EMR_PRICES (empty: the monitor's built-in table; validated fully at its cold start) and
+   * EMR_APP_JOB_LEVEL_COST_ALLOCATION. */
+  readonly emrPrices: string;
+  readonly jobLevelCostAllocation: string;
   /** Empty: the stack creates /aws/emr-serverless/<stack name>. */
   readonly emrLogGroupName: string;
   /** Empty: the stack creates the table. */
@@ -149,6 +153,8 @@ export function readConfig(node: Node): ServiceConfig {
     appArchitecture: r.oneOf('appArchitecture', '', ['', 'X86_64', 'ARM64']),
     appSubnetIds: r.string('appSubnetIds', '', /^[-0-9A-Za-z, ]*$/),
     appSecurityGroupIds: r.string('appSecurityGroupIds', '', /^[-0-9A-Za-z, ]*$/),
+    emrPrices: r.string('emrPrices', ''),
+    jobLevelCostAllocation: r.oneOf('jobLevelCostAllocation', 'true', ['true', 'false']),
     emrLogGroupName: r.string('emrLogGroupName', '', /^[A-Za-z0-9._/#-]{0,512}$/),
     existingJobsTableName: r.string('existingJobsTableName', '', /^([A-Za-z0-9_.-]{3,255})?$/),
     existingJobsTableStreamArn: r.string(
@@ -188,19 +194,23 @@ export function readConfig(node: Node): ServiceConfig {
   if (!LOG_RETENTION_DAYS.includes(config.logRetentionDays)) {
     r.errors.push(`logRetentionDays: ${config.logRetentionDays} is not one of ${LOG_RETENTION_DAYS.join(', ')}`);
   }
-  if (config.jobExecutionConf !== '') {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(config.jobExecutionConf);
-    } catch {
-      parsed = undefined;
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      r.errors.push('jobExecutionConf: not a JSON object');
+  // JSON objects the functions parse at cold start (which checks them fully): caught here before a deploy.
+  for (const [key, value] of [['jobExecutionConf', config.jobExecutionConf], ['emrPrices', config.emrPrices]]) {
+    if (value !== '' && !isJsonObject(value)) {
+      r.errors.push(`${key}: not a JSON object`);
     }
   }
   if (r.errors.length > 0) {
     throw new Error(`invalid context:\n  ${r.errors.join('\n  ')}`);
   }
   return config;
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+  } catch {
+    return false;
+  }
 }

@@ -27,10 +27,15 @@ import { STREAM_RETRY_WINDOWS, ServiceConfig } from './config';
 /** The tag submit puts on the applications it creates (shared/src/aws/emr.rs). */
 const MANAGED_BY_TAG = 'modelop:managedBy';
 const MANAGED_BY_VALUE = 'spark-serverless-runtime';
-/** Every tag submit sets on create: the application's, and the job run's (shared/src/manifest.rs). */
-const TAG_KEYS = ['modelop:managedBy', 'modelop:jobId', 'modelop:jobType'];
+/** Every tag submit sets on create: the application's, and the job run's (shared/src/manifest.rs; the model's
+ * id and name when the job names them, for cost allocation). */
+const TAG_KEYS = ['modelop:managedBy', 'modelop:jobId', 'modelop:jobType', 'modelop:modelId', 'modelop:modelName'];
 
-const JOB_RUN_DETAIL_TYPES = ['EMR Serverless Job Run State Change', 'EMR Serverless Job Run Retry'];
+const JOB_RUN_DETAIL_TYPES = [
+  'EMR Serverless Job Run State Change',
+  'EMR Serverless Job Run Retry',
+  'EMR Serverless Job Resource Utilization Update',
+];
 const RUNTIME_TYPE = 'SPARK_SERVERLESS_RUNTIME';
 
 export interface ModelOpSparkServerlessStackProps extends StackProps {
@@ -472,6 +477,7 @@ export class ModelOpSparkServerlessStack extends Stack {
         EMR_APP_ARCHITECTURE: cfg.appArchitecture,
         EMR_APP_SUBNET_IDS: cfg.appSubnetIds,
         EMR_APP_SECURITY_GROUP_IDS: cfg.appSecurityGroupIds,
+        EMR_APP_JOB_LEVEL_COST_ALLOCATION: cfg.jobLevelCostAllocation,
         SUBMIT_MAX_CONCURRENCY: String(cfg.submitMaxConcurrency),
       },
     );
@@ -489,6 +495,7 @@ export class ModelOpSparkServerlessStack extends Stack {
         MONITOR_SWEEP_MIN_AGE_MINUTES: String(cfg.monitorSweepMinAgeMinutes),
         MONITOR_STUCK_WAITING_MINUTES: String(window.stuckWaitingMinutes),
         MONITOR_MAX_CONCURRENCY: String(cfg.monitorMaxConcurrency),
+        EMR_PRICES: cfg.emrPrices,
       },
     );
     const cleanupFunction = rustFunction(
@@ -573,7 +580,7 @@ export class ModelOpSparkServerlessStack extends Stack {
     rule(
       'JobRunEventsRule',
       {
-        description: 'EMR Serverless job-run state changes and retries, to the monitor.',
+        description: 'EMR Serverless job-run state changes, retries and resource utilization updates, to the monitor.',
         eventPattern: {
           source: ['aws.emr-serverless'],
           detailType: JOB_RUN_DETAIL_TYPES,

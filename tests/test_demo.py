@@ -1,0 +1,34 @@
+"""The demo report's usage and cost lines (tests/demo.py), from rows shaped as monitor writes them."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import demo  # noqa: E402
+
+USAGE = {"used": {"vCPUHour": 0.004444, "memoryGBHour": 0.017778, "storageGBHour": 0.022222},
+         "billed": {"vCPUHour": 0.066667, "memoryGBHour": 0.266667, "storageGBHour": 0.0},
+         "executionSeconds": 4, "final": True, "asOf": "2026-11-30T02:10:00Z"}
+COST = {"amount": 0.005049, "currency": "USD", "basis": "billed",
+        "prices": {"vCPUHour": 0.052624, "memoryGBHour": 0.0057785, "storageGBHour": 0.000111},
+        "pricesAsOf": "2026-11-01", "region": "us-east-1", "architecture": "X86_64"}
+
+
+def test_usage_and_cost_are_printed_and_labelled_emulated():
+    usage, billed, cost = demo.cost_lines({"resourceUsage": USAGE, "cost": COST})
+    assert "0.004444 vCPU-h, 0.017778 GB-h memory, 0.022222 GB-h storage; ran 4s; final as of 2026-11-30T02:10:00Z" in usage
+    assert "emulated" in usage
+    assert billed.endswith("0.066667 vCPU-h, 0.266667 GB-h memory, 0 GB-h storage")
+    assert "0.005049 USD on billed usage (us-east-1, X86_64; prices as of 2026-11-01: 0.052624/vCPU-h" in cost
+    assert "emulated" in cost
+
+
+def test_missing_or_partial_figures_say_so():
+    assert demo.cost_lines({}) == ["    usage:         not recorded", "    cost:          not recorded"]
+    partial = {"used": {"vCPUHour": 0.5, "memoryGBHour": "lots"}, "final": False, "asOf": "2026-11-30T02:10:00Z"}
+    usage, billed, cost = demo.cost_lines({"resourceUsage": partial})
+    assert "0.5 vCPU-h, ? GB-h memory, ? GB-h storage; not final" in usage and "ran" not in usage
+    assert billed.endswith("not recorded") and cost.startswith("    cost:          not recorded (no known price")

@@ -699,7 +699,8 @@ def monitor_expected():
 
     def usage_recorded(final):
         return dict(launched_seed("RUNNING"), expect={"response": None, "calls": {"include": ["dynamodb:UpdateItem"]}, "jobs": {
-            BATCH_ID: {"jobStatus": "WAITING", "resourceUsage": {"contains": {"final": final}}}}})
+            BATCH_ID: {"jobStatus": "WAITING", "resourceUsage": {"contains": {"final": final}},
+                       "cost": {"contains": {"currency": "USD", "basis": "billed", "region": "us-east-1", "architecture": "X86_64"}}}}})
 
     final = {"driverLogs": {"present": True}, "jobEndTime": {"present": True}}
     return {

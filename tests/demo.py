@@ -124,7 +124,7 @@ def cost_lines(job: dict) -> list[str]:
         lines.append(f"    cost:          {_figure(cost.get('amount'))} {cost.get('currency', '?')} on {cost.get('basis', '?')} usage"
                      f" ({cost.get('region', '?')}, {cost.get('architecture', '?')}; prices as of {cost.get('pricesAsOf', '?')}:"
                      f" {_figure(prices.get('vCPUHour'))}/vCPU-h, {_figure(prices.get('memoryGBHour'))}/GB-h memory,"
-                     f" {_figure(prices.get('storageGBHour'))}/GB-h storage; built-in table or EMR_PRICES; of emulated usage)")
+                     f" {_figure(prices.get('storageGBHour'))}/GB-h storage, {cost.get('pricesSource', '?')} prices; of emulated usage)")
     return lines
 
 

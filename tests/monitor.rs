@@ -435,3 +435,93 @@ async fn transient_failures_fail_the_invocation_so_eventbridge_retries() {
     assert_eq!(env.job(&id).await.unwrap()["jobStatus"], "COMPLETE");
 }
 
+
+fn minutes_ago(minutes: i64) -> String {
+    (Utc::now() - Duration::minutes(minutes)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn usage(job: &Value) -> (Option<bool>, Option<&str>, Option<&str>) {
+    (job["resourceUsage"]["final"].as_bool(), job["resourceUsage"]["asOf"].as_str(), job["cost"]["basis"].as_str())
+}
+
+#[tokio::test]
+async fn utilization_events_keep_usage_current_in_order_and_the_final_one_completes_it() {
+    let env = TestEnv::new().await;
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    let monitor = env.monitor_handler().await;
+    env.set_run_state(&app, &run, "RUNNING", None);
+    monitor.handle_event(&state_change_event(&app, &run, Some(&id), "RUNNING")).await.unwrap();
+    let (t1, t2) = (minutes_ago(2), minutes_ago(1));
+    let first = env.utilization_event(&app, &run, json!({ "final": false, "calculatedTo": t1 }));
+    let second = env.utilization_event(&app, &run, json!({ "final": false, "calculatedTo": t2 }));
+    assert_eq!(first["detail-type"], "EMR Serverless Job Resource Utilization Update");
+    // (event, outcome): a duplicate and a late event change nothing.
+    let steps = [
+        (&first, Outcome::UsageRecorded { job_id: id.clone(), is_final: false }),
+        (&second, Outcome::UsageRecorded { job_id: id.clone(), is_final: false }),
+        (&first, Outcome::Ignored("usage not newer".into())),
+        (&second, Outcome::Ignored("usage not newer".into())),
+    ];
+    for (step, (event, outcome)) in steps.into_iter().enumerate() {
+        assert_eq!(monitor.handle_event(event).await.unwrap(), outcome, "step {step}");
+    }
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(job["jobStatus"], "RUNNING", "usage never moves the status");
+    assert_eq!(usage(&job).0, Some(false));
+    assert_eq!(usage(&job).1, Some(t2.as_str()));
+
+    // EMR has not billed the run when it ends: the job ends, its usage is not final.
+    env.set_billing_pending(&app, &run, true, false);
+    env.set_run_state(&app, &run, "SUCCESS", None);
+    monitor.handle_event(&state_change_event(&app, &run, Some(&id), "SUCCESS")).await.unwrap();
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(job["jobStatus"], "COMPLETE");
+    assert_eq!((usage(&job).0, usage(&job).2), (Some(false), Some("used")), "zero billed figures are never final: {:#}", job["resourceUsage"]);
+
+    // Then the final event: billed figures and a cost, final; nothing replaces them.
+    env.set_billing_pending(&app, &run, false, false);
+    let last = env.utilization_event(&app, &run, json!({ "final": true }));
+    assert_eq!(monitor.handle_event(&last).await.unwrap(), Outcome::UsageRecorded { job_id: id.clone(), is_final: true });
+    let late = env.utilization_event(&app, &run, json!({ "final": false, "calculatedTo": minutes_ago(-5) }));
+    assert_eq!(monitor.handle_event(&late).await.unwrap(), Outcome::Ignored("usage not newer".into()));
+    let job = env.job(&id).await.unwrap();
+    assert_eq!((usage(&job).0, usage(&job).2), (Some(true), Some("billed")));
+    assert!(job["resourceUsage"]["billed"]["vCPUHour"].as_f64().unwrap() > 0.0, "{:#}", job["resourceUsage"]);
+    assert!(job["cost"]["amount"].as_f64().unwrap() > 0.0, "{:#}", job["cost"]);
+    assert_eq!((job["cost"]["currency"].as_str(), job["cost"]["region"].as_str(), job["cost"]["architecture"].as_str()), (Some("USD"), Some("us-east-1"), Some("X86_64")));
+    assert_eq!(job["jobStatus"], "COMPLETE");
+}
+
+#[tokio::test]
+async fn the_sweep_completes_usage_whose_final_event_was_lost_and_a_final_event_before_the_end_stays() {
+    let env = TestEnv::new().await;
+    let monitor = env.monitor_handler().await;
+    // Job 1: billed late, its final event lost: the sweep re-reads the run until the figures are in.
+    let (lost, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    env.set_run_state(&app, &run, "RUNNING", None);
+    env.set_billing_pending(&app, &run, true, false);
+    env.set_run_state(&app, &run, "SUCCESS", None);
+    monitor.handle_event(&state_change_event(&app, &run, Some(&lost), "SUCCESS")).await.unwrap();
+    assert_eq!(usage(&env.job(&lost).await.unwrap()).0, Some(false));
+    let sweep = monitor.sweep(Utc::now()).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { usage_final: 0, .. }), "still not billed: {sweep:?}");
+    env.set_billing_pending(&app, &run, false, false);
+    let sweep = monitor.sweep(Utc::now()).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { usage_final: 1, .. }), "{sweep:?}");
+    let job = env.job(&lost).await.unwrap();
+    assert_eq!((usage(&job).0, usage(&job).2), (Some(true), Some("billed")));
+    assert!(job["resourceUsage"]["executionSeconds"].as_i64().is_some());
+
+    // Job 2: the final utilization event is handled before the final state change.
+    let (early, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    env.set_run_state(&app, &run, "RUNNING", None);
+    env.set_run_state(&app, &run, "SUCCESS", None);
+    let last = env.utilization_event(&app, &run, json!({ "final": true }));
+    assert_eq!(monitor.handle_event(&last).await.unwrap(), Outcome::UsageRecorded { job_id: early.clone(), is_final: true });
+    let before = env.job(&early).await.unwrap();
+    assert_eq!((before["jobStatus"].as_str(), usage(&before).0), (Some("WAITING"), Some(true)));
+    monitor.handle_event(&state_change_event(&app, &run, Some(&early), "SUCCESS")).await.unwrap();
+    let after = env.job(&early).await.unwrap();
+    assert_eq!(after["jobStatus"], "COMPLETE");
+    assert_eq!((&after["resourceUsage"], &after["cost"]), (&before["resourceUsage"], &before["cost"]), "final usage stays as the final event left it");
+}

@@ -33,6 +33,8 @@ async fn the_binary_replays_the_monitor_samples() {
         "state-running.json",
         "state-unknown.json",
         "job-run-retry.json",
+        "resource-utilization-running.json",
+        "resource-utilization-malformed.json",
         "resource-utilization.json",
         "application-state-change.json",
         "malformed.json",
@@ -75,6 +77,10 @@ async fn the_binary_replays_the_monitor_samples() {
     );
     assert_eq!(row["driverLogs"]["logStreamNamePrefix"], format!("{JOB}/applications/{APP}/jobs/{RUN}/"));
     assert_eq!(row["attempts"][1], json!({"attempt": 2, "startedAt": "2026-11-23T20:11:45.530Z"}), "from the Retry event: {:#}", row["attempts"]);
+    // The utilization updates: the final one's figures, not the running one's; the malformed one is skipped.
+    let final_event: Value = serde_json::from_str(&std::fs::read_to_string(event_file("resource-utilization.json")).unwrap()).unwrap();
+    assert_eq!(row["resourceUsage"]["final"], true, "{:#}", row["resourceUsage"]);
+    assert_eq!(row["resourceUsage"]["used"], final_event["detail"]["totalResourceUtilization"]);
     let logs = report["binaryStderr"].as_str().unwrap_or_default();
     assert!(logs.contains("malformed event acknowledged"), "{logs}");
 }

@@ -268,7 +268,8 @@ def launched_row(image: dict, launched: dict) -> dict:
     return dict(image, jobStatus={"S": "WAITING"}, emrState={"S": "SUBMITTED"}, updatedAt={"S": now},
                 jobWaitTime={"N": str(int(time.time() * 1000))},
                 sparkApplicationId={"S": launched["jobRunId"]}, emrApplicationId={"S": launched["applicationId"]},
-                stagingUri={"S": f"s3://{BUCKET}/{PREFIX}{job_id}/"}, statusHistory={"L": history})
+                stagingUri={"S": f"s3://{BUCKET}/{PREFIX}{job_id}/"}, statusHistory={"L": history},
+                emrApplicationArchitecture={"S": "X86_64"})
 
 
 def describe_row(image: dict) -> str:

@@ -14,7 +14,7 @@ USAGE = {"used": {"vCPUHour": 0.004444, "memoryGBHour": 0.017778, "storageGBHour
          "executionSeconds": 4, "final": True, "asOf": "2026-11-30T02:10:00Z"}
 COST = {"amount": 0.005049, "currency": "USD", "basis": "billed",
         "prices": {"vCPUHour": 0.052624, "memoryGBHour": 0.0057785, "storageGBHour": 0.000111},
-        "pricesAsOf": "2026-11-01", "region": "us-east-1", "architecture": "X86_64"}
+        "pricesAsOf": "2026-11-01", "pricesSource": "built-in", "region": "us-east-1", "architecture": "X86_64"}
 
 
 def test_usage_and_cost_are_printed_and_labelled_emulated():
@@ -23,7 +23,7 @@ def test_usage_and_cost_are_printed_and_labelled_emulated():
     assert "emulated" in usage
     assert billed.endswith("0.066667 vCPU-h, 0.266667 GB-h memory, 0 GB-h storage")
     assert "0.005049 USD on billed usage (us-east-1, X86_64; prices as of 2026-11-01: 0.052624/vCPU-h" in cost
-    assert "emulated" in cost
+    assert "built-in prices; of emulated usage" in cost
 
 
 def test_missing_or_partial_figures_say_so():

@@ -110,11 +110,15 @@ class Stack:
 
 
     def finished(self, job_id: str, timeout: float) -> dict:
-        """The job once it is final and cleanup has set its `cleanedAt` (its staging folder is gone)."""
+        """The job once it is final, cleanup has set its `cleanedAt` (its staging folder is gone) and
+        its `resourceUsage` is final; checked by :func:`check_final_usage`."""
         def ready():
             job = self.job(job_id)
-            return job if job and job.get("jobStatus") in FINAL and job.get("cleanedAt") else None
-        return wait_until(ready, timeout, what=f"{job_id} to end and be cleaned")
+            done = job and job.get("jobStatus") in FINAL and job.get("cleanedAt") and (job.get("resourceUsage") or {}).get("final")
+            return job if done else None
+        job = wait_until(ready, timeout, what=f"{job_id} to end, be cleaned and have its final usage")
+        check_final_usage(job)
+        return job
     def cancel_job(self, job_id: str) -> None:
         """What ModelOp Center does when a user cancels a job."""
         self.dynamodb.update_item(TableName=self.info["table"], Key={"id": {"S": job_id}},
@@ -249,6 +253,25 @@ def expected_sample_results() -> dict:
         "mean_x2": sum(r["x2"] for r in rows) / n,
         "mean_label": sum(r["label"] for r in rows) / n,
     }
+
+
+USAGE_FIGURES = ("vCPUHour", "memoryGBHour", "storageGBHour")
+
+
+def check_final_usage(job: dict) -> None:
+    """What every job whose run ended has here: final `resourceUsage` (emulated figures: wall time
+    × declared worker size) and its `cost`, priced at the built-in us-east-1 x86 prices (the local
+    stack's region; applications are created with EMR's default architecture)."""
+    usage, cost = job.get("resourceUsage") or {}, job.get("cost")
+    assert usage.get("final") is True, f"{job['id']}: resourceUsage {usage}"
+    assert cost, f"{job['id']}: final usage but no cost: {usage}"
+    figures = usage.get("billed") or usage["used"]
+    expected = round(sum(float(figures[k]) * float(cost["prices"][k]) for k in USAGE_FIGURES), 6)
+    assert abs(float(cost["amount"]) - expected) <= 1e-6, f"{job['id']}: {cost['amount']} != {expected} ({usage}, {cost})"
+    assert cost["basis"] == ("billed" if usage.get("billed") else "used"), cost
+    assert (cost["currency"], cost["region"], cost["architecture"], cost["pricesSource"]) == ("USD", "us-east-1", "X86_64", "built-in"), cost
+    if usage.get("executionSeconds"):
+        assert float(usage["billed"]["vCPUHour"]) > 0, f"{job['id']}: a run that ran is billed: {usage}"
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition") -> Any:

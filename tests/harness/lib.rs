@@ -398,6 +398,27 @@ impl TestEnv {
         assert_eq!(status, 200, "set run attempt: {response}");
     }
 
+    /// A "EMR Serverless Job Resource Utilization Update" event for a run, as the emulator makes it
+    /// (`fields`: `final`, `calculatedTo`, figure objects to send as given; see the emulator's docs).
+    pub fn utilization_event(&self, application_id: &str, run_id: &str, fields: Value) -> Value {
+        let mut body = json!({ "applicationId": application_id, "jobRunId": run_id });
+        body.as_object_mut().unwrap().extend(fields.as_object().cloned().unwrap_or_default());
+        let (status, response) = http_post(&self.emr_endpoint, "/_emulator/emr-serverless/job-runs/utilization-event", &body.to_string());
+        assert_eq!(status, 200, "utilization event: {response}");
+        serde_json::from_str::<Value>(&response).unwrap()["event"].clone()
+    }
+
+    /// Holds a run's billed figures at zero (`pending`), or releases them (without the final
+    /// utilization event unless `publish_final`), as EMR does for a while after a run ends.
+    pub fn set_billing_pending(&self, application_id: &str, run_id: &str, pending: bool, publish_final: bool) {
+        let mut body = json!({ "applicationId": application_id, "jobRunId": run_id, "pending": pending });
+        if !pending {
+            body["publishFinal"] = json!(publish_final);
+        }
+        let (status, response) = http_post(&self.emr_endpoint, "/_emulator/emr-serverless/job-runs/billing", &body.to_string());
+        assert_eq!(status, 200, "billing: {response}");
+    }
+
     /// Writes driver log lines where EMR Serverless writes them, in batches PutLogEvents accepts.
     pub async fn put_driver_log(&self, log_group: &str, stream: &str, lines: impl IntoIterator<Item = String>) {
         let _ = self.logs.create_log_group().log_group_name(log_group).send().await;

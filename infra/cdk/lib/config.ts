@@ -69,6 +69,7 @@ export interface ServiceConfig {
   readonly monitorResultMaxBytes: number;
   readonly monitorSweepMinAgeMinutes: number;
   readonly monitorMaxConcurrency: number;
+  readonly monitorUsageSweepHours: number;
   readonly streamRetryWindow: string;
   readonly streamMaximumRetryAttempts: number;
   readonly streamBatchSize: number;
@@ -180,6 +181,7 @@ export function readConfig(node: Node): ServiceConfig {
     monitorResultMaxBytes: r.number('monitorResultMaxBytes', 65536, 1, 153600),
     monitorSweepMinAgeMinutes: r.number('monitorSweepMinAgeMinutes', 10, 0, 10080),
     monitorMaxConcurrency: r.number('monitorMaxConcurrency', 16, 1, 1000),
+    monitorUsageSweepHours: r.number('monitorUsageSweepHours', 24, 1, 720),
     streamRetryWindow: r.oneOf('streamRetryWindow', '6h', Object.keys(STREAM_RETRY_WINDOWS)),
     streamMaximumRetryAttempts: r.number('streamMaximumRetryAttempts', 100, 0, 10000),
     streamBatchSize: r.number('streamBatchSize', 10, 1, 1000),

@@ -495,6 +495,7 @@ export class ModelOpSparkServerlessStack extends Stack {
         MONITOR_SWEEP_MIN_AGE_MINUTES: String(cfg.monitorSweepMinAgeMinutes),
         MONITOR_STUCK_WAITING_MINUTES: String(window.stuckWaitingMinutes),
         MONITOR_MAX_CONCURRENCY: String(cfg.monitorMaxConcurrency),
+        MONITOR_USAGE_SWEEP_HOURS: String(cfg.monitorUsageSweepHours),
         EMR_PRICES: cfg.emrPrices,
       },
     );

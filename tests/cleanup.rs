@@ -359,6 +359,17 @@ async fn the_binary_replays_every_cleanup_sample() {
     let logs = report["binaryStderr"].as_str().unwrap_or_default();
     assert!(logs.lines().any(|l| l.contains("refusing to delete") && l.contains(HOSTILE)), "{logs}");
     assert!(logs.lines().any(|l| l.contains("\"staging folder cleaned\"") && l.contains(COMPLETE)), "{logs}");
+    // Metrics: three folders cleaned (4 objects each), one cancel sent, one refusal.
+    let total = |metric: &str| metric_lines(&report, metric).iter().map(|l| l[metric].as_u64().unwrap_or(0)).sum::<u64>();
+    assert_eq!(
+        [total("FoldersCleaned"), total("ObjectsDeleted"), total("CancelsSent"), total("CleanupRefusals")],
+        [3, 12, 1, 1],
+        "{:#}",
+        report["binaryMetrics"]
+    );
+    let line = metric_lines(&report, "FoldersCleaned")[0];
+    assert_eq!(metric_declaration(line, "ObjectsDeleted").unwrap(), ("ModelOp/SparkServerlessRuntime".to_string(), Some("Count".to_string()), dimension_sets(&[&["Function"]])));
+    assert_eq!(line["Function"], "cleanup");
 
     // The sweep: the orphan and the hostile job's own folder (its row is COMPLETE) go; the
     // running job's stays.
@@ -369,6 +380,7 @@ async fn the_binary_replays_every_cleanup_sample() {
     let mut expected = [HOSTILE, "orphan-1"];
     expected.sort();
     assert_eq!(sweep["body"]["deleted"], json!(expected), "{sweep:#}");
+    assert_eq!(metric_lines(&report, "OrphanFolders").iter().map(|l| l["OrphanFolders"].as_u64().unwrap()).sum::<u64>(), 2);
     assert!(env.staged_keys(HOSTILE).await.is_empty() && env.staged_keys("orphan-1").await.is_empty());
     assert_eq!(env.staged_keys(STILL_RUNNING).await.len(), 4);
 }

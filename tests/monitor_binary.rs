@@ -23,6 +23,7 @@ async fn the_binary_replays_the_monitor_samples() {
     job["emrApplicationId"] = json!(APP);
     job["emrState"] = json!("SUBMITTED");
     job["updatedAt"] = json!(shared::job::timestamp(chrono::Utc::now()));
+    job["emrApplicationArchitecture"] = json!("X86_64");
     env.put_job(&job).await;
 
     let files = [
@@ -81,6 +82,26 @@ async fn the_binary_replays_the_monitor_samples() {
     let final_event: Value = serde_json::from_str(&std::fs::read_to_string(event_file("resource-utilization.json")).unwrap()).unwrap();
     assert_eq!(row["resourceUsage"]["final"], true, "{:#}", row["resourceUsage"]);
     assert_eq!(row["resourceUsage"]["used"], final_event["detail"]["totalResourceUtilization"]);
+    // Metrics: the job's end (by status and type, the job id a property), its cost, the ignored events, the sweep.
+    let finished = metric_lines(&report, "JobsFinished");
+    assert_eq!(finished.len(), 1, "{:#}", report["binaryMetrics"]);
+    let declared = metric_declaration(finished[0], "JobsFinished").unwrap();
+    assert_eq!(declared, ("ModelOp/SparkServerlessRuntime".to_string(), Some("Count".to_string()), dimension_sets(&[&["Function"], &["Function", "Status"], &["Function", "JobType", "Status"]])));
+    assert_eq!(
+        (finished[0]["Function"].as_str(), finished[0]["Status"].as_str(), finished[0]["JobType"].as_str(), finished[0]["JobId"].as_str(), finished[0]["JobsFinished"].as_u64()),
+        (Some("monitor"), Some("COMPLETE"), Some("MODEL_BATCH_JOB"), Some(JOB), Some(1))
+    );
+    let cost = metric_lines(&report, "JobCost");
+    assert_eq!(cost.len(), 1, "once, when the usage became final: {:#}", report["binaryMetrics"]);
+    assert_eq!(metric_declaration(cost[0], "JobCost").unwrap().2, dimension_sets(&[&["Function", "JobType"]]));
+    assert_eq!(cost[0]["JobCost"].as_f64(), row["cost"]["amount"].as_f64(), "{:#}", row["cost"]);
+    let ignored: Vec<&str> = metric_lines(&report, "EventsIgnored").iter().map(|l| l["Reason"].as_str().unwrap()).collect();
+    for reason in ["Malformed", "Unhandled", "Duplicate"] {
+        assert!(ignored.contains(&reason), "{reason} in {ignored:?}");
+    }
+    let sweep = metric_lines(&report, "StaleJobs");
+    assert_eq!(sweep.len(), 1);
+    assert_eq!((sweep[0]["StaleJobs"].as_u64(), sweep[0]["SweepRepairs"].as_u64()), (Some(0), Some(0)), "a fresh COMPLETE job is neither stale nor repaired");
     let logs = report["binaryStderr"].as_str().unwrap_or_default();
     assert!(logs.contains("malformed event acknowledged"), "{logs}");
 }

@@ -77,6 +77,27 @@ async fn the_binary_replays_every_sample_event() {
     let logs = report["binaryStderr"].as_str().unwrap_or_default();
     assert!(logs.lines().any(|l| l.contains("\"job run started\"") && l.contains(BATCH)), "{logs}");
     assert!(logs.contains("malformed stream record skipped"), "{logs}");
+
+    // Metrics: one EMF line per launched job (the job id a property, never a dimension), and the
+    // skipped records by reason.
+    let launched = metric_lines(&report, "JobsLaunched");
+    let mut ids: Vec<&str> = launched.iter().map(|l| l["JobId"].as_str().unwrap()).collect();
+    ids.sort();
+    let mut expected = vec![BATCH, TEST, TRAINING, AFTER_MALFORMED];
+    expected.sort();
+    assert_eq!(ids, expected, "{:#}", report["binaryMetrics"]);
+    for line in &launched {
+        let declared = metric_declaration(line, "JobsLaunched").unwrap();
+        assert_eq!(declared, ("ModelOp/SparkServerlessRuntime".to_string(), Some("Count".to_string()), dimension_sets(&[&["Function"], &["Function", "JobType"]])));
+        assert_eq!(metric_declaration(line, "LaunchLatency").unwrap().1.as_deref(), Some("Milliseconds"));
+        assert_eq!((line["Function"].as_str(), line["JobsLaunched"].as_u64()), (Some("submit"), Some(1)));
+        assert!(line["LaunchLatency"].as_u64().is_some(), "{line}");
+        assert!(["MODEL_BATCH_JOB", "MODEL_BATCH_TEST_JOB", "MODEL_BATCH_TRAINING_JOB"].contains(&line["JobType"].as_str().unwrap()), "{line}");
+    }
+    let skipped: Vec<(&str, Option<&str>)> = metric_lines(&report, "RecordsSkipped").iter().map(|l| (l["Reason"].as_str().unwrap(), l["JobId"].as_str())).collect();
+    assert!(skipped.contains(&("NotOurs", Some(OTHER_RUNTIME))), "{skipped:?}");
+    assert!(skipped.contains(&("Malformed", None)) && skipped.iter().any(|(r, _)| *r == "NotInsert"), "{skipped:?}");
+    assert_eq!(metric_declaration(metric_lines(&report, "RecordsSkipped")[0], "RecordsSkipped").unwrap().2, dimension_sets(&[&["Function", "Reason"]]));
 }
 
 const MODELOP_JOB: &str = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b15";

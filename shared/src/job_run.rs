@@ -35,6 +35,9 @@ pub struct MonitoredJob {
     /// `resourceUsage` as recorded so far; one this code cannot read counts as none.
     #[serde(default, deserialize_with = "crate::job::lenient")]
     pub resource_usage: Option<crate::cost::ResourceUsage>,
+    /// ModelOp's `jobType`, as written (for metrics only).
+    #[serde(default, deserialize_with = "crate::job::lenient")]
+    pub job_type: Option<String>,
     /// `emrApplicationArchitecture`, recorded by submit with the run.
     #[serde(default, deserialize_with = "crate::job::lenient")]
     pub emr_application_architecture: Option<String>,
@@ -60,6 +63,11 @@ impl MonitoredJob {
     /// The architecture of the run's application, if submit recorded one this code knows.
     pub fn architecture(&self) -> Option<crate::run_controls::Architecture> {
         self.emr_application_architecture.as_deref().and_then(|a| a.parse().ok())
+    }
+
+    /// `jobType`, or `UNKNOWN`: a metric dimension.
+    pub fn job_type_or_unknown(&self) -> &str {
+        self.job_type.as_deref().unwrap_or("UNKNOWN")
     }
 
     /// Whether the job's `resourceUsage` is final.

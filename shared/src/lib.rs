@@ -14,6 +14,7 @@ pub mod fakes;
 pub mod job;
 pub mod lease;
 pub mod manifest;
+pub mod metrics;
 pub mod job_run;
 pub mod ports;
 pub mod process;

@@ -34,7 +34,8 @@ Prints one JSON document to stdout:
      "initError": null | <body posted to /runtime/init/error>,
      "binaryExitCode": null | N,   # set if the binary exited before it was stopped
      "failure": null | "<why the run stopped early>",
-     "binaryStderr": "<last 20k chars of the binary's stdout+stderr>"}
+     "binaryStderr": "<last 20k chars of the binary's stdout+stderr>",
+     "binaryMetrics": [<every CloudWatch EMF line the binary wrote (a JSON object with "_aws"), parsed>]}
 
 Exit status: 0 if every event got a response or an error response (the caller
 asserts on the bodies); 1 if the binary exited, reported an init error, or an
@@ -282,6 +283,9 @@ class Binary:
         )
         self.echo = echo
         self.output = bytearray()
+        # Every EMF line (CloudWatch Embedded Metric Format), kept whole: the log tail may drop them.
+        self.metrics: list[dict] = []
+        self._partial = b""
         self.exit_code_before_stop: int | None = None
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -297,8 +301,18 @@ class Binary:
                 sys.stderr.buffer.write(chunk)
                 sys.stderr.buffer.flush()
             self.output += chunk
+            self._collect_metrics(chunk)
             if len(self.output) > 2 * LOG_BUFFER_BYTES:
                 del self.output[: len(self.output) - LOG_BUFFER_BYTES]
+
+    def _collect_metrics(self, chunk: bytes) -> None:
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        for line in lines:
+            if line.startswith(b'{"_aws"'):
+                try:
+                    self.metrics.append(json.loads(line))
+                except ValueError:
+                    pass  # not EMF after all; it stays in the log tail
 
     def exited(self) -> int | None:
         return self.proc.poll()
@@ -401,6 +415,7 @@ def invoke(binary_path: str, events: list[tuple[str, bytes]], env: list[tuple[st
         "binaryExitCode": binary.exit_code_before_stop if binary else None,
         "failure": failure,
         "binaryStderr": binary.log_tail() if binary else "",
+        "binaryMetrics": binary.metrics if binary else [],
     }
     return report, (0 if failure is None else 1)
 

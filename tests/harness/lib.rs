@@ -680,6 +680,26 @@ pub fn created_job(id: &str, job_type: &str) -> Value {
     })
 }
 
+/// The CloudWatch EMF lines of a binary run ([`invoke_binary`]'s `binaryMetrics`) that publish
+/// `metric`.
+pub fn metric_lines<'a>(report: &'a Value, metric: &str) -> Vec<&'a Value> {
+    report["binaryMetrics"].as_array().map(Vec::as_slice).unwrap_or_default().iter().filter(|line| metric_declaration(line, metric).is_some()).collect()
+}
+
+/// How an EMF line declares `metric`: its namespace, unit (none when the line gives none) and
+/// dimension sets; `None` when the line does not publish it.
+pub fn metric_declaration(line: &Value, metric: &str) -> Option<(String, Option<String>, Vec<Vec<String>>)> {
+    let directive = line["_aws"]["CloudWatchMetrics"].as_array()?.iter().find(|d| d["Metrics"].as_array().is_some_and(|m| m.iter().any(|m| m["Name"] == metric)))?;
+    let definition = directive["Metrics"].as_array()?.iter().find(|m| m["Name"] == metric)?;
+    let dimensions = serde_json::from_value(directive["Dimensions"].clone()).ok()?;
+    Some((directive["Namespace"].as_str()?.to_string(), definition["Unit"].as_str().map(str::to_string), dimensions))
+}
+
+/// Dimension sets as EMF writes them.
+pub fn dimension_sets(sets: &[&[&str]]) -> Vec<Vec<String>> {
+    sets.iter().map(|set| set.iter().map(|d| d.to_string()).collect()).collect()
+}
+
 /// Runs a compiled function binary through the Lambda Runtime API emulator with the given event
 /// files; returns the emulator's JSON report.
 pub fn invoke_binary(binary: &Path, events: &[PathBuf], env: &[(String, String)]) -> Value {

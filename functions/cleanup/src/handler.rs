@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
+use shared::metrics;
 use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
 use shared::staging_folder::{
     cleanup_target, decide_release, is_orphan, job_id_of_folder, job_target, CleanupAction, CleanupTarget, FolderOwner, ListedObject, ListedPage,
@@ -196,13 +197,26 @@ impl CleanupHandler {
             Err(e) => Err(CleanupError::new(&job_id, Step::Decode, Disposition::Fail, format!("the job record is malformed: {e}"))),
         };
         match result {
-            Ok(result) => Ok(result),
+            Ok(result) => {
+                if let RecordResult::Cleaned { deleted, run_cancelled, .. } = &result {
+                    metrics::cleanup_done(metrics::CleanupDone {
+                        folders_cleaned: 1,
+                        objects_deleted: *deleted as u64,
+                        cancels_sent: u64::from(*run_cancelled),
+                        ..Default::default()
+                    });
+                }
+                Ok(result)
+            }
             Err(err) if err.is_transient() => {
                 warn!(job_id = %err.job_id, step = %err.step, error = %err, "transient failure; the record will be retried");
                 Err(err)
             }
             Err(err) => {
                 error!(job_id = %err.job_id, step = %err.step, error = %err, "cleanup refused or failed; nothing more is done for this record");
+                if err.step == Step::CheckTarget {
+                    metrics::cleanup_done(metrics::CleanupDone { cleanup_refusals: 1, ..Default::default() });
+                }
                 Ok(RecordResult::Failed(err))
             }
         }
@@ -295,6 +309,7 @@ impl CleanupHandler {
             }
         }
         report.deleted.sort();
+        metrics::cleanup_done(metrics::CleanupDone { orphan_folders: report.deleted.len() as u64, ..Default::default() });
         info!(staging_uri = %root, folders = report.folders, deleted = report.deleted.len(), kept = report.kept, failed = failures.len(), "orphan sweep done");
         let failed = failures.len();
         match failures.into_iter().next() {

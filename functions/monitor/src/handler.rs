@@ -27,6 +27,7 @@ use shared::run_outcome::{
     RetryDetail, RunEnding,
 };
 use shared::cost::{job_cost, supersedes, usage_from_event, usage_from_run, JobCost, ResourceUsage, RunFigures, UtilizationDetail};
+use shared::metrics;
 use shared::ports::{JobRunReader, LogReader, MonitorStore, RunOutputReader};
 use shared::s3_uri::S3Uri;
 
@@ -167,6 +168,16 @@ impl MonitorHandler {
     /// One EventBridge event: the envelope is `aws_lambda_events`' EventBridge type, the job-run
     /// detail our own type.
     pub async fn handle_event(&self, payload: &Value) -> Result<Outcome, MonitorError> {
+        let outcome = self.dispatch(payload).await;
+        if let Ok(Outcome::Ignored(reason)) = &outcome {
+            if let Some(reason) = ignored_reason(reason) {
+                metrics::event_ignored(reason);
+            }
+        }
+        outcome
+    }
+
+    async fn dispatch(&self, payload: &Value) -> Result<Outcome, MonitorError> {
         let event_id = payload.get("id").and_then(Value::as_str).unwrap_or("unknown");
         let event: EventBridgeEvent<Value> = match serde_json::from_value(payload.clone()) {
             Ok(event) => event,
@@ -277,6 +288,18 @@ impl MonitorHandler {
             return Ok(Outcome::Ignored("superseded".into()));
         }
         info!(job_id = %job.id(), job_run_id = run_id, from = %current, to = %status, emr_state = %emr_state, "job status applied");
+        if status.is_terminal() {
+            let provenance = update.provenance.as_ref();
+            metrics::job_finished(&metrics::Finished {
+                job_id: job.id(),
+                job_type: job.job_type_or_unknown(),
+                status: status.as_str(),
+                run_seconds: provenance.and_then(|p| p.total_execution_duration_seconds),
+                queued_millis: provenance.and_then(|p| p.queued_duration_milliseconds),
+                attempts: provenance.map(|p| p.attempts),
+                failure_class: update.failure.as_ref().map(|f| f.class.to_string()),
+            });
+        }
         if let Some(run) = run_read.filter(|_| status.is_terminal()) {
             // After the status, so the status never waits for its cost; a failure here is left to
             // the final utilization event or the sweep.
@@ -441,6 +464,9 @@ impl MonitorHandler {
             return Ok(Outcome::Ignored("usage not newer".into()));
         }
         info!(job_id = %job.id(), is_final = usage.is_final, as_of = %usage.as_of, cost_usd = cost.as_ref().map(|c| c.amount), "resource usage recorded");
+        if let Some(cost) = cost.as_ref().filter(|_| usage.is_final) {
+            metrics::job_cost(job.id(), job.job_type_or_unknown(), cost.amount);
+        }
         Ok(Outcome::UsageRecorded { job_id: job.id().to_string(), is_final: usage.is_final })
     }
 
@@ -602,6 +628,7 @@ impl MonitorHandler {
             }
         }
         let usage_final = self.complete_usage(now).await;
+        metrics::sweep_done(checked, applied + ended_stuck);
         info!(checked, applied, ended_stuck, usage_final, "reconciliation sweep done");
         match first_error {
             Some(e) => Err(e),
@@ -732,6 +759,20 @@ fn shrink_report(update: &mut StatusUpdate, level: u8) {
     update.error_message = update.error_message.as_deref().map(|m| head_bounded(m, SMALL).to_string());
 }
 
+/// The `Reason` dimension of an ignored event (`EventsIgnored`), from the outcome's reason; `None`
+/// for outcomes that did something (a recorded retry).
+pub fn ignored_reason(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "retry recorded" => return None,
+        r if r.starts_with("malformed event") => "Malformed",
+        r if r.starts_with("detail-type") => "Unhandled",
+        "not our job run" | "job status unreadable" => "NotOurs",
+        "a repeated EMR state" | "a repeated or older EMR state" => "Duplicate",
+        "the job is already final" | "an older event: the job has moved on" | "superseded" | "usage not newer" | "retry of a finished job" => "Late",
+        _ => "Other",
+    })
+}
+
 fn malformed(event_id: &str, detail_type: &str, reason: &str) -> Outcome {
     error!(event_id, detail_type, reason, "malformed event acknowledged without processing");
     Outcome::Ignored(format!("malformed event: {reason}"))
@@ -797,6 +838,23 @@ mod tests {
             attempts: None,
             failure: None,
             provenance: None,
+        }
+    }
+
+    #[test]
+    fn ignored_events_are_counted_by_a_few_reasons() {
+        let rows = [
+            ("malformed event: detail has no state", Some("Malformed")),
+            ("detail-type \"EMR Serverless Application State Change\"", Some("Unhandled")),
+            ("not our job run", Some("NotOurs")),
+            ("a repeated EMR state", Some("Duplicate")),
+            ("the job is already final", Some("Late")),
+            ("usage not newer", Some("Late")),
+            ("no utilization figures yet", Some("Other")),
+            ("retry recorded", None),
+        ];
+        for (reason, expected) in rows {
+            assert_eq!(ignored_reason(reason), expected, "{reason}");
         }
     }
 

@@ -7,6 +7,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     shared::process::tune_allocator();
     lambda_runtime::tracing::init_default_subscriber();
+    // Each metric entry is written to stdout as its unit of work ends (shared/src/metrics.rs).
+    let _metrics = shared::metrics::emit_to_stdout(shared::metrics::Function::Monitor);
     let handler = monitor::handler_from_env().await.inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -19,6 +19,7 @@ use shared::application::{ApplicationResolver, ApplicationSpec};
 use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
 use shared::config::{ServiceConfig, SubmitConfig};
 use shared::job::{decode_job, job_message, Job, JobHeader, JobStatus, MessageLevel, Timestamp};
+use shared::metrics;
 use shared::text::printable;
 use shared::lease::{decide_claim, new_lease, ClaimDecision, LaunchRecord, RecordOutcome, SkipReason, SubmitLease};
 use shared::annotations::{parse_model_functions, AnnotationScanner};
@@ -85,6 +86,21 @@ fn invalid(job_id: &str, step: Step, err: ManifestError) -> SubmitError {
     SubmitError::new(job_id, step, Disposition::Fail, err.to_string())
 }
 
+/// `Skipped(detail)`, counted as `RecordsSkipped` by `reason` (one of a fixed few).
+fn skipped(job_id: Option<&str>, reason: &'static str, detail: String) -> RecordResult {
+    metrics::record_skipped(job_id, reason);
+    RecordResult::Skipped(detail)
+}
+
+/// The `Reason` of a delivery that could not claim its job.
+fn skip_category(reason: &SkipReason) -> &'static str {
+    match reason {
+        SkipReason::Missing => "JobMissing",
+        SkipReason::AlreadyLaunched { .. } => "AlreadyLaunched",
+        SkipReason::Status(_) => "NotClaimable",
+    }
+}
+
 /// The Lambda invocation a batch arrives in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
@@ -136,27 +152,27 @@ impl SubmitHandler {
     pub async fn handle_record(&self, raw: Value, invocation: &Invocation) -> Result<RecordResult, SubmitError> {
         let record = match decode_record(raw) {
             Ok(record) => record,
-            Err(reason) => return Ok(RecordResult::Skipped(reason)),
+            Err(reason) => return Ok(skipped(None, "Malformed", reason)),
         };
         if record.event_name != "INSERT" {
             debug!(event_id = %record.event_id, event_name = %record.event_name, "not an insert; skipped");
-            return Ok(RecordResult::Skipped(format!("{} record", record.event_name)));
+            return Ok(skipped(None, "NotInsert", format!("{} record", record.event_name)));
         }
         let image = record.change.new_image;
         let header: JobHeader = match image_header(&image) {
             Ok(header) => header,
             Err(e) => {
                 error!(event_id = %record.event_id, error = %e, "stream record image is not a job; skipped");
-                return Ok(RecordResult::Skipped(format!("unreadable image: {e}")));
+                return Ok(skipped(None, "Malformed", format!("unreadable image: {e}")));
             }
         };
         if !header.is_ours() || header.status() != Some(JobStatus::Created) {
             debug!(event_id = %record.event_id, "not a CREATED SPARK_SERVERLESS_RUNTIME job; skipped");
-            return Ok(RecordResult::Skipped("not a CREATED job of this runtime".into()));
+            return Ok(skipped(header.id.as_deref(), "NotOurs", "not a CREATED job of this runtime".into()));
         }
         let Some(job_id) = header.id else {
             error!(event_id = %record.event_id, "job image has no id; skipped");
-            return Ok(RecordResult::Skipped("job without id".into()));
+            return Ok(skipped(None, "Malformed", "job without id".into()));
         };
         let job = match decode_job(image) {
             Ok(job) => job,
@@ -165,10 +181,11 @@ impl SubmitHandler {
                 return self.end_in_error(&job_id, err).await;
             }
         };
-        match self.submit_job(job, invocation).await {
+        match self.submit_job(job, invocation, Some(record.change.approximate_creation_date_time)).await {
             Ok(result) => Ok(result),
             Err(err) if err.is_retryable() => {
                 warn!(job_id = %job_id, step = %err.step, error = %err, "transient failure; the record will be retried");
+                metrics::submit_failed(&job_id, &err.step.to_string(), true);
                 Err(err)
             }
             Err(err) => self.end_in_error(&job_id, err).await,
@@ -177,6 +194,7 @@ impl SubmitHandler {
 
     async fn end_in_error(&self, job_id: &str, err: SubmitError) -> Result<RecordResult, SubmitError> {
         let message = err.to_string();
+        metrics::submit_failed(job_id, &err.step.to_string(), false);
         match self.store.fail_before_launch(job_id, &message, Utc::now()).await {
             Ok(true) => {
                 warn!(job_id = %printable(job_id), step = %err.step, error = %message, "job ended in ERROR");
@@ -184,13 +202,14 @@ impl SubmitHandler {
             }
             Ok(false) => {
                 info!(job_id = %printable(job_id), error = %message, "job failed but had already moved on; left as it is");
-                Ok(RecordResult::Skipped("job no longer waiting for launch".into()))
+                Ok(skipped(Some(job_id), "MovedOn", "job no longer waiting for launch".into()))
             }
             Err(e) => Err(aws_error(job_id, Step::EndInError)(e)),
         }
     }
 
-    async fn submit_job(&self, job: Job, invocation: &Invocation) -> Result<RecordResult, SubmitError> {
+    /// `record_created`: the stream record's creation, for the launch latency.
+    async fn submit_job(&self, job: Job, invocation: &Invocation, record_created: Option<DateTime<Utc>>) -> Result<RecordResult, SubmitError> {
         let mut plan = plan_job(&job, &self.service, &self.submit).map_err(|e| invalid(&job.id, Step::Validate, e))?;
         // The plan holds all the launch needs: the job goes, and the primary source moves on to
         // its upload, so a large inline source is held once per record in flight.
@@ -214,7 +233,7 @@ impl SubmitHandler {
                     self.cancel_run(id, app, run_id, "the job was cancelled while it was being launched").await?;
                 }
                 info!(job_id = %id, reason = ?reason, "job not claimable by this delivery; skipped");
-                return Ok(RecordResult::Skipped(format!("{reason:?}")));
+                return Ok(skipped(Some(id), skip_category(&reason), format!("{reason:?}")));
             }
         };
         let launched = async {
@@ -222,7 +241,9 @@ impl SubmitHandler {
             self.stage(&mut manifest).await?;
             let application_id = application?;
             let (application_id, run_id) = self.launch(&manifest, application_id, previous_lease.as_ref()).await?;
+            let started = Utc::now();
             self.record(&manifest, &application_id, &run_id).await?;
+            metrics::job_launched(id, plan.job_type.as_str(), record_created.map(|created| started - created));
             Ok::<_, SubmitError>(run_id)
         }
         .await;
@@ -255,6 +276,7 @@ impl SubmitHandler {
                 ClaimDecision::TakeOver(observed) => {
                     if self.store.take_over(id, observed.as_ref(), lease, Utc::now()).await.map_err(aws)? {
                         info!(job_id = %id, "took over a WAITING job an earlier attempt left without a run");
+                        metrics::lease_taken_over(id);
                         return Ok(Claim::Claimed { previous: Some(observed.unwrap_or_else(|| lease.clone())) });
                     }
                 }

@@ -44,6 +44,8 @@ pub struct LaunchRecord {
     pub messages: Vec<String>,
     /// `runControls`: the run controls the run started with, and where each came from.
     pub run_controls: crate::run_controls::RunControls,
+    /// `jobPermissions`: whether the run is scoped, and its policy.
+    pub job_permissions: crate::job_policy::JobPermissions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

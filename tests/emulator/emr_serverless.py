@@ -1206,6 +1206,23 @@ def _paginate(items: list, query: dict[str, list[str]]) -> tuple[list, str | Non
 # Execution on local Spark
 
 
+def read_body(request: BaseHTTPRequestHandler) -> bytes:
+    """An HTTP request's body: by Content-Length, or HTTP/1.1 chunks (botocore streams uploads so,
+    and the Lambda runtime client its responses); shared with ``lambda_runtime_api.py``."""
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        chunks = []
+        while True:
+            size = int(request.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while request.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(request.rfile.read(size))
+            request.rfile.readline()
+    length = int(request.headers.get("Content-Length") or 0)
+    return request.rfile.read(length) if length > 0 else b""
+
+
 class RunAccess:
     """A run's S3 access as its session policy allows it (everything, for a run without one)."""
 
@@ -1303,7 +1320,7 @@ class S3PolicyGateway:
         query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
         match = self._CREDENTIAL.search(request.headers.get("Authorization", ""))
         run = self.runs.get(match.group(1)) if match else None
-        body = self._body(request)
+        body = read_body(request) or None
         if run is None:
             return self._deny(request, "The AWS access key Id you provided does not exist in our records (not a job run).", "InvalidAccessKeyId")
         access = RunAccess(run)
@@ -1330,22 +1347,6 @@ class S3PolicyGateway:
         request.end_headers()
         if request.command != "HEAD":
             request.wfile.write(payload)
-
-    @staticmethod
-    def _body(request: BaseHTTPRequestHandler) -> bytes | None:
-        """The request's body: by Content-Length, or HTTP/1.1 chunks (botocore streams uploads so)."""
-        if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while True:
-                size = int(request.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while request.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(chunks)
-                chunks.append(request.rfile.read(size))
-                request.rfile.readline()
-        length = int(request.headers.get("Content-Length") or 0)
-        return request.rfile.read(length) if length else None
 
     @staticmethod
     def _deny(request: BaseHTTPRequestHandler, message: str, code: str = "AccessDenied") -> None:

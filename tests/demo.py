@@ -135,6 +135,12 @@ def report(stack: L.Stack, job: dict, expected: str) -> bool:
         f" (expected {expected})")
     out(f"    run id:        {job.get('sparkApplicationId', '-')} in application {job.get('emrApplicationId', '-')}")
     out(f"    time in state: {durations(job)}")
+    permissions = job.get("jobPermissions") or {}
+    if permissions.get("scoped"):
+        out(f"    permissions:   scoped to the job's own objects: session policy of {permissions.get('policySize')} characters"
+            f" (sha256 {str(permissions.get('policySha256'))[:12]}…, {permissions.get('narrowingSteps')} narrowing steps)")
+    elif permissions:
+        out(f"    permissions:   {RED}unscoped{RESET}: the whole job execution role ({permissions.get('source')})")
     for output in job.get("outputFiles") or []:
         files = [u for u in stack.objects(output["fileUrl"]) if not u.endswith("/_SUCCESS")]
         out(f"    output {output.get('name') or '(unnamed)'}: {output['fileUrl']} exists={output['exists']}")

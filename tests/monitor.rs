@@ -89,7 +89,8 @@ async fn a_successful_run_ends_complete_with_logs_result_and_outputs() {
     let messages: Vec<&str> = job["jobMessages"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
     let texts: Vec<&str> = messages.iter().map(|m| m.split_once("] ").map(|(_, text)| text).unwrap_or(m)).collect();
     assert!(texts[0].starts_with(&format!("EMR Serverless job run {run} started in application {app}")), "{messages:?}");
-    assert_eq!(texts[1..], [format!("EMR Serverless job run {run} ended SUCCESS").as_str(), "[ModelOpPySparkDriver] calling metrics", "rows: 20"]);
+    assert!(texts[1].starts_with("the run may touch only its own S3 locations and logs"), "{messages:?}");
+    assert_eq!(texts[2..], [format!("EMR Serverless job run {run} ended SUCCESS").as_str(), "[ModelOpPySparkDriver] calling metrics", "rows: 20"]);
     let stamp = regex_lite_stamp(messages[1]);
     assert!(stamp, "ModelOp's 'YYYY/M/D HH:MM:SS [level] text' form: {}", messages[1]);
 }

@@ -62,7 +62,7 @@ if ! "$cargo_lambda/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q "^c
     || { tail -20 "$root/target/tools/cargo-lambda.log"; echo "installing cargo-lambda failed" >&2; exit 1; }
 fi
 PATH="$PATH:$cargo_lambda/bin" "$root/.venv/bin/python" -m pytest -q tests/driver tests/emulator/selftest.py \
-  tests/emulator/test_emr_serverless.py tests/emulator/test_local_aws.py tests/test_replay.py tests/test_demo.py
+  tests/emulator/test_emr_serverless.py tests/emulator/test_local_aws.py tests/emulator/test_session_policy.py tests/test_replay.py tests/test_demo.py
 
 # 5. End to end: the sample jobs through the three binaries, moto and EMR Serverless on local Spark.
 "$root/.venv/bin/python" -m pytest -q tests/e2e

@@ -38,7 +38,12 @@ step() {
 mkdir -p target && : >"$log"
 echo "Setting up the Python environment in $venv (moto, pyspark ~300 MB, pytest): first run only, a few minutes."
 echo "  (pip's log: $log)"
-step 1 3 "create the virtualenv" python3 -m venv "$venv"
+# An existing virtualenv is kept (it may be a link to another checkout's); only a missing one is created.
+if [ -x "$venv/bin/python" ]; then
+  echo "  [1/3] create the virtualenv: $venv exists, kept"
+else
+  step 1 3 "create the virtualenv" python3 -m venv "$venv"
+fi
 step 2 3 "upgrade pip" "$venv/bin/python" -m pip install --disable-pip-version-check --upgrade pip
 step 3 3 "install tests/requirements.txt (pyspark is the large one)" \
   "$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off -r tests/requirements.txt

@@ -111,6 +111,45 @@ async fn each_job_type_is_staged_and_launched_once() {
 }
 
 #[tokio::test]
+async fn each_run_carries_its_jobs_policy_and_a_policy_that_cannot_fit_starts_no_run() {
+    let env = TestEnv::new().await;
+    let (scoped, crowded) = (job_id(), job_id());
+    env.put_job(&created_job(&scoped, "MODEL_BATCH_JOB")).await;
+    let mut job = created_job(&crowded, "MODEL_BATCH_JOB");
+    // 70 inputs in 70 buckets: nothing to merge, and far over EMR's 2,048 characters.
+    job["inputData"] = Value::Array(
+        (0..70).map(|i| json!({"name": format!("in{i}"), "assetType": "EXTERNAL_FILE", "fileUrl": format!("s3://bucket-number-{i:03}/in.csv")})).collect(),
+    );
+    env.put_job(&job).await;
+    let response = env.submit_handler().await.handle_batch(env.insert_batch().await, &submit_invocation()).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+
+    let runs = env.job_runs(&env.app_name).await;
+    assert_eq!(runs.iter().map(|r| r.name()).collect::<Vec<_>>(), [Some(scoped.as_str())], "no run for the job that cannot fit");
+    let row = env.job(&scoped).await.expect("row");
+    let sent = runs[0].execution_iam_policy().expect("the StartJobRun the emulator received carries executionIamPolicy");
+    assert_eq!(sent.policy(), row["jobPermissions"]["policy"].as_str());
+    assert_eq!(row["jobPermissions"]["scoped"], true);
+    let policy: Value = serde_json::from_str(sent.policy().unwrap()).unwrap();
+    let read = policy["Statement"][0]["Resource"].to_string();
+    for expected in [
+        format!("arn:aws:s3:::{}/modelop-spark-serverless/{scoped}/*", env.bucket),
+        "arn:aws:s3:::modelop-data/input/sample_input.csv".to_string(),
+        "arn:aws:s3:::modelop-models/sample/weights.json".to_string(),
+        "arn:aws:s3:::modelop-envs/pyspark_venv.tar.gz".to_string(),
+    ] {
+        assert!(read.contains(&expected), "{expected} not in {read}");
+    }
+
+    let failed = env.job(&crowded).await.expect("row");
+    assert_eq!(failed["jobStatus"], "ERROR");
+    let message = failed["errorMessage"].as_str().unwrap();
+    assert!(message.contains("at most 2048") && message.contains("no run was started"), "{message}");
+    assert!(failed.get("sparkApplicationId").is_none());
+    assert!(env.staged_keys(&crowded).await.is_empty(), "nothing staged");
+}
+
+#[tokio::test]
 async fn job_parameters_override_the_configuration() {
     let env = TestEnv::new().await;
     let id = job_id();

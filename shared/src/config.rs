@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::job_policy::{self, JobPermissionSettings};
 use crate::run_controls::{self, ApplicationSettings, NetworkSettings, ReleaseLabel, RuleViolation, RunControls, SchedulerSettings};
 use crate::spark_conf::SparkConf;
 
@@ -75,6 +76,17 @@ settings! {
     EMR_PRICES;
     /// How long after its end a job's usage is still re-read until it is final (hours).
     MONITOR_USAGE_SWEEP_HOURS;
+    /// Per-job least privilege ([`crate::job_policy`]): whether runs get their own session policy
+    /// (`true`/`false`, default true).
+    EMR_SCOPE_JOB_PERMISSIONS yaml "scopeJobPermissions";
+    /// Whether a job may opt out with `--conf modelop.serverless.job.scope.permissions false`
+    /// (`true`/`false`, default false).
+    EMR_ALLOW_UNSCOPED_JOBS yaml "allowUnscopedJobs";
+    /// Managed policy ARNs sent as `policyArns` with every scoped run: comma-separated (a YAML
+    /// list too), at most 10.
+    EMR_JOB_POLICY_ARNS yaml "jobPolicyArns";
+    /// Statements appended to every scoped run's policy: a JSON array of IAM statements (or one).
+    EMR_JOB_EXTRA_POLICY_STATEMENTS;
     /// The YAML file itself (ModelOp's `emr-serverless-cluster:` shape).
     CONFIG_FILE;
 }
@@ -167,6 +179,8 @@ pub struct SubmitConfig {
     pub job_execution_conf: SparkConf,
     pub app_idle_timeout_minutes: u32,
     pub max_concurrency: usize,
+    /// Per-job least privilege: scoping, opt-out, managed policies and extra statements.
+    pub job_permissions: JobPermissionSettings,
 }
 
 /// Settings of the cleanup function.
@@ -336,6 +350,12 @@ impl Settings {
             job_execution_conf,
             app_idle_timeout_minutes: self.parsed(EMR_APP_IDLE_TIMEOUT_MINUTES, DEFAULT_APP_IDLE_TIMEOUT_MINUTES, |m| (1..=10_080).contains(m))?,
             max_concurrency: self.parsed(SUBMIT_MAX_CONCURRENCY, DEFAULT_SUBMIT_MAX_CONCURRENCY, |n| (1..=1000).contains(n))?,
+            job_permissions: JobPermissionSettings {
+                scope_by_default: self.parsed(EMR_SCOPE_JOB_PERMISSIONS, true, |_| true)?,
+                allow_unscoped: self.parsed(EMR_ALLOW_UNSCOPED_JOBS, false, |_| true)?,
+                policy_arns: self.checked(EMR_JOB_POLICY_ARNS, job_policy::policy_arns)?.unwrap_or_default(),
+                extra_statements: self.checked(EMR_JOB_EXTRA_POLICY_STATEMENTS, job_policy::extra_statements)?.unwrap_or_default(),
+            },
         })
     }
 
@@ -856,5 +876,54 @@ emr-serverless-cluster:
         assert!(!with(&[(EMR_APP_JOB_LEVEL_COST_ALLOCATION, "false")]).unwrap().application_settings.job_level_cost_allocation);
         let err = with(&[(EMR_APP_JOB_LEVEL_COST_ALLOCATION, "off")]).unwrap_err().to_string();
         assert!(err.contains("EMR_APP_JOB_LEVEL_COST_ALLOCATION is invalid"), "{err}");
+    }
+
+    #[test]
+    fn job_permission_settings_default_and_name_the_offending_entry() {
+        let submit = settings(&minimal(), None).unwrap().submit().unwrap();
+        assert_eq!(submit.job_permissions, JobPermissionSettings::default());
+        assert!(submit.job_permissions.scope_by_default && !submit.job_permissions.allow_unscoped);
+
+        let mut env = minimal();
+        env.extend([
+            (EMR_SCOPE_JOB_PERMISSIONS, "false"),
+            (EMR_ALLOW_UNSCOPED_JOBS, "true"),
+            (EMR_JOB_POLICY_ARNS, "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess, arn:aws:iam::123456789012:policy/kms-use"),
+            (EMR_JOB_EXTRA_POLICY_STATEMENTS, r#"[{"Sid":"Glue","Effect":"Allow","Action":"glue:GetTable","Resource":"*"}]"#),
+        ]);
+        let permissions = settings(&env, None).unwrap().submit().unwrap().job_permissions;
+        assert!(!permissions.scope_by_default && permissions.allow_unscoped);
+        assert_eq!(permissions.policy_arns, ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess", "arn:aws:iam::123456789012:policy/kms-use"]);
+        assert_eq!(permissions.extra_statements[0]["Sid"], "Glue");
+
+        let eleven = vec!["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"; 11].join(",");
+        let cases: Vec<(&str, String, &str)> = vec![
+            (EMR_SCOPE_JOB_PERMISSIONS, "yes".into(), "\"yes\""),
+            (EMR_ALLOW_UNSCOPED_JOBS, "1".into(), "\"1\""),
+            (EMR_JOB_POLICY_ARNS, "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess,arn:aws:iam::123:policy/x".into(), "\"arn:aws:iam::123:policy/x\": entry 2"),
+            (EMR_JOB_POLICY_ARNS, eleven, "11 policy ARNs"),
+            (EMR_JOB_EXTRA_POLICY_STATEMENTS, "{not json".into(), "not JSON"),
+            (
+                EMR_JOB_EXTRA_POLICY_STATEMENTS,
+                r#"[{"Effect":"Allow","Action":"a:b","Resource":"*"},{"Effect":"Allow","Action":"s3:*"}]"#.into(),
+                "statement 2",
+            ),
+        ];
+        for (var, value, names) in cases {
+            let mut env: Vec<(&str, &str)> = minimal();
+            env.push((var, value.as_str()));
+            let err = settings(&env, None).unwrap().submit().expect_err(var).to_string();
+            assert!(err.contains(&format!("{var} is invalid")) && err.contains(names), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn job_permission_settings_read_from_modelop_yaml() {
+        let yaml = "emr-serverless-cluster:\n  scopeJobPermissions: false\n  allowUnscopedJobs: true\n  jobPolicyArns:\n    - arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess\n";
+        let mut env = minimal();
+        env.push((CONFIG_FILE, "/config.yaml"));
+        let permissions = settings(&env, Some(yaml)).unwrap().submit().unwrap().job_permissions;
+        assert!(!permissions.scope_by_default && permissions.allow_unscoped);
+        assert_eq!(permissions.policy_arns, ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]);
     }
 }

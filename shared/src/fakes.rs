@@ -270,6 +270,7 @@ impl JobStore for FakeJobTable {
                 fields.insert("ignoredJobParameters".into(), serde_json::to_value(&launch.ignored_parameters).unwrap());
             }
             fields.insert("runControls".into(), serde_json::to_value(launch.run_controls).unwrap());
+            fields.insert("jobPermissions".into(), serde_json::to_value(&launch.job_permissions).unwrap());
             fields.entry("emrState").or_insert(json!("SUBMITTED"));
             fields.remove("submitLease");
             append(row, "statusHistory", [history(JobStatus::Waiting, Some("SUBMITTED"), launch.at)]);

@@ -47,6 +47,8 @@ pub struct LaunchRecord {
     /// `emrApplicationArchitecture`: the architecture of the application the run is on (its
     /// price depends on it).
     pub architecture: Option<crate::run_controls::Architecture>,
+    /// `jobPermissions`: whether the run is scoped, and its policy.
+    pub job_permissions: crate::job_policy::JobPermissions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,6 +12,7 @@ pub mod failure;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod job;
+pub mod job_policy;
 pub mod lease;
 pub mod manifest;
 pub mod metrics;

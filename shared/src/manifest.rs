@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::annotations::ModelFunctions;
 use crate::config::{is_application_name, is_role_arn, ServiceConfig, StagingLocation, SubmitConfig};
+use crate::job_policy::{decide_scope, fetched_files, job_policy, ExecutionIamPolicy, JobPermissionSettings, JobPermissions, JobScope, JobScopeError, PolicyTooLong, ScopeDecision};
 use crate::run_controls::{JobRunControlError, RunControls};
 use crate::text::printable;
 use crate::job::{validate_job_id, Asset, InvalidJobId, Job, JobType, ModelRole, ASSET_EXTERNAL_FILE, ASSET_FILE, ASSET_SOURCE_CODE};
@@ -90,6 +91,13 @@ pub enum ManifestError {
     /// A run control job parameter out of EMR's range, or a feature the configured release lacks.
     #[error(transparent)]
     RunControl(#[from] JobRunControlError),
+    /// `--conf modelop.serverless.job.scope.permissions` not a boolean, or an opt-out the
+    /// configuration does not allow.
+    #[error(transparent)]
+    JobScope(#[from] JobScopeError),
+    /// The run's least-privilege policy cannot fit EMR's limit: the job ends in ERROR, no run.
+    #[error(transparent)]
+    PolicyTooLong(#[from] PolicyTooLong),
     #[error("the model has no primary source: no model asset has assetType SOURCE_CODE and primaryModelSource true")]
     NoPrimarySource,
     #[error("the model has {0} primary sources; exactly one SOURCE_CODE asset may have primaryModelSource true")]
@@ -198,6 +206,11 @@ pub struct JobPlan {
     pub run_controls: RunControls,
     /// The run's tags ([`run_tags`]).
     pub tags: BTreeMap<String, String>,
+    /// Whether the run gets its own least-privilege policy, and the settings it is built with.
+    pub scope: ScopeDecision,
+    pub job_permissions: JobPermissionSettings,
+    /// The configured EMR region (the run's log group's), if any.
+    pub emr_region: Option<String>,
 }
 
 /// The job run to start, and what to stage for it.
@@ -224,6 +237,10 @@ pub struct PySparkJobManifest {
     /// StartJobRun `executionTimeoutMinutes` and `retryPolicy`, and the grace period of cancels;
     /// recorded on the job at launch.
     pub run_controls: RunControls,
+    /// StartJobRun `executionIamPolicy`: `None` for a run with the whole execution role.
+    pub execution_iam_policy: Option<ExecutionIamPolicy>,
+    /// What the row records about it (`jobPermissions`).
+    pub job_permissions: JobPermissions,
 }
 
 impl JobPlan {
@@ -258,6 +275,7 @@ pub fn plan_job(job: &Job, service: &ServiceConfig, submit: &SubmitConfig) -> Re
         return Err(ManifestError::BadRoleArn(printable(&execution_role_arn)));
     }
     let run_controls = submit.run_controls.with_job(&params.run_controls, submit.release)?;
+    let scope = decide_scope(&submit.job_permissions, params.scope_permissions.as_deref())?;
 
     let sources: Vec<&Asset> = job.model_assets().iter().filter(|a| a.is_type(ASSET_SOURCE_CODE)).collect();
     let primaries: Vec<&&Asset> = sources.iter().filter(|a| a.is_primary_source()).collect();
@@ -320,6 +338,9 @@ pub fn plan_job(job: &Job, service: &ServiceConfig, submit: &SubmitConfig) -> Re
         log_group: service.log_group.clone(),
         run_controls,
         tags: run_tags(job),
+        scope,
+        job_permissions: submit.job_permissions.clone(),
+        emr_region: service.emr_region.clone(),
     })
 }
 
@@ -517,6 +538,13 @@ pub fn build_manifest(plan: &JobPlan, functions: &ModelFunctions, primary: FileC
     spark_conf.set_reserved(JOB_ID_CONF, plan.job_id.clone()).map_err(ManifestError::SubmitParameters)?;
     spark_conf.set_reserved(WORKING_DIR_CONF, staging_uri.clone()).map_err(ManifestError::SubmitParameters)?;
     let spark_submit_parameters = spark_submit_parameters(&submit_files, &spark_conf).map_err(ManifestError::SubmitParameters)?;
+    let (execution_iam_policy, job_permissions) = if plan.scope.scoped {
+        let policy = job_policy(&job_scope(plan, &staging_uri), &plan.job_permissions)?;
+        let record = JobPermissions::scoped(plan.scope.source, &policy);
+        (Some(policy), record)
+    } else {
+        (None, JobPermissions::unscoped(plan.scope.source))
+    };
 
     Ok(PySparkJobManifest {
         job_id: plan.job_id.clone(),
@@ -542,7 +570,33 @@ pub fn build_manifest(plan: &JobPlan, functions: &ModelFunctions, primary: FileC
         tags: plan.tags.clone(),
         ignored_parameters: plan.ignored_parameters.clone(),
         run_controls: plan.run_controls,
+        execution_iam_policy,
+        job_permissions,
     })
+}
+
+/// What a job's run touches, for its policy: the staging folder (driver, model, metadata, staged
+/// assets), every input and model asset, the files the job's `--py-files`/`--files` and Spark conf
+/// make Spark fetch; writes: the outputs and `results/`. The execution role's ARN gives the
+/// partition and the log group's account.
+fn job_scope(plan: &JobPlan, staging_uri: &str) -> JobScope {
+    let urls = |assets: &[Asset]| assets.iter().filter_map(|a| a.file_url.as_deref().and_then(S3Uri::parse)).collect::<Vec<_>>();
+    let mut reads: Vec<S3Uri> = S3Uri::parse(staging_uri).into_iter().collect();
+    reads.extend(urls(&plan.inputs));
+    reads.extend(urls(&plan.model_assets));
+    reads.extend(plan.extra_py_files.iter().chain(&plan.extra_files).filter_map(|u| S3Uri::parse(u)));
+    reads.extend(fetched_files(plan.spark_conf.iter()));
+    let mut writes: Vec<S3Uri> = S3Uri::parse(&format!("{staging_uri}{RESULTS_FOLDER}")).into_iter().collect();
+    writes.extend(urls(&plan.outputs));
+    let arn: Vec<&str> = plan.execution_role_arn.split(':').collect();
+    JobScope {
+        partition: arn.get(1).copied().unwrap_or("aws").to_string(),
+        account: arn.get(4).copied().unwrap_or_default().to_string(),
+        region: plan.emr_region.clone(),
+        log_group: plan.log_group.clone(),
+        reads,
+        writes,
+    }
 }
 
 /// ModelOp's field on the primary source asset that names the function of `role`.
@@ -665,6 +719,7 @@ mod tests {
             job_execution_conf: SparkConf::from_pairs([("spark.archives", "s3://env/venv.tar.gz#environment"), ("spark.executor.cores", "2")]).unwrap(),
             app_idle_timeout_minutes: 15,
             max_concurrency: 8,
+            job_permissions: Default::default(),
         }
     }
 
@@ -1010,5 +1065,50 @@ mod tests {
         for (got, expected) in cases {
             assert_eq!(got, expected);
         }
+    }
+
+    #[test]
+    fn the_run_policy_names_the_jobs_own_locations() {
+        let weights = external("weights.bin", "s3://models/m/weights.bin");
+        let mut j = job(JobType::Batch, vec![primary(SOURCE), weights]);
+        j.job_parameters.insert("--jars".into(), "s3://libs/udf.jar".into());
+        let m = manifest_of(&j).unwrap();
+        let policy = m.execution_iam_policy.as_ref().expect("scoped by default");
+        let value: Value = serde_json::from_str(&policy.policy).unwrap();
+        let read: Vec<&str> = value["Statement"][0]["Resource"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        for expected in [
+            "arn:aws:s3:::staging/modelop-spark-serverless/job-1/*",
+            "arn:aws:s3:::data/in/input.csv",
+            "arn:aws:s3:::models/m/weights.bin",
+            "arn:aws:s3:::env/venv.tar.gz",
+            "arn:aws:s3:::libs/udf.jar",
+        ] {
+            assert!(read.contains(&expected), "{expected} not in {read:?}");
+        }
+        let write: Vec<&str> = value["Statement"][1]["Resource"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        assert_eq!(write, ["arn:aws:s3:::data/out/scored/*", "arn:aws:s3:::staging/modelop-spark-serverless/job-1/results/*"]);
+        assert!(m.job_permissions.scoped);
+        assert_eq!(m.job_permissions.policy.as_deref(), Some(policy.policy.as_str()));
+    }
+
+    #[test]
+    fn opting_out_and_policies_that_cannot_fit_are_job_errors() {
+        let mut opt_out = job(JobType::Batch, vec![primary(SOURCE)]);
+        opt_out.job_parameters.insert("--conf modelop.serverless.job.scope.permissions".into(), "false".into());
+        let err = plan_job(&opt_out, &service(), &submit()).unwrap_err();
+        assert!(matches!(err, ManifestError::JobScope(JobScopeError::OptOutRefused)), "{err}");
+
+        let mut allowing = submit();
+        allowing.job_permissions.allow_unscoped = true;
+        let plan = plan_job(&opt_out, &service(), &allowing).unwrap();
+        let m = build_manifest(&plan, &crate::annotations::parse_model_functions(SOURCE), FileContent::Text(SOURCE.into())).unwrap();
+        assert_eq!(m.execution_iam_policy, None);
+        assert!(!m.job_permissions.scoped);
+
+        let mut crowded = job(JobType::Batch, vec![primary(SOURCE)]);
+        crowded.input_data = (0..70).map(|i| external(&format!("in{i}"), &format!("s3://bucket-number-{i:03}/in.csv"))).collect();
+        let err = manifest_of(&crowded).unwrap_err();
+        assert!(matches!(err, ManifestError::PolicyTooLong(_)), "{err}");
+        assert!(err.to_string().contains("at most 2048"), "{err}");
     }
 }

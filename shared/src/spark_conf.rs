@@ -17,8 +17,10 @@ pub const ROLE_ARN_KEY: &str = "modelop.serverless.job.rolearn";
 pub const TIMEOUT_MINUTES_KEY: &str = "modelop.serverless.job.timeout.minutes";
 /// The run's StartJobRun `retryPolicy.maxAttempts` (see [`crate::run_controls`]).
 pub const MAX_ATTEMPTS_KEY: &str = "modelop.serverless.job.max.attempts";
+/// Whether the run gets its per-job least-privilege policy (see [`crate::job_policy`]).
+pub const SCOPE_PERMISSIONS_KEY: &str = "modelop.serverless.job.scope.permissions";
 /// Every service key, as the error for an unknown one lists them.
-pub const SERVICE_KEYS: [&str; 4] = [APP_NAME_KEY, ROLE_ARN_KEY, TIMEOUT_MINUTES_KEY, MAX_ATTEMPTS_KEY];
+pub const SERVICE_KEYS: [&str; 5] = [APP_NAME_KEY, ROLE_ARN_KEY, TIMEOUT_MINUTES_KEY, MAX_ATTEMPTS_KEY, SCOPE_PERMISSIONS_KEY];
 /// The job's id, set by this service on every run (models may read it from the Spark conf).
 pub const JOB_ID_CONF: &str = "spark.modelop.job.id";
 /// The job's working folder: its staging folder, `s3://<bucket>/<prefix><job id>/`, set by this
@@ -219,6 +221,9 @@ pub struct JobParameters {
     pub role_arn: Option<String>,
     /// `--conf modelop.serverless.job.timeout.minutes` and `.max.attempts`, as written.
     pub run_controls: crate::run_controls::JobRunControls,
+    /// `--conf modelop.serverless.job.scope.permissions`, as written; checked by
+    /// [`crate::job_policy::decide_scope`].
+    pub scope_permissions: Option<String>,
     /// Every parameter that is not a `--conf` entry, passed to the model in the job metadata.
     pub model_parameters: BTreeMap<String, String>,
 }
@@ -287,6 +292,7 @@ pub fn parse_job_parameters(params: &BTreeMap<String, String>) -> Result<JobPara
             ROLE_ARN_KEY => parsed.role_arn = Some(value),
             TIMEOUT_MINUTES_KEY => parsed.run_controls.timeout_minutes = Some(value),
             MAX_ATTEMPTS_KEY => parsed.run_controls.max_attempts = Some(value),
+            SCOPE_PERMISSIONS_KEY => parsed.scope_permissions = Some(value),
             other if other.starts_with("modelop.") => {
                 return Err(SparkConfError::UnknownServiceKey(crate::text::printable(&format!("{CONF_PARAM_PREFIX}{other}"))))
             }

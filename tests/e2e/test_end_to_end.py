@@ -9,7 +9,12 @@ One stack serves the module; every job is inserted at the start so the Spark run
 * a sample score job whose EMR events are all dropped on the way to monitor, so only the
   reconciliation sweep can end it;
 * a job written the way ModelOp writes its own (``local_stack.modelop_style_job``): a model that
-  selects its input by ``assetRole``, opens a ``FILE`` asset and ends with ``SPARK.stop()``.
+  selects its input by ``assetRole``, opens a ``FILE`` asset and ends with ``SPARK.stop()``;
+* a job whose model reads an S3 object its job does not name (``undeclared_read_model.py``): its
+  run's least-privilege session policy, enforced by the emulator, denies the read.
+
+Every run is scoped (per-job least privilege is on by default): the sample jobs complete with
+their own policy, recorded on the row as ``jobPermissions``.
 
 Needs the function binaries built (``cargo build --workspace --bins``; ``tests/run.sh`` does).
 """
@@ -33,6 +38,7 @@ SUFFIX = uuid.uuid4().hex[:6]
 SCORE, METRICS, TRAIN = f"e2e-score-{SUFFIX}", f"e2e-metrics-{SUFFIX}", f"e2e-train-{SUFFIX}"
 FAILING, CANCEL, DROPPED = f"e2e-failing-{SUFFIX}", f"e2e-cancel-{SUFFIX}", f"e2e-dropped-{SUFFIX}"
 MODELOP_STYLE = f"e2e-modelop-{SUFFIX}"
+UNDECLARED = f"e2e-undeclared-{SUFFIX}"
 TIMEOUT = 300
 
 
@@ -50,6 +56,7 @@ def stack():
         stack.put_job(L.sample_job(FAILING, "MODEL_BATCH_JOB", model="failing_model.py"))
         stack.put_job(L.sample_job(DROPPED, "MODEL_BATCH_JOB"))
         stack.put_job(L.modelop_style_job(MODELOP_STYLE))
+        stack.put_job(L.sample_job(UNDECLARED, "MODEL_BATCH_JOB", model="undeclared_read_model.py"))
         yield stack
     finally:
         stack.stop()
@@ -83,6 +90,16 @@ def assert_common_success(stack: L.Stack, job: dict) -> None:
     assert stack.staged_keys(job["id"]) == []
     run = stack.emr.get_job_run(applicationId=job["emrApplicationId"], jobRunId=job["sparkApplicationId"])["jobRun"]
     assert (run["state"], run["name"]) == ("SUCCESS", job["id"])
+    assert_scoped(stack, job)
+
+
+def assert_scoped(stack: L.Stack, job: dict) -> None:
+    """The run was started with the job's own session policy, as recorded on the row."""
+    permissions = job["jobPermissions"]
+    assert permissions["scoped"] is True and permissions["source"] == "configuration", permissions
+    run = stack.emr.get_job_run(applicationId=job["emrApplicationId"], jobRunId=job["sparkApplicationId"])["jobRun"]
+    assert run["executionIamPolicy"]["policy"] == permissions["policy"]
+    assert len(permissions["policy"]) == permissions["policySize"] <= 2048
 
 
 def test_score_job_completes_with_scored_output(stack):
@@ -193,3 +210,15 @@ def csv_rows_headerless(stack: L.Stack, prefix: str) -> list[list[str]]:
     for part in (u for u in stack.objects(prefix) if u.endswith(".csv")):
         rows += list(csv.reader(io.StringIO(stack.text(part))))
     return rows
+
+
+def test_a_model_reading_an_object_its_job_does_not_name_fails_with_permission(stack):
+    job = finished(stack, UNDECLARED)
+    assert job["jobStatus"] == "ERROR", job.get("errorMessage")
+    assert_scoped(stack, job)
+    stdout, stderr = job["driverLogs"]["stdout"], job["driverLogs"]["stderr"]
+    # Its declared input was readable with the same credentials; the other team's object was not.
+    assert "read its declared input" in stdout, stdout
+    assert "AccessDenied" in stderr and f"{L.DATA_BUCKET}/{L.PRIVATE_KEY}" in stderr, stderr
+    assert "could be read" not in stderr
+    assert job["failure"]["class"] == "PERMISSION", job["failure"]

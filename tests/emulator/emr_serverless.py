@@ -91,6 +91,19 @@ which Spark properties count, EMR Serverless's documented defaults and what is A
   ``billedResourceUtilization`` reads all zeros and the final utilization event waits, as the
   service's billed figures can lag the run's end. The admin route ``billing`` below holds them for
   as long as a test wants.
+* **Execution IAM policy** (StartJobRun ``executionIamPolicy``: ``policy``, 1-2,048 characters of
+  ``[ -ÿ]`` holding a JSON policy, and ``policyArns``, 0-10 ARNs of 20-2,048 characters; EMR
+  Serverless API Reference, ``JobRunExecutionIamPolicy``): checked, kept, and shown by GetJobRun
+  (botocore's ``JobRun`` has ``executionIamPolicy``). In execute mode the run's ``policy`` is
+  enforced on the run's S3 access with moto's IAM evaluator (``session_policy.py``): the files
+  spark-submit fetches and the objects mirrored for the model (``s3:GetObject``, ``s3:ListBucket``
+  with ``s3:prefix``) and what is synced back (``s3:PutObject``); and the model's own S3 calls go
+  through a policy-checking gateway (``S3PolicyGateway``): the driver's environment has
+  ``AWS_ENDPOINT_URL_S3`` pointing at it and the run id as its access key, so a model that calls
+  boto3 on an object its policy does not name gets ``AccessDenied``, as on EMR. A denied fetch,
+  mirror or sync fails the attempt with the denial in its stderr. ``policyArns`` are recorded,
+  not evaluated (the emulator has no managed policies), and the run's CloudWatch logs are written
+  by the emulator itself, unchecked.
 
 Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
 
@@ -145,6 +158,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import http.client
 import json
 import os
 import random
@@ -463,6 +477,8 @@ class JobRun:
         self.mode = body.get("mode") or "BATCH"
         # StartJobRun's retryPolicy, as given (botocore: RetryPolicy{maxAttempts, maxFailedAttemptsPerHour}).
         self.retry_policy: dict | None = dict(body["retryPolicy"]) if body.get("retryPolicy") is not None else None
+        # StartJobRun's executionIamPolicy, as given (botocore: JobRunExecutionIamPolicy{policy, policyArns}).
+        self.execution_iam_policy: dict | None = dict(body["executionIamPolicy"]) if body.get("executionIamPolicy") else None
         timeout = body.get("executionTimeoutMinutes")
         self.execution_timeout: int = DEFAULT_EXECUTION_TIMEOUT_MINUTES if timeout is None else int(timeout)
         self.created_at = self.updated_at = _now()
@@ -591,6 +607,8 @@ class JobRun:
         out["executionTimeoutMinutes"] = self.execution_timeout
         if self.retry_policy is not None:
             out["retryPolicy"] = self.retry_policy
+        if self.execution_iam_policy is not None:
+            out["executionIamPolicy"] = self.execution_iam_policy
         # startedAt: "when the job moved to the RUNNING state"; endedAt: "when the job was terminated";
         # totalExecutionDurationSeconds: only for a run that is over (botocore's JobRun docs). All of
         # the attempt shown (for a run that was never retried, of the run).
@@ -1069,6 +1087,7 @@ class EmrServerless:
         if mode not in ("BATCH", "STREAMING"):
             raise constraint(mode, "mode", "Member must satisfy enum value set: [BATCH, STREAMING]")
         _check_retry_policy(body.get("retryPolicy"))
+        _check_execution_iam_policy(body.get("executionIamPolicy"))
         _check_execution_timeout(body.get("executionTimeoutMinutes"), mode)
         with self.lock:
             app = self._app(region, app_id)
@@ -1444,6 +1463,35 @@ def _check_retry_policy(policy: Any) -> None:
             raise constraint(value, f"retryPolicy.{key}", "Member must have value between 1 and 10")
 
 
+def _check_execution_iam_policy(policy: Any) -> None:
+    """StartJobRun ``executionIamPolicy`` (API Reference, ``JobRunExecutionIamPolicy``): ``policy``
+    1-2,048 characters matching ``([ -ÿ]+)``, and JSON (ASSUMED: EMR's own message for a policy
+    that is not JSON is not public; IAM refuses one as MalformedPolicyDocument); ``policyArns`` at
+    most 10 strings of 20-2,048 characters."""
+    if policy is None:
+        return
+    if not isinstance(policy, dict):
+        raise validation("executionIamPolicy must be an object")
+    text = policy.get("policy")
+    if text is not None:
+        if not isinstance(text, str) or not 1 <= len(text) <= 2048:
+            raise constraint(text if isinstance(text, str) and len(text) < 100 else "...", "executionIamPolicy.policy",
+                             "Member must have length less than or equal to 2048")
+        if not re.fullmatch(r"[ -\u00ff]+", text):
+            raise constraint("...", "executionIamPolicy.policy", "Member must satisfy regular expression pattern: ([ -\u00ff]+)")
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise validation(f"executionIamPolicy.policy is not a valid policy document: {exc}") from None
+    arns = policy.get("policyArns")
+    if arns is not None:
+        if not isinstance(arns, list) or len(arns) > 10:
+            raise constraint(str(arns)[:100], "executionIamPolicy.policyArns", "Member must have length less than or equal to 10")
+        for arn in arns:
+            if not isinstance(arn, str) or not 20 <= len(arn) <= 2048:
+                raise constraint(str(arn), "executionIamPolicy.policyArns.member", "Member must have length between 20 and 2048")
+
+
 def _paginate(items: list, query: dict[str, list[str]]) -> tuple[list, str | None]:
     try:
         size = int((query.get("maxResults") or [MAX_RESULTS])[0])
@@ -1466,6 +1514,164 @@ def _paginate(items: list, query: dict[str, list[str]]) -> tuple[list, str | Non
 # Execution on local Spark
 
 
+def read_body(request: BaseHTTPRequestHandler) -> bytes:
+    """An HTTP request's body: by Content-Length, or HTTP/1.1 chunks (botocore streams uploads so,
+    and the Lambda runtime client its responses); shared with ``lambda_runtime_api.py``."""
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        chunks = []
+        while True:
+            size = int(request.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while request.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(request.rfile.read(size))
+            request.rfile.readline()
+    length = int(request.headers.get("Content-Length") or 0)
+    return request.rfile.read(length) if length > 0 else b""
+
+
+class RunAccess:
+    """A run's S3 access as its session policy allows it (everything, for a run without one)."""
+
+    def __init__(self, run: JobRun) -> None:
+        self.run = run
+        self.policy = (run.execution_iam_policy or {}).get("policy")
+        self.partition = run.execution_role.split(":")[1] if run.execution_role.count(":") >= 5 else "aws"
+
+    @property
+    def who(self) -> str:
+        role = self.run.execution_role.rsplit("/", 1)[-1]
+        return f"arn:{self.partition}:sts::{self.run.app.account}:assumed-role/{role}/{self.run.id}"
+
+    def check(self, action: str, bucket: str, key: str | None = None, prefix: str | None = None) -> str | None:
+        """``None`` when allowed, else AWS's denial message."""
+        if self.policy is None:
+            return None
+        import session_policy as P
+
+        resource = P.s3_arn(bucket, key, self.partition)
+        context = P.request_context(prefix) if action == "s3:ListBucket" else None
+        if P.allows(self.policy, action, resource, context):
+            return None
+        return P.denial(action, resource, self.who)
+
+    def require(self, action: str, bucket: str, key: str | None = None, prefix: str | None = None) -> None:
+        denied = self.check(action, bucket, key, prefix)
+        if denied:
+            raise PermissionError(f"AccessDenied: {denied}")
+
+
+class S3PolicyGateway:
+    """A path-style S3 endpoint on loopback in front of moto that lets a run's own S3 calls through
+    only as its session policy allows: a request signed with a run id as access key is checked
+    against that run's policy (GetObject/HeadObject, ListObjects(V2) with its ``prefix``,
+    PutObject and multipart uploads, CopyObject (both ends), DeleteObject); a denied one gets S3's
+    403 ``AccessDenied``. Requests of unknown keys (not a run) and other operations are refused."""
+
+    _CREDENTIAL = re.compile(r"Credential=([^/]+)/")
+
+    def __init__(self, aws_endpoint: str, runs: dict[str, JobRun]) -> None:
+        self.aws_endpoint = aws_endpoint.rstrip("/")
+        self.runs = runs
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                gateway.handle(self)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _any
+
+        self.server = ThreadingHTTPServer((HOST, 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, name="s3-policy-gateway", daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @staticmethod
+    def _actions(method: str, bucket: str, key: str, query: dict[str, list[str]], headers: Any) -> list[tuple[str, str, str | None, str | None]]:
+        """The IAM actions an S3 request needs: ``(action, bucket, key, list prefix)``."""
+        if not bucket:
+            return [("s3:ListAllMyBuckets", "*", None, None)]
+        if not key:
+            if method == "GET" and not (set(query) - {"list-type", "prefix", "delimiter", "max-keys", "continuation-token",
+                                                     "start-after", "marker", "encoding-type", "fetch-owner"}):
+                return [("s3:ListBucket", bucket, None, (query.get("prefix") or [None])[0])]
+            return [("s3:UnsupportedBucketOperation", bucket, None, None)]
+        if method in ("GET", "HEAD"):
+            return [("s3:GetObject", bucket, key, None)]
+        if method in ("PUT", "POST"):
+            needed = [("s3:PutObject", bucket, key, None)]
+            source = headers.get("x-amz-copy-source")
+            if source:
+                src_bucket, _, src_key = urllib.parse.unquote(source.split("?")[0]).lstrip("/").partition("/")
+                needed.append(("s3:GetObject", src_bucket, src_key, None))
+            return needed
+        if method == "DELETE":
+            return [("s3:AbortMultipartUpload" if "uploadId" in query else "s3:DeleteObject", bucket, key, None)]
+        return [("s3:UnsupportedOperation", bucket, key, None)]
+
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        parsed = urllib.parse.urlsplit(request.path)
+        bucket, _, key = urllib.parse.unquote(parsed.path).lstrip("/").partition("/")
+        query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+        match = self._CREDENTIAL.search(request.headers.get("Authorization", ""))
+        run = self.runs.get(match.group(1)) if match else None
+        body = read_body(request) or None
+        if run is None:
+            return self._deny(request, "The AWS access key Id you provided does not exist in our records (not a job run).", "InvalidAccessKeyId")
+        access = RunAccess(run)
+        for action, b, k, prefix in self._actions(request.command, bucket, key, query, request.headers):
+            denied = access.check(action, b, k, prefix) if not action.startswith("s3:Unsupported") else f"{action} is not emulated"
+            if denied:
+                return self._deny(request, denied)
+        # http.client, not urllib: urllib would add a form Content-Type that makes moto read the body as a form.
+        skipped = ("host", "content-length", "transfer-encoding", "connection", "expect")
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in skipped}
+        target = urllib.parse.urlsplit(self.aws_endpoint)
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+        try:
+            connection.request(request.command, request.path, body=body, headers=headers)
+            answer = connection.getresponse()
+            status, headers, payload = answer.status, answer.headers, answer.read()
+        finally:
+            connection.close()
+        request.send_response(status)
+        for name, value in headers.items():
+            if name.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                request.send_header(name, value)
+        request.send_header("Content-Length", str(len(payload)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(payload)
+
+    @staticmethod
+    def _deny(request: BaseHTTPRequestHandler, message: str, code: str = "AccessDenied") -> None:
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+                f"<Message>{_xml_text(message)}</Message><RequestId>{uuid.uuid4().hex[:16]}</RequestId></Error>").encode()
+        request.send_response(403)
+        request.send_header("Content-Type", "application/xml")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(body)
+
+
+def _xml_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 class SparkRunner:
     """Runs a job run with local spark-submit, with the run's S3 files mirrored to a work dir.
 
@@ -1479,6 +1685,9 @@ class SparkRunner:
     4. Upload the driver's stdout/stderr to CloudWatch Logs where EMR Serverless puts them, and
        sync what Spark wrote under the output and results locations back to S3 (no ``.crc``),
        whether the attempt succeeded or failed (not when it was cancelled).
+
+    Each S3 access of steps 1, 2 and 4 is checked against the run's session policy
+    (:class:`RunAccess`), and the driver's own S3 calls go through :class:`S3PolicyGateway`.
     """
 
     def __init__(self, aws_endpoint: str, work_dir: str, max_concurrent: int = 2, spark_submit: str | None = None,
@@ -1493,6 +1702,10 @@ class SparkRunner:
         self.slots = threading.Semaphore(max_concurrent)
         self.python = python or sys.executable
         self.spark_submit = spark_submit or os.path.join(os.path.dirname(self.python), "spark-submit")
+        self.region = region
+        # The runs whose drivers may call S3 through the gateway, by run id (their access key).
+        self.live_runs: dict[str, JobRun] = {}
+        self.gateway = S3PolicyGateway(aws_endpoint, self.live_runs)
 
     # -- S3 helpers
 
@@ -1505,10 +1718,12 @@ class SparkRunner:
         bucket, key = self._split(uri)
         return os.path.join(root, "s3", bucket, key)
 
-    def _download(self, uri: str, target: str) -> int:
-        """An object, or every object under a prefix (a key ending in '/' or with no object)."""
+    def _download(self, uri: str, target: str, access: RunAccess) -> int:
+        """An object, or every object under a prefix (a key ending in '/' or with no object), each
+        access allowed by the run's policy (else ``PermissionError``, with AWS's denial)."""
         bucket, key = self._split(uri)
         if key and not key.endswith("/"):
+            access.require("s3:GetObject", bucket, key)
             try:
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 self.s3.download_file(bucket, key, target)
@@ -1517,9 +1732,11 @@ class SparkRunner:
                 if "404" not in str(exc) and "Not Found" not in str(exc):
                     raise
         prefix = key if key.endswith("/") or not key else key + "/"
+        access.require("s3:ListBucket", bucket, prefix=prefix)
         count = 0
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
+                access.require("s3:GetObject", bucket, obj["Key"])
                 path = os.path.join(target, obj["Key"][len(prefix):])
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 self.s3.download_file(bucket, obj["Key"], path)
@@ -1528,10 +1745,11 @@ class SparkRunner:
             raise FileNotFoundError(f"{uri}: no such object or prefix")
         return count
 
-    def _upload_tree(self, local: str, uri: str) -> list[str]:
+    def _upload_tree(self, local: str, uri: str, access: RunAccess) -> list[str]:
         bucket, key = self._split(uri)
         uploaded = []
         if os.path.isfile(local):
+            access.require("s3:PutObject", bucket, key)
             self.s3.upload_file(local, bucket, key)
             return [uri]
         for directory, _dirs, files in os.walk(local):
@@ -1541,6 +1759,7 @@ class SparkRunner:
                 path = os.path.join(directory, name)
                 rel = os.path.relpath(path, local).replace(os.sep, "/")
                 target = (key.rstrip("/") + "/" + rel) if key else rel
+                access.require("s3:PutObject", bucket, target)
                 self.s3.upload_file(path, bucket, target)
                 uploaded.append(f"s3://{bucket}/{target}")
         return uploaded
@@ -1597,6 +1816,12 @@ class SparkRunner:
                 with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
                     env = dict(os.environ, PYSPARK_PYTHON=self.python, PYSPARK_DRIVER_PYTHON=self.python)
                     env.pop("PYSPARK_GATEWAY_PORT", None)
+                    # The run's credentials: its S3 calls are checked against its session policy.
+                    env.update(AWS_ENDPOINT_URL_S3=self.gateway.endpoint, AWS_ACCESS_KEY_ID=run.id, AWS_SECRET_ACCESS_KEY="emulated",
+                               AWS_DEFAULT_REGION=self.region, AWS_REGION=self.region)
+                    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+                        env.pop(name, None)
+                    self.live_runs[run.id] = run
                     with emr.lock:
                         if run.cancel_requested.is_set():
                             return "cancelled", None
@@ -1610,10 +1835,20 @@ class SparkRunner:
                     return "cancelled", None
                 # On EMR the driver writes to S3 directly, so what a failed attempt wrote (the
                 # driver's results/model-error.json, say) is there too.
+                denied = None
                 for local, uri in outputs:
                     if os.path.exists(local):
-                        for written in self._upload_tree(local, uri):
-                            emr.log(f"job run {run.id}: attempt {number}: wrote {written}")
+                        try:
+                            for written in self._upload_tree(local, uri, RunAccess(run)):
+                                emr.log(f"job run {run.id}: attempt {number}: wrote {written}")
+                        except PermissionError as exc:
+                            # On EMR the write itself fails in the driver; here it is found on sync.
+                            denied = str(exc)
+                            with open(stderr_path, "a", encoding="utf-8") as err:
+                                err.write(f"java.nio.file.AccessDeniedException: {uri}: {denied}\n")
+                            self._upload_logs(emr, run, number, stdout_path, stderr_path)
+                if denied and code == 0:
+                    return "failed", self._failure_details(1, stderr_path)
                 if code != 0:
                     return "failed", self._failure_details(code, stderr_path)
                 return "success", None
@@ -1631,6 +1866,7 @@ class SparkRunner:
             return "failed", f"Job run could not start: {exc}"
 
     def _cancelled(self, emr: EmrServerless, run: JobRun) -> None:
+        self.live_runs.pop(run.id, None)
         if run.state not in TERMINAL_RUN_STATES:
             if run.state != "CANCELLING":
                 emr.set_state(run, "CANCELLING", None if run.cancel_details == "Job run cancelled by user" else run.cancel_details)
@@ -1673,12 +1909,14 @@ class SparkRunner:
     def _prepare(self, emr: EmrServerless, run: JobRun, root: str) -> tuple[list[str], list[tuple[str, str]]]:
         spark = run.job_driver["sparkSubmit"]
         staged = os.path.join(root, "staged")
+        access = RunAccess(run)
 
         def fetch(uri: str) -> str:
             if not uri.startswith("s3://"):
                 return uri
             local = os.path.join(staged, uri.rstrip("/").rsplit("/", 1)[-1])
             bucket, key = self._split(uri)
+            access.require("s3:GetObject", bucket, key)
             self.s3.download_file(bucket, key, local)
             return local
 
@@ -1712,7 +1950,7 @@ class SparkRunner:
         outputs: list[tuple[str, str]] = []
         for path in files:
             if os.path.basename(path) == "job-metadata.json":
-                outputs += self._localize_metadata(path, root)
+                outputs += self._localize_metadata(path, root, access)
         entry_args = []
         for arg in spark.get("entryPointArguments") or []:
             if arg.startswith("s3://"):
@@ -1731,7 +1969,7 @@ class SparkRunner:
         command += [entry, *entry_args]
         return command, outputs
 
-    def _localize_metadata(self, path: str, root: str) -> list[tuple[str, str]]:
+    def _localize_metadata(self, path: str, root: str, access: RunAccess) -> list[tuple[str, str]]:
         with open(path, encoding="utf-8") as f:
             metadata = json.load(f)
         outputs = []
@@ -1745,7 +1983,7 @@ class SparkRunner:
                     os.makedirs(os.path.dirname(local.rstrip("/")), exist_ok=True)
                     outputs.append((local.rstrip("/"), url))
                 else:
-                    self._download(url, local.rstrip("/"))
+                    self._download(url, local.rstrip("/"), access)
                 asset["fileUrl"] = local.rstrip("/") or local
         with open(path, "w", encoding="utf-8") as f:
             json.dump(metadata, f, indent=2)

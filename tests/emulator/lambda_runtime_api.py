@@ -60,6 +60,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from emr_serverless import read_body
+
 HOST = "127.0.0.1"
 API = "/2018-06-01/runtime"
 ACCOUNT_ID = "123456789012"
@@ -198,20 +200,6 @@ def _make_handler(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
             if not api.quiet:
                 sys.stderr.write("runtime-api: " + (format % args) + "\n")
 
-        def _read_body(self) -> bytes:
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                chunks = []
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                            pass  # trailers
-                        return b"".join(chunks)
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length > 0 else b""
-
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             payload = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
@@ -250,7 +238,7 @@ def _make_handler(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
             )
 
         def do_POST(self) -> None:
-            body = self._read_body()
+            body = read_body(self)
             if self.path == f"{API}/init/error":
                 api.init_error = _parse_body(body)
                 api.init_error_event.set()

@@ -21,6 +21,7 @@ MODELS = os.path.join(ROOT, "tests", "models")
 DATA_BUCKET = "modelop-data"
 MODEL_BUCKET = "modelop-models"
 INPUT_KEY = "input/sample_input.csv"
+PRIVATE_KEY = "private/other_team.csv"
 FINAL = ("COMPLETE", "ERROR", "CANCELLED")
 JOB_TYPES = ("MODEL_BATCH_JOB", "MODEL_BATCH_TEST_JOB", "MODEL_BATCH_TRAINING_JOB")
 
@@ -94,6 +95,9 @@ class Stack:
             except self.s3.exceptions.BucketAlreadyOwnedByYou:
                 pass
         self.s3.upload_file(os.path.join(MODELS, "data", "sample_input.csv"), DATA_BUCKET, INPUT_KEY)
+        # Another team's object beside the sample input, which no sample job names: its run's
+        # session policy keeps a job from reading it (tests/models/undeclared_read_model.py).
+        self.s3.put_object(Bucket=DATA_BUCKET, Key=PRIVATE_KEY, Body=b"id,secret\n1,other team's data\n")
         self.s3.put_object(Bucket=MODEL_BUCKET, Key="sample/weights.json",
                            Body=json.dumps({"intercept": 1.0, "coefficients": {"x1": 0.5, "x2": 2.0}}).encode())
 

@@ -1128,3 +1128,95 @@ def test_job_level_cost_allocation_is_accepted_and_returned(server, emr):
     status, body = post(server.endpoint, "/applications", {"name": "bad", "releaseLabel": "emr-7.5.0", "type": "SPARK", "clientToken": "bad-cost",
                                                            "jobLevelCostAllocationConfiguration": {"enabled": "yes"}})
     assert status == 400 and "jobLevelCostAllocationConfiguration" in body["message"]
+# ---- execution IAM policy: kept, shown, and enforced on a run's S3 access
+
+
+def scoped_policy(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, separators=(",", ":"))
+
+
+READ_IN = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::policy-data/in/*"}
+WRITE_OUT = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::policy-data/out/*"}
+LIST_IN = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::policy-data",
+           "Condition": {"StringLike": {"s3:prefix": "in/*"}}}
+
+
+def test_execution_iam_policy_is_kept_shown_and_checked(server, emr):
+    app = new_app(emr, "policy-manual")
+    policy = {"policy": scoped_policy(READ_IN), "policyArns": ["arn:aws:iam::123456789012:policy/extra"]}
+    run = new_run(emr, app, "scoped", executionIamPolicy=policy)
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["executionIamPolicy"] == policy
+    assert "executionIamPolicy" not in emr.get_job_run(applicationId=app, jobRunId=new_run(emr, app, "unscoped"))["jobRun"]
+    bad = [
+        {"policy": scoped_policy({**READ_IN, "Resource": ["arn:aws:s3:::policy-data/" + "k" * 40] * 60})},  # over 2,048
+        {"policy": scoped_policy(READ_IN).replace("in/*", "入力/*")},  # outside [ -ÿ] (unescaped)
+        {"policy": "{not json"},
+        {"policyArns": ["arn:aws:iam::123456789012:policy/p"] * 11},
+    ]
+    for body in bad:
+        assert error_code(lambda: new_run(emr, app, "bad", executionIamPolicy=body)) == ("ValidationException", 400), body
+
+
+@pytest.fixture
+def s3(moto_endpoint):
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}))
+    try:
+        s3.create_bucket(Bucket="policy-data")
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    for key in ("in/data.csv", "private/other.csv"):
+        s3.put_object(Bucket="policy-data", Key=key, Body=b"a,b\n1,2\n")
+    return s3
+
+
+def test_the_gateway_lets_a_runs_own_s3_calls_through_only_as_its_policy_allows(moto_endpoint, s3):
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(id="run-scoped", execution_role=ROLE, app=SimpleNamespace(account="123456789012"),
+                          execution_iam_policy={"policy": scoped_policy(READ_IN, WRITE_OUT, LIST_IN)})
+    gateway = emr_serverless.S3PolicyGateway(moto_endpoint, {run.id: run})
+    try:
+        def as_run(key_id: str):
+            return boto3.client("s3", endpoint_url=gateway.endpoint, region_name="us-east-1",
+                                aws_access_key_id=key_id, aws_secret_access_key="emulated")
+
+        model = as_run(run.id)
+        assert model.get_object(Bucket="policy-data", Key="in/data.csv")["Body"].read() == b"a,b\n1,2\n"
+        assert [o["Key"] for o in model.list_objects_v2(Bucket="policy-data", Prefix="in/")["Contents"]] == ["in/data.csv"]
+        model.put_object(Bucket="policy-data", Key="out/part-0.csv", Body=b"x")
+        assert s3.get_object(Bucket="policy-data", Key="out/part-0.csv")["Body"].read() == b"x", "reached moto"
+        denied = [
+            lambda: model.get_object(Bucket="policy-data", Key="private/other.csv"),
+            lambda: model.list_objects_v2(Bucket="policy-data", Prefix="private/"),
+            lambda: model.list_objects_v2(Bucket="policy-data"),
+            lambda: model.put_object(Bucket="policy-data", Key="in/data.csv", Body=b"overwritten"),
+            lambda: model.delete_object(Bucket="policy-data", Key="in/data.csv"),
+            lambda: model.copy_object(Bucket="policy-data", Key="out/copy.csv", CopySource="policy-data/private/other.csv"),
+        ]
+        for call in denied:
+            with pytest.raises(ClientError) as info:
+                call()
+            assert info.value.response["Error"]["Code"] == "AccessDenied"
+        assert "is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::policy-data/private/other.csv" in str(info.value)
+        assert s3.get_object(Bucket="policy-data", Key="in/data.csv")["Body"].read() == b"a,b\n1,2\n", "the input is untouched"
+        with pytest.raises(ClientError) as info:
+            as_run("not-a-run").get_object(Bucket="policy-data", Key="in/data.csv")
+        assert info.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    finally:
+        gateway.stop()
+
+
+def test_execute_mode_fails_a_run_whose_policy_denies_what_it_fetches(execute, s3):
+    srv, emr, _logs = execute()
+    app = new_app(emr, "policy-execute")
+    s3.put_object(Bucket="policy-data", Key="staged/driver.py", Body=b"print('hi')\n")
+    policy = {"policy": scoped_policy(READ_IN)}
+    run = fake_run(emr, app, {}, name="denied-entry", entry="s3://policy-data/staged/driver.py", executionIamPolicy=policy)
+    ended = wait_for(emr, app, run)
+    assert ended["state"] == "FAILED"
+    assert "AccessDenied" in ended["stateDetails"] and "s3:GetObject" in ended["stateDetails"], ended["stateDetails"]
+    # The same run allowed to read its entry point starts.
+    allowed = {"policy": scoped_policy(READ_IN, {**READ_IN, "Resource": "arn:aws:s3:::policy-data/staged/*"})}
+    run = fake_run(emr, app, {}, name="allowed-entry", entry="s3://policy-data/staged/driver.py", executionIamPolicy=allowed)
+    assert wait_for(emr, app, run)["state"] == "SUCCESS"

@@ -244,6 +244,8 @@ impl TestEnv {
             .unwrap(),
             app_idle_timeout_minutes: 15,
             max_concurrency: 8,
+            // Scoped, as deployed by default.
+            job_permissions: Default::default(),
         }
     }
 

@@ -57,6 +57,11 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "AppArchitecture": "ARM64",
         "AppSubnetIds": "subnet-0a1b2c3d,subnet-0e4f5a6b",
         "AppSecurityGroupIds": "sg-0a1b2c3d",
+        # Per-job least privilege, every setting away from its default.
+        "ScopeJobPermissions": "false",
+        "AllowUnscopedJobs": "true",
+        "JobPolicyArns": f"arn:aws:iam::{ACCOUNT}:policy/feature-store-read,arn:aws:iam::aws:policy/AWSGlueConsoleFullAccess",
+        "JobExtraPolicyStatements": '[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"arn:aws:kms:us-east-1:123456789012:key/k"}]',
     },
 }
 

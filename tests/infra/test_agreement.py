@@ -630,3 +630,21 @@ def test_run_controls_reach_submit_and_the_cancel_grace_period_reaches_cleanup(k
     # Unset by default: the code applies EMR's defaults, and records them as such.
     defaults = view(kind, "defaults", sam_transformed)["functions"]["SubmitFunction"]["Environment"]
     assert all(defaults[variable] == "" for variable in RUN_CONTROLS.values())
+
+
+JOB_PERMISSIONS = {
+    "ScopeJobPermissions": ("EMR_SCOPE_JOB_PERMISSIONS", "true"),
+    "AllowUnscopedJobs": ("EMR_ALLOW_UNSCOPED_JOBS", "false"),
+    "JobPolicyArns": ("EMR_JOB_POLICY_ARNS", ""),
+    "JobExtraPolicyStatements": ("EMR_JOB_EXTRA_POLICY_STATEMENTS", ""),
+}
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_job_permission_settings_reach_submit_and_default_to_scoped_runs(kind, sam_transformed):
+    scenario = "function-roles-with-buckets"
+    submit = view(kind, scenario, sam_transformed)["functions"]["SubmitFunction"]["Environment"]
+    defaults = view(kind, "defaults", sam_transformed)["functions"]["SubmitFunction"]["Environment"]
+    for parameter, (variable, default) in JOB_PERMISSIONS.items():
+        assert submit[variable] == SCENARIOS[scenario][parameter], f"{kind}: {parameter} -> submit {variable}"
+        assert defaults[variable] == default, f"{kind}: {variable} defaults to {default!r}"

@@ -414,6 +414,15 @@ impl SubmitHandler {
             MessageLevel::Info,
             &format!("EMR Serverless job run {run_id} started in application {application_id}; staging folder {}", manifest.staging_uri()),
         )];
+        let permissions = &manifest.job_permissions;
+        messages.push(match (&permissions.policy_sha256, permissions.policy_size) {
+            (Some(sha256), Some(size)) => job_message(
+                at,
+                MessageLevel::Info,
+                &format!("the run may touch only its own S3 locations and logs: session policy of {size} characters (sha256 {sha256}), recorded in jobPermissions"),
+            ),
+            _ => job_message(at, MessageLevel::Warning, "the run has the whole job execution role: per-job permissions are off for this job"),
+        });
         messages.extend(manifest.ignored_parameters.iter().map(|p| {
             job_message(at, MessageLevel::Warning, &format!("job parameter {:?} = {:?} ignored: {}", p.parameter, p.value, p.reason))
         }));
@@ -426,6 +435,7 @@ impl SubmitHandler {
             messages,
             run_controls: manifest.run_controls,
             architecture: self.applications.architecture(&manifest.application_name),
+            job_permissions: manifest.job_permissions.clone(),
         };
         // A failure here is retried: the retry finds the run by name and records it.
         let outcome = self.store.record_launch(id, &launch).await.map_err(aws_error(id, Step::Record))?;

@@ -44,6 +44,11 @@ export interface ServiceConfig {
    * EMR_APP_JOB_LEVEL_COST_ALLOCATION. */
   readonly emrPrices: string;
   readonly jobLevelCostAllocation: string;
+  /** Per-job least privilege (shared/src/job_policy.rs): 'true'/'false', and what every scoped run gets besides its own objects. */
+  readonly scopeJobPermissions: string;
+  readonly allowUnscopedJobs: string;
+  readonly jobPolicyArns: string;
+  readonly jobExtraPolicyStatements: string;
   /** Empty: the stack creates /aws/emr-serverless/<stack name>. */
   readonly emrLogGroupName: string;
   /** Empty: the stack creates the table. */
@@ -156,6 +161,10 @@ export function readConfig(node: Node): ServiceConfig {
     appSecurityGroupIds: r.string('appSecurityGroupIds', '', /^[-0-9A-Za-z, ]*$/),
     emrPrices: r.string('emrPrices', ''),
     jobLevelCostAllocation: r.oneOf('jobLevelCostAllocation', 'true', ['true', 'false']),
+    scopeJobPermissions: r.oneOf('scopeJobPermissions', 'true', ['true', 'false']),
+    allowUnscopedJobs: r.oneOf('allowUnscopedJobs', 'false', ['true', 'false']),
+    jobPolicyArns: r.string('jobPolicyArns', '', /^[-0-9A-Za-z:/+=,.@_ ]*$/),
+    jobExtraPolicyStatements: r.string('jobExtraPolicyStatements', ''),
     emrLogGroupName: r.string('emrLogGroupName', '', /^[A-Za-z0-9._/#-]{0,512}$/),
     existingJobsTableName: r.string('existingJobsTableName', '', /^([A-Za-z0-9_.-]{3,255})?$/),
     existingJobsTableStreamArn: r.string(

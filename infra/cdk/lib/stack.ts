@@ -478,6 +478,10 @@ export class ModelOpSparkServerlessStack extends Stack {
         EMR_APP_SUBNET_IDS: cfg.appSubnetIds,
         EMR_APP_SECURITY_GROUP_IDS: cfg.appSecurityGroupIds,
         EMR_APP_JOB_LEVEL_COST_ALLOCATION: cfg.jobLevelCostAllocation,
+        EMR_SCOPE_JOB_PERMISSIONS: cfg.scopeJobPermissions,
+        EMR_ALLOW_UNSCOPED_JOBS: cfg.allowUnscopedJobs,
+        EMR_JOB_POLICY_ARNS: cfg.jobPolicyArns,
+        EMR_JOB_EXTRA_POLICY_STATEMENTS: cfg.jobExtraPolicyStatements,
         SUBMIT_MAX_CONCURRENCY: String(cfg.submitMaxConcurrency),
       },
     );

@@ -207,6 +207,7 @@ impl JobStore for DynamoJobStore {
             (":submitted", s(SUBMITTED)),
             (":messages", AttributeValue::L(launch.messages.iter().map(|m| s(m)).collect())),
             (":controls", to_av(&launch.run_controls)?),
+            (":permissions", to_av(&launch.job_permissions)?),
         ]);
         vals.extend(history_values(JobStatus::Waiting, Some(SUBMITTED), launch.at)?);
         let architecture = match launch.architecture {
@@ -223,7 +224,7 @@ impl JobStore for DynamoJobStore {
             "ignoredJobParameters = :ignored, "
         };
         let update = format!(
-            "SET sparkApplicationId = :run, emrApplicationId = :app, stagingUri = :uri, updatedAt = :now, runControls = :controls, {architecture}{ignored}\
+            "SET sparkApplicationId = :run, emrApplicationId = :app, stagingUri = :uri, updatedAt = :now, runControls = :controls, jobPermissions = :permissions, {architecture}{ignored}\
              emrState = if_not_exists(emrState, :submitted), {APPEND_HISTORY}, {APPEND_MESSAGES} REMOVE submitLease"
         );
         let condition = "attribute_exists(id) AND (attribute_not_exists(sparkApplicationId) OR sparkApplicationId = :run)";

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_emrserverless::types::{
     ApplicationState, Architecture, AutoStartConfig, AutoStopConfig, CloudWatchLoggingConfiguration, ConfigurationOverrides, JobDriver,
-    JobLevelCostAllocationConfiguration, MaximumAllowedResources, MonitoringConfiguration, NetworkConfiguration, RetryPolicy, SchedulerConfiguration, SparkSubmit,
+    JobLevelCostAllocationConfiguration, JobRunExecutionIamPolicy, MaximumAllowedResources, MonitoringConfiguration, NetworkConfiguration, RetryPolicy,
+    SchedulerConfiguration, SparkSubmit,
 };
 use aws_sdk_emrserverless::Client;
 use chrono::{DateTime, Utc};
@@ -160,6 +161,12 @@ impl JobRunLauncher for EmrServerlessClient {
             .execution_timeout_minutes(i64::from(manifest.run_controls.execution_timeout_minutes))
             .set_retry_policy(manifest.run_controls.retry_policy_attempts().map(|n| RetryPolicy::builder().max_attempts(i32::try_from(n).unwrap_or(i32::MAX)).build()))
             .set_tags(Some(manifest.tags.clone().into_iter().collect()))
+            .set_execution_iam_policy(manifest.execution_iam_policy.as_ref().map(|p| {
+                JobRunExecutionIamPolicy::builder()
+                    .policy(&p.policy)
+                    .set_policy_arns(Some(p.policy_arns.clone()).filter(|arns| !arns.is_empty()))
+                    .build()
+            }))
             .send()
             .await
             .map(|o| o.job_run_id().to_string())

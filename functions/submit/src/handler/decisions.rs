@@ -450,3 +450,47 @@ async fn a_created_application_gets_the_configured_settings_and_a_found_one_is_u
     assert_eq!(world.deliver(&second).await, Vec::<String>::new());
     assert_eq!(world.aws.emr.created_applications().len(), 1, "found by name: used as it is");
 }
+
+const SCOPE_PARAMETER: &str = "--conf modelop.serverless.job.scope.permissions";
+
+#[tokio::test]
+async fn the_run_is_started_scoped_and_the_row_records_its_policy() {
+    let world = world();
+    let event = event(INSERT_BATCH_JOB);
+    world.insert_rows_of(&event);
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+
+    let manifest = world.aws.emr.started()[0].1.manifest.clone().unwrap();
+    let policy = manifest.execution_iam_policy.expect("StartJobRun carries executionIamPolicy");
+    let document: Value = serde_json::from_str(&policy.policy).unwrap();
+    let read = document["Statement"][0]["Resource"].as_array().unwrap();
+    assert!(read.contains(&json!(format!("arn:aws:s3:::{BUCKET}/modelop-spark-serverless/{BATCH_JOB}/*"))), "{read:?}");
+    let row = world.row(BATCH_JOB);
+    let permissions = &row["jobPermissions"];
+    assert_eq!((permissions["scoped"].as_bool(), permissions["source"].as_str()), (Some(true), Some("configuration")));
+    assert_eq!(permissions["policy"], policy.policy.as_str());
+    assert_eq!(permissions["policySize"], policy.policy.len());
+    let messages = row["jobMessages"].to_string();
+    assert!(messages.contains("may touch only its own S3 locations"), "{messages}");
+}
+
+#[tokio::test]
+async fn an_opt_out_runs_unscoped_only_where_the_configuration_allows_it() {
+    let refused = world();
+    let event = batch_insert_with_parameters(&[(SCOPE_PARAMETER, "false")]);
+    refused.insert_rows_of(&event);
+    assert_eq!(refused.deliver(&event).await, Vec::<String>::new(), "a refused opt-out is not retried");
+    let row = refused.row(BATCH_JOB);
+    assert_eq!(row["jobStatus"], "ERROR");
+    assert!(row["errorMessage"].as_str().unwrap().contains("EMR_ALLOW_UNSCOPED_JOBS=true"), "{row:#}");
+    assert!(refused.aws.emr.started().is_empty() && refused.staged_keys(BATCH_JOB).is_empty(), "no run, nothing staged");
+
+    let allowed = world_with(&[("EMR_ALLOW_UNSCOPED_JOBS", "true")]);
+    allowed.insert_rows_of(&event);
+    assert_eq!(allowed.deliver(&event).await, Vec::<String>::new());
+    let manifest = allowed.aws.emr.started()[0].1.manifest.clone().unwrap();
+    assert_eq!(manifest.execution_iam_policy, None, "the whole execution role");
+    let row = allowed.row(BATCH_JOB);
+    assert_eq!(row["jobPermissions"], json!({"scoped": false, "source": "jobParameters"}));
+    assert!(row["jobMessages"].to_string().contains("whole job execution role"));
+}

@@ -1207,15 +1207,16 @@ class EmrServerless:
         with self.lock:
             app = self._app(region, app_id)
             runs = sorted((r for r in self.runs.values() if r.app is app), key=lambda r: r.created_at, reverse=True)
-            items = [
-                r.summary() for r in runs
+            matching = [
+                r for r in runs
                 if (not states or r.state in states)
                 and (after is None or r.created_at >= after)
                 and (before is None or r.created_at <= before)
                 and (mode is None or r.mode == mode)
             ]
-        page, token = _paginate(items, query)
-        out: dict = {"jobRuns": page}
+            page, token = _paginate(matching, query)
+            # Only the page is summarized: a retry of a burst pages through thousands of runs.
+            out: dict = {"jobRuns": [r.summary() for r in page]}
         if token:
             out["nextToken"] = token
         return out

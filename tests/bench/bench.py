@@ -6,7 +6,9 @@ Run it through ``tests/bench.sh`` (which builds what it needs). Directly:
 
     .venv/bin/python tests/bench/bench.py --bin-dir target/release [--quick] [--out tests/bench/BENCHMARKS.md]
         [--package-dir target/lambda --package-arch arm64] [--delay-ms 50] [--only cleanup ...]
-        [--burst-env KEY=VALUE ...]
+        [--burst-jobs 2000] [--burst-quota 25] [--burst-env KEY=VALUE ...]
+
+``BENCH_KEEP_WORK=1`` keeps the work directory (logs; the burst's deliveries) instead of deleting it.
 
 Everything listens on 127.0.0.1 on ports the OS picks; every process it starts is stopped at the
 end, also on failure or SIGTERM. No figure fails the run: the exit status is non-zero only if the

@@ -1,10 +1,14 @@
-"""The service's benchmarks: cold start, round trips, batch scaling, memory, package size and a
-10,000-object cleanup, measured against the local emulators and written as a Markdown report.
+"""The service's benchmarks: cold start, round trips, batch scaling, memory, package size, a
+10,000-object cleanup and a burst of 2,000 jobs against a StartJobRun rate quota, measured against
+the local emulators and written as a Markdown report.
 
 Run it through ``tests/bench.sh`` (which builds what it needs). Directly:
 
     .venv/bin/python tests/bench/bench.py --bin-dir target/release [--quick] [--out tests/bench/BENCHMARKS.md]
         [--package-dir target/lambda --package-arch arm64] [--delay-ms 50] [--only cleanup ...]
+        [--burst-jobs 2000] [--burst-quota 25] [--burst-env KEY=VALUE ...]
+
+``BENCH_KEEP_WORK=1`` keeps the work directory (logs; the burst's deliveries) instead of deleting it.
 
 Everything listens on 127.0.0.1 on ports the OS picks; every process it starts is stopped at the
 end, also on failure or SIGTERM. No figure fails the run: the exit status is non-zero only if the
@@ -27,8 +31,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,6 +49,7 @@ from botocore.config import Config  # noqa: E402
 from delay_proxy import DelayProxy  # noqa: E402
 from jobs_table import create_jobs_table  # noqa: E402
 from lambda_runtime_api import RuntimeApi  # noqa: E402
+from local_aws import lambda_record, submit_filter  # noqa: E402
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -51,6 +58,12 @@ LAMBDA_PAYLOAD_LIMIT = 6_000_000  # bytes: Lambda's 6 MB invocation payload, whi
 LOG_GROUP = "/aws/emr-serverless"
 PREFIX = "modelop-spark-serverless/"
 FUNCTIONS = ("submit", "monitor", "cleanup")
+# The burst (measurement 7): EMR Serverless's StartJobRun rate quota it is paced by (by default;
+# --burst-quota), and the stream shards a burst of inserts lands in. The jobs table is on-demand (infra/template.yaml), and a new
+# on-demand table is sized for 4,000 writes a second: 4 partitions of 1,000 WCU, so 4 stream shards.
+BURST_QUOTA = 25.0
+BURST_SHARDS = 4
+BURST_GOAL = 1.25  # × the quota's floor, n ÷ quota
 
 
 class HarnessError(Exception):
@@ -970,6 +983,173 @@ class Bench:
               file=sys.stderr, flush=True)
         return {"total": total, "seconds": seconds, "counts": counts, "spans": spans, "rss": rss, "left": left}
 
+    # 7 ----------------------------------------------------------------------------------------
+    def burst(self) -> None:
+        n = self.args.burst_jobs or (100 if self.quick else 2_000)
+        quota_rate = self.args.burst_quota
+        mapping = submit_stream_mapping()
+        lanes = BURST_SHARDS * mapping["ParallelizationFactor"]
+        run = self._one_burst(n, mapping, lanes, quota_rate)
+        floor = n / quota_rate
+        elapsed, lat = run["elapsed"], run["latencies"]
+        ratio = elapsed / floor
+        bad = {"in ERROR": run["errors"], "duplicate runs": run["duplicates"], "un-launched": run["unlaunched"],
+               "sent to the failure queue": run["discarded"]}
+        ok = run["launched"] == n and not any(bad.values()) and ratio <= BURST_GOAL
+        misses = [f"{v} {k}" for k, v in bad.items() if v]
+        if run["launched"] != n:
+            misses.append(f"{run['launched']}/{n} launched")
+        stack_bound = ratio > BURST_GOAL and run["throttled"] == 0
+        if ratio > BURST_GOAL:
+            misses.append(f"{ratio:.2f}x the floor, {ratio / BURST_GOAL:.2f}x over the goal")
+            if stack_bound:
+                misses.append(f"stack-bound: no StartJobRun was throttled, so the local stack (moto, the emulator and "
+                              f"{lanes} submit processes on this machine) launched {n / elapsed:.1f} jobs a second, "
+                              f"below the quota; the quota was not reached")
+        res = verdict(ok, "; ".join(misses))
+        p50, p99 = percentile(lat, 50), percentile(lat, 99)
+        env_note = (", functions' environment adds " + ", ".join(f"`{kv}`" for kv in self.args.burst_env)) if self.args.burst_env else ""
+        r = self.report
+        r.add(f"## 7. Burst: {n:,} CREATED jobs inserted at once, StartJobRun quota {quota_rate:g} per second", "",
+              f"{n:,} CREATED jobs (inline sample source) written to the jobs table at once (`BatchWriteItem`, 25 items a "
+              f"request, 8 at a time: {run['insert_seconds']:.1f} s) and read from moto's stream as they arrive. The stream "
+              f"is delivered as Lambda delivers the template's submit mapping (`infra/template.yaml`: BatchSize "
+              f"{mapping['BatchSize']} (StreamBatchSize's default), ParallelizationFactor {mapping['ParallelizationFactor']}, "
+              f"MaximumRetryAttempts {mapping['MaximumRetryAttempts']}, BisectBatchOnFunctionError "
+              f"{str(mapping['BisectBatchOnFunctionError']).lower()}, ReportBatchItemFailures): moto's stream has one shard, "
+              f"and a new on-demand table's stream would have {BURST_SHARDS} (4 partitions), so the records are dealt "
+              f"to {BURST_SHARDS} shards by a hash of the key `id`, and each shard × ParallelizationFactor is one *lane*: "
+              f"{lanes} lanes, each a warm submit process behind its own Runtime API, invoked with one batch at a time in "
+              f"order (so {lanes} concurrent invocations at most). A reported batch item failure moves the lane's checkpoint "
+              f"to the lowest failed sequence number and the next batch is read from there at once (no added delay); "
+              f"a function error retries the batch, bisected; more than MaximumRetryAttempts retries of one checkpoint "
+              f"would send the batch to the failure queue. The EMR Serverless emulator runs in manual mode (no run "
+              f"executes) with a StartJobRun quota of {quota_rate:g} per second (a token bucket of "
+              f"{run['burst']:g}; beyond it `ThrottlingException`, HTTP 429). The functions reach moto and the emulator "
+              f"directly (no delay proxy){env_note}. Launch time = the run's `createdAt` (the StartJobRun the emulator "
+              f"accepted); time to all launched = the last launch − the first insert; floor = n ÷ quota = "
+              f"{floor:.1f} s. Billed duration = Σ of each invocation's duration rounded up to 1 ms.", "",
+              "| Jobs | floor s | all launched s | ÷ floor (goal ≤ 1.25) | insert→launch p50 / p99 s | StartJobRun attempts "
+              "(throttled) | launched | ERROR | duplicate runs | un-launched | invocations | item failures reported | "
+              "billed s | result |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+              f"| {n:,} | {floor:.1f} | {elapsed:.1f} | {ratio:.2f}x | {p50:.1f} / {p99:.1f} | {run['attempts']:,} "
+              f"({run['throttled']:,}) | {run['launched']:,} | {run['errors']} | {run['duplicates']} | {run['unlaunched']} | "
+              f"{run['invocations']:,} | {run['item_failures']:,} | {run['billed_ms'] / 1000:.1f} | {res} |", "")
+        r.goal(f"burst of {n:,} jobs at {quota_rate:g} StartJobRun/s", f"all launched in {elapsed:.1f} s = {ratio:.2f}x the floor {floor:.1f} s "
+                                      f"(goal ≤ {BURST_GOAL}x); {run['launched']:,} launched, {run['errors']} ERROR, "
+                                      f"{run['duplicates']} duplicates, {run['unlaunched']} un-launched; StartJobRun "
+                                      f"{run['attempts']:,} attempts, {run['throttled']:,} throttled → {res.split(':')[0]}"
+                                      + (" (stack-bound: the quota was not reached)" if stack_bound else ""))
+
+    def _one_burst(self, n: int, mapping: dict[str, Any], lanes: int, quota_rate: float) -> dict[str, Any]:
+        w = self.world
+        emr_admin(self.emr, {"startJobRunRate": quota_rate})
+        env = w.function_env(self.moto, AWS_ENDPOINT_URL_EMR_SERVERLESS=self.emr)
+        env.update(kv.split("=", 1) for kv in self.args.burst_env)
+        jobs = [w.job() for _ in range(n)]
+        ids = {job["id"] for job in jobs}
+        fns = [self.spawn("submit", env) for _ in range(lanes)]
+        shards = [BurstLane(fn, mapping) for fn in fns]
+        inserted: dict[str, float] = {}
+        reader_done = threading.Event()
+        streams = boto3.client("dynamodbstreams", endpoint_url=self.moto, region_name=REGION,
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+
+        def read_stream() -> None:
+            # Lambda's poller: reads the shard about 4 times a second and hands each lane its records.
+            shard = streams.describe_stream(StreamArn=w.stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+            it = streams.get_shard_iterator(StreamArn=w.stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            seen, seq = 0, 10**20
+            deadline = time.monotonic() + 300
+            while seen < n and time.monotonic() < deadline:
+                out = streams.get_records(ShardIterator=it, Limit=1000)
+                it = out["NextShardIterator"]
+                for raw in out["Records"]:
+                    record = lambda_record(raw, w.stream_arn)
+                    key = record["dynamodb"]["Keys"]["id"]["S"]
+                    if key in ids and submit_filter(record):
+                        # A shard's sequence numbers increase along the shard, and Lambda resumes a shard
+                        # at the (numerically) lowest failed one. moto numbers the records of concurrent
+                        # writes out of order (sometimes twice the same), so the poller renumbers them in
+                        # the order it reads them.
+                        seq += 1
+                        record["dynamodb"]["SequenceNumber"] = str(seq)
+                        shards[zlib.crc32(key.encode()) % lanes].add(record)
+                        seen += 1
+                if not out["Records"]:
+                    time.sleep(0.25)
+            reader_done.set()
+            for lane in shards:
+                lane.close()
+
+        def insert(chunk: list[dict]) -> None:
+            w.ddb.batch_write_item(RequestItems={w.table: [{"PutRequest": {"Item": image(job)}} for job in chunk]})
+            at = time.time()
+            for job in chunk:
+                inserted[job["id"]] = at
+
+        started_wall = time.time()
+        reader = threading.Thread(target=read_stream, name="burst-stream", daemon=True)
+        threads = [threading.Thread(target=lane.run, name=f"burst-lane-{i}", daemon=True) for i, lane in enumerate(shards)]
+        reader.start()
+        for t in threads:
+            t.start()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(insert, [jobs[i:i + 25] for i in range(0, n, 25)]))
+        insert_seconds = time.time() - started_wall
+        for t in [reader, *threads]:
+            t.join(1200)
+            if t.is_alive():
+                raise HarnessError(f"burst: {t.name} did not finish within 20 minutes")
+        for lane in shards:
+            if lane.error:
+                raise HarnessError(f"burst: {lane.error}")
+        for fn in fns:
+            fn.stop()
+        quota = emr_admin(self.emr, {"startJobRunRate": None}, get_first=True)
+        # What came of each job: its row and its runs.
+        status: dict[str, str] = {}
+        for page in w.ddb.get_paginator("scan").paginate(TableName=w.table, ConsistentRead=True,
+                                                         ProjectionExpression="id, jobStatus, sparkApplicationId"):
+            for item in page["Items"]:
+                if item["id"]["S"] in ids:
+                    launched = item.get("jobStatus", {}).get("S") == "WAITING" and "sparkApplicationId" in item
+                    status[item["id"]["S"]] = "LAUNCHED" if launched else item.get("jobStatus", {}).get("S", "?")
+        runs: dict[str, list[float]] = {}
+        app_ids = [a["id"] for a in w.emr.list_applications()["applications"] if a["name"] == w.app_name]
+        for app in app_ids:
+            for page in w.emr.get_paginator("list_job_runs").paginate(
+                    applicationId=app, createdAtAfter=dt.datetime.fromtimestamp(started_wall - 1, dt.timezone.utc)):
+                for job_run in page["jobRuns"]:
+                    if job_run.get("name") in ids:
+                        runs.setdefault(job_run["name"], []).append(job_run["createdAt"].timestamp())
+        launched_at = {name: min(ts) for name, ts in runs.items()}
+        latencies = [launched_at[i] - inserted[i] for i in launched_at if i in inserted]
+        invocations = [x for lane in shards for x in lane.durations]
+        out = {
+            "launched": sum(1 for i in ids if status.get(i) == "LAUNCHED" and i in runs),
+            "errors": sum(1 for v in status.values() if v == "ERROR"),
+            "duplicates": sum(len(ts) - 1 for ts in runs.values()),
+            "unlaunched": sum(1 for i in ids if i not in runs),
+            "discarded": sum(lane.discarded for lane in shards),
+            "elapsed": (max(launched_at.values()) - started_wall) if launched_at else float("nan"),
+            "latencies": latencies or [float("nan")],
+            "attempts": quota["startJobRunAttempts"], "throttled": quota["startJobRunThrottled"],
+            "burst": quota["startJobRunBurst"] or quota_rate,
+            "invocations": len(invocations), "billed_ms": sum(math.ceil(d * 1000) for d in invocations),
+            "item_failures": sum(lane.item_failures for lane in shards),
+            "insert_seconds": insert_seconds,
+        }
+        print(f"bench: burst of {n}: {json.dumps({k: v for k, v in out.items() if k != 'latencies'})}", file=sys.stderr, flush=True)
+        for job_id in sorted(ids - set(runs)):
+            print(f"bench: burst: job {job_id} has no run; its row: {json.dumps(w.row(job_id), default=str)[:1500]}",
+                  file=sys.stderr, flush=True)
+            for fn in fns:
+                if job_id in fn.log_path.read_text(errors="replace"):
+                    out.setdefault("logs", []).append(str(fn.log_path))
+        return out
+
     # 5 ----------------------------------------------------------------------------------------
     def package_size(self) -> None:
         r = self.report
@@ -996,9 +1176,135 @@ class Bench:
         r.add("")
 
 
+class BurstLane:
+    """One shard × ParallelizationFactor of the submit mapping, as Lambda runs it: one batch in
+    flight, in order; a batch item failure moves the checkpoint to the lowest failed sequence
+    number and the next batch is read from there; a function error retries the batch (bisected
+    when the mapping says so); a checkpoint retried more than MaximumRetryAttempts times sends its
+    batch to the failure queue (counted in ``discarded``)."""
+
+    def __init__(self, fn: Function, mapping: dict[str, Any]) -> None:
+        self.fn = fn
+        self.batch_size = mapping["BatchSize"]
+        self.max_retries = mapping["MaximumRetryAttempts"]
+        self.bisect = mapping["BisectBatchOnFunctionError"]
+        self.records: list[dict] = []
+        self.closed = False
+        self.cond = threading.Condition()
+        self.durations: list[float] = []
+        self.item_failures = 0
+        self.discarded = 0
+        self.error: str | None = None
+        # BENCH_KEEP_WORK: every delivery and its answer, beside the function's log.
+        self.trace = open(str(fn.log_path) + ".deliveries.jsonl", "w") if os.environ.get("BENCH_KEEP_WORK") else None
+
+    def add(self, record: dict) -> None:
+        with self.cond:
+            self.records.append(record)
+            self.cond.notify()
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify()
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except HarnessError as exc:
+            self.error = str(exc)
+
+    def _run(self) -> None:
+        pos, retries, limit = 0, 0, self.batch_size
+        while True:
+            with self.cond:
+                while pos >= len(self.records) and not self.closed:
+                    self.cond.wait()
+                if pos >= len(self.records):
+                    return
+                batch = self.records[pos:pos + limit]
+            status, body = self._invoke({"Records": batch})
+            if self.trace is not None:
+                self.trace.write(json.dumps({"pos": pos, "keys": [r["dynamodb"]["Keys"]["id"]["S"] for r in batch],
+                                             "seqs": [r["dynamodb"]["SequenceNumber"] for r in batch],
+                                             "status": status, "body": body}, default=str) + "\n")
+                self.trace.flush()
+            if status == "response":
+                limit = self.batch_size
+                failed = [str(f.get("itemIdentifier")) for f in (body or {}).get("batchItemFailures", []) if isinstance(f, dict)]
+                if not failed:
+                    pos, retries = pos + len(batch), 0
+                    continue
+                self.item_failures += len(failed)
+                seqs = [r["dynamodb"]["SequenceNumber"] for r in batch]
+                first = min((seqs.index(f) for f in failed if f in seqs), default=0)
+                if first > 0:  # the records before the first failure are done
+                    pos, retries = pos + first, 0
+            elif self.bisect and len(batch) > 1:
+                limit = (len(batch) + 1) // 2
+            retries += 1
+            if retries > self.max_retries:
+                self.discarded += len(batch)
+                pos, retries, limit = pos + len(batch), 0, self.batch_size
+
+    def _invoke(self, payload: dict) -> tuple[str, Any]:
+        inv = self.fn.api.enqueue("burst", json.dumps(payload).encode(), 300)
+        while not inv.done.wait(0.05):
+            if self.fn.proc.poll() is not None:
+                raise HarnessError(f"submit exited with {self.fn.proc.returncode} during a burst:\n{self.fn.log_tail()}")
+            if inv.delivered_at is not None and time.monotonic() > inv.wait_deadline():
+                self.fn.api.expire(inv)
+        if inv.request_id in self.fn.api.completed_at and inv.delivered_at is not None:
+            self.durations.append(self.fn.api.completed_at[inv.request_id] - inv.delivered_at)
+        return inv.status, inv.body
+
+
+def submit_stream_mapping() -> dict[str, Any]:
+    """The submit function's stream mapping as infra/template.yaml sets it (a parameter: its default)."""
+    text = (ROOT / "infra/template.yaml").read_text()
+    section = text[text.index("\n  SubmitFunction:"):]
+    section = section[section.index("Type: DynamoDB"):section.index("FilterCriteria")]
+
+    def setting(name: str) -> str:
+        value = re.search(rf"\n\s+{name}: (.+)", section)
+        if not value:
+            raise HarnessError(f"infra/template.yaml: the submit mapping sets no {name}")
+        ref = re.fullmatch(r"!Ref (\w+)", value.group(1).strip())
+        if not ref:
+            return value.group(1).strip()
+        default = re.search(rf"\n  {ref.group(1)}:\n(?:    .*\n)*?    Default: (\S+)", text)
+        if not default:
+            raise HarnessError(f"infra/template.yaml: no default for {ref.group(1)}")
+        return default.group(1)
+
+    return {"BatchSize": int(setting("BatchSize")), "ParallelizationFactor": int(setting("ParallelizationFactor")),
+            "MaximumRetryAttempts": int(setting("MaximumRetryAttempts")),
+            "BisectBatchOnFunctionError": setting("BisectBatchOnFunctionError") == "true"}
+
+
+def emr_admin(endpoint: str, body: dict, get_first: bool = False) -> dict:
+    """Sets the emulator's StartJobRun quota (``get_first``: answers the counters before)."""
+    before = None
+    if get_first:
+        with urllib.request.urlopen(endpoint + "/_emulator/emr-serverless/quota", timeout=10) as resp:
+            before = json.load(resp)
+    req = urllib.request.Request(endpoint + "/_emulator/emr-serverless/quota", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        after = json.load(resp)
+    return before if before is not None else after
+
+
+def percentile(xs: list[float], p: float) -> float:
+    if len(xs) < 2:
+        return xs[0]
+    return statistics.quantiles(xs, n=100, method="inclusive")[int(p) - 1] if p < 100 else max(xs)
+
+
 # The measurements in report order, by the name ``--only`` takes, and the ones each needs first.
 STEPS = {"cold-start": "cold_start", "round-trips": "round_trips", "batch-scaling": "batch_scaling",
-         "memory": "memory", "package-size": "package_size", "cleanup": "big_cleanup"}
+         "memory": "memory", "package-size": "package_size", "cleanup": "big_cleanup",
+         "burst": "burst"}
 STEP_NEEDS = {"batch-scaling": ["round-trips"]}  # one job's time, measured in round trips
 
 
@@ -1093,6 +1399,10 @@ def main() -> int:
     parser.add_argument("--package-note", default="")
     parser.add_argument("--only", action="append", choices=list(STEPS), metavar="STEP",
                         help=f"run only this measurement (repeatable): {', '.join(STEPS)}")
+    parser.add_argument("--burst-jobs", type=int, help="jobs in the burst (default 2,000; 100 with --quick)")
+    parser.add_argument("--burst-quota", type=float, default=BURST_QUOTA, help="StartJobRun per second (default %(default)g)")
+    parser.add_argument("--burst-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="added to the submit functions' environment in the burst (e.g. AWS_RETRY_MODE=adaptive)")
     args = parser.parse_args()
 
     def on_term(signum: int, _frame: Any) -> None:
@@ -1146,7 +1456,10 @@ def main() -> int:
     print(f"bench: report written to {args.out}", file=sys.stderr)
     import shutil
 
-    shutil.rmtree(work, ignore_errors=True)
+    if os.environ.get("BENCH_KEEP_WORK"):
+        print(f"bench: work directory kept: {work}", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -64,6 +64,15 @@ EMR Serverless User Guide; what neither says is an assumption, marked ASSUMED wh
 * **Cancellation with a grace period** (CancelJobRun ``?shutdownGracePeriodInSeconds=``, 0 or
   15-1800): SIGTERM, then SIGKILL after the grace period (scaled like every other duration) if the
   spark-submit process group is still alive; CANCELLING until it is gone, then CANCELLED.
+* **StartJobRun rate quota** (``--start-job-run-rate PER_SECOND`` [``--start-job-run-burst N``],
+  or in-process :meth:`EmrServerless.set_start_job_run_quota`, or the admin route ``quota`` below;
+  none by default): a token bucket holding ``burst`` tokens (default: one second's worth, at least
+  1), refilled at ``rate`` per second; each StartJobRun request takes one, before anything else is
+  checked (a repeat of a ``clientToken`` too), and one that finds the bucket empty is answered
+  ``ThrottlingException`` "Rate exceeded" with HTTP 429. ASSUMED: botocore's model of the service
+  lists no throttling error, so code and status are what AWS's rest-json services answer when a
+  request rate quota is exceeded (the SDKs retry the code as throttling whatever the status); the
+  bucket's size is not published. Attempts and throttles are counted.
 * **The time scale**: the service's timers run on a scaled clock, ``--time-scale SECONDS`` (or
   ``$EMR_SERVERLESS_TIME_SCALE``) seconds per emulated minute, 60 (real time) by default; so with
   ``--time-scale 0.2`` a 5-minute timeout fires after 1 s. Timestamps stay wall-clock.
@@ -139,6 +148,14 @@ Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
     published then if the run is over and none was sent (``publishFinal: false``: it never is, as
     a lost event). Set it before the run ends to hold the final event. Answers 200 with the run as
     GetJobRun's ``jobRun`` shows it; 404 for an unknown application or run; 400 for a bad body.
+``GET /_emulator/emr-serverless/quota``
+    200 ``{"startJobRunRate": float | null, "startJobRunBurst": float | null, "startJobRunAttempts": int,
+    "startJobRunThrottled": int}``: the quota and the StartJobRun requests counted since it was
+    last set (attempts include the throttled ones).
+``POST /_emulator/emr-serverless/quota``
+    Body ``{"startJobRunRate": float > 0 | null, "startJobRunBurst"?: float >= 1}``: sets the quota
+    (null: none), with a full bucket, and zeroes the counters. Answers 200 as GET does; 400 for a
+    bad body.
 ``GET /_emulator/emr-serverless/job-runs/process?jobRunId=ID``
     ``{"jobRunId", "pid": int | null, "alive": bool, "exitCode": int | null}``: the run's
     spark-submit process (execute mode), so tests can prove a cancel stopped it.
@@ -147,7 +164,7 @@ Usage:
 
     .venv/bin/python tests/emulator/emr_serverless.py --ready-file PATH [--execute
         --aws-endpoint http://127.0.0.1:MOTO] [--work-dir DIR] [--events-url URL] [--time-scale SECONDS]
-        [--billing-lag SECONDS] [--quiet]
+        [--billing-lag SECONDS] [--start-job-run-rate PER_SECOND [--start-job-run-burst N]] [--quiet]
 
 Writes ``{"endpoint": "http://127.0.0.1:PORT", "pid": N}`` to PATH (atomically) and stdout once it
 answers. Stops on SIGTERM/SIGINT and when its parent dies, killing any spark-submit it started.
@@ -220,6 +237,28 @@ DEFAULT_QUEUE_TIMEOUT_MINUTES = 360
 QUEUE_TIMEOUT_DETAILS = "Job run timed out in the QUEUED state: it waited longer than the application's queue timeout of {minutes} minutes."
 
 EventSink = Callable[[dict], None]
+
+
+class RateQuota:
+    """A token bucket: ``burst`` tokens, refilled at ``rate`` per second; ``take`` spends one."""
+
+    def __init__(self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        if not rate > 0:
+            raise ValueError(f"a rate quota must be > 0 per second, not {rate}")
+        burst = max(1.0, rate) if burst is None else burst
+        if not burst >= 1:
+            raise ValueError(f"a rate quota's burst must be >= 1, not {burst}")
+        self.rate, self.burst, self.clock = float(rate), float(burst), clock
+        self.tokens, self.at = self.burst, clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class ApiError(Exception):
@@ -659,6 +698,49 @@ class EmrServerless:
         self.timed: set[JobRun] = set()
         # Ended runs whose final utilization event waits for their billed figures.
         self.final_pending: set[JobRun] = set()
+        # The StartJobRun rate quota (None: none) and the requests it counted.
+        self.start_job_run_quota: RateQuota | None = None
+        self.start_job_run_attempts = 0
+        self.start_job_run_throttled = 0
+
+    def set_start_job_run_quota(self, rate: float | None, burst: float | None = None) -> None:
+        """Sets the StartJobRun rate quota (None: none), with a full bucket, and zeroes its counters."""
+        quota = RateQuota(rate, burst) if rate is not None else None
+        with self.lock:
+            self.start_job_run_quota = quota
+            self.start_job_run_attempts = self.start_job_run_throttled = 0
+
+    def quota_view(self) -> dict:
+        with self.lock:
+            quota = self.start_job_run_quota
+            return {"startJobRunRate": quota.rate if quota else None, "startJobRunBurst": quota.burst if quota else None,
+                    "startJobRunAttempts": self.start_job_run_attempts, "startJobRunThrottled": self.start_job_run_throttled}
+
+    def admin_quota(self, body: Any) -> tuple[int, dict]:
+        if not isinstance(body, dict):
+            raise ValueError("body must be a JSON object")
+        unknown = sorted(set(body) - {"startJobRunRate", "startJobRunBurst"})
+        if unknown:
+            raise ValueError(f"unknown fields: {', '.join(unknown)}")
+        if "startJobRunRate" not in body:
+            raise ValueError("startJobRunRate is required (null for no quota)")
+        rate, burst = body["startJobRunRate"], body.get("startJobRunBurst")
+        for name, value in (("startJobRunRate", rate), ("startJobRunBurst", burst)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError(f"{name} must be a number or null")
+        if rate is None and burst is not None:
+            raise ValueError("startJobRunBurst needs startJobRunRate")
+        self.set_start_job_run_quota(rate, burst)
+        return 200, self.quota_view()
+
+    def _admit_start_job_run(self) -> None:
+        """Counts a StartJobRun request and spends a token of the quota: ThrottlingException when none is left."""
+        with self.lock:
+            self.start_job_run_attempts += 1
+            if self.start_job_run_quota is None or self.start_job_run_quota.take():
+                return
+            self.start_job_run_throttled += 1
+        raise ApiError(429, "ThrottlingException", "Rate exceeded")
 
     # ---- helpers
 
@@ -1067,6 +1149,7 @@ class EmrServerless:
         return {}
 
     def start_job_run(self, region: str, app_id: str, body: dict) -> dict:
+        self._admit_start_job_run()
         for field in ("clientToken", "executionRoleArn"):
             if not isinstance(body.get(field), str) or not body[field]:
                 raise validation(f"{field} is required")
@@ -1143,15 +1226,16 @@ class EmrServerless:
         with self.lock:
             app = self._app(region, app_id)
             runs = sorted((r for r in self.runs.values() if r.app is app), key=lambda r: r.created_at, reverse=True)
-            items = [
-                r.summary() for r in runs
+            matching = [
+                r for r in runs
                 if (not states or r.state in states)
                 and (after is None or r.created_at >= after)
                 and (before is None or r.created_at <= before)
                 and (mode is None or r.mode == mode)
             ]
-        page, token = _paginate(items, query)
-        out: dict = {"jobRuns": page}
+            page, token = _paginate(matching, query)
+            # Only the page is summarized: a retry of a burst pages through thousands of runs.
+            out: dict = {"jobRuns": [r.summary() for r in page]}
         if token:
             out["nextToken"] = token
         return out
@@ -2122,6 +2206,11 @@ def make_handler(emr: EmrServerless, quiet: bool) -> type[BaseHTTPRequestHandler
                     return exc.status, {"message": exc.message}
             if method == "GET" and route == "/emr-serverless/job-runs/process":
                 return emr.admin_process(query)
+            if route == "/emr-serverless/quota":
+                if method == "GET":
+                    return 200, emr.quota_view()
+                if method == "POST":
+                    return emr.admin_quota(body)
             return 404, {"message": f"no admin route {method} {path}"}
 
         def _api(self, method: str, path: str, region: str, body: dict, query: dict) -> dict:
@@ -2164,13 +2253,19 @@ def make_handler(emr: EmrServerless, quiet: bool) -> type[BaseHTTPRequestHandler
     return Handler
 
 
+class _HttpServer(ThreadingHTTPServer):
+    # A burst of clients connects at once (tests/bench, "burst"): socketserver's backlog of 5 would
+    # refuse some of them.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class Server:
     """The endpoint, in-process: ``Server(emr).start()``; ``.endpoint``; ``.stop()``."""
 
     def __init__(self, emr: EmrServerless, port: int = 0, quiet: bool = True) -> None:
         self.emr = emr
-        self.httpd = ThreadingHTTPServer((HOST, port), make_handler(emr, quiet))
-        self.httpd.daemon_threads = True
+        self.httpd = _HttpServer((HOST, port), make_handler(emr, quiet))
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="emr-serverless")
 
     @property
@@ -2218,6 +2313,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--billing-lag", type=float, metavar="SECONDS",
                         help=f"wall-clock seconds an ended run's billed figures read zero and its final utilization event waits "
                              f"(default: ${BILLING_LAG_ENV} or 0)")
+    parser.add_argument("--start-job-run-rate", type=float, metavar="PER_SECOND",
+                        help="StartJobRun requests accepted per second (a token bucket); more are answered ThrottlingException")
+    parser.add_argument("--start-job-run-burst", type=float, metavar="N",
+                        help="the bucket's size (default: one second's worth of --start-job-run-rate)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.execute and not args.aws_endpoint:
@@ -2232,8 +2331,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--time-scale must be > 0")
     if args.billing_lag is not None and not args.billing_lag >= 0:
         parser.error("--billing-lag must be >= 0")
+    if args.start_job_run_rate is not None and not args.start_job_run_rate > 0:
+        parser.error("--start-job-run-rate must be > 0")
+    if args.start_job_run_burst is not None and (args.start_job_run_rate is None or not args.start_job_run_burst >= 1):
+        parser.error("--start-job-run-burst must be >= 1 and needs --start-job-run-rate")
     emr = EmrServerless(http_event_sink(args.events_url) if args.events_url else None, runner,
                         log=(lambda m: None) if args.quiet else None, time_scale=args.time_scale, billing_lag=args.billing_lag)
+    if args.start_job_run_rate is not None:
+        emr.set_start_job_run_quota(args.start_job_run_rate, args.start_job_run_burst)
     server = Server(emr, args.port, args.quiet).start()
     try:
         line = json.dumps({"endpoint": server.endpoint, "pid": os.getpid()})

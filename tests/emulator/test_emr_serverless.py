@@ -1220,3 +1220,130 @@ def test_execute_mode_fails_a_run_whose_policy_denies_what_it_fetches(execute, s
     allowed = {"policy": scoped_policy(READ_IN, {**READ_IN, "Resource": "arn:aws:s3:::policy-data/staged/*"})}
     run = fake_run(emr, app, {}, name="allowed-entry", entry="s3://policy-data/staged/driver.py", executionIamPolicy=allowed)
     assert wait_for(emr, app, run)["state"] == "SUCCESS"
+
+
+
+
+# ---- the StartJobRun rate quota
+
+QUOTA_ROUTE = "/_emulator/emr-serverless/quota"
+
+
+def get(endpoint: str, path: str) -> dict:
+    with urllib.request.urlopen(endpoint + path, timeout=10) as r:
+        return json.load(r)
+
+
+def test_the_rate_quota_is_a_token_bucket():
+    now = [100.0]
+    quota = emr_serverless.RateQuota(2, burst=3, clock=lambda: now[0])
+    assert [quota.take() for _ in range(4)] == [True, True, True, False], "a full bucket, then empty"
+    now[0] += 0.4
+    assert not quota.take(), "0.8 of a token refilled"
+    now[0] += 0.1
+    assert quota.take() and not quota.take(), "one token per 1/rate seconds"
+    now[0] += 60
+    assert [quota.take() for _ in range(4)] == [True, True, True, False], "never more than the burst"
+    assert emr_serverless.RateQuota(25).burst == 25 and emr_serverless.RateQuota(0.5).burst == 1, "one second's worth, at least 1"
+    for rate, burst in ((0, None), (-1, None), (1, 0.5)):
+        with pytest.raises(ValueError):
+            emr_serverless.RateQuota(rate, burst)
+
+
+def test_start_job_run_beyond_the_quota_is_throttled_and_counted(server):
+    # No SDK retries: each call is one request, as the counters see it.
+    emr = boto3.client("emr-serverless", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                       aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": 1}))
+    app = new_app(emr, "quota")
+    before = get(server.endpoint, QUOTA_ROUTE)
+    assert (before["startJobRunRate"], before["startJobRunBurst"], before["startJobRunThrottled"]) == (None, None, 0), "none by default"
+    try:
+        # One token an hour after a bucket of two: the third and fourth requests find it empty.
+        status, view = post(server.endpoint, QUOTA_ROUTE, {"startJobRunRate": 1 / 3600, "startJobRunBurst": 2})
+        assert status == 200 and view["startJobRunBurst"] == 2 and view["startJobRunAttempts"] == 0
+        first = new_run(emr, app, "q-1", clientToken="q-1")
+        new_run(emr, app, "q-2", clientToken="q-2")
+        assert error_code(lambda: new_run(emr, app, "q-3", clientToken="q-3")) == ("ThrottlingException", 429)
+        # A repeated clientToken is a request like any other: throttled too, not answered from the token.
+        assert error_code(lambda: new_run(emr, app, "q-1", clientToken="q-1")) == ("ThrottlingException", 429)
+        with pytest.raises(ClientError) as info:
+            new_run(emr, app, "q-3")
+        assert info.value.response["Error"]["Message"] == "Rate exceeded"
+        assert sorted(r["name"] for r in emr.list_job_runs(applicationId=app)["jobRuns"]) == ["q-1", "q-2"], "no run for a throttled request"
+        assert emr.get_job_run(applicationId=app, jobRunId=first)["jobRun"]["name"] == "q-1", "other operations are not limited"
+        view = get(server.endpoint, QUOTA_ROUTE)
+        assert (view["startJobRunAttempts"], view["startJobRunThrottled"]) == (5, 3)
+        # Setting it again fills the bucket and zeroes the counters; null lifts it.
+        post(server.endpoint, QUOTA_ROUTE, {"startJobRunRate": 1 / 3600, "startJobRunBurst": 1})
+        new_run(emr, app, "q-3", clientToken="q-3")
+        assert error_code(lambda: new_run(emr, app, "q-4", clientToken="q-4"))[0] == "ThrottlingException"
+        assert get(server.endpoint, QUOTA_ROUTE)["startJobRunThrottled"] == 1
+    finally:
+        assert post(server.endpoint, QUOTA_ROUTE, {"startJobRunRate": None}) == (200, {
+            "startJobRunRate": None, "startJobRunBurst": None, "startJobRunAttempts": 0, "startJobRunThrottled": 0})
+    for i in range(5):
+        new_run(emr, app, f"free-{i}")
+    assert get(server.endpoint, QUOTA_ROUTE)["startJobRunAttempts"] == 5, "still counted without a quota"
+    for bad in ([], {}, {"startJobRunRate": 0}, {"startJobRunRate": "25"}, {"startJobRunRate": True},
+                {"startJobRunRate": 5, "startJobRunBurst": 0.5}, {"startJobRunRate": None, "startJobRunBurst": 2},
+                {"startJobRunRate": 5, "rate": 5}):
+        status, out = post(server.endpoint, QUOTA_ROUTE, bad)
+        assert status == 400 and out["message"], bad
+    assert get(server.endpoint, QUOTA_ROUTE)["startJobRunRate"] is None, "a refused body changes nothing"
+
+
+def test_a_rate_quota_paces_a_burst_of_clients(server):
+    # 40 clients at once against 20 per second (a bucket of 5): about 5 get through at once, then 20 a second.
+    emr = boto3.client("emr-serverless", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                       aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": 1}, max_pool_connections=40))
+    app = new_app(emr, "quota-burst")
+    post(server.endpoint, QUOTA_ROUTE, {"startJobRunRate": 20, "startJobRunBurst": 5})
+    try:
+        accepted: list[float] = []
+        started = time.monotonic()
+
+        def until_accepted(i: int) -> None:
+            while True:
+                try:
+                    new_run(emr, app, f"burst-{i}", clientToken=f"burst-{i}")
+                    accepted.append(time.monotonic() - started)
+                    return
+                except ClientError as exc:
+                    assert exc.response["Error"]["Code"] == "ThrottlingException"
+                    time.sleep(0.01)
+
+        threads = [threading.Thread(target=until_accepted, args=(i,)) for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        view = get(server.endpoint, QUOTA_ROUTE)
+    finally:
+        post(server.endpoint, QUOTA_ROUTE, {"startJobRunRate": None})
+    assert len(accepted) == 40 and len(emr.list_job_runs(applicationId=app)["jobRuns"]) == 40
+    # (40 - 5) tokens at 20 per second: at least 1.75 s, whatever the machine's speed.
+    assert max(accepted) >= 1.7
+    assert view["startJobRunAttempts"] == 40 + view["startJobRunThrottled"] and view["startJobRunThrottled"] > 0
+
+
+def test_cli_start_job_run_rate_flags():
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = os.path.join(tmp, "ready.json")
+        script = os.path.join(HERE, "emr_serverless.py")
+        bad = subprocess.run([sys.executable, script, "--ready-file", ready, "--start-job-run-burst", "3"],
+                             capture_output=True, text=True, timeout=30)
+        assert bad.returncode == 2 and "needs --start-job-run-rate" in bad.stderr
+        proc = subprocess.Popen([sys.executable, script, "--ready-file", ready, "--quiet", "--start-job-run-rate", "0.001",
+                                 "--start-job-run-burst", "1"], stdout=subprocess.PIPE, text=True)
+        try:
+            endpoint = json.loads(proc.stdout.readline())["endpoint"]
+            assert get(endpoint, QUOTA_ROUTE)["startJobRunRate"] == 0.001
+            emr = boto3.client("emr-serverless", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                               aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": 1}))
+            app = new_app(emr, "cli-quota")
+            new_run(emr, app, "one")
+            assert error_code(lambda: new_run(emr, app, "two")) == ("ThrottlingException", 429)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+            proc.stdout.close()

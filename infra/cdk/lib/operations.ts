@@ -114,22 +114,22 @@ export function addOperations(stack: Stack, props: OperationsProps): { dashboard
       alarmActions: [topicArn],
       ...alarmProps,
     }).overrideLogicalId(id);
-  const anyOver = (threshold: number) => ({
+  // Any datapoint above zero in five minutes: any message, any error, any repair.
+  const anyIn = (namespace: string, metricName: string, dimension: string, value: string, statistic: string) => ({
+    namespace,
+    metricName,
+    dimensions: [{ name: dimension, value }],
+    statistic,
+    period: 300,
     comparisonOperator: 'GreaterThanThreshold',
-    threshold,
+    threshold: 0,
     evaluationPeriods: 1,
     treatMissingData: 'notBreaching',
   });
 
   for (const [queue, queueName] of Object.entries(props.failureQueues)) {
-    alarm(`${queue}Alarm`, `A message is waiting in ${queue}: an event or record the service gave up on.`, {
-      namespace: 'AWS/SQS',
-      metricName: 'ApproximateNumberOfMessagesVisible',
-      dimensions: [{ name: 'QueueName', value: queueName }],
-      statistic: 'Maximum',
-      period: 300,
-      ...anyOver(0),
-    });
+    alarm(`${queue}Alarm`, `A message is waiting in ${queue}: an event or record the service gave up on.`,
+      anyIn('AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', queueName, 'Maximum'));
   }
   for (const [fn, functionName] of Object.entries(props.streamConsumers)) {
     // IteratorAge is in milliseconds; the threshold is in seconds.
@@ -154,23 +154,11 @@ export function addOperations(stack: Stack, props: OperationsProps): { dashboard
     });
   }
   for (const [fn, functionName] of Object.entries(props.functions)) {
-    alarm(`${fn}ErrorsAlarm`, `${fn} failed an invocation (Lambda Errors).`, {
-      namespace: 'AWS/Lambda',
-      metricName: 'Errors',
-      dimensions: [{ name: 'FunctionName', value: functionName }],
-      statistic: 'Sum',
-      period: 300,
-      ...anyOver(0),
-    });
+    alarm(`${fn}ErrorsAlarm`, `${fn} failed an invocation (Lambda Errors).`,
+      anyIn('AWS/Lambda', 'Errors', 'FunctionName', functionName, 'Sum'));
   }
-  alarm('SweepRepairsAlarm', 'The monitor\'s sweep had to repair a job: EMR Serverless events are being lost.', {
-    namespace: METRIC_NAMESPACE,
-    metricName: 'SweepRepairs',
-    dimensions: [{ name: 'Function', value: 'monitor' }],
-    statistic: 'Sum',
-    period: 300,
-    ...anyOver(0),
-  });
+  alarm('SweepRepairsAlarm', 'The monitor\'s sweep had to repair a job: EMR Serverless events are being lost.',
+    anyIn(METRIC_NAMESPACE, 'SweepRepairs', 'Function', 'monitor', 'Sum'));
   const finished = (id: string, dimensions: Dimensions, stat: string): cloudwatch.CfnAlarm.MetricDataQueryProperty => ({
     id,
     metricStat: {

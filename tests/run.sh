@@ -51,16 +51,9 @@ cargo test --workspace
 # 4. Python: the PySpark driver on real Spark, the emulators' own tests, and every events/ sample
 #    replayed through the binaries against its expected outcome (events/expected.json), also through
 #    `cargo lambda invoke`: cargo-lambda is pinned and installed from PyPI into target/tools on first
-#    use (watch and invoke need none of its dependencies).
-cargo_lambda_version=1.9.2
+#    use by tests/install-cargo-lambda.sh (watch and invoke need none of its dependencies).
+"$root/tests/install-cargo-lambda.sh" "$root/.venv/bin/python"
 cargo_lambda="$root/target/tools/cargo-lambda"
-if ! "$cargo_lambda/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q "^cargo-lambda $cargo_lambda_version "; then
-  echo "installing cargo-lambda $cargo_lambda_version into target/tools (once; log: target/tools/cargo-lambda.log)"
-  rm -rf "$cargo_lambda" && mkdir -p "$root/target/tools"
-  "$root/.venv/bin/python" -m pip install --disable-pip-version-check --no-deps --target "$cargo_lambda" \
-    "cargo-lambda==$cargo_lambda_version" > "$root/target/tools/cargo-lambda.log" 2>&1 \
-    || { tail -20 "$root/target/tools/cargo-lambda.log"; echo "installing cargo-lambda failed" >&2; exit 1; }
-fi
 PATH="$PATH:$cargo_lambda/bin" "$root/.venv/bin/python" -m pytest -q tests/driver tests/emulator/selftest.py \
   tests/emulator/test_emr_serverless.py tests/emulator/test_local_aws.py tests/emulator/test_session_policy.py tests/test_replay.py tests/test_demo.py
 

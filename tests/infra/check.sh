@@ -19,31 +19,13 @@ failed=0
 # The CDK CLI stays offline: no version check, no telemetry, no notices (--no-notices below).
 export CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
-say() { printf '%s\n' "$*"; }
-pass() { say "PASS  $1${2:+ ($2)}"; }
-fail() { say "FAIL  $1${2:+: $2}"; failed=$((failed + 1)); }
-elapsed() { printf '%ss' "$(($(date +%s) - $1))"; }
-# Runs a command quietly; its output is shown only if it fails.
-quiet() {
-  local log
-  log=$(mktemp)
-  if "$@" >"$log" 2>&1; then rm -f "$log"; return 0; fi
-  cat "$log"; rm -f "$log"; return 1
-}
+# shellcheck source=tests/infra/lib.sh
+. tests/infra/lib.sh
 
 # ------------------------------------------------------------------------------------------- 1. tools
 t=$(date +%s)
-want=$(cat tests/infra/requirements.txt tests/infra/constraints.txt | sha256sum | cut -d' ' -f1)
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.pins.sha256" 2>/dev/null)" != "$want" ]; then
-  say "Installing the infrastructure checkers (cfn-lint, checkov) into .venv/infra ..."
-  if quiet python3 -m venv "$venv" \
-    && quiet "$venv/bin/python" -m pip install --disable-pip-version-check --upgrade pip \
-    && quiet "$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
-      -r tests/infra/requirements.txt -c tests/infra/constraints.txt; then
-    echo "$want" >"$venv/.pins.sha256"
-  else
-    fail "install .venv/infra"; exit 1
-  fi
+if ! pinned_venv "$venv" tests/infra/requirements.txt tests/infra/constraints.txt "the infrastructure checkers (cfn-lint, checkov)"; then
+  fail "install .venv/infra"; exit 1
 fi
 want=$(sha256sum "$cdk_dir/package-lock.json" | cut -d' ' -f1)
 if [ ! -d "$cdk_dir/node_modules" ] || [ "$(cat "$cdk_dir/node_modules/.lock.sha256" 2>/dev/null)" != "$want" ]; then
@@ -81,28 +63,7 @@ say "      ($(elapsed "$t"))"
 t=$(date +%s)
 findings=$(mktemp)
 "$venv/bin/cfn-lint" --format json infra/template.yaml >"$findings" 2>&1
-if verdict=$("$venv/bin/python" - "$findings" infra/cfn-lint-justified.json <<'EOF'
-import json, sys
-findings = json.load(open(sys.argv[1]))
-justified = json.load(open(sys.argv[2]))["justified"]
-used = set()
-bad = []
-for f in findings:
-    rule, message = f["Rule"]["Id"], f["Message"]
-    hit = [i for i, j in enumerate(justified) if j["rule"] == rule and j["message_contains"] in message and not rule.startswith("E")]
-    if hit:
-        used.update(hit)
-    else:
-        bad.append(f"{rule} {'/'.join(map(str, f['Location']['Path']))}: {message}")
-stale = [j["rule"] + " " + j["message_contains"] for i, j in enumerate(justified) if i not in used]
-for line in bad:
-    print("  unjustified:", line)
-for line in stale:
-    print("  justified but no longer reported (remove it):", line)
-print(f"{len(findings)} findings, {len(findings) - len(bad)} justified")
-sys.exit(1 if bad or stale else 0)
-EOF
-); then
+if verdict=$("$venv/bin/python" tests/infra/justified.py cfn-lint-json "$findings" infra/cfn-lint-justified.json); then
   pass "cfn-lint infra/template.yaml" "$(tail -1 <<<"$verdict"); $(elapsed "$t")"
 else
   say "$verdict"; fail "cfn-lint infra/template.yaml"

@@ -35,6 +35,8 @@ SCENARIOS: dict[str, dict[str, str]] = {
         # Cost per job: prices of the EMR region, job-level cost allocation off.
         "EmrPrices": '{"eu-west-1":{"X86_64":{"vCPUHour":0.052624,"memoryGBHour":0.0057785,"storageGBHour":0.000111}}}',
         "JobLevelCostAllocation": "false",
+        # The platform team's own alarm topic: the stack creates none.
+        "AlarmTopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:platform-alarms",
     },
     # The functions' own roles with every bucket list and extra job execution roles (PassRole on all of them).
     "function-roles-with-buckets": {
@@ -62,6 +64,11 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "AllowUnscopedJobs": "true",
         "JobPolicyArns": f"arn:aws:iam::{ACCOUNT}:policy/feature-store-read,arn:aws:iam::aws:policy/AWSGlueConsoleFullAccess",
         "JobExtraPolicyStatements": '[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"arn:aws:kms:us-east-1:123456789012:key/k"}]',
+        # The created alarm topic with an email subscription, and every threshold changed.
+        "AlarmEmail": "platform-team@example.com",
+        "IteratorAgeAlarmSeconds": "300",
+        "ErrorRateAlarmPercent": "25",
+        "StuckPipelineHours": "24",
     },
 }
 

@@ -204,6 +204,20 @@ def essentials(resources: dict[str, dict], outputs: dict[str, Any]) -> dict[str,
         (r["Properties"]["FunctionName"], r["Properties"]["Principal"], r["Properties"]["Action"], r["Properties"].get("SourceArn"))
         for r in of("AWS::Lambda::Permission").values()
     )
+    alarms = {name: r["Properties"] for name, r in of("AWS::CloudWatch::Alarm").items()}
+    dashboards = {
+        name: r["Properties"] | {"DashboardBody": json.loads(r["Properties"]["DashboardBody"])}
+        for name, r in of("AWS::CloudWatch::Dashboard").items()
+    }
+    topics = {name: r["Properties"] for name, r in of("AWS::SNS::Topic").items()}
+    topic_policies: set[tuple] = set()
+    for r in of("AWS::SNS::TopicPolicy").values():
+        topic_policies |= resource_policy(r["Properties"]["PolicyDocument"]["Statement"])
+    subscriptions = {name: r["Properties"] for name, r in of("AWS::SNS::Subscription").items()}
+    keys = {
+        name: r["Properties"] | {"KeyPolicy": sorted(map(canonical, r["Properties"]["KeyPolicy"]["Statement"]))}
+        for name, r in of("AWS::KMS::Key").items()
+    }
     invoke_configs = sorted(
         # SAM writes an empty DestinationConfig where CDK writes none: the same thing.
         canonical({k: v for k, v in r["Properties"].items() if v != {}}) for r in of("AWS::Lambda::EventInvokeConfig").values()
@@ -221,6 +235,12 @@ def essentials(resources: dict[str, dict], outputs: dict[str, Any]) -> dict[str,
         "buckets": buckets,
         "queues": queues,
         "log groups": log_groups,
+        "alarms": alarms,
+        "dashboards": dashboards,
+        "topics": topics,
+        "topic policies": sorted(topic_policies),
+        "subscriptions": subscriptions,
+        "kms keys": keys,
         "outputs": outputs,
         "resource types": sorted({r["Type"] for r in resources.values() if r["Type"] != "AWS::CDK::Metadata"}),
     }
@@ -228,7 +248,8 @@ def essentials(resources: dict[str, dict], outputs: dict[str, Any]) -> dict[str,
 
 CATEGORIES = [
     "functions", "event source mappings", "rules", "lambda permissions", "async invoke configs", "roles",
-    "queue policies", "bucket policies", "tables", "buckets", "queues", "log groups", "outputs", "resource types",
+    "queue policies", "bucket policies", "tables", "buckets", "queues", "log groups", "alarms", "dashboards", "topics",
+    "topic policies", "subscriptions", "kms keys", "outputs", "resource types",
 ]
 
 
@@ -648,3 +669,217 @@ def test_job_permission_settings_reach_submit_and_default_to_scoped_runs(kind, s
     for parameter, (variable, default) in JOB_PERMISSIONS.items():
         assert submit[variable] == SCENARIOS[scenario][parameter], f"{kind}: {parameter} -> submit {variable}"
         assert defaults[variable] == default, f"{kind}: {variable} defaults to {default!r}"
+
+
+# ------------------------------------------------------------------------------------------------ operations
+NAMESPACE = "ModelOp/SparkServerlessRuntime"
+# The Embedded Metric Format metrics the functions write (issue 15): name -> (the function that writes it, in the
+# dimension Function; its dimension sets besides Function). CloudWatch shows nothing for any other combination, so
+# a dashboard line or an alarm on one would stay empty without an error.
+METRICS = {
+    "JobsLaunched": ("submit", [(), ("JobType",)]),
+    "LaunchLatency": ("submit", [()]),
+    "SubmitFailures": ("submit", [(), ("Step", "Disposition")]),
+    "RecordsSkipped": ("submit", [("Reason",)]),
+    "LeaseTakeovers": ("submit", [()]),
+    "JobsFinished": ("monitor", [(), ("Status",), ("JobType", "Status")]),
+    "RunDuration": ("monitor", [("JobType",)]),
+    "QueuedTime": ("monitor", [()]),
+    "RunAttempts": ("monitor", [()]),
+    "JobFailures": ("monitor", [("FailureClass",)]),
+    "JobCost": ("monitor", [("JobType",)]),
+    "EventsIgnored": ("monitor", [("Reason",)]),
+    "SweepRepairs": ("monitor", [()]),
+    "StaleJobs": ("monitor", [()]),
+    **{n: ("cleanup", [()]) for n in ("FoldersCleaned", "ObjectsDeleted", "CancelsSent", "OrphanFolders", "CleanupRefusals")},
+}
+SEARCH = re.compile(r"""SEARCH\('\{([^}]*)\} MetricName="(\w+)" Function="(\w+)"', '(\w+)', (\d+)\)""")
+
+
+def dashboard_lines(v: dict) -> list[tuple[str, str, dict[str, str], dict]]:
+    """(namespace, metric, dimensions, options) of every metric line of the dashboard; SEARCH expressions as
+    (namespace, metric, {dimension: value or "*"}, {"stat", "period"})."""
+    (dashboard,) = v["dashboards"].values()
+    out = []
+    for widget in dashboard["DashboardBody"]["widgets"]:
+        for line in widget["properties"]["metrics"]:
+            if isinstance(line[0], dict):
+                search = SEARCH.fullmatch(line[0]["expression"])
+                assert search, line
+                schema, name, function, stat, period = search.groups()
+                namespace, *dimensions = schema.split(",")
+                out.append((namespace, name, {d: "*" for d in dimensions} | {"Function": function}, {"stat": stat, "period": period}))
+            else:
+                options = line[-1] if isinstance(line[-1], dict) else {}
+                names = [item for item in line if not isinstance(item, dict)]
+                out.append((names[0], names[1], dict(zip(names[2::2], names[3::2])), options))
+    return out
+
+
+def alarm_metrics(alarm: dict) -> list[tuple[str, str, dict[str, str]]]:
+    metrics = [q["MetricStat"]["Metric"] for q in alarm.get("Metrics", []) if "MetricStat" in q] or [alarm]
+    return [(m["Namespace"], m["MetricName"], {d["Name"]: d["Value"] for d in m["Dimensions"]}) for m in metrics]
+
+
+def metric_math(expression: str, **values: float | None) -> float:
+    """Evaluates the CloudWatch metric math these alarms use (FILL, IF, AND, comparisons, arithmetic) for one
+    datapoint; a metric without a datapoint is None."""
+    python = re.sub(r"FILL\((\w+), 0\)", r"(0 if \1 is None else \1)", expression)
+    python = re.sub(r"\bIF\(", "_if(", python).replace(" AND ", " and ")
+    assert not re.search(r"\b[A-Z]{2,}\b", python), f"metric math this test cannot evaluate: {expression}"
+    return eval(python, {"_if": lambda c, a, b: a if c else b}, values)  # noqa: S307 (the template's own text)
+
+
+def test_the_metric_catalogue_is_what_the_functions_write():
+    """METRICS against shared/src/metrics.rs's table (entry, metrics, dimension sets), which the binaries' tests hold
+    to the EMF lines they write."""
+    source = (ROOT / "shared" / "src" / "metrics.rs").read_text()
+    written = {}
+    for row in re.findall(r"^//! \| \[`\w+`\] \| (.*?) \| (.*?) \|$", source, re.M):
+        sets = [tuple(re.findall(r"\w+", s)) for s in re.findall(r"\[([^\]]*)\]", row[1])]
+        for name in re.findall(r"`(\w+)`", row[0]):
+            written[name] = sets
+    assert set(written) == set(METRICS), set(written) ^ set(METRICS)
+    for name, (_function, sets) in METRICS.items():
+        assert set(sets) <= set(written[name]), f"{name}: {sets} not among {written[name]}"
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_our_metrics_on_the_dashboard_and_in_alarms_are_ones_the_functions_write(kind, sam_transformed):
+    v = view(kind, "defaults", sam_transformed)
+    used = [(ns, name, dims) for ns, name, dims, _ in dashboard_lines(v)]
+    used += [m for alarm in v["alarms"].values() for m in alarm_metrics(alarm)]
+    ours = [(name, dims) for ns, name, dims in used if ns == NAMESPACE]
+    assert len(ours) > 20
+    for name, dims in ours:
+        assert name in METRICS, name
+        function, dimension_sets = METRICS[name]
+        assert dims.pop("Function") == function, name
+        assert tuple(sorted(dims)) in {tuple(sorted(s)) for s in dimension_sets}, f"{name} has no dimension set {sorted(dims)}"
+        for dimension, value in dims.items():
+            allowed = {"Status": {"COMPLETE", "ERROR", "CANCELLED", "*"}}.get(dimension, {"*"})
+            assert value in allowed, f"{name} {dimension}={value}: an open-ended dimension is graphed with SEARCH"
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_the_dashboard_shows_what_the_issue_asks_from_the_stacks_own_names(kind, sam_transformed):
+    v = view(kind, "defaults", sam_transformed)
+    (dashboard,) = v["dashboards"].values()
+    assert dashboard["DashboardName"] == "${AWS::StackName}-operations"
+    widgets = dashboard["DashboardBody"]["widgets"]
+    assert {w["properties"]["region"] for w in widgets} == {"${AWS::Region}"}
+    lines = dashboard_lines(v)
+    graphed = {(name, options.get("stat")) for _, name, _, options in lines}
+    for needed in [("JobsLaunched", "Sum"), ("JobsFinished", "Sum"), ("LaunchLatency", "p50"), ("LaunchLatency", "p99"),
+                   ("RunDuration", "Average"), ("QueuedTime", "p50"), ("JobFailures", "Sum"), ("JobCost", "Sum")]:
+        assert needed in graphed, needed
+    # Cost per hour by job type: the sum of JobCost over one-hour periods, one line per job type.
+    (cost,) = [(dims, options) for _, name, dims, options in lines if name == "JobCost"]
+    assert cost == ({"JobType": "*", "Function": "monitor"}, {"stat": "Sum", "period": "3600"})
+    # AWS metrics name the stack's own resources (placeholders of Refs and GetAtts), never a literal name.
+    for namespace, _, dims, _ in lines:
+        if namespace.startswith("AWS/"):
+            (value,) = dims.values()
+            assert re.fullmatch(r"\$\{\w+(\.QueueName)?\}", value), value
+    functions = set(FUNCTIONS)
+    by_metric = lambda metric: {dims[next(iter(dims))].strip("${}").removesuffix(".QueueName")  # noqa: E731
+                                for ns, name, dims, _ in lines if ns.startswith("AWS/") and name == metric}
+    assert by_metric("Errors") == by_metric("Duration") == functions
+    consumers = {m["FunctionName"].strip("${}") for m in v["event source mappings"].values()}
+    assert consumers == {"SubmitFunction", "CleanupFunction"} and by_metric("IteratorAge") == consumers
+    assert by_metric("ApproximateNumberOfMessagesVisible") == set(v["queues"])
+
+
+def failure_queues(v: dict) -> set[str]:
+    """Every queue the stack keeps failures in: the mappings' OnFailure destinations, the rules' DLQ, the functions' DLQ."""
+    arns = {m["DestinationConfig"]["OnFailure"]["Destination"] for m in v["event source mappings"].values()}
+    arns |= {json.loads(t)["DeadLetterConfig"]["Arn"] for r in v["rules"].values() for t in r["Targets"]}
+    arns |= {f["DeadLetterConfig"]["TargetArn"] for f in v["functions"].values() if f["DeadLetterConfig"]}
+    return {arn.strip("${}").removesuffix(".Arn") for arn in arns}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_every_failure_queue_function_and_stream_has_its_alarm(kind, scenario, sam_transformed):
+    v = view(kind, scenario, sam_transformed)
+    queues = failure_queues(v)
+    assert queues == set(v["queues"]) and len(queues) == 4
+    alarmed: dict[str, set[str]] = {}
+    for alarm in v["alarms"].values():
+        for namespace, name, dims in alarm_metrics(alarm):
+            if namespace.startswith("AWS/"):
+                (value,) = dims.values()
+                alarmed.setdefault(name, set()).add(value.strip("${}").removesuffix(".QueueName"))
+    assert alarmed["ApproximateNumberOfMessagesVisible"] == queues
+    assert alarmed["Errors"] == set(FUNCTIONS)
+    assert alarmed["IteratorAge"] == {m["FunctionName"].strip("${}") for m in v["event source mappings"].values()}
+    for alarm in v["alarms"].values():
+        if alarm.get("MetricName") in ("ApproximateNumberOfMessagesVisible", "Errors", "SweepRepairs"):
+            # Any message, any error, any repair.
+            assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["Statistic"]) in {
+                ("GreaterThanThreshold", "0", "Maximum"), ("GreaterThanThreshold", "0", "Sum")}
+    assert "SweepRepairsAlarm" in v["alarms"]
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_alarms_notify_the_created_topic_or_the_given_one(kind, sam_transformed):
+    created = view(kind, "defaults", sam_transformed)
+    assert created["topics"] == {"AlarmTopic": {"KmsMasterKeyId": "${AlarmTopicKey.Arn}"}}
+    assert created["kms keys"]["AlarmTopicKey"]["EnableKeyRotation"] == "true"
+    key_grants = {(s["Effect"], json.dumps(s["Principal"]), a) for s in map(json.loads, created["kms keys"]["AlarmTopicKey"]["KeyPolicy"])
+                  for a in as_list(s["Action"])}
+    assert {("Allow", '{"Service": "cloudwatch.amazonaws.com"}', a) for a in ("kms:Decrypt", "kms:GenerateDataKey*")} <= key_grants
+    policy = created["topic policies"]
+    assert ("${AlarmTopic}", "Allow", 'Service:"cloudwatch.amazonaws.com"', "sns:Publish", "ArnLike", "aws:SourceArn",
+            "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*") in policy
+    assert ("${AlarmTopic}", "Deny", "*", "sns:Publish", "Bool", "aws:SecureTransport", "false") in policy
+    assert created["subscriptions"] == {}
+    assert created["outputs"]["AlarmNotificationTopicArn"] == "${AlarmTopic}"
+
+    given = view(kind, "bring-your-own", sam_transformed)
+    topic = SCENARIOS["bring-your-own"]["AlarmTopicArn"]
+    assert given["topics"] == given["kms keys"] == {} and given["topic policies"] == []
+    assert given["outputs"]["AlarmNotificationTopicArn"] == topic
+
+    emailed = view(kind, "function-roles-with-buckets", sam_transformed)
+    assert emailed["subscriptions"] == {"AlarmEmailSubscription": {
+        "TopicArn": "${AlarmTopic}", "Protocol": "email", "Endpoint": SCENARIOS["function-roles-with-buckets"]["AlarmEmail"]}}
+    for v, actions in ((created, ["${AlarmTopic}"]), (given, [topic]), (emailed, ["${AlarmTopic}"])):
+        assert len(v["alarms"]) == 12
+        for name, alarm in v["alarms"].items():
+            assert alarm["AlarmActions"] == actions, name
+            assert f'"Alarms", {name}.' in alarm["AlarmDescription"]
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_alarm_thresholds_come_from_the_parameters(kind, sam_transformed):
+    for scenario, (age, rate, hours) in (("defaults", ("900", "10", "13")), ("function-roles-with-buckets", ("300", "25", "24"))):
+        alarms = view(kind, scenario, sam_transformed)["alarms"]
+        assert alarms["SubmitFunctionIteratorAgeAlarm"]["Threshold"] == alarms["CleanupFunctionIteratorAgeAlarm"]["Threshold"] == age
+        assert alarms["JobErrorRateAlarm"]["Threshold"] == rate
+        stuck = alarms["StuckPipelineAlarm"]
+        assert stuck["EvaluationPeriods"] == stuck["DatapointsToAlarm"] == hours
+        assert {q["MetricStat"]["Period"] for q in stuck["Metrics"] if "MetricStat" in q} == {"3600"}  # one datapoint an hour
+
+
+def expression(alarm: dict) -> str:
+    (query,) = [q for q in alarm["Metrics"] if q["ReturnData"] == "true"]
+    return query["Expression"]
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_metric_math_of_the_alarms(kind, sam_transformed):
+    alarms = view(kind, "defaults", sam_transformed)["alarms"]
+    # Iterator age: milliseconds to the threshold's seconds.
+    assert metric_math(expression(alarms["SubmitFunctionIteratorAgeAlarm"]), age=901_000) == 901
+    # ERROR rate: the share of finished jobs that ended in ERROR, 0 in an hour without an ERROR.
+    rate = expression(alarms["JobErrorRateAlarm"])
+    assert metric_math(rate, errors=2, all=5) == 40
+    assert metric_math(rate, errors=None, all=5) == 0
+    # Stuck: an hour counts only when the sweep saw stale jobs and nothing finished.
+    stuck = alarms["StuckPipelineAlarm"]
+    hour = lambda stale, finished: metric_math(expression(stuck), stale=stale, finished=finished)  # noqa: E731
+    assert hour(3, None) == 1 and hour(3, 0) == 1
+    assert hour(3, 1) == 0 and hour(None, None) == 0 and hour(0, None) == 0
+    assert (stuck["ComparisonOperator"], stuck["Threshold"]) == ("GreaterThanOrEqualToThreshold", "1")
+    assert stuck["TreatMissingData"] == alarms["JobErrorRateAlarm"]["TreatMissingData"] == "notBreaching"

@@ -78,6 +78,13 @@ export interface ServiceConfig {
   readonly streamRetryWindow: string;
   readonly streamMaximumRetryAttempts: number;
   readonly streamBatchSize: number;
+  /** Alarms (lib/operations.ts): an existing SNS topic (empty: the stack creates an encrypted one), an email to
+   * subscribe to the topic (empty: none), and the thresholds. */
+  readonly alarmTopicArn: string;
+  readonly alarmEmail: string;
+  readonly iteratorAgeAlarmSeconds: number;
+  readonly errorRateAlarmPercent: number;
+  readonly stuckPipelineHours: number;
 }
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::[0-9]{12}:role\/[A-Za-z0-9+=,.@_/-]+$/;
@@ -194,6 +201,11 @@ export function readConfig(node: Node): ServiceConfig {
     streamRetryWindow: r.oneOf('streamRetryWindow', '6h', Object.keys(STREAM_RETRY_WINDOWS)),
     streamMaximumRetryAttempts: r.number('streamMaximumRetryAttempts', 100, 0, 10000),
     streamBatchSize: r.number('streamBatchSize', 10, 1, 1000),
+    alarmTopicArn: r.string('alarmTopicArn', '', /^(arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256})?$/),
+    alarmEmail: r.string('alarmEmail', '', /^([^@\s]+@[^@\s]+\.[^@\s]+)?$/),
+    iteratorAgeAlarmSeconds: r.number('iteratorAgeAlarmSeconds', 900, 60, 86400),
+    errorRateAlarmPercent: r.number('errorRateAlarmPercent', 10, 1, 100),
+    stuckPipelineHours: r.number('stuckPipelineHours', 13, 1, 168),
   };
   // The template's Rules.
   if ((config.existingJobsTableName === '') !== (config.existingJobsTableStreamArn === '')) {

@@ -23,6 +23,7 @@ import { RustFunction } from 'cargo-lambda-cdk';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct, IConstruct } from 'constructs';
 import { STREAM_RETRY_WINDOWS, ServiceConfig } from './config';
+import { addOperations } from './operations';
 
 /** The tag submit puts on the applications it creates (shared/src/aws/emr.rs). */
 const MANAGED_BY_TAG = 'modelop:managedBy';
@@ -617,6 +618,23 @@ export class ModelOpSparkServerlessStack extends Stack {
       3,
     );
 
+    // ------------------------------------------------------------------------- dashboard, alarms, topic
+    const operations = addOperations(this, {
+      config: cfg,
+      functions: {
+        SubmitFunction: submitFunction.functionName,
+        MonitorFunction: monitorFunction.functionName,
+        CleanupFunction: cleanupFunction.functionName,
+      },
+      streamConsumers: { SubmitFunction: submitFunction.functionName, CleanupFunction: cleanupFunction.functionName },
+      failureQueues: {
+        SubmitStreamFailureQueue: submitStreamFailureQueue.queueName,
+        CleanupStreamFailureQueue: cleanupStreamFailureQueue.queueName,
+        EventsDeadLetterQueue: eventsDeadLetterQueue.queueName,
+        AsyncFailureQueue: asyncFailureQueue.queueName,
+      },
+    });
+
     // -------------------------------------------------------------------------------------------- outputs
     const output = (id: string, value: string, description?: string) => new CfnOutput(this, id, { value, description });
     output('JobsTableName', tableName, 'The jobs table (JOBS_TABLE) ModelOp Center writes jobs into.');
@@ -635,5 +653,7 @@ export class ModelOpSparkServerlessStack extends Stack {
     output('CleanupStreamFailureQueueUrl', cleanupStreamFailureQueue.queueUrl, 'Stream records cleanup gave up on.');
     output('EventsDeadLetterQueueUrl', eventsDeadLetterQueue.queueUrl, 'EventBridge events that could not be delivered.');
     output('AsyncFailureQueueUrl', asyncFailureQueue.queueUrl, 'Events monitor and cleanup failed on after their retries.');
+    output('OperationsDashboardName', operations.dashboardName, 'The CloudWatch dashboard of jobs, latency, cost and failures.');
+    output('AlarmNotificationTopicArn', operations.topicArn, 'The SNS topic the alarms notify (created, or AlarmTopicArn).');
   }
 }

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# `sam validate --lint` and `sam build` of infra/template.yaml, offline but for PyPI and crates.io: the README's
+# "Deploy" steps up to the deploy itself. Run by .ci/run after tests/run.sh (a release build takes minutes).
+#
+#  1. pinned tools: the SAM CLI (and Zig, which cargo-lambda links with) in .venv/sam from PyPI; cargo-lambda
+#     from PyPI into target/tools (tests/install-cargo-lambda.sh, shared with tests/run.sh);
+#  2. sam validate --lint;
+#  3. sam build --beta-features (BuildMethod rust-cargolambda: `cargo lambda build --release --bin <function>` in the
+#     workspace target/, so a second run is incremental) into infra/.aws-sam/build, which starts empty; each of the
+#     three functions must get its own bootstrap there, an executable for the architecture built.
+# The template deploys arm64 by default. Cross-compiling for it needs Rust's aarch64-unknown-linux-gnu standard
+# library (`rustup target add`, a download from outside the package registries): where it is installed the
+# default is built, elsewhere the build passes Architecture=x86_64, the template's other supported value.
+# Prints one PASS or FAIL line per check and exits non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+venv="$root/.venv/sam"
+build_dir="$root/infra/.aws-sam/build"
+failed=0
+# shellcheck source=tests/infra/lib.sh
+. tests/infra/lib.sh
+export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+
+# ------------------------------------------------------------------------------------------- 1. tools
+t=$(date +%s)
+if ! pinned_venv "$venv" tests/infra/sam-requirements.txt tests/infra/sam-constraints.txt "the SAM CLI and Zig"; then
+  fail "install .venv/sam"; exit 1
+fi
+quiet tests/install-cargo-lambda.sh "$venv/bin/python" || { fail "install cargo-lambda"; exit 1; }
+# The SAM CLI finds cargo-lambda on PATH; cargo-lambda finds Zig as `python3 -m ziglang` of .venv/sam.
+export PATH="$venv/bin:$root/target/tools/cargo-lambda/bin:$PATH"
+sam_version=$(sam --version 2>&1)
+cargo_lambda_version=$(cargo-lambda lambda --version 2>&1 | cut -d' ' -f1-2)
+zig_version=$(python3 -m ziglang version 2>&1)
+if [ "$sam_version" = "SAM CLI, version $(sed -n 's/^aws-sam-cli==//p' tests/infra/sam-requirements.txt)" ] \
+  && [ "$cargo_lambda_version" = "cargo-lambda 1.9.2" ] && [ -n "$zig_version" ]; then
+  pass "pinned tools for sam build" "$sam_version, $cargo_lambda_version, zig $zig_version; $(elapsed "$t")"
+else
+  fail "pinned tools for sam build" "got '$sam_version', '$cargo_lambda_version', zig '$zig_version'"
+fi
+
+# -------------------------------------------------------------------------------- 2. sam validate --lint
+t=$(date +%s)
+# It exits 1 on any match, warnings included, and cannot be given infra/cfn-lint-justified.json: its matches are
+# judged against that list as check.sh judges cfn-lint's (any error or unjustified warning fails).
+output=$(mktemp)
+(cd infra && sam validate --lint --template template.yaml) >"$output" 2>&1
+if verdict=$("$venv/bin/python" tests/infra/justified.py sam-validate "$output" infra/cfn-lint-justified.json); then
+  pass "sam validate --lint infra/template.yaml" "$(tail -1 <<<"$verdict"); $(elapsed "$t")"
+else
+  cat "$output"; say "$verdict"; fail "sam validate --lint infra/template.yaml"
+fi
+rm -f "$output"
+
+# ------------------------------------------------------------------------------------------- 3. sam build
+t=$(date +%s)
+if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+  architecture=arm64 overrides=()
+else
+  architecture=x86_64 overrides=(--parameter-overrides Architecture=x86_64)
+fi
+rm -rf "$build_dir"
+log="$root/infra/.aws-sam/sam-build.log"
+mkdir -p "$(dirname "$log")"
+# infra/samconfig.toml turns on the beta feature too; the flag is what the README's command says.
+if (cd infra && sam build --beta-features --template template.yaml --build-dir "$build_dir" "${overrides[@]}") >"$log" 2>&1; then
+  # ELF e_machine (bytes 18-19, little endian): 0x3e x86_64, 0xb7 aarch64.
+  machine=$([ "$architecture" = arm64 ] && echo b700 || echo 3e00)
+  problems=()
+  for function in SubmitFunction MonitorFunction CleanupFunction; do
+    binary=$(sed -n "/^  $function:/,/Binary:/s/.*Binary: *//p" infra/template.yaml)
+    bootstrap="$build_dir/$function/bootstrap"
+    if [ ! -x "$bootstrap" ]; then
+      problems+=("$function: no executable bootstrap")
+    elif [ "$(head -c 4 "$bootstrap" | od -An -tx1 | tr -d ' \n')" != 7f454c46 ] \
+      || [ "$(od -An -tx1 -j18 -N2 "$bootstrap" | tr -d ' \n')" != "$machine" ]; then
+      problems+=("$function: bootstrap is not an ELF executable for $architecture")
+    elif ! grep -q "functions/$binary/src/" "$bootstrap"; then
+      # The binary's own sources are named in it (panic locations): the bootstrap is $binary, not another function.
+      problems+=("$function: bootstrap is not the $binary binary")
+    fi
+  done
+  if [ "${#problems[@]}" -eq 0 ] && [ -f "$build_dir/template.yaml" ]; then
+    pass "sam build infra/template.yaml" "3 bootstraps, $architecture, in infra/.aws-sam/build; $(elapsed "$t")"
+  else
+    printf '  %s\n' "${problems[@]}"; fail "sam build infra/template.yaml" "log: infra/.aws-sam/sam-build.log"
+  fi
+else
+  tail -30 "$log"; fail "sam build infra/template.yaml" "log: infra/.aws-sam/sam-build.log"
+fi
+
+if [ "$failed" -ne 0 ]; then
+  say "sam checks: $failed FAILED"
+  exit 1
+fi
+say "sam checks: all passed"

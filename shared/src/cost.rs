@@ -34,10 +34,13 @@ use crate::run_controls::Architecture;
 /// `amount` is rounded to this many decimals of a US dollar (a millionth).
 pub const COST_DECIMALS: i32 = 6;
 
-/// vCPU-hours, memory GB-hours and storage GB-hours: EMR Serverless's `ResourceUtilization` /
-/// `TotalResourceUtilization` shape, with its field names.
+/// One figure per resource EMR Serverless bills, with its field names (`ResourceUtilization` /
+/// `TotalResourceUtilization`): as [`Utilization`], vCPU-hours, memory GB-hours and storage
+/// GB-hours; as [`UnitPrices`], US dollars per vCPU-hour, per memory GB-hour and per storage
+/// GB-hour (storage beyond the 20 GB each worker gets free).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Utilization {
+#[serde(deny_unknown_fields)]
+pub struct PerResource {
     #[serde(rename = "vCPUHour")]
     pub vcpu_hour: f64,
     #[serde(rename = "memoryGBHour")]
@@ -46,7 +49,13 @@ pub struct Utilization {
     pub storage_gb_hour: f64,
 }
 
-impl Utilization {
+/// vCPU-hours, memory GB-hours and storage GB-hours a run used or is billed for.
+pub type Utilization = PerResource;
+
+/// On-demand unit prices in USD.
+pub type UnitPrices = PerResource;
+
+impl PerResource {
     /// Whether every figure is zero (billed figures read so while EMR has not billed the run yet).
     pub fn is_zero(&self) -> bool {
         self.vcpu_hour == 0.0 && self.memory_gb_hour == 0.0 && self.storage_gb_hour == 0.0
@@ -178,19 +187,6 @@ pub fn usage_from_event(detail: &UtilizationDetail) -> Result<ResourceUsage, Str
         is_final: detail.resource_utilization_final.unwrap_or(false),
         as_of: Timestamp(calculated_to),
     })
-}
-
-/// On-demand unit prices in USD: per vCPU-hour, per memory GB-hour, per storage GB-hour (storage
-/// beyond the 20 GB each worker gets free).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnitPrices {
-    #[serde(rename = "vCPUHour")]
-    pub vcpu_hour: f64,
-    #[serde(rename = "memoryGBHour")]
-    pub memory_gb_hour: f64,
-    #[serde(rename = "storageGBHour")]
-    pub storage_gb_hour: f64,
 }
 
 /// Where a price came from.

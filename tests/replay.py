@@ -358,7 +358,8 @@ class CargoLambdaInvoker:
                 time.sleep(0.2)
 
     def describe(self, function: str) -> str:
-        return f"cargo lambda invoke {function} (cargo lambda watch on 127.0.0.1:{self.port})"
+        return (f"cargo lambda invoke {function} -A 127.0.0.1 --invoke-port {self.port} "
+                f"(cargo lambda watch -A 127.0.0.1 --invoke-port {self.port})")
 
     def invoke(self, function: str, path: str, payload: bytes) -> Invocation:
         offset = os.path.getsize(self.log_path)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command (README.md, tests/README.md; .ci/run calls exactly this).
 # Installs what the tests need on first use, starts the emulators on 127.0.0.1, runs every check
-# (infra, Rust, Python, end to end on local Spark, the benchmark harness in quick mode) and stops
-# the emulators however the run ends.
+# (infra, Rust, Python, end to end on local Spark, the benchmark harness in quick mode, and the SAM
+# build of infra/template.yaml) and stops the emulators however the run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -63,3 +63,8 @@ PATH="$PATH:$cargo_lambda/bin" "$root/.venv/bin/python" -m pytest -q tests/drive
 # 6. The benchmarks' quick mode, only to keep the harness working: no figure fails it (tests/README.md, "Benchmarks").
 ./tests/bench.sh --quick > "$work/bench.log" 2>&1 || { tail -50 "$work/bench.log"; echo "the benchmark harness broke" >&2; exit 1; }
 echo "bench --quick: ok ($(grep -o 'Run time: [0-9]* s' target/bench/BENCHMARKS-quick.md))"
+
+# 7. What the README's "Deploy" section runs, offline: sam validate --lint and sam build of infra/template.yaml
+#    (pinned SAM CLI, Zig and cargo-lambda from PyPI; a release build, minutes long the first time, incremental
+#    in target/ after that). One PASS or FAIL line per check (tests/infra/sam-build.sh).
+"$root/tests/infra/sam-build.sh"

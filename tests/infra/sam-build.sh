@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `sam validate --lint` and `sam build` of infra/template.yaml, offline but for PyPI and crates.io: the README's
-# "Deploy" steps up to the deploy itself. Run by .ci/run after tests/run.sh (a release build takes minutes).
+# "Deploy" steps up to the deploy itself. The last step of tests/run.sh (a release build takes minutes).
 #
 #  1. pinned tools: the SAM CLI (and Zig, which cargo-lambda links with) in .venv/sam from PyPI; cargo-lambda
 #     from PyPI into target/tools (tests/install-cargo-lambda.sh, shared with tests/run.sh);

@@ -92,6 +92,12 @@ impl DynamoJobStore {
         self.update_if(job_id, write).await.map(|written| written.is_some())
     }
 
+    /// A query of the `byJobStatus` index for `status` (`:status`); the caller adds the sort key
+    /// condition and any filter.
+    fn query_by_status(&self, status: JobStatus) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client.query().table_name(&self.table).index_name(BY_JOB_STATUS).expression_attribute_values(":status", s(status.as_str()))
+    }
+
     /// A consistent read of a job row (or of the projected fields); `None` when it is gone.
     async fn read_fields<T: serde::de::DeserializeOwned>(&self, job_id: &str, projection: Option<&str>) -> Result<Option<T>, AwsError> {
         let output = self
@@ -106,6 +112,19 @@ impl DynamoJobStore {
             .map_err(|e| classify(SERVICE, "GetItem", e))?;
         output.item.map(|item| decode_job("GetItem", item)).transpose()
     }
+}
+
+/// Every job a query finds, page after page; `operation` names it in errors.
+async fn collect_jobs(query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder, operation: &'static str) -> Result<Vec<MonitoredJob>, AwsError> {
+    let mut pages = query.into_paginator().send();
+    let mut jobs = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| classify(SERVICE, operation, e))?;
+        for item in page.items() {
+            jobs.push(decode_job("Query", item.clone())?);
+        }
+    }
+    Ok(jobs)
 }
 
 /// One conditional write: the update and condition expressions, their values and names.
@@ -388,24 +407,11 @@ impl MonitorStore for DynamoJobStore {
     }
 
     async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(BY_JOB_STATUS)
+        let query = self
+            .query_by_status(status)
             .key_condition_expression("jobStatus = :status AND updatedAt < :before")
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":before", s(&timestamp(before)))
-            .into_paginator()
-            .send();
-        let mut jobs = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify(SERVICE, "Query(byJobStatus)", e))?;
-            for item in page.items() {
-                jobs.push(decode_job("Query", item.clone())?);
-            }
-        }
-        Ok(jobs)
+            .expression_attribute_values(":before", s(&timestamp(before)));
+        collect_jobs(query, "Query(byJobStatus)").await
     }
 
     async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
@@ -436,26 +442,13 @@ impl MonitorStore for DynamoJobStore {
     }
 
     async fn jobs_awaiting_usage(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(BY_JOB_STATUS)
+        let query = self
+            .query_by_status(status)
             .key_condition_expression("jobStatus = :status AND updatedAt >= :since")
             .filter_expression("attribute_exists(sparkApplicationId) AND (attribute_not_exists(resourceUsage) OR resourceUsage.#final = :false)")
             .expression_attribute_names("#final", "final")
-            .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":since", s(&timestamp(since)))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .into_paginator()
-            .send();
-        let mut jobs = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify(SERVICE, "Query(byJobStatus, usage)", e))?;
-            for item in page.items() {
-                jobs.push(decode_job("Query", item.clone())?);
-            }
-        }
-        Ok(jobs)
+            .expression_attribute_values(":false", AttributeValue::Bool(false));
+        collect_jobs(query, "Query(byJobStatus, usage)").await
     }
 }

@@ -383,6 +383,7 @@ async fn the_binary_replays_every_cleanup_sample() {
     assert_eq!(metric_lines(&report, "OrphanFolders").iter().map(|l| l["OrphanFolders"].as_u64().unwrap()).sum::<u64>(), 2);
     assert!(env.staged_keys(HOSTILE).await.is_empty() && env.staged_keys("orphan-1").await.is_empty());
     assert_eq!(env.staged_keys(STILL_RUNNING).await.len(), 4);
+    assert_graceful_shutdown(&report);
 }
 
 #[tokio::test]

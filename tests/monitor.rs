@@ -5,6 +5,7 @@
 use chrono::{Duration, Utc};
 use integration_tests::*;
 use monitor::handler::Outcome;
+use shared::job_run::IgnoredReason;
 use serde_json::{json, Value};
 
 const LOG_GROUP: &str = "/aws/emr-serverless";
@@ -225,7 +226,7 @@ async fn late_repeated_and_out_of_order_events_change_nothing() {
     let done = env.job(&id).await.unwrap();
     for state in ["RUNNING", "SUCCESS", "SCHEDULED", "FAILED", "CANCELLED", "HIBERNATING"] {
         let outcome = monitor.handle_event(&state_change_event(&app, &run, Some(&id), state)).await.unwrap();
-        assert!(matches!(outcome, Outcome::Ignored(_)), "{state}: {outcome:?}");
+        assert!(matches!(outcome, Outcome::Ignored { .. }), "{state}: {outcome:?}");
     }
     assert_eq!(env.job(&id).await.unwrap(), done, "a final job never changes");
 
@@ -259,7 +260,7 @@ async fn unknown_cancelling_and_retry_events_are_recorded_without_moving_the_sta
     for detail_type in ["EMR Serverless Job Resource Utilization Update", "EMR Serverless Application State Change"] {
         let mut other = state_change_event(&app, &run, Some(&id), "STARTED");
         other["detail-type"] = json!(detail_type);
-        assert!(matches!(monitor.handle_event(&other).await.unwrap(), Outcome::Ignored(_)));
+        assert!(matches!(monitor.handle_event(&other).await.unwrap(), Outcome::Ignored { .. }));
     }
     env.set_run_state(&app, &run, "CANCELLED", Some("Job run cancelled by user"));
     monitor.handle_event(&state_change_event(&app, &run, Some(&id), "CANCELLED")).await.unwrap();
@@ -309,7 +310,7 @@ async fn runs_that_are_not_ours_deleted_rows_and_malformed_events_are_acknowledg
     let env = TestEnv::new().await;
     let monitor = env.monitor_handler().await;
     let (app, stranger) = env.start_run_directly(&env.app_name, "some-other-teams-run").await;
-    assert_eq!(monitor.handle_event(&state_change_event(&app, &stranger, Some("some-other-teams-run"), "RUNNING")).await.unwrap(), Outcome::Ignored("not our job run".into()));
+    assert_eq!(monitor.handle_event(&state_change_event(&app, &stranger, Some("some-other-teams-run"), "RUNNING")).await.unwrap(), Outcome::ignored(IgnoredReason::NotOurs, "not our job run"));
 
     let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
     env.dynamodb.delete_item().table_name(&env.table).key("id", aws_sdk_dynamodb::types::AttributeValue::S(id.clone())).send().await.unwrap();
@@ -320,7 +321,7 @@ async fn runs_that_are_not_ours_deleted_rows_and_malformed_events_are_acknowledg
     no_run_id["detail"].as_object_mut().unwrap().remove("jobRunId");
     for malformed in [no_run_id, json!({ "detail-type": "EMR Serverless Job Run State Change", "detail": "oops" }), json!([1, 2]), json!(null)] {
         let outcome = monitor.handle_event(&malformed).await.expect("acknowledged, not retried");
-        assert!(matches!(outcome, Outcome::Ignored(_)), "{outcome:?}");
+        assert!(matches!(outcome, Outcome::Ignored { .. }), "{outcome:?}");
     }
 }
 
@@ -460,8 +461,8 @@ async fn utilization_events_keep_usage_current_in_order_and_the_final_one_comple
     let steps = [
         (&first, Outcome::UsageRecorded { job_id: id.clone(), is_final: false }),
         (&second, Outcome::UsageRecorded { job_id: id.clone(), is_final: false }),
-        (&first, Outcome::Ignored("usage not newer".into())),
-        (&second, Outcome::Ignored("usage not newer".into())),
+        (&first, Outcome::ignored(IgnoredReason::Late, "usage not newer")),
+        (&second, Outcome::ignored(IgnoredReason::Late, "usage not newer")),
     ];
     for (step, (event, outcome)) in steps.into_iter().enumerate() {
         assert_eq!(monitor.handle_event(event).await.unwrap(), outcome, "step {step}");
@@ -484,7 +485,7 @@ async fn utilization_events_keep_usage_current_in_order_and_the_final_one_comple
     let last = env.utilization_event(&app, &run, json!({ "final": true }));
     assert_eq!(monitor.handle_event(&last).await.unwrap(), Outcome::UsageRecorded { job_id: id.clone(), is_final: true });
     let late = env.utilization_event(&app, &run, json!({ "final": false, "calculatedTo": minutes_ago(-5) }));
-    assert_eq!(monitor.handle_event(&late).await.unwrap(), Outcome::Ignored("usage not newer".into()));
+    assert_eq!(monitor.handle_event(&late).await.unwrap(), Outcome::ignored(IgnoredReason::Late, "usage not newer"));
     let job = env.job(&id).await.unwrap();
     assert_eq!((usage(&job).0, usage(&job).2), (Some(true), Some("billed")));
     assert!(job["resourceUsage"]["billed"]["vCPUHour"].as_f64().unwrap() > 0.0, "{:#}", job["resourceUsage"]);

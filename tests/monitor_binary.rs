@@ -104,4 +104,5 @@ async fn the_binary_replays_the_monitor_samples() {
     assert_eq!((sweep[0]["StaleJobs"].as_u64(), sweep[0]["SweepRepairs"].as_u64()), (Some(0), Some(0)), "a fresh COMPLETE job is neither stale nor repaired");
     let logs = report["binaryStderr"].as_str().unwrap_or_default();
     assert!(logs.contains("malformed event acknowledged"), "{logs}");
+    assert_graceful_shutdown(&report);
 }

@@ -98,6 +98,7 @@ async fn the_binary_replays_every_sample_event() {
     assert!(skipped.contains(&("NotOurs", Some(OTHER_RUNTIME))), "{skipped:?}");
     assert!(skipped.contains(&("Malformed", None)) && skipped.iter().any(|(r, _)| *r == "NotInsert"), "{skipped:?}");
     assert_eq!(metric_declaration(metric_lines(&report, "RecordsSkipped")[0], "RecordsSkipped").unwrap().2, dimension_sets(&[&["Function", "Reason"]]));
+    assert_graceful_shutdown(&report);
 }
 
 const MODELOP_JOB: &str = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b15";
@@ -168,4 +169,59 @@ async fn a_missing_setting_fails_the_cold_start_naming_it() {
     assert_ne!(report["failure"], Value::Null, "the binary must not serve events without its configuration");
     let logs = report["binaryStderr"].as_str().unwrap_or_default();
     assert!(logs.contains("JOBS_TABLE is required but not set"), "{logs}");
+}
+
+/// An address nothing listens on: a port the OS gave out, then closed again.
+fn closed_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn failures_are_counted_by_step_and_disposition() {
+    let env = TestEnv::new().await;
+    // A job no retry can fix: its primary source has no scoring function (validation).
+    let invalid = uuid::Uuid::new_v4().to_string();
+    let mut job = created_job(&invalid, "MODEL_BATCH_JOB");
+    job["model"]["storedModel"]["modelAssets"][0]["sourceCode"] = serde_json::json!("def action(a):\n    pass\n");
+    env.put_job(&job).await;
+    // A valid job whose EMR Serverless endpoint does not answer: retried, not ended.
+    let valid = uuid::Uuid::new_v4().to_string();
+    env.put_job(&created_job(&valid, "MODEL_BATCH_JOB")).await;
+    let batch = env.insert_batch().await;
+    let dir = std::env::temp_dir().join(format!("submit-failures-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let event = dir.join("insert-two-jobs.json");
+    std::fs::write(&event, serde_json::to_vec(&batch).unwrap()).unwrap();
+
+    let mut function_env = env.function_env();
+    function_env.push(("AWS_ENDPOINT_URL_EMR_SERVERLESS".into(), closed_endpoint()));
+    let report = invoke_binary(&function_binary("submit"), &[event], &function_env);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(report["failure"], Value::Null, "{report:#}");
+    let body = &report["invocations"][0]["body"];
+    let failed: Vec<&Value> = body["batchItemFailures"].as_array().unwrap().iter().map(|f| &f["itemIdentifier"]).collect();
+    let valid_sequence = &batch["Records"].as_array().unwrap().iter().find(|r| r["dynamodb"]["Keys"]["id"]["S"] == valid.as_str()).unwrap()["dynamodb"]["SequenceNumber"];
+    assert_eq!(failed, [valid_sequence], "only the transient failure is retried: {body}");
+    assert_eq!(env.job(&invalid).await.unwrap()["jobStatus"], "ERROR");
+    assert_ne!(env.job(&valid).await.unwrap()["jobStatus"], "ERROR");
+
+    // One SubmitFailures line per failed record: the step and the disposition as dimensions,
+    // the job id a property.
+    let lines = metric_lines(&report, "SubmitFailures");
+    for line in &lines {
+        let declared = metric_declaration(line, "SubmitFailures").unwrap();
+        assert_eq!(declared, ("ModelOp/SparkServerlessRuntime".to_string(), Some("Count".to_string()), dimension_sets(&[&["Function"], &["Function", "Step", "Disposition"]])));
+    }
+    let mut seen: Vec<(&str, &str, &str, u64)> = lines
+        .iter()
+        .map(|l| (l["JobId"].as_str().unwrap(), l["Step"].as_str().unwrap(), l["Disposition"].as_str().unwrap(), l["SubmitFailures"].as_u64().unwrap()))
+        .collect();
+    seen.sort();
+    let mut expected = vec![(invalid.as_str(), "validate job", "Permanent", 1), (valid.as_str(), "resolve EMR Serverless application", "Transient", 1)];
+    expected.sort();
+    assert_eq!(seen, expected, "{:#}", report["binaryMetrics"]);
+    assert!(metric_lines(&report, "JobsLaunched").is_empty());
 }

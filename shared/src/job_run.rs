@@ -309,26 +309,51 @@ pub enum Transition {
     /// `history_only` (a state this code does not know) the state goes into `statusHistory` but
     /// not into `emrState`, so it cannot hide the order of the known states that follow.
     Apply { status: JobStatus, emr_state: String, history_only: bool },
-    /// A repeated, older or late event, or a job already final: nothing to write.
-    Ignore(&'static str),
+    /// A repeated, older or late event, or a job already final: nothing to write. `detail` is
+    /// for the log; `reason` is the `Reason` dimension of `EventsIgnored`.
+    Ignore { reason: IgnoredReason, detail: &'static str },
+}
+
+/// Why an event changed nothing: the `Reason` dimension of the monitor's `EventsIgnored` metric
+/// (`shared/src/metrics.rs`), a fixed few so the metric stays low-cardinality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+pub enum IgnoredReason {
+    /// The job has moved past what the event says (an older state, a job already final, usage
+    /// figures not newer than the row's).
+    Late,
+    /// The row already has what the event says (a redelivery, or a repeated EMR state).
+    Duplicate,
+    /// The run is not one this service launched (another team's run on a shared application),
+    /// or its job's status cannot be read.
+    NotOurs,
+    /// The event does not have the shape its `detail-type` promises.
+    Malformed,
+    /// A `detail-type` this function is not subscribed to handle.
+    Unhandled,
+    /// The event carries nothing to record yet (a utilization update with no figures).
+    Empty,
+}
+
+fn ignore(reason: IgnoredReason, detail: &'static str) -> Transition {
+    Transition::Ignore { reason, detail }
 }
 
 /// The forward-only rule. `current_emr` is the last EMR state applied to the job, if any.
 pub fn decide_status_change(current: JobStatus, current_emr: Option<&str>, event: &EmrState) -> Transition {
     if current.is_terminal() {
-        return Transition::Ignore("the job is already final");
+        return ignore(IgnoredReason::Late, "the job is already final");
     }
     let status = event.job_status().unwrap_or(current);
     if status_rank(status) < status_rank(current) {
-        return Transition::Ignore("an older event: the job has moved on");
+        return ignore(IgnoredReason::Late, "an older event: the job has moved on");
     }
     if let (Some(new), Some(old)) = (event.rank(), current_emr.map(EmrState::parse).and_then(|s| s.rank())) {
         if new <= old {
-            return Transition::Ignore("a repeated or older EMR state");
+            return ignore(IgnoredReason::Duplicate, "a repeated or older EMR state");
         }
     }
     if current_emr == Some(event.as_str()) {
-        return Transition::Ignore("a repeated EMR state");
+        return ignore(IgnoredReason::Duplicate, "a repeated EMR state");
     }
     let history_only = matches!(event, EmrState::Unknown(_));
     Transition::Apply { status, emr_state: event.as_str().to_string(), history_only }
@@ -448,13 +473,13 @@ mod tests {
             (Running, Some("RUNNING"), "HIBERNATING", record(Running, "HIBERNATING")),
             (Waiting, None, "HIBERNATING", record(Waiting, "HIBERNATING")),
             (Running, Some("HIBERNATING"), "SUCCESS", apply(Complete, "SUCCESS")),
-            (Running, Some("RUNNING"), "RUNNING", Transition::Ignore("a repeated or older EMR state")),
-            (Running, Some("RUNNING"), "SCHEDULED", Transition::Ignore("an older event: the job has moved on")),
-            (Running, Some("HIBERNATING"), "HIBERNATING", Transition::Ignore("a repeated EMR state")),
-            (Waiting, Some("SCHEDULED"), "PENDING", Transition::Ignore("a repeated or older EMR state")),
-            (Complete, Some("SUCCESS"), "RUNNING", Transition::Ignore("the job is already final")),
-            (Cancelled, None, "SUCCESS", Transition::Ignore("the job is already final")),
-            (Error, Some("FAILED"), "FAILED", Transition::Ignore("the job is already final")),
+            (Running, Some("RUNNING"), "RUNNING", ignore(IgnoredReason::Duplicate, "a repeated or older EMR state")),
+            (Running, Some("RUNNING"), "SCHEDULED", ignore(IgnoredReason::Late, "an older event: the job has moved on")),
+            (Running, Some("HIBERNATING"), "HIBERNATING", ignore(IgnoredReason::Duplicate, "a repeated EMR state")),
+            (Waiting, Some("SCHEDULED"), "PENDING", ignore(IgnoredReason::Duplicate, "a repeated or older EMR state")),
+            (Complete, Some("SUCCESS"), "RUNNING", ignore(IgnoredReason::Late, "the job is already final")),
+            (Cancelled, None, "SUCCESS", ignore(IgnoredReason::Late, "the job is already final")),
+            (Error, Some("FAILED"), "FAILED", ignore(IgnoredReason::Late, "the job is already final")),
         ];
         for (status, emr, event, expected) in cases {
             assert_eq!(decide_status_change(status, emr, &EmrState::parse(event)), expected, "{status} {emr:?} <- {event}");

@@ -1,7 +1,8 @@
 //! Operational metrics: one CloudWatch Embedded Metric Format (EMF) line on stdout per unit of
 //! work (a launched job, a finished job, a skipped record, a sweep...), written by `metrique`
 //! (awslabs) as the unit ends. CloudWatch Logs turns the lines into metrics: no API call, no
-//! added latency, and nothing buffered, so an error path or a shutdown loses none.
+//! added latency, and nothing buffered, so an error path or a shutdown loses none. At Lambda's
+//! Shutdown phase [`at_shutdown`] detaches the sink and flushes stdout.
 //!
 //! Namespace [`NAMESPACE`]; every metric carries the dimension `Function` (`submit`, `monitor`,
 //! `cleanup`), and only low-cardinality ones besides (job type, status, failure class, step,
@@ -52,9 +53,23 @@ struct Globals {
 /// Sends every entry of this process to stdout as EMF, each written when it is dropped (metrique's
 /// `FlushImmediately`: a Lambda environment is frozen between invocations, so a background queue
 /// could hold lines across a freeze or lose them at shutdown). Keep the handle for the process's
-/// life; without it (tests of handlers), entries go nowhere.
+/// life, or give it to [`at_shutdown`]; without a sink (tests of handlers), entries go nowhere.
 pub fn emit_to_stdout(function: Function) -> AttachHandle {
     ServiceMetrics::write_directly_to(emf().output_to(std::io::stdout()).merge_globals(Globals { function: function.into() }))
+}
+
+/// The hook for Lambda's Shutdown phase (`lambda_runtime::spawn_graceful_shutdown_handler`,
+/// which registers the no-op internal extension Lambda sends SIGTERM to a runtime for, and gives
+/// it 500 ms): it logs the shutdown, drops `metrics` (the handle [`emit_to_stdout`] returned),
+/// which detaches the sink after any entry still being written, and flushes stdout. With every
+/// entry written as it ends this is the second guard, not the first: nothing is normally left.
+pub fn at_shutdown(metrics: AttachHandle) -> impl FnOnce() -> std::future::Ready<()> + Send + 'static {
+    move || {
+        tracing::info!("shutdown: flushing metrics");
+        drop(metrics);
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        std::future::ready(())
+    }
 }
 
 fn emf() -> Emf {
@@ -215,9 +230,10 @@ struct EventIgnored {
     events_ignored: u64,
 }
 
-/// `EventsIgnored` 1, by `reason`: `Late`, `NotOurs`, `Malformed`, `Unhandled` or `Other`.
-pub fn event_ignored(reason: &'static str) {
-    emit!(EventIgnored { reason, events_ignored: 1 });
+/// `EventsIgnored` 1, by `reason` ([`IgnoredReason`](crate::job_run::IgnoredReason)'s names:
+/// `Late`, `Duplicate`, `NotOurs`, `Malformed`, `Unhandled`, `Empty`).
+pub fn event_ignored(reason: crate::job_run::IgnoredReason) {
+    emit!(EventIgnored { reason: reason.into(), events_ignored: 1 });
 }
 
 #[metrics(rename_all = "PascalCase")]

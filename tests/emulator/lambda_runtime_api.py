@@ -33,6 +33,8 @@ Prints one JSON document to stdout:
                       "errorType": <Lambda-Runtime-Function-Error-Type header; errors only>}, ...],
      "initError": null | <body posted to /runtime/init/error>,
      "binaryExitCode": null | N,   # set if the binary exited before it was stopped
+     "extensions": [NAME, ...],    # extensions registered through the Extensions API
+     "shutdown": null | {"signal": "SIGTERM" | "SIGKILL", "graceMs": N, "exitCode": N, "killed": bool},
      "failure": null | "<why the run stopped early>",
      "binaryStderr": "<last 20k chars of the binary's stdout+stderr>",
      "binaryMetrics": [<every CloudWatch EMF line the binary wrote (a JSON object with "_aws"), parsed>]}
@@ -40,7 +42,11 @@ Prints one JSON document to stdout:
 Exit status: 0 if every event got a response or an error response (the caller
 asserts on the bodies); 1 if the binary exited, reported an init error, or an
 event timed out (later events are then not sent); 2 on bad arguments.
-The binary is always stopped at the end (SIGTERM, then SIGKILL).
+The binary is always stopped at the end as Lambda's Shutdown phase stops a runtime: SIGKILL
+if no extension registered; SIGTERM and 500 ms, then SIGKILL, if an internal extension did
+(``lambda_runtime``'s graceful-shutdown handler registers one). The Extensions API
+(``/2020-01-01/extension/register`` and ``/event/next``) serves extensions registered for no
+events; ``next`` then waits until the environment ends, as on Lambda.
 """
 
 from __future__ import annotations
@@ -64,6 +70,11 @@ from emr_serverless import read_body
 
 HOST = "127.0.0.1"
 API = "/2018-06-01/runtime"
+EXTENSION_API = "/2020-01-01/extension"
+# Lambda's Shutdown phase (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html,
+# "Shutdown phase"): with no extension registered the runtime is simply killed; with an internal
+# extension it gets SIGTERM and 500 ms (external extensions: 2,000 ms) before SIGKILL.
+SHUTDOWN_GRACE_INTERNAL_SECONDS = 0.5
 ACCOUNT_ID = "123456789012"
 LOG_TAIL_CHARS = 20_000
 LOG_BUFFER_BYTES = 1 << 20
@@ -131,6 +142,8 @@ class RuntimeApi:
         self.lock = threading.Lock()
         self.init_error: Any = None
         self.init_error_event = threading.Event()
+        # Extensions API: the extensions registered (id → {"name", "events"}).
+        self.extensions: dict[str, dict[str, Any]] = {}
         self.closing = threading.Event()
         self.httpd = _Server((HOST, 0), _make_handler(self))
         self._thread: threading.Thread | None = None
@@ -214,6 +227,9 @@ def _make_handler(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
             self._send(status, {"errorType": error_type, "errorMessage": message})
 
         def do_GET(self) -> None:
+            if self.path == f"{EXTENSION_API}/event/next":
+                self._extension_next()
+                return
             if self.path != f"{API}/invocation/next":
                 self._error(404, "NotFound", f"no route GET {self.path}")
                 return
@@ -237,8 +253,40 @@ def _make_handler(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
                 },
             )
 
+        def _extension_next(self) -> None:
+            ext = api.extensions.get(self.headers.get("Lambda-Extension-Identifier", ""))
+            if ext is None:
+                self._error(403, "Extension.UnknownExtensionIdentifier", "unknown Lambda-Extension-Identifier")
+                return
+            if ext["events"]:
+                self._error(400, "Extension.UnsupportedEvents",
+                            f"this emulator delivers no extension events; registered for {ext['events']}")
+                return
+            # Registered for no events (an internal extension that only wants the runtime to get
+            # SIGTERM at shutdown): the call waits, as on Lambda, until the environment ends.
+            api.closing.wait()
+            self.close_connection = True
+
+        def _register_extension(self, body: bytes) -> None:
+            name = self.headers.get("Lambda-Extension-Name", "")
+            events = (_parse_body(body) or {}).get("events", []) if body else []
+            if not name or not isinstance(events, list):
+                self._error(400, "InvalidRequest", "Lambda-Extension-Name and a JSON {\"events\": [...]} are required")
+                return
+            if any(e.get("name") == name for e in api.extensions.values()):
+                self._error(409, "Extension.AlreadyRegistered", f"an extension named {name!r} is registered already")
+                return
+            ext_id = str(uuid.uuid4())
+            api.extensions[ext_id] = {"name": name, "events": events}
+            fn_name = api.function_arn.rsplit(":", 1)[-1]
+            self._send(200, {"functionName": fn_name, "functionVersion": "$LATEST", "handler": "bootstrap",
+                             "accountId": ACCOUNT_ID}, {"Lambda-Extension-Identifier": ext_id})
+
         def do_POST(self) -> None:
             body = read_body(self)
+            if self.path == f"{EXTENSION_API}/register":
+                self._register_extension(body)
+                return
             if self.path == f"{API}/init/error":
                 api.init_error = _parse_body(body)
                 api.init_error_event.set()
@@ -275,6 +323,7 @@ class Binary:
         self.metrics: list[dict] = []
         self._partial = b""
         self.exit_code_before_stop: int | None = None
+        self.shutdown: dict[str, Any] | None = None
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -305,15 +354,26 @@ class Binary:
     def exited(self) -> int | None:
         return self.proc.poll()
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float | None) -> None:
+        """Lambda's Shutdown phase: with ``grace_seconds`` (an extension is registered) SIGTERM,
+        then SIGKILL once the grace is over; without, SIGKILL at once. ``shutdown`` says how it
+        went: {"signal", "graceMs", "exitCode", "killed"} (exitCode: the process's own, or
+        -9 when it was killed)."""
         self.exit_code_before_stop = self.proc.poll()
         if self.exit_code_before_stop is None:
-            self._signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
+            killed = grace_seconds is None
+            if not killed:
+                self._signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=grace_seconds)
+                except subprocess.TimeoutExpired:
+                    killed = True
+            if killed:
                 self._signal(signal.SIGKILL)
                 self.proc.wait()
+            self.shutdown = {"signal": "SIGKILL" if grace_seconds is None else "SIGTERM",
+                             "graceMs": round((grace_seconds or 0) * 1000), "exitCode": self.proc.returncode,
+                             "killed": killed}
         self._reader.join(timeout=3)
 
     def _signal(self, sig: int) -> None:
@@ -394,13 +454,15 @@ def invoke(binary_path: str, events: list[tuple[str, bytes]], env: list[tuple[st
             failure = "the binary reported an init error"
     finally:
         if binary is not None:
-            binary.stop()
+            binary.stop(SHUTDOWN_GRACE_INTERNAL_SECONDS if api.extensions else None)
         api.stop()
 
     report = {
         "invocations": [inv.report() for inv in invocations],
         "initError": api.init_error,
         "binaryExitCode": binary.exit_code_before_stop if binary else None,
+        "extensions": sorted(e["name"] for e in api.extensions.values()),
+        "shutdown": binary.shutdown if binary else None,
         "failure": failure,
         "binaryStderr": binary.log_tail() if binary else "",
         "binaryMetrics": binary.metrics if binary else [],

@@ -31,7 +31,7 @@ parent process dies):
   submit gets INSERTs of CREATED ``SPARK_SERVERLESS_RUNTIME`` jobs, cleanup gets MODIFYs into
   COMPLETE/ERROR/CANCELLED of that runtime (the template's filters; other records are skipped, as
   Lambda's filtering drops them), in batches of up to 10. A batch item failure makes the poller
-  re-read the shard from the reported sequence number; an invocation error retries the whole
+  re-deliver the batch from the first failed record on; an invocation error retries the whole
   batch (up to ``--max-retries`` times, then the batch is skipped, as with MaximumRetryAttempts).
 * EventBridge: the EMR events the template's JobRunEventsRule matches (source ``aws.emr-serverless``;
   Job Run State Change, Job Run Retry, Job Resource Utilization Update) go to monitor (retried 3
@@ -211,62 +211,67 @@ def lambda_record(record: dict, stream_arn: str) -> dict:
 
 
 class StreamMapping:
-    """One event source mapping: a shard position, a filter, a function."""
+    """One event source mapping: a position in each shard, a filter, a function.
+
+    Each shard is read once, in order, with the iterator moto hands back (``NextShardIterator``);
+    the records the filter accepts wait in ``pending`` until a delivery succeeds. A batch item
+    failure keeps the batch from its first failed record on (Lambda's checkpoint at the lowest
+    failed sequence number); the failed record is found by its position in the batch, not by
+    arithmetic on sequence numbers, which moto assigns to concurrent writes out of order (and
+    sometimes twice)."""
 
     def __init__(self, name: str, streams: Any, stream_arn: str, function: LambdaFunction, accept: Any, max_retries: int) -> None:
         self.name, self.streams, self.stream_arn = name, streams, stream_arn
         self.function, self.accept, self.max_retries = function, accept, max_retries
-        self.next_sequence: dict[str, int] = {}  # shard -> next sequence number to read
+        self.iterators: dict[str, str] = {}  # shard -> the iterator of what has not been read yet
+        self.pending: dict[str, list[dict]] = {}  # shard -> accepted records not yet delivered
         self.failures = 0
 
     def poll(self) -> bool:
-        """Reads and delivers one batch per shard; True when there was anything to read."""
+        """Reads each shard and delivers one batch per shard; True when there was anything to do."""
         busy = False
         shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
         for shard in shards:
             shard_id = shard["ShardId"]
-            if shard_id in self.next_sequence:
-                iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id,
-                                                           ShardIteratorType="AT_SEQUENCE_NUMBER",
-                                                           SequenceNumber=str(self.next_sequence[shard_id]))["ShardIterator"]
-            else:
-                iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id,
-                                                           ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-            records = self.streams.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)["Records"]
-            if not records:
+            pending = self.pending.setdefault(shard_id, [])
+            if len(pending) < BATCH_SIZE:
+                iterator = self.iterators.get(shard_id) or self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+                out = self.streams.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)
+                self.iterators[shard_id] = out.get("NextShardIterator") or iterator
+                read = [lambda_record(r, self.stream_arn) for r in out["Records"]]
+                pending.extend(r for r in read if self.accept(r))
+                busy = busy or bool(read)
+            if not pending:
                 continue
             busy = True
-            after_last = int(records[-1]["dynamodb"]["SequenceNumber"]) + 1
-            batch = [lambda_record(r, self.stream_arn) for r in records]
-            matching = [r for r in batch if self.accept(r)]
-            if not matching:
-                self.next_sequence[shard_id] = after_last
-                continue
-            self.next_sequence[shard_id] = self._deliver(matching, after_last)
+            batch = pending[:BATCH_SIZE]
+            del pending[:self._deliver(batch)]
         return busy
 
-    def _deliver(self, records: list[dict], after_last: int) -> int:
+    def _deliver(self, records: list[dict]) -> int:
+        """Invokes the function with ``records``: how many of them are done (from the front)."""
         ids = ", ".join(r["dynamodb"].get("Keys", {}).get("id", {}).get("S", "?") for r in records)
         status, body = self.function.invoke({"Records": records})
-        first = int(records[0]["dynamodb"]["SequenceNumber"])
         if status == "response":
-            failed = [f.get("itemIdentifier") for f in (body or {}).get("batchItemFailures", []) if isinstance(f, dict)]
+            failed = {str(f.get("itemIdentifier")) for f in (body or {}).get("batchItemFailures", []) if isinstance(f, dict)}
             if not failed:
                 log(f"{self.name} <- {len(records)} record(s) [{ids}]: ok")
                 self.failures = 0
-                return after_last
-            retry_from = min(int(s) for s in failed)
-            log(f"{self.name} <- {len(records)} record(s) [{ids}]: batch item failure from {retry_from}, re-delivering")
+                return len(records)
+            seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+            done = min((seqs.index(f) for f in failed if f in seqs), default=0)
+            log(f"{self.name} <- {len(records)} record(s) [{ids}]: batch item failure at record {done + 1}, re-delivering from it")
         else:
-            retry_from = first
+            done = 0
             log(f"{self.name} <- {len(records)} record(s) [{ids}]: invocation {status}: {str(body)[:300]}")
         self.failures += 1
         if self.failures > self.max_retries:
-            log(f"{self.name}: giving up on records from {retry_from} after {self.max_retries} retries")
+            log(f"{self.name}: giving up on {len(records) - done} record(s) after {self.max_retries} retries")
             self.failures = 0
-            return after_last
+            return len(records)
         time.sleep(min(0.5 * 2 ** self.failures, 5.0))
-        return retry_from
+        return done
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Unit tests of local_aws.py's stream plumbing (no servers): the SAM filters, batches, and
-re-delivery from the sequence number a batch item failure reports."""
+re-delivery from the record a batch item failure reports."""
 
 from __future__ import annotations
 
@@ -21,19 +21,22 @@ def record(seq: int, event: str, status: str, runtime: str = "SPARK_SERVERLESS_R
 
 
 class FakeStreams:
+    """One shard read in order: an iterator is a position in it, whatever the records' numbers."""
+
     def __init__(self, records: list[dict]) -> None:
         self.records = records
 
     def describe_stream(self, StreamArn: str) -> dict:
         return {"StreamDescription": {"Shards": [{"ShardId": "shard-1"}]}}
 
-    def get_shard_iterator(self, StreamArn: str, ShardId: str, ShardIteratorType: str, SequenceNumber: str = "0") -> dict:
-        start = 0 if ShardIteratorType == "TRIM_HORIZON" else int(SequenceNumber)
-        return {"ShardIterator": str(start)}
+    def get_shard_iterator(self, StreamArn: str, ShardId: str, ShardIteratorType: str) -> dict:
+        assert ShardIteratorType == "TRIM_HORIZON"
+        return {"ShardIterator": "0"}
 
     def get_records(self, ShardIterator: str, Limit: int) -> dict:
         start = int(ShardIterator)
-        return {"Records": [r for r in self.records if int(r["dynamodb"]["SequenceNumber"]) >= start][:Limit]}
+        page = self.records[start:start + Limit]
+        return {"Records": page, "NextShardIterator": str(start + len(page))}
 
 
 class FakeFunction:
@@ -100,6 +103,36 @@ def test_batches_skip_filtered_records_and_redeliver_from_the_failed_item(monkey
     # Everything after the failure is delivered once more, nothing before it.
     assert sum(batch.count(101) for batch in function.batches) == 1
     assert sum(batch.count(102) for batch in function.batches) == 2
+
+
+def test_records_numbered_out_of_order_are_each_delivered_and_retried_by_position(monkeypatch):
+    """moto numbers the stream records of concurrent writes out of order, sometimes twice the
+    same: the retry starts at the failed record's place in the batch, and nothing is skipped."""
+    monkeypatch.setattr(local_aws.time, "sleep", lambda _s: None)
+    numbers = [105, 103, 104, 104, 101, 102, 110, 108, 109, 107, 106, 111]
+    records = [record(n, "INSERT", "CREATED") for n in numbers]
+    for i, r in enumerate(records):  # distinct jobs, whatever their numbers
+        r["dynamodb"]["Keys"]["id"]["S"] = r["dynamodb"]["NewImage"]["id"]["S"] = f"job-{i}"
+
+    class KeyedFunction:
+        def __init__(self) -> None:
+            self.batches: list[list[str]] = []
+            self.failed = False
+
+        def invoke(self, payload: dict) -> tuple[str, dict]:
+            self.batches.append([r["dynamodb"]["Keys"]["id"]["S"] for r in payload["Records"]])
+            if not self.failed:  # the 5th record (number 101, the lowest) fails once
+                self.failed = True
+                return "response", {"batchItemFailures": [{"itemIdentifier": payload["Records"][4]["dynamodb"]["SequenceNumber"]}]}
+            return "response", {"batchItemFailures": []}
+
+    function = KeyedFunction()
+    drain(local_aws.StreamMapping("submit", FakeStreams(records), "arn:stream", function, local_aws.submit_filter, 3))
+    delivered = [k for batch in function.batches for k in batch]
+    assert sorted(set(delivered)) == sorted(f"job-{i}" for i in range(len(numbers)))
+    assert function.batches[1][0] == "job-4"
+    assert all(delivered.count(f"job-{i}") == 1 for i in range(4))  # before the failure: once
+    assert all(delivered.count(f"job-{i}") == 2 for i in range(4, 10))  # the failed batch's rest: again
 
 
 def test_lambda_record_shape():

@@ -720,6 +720,20 @@ pub fn invoke_binary(binary: &Path, events: &[PathBuf], env: &[(String, String)]
     })
 }
 
+/// The name `lambda_runtime`'s graceful-shutdown handler registers its no-op internal extension
+/// under (lambda_runtime 1.5, `spawn_graceful_shutdown_handler`).
+pub const SHUTDOWN_EXTENSION: &str = "_lambda-rust-runtime-no-op-graceful-shutdown-helper";
+
+/// Asserts that a binary run ([`invoke_binary`]) went through Lambda's Shutdown phase as a
+/// function with an internal extension does: the extension registered, SIGTERM, the metrics
+/// hook ran (`shared::metrics::at_shutdown`) and the process exited 0 within the 500 ms grace.
+pub fn assert_graceful_shutdown(report: &Value) {
+    assert_eq!(report["extensions"], json!([SHUTDOWN_EXTENSION]), "{report:#}");
+    assert_eq!(report["shutdown"], json!({ "signal": "SIGTERM", "graceMs": 500, "exitCode": 0, "killed": false }), "{:#}", report["binaryStderr"]);
+    let logs = report["binaryStderr"].as_str().unwrap_or_default();
+    assert!(logs.contains("shutdown: flushing metrics") && logs.contains("[runtime] Graceful shutdown completed"), "{logs}");
+}
+
 /// `target/<profile>/<name>` next to the running test binary.
 pub fn function_binary(name: &str) -> PathBuf {
     let test_exe = std::env::current_exe().expect("test binary path");

@@ -20,7 +20,7 @@ use shared::manifest::{output_locations, RESULTS_FOLDER, TAG_JOB_ID};
 use shared::failure::{ModelErrorRecord, MODEL_ERROR_FILE_NAME};
 use shared::job_run::{
     decide_status_change, driver_log_prefix, driver_log_streams, failure_message, statuses_before_or_at, DriverLogs, EmrState, FileOutputContent,
-    JobRunInfo, LogTail, MonitoredJob, OutputFile, StatusUpdate, Transition,
+    IgnoredReason, JobRunInfo, LogTail, MonitoredJob, OutputFile, StatusUpdate, Transition,
 };
 use shared::run_outcome::{
     attempt_from_run, attempts_from_listing, attempts_from_retry, job_failure, merge_attempts, provenance_of, run_ending, timeout_message, MergeRule,
@@ -146,11 +146,22 @@ pub struct JobRunDetail {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Applied { job_id: String, status: JobStatus, emr_state: String },
-    Ignored(String),
+    /// The event changed nothing: `reason` is the `Reason` dimension of `EventsIgnored`,
+    /// `detail` says what exactly (for logs and tests).
+    Ignored { reason: IgnoredReason, detail: String },
+    /// A Job Run Retry event's attempts joined the job's `attempts`.
+    RetryRecorded { job_id: String },
     /// A job's `resourceUsage` (and `cost`) written.
     UsageRecorded { job_id: String, is_final: bool },
     /// `usage_final`: finished jobs whose final usage the sweep's re-read completed.
     Swept { checked: usize, applied: usize, ended_stuck: usize, usage_final: usize },
+}
+
+impl Outcome {
+    /// `Ignored` with its reason and a detail.
+    pub fn ignored(reason: IgnoredReason, detail: impl Into<String>) -> Self {
+        Outcome::Ignored { reason, detail: detail.into() }
+    }
 }
 
 /// The function's logic over its ports; `new` takes the fields in order.
@@ -169,10 +180,8 @@ impl MonitorHandler {
     /// detail our own type.
     pub async fn handle_event(&self, payload: &Value) -> Result<Outcome, MonitorError> {
         let outcome = self.dispatch(payload).await;
-        if let Ok(Outcome::Ignored(reason)) = &outcome {
-            if let Some(reason) = ignored_reason(reason) {
-                metrics::event_ignored(reason);
-            }
+        if let Ok(Outcome::Ignored { reason, .. }) = &outcome {
+            metrics::event_ignored(*reason);
         }
         outcome
     }
@@ -215,7 +224,7 @@ impl MonitorHandler {
             SCHEDULED_EVENT => self.sweep(Utc::now()).await,
             other => {
                 debug!(event_id, detail_type = other, source = %event.source, "event type not handled; ignored");
-                Ok(Outcome::Ignored(format!("detail-type {other:?}")))
+                Ok(Outcome::ignored(IgnoredReason::Unhandled, format!("detail-type {other:?}")))
             }
         }
     }
@@ -224,7 +233,7 @@ impl MonitorHandler {
     pub async fn on_state(&self, application_id: &str, run_id: &str, run_name: Option<&str>, state: EmrState) -> Result<Outcome, MonitorError> {
         let Some(job) = self.find_job(application_id, run_id, run_name).await? else {
             debug!(application_id, job_run_id = run_id, "job run is not one of ours; ignored");
-            return Ok(Outcome::Ignored("not our job run".into()));
+            return Ok(Outcome::ignored(IgnoredReason::NotOurs, "not our job run"));
         };
         self.apply_state(&job, application_id, run_id, state).await
     }
@@ -232,15 +241,15 @@ impl MonitorHandler {
     async fn apply_state(&self, job: &MonitoredJob, application_id: &str, run_id: &str, state: EmrState) -> Result<Outcome, MonitorError> {
         let Some(current) = job.status() else {
             warn!(job_id = %job.id(), status = ?job.status(), "job has no readable status; event ignored");
-            return Ok(Outcome::Ignored("job status unreadable".into()));
+            return Ok(Outcome::ignored(IgnoredReason::NotOurs, "job status unreadable"));
         };
         if let EmrState::Unknown(name) = &state {
             warn!(job_id = %job.id(), job_run_id = run_id, emr_state = %name, "unknown EMR Serverless state: recorded, status kept");
         }
         let (status, emr_state, history_only) = match decide_status_change(current, job.emr_state.as_deref(), &state) {
-            Transition::Ignore(reason) => {
-                debug!(job_id = %job.id(), job_run_id = run_id, emr_state = state.as_str(), reason, "event changes nothing");
-                return Ok(Outcome::Ignored(reason.into()));
+            Transition::Ignore { reason, detail } => {
+                debug!(job_id = %job.id(), job_run_id = run_id, emr_state = state.as_str(), detail, "event changes nothing");
+                return Ok(Outcome::ignored(reason, detail));
             }
             Transition::Apply { status, emr_state, history_only } => (status, emr_state, history_only),
         };
@@ -285,7 +294,7 @@ impl MonitorHandler {
         let applied = self.write_status(&mut update).await.map_err(step_error(job.id(), Step::WriteStatus))?;
         if !applied {
             info!(job_id = %job.id(), job_run_id = run_id, emr_state = %emr_state, "job moved on meanwhile; event changes nothing");
-            return Ok(Outcome::Ignored("superseded".into()));
+            return Ok(Outcome::ignored(IgnoredReason::Late, "superseded"));
         }
         info!(job_id = %job.id(), job_run_id = run_id, from = %current, to = %status, emr_state = %emr_state, "job status applied");
         if status.is_terminal() {
@@ -432,7 +441,7 @@ impl MonitorHandler {
     async fn on_usage(&self, application_id: &str, run_id: &str, usage: ResourceUsage) -> Result<Outcome, MonitorError> {
         let Some(job) = self.find_job(application_id, run_id, None).await? else {
             debug!(application_id, job_run_id = run_id, "utilization of a job run that is not one of ours; ignored");
-            return Ok(Outcome::Ignored("not our job run".into()));
+            return Ok(Outcome::ignored(IgnoredReason::NotOurs, "not our job run"));
         };
         self.record_usage(&job, usage).await
     }
@@ -448,7 +457,7 @@ impl MonitorHandler {
         };
         match usage_from_run(figures, now) {
             Some(usage) => self.record_usage(job, usage).await,
-            None => Ok(Outcome::Ignored("no utilization figures yet".into())),
+            None => Ok(Outcome::ignored(IgnoredReason::Empty, "no utilization figures yet")),
         }
     }
 
@@ -456,12 +465,12 @@ impl MonitorHandler {
     async fn record_usage(&self, job: &MonitoredJob, usage: ResourceUsage) -> Result<Outcome, MonitorError> {
         if !supersedes(&usage, job.resource_usage.as_ref()) {
             debug!(job_id = %job.id(), as_of = %usage.as_of, "usage not newer than the row's; ignored");
-            return Ok(Outcome::Ignored("usage not newer".into()));
+            return Ok(Outcome::ignored(IgnoredReason::Late, "usage not newer"));
         }
         let cost = self.price(job, &usage);
         let written = self.store.record_usage(job.id(), &usage, cost.as_ref()).await.map_err(step_error(job.id(), Step::RecordUsage))?;
         if !written {
-            return Ok(Outcome::Ignored("usage not newer".into()));
+            return Ok(Outcome::ignored(IgnoredReason::Late, "usage not newer"));
         }
         info!(job_id = %job.id(), is_final = usage.is_final, as_of = %usage.as_of, cost_usd = cost.as_ref().map(|c| c.amount), "resource usage recorded");
         if let Some(cost) = cost.as_ref().filter(|_| usage.is_final) {
@@ -589,10 +598,10 @@ impl MonitorHandler {
     /// stays (a retry never moves a job back to WAITING).
     async fn record_retry(&self, detail: &JobRunDetail, retry: &RetryDetail) -> Result<Outcome, MonitorError> {
         let Some(job) = self.find_job(&detail.application_id, &detail.job_run_id, detail.job_run_name.as_deref()).await? else {
-            return Ok(Outcome::Ignored("not our job run".into()));
+            return Ok(Outcome::ignored(IgnoredReason::NotOurs, "not our job run"));
         };
         let Some(status) = job.status() else {
-            return Ok(Outcome::Ignored("job status unreadable".into()));
+            return Ok(Outcome::ignored(IgnoredReason::NotOurs, "job status unreadable"));
         };
         let recorded = self
             .store
@@ -600,7 +609,11 @@ impl MonitorHandler {
             .await
             .map_err(step_error(job.id(), Step::RecordRetry))?;
         info!(job_id = %job.id(), job_run_id = %detail.job_run_id, attempt = ?detail.attempt, recorded, "job run retry");
-        Ok(Outcome::Ignored(if recorded { "retry recorded".into() } else { "retry of a finished job".into() }))
+        Ok(if recorded {
+            Outcome::RetryRecorded { job_id: job.id().to_string() }
+        } else {
+            Outcome::ignored(IgnoredReason::Late, "retry of a finished job")
+        })
     }
 
     /// The reconciliation sweep: WAITING/RUNNING jobs not updated for a while get their run's
@@ -759,23 +772,9 @@ fn shrink_report(update: &mut StatusUpdate, level: u8) {
     update.error_message = update.error_message.as_deref().map(|m| head_bounded(m, SMALL).to_string());
 }
 
-/// The `Reason` dimension of an ignored event (`EventsIgnored`), from the outcome's reason; `None`
-/// for outcomes that did something (a recorded retry).
-pub fn ignored_reason(reason: &str) -> Option<&'static str> {
-    Some(match reason {
-        "retry recorded" => return None,
-        r if r.starts_with("malformed event") => "Malformed",
-        r if r.starts_with("detail-type") => "Unhandled",
-        "not our job run" | "job status unreadable" => "NotOurs",
-        "a repeated EMR state" | "a repeated or older EMR state" => "Duplicate",
-        "the job is already final" | "an older event: the job has moved on" | "superseded" | "usage not newer" | "retry of a finished job" => "Late",
-        _ => "Other",
-    })
-}
-
 fn malformed(event_id: &str, detail_type: &str, reason: &str) -> Outcome {
     error!(event_id, detail_type, reason, "malformed event acknowledged without processing");
-    Outcome::Ignored(format!("malformed event: {reason}"))
+    Outcome::ignored(IgnoredReason::Malformed, format!("malformed event: {reason}"))
 }
 
 #[cfg(test)]
@@ -838,23 +837,6 @@ mod tests {
             attempts: None,
             failure: None,
             provenance: None,
-        }
-    }
-
-    #[test]
-    fn ignored_events_are_counted_by_a_few_reasons() {
-        let rows = [
-            ("malformed event: detail has no state", Some("Malformed")),
-            ("detail-type \"EMR Serverless Application State Change\"", Some("Unhandled")),
-            ("not our job run", Some("NotOurs")),
-            ("a repeated EMR state", Some("Duplicate")),
-            ("the job is already final", Some("Late")),
-            ("usage not newer", Some("Late")),
-            ("no utilization figures yet", Some("Other")),
-            ("retry recorded", None),
-        ];
-        for (reason, expected) in rows {
-            assert_eq!(ignored_reason(reason), expected, "{reason}");
         }
     }
 

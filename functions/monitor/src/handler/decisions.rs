@@ -111,7 +111,7 @@ async fn a_job_that_moved_on_between_read_and_write_is_not_taken_back() {
         jobs.set(JOB, "emrState", json!("SUCCESS"));
     });
     let outcome = world.handler.handle_event(&event(STATE_RUNNING)).await.unwrap();
-    assert_eq!(outcome, Outcome::Ignored("superseded".into()));
+    assert_eq!(outcome, Outcome::ignored(IgnoredReason::Late, "superseded"));
     let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("COMPLETE"), Some("SUCCESS")));
 }
@@ -182,7 +182,7 @@ async fn a_retry_is_recorded_in_the_history_and_keeps_the_status() {
     let world = world();
     world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
     let outcome = world.handler.handle_event(&event(JOB_RUN_RETRY)).await.unwrap();
-    assert_eq!(outcome, Outcome::Ignored("retry recorded".into()));
+    assert_eq!(outcome, Outcome::RetryRecorded { job_id: JOB.into() });
     let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("RUNNING"), Some("RUNNING")));
     assert_eq!((last_history(&row)["status"].as_str(), last_history(&row)["emrState"].as_str()), (Some("RUNNING"), Some("RETRY attempt 2")));
@@ -190,13 +190,16 @@ async fn a_retry_is_recorded_in_the_history_and_keeps_the_status() {
 
 #[tokio::test]
 async fn malformed_and_foreign_events_are_acknowledged_without_a_write() {
-    let cases = [("malformed", MALFORMED, "malformed event"), ("application", APPLICATION_STATE_CHANGE, "detail-type")];
-    for (name, sample, reason) in cases {
+    let cases = [
+        ("malformed", MALFORMED, IgnoredReason::Malformed, "malformed event"),
+        ("application", APPLICATION_STATE_CHANGE, IgnoredReason::Unhandled, "detail-type"),
+    ];
+    for (name, sample, kind, reason) in cases {
         let world = world();
         world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
         let before = world.aws.jobs.row(JOB);
         let outcome = world.handler.handle_event(&event(sample)).await.expect("acknowledged, not retried");
-        assert!(matches!(&outcome, Outcome::Ignored(why) if why.starts_with(reason)), "{name}: {outcome:?}");
+        assert!(matches!(&outcome, Outcome::Ignored { reason: r, detail } if *r == kind && detail.starts_with(reason)), "{name}: {outcome:?}");
         assert_eq!(world.aws.jobs.row(JOB), before, "{name}");
         assert!(world.aws.jobs.recorder.calls().is_empty() && world.aws.emr.recorder.calls().is_empty(), "{name}: nothing read or written");
     }
@@ -324,7 +327,7 @@ async fn cancels_stay_cancelled_whoever_asked() {
     let before = world.aws.jobs.row(JOB);
     for sample in [STATE_CANCELLED, STATE_TIMED_OUT] {
         let outcome = world.handler.handle_event(&event(sample)).await.unwrap();
-        assert_eq!(outcome, Outcome::Ignored("the job is already final".into()));
+        assert_eq!(outcome, Outcome::ignored(IgnoredReason::Late, "the job is already final"));
     }
     assert_eq!(world.aws.jobs.row(JOB), before);
 }
@@ -344,7 +347,7 @@ async fn retries_add_attempts_without_moving_the_status_back() {
     ]), "a redelivered event adds nothing");
     // Attempt 2 goes SCHEDULED, then RUNNING: neither moves the job back to WAITING.
     for sample in [STATE_SCHEDULED, STATE_RUNNING] {
-        assert!(matches!(world.handler.handle_event(&event(sample)).await.unwrap(), Outcome::Ignored(_)));
+        assert!(matches!(world.handler.handle_event(&event(sample)).await.unwrap(), Outcome::Ignored { .. }));
     }
     assert_eq!(world.aws.jobs.row(JOB).unwrap()["jobStatus"], "RUNNING");
 }
@@ -456,11 +459,11 @@ async fn utilization_updates_record_usage_and_cost_in_order_and_never_touch_the_
     // (event, outcome, final, asOf afterwards)
     let steps = [
         (utilization(false, Some("2026-11-23T20:14:00Z")), Outcome::UsageRecorded { job_id: JOB.into(), is_final: false }, Some(false), "2026-11-23T20:14:00.000Z"),
-        (utilization(false, Some("2026-11-23T20:14:00Z")), Outcome::Ignored("usage not newer".into()), Some(false), "2026-11-23T20:14:00.000Z"),
-        (utilization(false, Some("2026-11-23T20:12:00Z")), Outcome::Ignored("usage not newer".into()), Some(false), "2026-11-23T20:14:00.000Z"),
+        (utilization(false, Some("2026-11-23T20:14:00Z")), Outcome::ignored(IgnoredReason::Late, "usage not newer"), Some(false), "2026-11-23T20:14:00.000Z"),
+        (utilization(false, Some("2026-11-23T20:12:00Z")), Outcome::ignored(IgnoredReason::Late, "usage not newer"), Some(false), "2026-11-23T20:14:00.000Z"),
         (utilization(true, None), Outcome::UsageRecorded { job_id: JOB.into(), is_final: true }, Some(true), "2026-11-23T20:15:00.772Z"),
-        (utilization(false, Some("2026-11-23T20:45:00Z")), Outcome::Ignored("usage not newer".into()), Some(true), "2026-11-23T20:15:00.772Z"),
-        (utilization(true, None), Outcome::Ignored("usage not newer".into()), Some(true), "2026-11-23T20:15:00.772Z"),
+        (utilization(false, Some("2026-11-23T20:45:00Z")), Outcome::ignored(IgnoredReason::Late, "usage not newer"), Some(true), "2026-11-23T20:15:00.772Z"),
+        (utilization(true, None), Outcome::ignored(IgnoredReason::Late, "usage not newer"), Some(true), "2026-11-23T20:15:00.772Z"),
     ];
     for (step, (event, outcome, is_final, as_of)) in steps.into_iter().enumerate() {
         assert_eq!(world.handler.handle_event(&event).await.unwrap(), outcome, "step {step}");
@@ -512,18 +515,18 @@ async fn malformed_or_foreign_utilization_events_are_acknowledged_without_a_writ
     unknown["detail"]["jobRunId"] = json!("00funknownrun0001");
     // (case, event, reason)
     let cases = [
-        ("negative", negative, "malformed event: totalResourceUtilization.vCPUHour: -1 is negative or not finite"),
-        ("not a number", text, "malformed event: totalBilledResourceUtilization.memoryGBHour: \"1.7\" is not a number"),
-        ("no calculatedTo", partial, "malformed event: calculatedTo: missing"),
-        ("no run", no_run, "malformed event: missing field `jobRunId`"),
-        ("unknown run", unknown, "not our job run"),
+        ("negative", negative, IgnoredReason::Malformed, "malformed event: totalResourceUtilization.vCPUHour: -1 is negative or not finite"),
+        ("not a number", text, IgnoredReason::Malformed, "malformed event: totalBilledResourceUtilization.memoryGBHour: \"1.7\" is not a number"),
+        ("no calculatedTo", partial, IgnoredReason::Malformed, "malformed event: calculatedTo: missing"),
+        ("no run", no_run, IgnoredReason::Malformed, "malformed event: missing field `jobRunId`"),
+        ("unknown run", unknown, IgnoredReason::NotOurs, "not our job run"),
     ];
-    for (name, event, reason) in cases {
+    for (name, event, kind, reason) in cases {
         let world = world();
         world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
         let before = world.aws.jobs.row(JOB);
         let outcome = world.handler.handle_event(&event).await.expect("acknowledged, not retried");
-        assert_eq!(outcome, Outcome::Ignored(reason.into()), "{name}");
+        assert_eq!(outcome, Outcome::ignored(kind, reason), "{name}");
         assert_eq!(world.aws.jobs.row(JOB), before, "{name}");
         assert!(!world.aws.jobs.recorder.names().contains(&"record_usage"), "{name}");
     }
@@ -532,7 +535,7 @@ async fn malformed_or_foreign_utilization_events_are_acknowledged_without_a_writ
     let mut foreign = launched_row("RUNNING", "RUNNING");
     foreign["runtimeType"] = json!("SPARK_RUNTIME");
     world.aws.jobs.put(foreign.clone());
-    assert_eq!(world.handler.handle_event(&utilization(true, None)).await.unwrap(), Outcome::Ignored("not our job run".into()));
+    assert_eq!(world.handler.handle_event(&utilization(true, None)).await.unwrap(), Outcome::ignored(IgnoredReason::NotOurs, "not our job run"));
     assert_eq!(world.aws.jobs.row(JOB).unwrap(), foreign);
 }
 

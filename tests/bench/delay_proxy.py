@@ -51,6 +51,7 @@ _EMR_APP_START = re.compile(r"^/applications/[^/]+/start$")
 _EMR_APP_STOP = re.compile(r"^/applications/[^/]+/stop$")
 _EMR_RUNS = re.compile(r"^/applications/[^/]+/jobruns$")
 _EMR_RUN = re.compile(r"^/applications/[^/]+/jobruns/[^/]+$")
+_EMR_RUN_ATTEMPTS = re.compile(r"^/applications/[^/]+/jobruns/[^/]+/attempts$")
 
 
 def service_of(headers: Any) -> str:
@@ -98,6 +99,8 @@ def operation_of(service: str, method: str, raw_path: str, headers: Any) -> str:
             return "emr-serverless:" + ("ListJobRuns" if method == "GET" else "StartJobRun")
         if _EMR_RUN.match(path):
             return "emr-serverless:" + ("CancelJobRun" if method == "DELETE" else "GetJobRun")
+        if _EMR_RUN_ATTEMPTS.match(path):
+            return "emr-serverless:ListJobRunAttempts"
     return f"{service}:{method} {path}"
 
 

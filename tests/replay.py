@@ -8,8 +8,8 @@ shows what each did. Run it with ``tests/replay.sh``, which installs the venv an
 The stack lives in this process, on 127.0.0.1: moto (S3, DynamoDB, CloudWatch Logs), the EMR
 Serverless emulator in manual mode (runs stay in the state they are put in), and a proxy in front
 of both that records every AWS call the function makes. For each event it resets the stack, seeds
-what the sample needs, sends the file's bytes to the function (through ``cargo lambda watch`` and
-``cargo lambda invoke`` when cargo-lambda is installed, otherwise a cold start behind
+what the sample needs, sends the file's bytes to the function (through ``cargo lambda watch -A 127.0.0.1`` and
+``cargo lambda invoke -A 127.0.0.1`` when cargo-lambda is installed, otherwise a cold start behind
 ``emulator/lambda_runtime_api.py``) and prints the response, the job rows' fields that changed,
 the staging objects and job runs that changed, the AWS calls and the function's log. A sample
 listed in ``events/expected.json`` is checked against the outcome stated there (events/README.md,
@@ -327,8 +327,9 @@ class RuntimeApiInvoker:
 
 
 class CargoLambdaInvoker:
-    """``cargo lambda watch`` on loopback with the stack's environment (it builds and runs the
-    functions with cargo, and keeps each warm), and one ``cargo lambda invoke`` per event."""
+    """``cargo lambda watch -A 127.0.0.1`` (loopback only) with the stack's environment (it builds and
+    runs the functions with cargo, and keeps each warm), and one ``cargo lambda invoke -A 127.0.0.1``
+    per event."""
 
     via = "cargo-lambda"
 
@@ -348,13 +349,13 @@ class CargoLambdaInvoker:
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None:
-                raise SetupError(f"cargo lambda watch exited with {self.proc.returncode}; see {self.log_path}")
+                raise SetupError(f"cargo lambda watch -A 127.0.0.1 exited with {self.proc.returncode}; see {self.log_path}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise SetupError(f"cargo lambda watch did not listen within 60 s; see {self.log_path}")
+                    raise SetupError(f"cargo lambda watch -A 127.0.0.1 did not listen within 60 s; see {self.log_path}")
                 time.sleep(0.2)
 
     def describe(self, function: str) -> str:
@@ -437,7 +438,7 @@ def replay(stack: Stack, invoker: Any, path: str, function: str, expected: dict 
         event = json.loads(payload)
     except ValueError as exc:
         raise SetupError(f"{path} is not JSON: {exc}") from exc
-    # A warm function (cargo lambda watch) keeps the application ids it resolved: keep EMR's state.
+    # A warm function (cargo lambda watch -A 127.0.0.1) keeps the application ids it resolved: keep EMR's state.
     stack.reset(emr_too=invoker.via == "runtime-api")
     seeded = seed(stack, event, (expected or {}).get("seed", {}))
     before = stack.snapshot()
@@ -790,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def stop_on_term(signum: int, _frame: Any) -> None:
-    """SIGTERM stops the replay as Ctrl-C does, so that what it started (cargo lambda watch) stops too."""
+    """SIGTERM stops the replay as Ctrl-C does, so that what it started (cargo lambda watch -A 127.0.0.1) stops too."""
     raise KeyboardInterrupt(f"signal {signum}")
 
 

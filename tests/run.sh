@@ -50,7 +50,7 @@ cargo test --workspace
 
 # 4. Python: the PySpark driver on real Spark, the emulators' own tests, and every events/ sample
 #    replayed through the binaries against its expected outcome (events/expected.json), also through
-#    `cargo lambda invoke`: cargo-lambda is pinned and installed from PyPI into target/tools on first
+#    `cargo lambda invoke -A 127.0.0.1`: cargo-lambda is pinned and installed from PyPI into target/tools on first
 #    use by tests/install-cargo-lambda.sh (watch and invoke need none of its dependencies).
 "$root/tests/install-cargo-lambda.sh" "$root/.venv/bin/python"
 cargo_lambda="$root/target/tools/cargo-lambda"

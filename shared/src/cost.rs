@@ -190,15 +190,13 @@ pub fn usage_from_event(detail: &UtilizationDetail) -> Result<ResourceUsage, Str
 }
 
 /// Where a price came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum PriceSource {
     /// [`BUILT_IN_PRICES`].
     #[serde(rename = "built-in")]
-    #[strum(to_string = "built-in")]
     BuiltIn,
     /// The `EMR_PRICES` setting.
     #[serde(rename = "EMR_PRICES")]
-    #[strum(to_string = "EMR_PRICES")]
     Configured,
 }
 

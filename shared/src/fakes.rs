@@ -195,8 +195,18 @@ impl FakeJobTable {
         }
     }
 
-    fn read(&self, id: &str) -> Option<Value> {
-        self.rows.lock().unwrap().get(id).cloned()
+    /// The rows of `status` that `keep` accepts, decoded: the fakes' byJobStatus query (the index
+    /// holds only rows with both keys, `jobStatus` and `updatedAt`).
+    fn by_status<T: serde::de::DeserializeOwned>(&self, status: JobStatus, keep: impl Fn(&Value, &str) -> bool) -> Result<Vec<T>, AwsError> {
+        let rows: Vec<Value> = self
+            .rows
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|row| status_of(row) == Some(status.as_str()) && text(row, "updatedAt").is_some_and(|updated| keep(row, updated)))
+            .cloned()
+            .collect();
+        rows.into_iter().map(decode).collect()
     }
 
     /// `end_in_error` of the adapter: ERROR with the message, the lease dropped.
@@ -230,7 +240,7 @@ impl JobStore for FakeJobTable {
 
     async fn submit_snapshot(&self, job_id: &str) -> Result<Option<SubmitSnapshot>, AwsError> {
         self.recorder.call("submit_snapshot", &[job_id])?;
-        self.read(job_id).map(|row| decode(project(&row, &["jobStatus", "sparkApplicationId", "emrApplicationId", "submitLease"]))).transpose()
+        self.row(job_id).map(|row| decode(project(&row, &["jobStatus", "sparkApplicationId", "emrApplicationId", "submitLease"]))).transpose()
     }
 
     async fn take_over(&self, job_id: &str, observed: Option<&SubmitLease>, lease: &SubmitLease, at: DateTime<Utc>) -> Result<bool, AwsError> {
@@ -276,7 +286,7 @@ impl JobStore for FakeJobTable {
             append(row, "statusHistory", [history(JobStatus::Waiting, Some("SUBMITTED"), launch.at)]);
             append(row, "jobMessages", launch.messages.iter().map(|m| json!(m)));
         });
-        Ok(match self.read(job_id) {
+        Ok(match self.row(job_id) {
             None => RecordOutcome::JobMissing,
             Some(row) if recorded => RecordOutcome::Recorded(status_of(&row).and_then(JobStatus::parse)),
             Some(row) => RecordOutcome::OtherRunRecorded(text(&row, "sparkApplicationId").map(str::to_string)),
@@ -295,7 +305,7 @@ impl JobStore for FakeJobTable {
 impl CleanupStore for FakeJobTable {
     async fn cleanup_snapshot(&self, job_id: &str) -> Result<Option<CleanupSnapshot>, AwsError> {
         self.recorder.call("cleanup_snapshot", &[job_id])?;
-        self.read(job_id).map(|row| decode(project(&row, &["jobStatus", "runtimeType", "targetEngine"]))).transpose()
+        self.row(job_id).map(|row| decode(project(&row, &["jobStatus", "runtimeType", "targetEngine"]))).transpose()
     }
 
     async fn mark_cleaned(&self, job_id: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
@@ -311,7 +321,7 @@ impl CleanupStore for FakeJobTable {
 impl MonitorStore for FakeJobTable {
     async fn monitored_job(&self, job_id: &str) -> Result<Option<MonitoredJob>, AwsError> {
         self.recorder.call("monitored_job", &[job_id])?;
-        self.read(job_id).map(decode).transpose()
+        self.row(job_id).map(decode).transpose()
     }
 
     async fn job_by_run_id(&self, run_id: &str) -> Result<Option<MonitoredJob>, AwsError> {
@@ -328,7 +338,7 @@ impl MonitorStore for FakeJobTable {
                 && text(row, "emrState").is_none_or(|s| !update.blocked_emr_states.contains(&s))
         };
         // DynamoDB refuses `outputData[i]` paths that do not exist; so does the fake.
-        if let Some(row) = self.read(&update.job_id) {
+        if let Some(row) = self.row(&update.job_id) {
             let entries = row.get("outputData").and_then(Value::as_array).map_or(0, Vec::len);
             if update.file_outputs.iter().any(|o| o.index >= entries) && condition(&row) {
                 return Err(AwsError::new("DynamoDB", "UpdateItem", AwsErrorKind::Permanent, "The document path provided in the update expression is invalid for update"));
@@ -391,16 +401,7 @@ impl MonitorStore for FakeJobTable {
     async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
         self.recorder.call("stale_jobs", &[status.as_str()])?;
         let before = timestamp(before);
-        // The byJobStatus index holds only rows with both keys.
-        let rows: Vec<Value> = self
-            .rows
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|row| status_of(row) == Some(status.as_str()) && text(row, "updatedAt").is_some_and(|u| u < before.as_str()))
-            .cloned()
-            .collect();
-        rows.into_iter().map(decode).collect()
+        self.by_status(status, |_, updated| updated < before.as_str())
     }
 
     async fn record_usage(&self, job_id: &str, usage: &ResourceUsage, cost: Option<&JobCost>) -> Result<bool, AwsError> {
@@ -423,16 +424,9 @@ impl MonitorStore for FakeJobTable {
     async fn jobs_awaiting_usage(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
         self.recorder.call("jobs_awaiting_usage", &[status.as_str()])?;
         let since = timestamp(since);
-        let rows: Vec<Value> = self
-            .rows
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|row| status_of(row) == Some(status.as_str()) && text(row, "updatedAt").is_some_and(|u| u >= since.as_str()))
-            .filter(|row| has(row, "sparkApplicationId") && row.pointer("/resourceUsage/final") != Some(&json!(true)))
-            .cloned()
-            .collect();
-        rows.into_iter().map(decode).collect()
+        self.by_status(status, |row, updated| {
+            updated >= since.as_str() && has(row, "sparkApplicationId") && row.pointer("/resourceUsage/final") != Some(&json!(true))
+        })
     }
 
     async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {

@@ -69,11 +69,6 @@ impl MonitoredJob {
     pub fn job_type_or_unknown(&self) -> &str {
         self.job_type.as_deref().unwrap_or("UNKNOWN")
     }
-
-    /// Whether the job's `resourceUsage` is final.
-    pub fn usage_is_final(&self) -> bool {
-        self.resource_usage.as_ref().is_some_and(|u| u.is_final)
-    }
 }
 
 /// `driverLogs` on a finished job: the ends of the driver's stdout and stderr, and where the rest is.

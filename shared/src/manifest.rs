@@ -842,7 +842,8 @@ mod tests {
         j.model.stored_model.model_meta_data.name = Some(" ".into());
         assert!(!manifest_of(&j).unwrap().tags.contains_key(TAG_MODEL_NAME), "a name that cannot be a tag is left out; the job still runs");
         let sample = manifest_of(&modelop_sample()).unwrap();
-        assert!(sample.tags.contains_key(TAG_JOB_ID), "{:?}", sample.tags);
+        // ModelOp's own job document: the stored model's id becomes the run's cost-allocation tag.
+        assert_eq!(sample.tags.get(TAG_MODEL_ID).map(String::as_str), Some("5c7c9a1e-4b2d-4e8f-a0b1-c2d3e4f5a6b7"), "{:?}", sample.tags);
     }
 
     #[test]

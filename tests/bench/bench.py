@@ -112,7 +112,8 @@ def start_emulator(script: str, work: Path, extra: list[str] | None = None, name
     script's): its endpoint."""
     name = name or Path(script).stem
     ready = work / f"{name}.ready.json"
-    log = open(work / f"{name}.log", "wb")
+    ready.unlink(missing_ok=True)  # a server started earlier under this name must not answer for this one
+    log = open(work / f"{name}.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "emulator" / script), "--ready-file", str(ready), "--quiet", *(extra or [])],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -1098,7 +1099,6 @@ class Bench:
         fns = [self.spawn("submit", env) for _ in range(lanes)]
         shards = [BurstLane(fn, mapping) for fn in fns]
         inserted: dict[str, float] = {}
-        reader_done = threading.Event()
         streams = boto3.client("dynamodbstreams", endpoint_url=self.moto, region_name=REGION,
                                aws_access_key_id="testing", aws_secret_access_key="testing")
 
@@ -1125,7 +1125,6 @@ class Bench:
                         seen += 1
                 if not out["Records"]:
                     time.sleep(0.25)
-            reader_done.set()
             for lane in shards:
                 lane.close()
 
@@ -1182,18 +1181,17 @@ class Bench:
             "elapsed": (max(launched_at.values()) - started_wall) if launched_at else float("nan"),
             "latencies": latencies or [float("nan")],
             "attempts": quota["startJobRunAttempts"], "throttled": quota["startJobRunThrottled"],
-            "burst": quota["startJobRunBurst"] or quota_rate,
             "invocations": len(invocations), "billed_ms": sum(math.ceil(d * 1000) for d in invocations),
             "item_failures": sum(lane.item_failures for lane in shards),
             "insert_seconds": insert_seconds,
         }
         print(f"bench: burst of {n}: {json.dumps({k: v for k, v in out.items() if k != 'latencies'})}", file=sys.stderr, flush=True)
-        for job_id in sorted(ids - set(runs)):
+        missing = sorted(ids - set(runs))
+        logs = {fn.log_path: fn.log_path.read_text(errors="replace") for fn in fns} if missing else {}
+        for job_id in missing:
             print(f"bench: burst: job {job_id} has no run; its row: {json.dumps(w.row(job_id), default=str)[:1500]}",
                   file=sys.stderr, flush=True)
-            for fn in fns:
-                if job_id in fn.log_path.read_text(errors="replace"):
-                    out.setdefault("logs", []).append(str(fn.log_path))
+            out.setdefault("logs", []).extend(str(path) for path, text in logs.items() if job_id in text)
         return out
 
     # 5 ----------------------------------------------------------------------------------------
@@ -1259,6 +1257,9 @@ class BurstLane:
             self._run()
         except HarnessError as exc:
             self.error = str(exc)
+        finally:
+            if self.trace is not None:
+                self.trace.close()
 
     def _run(self) -> None:
         pos, retries, limit = 0, 0, self.batch_size

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -262,6 +263,19 @@ def expected_sample_results() -> dict:
 USAGE_FIGURES = ("vCPUHour", "memoryGBHour", "storageGBHour")
 
 
+def _built_in_prices(region: str, arch: str) -> dict[str, float]:
+    """The built-in price table's entry (shared/src/cost.rs), in the row's `cost.prices` shape."""
+    with open(os.path.join(ROOT, "shared", "src", "cost.rs")) as f:
+        text = f.read()
+    row = re.search(rf'\("{region}", Architecture::{arch}, UnitPrices {{ vcpu_hour: ([\d.]+), memory_gb_hour: ([\d.]+), '
+                    rf'storage_gb_hour: ([\d.]+) }}\)', text)
+    assert row, f"shared/src/cost.rs has no built-in price for {region} {arch}"
+    return dict(zip(USAGE_FIGURES, map(float, row.groups())))
+
+
+BUILT_IN_US_EAST_1_X86 = _built_in_prices("us-east-1", "X86_64")
+
+
 def check_final_usage(job: dict) -> None:
     """What every job whose run ended has here: final `resourceUsage` (emulated figures: wall time
     × declared worker size) and its `cost`, priced at the built-in us-east-1 x86 prices (the local
@@ -269,6 +283,7 @@ def check_final_usage(job: dict) -> None:
     usage, cost = job.get("resourceUsage") or {}, job.get("cost")
     assert usage.get("final") is True, f"{job['id']}: resourceUsage {usage}"
     assert cost, f"{job['id']}: final usage but no cost: {usage}"
+    assert cost["prices"] == BUILT_IN_US_EAST_1_X86, f"{job['id']}: {cost['prices']}"
     figures = usage.get("billed") or usage["used"]
     expected = round(sum(float(figures[k]) * float(cost["prices"][k]) for k in USAGE_FIGURES), 6)
     assert abs(float(cost["amount"]) - expected) <= 1e-6, f"{job['id']}: {cost['amount']} != {expected} ({usage}, {cost})"

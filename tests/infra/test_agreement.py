@@ -489,7 +489,7 @@ def test_shared_tag_constants_match_the_iam_conditions(kind, sam_transformed):
     assert granted == TAG_KEYS
     # Every tag the code sets may be set (a key the role does not allow would fail StartJobRun).
     run_tags = set(re.findall(r'pub const TAG_[A-Z_]+: &str = "([^"]+)";', manifest))
-    assert {"modelop:jobId", "modelop:jobType"} <= run_tags and run_tags | {"modelop:managedBy"} <= TAG_KEYS
+    assert {"modelop:jobId", "modelop:jobType"} <= run_tags and run_tags | {"modelop:managedBy"} == granted
 
 
 # ------------------------------------------------------------------------------------------------ events

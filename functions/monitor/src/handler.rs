@@ -450,7 +450,7 @@ impl MonitorHandler {
     async fn record_run_usage(&self, job: &MonitoredJob, run: &JobRunInfo, now: DateTime<Utc>) -> Result<Outcome, MonitorError> {
         let figures = RunFigures {
             utilization: run.utilization.as_ref(),
-            terminal: EmrState::parse(&run.state).job_status().is_some_and(JobStatus::is_terminal),
+            terminal: EmrState::parse(&run.state).is_terminal(),
             started_at: run.started_at,
             ended_at: run.ended_at,
             execution_seconds: run.total_execution_duration_seconds,
@@ -657,7 +657,7 @@ impl MonitorHandler {
         let mut awaiting = Vec::new();
         for status in [JobStatus::Complete, JobStatus::Error, JobStatus::Cancelled] {
             match self.store.jobs_awaiting_usage(status, since).await {
-                Ok(jobs) => awaiting.extend(jobs.into_iter().filter(|j| j.is_ours() && !j.usage_is_final())),
+                Ok(jobs) => awaiting.extend(jobs.into_iter().filter(MonitoredJob::is_ours)),
                 Err(e) => error!(error = %step_error("(sweep)", Step::QueryAwaitingUsage)(e), "sweep could not list jobs awaiting usage"),
             }
         }

@@ -446,7 +446,7 @@ impl MonitorStore for DynamoJobStore {
             .query_by_status(status)
             .key_condition_expression("jobStatus = :status AND updatedAt >= :since")
             .filter_expression("attribute_exists(sparkApplicationId) AND (attribute_not_exists(resourceUsage) OR resourceUsage.#final = :false)")
-            .expression_attribute_names("#final", "final")
+            .expression_attribute_names(FINAL_NAME[0].0, FINAL_NAME[0].1)
             .expression_attribute_values(":since", s(&timestamp(since)))
             .expression_attribute_values(":false", AttributeValue::Bool(false));
         collect_jobs(query, "Query(byJobStatus, usage)").await

@@ -195,14 +195,21 @@ async fn malformed_and_foreign_events_are_acknowledged_without_a_write() {
         ("application", APPLICATION_STATE_CHANGE, IgnoredReason::Unhandled, "detail-type"),
     ];
     for (name, sample, kind, reason) in cases {
-        let world = world();
-        world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
-        let before = world.aws.jobs.row(JOB);
-        let outcome = world.handler.handle_event(&event(sample)).await.expect("acknowledged, not retried");
+        let (world, outcome) = acknowledged_on_a_running_job(name, &event(sample)).await;
         assert!(matches!(&outcome, Outcome::Ignored { reason: r, detail } if *r == kind && detail.starts_with(reason)), "{name}: {outcome:?}");
-        assert_eq!(world.aws.jobs.row(JOB), before, "{name}");
         assert!(world.aws.jobs.recorder.calls().is_empty() && world.aws.emr.recorder.calls().is_empty(), "{name}: nothing read or written");
     }
+}
+
+/// `event` handled against a world with one RUNNING job: it must be acknowledged (not retried)
+/// and leave the job's row as it was. The world and the outcome, for further checks.
+async fn acknowledged_on_a_running_job(name: &str, event: &Value) -> (World, Outcome) {
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    let before = world.aws.jobs.row(JOB);
+    let outcome = world.handler.handle_event(event).await.expect("acknowledged, not retried");
+    assert_eq!(world.aws.jobs.row(JOB), before, "{name}: the row is unchanged");
+    (world, outcome)
 }
 
 #[tokio::test]
@@ -522,12 +529,8 @@ async fn malformed_or_foreign_utilization_events_are_acknowledged_without_a_writ
         ("unknown run", unknown, IgnoredReason::NotOurs, "not our job run"),
     ];
     for (name, event, kind, reason) in cases {
-        let world = world();
-        world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
-        let before = world.aws.jobs.row(JOB);
-        let outcome = world.handler.handle_event(&event).await.expect("acknowledged, not retried");
+        let (world, outcome) = acknowledged_on_a_running_job(name, &event).await;
         assert_eq!(outcome, Outcome::ignored(kind, reason), "{name}");
-        assert_eq!(world.aws.jobs.row(JOB), before, "{name}");
         assert!(!world.aws.jobs.recorder.names().contains(&"record_usage"), "{name}");
     }
     // A job of another runtime.

@@ -55,7 +55,7 @@ cargo test --workspace
 "$root/tests/install-cargo-lambda.sh" "$root/.venv/bin/python"
 cargo_lambda="$root/target/tools/cargo-lambda"
 PATH="$PATH:$cargo_lambda/bin" "$root/.venv/bin/python" -m pytest -q tests/driver tests/emulator/selftest.py \
-  tests/emulator/test_emr_serverless.py tests/emulator/test_local_aws.py tests/emulator/test_session_policy.py tests/test_replay.py tests/test_demo.py
+  tests/emulator/test_emr_serverless.py tests/emulator/test_local_aws.py tests/emulator/test_session_policy.py tests/emulator/test_model_manage.py tests/test_replay.py tests/test_demo.py
 
 # 5. End to end: the sample jobs through the three binaries, moto and EMR Serverless on local Spark.
 "$root/.venv/bin/python" -m pytest -q tests/e2e

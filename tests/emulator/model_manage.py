@@ -534,6 +534,15 @@ class ModelManage:
             return self.settings()
 
 
+def _sort_key(value: Any) -> tuple:
+    """Numbers before strings before anything else (compared as JSON), so any field can be sorted on."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, value, "")
+    if isinstance(value, str):
+        return (1, 0, value)
+    return (2, 0, json.dumps(value, sort_keys=True))
+
+
 def _error_body(status: int, path: str, message: str | None = None) -> dict:
     """Spring Boot's default error attributes (ASSUMED for model-manage)."""
     body = {"timestamp": iso_now(), "status": status, "error": REASONS.get(status, "Error"), "path": path}
@@ -783,8 +792,7 @@ def make_handler(mm: ModelManage, quiet: bool) -> type[BaseHTTPRequestHandler]:
                 if field:
                     present = [j for j in jobs if field_value(j, field) is not None]
                     absent = [j for j in jobs if field_value(j, field) is None]
-                    present.sort(key=lambda j: (str(type(field_value(j, field))), field_value(j, field)),
-                                 reverse=direction.lower() == "desc")
+                    present.sort(key=lambda j: _sort_key(field_value(j, field)), reverse=direction.lower() == "desc")
                     jobs = present + absent
             total = len(jobs)
             pages = math.ceil(total / size)

@@ -288,6 +288,9 @@ def test_paging(mm):
     assert big["page"]["size"] == 1000 and len(big["_embedded"]["jobs"]) == 45
     desc = call("GET", f"{mm.endpoint}{API}/jobs?size=3&sort=id,desc", token=tok).json
     assert [j["id"] for j in desc["_embedded"]["jobs"]] == sorted(ids, reverse=True)[:3]
+    # Any field sorts, objects included (compared as JSON), and a sort is kept in the page links.
+    by_engine = call("GET", f"{mm.endpoint}{API}/jobs?size=10&sort=targetEngine&sort=createdDate,asc", token=tok).json
+    assert len(by_engine["_embedded"]["jobs"]) == 10 and "sort=targetEngine" in by_engine["_links"]["next"]["href"]
 
 
 def test_empty_collection(mm):

@@ -25,3 +25,5 @@ for dep in $(sed -n '/^\[workspace\.dependencies\]/,/^\[/s/^\([A-Za-z0-9_-]*\) *
 done
 [ ${#unused[@]} -eq 0 ] || { echo "[workspace.dependencies] no member uses: ${unused[*]}" >&2; exit 1; }
 echo "dependencies: none unused (cargo-machete $machete_version)"
+# No two modules of the shared crate import each other, directly or round a loop (shared/README.md).
+python3 "$root/tests/check-module-cycles.py" "$root/shared/src"

@@ -5,7 +5,7 @@
 use chrono::{Duration, Utc};
 use integration_tests::*;
 use monitor::handler::Outcome;
-use shared::job_run::IgnoredReason;
+use shared::outcome::job_run::IgnoredReason;
 use serde_json::{json, Value};
 
 const LOG_GROUP: &str = "/aws/emr-serverless";
@@ -361,7 +361,7 @@ async fn a_result_larger_than_the_bound_is_stored_as_a_pointer() {
 #[tokio::test]
 async fn the_sweep_reconciles_lost_events_and_ends_jobs_stuck_without_a_run() {
     let env = TestEnv::new().await;
-    let old = shared::job::timestamp(Utc::now() - Duration::hours(12));
+    let old = shared::job::record::timestamp(Utc::now() - Duration::hours(12));
     // Launched, run finished, but no event ever arrived.
     let (lost, lost_app, lost_run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
     env.set_run_state(&lost_app, &lost_run, "SUCCESS", None);
@@ -384,7 +384,7 @@ async fn the_sweep_reconciles_lost_events_and_ends_jobs_stuck_without_a_run() {
     let mut job = created_job(&leased, "MODEL_BATCH_JOB");
     job["jobStatus"] = json!("WAITING");
     job["updatedAt"] = json!(old);
-    job["submitLease"] = json!({ "owner": "alive", "claimedAt": old, "expiresAt": shared::job::timestamp(Utc::now() + Duration::minutes(5)) });
+    job["submitLease"] = json!({ "owner": "alive", "claimedAt": old, "expiresAt": shared::job::record::timestamp(Utc::now() + Duration::minutes(5)) });
     env.put_job(&job).await;
 
     let mut config = env.monitor_config();

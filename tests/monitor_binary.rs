@@ -22,7 +22,7 @@ async fn the_binary_replays_the_monitor_samples() {
     job["sparkApplicationId"] = json!(RUN);
     job["emrApplicationId"] = json!(APP);
     job["emrState"] = json!("SUBMITTED");
-    job["updatedAt"] = json!(shared::job::timestamp(chrono::Utc::now()));
+    job["updatedAt"] = json!(shared::job::record::timestamp(chrono::Utc::now()));
     job["emrApplicationArchitecture"] = json!("X86_64");
     env.put_job(&job).await;
 

@@ -10,7 +10,7 @@ use shared::aws::dynamodb::DynamoJobStore;
 use shared::aws::emr::EmrServerlessClient;
 use shared::aws::s3::S3ObjectStore;
 use shared::aws::AwsError;
-use shared::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
+use shared::launch::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use shared::ports::JobStore;
 use submit::SubmitHandler;
 
@@ -62,7 +62,7 @@ async fn each_job_type_is_staged_and_launched_once() {
             "{job_type}"
         );
         let driver = env.object_text(&env.bucket, &format!("modelop-spark-serverless/{id}/ModelOpPySparkDriver.py")).await;
-        assert_eq!(driver, shared::manifest::DRIVER_SOURCE);
+        assert_eq!(driver, shared::launch::staged_files::DRIVER_SOURCE);
         let model = env.object_text(&env.bucket, &format!("modelop-spark-serverless/{id}/spark_sample_model.py")).await;
         assert_eq!(model, sample_model_source());
         let metadata: Value =
@@ -342,7 +342,7 @@ async fn a_crash_after_the_claim_is_taken_over_once_the_lease_expires() {
     let batch = env.insert_batch().await;
     // What a crashed invocation leaves: WAITING, a lease, no run.
     let lease = |expires: chrono::DateTime<Utc>| {
-        json!({ ":w": "WAITING", ":l": { "owner": "crashed", "claimedAt": shared::job::timestamp(Utc::now()), "expiresAt": shared::job::timestamp(expires) } })
+        json!({ ":w": "WAITING", ":l": { "owner": "crashed", "claimedAt": shared::job::record::timestamp(Utc::now()), "expiresAt": shared::job::record::timestamp(expires) } })
     };
     env.update_job(&expired, "SET jobStatus = :w, submitLease = :l", lease(Utc::now() - Duration::seconds(1))).await;
     env.update_job(&live, "SET jobStatus = :w, submitLease = :l", lease(Utc::now() + Duration::hours(1))).await;
@@ -372,8 +372,8 @@ async fn a_crash_between_launch_and_record_does_not_start_a_second_run() {
     // The earlier attempt claimed the job and started the run, then died before recording it.
     let (app_id, run_id) = env.start_run_directly(&env.app_name, &id).await;
     let lease = json!({ ":w": "WAITING", ":l": {
-        "owner": "crashed", "claimedAt": shared::job::timestamp(Utc::now() - Duration::seconds(30)),
-        "expiresAt": shared::job::timestamp(Utc::now() - Duration::seconds(1)) } });
+        "owner": "crashed", "claimedAt": shared::job::record::timestamp(Utc::now() - Duration::seconds(30)),
+        "expiresAt": shared::job::record::timestamp(Utc::now() - Duration::seconds(1)) } });
     env.update_job(&id, "SET jobStatus = :w, submitLease = :l", lease).await;
 
     let response = env.submit_handler().await.handle_batch(batch.clone(), &submit_invocation()).await;
@@ -553,7 +553,7 @@ async fn a_deleted_row_gets_no_run_and_no_staging() {
 
 #[tokio::test]
 async fn run_controls_reach_start_job_run_and_create_application_and_are_recorded() {
-    use shared::run_controls::{ApplicationSettings, Architecture, MaximumCapacity, NetworkSettings, ReleaseLabel, RunControls, SchedulerSettings};
+    use shared::launch::run_controls::{ApplicationSettings, Architecture, MaximumCapacity, NetworkSettings, ReleaseLabel, RunControls, SchedulerSettings};
     let env = TestEnv::new().await;
     let (controlled, plain) = (job_id(), job_id());
     let mut job = created_job(&controlled, "MODEL_BATCH_JOB");

@@ -42,7 +42,7 @@ from urllib.parse import unquote, urlparse
 
 LOG_PREFIX = "[ModelOpPySparkDriver]"
 RESULT_FILE_NAME = "result.json"
-# The model error record, beside result.json (shared/src/failure.rs: MODEL_ERROR_FILE_NAME).
+# The model error record, beside result.json (shared/src/outcome/failure/mod.rs: MODEL_ERROR_FILE_NAME).
 MODEL_ERROR_FILE_NAME = "model-error.json"
 # Bounds of the record's fields, in characters: it ends up in the job row.
 MODEL_ERROR_MESSAGE_CHARS = 4000

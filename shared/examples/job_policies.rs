@@ -11,10 +11,10 @@
 use std::io::Read as _;
 
 use serde_json::{json, Value};
-use shared::annotations::parse_model_functions;
+use shared::job::annotations::parse_model_functions;
 use shared::config::Settings;
-use shared::job::Job;
-use shared::manifest::{build_manifest, plan_job, FileContent, SourceLocation};
+use shared::job::record::Job;
+use shared::launch::manifest::{build_manifest, plan_job, FileContent, SourceLocation};
 
 /// Stands in for a source in S3: defines the function of every role.
 const ANY_SOURCE: &str = "# modelop.init\ndef init():\n    pass\n\n# modelop.score\ndef score(i, o, m):\n    pass\n\n\

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::job_policy::{self, JobPermissionSettings};
-use crate::run_controls::{self, ApplicationSettings, NetworkSettings, ReleaseLabel, RuleViolation, RunControls, SchedulerSettings};
-use crate::spark_conf::SparkConf;
+use crate::launch::job_policy::{self, JobPermissionSettings};
+use crate::launch::run_controls::{self, ApplicationSettings, NetworkSettings, ReleaseLabel, RuleViolation, RunControls, SchedulerSettings};
+use crate::launch::spark_conf::SparkConf;
+use crate::aws::names::{is_application_name, is_bucket_name, is_log_group_name, is_region, is_role_arn, is_table_name};
 
 /// Declares every setting once: its environment variable (a constant of the same name) and, for
 /// those ModelOp's YAML carries, its key under `emr-serverless-cluster:`. [`SETTINGS`] is the list
@@ -51,7 +52,7 @@ settings! {
     MONITOR_SWEEP_MIN_AGE_MINUTES;
     MONITOR_STUCK_WAITING_MINUTES;
     MONITOR_MAX_CONCURRENCY;
-    /// Run controls ([`crate::run_controls`]): StartJobRun `executionTimeoutMinutes` (minutes).
+    /// Run controls ([`crate::launch::run_controls`]): StartJobRun `executionTimeoutMinutes` (minutes).
     EMR_EXECUTION_TIMEOUT_MINUTES yaml "executionTimeoutMinutes";
     /// StartJobRun `retryPolicy.maxAttempts`.
     EMR_MAX_ATTEMPTS yaml "maxAttempts";
@@ -71,12 +72,12 @@ settings! {
     EMR_APP_SECURITY_GROUP_IDS yaml "appSecurityGroupIds";
     /// CreateApplication `jobLevelCostAllocationConfiguration.enabled` (`true`/`false`, default true).
     EMR_APP_JOB_LEVEL_COST_ALLOCATION yaml "appJobLevelCostAllocation";
-    /// Unit prices jobs' runs are priced at ([`crate::cost::PriceTable::parse`]); the built-in
+    /// Unit prices jobs' runs are priced at ([`crate::outcome::cost::PriceTable::parse`]); the built-in
     /// table when unset.
     EMR_PRICES;
     /// How long after its end a job's usage is still re-read until it is final (hours).
     MONITOR_USAGE_SWEEP_HOURS;
-    /// Per-job least privilege ([`crate::job_policy`]): whether runs get their own session policy
+    /// Per-job least privilege ([`crate::launch::job_policy`]): whether runs get their own session policy
     /// (`true`/`false`, default true).
     EMR_SCOPE_JOB_PERMISSIONS yaml "scopeJobPermissions";
     /// Whether a job may opt out with `--conf modelop.serverless.job.scope.permissions false`
@@ -140,12 +141,12 @@ impl StagingLocation {
     }
 
     /// The whole staging location, `s3://<bucket>/<prefix>`.
-    pub fn uri(&self) -> crate::s3_uri::S3Uri {
-        crate::s3_uri::S3Uri { bucket: self.bucket.clone(), key: self.prefix.clone() }
+    pub fn uri(&self) -> crate::job::s3_uri::S3Uri {
+        crate::job::s3_uri::S3Uri { bucket: self.bucket.clone(), key: self.prefix.clone() }
     }
 
     pub fn job_uri(&self, job_id: &str) -> String {
-        crate::s3_uri::S3Uri { bucket: self.bucket.clone(), key: self.job_prefix(job_id) }.to_string()
+        crate::job::s3_uri::S3Uri { bucket: self.bucket.clone(), key: self.job_prefix(job_id) }.to_string()
     }
 }
 
@@ -211,7 +212,7 @@ pub struct MonitorConfig {
     /// `resourceUsage` is not final yet.
     pub usage_sweep_window: chrono::Duration,
     /// `EMR_PRICES` over the built-in prices.
-    pub prices: crate::cost::PriceTable,
+    pub prices: crate::outcome::cost::PriceTable,
     /// The region runs are priced in: the EMR Serverless client's (`EMR_REGION`, else the
     /// function's `AWS_REGION`); set at cold start from the client ([`crate::aws::clients::AwsClients`]).
     pub region: Option<String>,
@@ -384,8 +385,8 @@ impl Settings {
             max_concurrency: self.parsed(MONITOR_MAX_CONCURRENCY, DEFAULT_MONITOR_MAX_CONCURRENCY, |n| (1..=1000).contains(n))?,
             usage_sweep_window: chrono::Duration::hours(i64::from(self.parsed(MONITOR_USAGE_SWEEP_HOURS, DEFAULT_MONITOR_USAGE_SWEEP_HOURS, |h| (1..=720).contains(h))?)),
             prices: match self.get(EMR_PRICES) {
-                None => crate::cost::PriceTable::default(),
-                Some(raw) => crate::cost::PriceTable::parse(raw).map_err(|reason| invalid(EMR_PRICES, reason))?,
+                None => crate::outcome::cost::PriceTable::default(),
+                Some(raw) => crate::outcome::cost::PriceTable::parse(raw).map_err(|reason| invalid(EMR_PRICES, reason))?,
             },
             region: self.get(EMR_REGION).map(str::to_string),
         })
@@ -482,56 +483,9 @@ pub fn check_role_arn(var: &'static str, arn: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// `arn:<partition>:iam::<account>:role/<path/name>`.
-pub fn is_role_arn(arn: &str) -> bool {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    let name = resource.strip_prefix("role/").unwrap_or("");
-    partition.starts_with("aws")
-        && partition.chars().all(|c| c.is_ascii_lowercase() || c == '-')
-        && account.len() == 12
-        && account.chars().all(|c| c.is_ascii_digit())
-        && !name.is_empty()
-        && name.len() <= 512
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
-}
-
-/// EMR Serverless application names: 1-64 characters of `[A-Za-z0-9._/#-]`.
-pub fn is_application_name(name: &str) -> bool {
-    (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "._/#-".contains(c))
-}
-
 /// `EMR_RELEASE_VERSION` as a version.
 fn parse_release(label: &str) -> Result<ReleaseLabel, ConfigError> {
     ReleaseLabel::parse(label).ok_or_else(|| invalid(EMR_RELEASE_VERSION, format!("{label:?} is not an EMR release label such as emr-7.5.0")))
-}
-
-/// An AWS region name such as `us-east-1` or `us-gov-west-1`.
-pub fn is_region(region: &str) -> bool {
-    let parts: Vec<&str> = region.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
-}
-
-fn is_table_name(name: &str) -> bool {
-    (3..=255).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-}
-
-fn is_log_group_name(name: &str) -> bool {
-    (1..=512).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "._/#-".contains(c))
-}
-
-fn is_bucket_name(name: &str) -> bool {
-    (3..=63).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && !name.contains("..")
 }
 
 #[cfg(test)]
@@ -853,7 +807,7 @@ emr-serverless-cluster:
             assert!(err.contains(&format!("{var} is invalid")), "{var}={value}: {err}");
         }
         assert_eq!(monitor.usage_sweep_window, chrono::Duration::hours(24));
-        assert_eq!(monitor.prices, crate::cost::PriceTable::default());
+        assert_eq!(monitor.prices, crate::outcome::cost::PriceTable::default());
         // A malformed EMR_PRICES fails the cold start naming the variable and the offending key.
         let err = settings(&[(EMR_PRICES, r#"{"X86_64": {"vCPUHour": "cheap", "memoryGBHour": 0, "storageGBHour": 0}}"#)], None).unwrap().monitor().unwrap_err();
         assert!(err.to_string().starts_with("configuration error: EMR_PRICES is invalid: X86_64: "), "{err}");
@@ -862,7 +816,7 @@ emr-serverless-cluster:
             .monitor()
             .unwrap();
         assert_eq!(priced.region.as_deref(), Some("eu-west-1"));
-        assert!(priced.prices.quote("eu-west-1", crate::run_controls::Architecture::Arm64).is_some());
+        assert!(priced.prices.quote("eu-west-1", crate::launch::run_controls::Architecture::Arm64).is_some());
     }
 
     #[test]

@@ -1,28 +1,25 @@
-//! The common crate of the ModelOp Spark serverless runtime: the job record contract, the
-//! translation of a job into a PySpark job manifest, configuration, and the AWS adapters the
-//! submit, monitor and cleanup functions share.
+//! The common crate of the ModelOp Spark serverless runtime, in the order a job goes through it:
+//!
+//! - [`job`]: the job record contract, what ModelOp Center writes and this service writes back;
+//! - [`launch`]: submit's rules, from a job to one EMR Serverless job run (the manifest, its Spark
+//!   conf, run controls and session policy, the staging folder, the application, the lease);
+//! - [`outcome`]: monitor's rules, from EMR's job run to the job's end (states, attempts, the
+//!   failure's class, what the run cost);
+//! - [`aws`]: one adapter per AWS service, implementing the [`ports`].
+//!
+//! At the root, what every stage shares: configuration, the error model, the ports, metrics,
+//! stream batches, text bounds and process settings (and, for tests, in-memory fakes of the ports).
 
-pub mod annotations;
-pub mod application;
 pub mod aws;
 pub mod config;
-pub mod cost;
 pub mod error;
-pub mod failure;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod job;
-pub mod job_policy;
-pub mod lease;
-pub mod manifest;
+pub mod launch;
 pub mod metrics;
-pub mod job_run;
+pub mod outcome;
 pub mod ports;
 pub mod process;
-pub mod run_controls;
-pub mod run_outcome;
-pub mod s3_uri;
-pub mod spark_conf;
-pub mod staging_folder;
 pub mod stream;
 pub mod text;

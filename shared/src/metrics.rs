@@ -230,9 +230,9 @@ struct EventIgnored {
     events_ignored: u64,
 }
 
-/// `EventsIgnored` 1, by `reason` ([`IgnoredReason`](crate::job_run::IgnoredReason)'s names:
+/// `EventsIgnored` 1, by `reason` ([`IgnoredReason`](crate::outcome::job_run::IgnoredReason)'s names:
 /// `Late`, `Duplicate`, `NotOurs`, `Malformed`, `Unhandled`, `Empty`).
-pub fn event_ignored(reason: crate::job_run::IgnoredReason) {
+pub fn event_ignored(reason: crate::outcome::job_run::IgnoredReason) {
     emit!(EventIgnored { reason: reason.into(), events_ignored: 1 });
 }
 

@@ -1,7 +1,7 @@
 //! Ports: the narrow interfaces the functions' logic needs from AWS, one per consumer, so each
 //! function depends on just the calls it makes. Traits only: the data they carry lives with the
-//! rules that use it ([`crate::lease`], [`crate::application`], [`crate::job_run`],
-//! [`crate::staging_folder`]), and their one error type with its kinds in [`crate::error`]. The
+//! rules that use it ([`crate::launch::lease`], [`crate::launch::application`], [`crate::outcome::job_run`],
+//! [`crate::launch::staging_folder`]), and their one error type with its kinds in [`crate::error`]. The
 //! adapters in [`crate::aws`] implement them with the SDK; [`crate::fakes`] in memory.
 //!
 //! | port | used by | AWS calls |
@@ -23,16 +23,17 @@ use std::borrow::Cow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::application::{ApplicationSpec, ApplicationSummary};
-use crate::cost::{JobCost, ResourceUsage};
+use crate::launch::application::{ApplicationSpec, ApplicationSummary};
+use crate::outcome::cost::{JobCost, ResourceUsage};
 use crate::error::AwsError;
-use crate::job::JobStatus;
-use crate::job_run::{JobRunAttempt, JobRunInfo, LogTail, MonitoredJob, StatusUpdate};
-use crate::run_outcome::AttemptRecord;
-use crate::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
-use crate::manifest::PySparkJobManifest;
-use crate::s3_uri::S3Uri;
-use crate::staging_folder::{CleanupSnapshot, FailedDelete, ListedObject, ListedPage};
+use crate::job::record::JobStatus;
+use crate::outcome::job_run::{JobRunAttempt, JobRunInfo, LogTail};
+use crate::outcome::monitored_job::{MonitoredJob, StatusUpdate};
+use crate::outcome::run_outcome::AttemptRecord;
+use crate::launch::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
+use crate::launch::manifest::PySparkJobManifest;
+use crate::job::s3_uri::S3Uri;
+use crate::launch::staging_folder::{CleanupSnapshot, FailedDelete, ListedObject, ListedPage};
 
 /// The jobs table as the submit function uses it.
 #[async_trait]
@@ -67,7 +68,7 @@ pub trait MonitorStore: Send + Sync {
     async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError>;
     /// Ends a WAITING job that has no run and no live submit lease in ERROR.
     async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError>;
-    /// Writes `resourceUsage` (and `cost`, when priced) if [`crate::cost::supersedes`] lets it:
+    /// Writes `resourceUsage` (and `cost`, when priced) if [`crate::outcome::cost::supersedes`] lets it:
     /// the row has no usage, or usage that is not final and, unless `usage` is final, calculated
     /// to an earlier instant. Touches no other field. False when the rule refused it or the row
     /// is gone.

@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::Value;
 use tracing::error;
 
-use crate::job::JobHeader;
+use crate::job::record::JobHeader;
 
 /// The fields of an image that decide whether a record concerns us, decoded from copies of those
 /// few attributes only (an image may hold a large inline model source).

@@ -264,12 +264,12 @@ USAGE_FIGURES = ("vCPUHour", "memoryGBHour", "storageGBHour")
 
 
 def _built_in_prices(region: str, arch: str) -> dict[str, float]:
-    """The built-in price table's entry (shared/src/cost.rs), in the row's `cost.prices` shape."""
-    with open(os.path.join(ROOT, "shared", "src", "cost.rs")) as f:
+    """The built-in price table's entry (shared/src/outcome/cost.rs), in the row's `cost.prices` shape."""
+    with open(os.path.join(ROOT, "shared", "src", "outcome", "cost.rs")) as f:
         text = f.read()
     row = re.search(rf'\("{region}", Architecture::{arch}, UnitPrices {{ vcpu_hour: ([\d.]+), memory_gb_hour: ([\d.]+), '
                     rf'storage_gb_hour: ([\d.]+) }}\)', text)
-    assert row, f"shared/src/cost.rs has no built-in price for {region} {arch}"
+    assert row, f"shared/src/outcome/cost.rs has no built-in price for {region} {arch}"
     return dict(zip(USAGE_FIGURES, map(float, row.groups())))
 
 

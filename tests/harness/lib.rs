@@ -29,7 +29,7 @@ use shared::aws::dynamodb::DynamoJobStore;
 use shared::aws::emr::EmrServerlessClient;
 use shared::aws::s3::S3ObjectStore;
 use shared::config::{CleanupConfig, ServiceConfig, StagingLocation, SubmitConfig};
-use shared::spark_conf::SparkConf;
+use shared::launch::spark_conf::SparkConf;
 use submit::SubmitHandler;
 use cleanup::CleanupHandler;
 use monitor::MonitorHandler;
@@ -233,7 +233,7 @@ impl TestEnv {
         SubmitConfig {
             default_app_name: self.app_name.clone(),
             release_version: RELEASE.into(),
-            release: shared::run_controls::ReleaseLabel::parse(RELEASE).expect("a release label"),
+            release: shared::launch::run_controls::ReleaseLabel::parse(RELEASE).expect("a release label"),
             run_controls: Default::default(),
             application_settings: Default::default(),
             default_job_execution_role_arn: DEFAULT_ROLE.into(),
@@ -365,7 +365,7 @@ impl TestEnv {
             stuck_waiting_age: chrono::Duration::minutes(480),
             max_concurrency: 4,
             usage_sweep_window: chrono::Duration::hours(24),
-            prices: shared::cost::PriceTable::default(),
+            prices: shared::outcome::cost::PriceTable::default(),
             region: Some("us-east-1".into()),
         }
     }

@@ -480,7 +480,7 @@ TAG_KEYS = {"modelop:managedBy", "modelop:jobId", "modelop:jobType", "modelop:mo
 @pytest.mark.parametrize("kind", ["sam", "cdk"])
 def test_shared_tag_constants_match_the_iam_conditions(kind, sam_transformed):
     emr = (ROOT / "shared" / "src" / "aws" / "emr.rs").read_text()
-    manifest = (ROOT / "shared" / "src" / "manifest.rs").read_text()
+    manifest = (ROOT / "shared" / "src" / "launch" / "plan.rs").read_text()
     managed = re.search(r'\.tags\("([^"]+)", "([^"]+)"\)', emr)
     assert managed and managed.groups() == ("modelop:managedBy", "spark-serverless-runtime")
     grants = view(kind, "defaults", sam_transformed)["roles"]["SubmitRole"]["grants"]

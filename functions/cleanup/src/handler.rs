@@ -3,7 +3,7 @@
 //! cancelling its run, if ModelOp Center cancelled it) and `cleanedAt` is recorded. A scheduled
 //! event sweeps folders whose job is finished or gone and that nobody wrote to for a while.
 //!
-//! Every prefix that reaches DeleteObjects comes from `shared::staging_folder`, which only yields
+//! Every prefix that reaches DeleteObjects comes from `shared::launch::staging_folder`, which only yields
 //! `<staging prefix><valid job id>/` in the configured bucket.
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use tracing::{debug, error, info, warn};
 
 use shared::metrics;
 use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
-use shared::staging_folder::{
+use shared::launch::staging_folder::{
     cleanup_target, decide_release, is_orphan, job_id_of_folder, job_target, CleanupAction, CleanupTarget, FolderOwner, ListedObject, ListedPage,
 };
 use shared::config::{CleanupConfig, ServiceConfig};
@@ -481,7 +481,7 @@ mod tests {
         use std::sync::Mutex;
 
         use async_trait::async_trait;
-        use shared::staging_folder::FailedDelete;
+        use shared::launch::staging_folder::FailedDelete;
 
         use super::*;
 

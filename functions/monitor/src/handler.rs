@@ -14,22 +14,21 @@ use tracing::{debug, error, info, warn};
 
 use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
 use shared::config::{MonitorConfig, ServiceConfig};
-use shared::job::{job_message, validate_job_id, JobStatus, MessageLevel, ASSET_FILE};
+use shared::job::record::{job_message, validate_job_id, JobStatus, MessageLevel, ASSET_FILE};
 use shared::text::{head_bounded, printable, tail_bounded};
-use shared::manifest::{output_locations, RESULTS_FOLDER, TAG_JOB_ID};
-use shared::failure::{ModelErrorRecord, MODEL_ERROR_FILE_NAME};
-use shared::job_run::{
-    decide_status_change, driver_log_prefix, driver_log_streams, failure_message, statuses_before_or_at, DriverLogs, EmrState, FileOutputContent,
-    IgnoredReason, JobRunInfo, LogTail, MonitoredJob, OutputFile, StatusUpdate, Transition,
-};
-use shared::run_outcome::{
+use shared::launch::staged_files::{output_locations, RESULTS_FOLDER};
+use shared::launch::plan::TAG_JOB_ID;
+use shared::outcome::failure::{ModelErrorRecord, MODEL_ERROR_FILE_NAME};
+use shared::outcome::job_run::{decide_status_change, driver_log_prefix, driver_log_streams, failure_message, statuses_before_or_at, EmrState, IgnoredReason, JobRunInfo, LogTail, Transition};
+use shared::outcome::monitored_job::{DriverLogs, FileOutputContent, MonitoredJob, OutputFile, StatusUpdate};
+use shared::outcome::run_outcome::{
     attempt_from_run, attempts_from_listing, attempts_from_retry, job_failure, merge_attempts, provenance_of, run_ending, timeout_message, MergeRule,
     RetryDetail, RunEnding,
 };
-use shared::cost::{job_cost, supersedes, usage_from_event, usage_from_run, JobCost, ResourceUsage, RunFigures, UtilizationDetail};
+use shared::outcome::cost::{job_cost, supersedes, usage_from_event, usage_from_run, JobCost, ResourceUsage, RunFigures, UtilizationDetail};
 use shared::metrics;
 use shared::ports::{JobRunReader, LogReader, MonitorStore, RunOutputReader};
-use shared::s3_uri::S3Uri;
+use shared::job::s3_uri::S3Uri;
 
 pub const STATE_CHANGE: &str = "EMR Serverless Job Run State Change";
 pub const RETRY: &str = "EMR Serverless Job Run Retry";

@@ -15,15 +15,18 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
-use shared::application::{ApplicationResolver, ApplicationSpec};
+use shared::launch::application_resolver::ApplicationResolver;
+use shared::launch::application::ApplicationSpec;
 use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
 use shared::config::{ServiceConfig, SubmitConfig};
-use shared::job::{decode_job, job_message, Job, JobHeader, JobStatus, MessageLevel, Timestamp};
+use shared::job::record::{decode_job, job_message, Job, JobHeader, JobStatus, MessageLevel, Timestamp};
 use shared::metrics;
 use shared::text::printable;
-use shared::lease::{decide_claim, new_lease, ClaimDecision, LaunchRecord, RecordOutcome, SkipReason, SubmitLease};
-use shared::annotations::{parse_model_functions, AnnotationScanner};
-use shared::manifest::{build_manifest, plan_job, staged_key, FileContent, FileKind, JobPlan, ManifestError, PySparkJobManifest, SourceLocation};
+use shared::launch::lease::{decide_claim, new_lease, ClaimDecision, LaunchRecord, RecordOutcome, SkipReason, SubmitLease};
+use shared::job::annotations::{parse_model_functions, AnnotationScanner};
+use shared::launch::manifest::{build_manifest, PySparkJobManifest};
+use shared::launch::plan::{plan_job, JobPlan, ManifestError, SourceLocation};
+use shared::launch::staged_files::{staged_key, FileContent, FileKind};
 use shared::stream::{decode_record, handle_stream_batch, image_header};
 use shared::ports::{JobStore, StagingWriter, SubmitEmr};
 

@@ -30,7 +30,7 @@ export interface ServiceConfig {
   readonly additionalJobExecutionRoleArns: string[];
   readonly jobExecutionConf: string;
   readonly appIdleTimeoutMinutes: number;
-  /** Run controls (shared/src/run_controls.rs); empty: not set, EMR's default. Checked fully by the functions at cold start. */
+  /** Run controls (shared/src/launch/run_controls.rs); empty: not set, EMR's default. Checked fully by the functions at cold start. */
   readonly executionTimeoutMinutes: string;
   readonly maxAttempts: string;
   readonly cancelGracePeriodSeconds: string;
@@ -44,7 +44,7 @@ export interface ServiceConfig {
    * EMR_APP_JOB_LEVEL_COST_ALLOCATION. */
   readonly emrPrices: string;
   readonly jobLevelCostAllocation: string;
-  /** Per-job least privilege (shared/src/job_policy.rs): 'true'/'false', and what every scoped run gets besides its own objects. */
+  /** Per-job least privilege (shared/src/launch/job_policy.rs): 'true'/'false', and what every scoped run gets besides its own objects. */
   readonly scopeJobPermissions: string;
   readonly allowUnscopedJobs: string;
   readonly jobPolicyArns: string;

@@ -28,7 +28,7 @@ import { addOperations } from './operations';
 /** The tag submit puts on the applications it creates (shared/src/aws/emr.rs). */
 const MANAGED_BY_TAG = 'modelop:managedBy';
 const MANAGED_BY_VALUE = 'spark-serverless-runtime';
-/** Every tag submit sets on create: the application's, and the job run's (shared/src/manifest.rs; the model's
+/** Every tag submit sets on create: the application's, and the job run's (shared/src/launch/plan.rs; the model's
  * id and name when the job names them, for cost allocation). */
 const TAG_KEYS = ['modelop:managedBy', 'modelop:jobId', 'modelop:jobType', 'modelop:modelId', 'modelop:modelName'];
 

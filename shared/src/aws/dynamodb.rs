@@ -9,13 +9,13 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
 use super::{classify, AwsError, AwsErrorKind};
-use crate::job::{attr, epoch_millis, job_message, timestamp, JobHeader, Timestamp, JobStatus, MessageLevel, StatusChange, SPARK_SERVERLESS_RUNTIME};
-use crate::cost::{JobCost, ResourceUsage};
-use crate::job_run::{MonitoredJob, StatusUpdate};
-use crate::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
+use crate::job::record::{attr, epoch_millis, job_message, timestamp, JobHeader, Timestamp, JobStatus, MessageLevel, StatusChange, SPARK_SERVERLESS_RUNTIME};
+use crate::outcome::cost::{JobCost, ResourceUsage};
+use crate::outcome::monitored_job::{MonitoredJob, StatusUpdate};
+use crate::launch::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::ports::{CleanupStore, JobStore, MonitorStore};
-use crate::run_outcome::AttemptRecord;
-use crate::staging_folder::CleanupSnapshot;
+use crate::outcome::run_outcome::AttemptRecord;
+use crate::launch::staging_folder::CleanupSnapshot;
 
 const SERVICE: &str = "DynamoDB";
 /// The EMR state recorded with the launch: a run that StartJobRun just accepted is SUBMITTED.
@@ -421,7 +421,7 @@ impl MonitorStore for DynamoJobStore {
     }
 
     async fn record_usage(&self, job_id: &str, usage: &ResourceUsage, cost: Option<&JobCost>) -> Result<bool, AwsError> {
-        // crate::cost::supersedes, as a condition: final figures stay; a final write replaces
+        // crate::outcome::cost::supersedes, as a condition: final figures stay; a final write replaces
         // figures that are not; otherwise only later figures do.
         let mut vals = values([(":usage", to_av(usage)?), (":false", AttributeValue::Bool(false))]);
         let newer = if usage.is_final {

@@ -10,10 +10,10 @@ use aws_sdk_emrserverless::Client;
 use chrono::{DateTime, Utc};
 
 use super::{classify, AwsError, AwsErrorKind};
-use crate::manifest::PySparkJobManifest;
-use crate::application::{ApplicationSpec, ApplicationSummary};
-use crate::cost::{RunUtilization, Utilization};
-use crate::job_run::{JobRunAttempt, JobRunInfo};
+use crate::launch::manifest::PySparkJobManifest;
+use crate::launch::application::{ApplicationSpec, ApplicationSummary};
+use crate::outcome::cost::{RunUtilization, Utilization};
+use crate::outcome::job_run::{JobRunAttempt, JobRunInfo};
 use crate::ports::{ApplicationCatalog, JobRunCanceller, JobRunLauncher, JobRunReader};
 
 const SERVICE: &str = "EMR Serverless";

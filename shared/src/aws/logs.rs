@@ -5,7 +5,7 @@ use aws_sdk_cloudwatchlogs::Client;
 
 use super::{classify, AwsError, AwsErrorKind};
 use crate::text::tail_bounded;
-use crate::job_run::LogTail;
+use crate::outcome::job_run::LogTail;
 use crate::ports::LogReader;
 
 const SERVICE: &str = "CloudWatch Logs";

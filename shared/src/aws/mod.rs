@@ -5,6 +5,7 @@ pub mod clients;
 pub mod dynamodb;
 pub mod emr;
 pub mod logs;
+pub mod names;
 pub mod s3;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;

@@ -11,8 +11,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{classify, AwsError, AwsErrorKind};
 use crate::ports::{RunOutputReader, StagingFolders, StagingWriter};
-use crate::staging_folder::{FailedDelete, ListedObject, ListedPage};
-use crate::s3_uri::S3Uri;
+use crate::launch::staging_folder::{FailedDelete, ListedObject, ListedPage};
+use crate::job::s3_uri::S3Uri;
 
 const SERVICE: &str = "S3";
 /// DeleteObjects takes at most this many keys.

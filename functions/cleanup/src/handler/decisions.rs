@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use serde_json::json;
-use shared::fakes::{row_from_image, settings, transient, FakeAws, FakeObjectStore};
-use shared::job_run::JobRunInfo;
+use shared::fakes::object_store::FakeObjectStore;
+use shared::fakes::recorder::transient;
+use shared::fakes::{row_from_image, settings, FakeAws};
+use shared::outcome::job_run::JobRunInfo;
 
 use super::*;
 

@@ -4,9 +4,10 @@
 
 use chrono::Duration;
 use serde_json::{json, Value};
-use shared::fakes::{settings, transient, FakeAws};
-use shared::job::{Asset, Timestamp};
-use shared::job_run::{JobRunAttempt, JobRunInfo};
+use shared::fakes::recorder::transient;
+use shared::fakes::{settings, FakeAws};
+use shared::job::record::{Asset, Timestamp};
+use shared::outcome::job_run::{JobRunAttempt, JobRunInfo};
 
 use super::*;
 
@@ -544,7 +545,7 @@ async fn malformed_or_foreign_utilization_events_are_acknowledged_without_a_writ
 
 #[tokio::test]
 async fn zero_billed_figures_at_the_end_are_not_final_until_the_sweep_reads_them() {
-    use shared::cost::{RunUtilization, Utilization};
+    use shared::outcome::cost::{RunUtilization, Utilization};
     let world = world();
     world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
     let used = Utilization { vcpu_hour: 0.4, memory_gb_hour: 1.6, storage_gb_hour: 1.6 };

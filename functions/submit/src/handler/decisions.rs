@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use shared::error::{AwsError, AwsErrorKind};
-use shared::fakes::{row_from_image, settings, transient, FakeAws};
-use shared::job::Timestamp;
+use shared::fakes::recorder::transient;
+use shared::fakes::{row_from_image, settings, FakeAws};
+use shared::job::record::Timestamp;
 
 use super::*;
 
@@ -438,7 +439,7 @@ async fn a_created_application_gets_the_configured_settings_and_a_found_one_is_u
     let created = world.aws.emr.created_applications();
     assert_eq!(created.len(), 1);
     let settings = &created[0].settings;
-    use shared::run_controls::{Architecture, MaximumCapacity, NetworkSettings, SchedulerSettings};
+    use shared::launch::run_controls::{Architecture, MaximumCapacity, NetworkSettings, SchedulerSettings};
     assert_eq!(settings.scheduler, Some(SchedulerSettings { max_concurrent_runs: Some(5), queue_timeout_minutes: Some(30) }));
     assert_eq!(settings.maximum_capacity, Some(MaximumCapacity { cpu: "400 vCPU".into(), memory: "3000 GB".into(), disk: Some("20000 GB".into()) }));
     assert_eq!(settings.architecture, Some(Architecture::Arm64));

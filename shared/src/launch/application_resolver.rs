@@ -7,38 +7,15 @@ use std::sync::{Arc, Mutex};
 use tracing::info;
 
 use crate::error::AwsError;
+use crate::launch::application::{ApplicationSpec, DEFAULT_ARCHITECTURE};
 use crate::ports::ApplicationCatalog;
-use crate::run_controls::Architecture;
-
-/// CreateApplication's `architecture` when none is sent ("X86_64" is the default, EMR Serverless
-/// API Reference, CreateApplication).
-pub const DEFAULT_ARCHITECTURE: Architecture = Architecture::X86_64;
-
-/// An application as found by name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApplicationSummary {
-    pub id: String,
-    pub state: String,
-    /// ListApplications' `architecture`, when it gives one.
-    pub architecture: Option<Architecture>,
-}
+use crate::launch::run_controls::Architecture;
 
 /// An application this service runs jobs on: its id, and the architecture its runs are priced at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Resolved {
     id: String,
     architecture: Architecture,
-}
-
-/// How this service creates an application it does not find. An application found by name is
-/// used as it is: none of this is applied to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApplicationSpec {
-    pub name: String,
-    pub release_label: String,
-    pub idle_timeout_minutes: u32,
-    /// Scheduler, maximum capacity, architecture and network, each sent only when configured.
-    pub settings: crate::run_controls::ApplicationSettings,
 }
 
 /// Application states in which a job run is accepted without starting the application first.
@@ -102,6 +79,7 @@ impl ApplicationResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::launch::application::ApplicationSummary;
     use async_trait::async_trait;
 
     /// An in-memory EMR that counts the calls the resolver makes.

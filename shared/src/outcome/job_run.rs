@@ -4,146 +4,9 @@
 //! reasons are bounded before they go into the job row.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-use crate::failure::Failure;
-use crate::job::{Asset, JobHeader, JobStatus, Timestamp};
-use crate::run_outcome::{AttemptRecord, Provenance};
-use crate::lease::SubmitLease;
+use crate::job::record::JobStatus;
 use crate::text::{head_bounded, tail_bounded};
-
-/// A job as the monitor sees it.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MonitoredJob {
-    #[serde(flatten)]
-    pub header: JobHeader,
-    #[serde(default)]
-    pub emr_state: Option<String>,
-    #[serde(default)]
-    pub staging_uri: Option<String>,
-    #[serde(default, deserialize_with = "crate::job::lenient")]
-    pub updated_at: Option<Timestamp>,
-    #[serde(default)]
-    pub submit_lease: Option<SubmitLease>,
-    #[serde(default, deserialize_with = "crate::job::null_as_default")]
-    pub output_data: Vec<Asset>,
-    /// `attempts` as recorded so far (Retry events), merged with each new one. An entry this
-    /// code cannot read makes the list start afresh: the final state rebuilds it from EMR.
-    #[serde(default, deserialize_with = "lenient_attempts")]
-    pub attempts: Vec<AttemptRecord>,
-    /// `resourceUsage` as recorded so far; one this code cannot read counts as none.
-    #[serde(default, deserialize_with = "crate::job::lenient")]
-    pub resource_usage: Option<crate::cost::ResourceUsage>,
-    /// ModelOp's `jobType`, as written (for metrics only).
-    #[serde(default, deserialize_with = "crate::job::lenient")]
-    pub job_type: Option<String>,
-    /// `emrApplicationArchitecture`, recorded by submit with the run.
-    #[serde(default, deserialize_with = "crate::job::lenient")]
-    pub emr_application_architecture: Option<String>,
-}
-
-fn lenient_attempts<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<AttemptRecord>, D::Error> {
-    Ok(crate::job::lenient::<D, Vec<AttemptRecord>>(deserializer)?.unwrap_or_default())
-}
-
-impl MonitoredJob {
-    pub fn id(&self) -> &str {
-        self.header.id()
-    }
-
-    pub fn status(&self) -> Option<JobStatus> {
-        self.header.status()
-    }
-
-    pub fn is_ours(&self) -> bool {
-        self.header.is_ours()
-    }
-
-    /// The architecture of the run's application, if submit recorded one this code knows.
-    pub fn architecture(&self) -> Option<crate::run_controls::Architecture> {
-        self.emr_application_architecture.as_deref().and_then(|a| a.parse().ok())
-    }
-
-    /// `jobType`, or `UNKNOWN`: a metric dimension.
-    pub fn job_type_or_unknown(&self) -> &str {
-        self.job_type.as_deref().unwrap_or("UNKNOWN")
-    }
-}
-
-/// `driverLogs` on a finished job: the ends of the driver's stdout and stderr, and where the rest is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DriverLogs {
-    pub stdout: String,
-    pub stderr: String,
-    pub truncated: bool,
-    pub log_group_name: String,
-    /// Leads to every attempt's logs of the run.
-    pub log_stream_name_prefix: String,
-    /// The attempt `stdout` and `stderr` are the ends of (a retried run's last), when EMR says.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempt: Option<i32>,
-}
-
-/// What a run produced for a `FILE` output asset, written into that entry of ModelOp's
-/// `outputData` (`outputData[index].fileContent`, base64, and `.fileSize`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileOutputContent {
-    /// The asset's position in `outputData`.
-    pub index: usize,
-    pub file_content: String,
-    pub file_size: u64,
-}
-
-impl FileOutputContent {
-    /// The entry for the bytes the model wrote, encoded as ModelOp's `fileContent` (base64).
-    pub fn of_bytes(index: usize, bytes: &[u8]) -> FileOutputContent {
-        use base64::Engine as _;
-        FileOutputContent { index, file_content: base64::engine::general_purpose::STANDARD.encode(bytes), file_size: bytes.len() as u64 }
-    }
-}
-
-/// One `outputFiles` entry: an EXTERNAL_FILE output asset and whether it exists after the run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OutputFile {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub file_url: String,
-    pub exists: bool,
-}
-
-/// A status change the monitor writes, with the forward-only condition it must meet.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatusUpdate {
-    pub job_id: String,
-    pub application_id: String,
-    pub run_id: String,
-    pub status: JobStatus,
-    pub emr_state: String,
-    /// Record `emr_state` in `statusHistory` only, leaving `emrState` as it is.
-    pub history_only: bool,
-    pub at: DateTime<Utc>,
-    /// The job must be in one of these statuses.
-    pub from_statuses: Vec<&'static str>,
-    /// The job's `emrState` must not be one of these (already as far or further).
-    pub blocked_emr_states: Vec<&'static str>,
-    pub driver_logs: Option<DriverLogs>,
-    pub error_message: Option<String>,
-    pub model_result: Option<serde_json::Value>,
-    pub output_files: Option<Vec<OutputFile>>,
-    /// Appended to ModelOp's `jobMessages` (driver output and the failure, on a final state).
-    pub job_messages: Vec<String>,
-    /// The content of `FILE` outputs, on SUCCESS.
-    pub file_outputs: Vec<FileOutputContent>,
-    /// `attempts`, on a final state: what the row had, merged with ListJobRunAttempts.
-    pub attempts: Option<Vec<AttemptRecord>>,
-    /// `failure`, on ERROR.
-    pub failure: Option<Failure>,
-    /// `provenance`, on a final state, when GetJobRun answered.
-    pub provenance: Option<Provenance>,
-}
 
 /// What GetJobRun says of a run (botocore `JobRun`); every field but `state` may be absent. For a
 /// retried run the times and the state are those of the latest attempt.
@@ -176,7 +39,7 @@ pub struct JobRunInfo {
     pub image_uri: Option<String>,
     pub image_digest: Option<String>,
     /// `totalResourceUtilization` and `billedResourceUtilization`, once EMR reports them.
-    pub utilization: Option<crate::cost::RunUtilization>,
+    pub utilization: Option<crate::outcome::cost::RunUtilization>,
 }
 
 /// One attempt of a run as ListJobRunAttempts gives it (botocore `JobRunAttemptSummary`).
@@ -417,19 +280,6 @@ pub fn failure_message(job_id: &str, emr_state: &str, state_details: Option<&str
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_monitor_reads_modelop_rows_with_nulls_and_either_runtime_field() {
-        let job: MonitoredJob = serde_json::from_value(serde_json::json!({
-            "id": "job-1", "jobStatus": "RUNNING", "outputData": null, "runtimeType": null,
-            "targetEngine": {"engineType": "SPARK_SERVERLESS_RUNTIME", "sparkConf": {"--master": "yarn"}}, "_links": {}
-        }))
-        .unwrap();
-        assert!(job.is_ours() && job.output_data.is_empty());
-        assert_eq!((job.id(), job.status()), ("job-1", Some(JobStatus::Running)));
-        let cleanup: crate::staging_folder::CleanupSnapshot = serde_json::from_value(serde_json::json!({"jobStatus": "COMPLETE", "targetEngine": {"engineType": "SPARK_RUNTIME"}})).unwrap();
-        assert!(!cleanup.header.is_ours());
-    }
 
     #[test]
     fn state_table() {

@@ -7,17 +7,14 @@
 //! holds no whitespace, control characters, quotes or backslashes.
 
 use std::collections::BTreeMap;
+use crate::launch::run_controls::{MAX_ATTEMPTS_KEY, TIMEOUT_MINUTES_KEY};
 
 /// The job parameter prefix that marks a Spark conf entry, exactly as ModelOp's EMR Serverless page writes it.
 pub const CONF_PARAM_PREFIX: &str = "--conf ";
 /// Service keys: consumed by this service, never passed to Spark.
 pub const APP_NAME_KEY: &str = "modelop.serverless.job.app.name";
 pub const ROLE_ARN_KEY: &str = "modelop.serverless.job.rolearn";
-/// The run's StartJobRun `executionTimeoutMinutes` (see [`crate::run_controls`]).
-pub const TIMEOUT_MINUTES_KEY: &str = "modelop.serverless.job.timeout.minutes";
-/// The run's StartJobRun `retryPolicy.maxAttempts` (see [`crate::run_controls`]).
-pub const MAX_ATTEMPTS_KEY: &str = "modelop.serverless.job.max.attempts";
-/// Whether the run gets its per-job least-privilege policy (see [`crate::job_policy`]).
+/// Whether the run gets its per-job least-privilege policy (see [`crate::launch::job_policy`]).
 pub const SCOPE_PERMISSIONS_KEY: &str = "modelop.serverless.job.scope.permissions";
 /// Every service key, as the error for an unknown one lists them.
 pub const SERVICE_KEYS: [&str; 5] = [APP_NAME_KEY, ROLE_ARN_KEY, TIMEOUT_MINUTES_KEY, MAX_ATTEMPTS_KEY, SCOPE_PERMISSIONS_KEY];
@@ -220,9 +217,9 @@ pub struct JobParameters {
     /// `--conf modelop.serverless.job.rolearn`.
     pub role_arn: Option<String>,
     /// `--conf modelop.serverless.job.timeout.minutes` and `.max.attempts`, as written.
-    pub run_controls: crate::run_controls::JobRunControls,
+    pub run_controls: crate::launch::run_controls::JobRunControls,
     /// `--conf modelop.serverless.job.scope.permissions`, as written; checked by
-    /// [`crate::job_policy::decide_scope`].
+    /// [`crate::launch::job_policy::decide_scope`].
     pub scope_permissions: Option<String>,
     /// Every parameter that is not a `--conf` entry, passed to the model in the job metadata.
     pub model_parameters: BTreeMap<String, String>,

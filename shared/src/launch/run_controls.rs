@@ -2,7 +2,7 @@
 //! lets its driver shut down, and the settings of the applications this service creates. Pure
 //! rules: EMR's ranges, the release each feature needs, and which value wins (job parameter over
 //! configuration over EMR's default). Configuration and job parameters are checked by the same
-//! rules; [`crate::config`] names the variable, [`crate::manifest`] the job parameter.
+//! rules; [`crate::config`] names the variable, [`crate::launch::manifest`] the job parameter.
 //!
 //! Sources of the ranges (botocore `emr-serverless` `service-2.json`, the EMR Serverless User
 //! Guide and API Reference):
@@ -20,6 +20,12 @@
 use std::fmt;
 
 use serde::Serialize;
+
+/// The job parameter (`--conf <key>=<value>`, [`crate::launch::spark_conf`]) that sets the run's
+/// StartJobRun `executionTimeoutMinutes`.
+pub const TIMEOUT_MINUTES_KEY: &str = "modelop.serverless.job.timeout.minutes";
+/// The job parameter that sets the run's StartJobRun `retryPolicy.maxAttempts`.
+pub const MAX_ATTEMPTS_KEY: &str = "modelop.serverless.job.max.attempts";
 
 /// EMR's default execution timeout of a run, in minutes (12 hours), applied when none is given.
 pub const DEFAULT_EXECUTION_TIMEOUT_MINUTES: u32 = 720;
@@ -260,7 +266,6 @@ pub struct JobRunControlError {
 impl RunControls {
     /// The configured controls overlaid by the job's parameters, each checked for `release`.
     pub fn with_job(&self, job: &JobRunControls, release: ReleaseLabel) -> Result<RunControls, JobRunControlError> {
-        use crate::spark_conf::{MAX_ATTEMPTS_KEY, TIMEOUT_MINUTES_KEY};
         let mut controls = *self;
         if let Some(raw) = &job.timeout_minutes {
             controls.execution_timeout_minutes =

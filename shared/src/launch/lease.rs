@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::{JobHeader, JobStatus, Timestamp};
+use crate::job::record::{JobHeader, JobStatus, Timestamp};
 
 /// A submit invocation's claim on a job between CREATED -> WAITING and the recorded run id. It
 /// expires with the invocation's deadline, so a retry after a crash can take the job over.
@@ -14,10 +14,10 @@ use crate::job::{JobHeader, JobStatus, Timestamp};
 pub struct SubmitLease {
     /// The Lambda request id of the invocation holding it.
     pub owner: String,
-    #[serde(default, deserialize_with = "crate::job::lenient")]
+    #[serde(default, deserialize_with = "crate::job::record::lenient")]
     pub claimed_at: Option<Timestamp>,
     /// Unreadable is `None`, and a lease without an end counts as expired.
-    #[serde(default, deserialize_with = "crate::job::lenient")]
+    #[serde(default, deserialize_with = "crate::job::record::lenient")]
     pub expires_at: Option<Timestamp>,
 }
 
@@ -39,16 +39,16 @@ pub struct LaunchRecord {
     pub staging_uri: String,
     pub at: DateTime<Utc>,
     /// `ignoredJobParameters`: job parameters with no meaning on EMR Serverless.
-    pub ignored_parameters: Vec<crate::spark_conf::IgnoredParameter>,
+    pub ignored_parameters: Vec<crate::launch::spark_conf::IgnoredParameter>,
     /// Appended to ModelOp's `jobMessages`.
     pub messages: Vec<String>,
     /// `runControls`: the run controls the run started with, and where each came from.
-    pub run_controls: crate::run_controls::RunControls,
+    pub run_controls: crate::launch::run_controls::RunControls,
     /// `emrApplicationArchitecture`: the architecture of the application the run is on (its
     /// price depends on it).
-    pub architecture: Option<crate::run_controls::Architecture>,
+    pub architecture: Option<crate::launch::run_controls::Architecture>,
     /// `jobPermissions`: whether the run is scoped, and its policy.
-    pub job_permissions: crate::job_policy::JobPermissions,
+    pub job_permissions: crate::launch::job_policy::JobPermissions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

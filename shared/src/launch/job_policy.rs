@@ -20,8 +20,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::Digest as _;
 
-use crate::run_controls::{ControlSource, RuleViolation};
-use crate::s3_uri::S3Uri;
+use crate::launch::run_controls::{ControlSource, RuleViolation};
+use crate::job::s3_uri::S3Uri;
 
 /// `JobRunExecutionIamPolicy.policy`: at most 2,048 characters (EMR Serverless API Reference).
 pub const MAX_POLICY_CHARS: usize = 2048;
@@ -78,12 +78,12 @@ pub struct ScopeDecision {
 /// A job's `--conf modelop.serverless.job.scope.permissions` that cannot be followed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobScopeError {
-    #[error("job parameter '--conf {key}' {value:?}: must be true or false", key = crate::spark_conf::SCOPE_PERMISSIONS_KEY)]
+    #[error("job parameter '--conf {key}' {value:?}: must be true or false", key = crate::launch::spark_conf::SCOPE_PERMISSIONS_KEY)]
     NotBoolean { value: String },
     #[error(
         "job parameter '--conf {key}' false is refused: this deployment runs every job with its own least-privilege policy; \
          running a job with the whole job execution role needs EMR_ALLOW_UNSCOPED_JOBS=true in the configuration",
-        key = crate::spark_conf::SCOPE_PERMISSIONS_KEY
+        key = crate::launch::spark_conf::SCOPE_PERMISSIONS_KEY
     )]
     OptOutRefused,
 }

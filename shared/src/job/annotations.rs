@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::job::ModelRole;
+use crate::job::record::ModelRole;
 
 /// The functions a model source declares, by role. The first annotation of a role wins.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

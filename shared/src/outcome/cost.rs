@@ -28,8 +28,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::job::Timestamp;
-use crate::run_controls::Architecture;
+use crate::job::record::Timestamp;
+use crate::launch::run_controls::Architecture;
 
 /// `amount` is rounded to this many decimals of a US dollar (a millionth).
 pub const COST_DECIMALS: i32 = 6;
@@ -246,7 +246,7 @@ impl PriceTable {
                 table.configured_as_of = Some(date.ok_or_else(|| format!("asOf: {value} is not a date such as \"2026-11-30\""))?.to_string());
             } else if let Ok(architecture) = key.parse::<Architecture>() {
                 table.by_architecture.insert(architecture, prices(&key, value)?);
-            } else if crate::config::is_region(&key) {
+            } else if crate::aws::names::is_region(&key) {
                 let Value::Object(by_architecture) = value else {
                     return Err(format!("{key}: must be an object of architectures (X86_64, ARM64) to prices"));
                 };

@@ -6,9 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use crate::config::StagingLocation;
-use crate::job::{validate_job_id, InvalidJobId, JobHeader, JobStatus};
+use crate::job::record::{validate_job_id, InvalidJobId, JobHeader, JobStatus};
 use crate::text::printable;
-use crate::s3_uri::S3Uri;
+use crate::job::s3_uri::S3Uri;
 
 /// One object of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]

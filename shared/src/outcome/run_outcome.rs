@@ -2,15 +2,16 @@
 //! `attempts` list (from Retry events and ListJobRunAttempts, merged: [`merge_attempts`]), the
 //! `provenance` object (from GetJobRun: [`provenance_of`]), whether EMR ended the run for a
 //! timeout ([`run_ending`]: a timed-out run is an ERROR, not the user's cancel) and the `failure`
-//! object of a job in ERROR ([`job_failure`], through [`crate::failure::classify_failure`]).
+//! object of a job in ERROR ([`job_failure`], through [`crate::outcome::failure::classify::classify_failure`]).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::failure::{classify_failure, Failure, FailureClass, FailureInputs, ModelErrorRecord, RunTiming};
-use crate::job::{JobStatus, Timestamp};
-use crate::job_run::{EmrState, JobRunAttempt, JobRunInfo};
+use crate::outcome::failure::classify::classify_failure;
+use crate::outcome::failure::{Failure, FailureClass, FailureInputs, ModelErrorRecord, RunTiming};
+use crate::job::record::{JobStatus, Timestamp};
+use crate::outcome::job_run::{EmrState, JobRunAttempt, JobRunInfo};
 use crate::text::head_bounded;
 
 /// At most this many `attempts` entries are kept (the latest): EMR allows 10 per run.
@@ -55,13 +56,13 @@ pub struct RetryDetail {
     pub previous_attempt: Option<i32>,
     #[serde(default)]
     pub previous_attempt_state: Option<String>,
-    #[serde(default, deserialize_with = "crate::job::lenient")]
+    #[serde(default, deserialize_with = "crate::job::record::lenient")]
     pub previous_attempt_created_at: Option<Timestamp>,
-    #[serde(default, deserialize_with = "crate::job::lenient")]
+    #[serde(default, deserialize_with = "crate::job::record::lenient")]
     pub previous_attempt_ended_at: Option<Timestamp>,
     #[serde(default)]
     pub new_attempt: Option<i32>,
-    #[serde(default, deserialize_with = "crate::job::lenient")]
+    #[serde(default, deserialize_with = "crate::job::record::lenient")]
     pub new_attempt_created_at: Option<Timestamp>,
 }
 

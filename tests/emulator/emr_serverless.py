@@ -237,6 +237,8 @@ DEFAULT_QUEUE_TIMEOUT_MINUTES = 360
 QUEUE_TIMEOUT_DETAILS = "Job run timed out in the QUEUED state: it waited longer than the application's queue timeout of {minutes} minutes."
 
 EventSink = Callable[[dict], None]
+# How long stop_all waits for a run's thread once its process is killed (it uploads the logs).
+RUN_THREAD_STOP_SECONDS = 15.0
 
 
 class RateQuota:
@@ -693,6 +695,9 @@ class EmrServerless:
         self.log = log or (lambda message: print(f"emr-serverless: {message}", file=sys.stderr, flush=True))
         self.stopping = threading.Event()
         self.clock: threading.Thread | None = None
+        # The runner's threads (execute mode), one a run: stop_all waits for them, so nothing
+        # writes to the work directory once it returns.
+        self.run_threads: list[threading.Thread] = []
         # The live runs with a timer: started (the execution timeout) or waiting in a queue. The
         # clock looks at these only, not at every run the emulator has seen.
         self.timed: set[JobRun] = set()
@@ -1191,7 +1196,10 @@ class EmrServerless:
         if self.runner is None and app.scheduler is not None:
             self._admit(run)
         if self.runner is not None:
-            threading.Thread(target=self.runner.run, args=(self, run), name=f"run-{run.id}", daemon=True).start()
+            thread = threading.Thread(target=self.runner.run, args=(self, run), name=f"run-{run.id}", daemon=True)
+            with self.lock:
+                self.run_threads = [t for t in self.run_threads if t.is_alive()] + [thread]
+            thread.start()
         return {"applicationId": app.id, "jobRunId": run.id, "arn": run.arn}
 
     def get_job_run(self, region: str, app_id: str, run_id: str, query: dict[str, list[str]] | None = None) -> dict:
@@ -1420,6 +1428,10 @@ class EmrServerless:
                 runs = list(self.runs.values())
             for run in runs:
                 self.runner.kill(run)
+            with self.lock:
+                threads = list(self.run_threads)
+            for thread in threads:
+                thread.join(RUN_THREAD_STOP_SECONDS)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -1889,7 +1901,7 @@ class SparkRunner:
         stdout_path, stderr_path = os.path.join(root, "stdout"), os.path.join(root, "stderr")
         try:
             with self.slots:
-                if run.cancel_requested.is_set():
+                if run.cancel_requested.is_set() or emr.stopping.is_set():
                     return "cancelled", None
                 os.makedirs(os.path.join(root, "staged"), exist_ok=True)
                 command, outputs = self._prepare(emr, run, root)
@@ -1907,7 +1919,7 @@ class SparkRunner:
                         env.pop(name, None)
                     self.live_runs[run.id] = run
                     with emr.lock:
-                        if run.cancel_requested.is_set():
+                        if run.cancel_requested.is_set() or emr.stopping.is_set():
                             return "cancelled", None
                         run.process = subprocess.Popen(command, cwd=os.path.join(root, "staged"), stdout=out, stderr=err,
                                                        stdin=subprocess.DEVNULL, env=env, start_new_session=True)

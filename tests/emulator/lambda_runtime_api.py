@@ -171,15 +171,32 @@ class RuntimeApi:
         return inv
 
     def next_invocation(self) -> Invocation | None:
-        """Block until an event is queued (None once closing)."""
+        """Block until an event is queued (None once closing). An invocation that ended before
+        it was delivered (expired: its function process died or timed out) is dropped, as Lambda
+        drops a timed-out request: a restarted process never gets it."""
         while not self.closing.is_set():
             try:
                 inv = self.pending.get(timeout=0.2)
             except queue.Empty:
                 continue
-            inv.delivered_at = time.monotonic()
+            with self.lock:
+                if inv.done.is_set():
+                    continue
+                inv.delivered_at = time.monotonic()
             return inv
         return None
+
+    def new_environment(self) -> None:
+        """A new execution environment behind the same API (a function process restarted after a
+        crash, an init error or a timeout): no init error, no registered extension."""
+        self.init_error = None
+        self.init_error_event.clear()
+        self.extensions.clear()
+
+    def shutdown_grace(self) -> float | None:
+        """The Shutdown phase's grace for the current environment: SIGTERM and 500 ms when an
+        (internal) extension registered, else None (SIGKILL at once)."""
+        return SHUTDOWN_GRACE_INTERNAL_SECONDS if self.extensions else None
 
     def expire(self, inv: Invocation) -> bool:
         """Mark an unanswered invocation as timed out (False if it just completed)."""
@@ -454,7 +471,7 @@ def invoke(binary_path: str, events: list[tuple[str, bytes]], env: list[tuple[st
             failure = "the binary reported an init error"
     finally:
         if binary is not None:
-            binary.stop(SHUTDOWN_GRACE_INTERNAL_SECONDS if api.extensions else None)
+            binary.stop(api.shutdown_grace())
         api.stop()
 
     report = {

@@ -109,7 +109,9 @@ class LoggedBinary(Binary):
 
 
 class LambdaFunction:
-    """One warm function instance: invocations are serialized, a dead binary is restarted."""
+    """One warm function instance: invocations are serialized; a process that crashed, reported an
+    init error or timed out is stopped (Lambda's Shutdown phase, ``Binary.stop``) and the next
+    invocation starts a new one (a cold start), as Lambda replaces an execution environment."""
 
     def __init__(self, name: str, binary: str, env: dict[str, str], log_dir: str, timeout: float = 60.0) -> None:
         self.name, self.binary_path, self.extra_env, self.timeout = name, binary, env, timeout
@@ -119,22 +121,32 @@ class LambdaFunction:
         self.api = RuntimeApi(arn)
         self.api.start()
         self.binary: LoggedBinary | None = None
+        self.cold_starts = 0
+
+    def _end_environment(self) -> None:
+        """Stops the current process (if still alive) as Lambda's Shutdown phase does, and closes its log."""
+        if self.binary is not None:
+            self.binary.stop(self.api.shutdown_grace())
+            self.binary.log_file.close()
+            self.binary = None
 
     def _ensure_started(self) -> None:
         if self.binary is not None and self.binary.exited() is None and not self.api.init_error_event.is_set():
             return
         if self.binary is not None:
-            self.binary.stop()
+            self._end_environment()
             log(f"{self.name}: the function process ended; starting a new one (cold start)")
-        self.api.init_error_event.clear()
+        self.api.new_environment()
         env = build_env(self.binary_path, list(self.extra_env.items()), self.api.address)
         env["AWS_LAMBDA_FUNCTION_NAME"] = self.name
         self.binary = LoggedBinary(self.binary_path, env, self.log_path)
+        self.cold_starts += 1
 
     def invoke(self, payload: Any) -> tuple[str, Any]:
         """("response" | "error" | "timeout" | "crash", body)."""
         with self.lock:
             self._ensure_started()
+            assert self.binary is not None
             inv = self.api.enqueue(self.name, json.dumps(payload).encode(), self.timeout)
             while not inv.done.wait(0.05):
                 if self.api.init_error_event.is_set():
@@ -144,16 +156,16 @@ class LambdaFunction:
                     self.api.expire(inv)
                     return "crash", f"exit code {self.binary.exited()}"
                 if time.monotonic() > inv.wait_deadline() and self.api.expire(inv):
-                    self.binary.stop()  # Lambda ends a timed-out instance
+                    self._end_environment()  # Lambda ends a timed-out instance
                     return "timeout", None
             return inv.status, inv.body
 
     def stop(self) -> None:
         with self.lock:
-            if self.binary is not None:
-                self.binary.stop()
-                self.binary.log_file.close()
-            self.api.stop()
+            try:
+                self._end_environment()
+            finally:
+                self.api.stop()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -436,13 +448,31 @@ class LocalAws:
     # -- shutdown
 
     def stop(self) -> None:
+        """Stops everything this stack started, each step even if one before it failed, and
+        removes its temporary folder (the runs' data, moto's ready file; the logs too unless
+        ``--log-dir`` keeps them elsewhere). The first failure is raised at the end."""
         self.stop_event.set()
+        failures: list[BaseException] = []
+
+        def step(what: str, action: Any, *args: Any) -> None:
+            try:
+                action(*args)
+            except Exception as exc:  # noqa: BLE001 - the other steps must still run
+                log(f"stopping: {what} failed: {traceback.format_exc()}")
+                failures.append(exc)
+
         if self.emr_server is not None:
-            self.emr_server.stop()  # kills any spark-submit
+            step("EMR Serverless", self.emr_server.stop)  # kills any spark-submit and waits for its run
         for thread in self.threads:
             thread.join(timeout=10)
-        for function in self.functions.values():
-            function.stop()
+        for name, function in self.functions.items():
+            step(name, function.stop)
+        step("moto", self._stop_moto)
+        step("the temporary folder", shutil.rmtree, self.tmp)
+        if failures:
+            raise failures[0]
+
+    def _stop_moto(self) -> None:
         if self.moto_proc is not None and self.moto_proc.poll() is None:
             self.moto_proc.terminate()
             try:
@@ -450,10 +480,6 @@ class LocalAws:
             except subprocess.TimeoutExpired:
                 self.moto_proc.kill()
                 self.moto_proc.wait()
-        if not self.args.log_dir:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        else:
-            shutil.rmtree(os.path.join(self.tmp, "emr"), ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

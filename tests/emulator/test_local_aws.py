@@ -1,10 +1,14 @@
-"""Unit tests of local_aws.py's stream plumbing (no servers): the SAM filters, batches, and
-re-delivery from the record a batch item failure reports."""
+"""Tests of local_aws.py: its stream plumbing (no servers: the SAM filters, batches, and
+re-delivery from the record a batch item failure reports), and the functions' lifecycle under the
+stack (a stand-in function binary: restarted after a crash, stopped on a timeout, and the stack's
+temporary folder removed when it stops)."""
 
 from __future__ import annotations
 
 import os
 import sys
+
+import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -194,3 +198,173 @@ def test_event_loop_delivers_what_the_rule_matches_and_drops_by_run_name():
     stack.stop_event.set()
     loop.join(2)
     assert got == [events[0], events[3], events[5]]
+
+
+# ---- the functions' lifecycle under the stack: restart after a crash, stop on a timeout, cleanup
+#
+# A stand-in for a function binary: a Runtime API client like the ``lambda_runtime`` crate's, which
+# registers an internal extension for no events (as its graceful-shutdown handler does, so the
+# Shutdown phase sends SIGTERM) and answers each event with its pid; ``{"crash": true}`` makes it
+# exit 3, ``{"sleep": s}`` makes it take s seconds.
+
+FAKE_FUNCTION = r'''
+import http.client, json, os, signal, sys, threading, time
+
+API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+
+def on_term(*_):
+    print(f"pid {os.getpid()}: SIGTERM", flush=True)
+    os._exit(0)
+
+signal.signal(signal.SIGTERM, on_term)
+ext = http.client.HTTPConnection(API)
+ext.request("POST", "/2020-01-01/extension/register", json.dumps({"events": []}), {"Lambda-Extension-Name": "graceful-shutdown"})
+registered = ext.getresponse()
+registered.read()
+if registered.status != 200:
+    print(f"pid {os.getpid()}: extension not registered: {registered.status}", flush=True)
+    sys.exit(1)
+ext_id = registered.getheader("Lambda-Extension-Identifier")
+
+def wait_for_shutdown():
+    ext.request("GET", "/2020-01-01/extension/event/next", headers={"Lambda-Extension-Identifier": ext_id})
+    try:
+        ext.getresponse().read()
+    except Exception:
+        pass
+
+threading.Thread(target=wait_for_shutdown, daemon=True).start()
+conn = http.client.HTTPConnection(API)
+while True:
+    conn.request("GET", "/2018-06-01/runtime/invocation/next")
+    resp = conn.getresponse()
+    event = json.loads(resp.read())
+    request_id = resp.getheader("Lambda-Runtime-Aws-Request-Id")
+    print(f"pid {os.getpid()}: event {json.dumps(event)}", flush=True)
+    if event.get("crash"):
+        sys.exit(3)
+    time.sleep(event.get("sleep", 0))
+    conn.request("POST", f"/2018-06-01/runtime/invocation/{request_id}/response", json.dumps({"pid": os.getpid(), "event": event}))
+    conn.getresponse().read()
+'''
+
+
+@pytest.fixture
+def fake_function(tmp_path):
+    path = tmp_path / "bin" / "fake-function"
+    path.parent.mkdir()
+    path.write_text(f"#!{sys.executable}\n{FAKE_FUNCTION}")
+    path.chmod(0o755)
+    return str(path)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is not alive
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_crashed_function_is_restarted_on_the_next_invocation(fake_function, tmp_path):
+    function = local_aws.LambdaFunction("submit", fake_function, {}, str(tmp_path), timeout=10)
+    try:
+        status, body = function.invoke({"n": 1})
+        assert status == "response", (status, body)
+        first = body["pid"]
+        assert function.invoke({"crash": True}) == ("crash", "exit code 3")
+        status, body = function.invoke({"n": 2})
+        # A new process (its extension registered again in the new environment) got the event.
+        assert (status, body["event"]) == ("response", {"n": 2}), (status, body)
+        assert body["pid"] != first and function.cold_starts == 2
+        assert not alive(first)
+    finally:
+        function.stop()
+    log = (tmp_path / "submit.log").read_text()
+    assert "extension not registered" not in log
+    assert f"pid {body['pid']}: SIGTERM" in log, "the last process got Lambda's Shutdown phase"
+
+
+def test_a_timed_out_invocation_is_stopped_and_never_redelivered(fake_function, tmp_path):
+    function = local_aws.LambdaFunction("monitor", fake_function, {}, str(tmp_path), timeout=0.5)
+    try:
+        status, body = function.invoke({"n": 1})
+        assert status == "response", (status, body)
+        slow = body["pid"]
+        assert function.invoke({"sleep": 60}) == ("timeout", None)
+        assert not alive(slow), "Lambda ends a timed-out instance"
+        status, body = function.invoke({"n": 2})
+        assert (status, body["event"]) == ("response", {"n": 2}) and body["pid"] != slow
+    finally:
+        function.stop()
+    log = (tmp_path / "monitor.log").read_text()
+    assert f"pid {slow}: SIGTERM" in log, "the timed-out process got SIGTERM (an extension registered)"
+    assert log.count('"sleep": 60') == 1, "the timed-out event is not handed to the new process"
+
+
+def test_an_event_that_expired_before_delivery_is_dropped():
+    """A process that crashes at start leaves its event queued: the restarted one must not get it."""
+    api = local_aws.RuntimeApi("arn:aws:lambda:us-east-1:123456789012:function:f")
+    api.start()
+    stale = api.enqueue("stale", b"{}", 1)
+    fresh = api.enqueue("fresh", b"{}", 1)
+    assert api.expire(stale)
+    assert api.next_invocation() is fresh
+    api.stop()
+
+
+@pytest.mark.parametrize("keep_logs", [True, False], ids=["log-dir", "no-log-dir"])
+def test_the_stack_stops_cleanly_and_leaves_no_temporary_folder(fake_function, tmp_path, keep_logs):
+    """local_aws.py under SIGTERM: every function stopped without error (the demo's log ends with
+    no traceback), exit 0, and its ``local-aws-*`` folder (the runs' data under ``emr/``) gone."""
+    import glob
+    import json
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    target = tmp_path / "target"
+    target.mkdir()
+    for name in ("submit", "monitor", "cleanup"):
+        shutil.copy(fake_function, target / name)
+    tmpdir, logs = tmp_path / "tmp", tmp_path / "logs"
+    tmpdir.mkdir()
+    ready = tmp_path / "ready.json"
+    command = [sys.executable, os.path.join(local_aws.HERE, "local_aws.py"), "--ready-file", str(ready),
+               "--target-dir", str(target), "--schedule-seconds", "0.2"]
+    if keep_logs:
+        command += ["--log-dir", str(logs)]
+    proc = subprocess.Popen(command, env=dict(os.environ, TMPDIR=str(tmpdir)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        (stack,) = glob.glob(str(tmpdir / "local-aws-*"))
+        # A run's data, as the EMR Serverless emulator mirrors it.
+        os.makedirs(os.path.join(stack, "emr", "00frun", "s3", "bucket"))
+        open(os.path.join(stack, "emr", "00frun", "s3", "bucket", "input.csv"), "w").close()
+        log_dir = info["logDir"]
+        deadline = time.monotonic() + 30
+        while not all('"Scheduled Event"' in _read(os.path.join(log_dir, f"{n}.log")) for n in ("monitor", "cleanup")):
+            assert time.monotonic() < deadline and proc.poll() is None, "the schedules never reached monitor and cleanup"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    assert os.listdir(tmpdir) == [], "the stack's temporary folder is gone"
+    if keep_logs:
+        assert '"Scheduled Event"' in _read(str(logs / "monitor.log")), "--log-dir keeps the logs"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""

@@ -2,29 +2,101 @@
 # The project's one test command (README.md, tests/README.md; .ci/run calls exactly this).
 # Installs what the tests need on first use, starts the emulators on 127.0.0.1, runs every check
 # (infra, Rust, Python, end to end on local Spark, the benchmark harness in quick mode, and the SAM
-# build of infra/template.yaml) and stops the emulators however the run ends.
+# build of infra/template.yaml) and stops the emulators however the run ends. It prints what it will
+# run first and, at the end (also when a step fails), one line per step with its wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-# 0. No unused dependency (cargo-machete, pinned, installed into target/tools on first use).
-"$root/tests/check-deps.sh"
-
-# 1. The project-local Python environment: moto[server], pyspark, pytest (pinned).
-"$root/tests/setup-venv.sh"
-export PATH="$root/.venv/bin:$PATH"
-"$root/tests/infra/check.sh"  # infra/: pinned linters, checkov, cdk synth + cdk-nag, SAM/CDK agreement
-
-# 2. The emulators for the whole run, on loopback, on ports the OS picks: moto (S3, DynamoDB and
-#    its streams, CloudWatch Logs) and the EMR Serverless emulator (manual mode: runs move only when
-#    a test moves them). Both are stopped however the run ends.
+# ------------------------------------------------------------------------------------------ the steps
+# step N's title; the table at the end and the header use them.
+titles=(
+  "no unused dependency (cargo-machete)"
+  "Python environments and tools"
+  "infra/ offline checks"
+  "emulators and function binaries"
+  "rust tests (cargo test)"
+  "python tests"
+  "end to end on local Spark"
+  "bench --quick"
+  "sam validate + sam build (release)"
+)
+secs=()     # wall time of each step that ran
+current=0   # the step running now (1-based), 0 before the first
+started=$SECONDS
 work=$(mktemp -d)
 pids=()
+
+# begin N: starts step N (ends the previous one).
+begin() {
+  finish
+  current=$1
+  step_started=$SECONDS
+  printf '\n== step %s/%s: %s\n' "$current" "${#titles[@]}" "${titles[$((current - 1))]}"
+}
+finish() {
+  [ "$current" -gt 0 ] && [ -z "${secs[$((current - 1))]:-}" ] && secs[current - 1]=$((SECONDS - step_started))
+  return 0
+}
+table() {
+  local status=$1 i line
+  printf '\nwall time per step:\n'
+  for i in "${!titles[@]}"; do
+    line="step $((i + 1)) ${titles[$i]} "
+    line+=$(printf '%*s' $((48 - ${#line})) '' | tr ' ' '.')
+    if [ "$((i + 1))" -eq "$current" ] && [ "$status" != 0 ]; then
+      printf '%s %4s s  FAILED\n' "$line" "$((SECONDS - step_started))"
+    elif [ -n "${secs[$i]:-}" ]; then
+      printf '%s %4s s\n' "$line" "${secs[$i]}"
+    else
+      printf '%s    -    not run\n' "$line"
+    fi
+  done
+  if [ "$status" = 0 ]; then
+    printf 'all %s steps passed in %s s\n' "${#titles[@]}" "$((SECONDS - started))"
+  else
+    printf 'FAILED at step %s (%s) after %s s\n' "$current" "${titles[$((current - 1))]}" "$((SECONDS - started))"
+  fi
+}
 cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
+  [ "$status" = 0 ] && finish
+  table "$status"
+  exit "$status"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+printf 'tests/run.sh: every check of the project, in %s steps (tests/README.md, "The test command"):\n' "${#titles[@]}"
+for i in "${!titles[@]}"; do printf '  %s. %s\n' "$((i + 1))" "${titles[$i]}"; done
+printf 'About 10 minutes with target/ and the virtualenvs warm; a fresh clone installs the tools and builds\n'
+printf 'the functions twice (debug, then release for sam build): up to 30 minutes on two cores.\n'
+
+# 1. No unused dependency (cargo-machete, pinned, installed into target/tools on first use).
+begin 1
+"$root/tests/check-deps.sh"
+
+# 2. The project-local Python environment (moto[server], pyspark, pytest: pinned) and cargo-lambda
+#    (pinned, from PyPI into target/tools: watch and invoke need none of its dependencies).
+begin 2
+"$root/tests/setup-venv.sh"
+"$root/tests/install-cargo-lambda.sh" "$root/.venv/bin/python"
+export PATH="$root/.venv/bin:$PATH"
+echo "ok: .venv and target/tools/cargo-lambda up to date"
+
+# 3. infra/: pinned linters, checkov, cdk synth + cdk-nag, SAM/CDK agreement.
+begin 3
+"$root/tests/infra/check.sh"
+
+# 4. The emulators for the whole run, on loopback, on ports the OS picks: moto (S3, DynamoDB and
+#    its streams, CloudWatch Logs) and the EMR Serverless emulator (manual mode: runs move only when
+#    a test moves them). Both are stopped however the run ends. Then the function binaries (driven
+#    through the Lambda Runtime API by the tests); cargo prints its progress.
+begin 4
 # start_emulator NAME SCRIPT VAR: starts it (in this shell, so it is ours to stop and it sees its
 # parent alive), waits for its ready file and exports its endpoint as VAR.
 start_emulator() {
@@ -43,28 +115,32 @@ start_emulator() {
 start_emulator moto tests/emulator/moto_server.py MOTO_ENDPOINT
 start_emulator emr tests/emulator/emr_serverless.py EMR_ENDPOINT
 echo "moto server: $MOTO_ENDPOINT; EMR Serverless emulator: $EMR_ENDPOINT"
-
-# 3. Rust: the function binaries (driven through the Lambda Runtime API by the tests), then all tests.
 cargo build --workspace --bins
+
+# 5. Rust: every test of the workspace (the binaries' tests use the builds of step 4).
+begin 5
 cargo test --workspace
 
-# 4. Python: the PySpark driver on real Spark, the emulators' own tests, and every events/ sample
+# 6. Python: the PySpark driver on real Spark, the emulators' own tests, and every events/ sample
 #    replayed through the binaries against its expected outcome (events/expected.json), also through
-#    `cargo lambda invoke -A 127.0.0.1`: cargo-lambda is pinned and installed from PyPI into target/tools on first
-#    use by tests/install-cargo-lambda.sh (watch and invoke need none of its dependencies).
-"$root/tests/install-cargo-lambda.sh" "$root/.venv/bin/python"
-cargo_lambda="$root/target/tools/cargo-lambda"
-PATH="$PATH:$cargo_lambda/bin" "$root/.venv/bin/python" -m pytest -q tests/driver tests/emulator/selftest.py \
-  tests/emulator/test_emr_serverless.py tests/emulator/test_local_aws.py tests/emulator/test_session_policy.py tests/emulator/test_model_manage.py tests/test_replay.py tests/test_demo.py
+#    `cargo lambda invoke -A 127.0.0.1`.
+begin 6
+PATH="$PATH:$root/target/tools/cargo-lambda/bin" "$root/.venv/bin/python" -m pytest -q -p no:cacheprovider tests/driver \
+  tests/emulator/selftest.py tests/emulator/test_emr_serverless.py tests/emulator/test_local_aws.py \
+  tests/emulator/test_session_policy.py tests/emulator/test_model_manage.py tests/test_module_cycles.py tests/test_replay.py tests/test_demo.py
 
-# 5. End to end: the sample jobs through the three binaries, moto and EMR Serverless on local Spark.
-"$root/.venv/bin/python" -m pytest -q tests/e2e
+# 7. End to end: the sample jobs through the three binaries, moto and EMR Serverless on local Spark.
+begin 7
+"$root/.venv/bin/python" -m pytest -q -p no:cacheprovider tests/e2e
 
-# 6. The benchmarks' quick mode, only to keep the harness working: no figure fails it (tests/README.md, "Benchmarks").
+# 8. The benchmarks' quick mode on the debug binaries of step 4, only to keep the harness working: no figure
+#    fails it (tests/README.md, "Benchmarks").
+begin 8
 ./tests/bench.sh --quick > "$work/bench.log" 2>&1 || { tail -50 "$work/bench.log"; echo "the benchmark harness broke" >&2; exit 1; }
 echo "bench --quick: ok ($(grep -o 'Run time: [0-9]* s' target/bench/BENCHMARKS-quick.md))"
 
-# 7. What the README's "Deploy" section runs, offline: sam validate --lint and sam build of infra/template.yaml
-#    (pinned SAM CLI, Zig and cargo-lambda from PyPI; a release build, minutes long the first time, incremental
-#    in target/ after that). One PASS or FAIL line per check (tests/infra/sam-build.sh).
+# 9. What the README's "Deploy" section runs, offline: sam validate --lint and sam build of infra/template.yaml
+#    (pinned SAM CLI, Zig and cargo-lambda from PyPI; a release build in target/, minutes long the first time,
+#    incremental after that, with cargo's progress). One PASS or FAIL line per check (tests/infra/sam-build.sh).
+begin 9
 "$root/tests/infra/sam-build.sh"

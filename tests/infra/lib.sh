@@ -11,6 +11,14 @@ quiet() {
   if "$@" >"$log" 2>&1; then rm -f "$log"; return 0; fi
   cat "$log"; rm -f "$log"; return 1
 }
+# wait_for PID SECONDS: true once PID (a child of this shell) has ended, false if it still runs after SECONDS.
+wait_for() {
+  local pid=$1 deadline=$((SECONDS + $2))
+  while kill -0 "$pid" 2>/dev/null; do
+    [ "$SECONDS" -ge "$deadline" ] && return 1
+    sleep 1
+  done
+}
 # pinned_venv DIR REQUIREMENTS CONSTRAINTS WHAT: (re)creates the virtualenv DIR from the pinned files whenever they
 # change (their hash is kept in DIR/.pins.sha256); fails, naming WHAT, if pip does.
 pinned_venv() {

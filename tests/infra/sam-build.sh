@@ -5,9 +5,14 @@
 #  1. pinned tools: the SAM CLI (and Zig, which cargo-lambda links with) in .venv/sam from PyPI; cargo-lambda
 #     from PyPI into target/tools (tests/install-cargo-lambda.sh, shared with tests/run.sh);
 #  2. sam validate --lint;
-#  3. sam build --beta-features (BuildMethod rust-cargolambda: `cargo lambda build --release --bin <function>` in the
-#     workspace target/, so a second run is incremental) into infra/.aws-sam/build, which starts empty; each of the
-#     three functions must get its own bootstrap there, an executable for the architecture built.
+#  3. the release build sam build runs, first in one cargo run for the three functions (`cargo lambda build --release
+#     --bin submit --bin monitor --bin cleanup`, same flags and target/ as SAM's per-function runs): cargo links the
+#     three LTO binaries in parallel, and this script prints a progress line every 30 s of it (SAM shows nothing until
+#     its build ends);
+#  4. sam build --beta-features (BuildMethod rust-cargolambda: `cargo lambda build --release --bin <function>` in the
+#     workspace target/, so after step 3 it only checks that the build is fresh and copies) into infra/.aws-sam/build,
+#     which starts empty; each of the three functions must get its own bootstrap there, an executable for the
+#     architecture built.
 # The template deploys arm64 by default. Cross-compiling for it needs Rust's aarch64-unknown-linux-gnu standard
 # library (`rustup target add`, a download from outside the package registries): where it is installed the
 # default is built, elsewhere the build passes Architecture=x86_64, the template's other supported value.
@@ -53,18 +58,45 @@ else
 fi
 rm -f "$output"
 
-# ------------------------------------------------------------------------------------------- 3. sam build
+# -------------------------------------------------------------------------- 3. the release build, with progress
 t=$(date +%s)
 if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
-  architecture=arm64 overrides=()
+  architecture=arm64 overrides=() arch_flags=(--arm64)
 else
-  architecture=x86_64 overrides=(--parameter-overrides Architecture=x86_64)
+  architecture=x86_64 overrides=(--parameter-overrides Architecture=x86_64) arch_flags=()
 fi
+bins=()
+for function in SubmitFunction MonitorFunction CleanupFunction; do
+  bins+=(--bin "$(sed -n "/^  $function:/,/Binary:/s/.*Binary: *//p" infra/template.yaml)")
+done
+mkdir -p "$root/infra/.aws-sam"
+cargo_log="$root/infra/.aws-sam/cargo-lambda-build.log"
+# The same command line as SAM's (aws_lambda_builders' rust_cargo workflow: --release, --arm64 for arm64, no target
+# flag for x86_64 on provided.al2023) and the same CARGO_TARGET_DIR (the workspace's target/), so sam build then finds
+# every unit fresh.
+cargo lambda build --release "${arch_flags[@]}" "${bins[@]}" >"$cargo_log" 2>&1 &
+build_pid=$!
+while ! wait_for "$build_pid" 30; do
+  say "      release build: $(elapsed "$t"), $(grep -c '^ *Compiling ' "$cargo_log") crates compiled$(
+    grep '^ *Compiling ' "$cargo_log" | tail -1 | sed 's/^ *Compiling \([^ ]*\).*/, now \1/')"
+done
+built=0
+if wait "$build_pid"; then
+  built=1
+  pass "cargo lambda build --release ${arch_flags[*]} ${bins[*]}" \
+    "$(grep -c '^ *Compiling ' "$cargo_log") crates compiled; $(elapsed "$t")"
+else
+  tail -30 "$cargo_log"; fail "cargo lambda build --release ${arch_flags[*]} ${bins[*]}" "log: infra/.aws-sam/cargo-lambda-build.log"
+fi
+
+# ------------------------------------------------------------------------------------------- 4. sam build
+t=$(date +%s)
 rm -rf "$build_dir"
 log="$root/infra/.aws-sam/sam-build.log"
-mkdir -p "$(dirname "$log")"
 # infra/samconfig.toml turns on the beta feature too; the flag is what the README's command says.
-if (cd infra && sam build --beta-features --template template.yaml --build-dir "$build_dir" "${overrides[@]}") >"$log" 2>&1; then
+if [ "$built" = 0 ]; then
+  fail "sam build infra/template.yaml" "not run: the release build above failed"
+elif (cd infra && sam build --beta-features --template template.yaml --build-dir "$build_dir" "${overrides[@]}") >"$log" 2>&1; then
   # ELF e_machine (bytes 18-19, little endian): 0x3e x86_64, 0xb7 aarch64.
   machine=$([ "$architecture" = arm64 ] && echo b700 || echo 3e00)
   problems=()

@@ -88,6 +88,27 @@ settings! {
     EMR_JOB_POLICY_ARNS yaml "jobPolicyArns";
     /// Statements appended to every scoped run's policy: a JSON array of IAM statements (or one).
     EMR_JOB_EXTRA_POLICY_STATEMENTS;
+    /// The bridge to ModelOp Center ([`BridgeConfig`]): the gateway model-manage is reached through
+    /// (`<gateway>/model-manage/api`); the bridge is off without it.
+    MODELOP_GATEWAY_URL yaml "modelopGatewayUrl";
+    /// The OAuth2 token endpoint of the customer's identity provider (client credentials grant).
+    MODELOP_TOKEN_URL yaml "modelopTokenUrl";
+    /// The OAuth2 client id (default `internal-client`, ModelOp's service client).
+    MODELOP_CLIENT_ID yaml "modelopClientId";
+    /// The Secrets Manager secret holding the client secret (the secret itself, or JSON with `client_secret`).
+    MODELOP_CLIENT_SECRET_ARN yaml "modelopClientSecretArn";
+    /// The OAuth2 scope asked for (default `modelop_client`; on Cognito `rs/modelop_client`).
+    MODELOP_SCOPE yaml "modelopScope";
+    /// `targetEngine.engineType` values of the jobs the bridge takes, comma-separated (a YAML list too).
+    MODELOP_ENGINE_TYPES yaml "modelopEngineTypes";
+    /// When set, only jobs whose `targetEngine.name` is this runtime's name.
+    MODELOP_RUNTIME_NAME yaml "modelopRuntimeName";
+    /// Seconds between two polls of model-manage within one scheduled invocation.
+    MODELOP_POLL_SECONDS yaml "modelopPollSeconds";
+    /// The model-manage job field the EMR Serverless run id is written to; unset: a `jobMessages` line.
+    MODELOP_RUN_ID_FIELD yaml "modelopRunIdField";
+    /// The model-manage finder (`/jobs/search/<name>`) that lists jobs by status; unset: discovered.
+    MODELOP_JOB_FINDER yaml "modelopJobFinder";
     /// The YAML file itself (ModelOp's `emr-serverless-cluster:` shape).
     CONFIG_FILE;
 }
@@ -389,6 +410,128 @@ impl Settings {
                 Some(raw) => crate::outcome::cost::PriceTable::parse(raw).map_err(|reason| invalid(EMR_PRICES, reason))?,
             },
             region: self.get(EMR_REGION).map(str::to_string),
+        })
+    }
+}
+
+/// ModelOp's service client (ModelOp docs, "Amazon Cognito"/"Okta"/"PingFederate" pages: `internal-client`).
+pub const DEFAULT_MODELOP_CLIENT_ID: &str = "internal-client";
+/// The scope ModelOp's service client asks for (same pages; Cognito names it `rs/modelop_client`).
+pub const DEFAULT_MODELOP_SCOPE: &str = "modelop_client";
+/// The engine type ModelOp's EMR Serverless page names ("SPARK_SERVERLESS_RUNTIME as the runtime type").
+pub const DEFAULT_MODELOP_ENGINE_TYPES: &str = crate::job::record::SPARK_SERVERLESS_RUNTIME;
+/// The latency goal: a job created in ModelOp is launched within this many seconds.
+pub const DEFAULT_MODELOP_POLL_SECONDS: u32 = 10;
+/// model-manage's REST root under the gateway (`POST <gateway>/model-manage/api/jobs` in
+/// `modelop/titanic-spark` `job_submit/submit.py`).
+pub const MODEL_MANAGE_API_PATH: &str = "model-manage/api";
+
+/// Settings of the bridge to ModelOp Center's model-manage (`functions/bridge`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeConfig {
+    /// `<gateway>/model-manage/api/`, with a trailing `/` so relative paths join under it.
+    pub api_base: url::Url,
+    /// The OAuth2 token endpoint.
+    pub token_url: url::Url,
+    pub client_id: String,
+    /// The ARN (or name) of the Secrets Manager secret with the client secret.
+    pub client_secret_arn: String,
+    /// The scope asked for; `None` when set to `-` (the identity provider's default).
+    pub scope: Option<String>,
+    /// `targetEngine.engineType` values the bridge takes (at least one).
+    pub engine_types: Vec<String>,
+    /// Only jobs whose `targetEngine.name` equals it, when set.
+    pub runtime_name: Option<String>,
+    /// Between two polls within one scheduled invocation.
+    pub poll_interval: std::time::Duration,
+    /// The model-manage field the run id is written to; `None`: a `jobMessages` line.
+    pub run_id_field: Option<String>,
+    /// The finder of jobs by status; `None`: discovered from `GET …/jobs/search`.
+    pub job_finder: Option<String>,
+}
+
+/// Fields a run id may never be written to: ModelOp's own, and the ones the bridge writes.
+const RESERVED_RUN_ID_FIELDS: &[&str] = &[
+    "id", "version", "jobType", "jobStatus", "jobResult", "jobMessages", "jobWaitTime", "jobRunTime", "jobEndTime",
+    "lastUpdateFromRuntime", "createdDate", "createdBy", "lastModifiedDate", "lastModifiedBy", "model", "inputData",
+    "outputData", "jobParameters", "targetEngine", "runtimeType",
+];
+
+impl Settings {
+    /// Whether the bridge is configured at all (`MODELOP_GATEWAY_URL` set).
+    pub fn bridge_enabled(&self) -> bool {
+        self.get(MODELOP_GATEWAY_URL).is_some()
+    }
+
+    /// The bridge's settings; `MODELOP_GATEWAY_URL`, `MODELOP_TOKEN_URL` and
+    /// `MODELOP_CLIENT_SECRET_ARN` are required.
+    pub fn bridge(&self) -> Result<BridgeConfig, ConfigError> {
+        let http_url = |var: &'static str| -> Result<url::Url, ConfigError> {
+            let raw = self.required(var)?;
+            let parsed = url::Url::parse(raw).map_err(|e| invalid(var, format!("{:?} is not a URL: {e}", crate::text::printable(raw))))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(invalid(var, "an http(s) URL with a host is expected"));
+            }
+            if !parsed.username().is_empty() || parsed.password().is_some() || parsed.query().is_some() {
+                return Err(invalid(var, "the URL must carry no user info and no query"));
+            }
+            Ok(parsed)
+        };
+        let mut gateway = http_url(MODELOP_GATEWAY_URL)?;
+        if !gateway.path().ends_with('/') {
+            gateway.set_path(&format!("{}/", gateway.path()));
+        }
+        let api_base = gateway.join(&format!("{MODEL_MANAGE_API_PATH}/")).map_err(|e| invalid(MODELOP_GATEWAY_URL, e.to_string()))?;
+        let token_url = http_url(MODELOP_TOKEN_URL)?;
+        let client_id = self.get(MODELOP_CLIENT_ID).unwrap_or(DEFAULT_MODELOP_CLIENT_ID).to_string();
+        if client_id.chars().any(|c| c.is_control()) || client_id.len() > 256 {
+            return Err(invalid(MODELOP_CLIENT_ID, "at most 256 characters, no control characters"));
+        }
+        let client_secret_arn = self.required(MODELOP_CLIENT_SECRET_ARN)?.to_string();
+        if !(client_secret_arn.starts_with("arn:") && client_secret_arn.contains(":secretsmanager:") && client_secret_arn.contains(":secret:")) {
+            return Err(invalid(MODELOP_CLIENT_SECRET_ARN, "a Secrets Manager secret ARN (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>) is expected"));
+        }
+        let scope = match self.get(MODELOP_SCOPE).unwrap_or(DEFAULT_MODELOP_SCOPE) {
+            "-" => None,
+            scope if scope.chars().all(|c| c.is_ascii_graphic() || c == ' ') => Some(scope.to_string()),
+            _ => return Err(invalid(MODELOP_SCOPE, "scope tokens are printable ASCII separated by spaces")),
+        };
+        let engine_types: Vec<String> = self
+            .get(MODELOP_ENGINE_TYPES)
+            .unwrap_or(DEFAULT_MODELOP_ENGINE_TYPES)
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect();
+        if engine_types.is_empty() || engine_types.iter().any(|t| !t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
+            return Err(invalid(MODELOP_ENGINE_TYPES, "one or more engine types of [A-Za-z0-9_.-], comma-separated"));
+        }
+        let poll = self.parsed(MODELOP_POLL_SECONDS, DEFAULT_MODELOP_POLL_SECONDS, |s| (1..=300).contains(s))?;
+        let identifier = |var: &'static str| -> Result<Option<String>, ConfigError> {
+            match self.get(var) {
+                None => Ok(None),
+                Some(name) if name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && name.len() <= 128 => Ok(Some(name.to_string())),
+                Some(name) => Err(invalid(var, format!("{:?} is not a field or finder name ([A-Za-z_][A-Za-z0-9_]*)", crate::text::printable(name)))),
+            }
+        };
+        let run_id_field = identifier(MODELOP_RUN_ID_FIELD)?;
+        if let Some(field) = run_id_field.as_deref().filter(|f| RESERVED_RUN_ID_FIELDS.contains(f)) {
+            return Err(invalid(MODELOP_RUN_ID_FIELD, format!("{field} is a field ModelOp or the bridge already writes")));
+        }
+        Ok(BridgeConfig {
+            api_base,
+            token_url,
+            client_id,
+            client_secret_arn,
+            scope,
+            engine_types,
+            runtime_name: self.get(MODELOP_RUNTIME_NAME).map(str::to_string),
+            poll_interval: std::time::Duration::from_secs(u64::from(poll)),
+            run_id_field,
+            job_finder: identifier(MODELOP_JOB_FINDER)?,
         })
     }
 }
@@ -879,5 +1022,64 @@ emr-serverless-cluster:
         let permissions = settings(&env, Some(yaml)).unwrap().submit().unwrap().job_permissions;
         assert!(!permissions.scope_by_default && permissions.allow_unscoped);
         assert_eq!(permissions.policy_arns, ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]);
+    }
+
+    fn bridge_env() -> Vec<(&'static str, &'static str)> {
+        let mut env = minimal();
+        env.extend([
+            (MODELOP_GATEWAY_URL, "https://modelop.example.com"),
+            (MODELOP_TOKEN_URL, "https://idp.example.com/oauth2/token"),
+            (MODELOP_CLIENT_SECRET_ARN, "arn:aws:secretsmanager:us-east-1:123456789012:secret:modelop-client-AbCdEf"),
+        ]);
+        env
+    }
+
+    #[test]
+    fn bridge_settings_default_and_are_checked() {
+        assert!(!settings(&minimal(), None).unwrap().bridge_enabled());
+        let bridge = settings(&bridge_env(), None).unwrap().bridge().unwrap();
+        assert_eq!(bridge.api_base.as_str(), "https://modelop.example.com/model-manage/api/");
+        assert_eq!((bridge.client_id.as_str(), bridge.scope.as_deref()), ("internal-client", Some("modelop_client")));
+        assert_eq!(bridge.engine_types, ["SPARK_SERVERLESS_RUNTIME"]);
+        assert_eq!(bridge.poll_interval, std::time::Duration::from_secs(10));
+        assert_eq!((bridge.runtime_name, bridge.run_id_field, bridge.job_finder), (None, None, None));
+        let mut env = bridge_env();
+        env.extend([(MODELOP_GATEWAY_URL, "http://127.0.0.1:8090/base"), (MODELOP_SCOPE, "-"), (MODELOP_ENGINE_TYPES, "A, B"), (MODELOP_RUN_ID_FIELD, "sparkApplicationId")]);
+        let bridge = settings(&env, None).unwrap().bridge().unwrap();
+        assert_eq!(bridge.api_base.as_str(), "http://127.0.0.1:8090/base/model-manage/api/");
+        assert_eq!((bridge.scope, bridge.engine_types, bridge.run_id_field.as_deref()), (None, vec!["A".to_string(), "B".to_string()], Some("sparkApplicationId")));
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            (MODELOP_TOKEN_URL, None, "MODELOP_TOKEN_URL is required"),
+            (MODELOP_CLIENT_SECRET_ARN, None, "MODELOP_CLIENT_SECRET_ARN is required"),
+            (MODELOP_GATEWAY_URL, Some("modelop.example.com"), "MODELOP_GATEWAY_URL is invalid"),
+            (MODELOP_GATEWAY_URL, Some("ftp://modelop.example.com"), "MODELOP_GATEWAY_URL is invalid"),
+            (MODELOP_TOKEN_URL, Some("https://u:p@idp/token"), "MODELOP_TOKEN_URL is invalid"),
+            (MODELOP_CLIENT_SECRET_ARN, Some("modelop-client"), "MODELOP_CLIENT_SECRET_ARN is invalid"),
+            (MODELOP_ENGINE_TYPES, Some(" , "), "MODELOP_ENGINE_TYPES is invalid"),
+            (MODELOP_POLL_SECONDS, Some("0"), "MODELOP_POLL_SECONDS is invalid"),
+            (MODELOP_POLL_SECONDS, Some("301"), "MODELOP_POLL_SECONDS is invalid"),
+            (MODELOP_RUN_ID_FIELD, Some("a.b"), "MODELOP_RUN_ID_FIELD is invalid"),
+            (MODELOP_RUN_ID_FIELD, Some("jobStatus"), "MODELOP_RUN_ID_FIELD is invalid"),
+            (MODELOP_JOB_FINDER, Some("find/all"), "MODELOP_JOB_FINDER is invalid"),
+        ];
+        for (var, value, needle) in cases {
+            let mut env: Vec<(&str, &str)> = bridge_env().into_iter().filter(|(k, _)| k != var).collect();
+            if let Some(value) = value {
+                env.push((var, value));
+            }
+            let err = settings(&env, None).unwrap().bridge().expect_err(var).to_string();
+            assert!(err.contains(needle), "{var}={value:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn bridge_settings_come_from_the_modelop_yaml_too() {
+        let yaml = "emr-serverless-cluster:\n  modelopGatewayUrl: https://mo.example.com/\n  modelopEngineTypes: [SPARK_SERVERLESS_RUNTIME, EMR_SERVERLESS]\n  modelopPollSeconds: 5\n";
+        let mut env = bridge_env().into_iter().filter(|(k, _)| *k != MODELOP_GATEWAY_URL).collect::<Vec<_>>();
+        env.push((CONFIG_FILE, "/config.yaml"));
+        let bridge = settings(&env, Some(yaml)).unwrap().bridge().unwrap();
+        assert_eq!(bridge.api_base.as_str(), "https://mo.example.com/model-manage/api/");
+        assert_eq!(bridge.engine_types, ["SPARK_SERVERLESS_RUNTIME", "EMR_SERVERLESS"]);
+        assert_eq!(bridge.poll_interval, std::time::Duration::from_secs(5));
     }
 }

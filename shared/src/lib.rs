@@ -5,7 +5,8 @@
 //!   conf, run controls and session policy, the staging folder, the application, the lease);
 //! - [`outcome`]: monitor's rules, from EMR's job run to the job's end (states, attempts, the
 //!   failure's class, what the run cost);
-//! - [`aws`]: one adapter per AWS service, implementing the [`ports`].
+//! - [`aws`]: one adapter per AWS service, implementing the [`ports`];
+//! - [`modelop`]: the bridge to ModelOp Center's model-manage, its rules and ports.
 //!
 //! At the root, what every stage shares: configuration, the error model, the ports, metrics,
 //! stream batches, text bounds and process settings (and, for tests, in-memory fakes of the ports).
@@ -18,6 +19,7 @@ pub mod fakes;
 pub mod job;
 pub mod launch;
 pub mod metrics;
+pub mod modelop;
 pub mod outcome;
 pub mod ports;
 pub mod process;

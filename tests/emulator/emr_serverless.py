@@ -1176,9 +1176,9 @@ class EmrServerless:
             raise constraint(mode, "mode", "Member must satisfy enum value set: [BATCH, STREAMING]")
         _check_retry_policy(body.get("retryPolicy"))
         _check_execution_iam_policy(body.get("executionIamPolicy"))
-        _check_execution_timeout(body.get("executionTimeoutMinutes"), mode)
         with self.lock:
             app = self._app(region, app_id)
+            _check_execution_timeout(body.get("executionTimeoutMinutes"), mode, app.release_label)
             for run in self.runs.values():
                 if run.app is app and run.client_token == body["clientToken"]:
                     return {"applicationId": app.id, "jobRunId": run.id, "arn": run.arn}
@@ -1524,19 +1524,21 @@ def _check_application_config(body: dict) -> None:
                 raise constraint(value, f"schedulerConfiguration.{key}", f"Member must have value between {low} and {high}")
 
 
-def _check_execution_timeout(minutes: Any, mode: str) -> None:
-    """executionTimeoutMinutes (botocore: Duration, 0 to 1000000). Below 5 minutes is refused with
-    moto's message (moto's emrserverless backend: "RunTimeout must be at least 5 minutes.");
-    0, "no timeout", is refused for BATCH runs: "Setting a value of 0 to disable the timeout is no
-    longer supported for BATCH mode job runs" (botocore's StartJobRun docs; the message is ASSUMED)."""
+def _check_execution_timeout(minutes: Any, mode: str, release_label: str) -> None:
+    """executionTimeoutMinutes (botocore: Duration, 0 to 1000000). 0 means the run never times out (User Guide,
+    "Other considerations"). From emr-7.11.0 a BATCH run's maximum is 10080 minutes (7 days) and 0 is refused (EMR
+    Serverless 7.11.0 release notes; botocore's StartJobRun docs); the messages are ASSUMED. 1 to 4 are accepted:
+    moto refuses them ("RunTimeout must be at least 5 minutes."), which no AWS document says."""
     if minutes is None:
         return
     if not _is_int(minutes) or not 0 <= minutes <= 1_000_000:
         raise constraint(minutes, "executionTimeoutMinutes", "Member must have value between 0 and 1000000")
-    if minutes == 0 and mode == "BATCH":
-        raise validation("executionTimeoutMinutes 0 (no timeout) is not supported for BATCH mode job runs")
-    if 0 < minutes < 5:
-        raise validation("RunTimeout must be at least 5 minutes.")
+    release = re.match(r"emr-(\d+)\.(\d+)\.(\d+)", release_label)
+    if mode == "BATCH" and release and tuple(map(int, release.groups())) >= (7, 11, 0):
+        if minutes == 0:
+            raise validation(f"executionTimeoutMinutes 0 (no timeout) is not supported for BATCH mode job runs from emr-7.11.0 ({release_label})")
+        if minutes > 10_080:
+            raise validation(f"executionTimeoutMinutes must be at most 10080 (7 days) for BATCH mode job runs from emr-7.11.0 ({release_label})")
 
 
 def _check_retry_policy(policy: Any) -> None:

@@ -604,13 +604,19 @@ def test_execution_timeout_cancels_a_running_run_on_the_scaled_clock(scaled):
 
 
 def test_execution_timeout_validation(emr):
+    """0 never times out (User Guide, "Other considerations") until emr-7.11.0, which caps a BATCH run at 7 days
+    and refuses 0 (its release notes). No minimum of 5: that is moto's rule, not AWS's."""
     app = new_app(emr, "timeout-invalid")
-    with pytest.raises(ClientError) as info:
-        new_run(emr, app, executionTimeoutMinutes=4)
-    assert info.value.response["Error"] == {"Code": "ValidationException", "Message": "RunTimeout must be at least 5 minutes."}
-    assert error_code(lambda: new_run(emr, app, executionTimeoutMinutes=0)) == ("ValidationException", 400)
-    streaming = new_run(emr, app, "forever", mode="STREAMING", executionTimeoutMinutes=0)
-    assert emr.get_job_run(applicationId=app, jobRunId=streaming)["jobRun"]["executionTimeoutMinutes"] == 0
+    assert emr.get_job_run(applicationId=app, jobRunId=new_run(emr, app, executionTimeoutMinutes=4))["jobRun"]["executionTimeoutMinutes"] == 4
+    never = new_run(emr, app, "never", executionTimeoutMinutes=0)
+    assert emr.get_job_run(applicationId=app, jobRunId=never)["jobRun"]["executionTimeoutMinutes"] == 0
+    assert error_code(lambda: new_run(emr, app, executionTimeoutMinutes=1_000_001)) == ("ValidationException", 400)
+    capped = emr.create_application(name="timeout-7-11", releaseLabel="emr-7.11.0", type="SPARK")["applicationId"]
+    assert error_code(lambda: new_run(emr, capped, executionTimeoutMinutes=0)) == ("ValidationException", 400)
+    assert error_code(lambda: new_run(emr, capped, executionTimeoutMinutes=10_081)) == ("ValidationException", 400)
+    assert emr.get_job_run(applicationId=capped, jobRunId=new_run(emr, capped, executionTimeoutMinutes=10_080))["jobRun"]["executionTimeoutMinutes"] == 10_080
+    streaming = new_run(emr, capped, "forever", mode="STREAMING", executionTimeoutMinutes=0)
+    assert emr.get_job_run(applicationId=capped, jobRunId=streaming)["jobRun"]["executionTimeoutMinutes"] == 0
 
 
 def test_execute_mode_timeout_kills_the_process_and_is_not_retried(execute):

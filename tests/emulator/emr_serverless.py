@@ -237,6 +237,21 @@ DEFAULT_QUEUE_TIMEOUT_MINUTES = 360
 QUEUE_TIMEOUT_DETAILS = "Job run timed out in the QUEUED state: it waited longer than the application's queue timeout of {minutes} minutes."
 
 EventSink = Callable[[dict], None]
+
+# The local Spark's Python for the model (execute mode). By default the emulator's own (the
+# project's .venv: pyspark, and numpy as EMR Serverless's image has it for pyspark.ml); with this
+# variable naming a requirements file, a virtualenv of its own, created once per file content
+# under PYTHON_ENVS_DIR, with those packages first and the .venv's after them: the local
+# counterpart of a job's packed environment (spark.archives), which local Spark drops.
+PYTHON_REQUIREMENTS_ENV = "EMR_SERVERLESS_PYTHON_REQUIREMENTS"
+PYTHON_ENVS_ENV = "EMR_SERVERLESS_PYTHON_ENVS"
+PYTHON_ENVS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "target", "model-python")
+LOCAL_PACKAGES_HINT = ("add the model's own packages with {env}=requirements.txt (tests/README.md, \"The demo\"); "
+                       "on EMR Serverless they come from the job's packed environment (spark.archives) or a custom image")
+# The exceptions of a missing import, as Python prints them.
+_NO_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([^']+)'")
+# The driver's record of the model's exception, beside result.json (ModelOpPySparkDriver.py).
+MODEL_ERROR_FILE_NAME = "model-error.json"
 # How long stop_all waits for a run's thread once its process is killed (it uploads the logs).
 RUN_THREAD_STOP_SECONDS = 15.0
 
@@ -1770,6 +1785,58 @@ def _xml_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def model_python_env(requirements: str, base_python: str, log: Callable[[str], None], envs_dir: str | None = None) -> str:
+    """The Python of a virtualenv with ``requirements`` installed (pip, from the index pip is
+    configured with), whose packages come before ``base_python``'s own (pyspark, numpy: a
+    ``.pth`` file adds them after the virtualenv's). One virtualenv per requirements content and
+    base Python, under ``envs_dir`` (``$EMR_SERVERLESS_PYTHON_ENVS``, else ``target/model-python``),
+    made once (a lock file serializes emulators) and reused. ``RuntimeError`` when pip fails,
+    with the end of its log."""
+    import fcntl
+    import hashlib
+
+    requirements = os.path.abspath(requirements)
+    with open(requirements, "rb") as f:
+        content = f.read()
+    key = hashlib.sha256(content + b"\0" + os.path.realpath(base_python).encode()).hexdigest()[:16]
+    envs_dir = envs_dir or os.environ.get(PYTHON_ENVS_ENV) or PYTHON_ENVS_DIR
+    venv = os.path.join(envs_dir, key)
+    python = os.path.join(venv, "bin", "python")
+    done = os.path.join(venv, ".complete")
+    os.makedirs(envs_dir, exist_ok=True)
+    with open(venv + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(done):
+            log(f"model Python: {venv} ({requirements}, made before)")
+            return python
+        shutil.rmtree(venv, ignore_errors=True)
+        pip_log = venv + ".pip.log"
+        log(f"model Python: installing {requirements} into {venv} (pip's log: {pip_log}) ...")
+
+        def run(*command: str) -> str:
+            with open(pip_log, "a") as out:
+                out.write(f"$ {shlex.join(command)}\n")
+                out.flush()
+                done_ = subprocess.run(command, stdout=subprocess.PIPE, stderr=out, text=True, cwd=os.path.dirname(requirements))
+                out.write(done_.stdout)
+            if done_.returncode != 0:
+                with open(pip_log, errors="replace") as f:
+                    tail = f.read()[-2000:]
+                raise RuntimeError(f"installing the model's Python requirements {requirements} failed "
+                                   f"(exit {done_.returncode}; {pip_log}):\n{tail}")
+            return done_.stdout
+
+        run(base_python, "-m", "venv", venv)
+        base_sites = run(base_python, "-c", "import site, sys; print('\\n'.join(site.getsitepackages()))").split()
+        own_site = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
+        with open(os.path.join(own_site, "zz-emr-serverless-base.pth"), "w") as f:
+            f.write("".join(site + "\n" for site in base_sites))
+        run(python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off", "-r", requirements)
+        open(done, "w").close()
+        log(f"model Python: {venv} ready")
+        return python
+
+
 class SparkRunner:
     """Runs a job run with local spark-submit, with the run's S3 files mirrored to a work dir.
 
@@ -1798,8 +1865,14 @@ class SparkRunner:
         self.logs = boto3.client("logs", **kwargs)
         self.work_dir = work_dir
         self.slots = threading.Semaphore(max_concurrent)
-        self.python = python or sys.executable
-        self.spark_submit = spark_submit or os.path.join(os.path.dirname(self.python), "spark-submit")
+        self.base_python = python or sys.executable
+        self.python = self.base_python
+        # A requirements file for the model's own packages (see PYTHON_REQUIREMENTS_ENV): the
+        # virtualenv is made on the first run that needs it (python_for_runs).
+        self.python_requirements = os.environ.get(PYTHON_REQUIREMENTS_ENV) or None
+        self._python_lock = threading.Lock()
+        self._python_ready = self.python_requirements is None
+        self.spark_submit = spark_submit or os.path.join(os.path.dirname(self.base_python), "spark-submit")
         self.region = region
         # The runs whose drivers may call S3 through the gateway, by run id (their access key).
         self.live_runs: dict[str, JobRun] = {}
@@ -1823,12 +1896,14 @@ class SparkRunner:
         if key and not key.endswith("/"):
             access.require("s3:GetObject", bucket, key)
             try:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                self.s3.download_file(bucket, key, target)
-                return 1
+                self.s3.head_object(Bucket=bucket, Key=key)
             except Exception as exc:  # noqa: BLE001 - maybe a prefix
                 if "404" not in str(exc) and "Not Found" not in str(exc):
                     raise
+            else:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                self.s3.download_file(bucket, key, target)
+                return 1
         prefix = key if key.endswith("/") or not key else key + "/"
         access.require("s3:ListBucket", bucket, prefix=prefix)
         count = 0
@@ -1861,6 +1936,56 @@ class SparkRunner:
                 self.s3.upload_file(path, bucket, target)
                 uploaded.append(f"s3://{bucket}/{target}")
         return uploaded
+
+    # -- the model's Python
+
+    def python_for_runs(self, emr: EmrServerless) -> str:
+        """The Python the runs' driver and workers use: the emulator's own, or the virtualenv of
+        ``python_requirements`` (made once, then reused; ``RuntimeError`` if pip fails)."""
+        with self._python_lock:
+            if not self._python_ready:
+                self.python = model_python_env(self.python_requirements, self.base_python, emr.log)
+                self._python_ready = True
+            return self.python
+
+    @staticmethod
+    def local_environment_notes(python: str, stdout_path: str, stderr_path: str) -> list[str]:
+        """Lines that say a failure is the local environment's: a module the model imports that
+        the local Spark's Python does not have (EMR's image and the job's packed environment are
+        not here; see LOCAL_PACKAGES_HINT)."""
+        modules: list[str] = []
+        for path in (stderr_path, stdout_path):
+            try:
+                with open(path, errors="replace") as f:
+                    text = f.read()[-200_000:]
+            except OSError:
+                continue
+            for module in _NO_MODULE.findall(text):
+                if module not in modules:
+                    modules.append(module)
+        return [f"emr-serverless emulator: this run used local Spark, whose Python ({python}) does not have module "
+                f"'{module}'; {LOCAL_PACKAGES_HINT.format(env=PYTHON_REQUIREMENTS_ENV)}" for module in modules]
+
+    @staticmethod
+    def restore_s3_paths(text: str, root: str) -> str:
+        """``text`` with the run's local mirror paths (``<root>/s3/<bucket>/<key>``, as a path or a
+        ``file:`` URI) written as the ``s3://<bucket>/<key>`` they stand for: what the driver and
+        Spark print on EMR, where they read S3 itself (``Path does not exist: s3://...``)."""
+        base = os.path.join(root, "s3") + os.sep
+        for local in ("file://" + base, "file:" + base, base):
+            text = text.replace(local, "s3://")
+        return text
+
+    def _restore_s3_paths_in(self, path: str, root: str) -> None:
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+        except OSError:
+            return
+        restored = self.restore_s3_paths(text, root)
+        if restored != text:
+            with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(restored)
 
     # -- the run
 
@@ -1911,8 +2036,9 @@ class SparkRunner:
                     return "cancelled", None
                 if run.state != "SCHEDULED":  # a retry's attempt starts SCHEDULED
                     emr.set_state(run, "SCHEDULED")
+                python = self.python_for_runs(emr)
                 with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-                    env = dict(os.environ, PYSPARK_PYTHON=self.python, PYSPARK_DRIVER_PYTHON=self.python)
+                    env = dict(os.environ, PYSPARK_PYTHON=python, PYSPARK_DRIVER_PYTHON=python)
                     env.pop("PYSPARK_GATEWAY_PORT", None)
                     # The run's credentials: its S3 calls are checked against its session policy.
                     env.update(AWS_ENDPOINT_URL_S3=self.gateway.endpoint, AWS_ACCESS_KEY_ID=run.id, AWS_SECRET_ACCESS_KEY="emulated",
@@ -1928,6 +2054,14 @@ class SparkRunner:
                     emr.log(f"job run {run.id}: attempt {number}: pid {run.process.pid}: {shlex.join(command)}")
                     emr.set_state(run, "RUNNING")
                     code = run.process.wait()
+                # What the run printed names its S3 locations as on EMR, not the local mirror.
+                for path in (stdout_path, stderr_path):
+                    self._restore_s3_paths_in(path, root)
+                if code != 0 and not run.cancel_requested.is_set():
+                    notes = self.local_environment_notes(python, stdout_path, stderr_path)
+                    if notes:
+                        with open(stderr_path, "a", encoding="utf-8") as err:
+                            err.write("".join(note + "\n" for note in notes))
                 self._upload_logs(emr, run, number, stdout_path, stderr_path)
                 if run.cancel_requested.is_set():
                     return "cancelled", None
@@ -1936,6 +2070,9 @@ class SparkRunner:
                 denied = None
                 for local, uri in outputs:
                     if os.path.exists(local):
+                        for directory, _dirs, names in os.walk(local) if os.path.isdir(local) else ():
+                            if MODEL_ERROR_FILE_NAME in names:  # the driver's record of the model's exception
+                                self._restore_s3_paths_in(os.path.join(directory, MODEL_ERROR_FILE_NAME), root)
                         try:
                             for written in self._upload_tree(local, uri, RunAccess(run)):
                                 emr.log(f"job run {run.id}: attempt {number}: wrote {written}")
@@ -2048,7 +2185,7 @@ class SparkRunner:
         outputs: list[tuple[str, str]] = []
         for path in files:
             if os.path.basename(path) == "job-metadata.json":
-                outputs += self._localize_metadata(path, root, access)
+                outputs += self._localize_metadata(path, root, access, lambda m: emr.log(f"job run {run.id}: {m}"))
         entry_args = []
         for arg in spark.get("entryPointArguments") or []:
             if arg.startswith("s3://"):
@@ -2067,7 +2204,12 @@ class SparkRunner:
         command += [entry, *entry_args]
         return command, outputs
 
-    def _localize_metadata(self, path: str, root: str, access: RunAccess) -> list[tuple[str, str]]:
+    def _localize_metadata(self, path: str, root: str, access: RunAccess, log: Callable[[str], None] = lambda _m: None) -> list[tuple[str, str]]:
+        """Mirrors the inputs and model assets that exist and points the metadata at the local
+        copies. One that does not exist is not an error here: EMR fetches nothing up front (the
+        model reads S3 itself), so the run starts, and only a model that opens it fails, with
+        what Spark or Python says of a missing path (its local path written back as the s3:// URI
+        in the run's logs and model error record: :meth:`restore_s3_paths`)."""
         with open(path, encoding="utf-8") as f:
             metadata = json.load(f)
         outputs = []
@@ -2081,7 +2223,10 @@ class SparkRunner:
                     os.makedirs(os.path.dirname(local.rstrip("/")), exist_ok=True)
                     outputs.append((local.rstrip("/"), url))
                 else:
-                    self._download(url, local.rstrip("/"), access)
+                    try:
+                        self._download(url, local.rstrip("/"), access)
+                    except FileNotFoundError:
+                        log(f"{section} {url}: no such object or prefix, not mirrored (the model fails only if it opens it, as on EMR)")
                 asset["fileUrl"] = local.rstrip("/") or local
         with open(path, "w", encoding="utf-8") as f:
             json.dump(metadata, f, indent=2)

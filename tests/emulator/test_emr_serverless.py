@@ -346,6 +346,29 @@ if spec.get("ignore_term"):
 deadline = time.monotonic() + spec.get("sleep", 0)
 while time.monotonic() < deadline:
     time.sleep(0.02)
+# "open": the metadata sections whose assets the "model" opens (as a model reads its inputs): a
+# missing one fails as Spark does, with the driver's model error record in the results folder.
+for section in spec.get("open", []):
+    meta_path = next(p for p in sys.argv[sys.argv.index("--files") + 1].split(",") if p.endswith("job-metadata.json"))
+    with open(meta_path) as f:
+        assets = json.load(f)[section]
+    for asset in assets:
+        if not os.path.exists(asset["fileUrl"]):
+            message = f"[PATH_NOT_FOUND] Path does not exist: file:{asset['fileUrl']}."
+            print(f"pyspark.errors.exceptions.captured.AnalysisException: {message}", file=sys.stderr, flush=True)
+            results = next(a for a in sys.argv if "/results/" in a and os.path.isdir(a))
+            with open(os.path.join(results, "model-error.json"), "w") as f:
+                json.dump({"exceptionType": "pyspark.errors.exceptions.captured.AnalysisException", "message": message}, f)
+            sys.exit(1)
+        print(f"read {asset['name']}", flush=True)
+# "python": a snippet run with the Python the runner gives the driver (PYSPARK_DRIVER_PYTHON).
+if spec.get("python"):
+    import subprocess
+    done = subprocess.run([os.environ["PYSPARK_DRIVER_PYTHON"], "-c", spec["python"]], capture_output=True, text=True)
+    print(done.stdout, end="", flush=True)
+    print(done.stderr, end="", file=sys.stderr, flush=True)
+    if done.returncode:
+        sys.exit(done.returncode)
 codes = spec.get("exit", [0])
 code = codes[min(attempt, len(codes)) - 1]
 if code:
@@ -1228,6 +1251,222 @@ def test_execute_mode_fails_a_run_whose_policy_denies_what_it_fetches(execute, s
     assert wait_for(emr, app, run)["state"] == "SUCCESS"
 
 
+
+
+# ---- what a run reads: mirrored when it exists, failing in the model only when opened
+
+def metadata_run(emr, app: str, s3, name: str, behaviour: dict, inputs: list[str], assets: list[str]) -> str:
+    """A run whose job metadata (shipped with --files, as submit stages it) names ``inputs`` and
+    ``assets`` (keys in the bucket ``mirror-data``); its results folder is ``results/<name>/``."""
+    metadata = {"modelModule": "m", "jobFunction": "f",
+                "inputs": [{"name": k, "fileUrl": f"s3://mirror-data/{k}"} for k in inputs],
+                "modelAssets": [{"name": k, "fileUrl": f"s3://mirror-data/{k}"} for k in assets],
+                "outputs": [{"name": "out", "fileUrl": f"s3://mirror-data/out/{name}/"}]}
+    s3.put_object(Bucket="mirror-data", Key=f"staging/{name}/job-metadata.json", Body=json.dumps(metadata).encode())
+    return emr.start_job_run(applicationId=app, executionRoleArn=ROLE, name=name, jobDriver={"sparkSubmit": {
+        "entryPoint": "/dev/null", "sparkSubmitParameters": f"--files s3://mirror-data/staging/{name}/job-metadata.json",
+        "entryPointArguments": ["behaviour=" + json.dumps(behaviour), f"s3://mirror-data/results/{name}/"]}},
+        configurationOverrides={"monitoringConfiguration": {"cloudWatchLoggingConfiguration": {"enabled": True, "logGroupName": LOG_GROUP}}})["jobRunId"]
+
+
+@pytest.fixture
+def mirror_data(moto_endpoint):
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}))
+    try:
+        s3.create_bucket(Bucket="mirror-data")
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    s3.put_object(Bucket="mirror-data", Key="in/data.csv", Body=b"a,b\n1,2\n")
+    return s3
+
+
+def test_a_missing_model_asset_the_model_never_opens_does_not_fail_the_run(execute, mirror_data):
+    """EMR fetches no model asset up front: a README the model never opens may be missing."""
+    srv, emr, logs = execute()
+    app = new_app(emr, "mirror-unopened")
+    run = metadata_run(emr, app, mirror_data, "unopened", {"open": ["inputs"]}, ["in/data.csv"], ["docs/README.md"])
+    done = wait_for(emr, app, run)
+    assert done["state"] == "SUCCESS", done.get("stateDetails")
+    assert log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stdout")[-1] == "read in/data.csv"
+    root = srv.runner.attempt_root(srv.emr.runs[run], 1)
+    assert os.path.isfile(os.path.join(root, "s3", "mirror-data", "in", "data.csv")), "what exists is mirrored"
+    assert not os.path.exists(os.path.join(root, "s3", "mirror-data", "docs")), "what does not is not made up"
+
+
+def test_a_missing_input_fails_in_the_model_as_spark_says_it_on_emr(execute, mirror_data):
+    """The run starts; the model's read fails; the logs, stateDetails and model error record name
+    the s3:// URI (as EMRFS does), not the emulator's local mirror."""
+    srv, emr, logs = execute()
+    app = new_app(emr, "mirror-missing")
+    run = metadata_run(emr, app, mirror_data, "missing", {"open": ["inputs"]}, ["in/absent.csv"], [])
+    done = wait_for(emr, app, run)
+    assert done["state"] == "FAILED"
+    assert server_states(srv, run) == ["SUBMITTED", "SCHEDULED", "RUNNING", "FAILED"], "it failed in Spark, not before"
+    expected = "[PATH_NOT_FOUND] Path does not exist: s3://mirror-data/in/absent.csv."
+    assert done["stateDetails"].endswith("Last few exceptions: pyspark.errors.exceptions.captured.AnalysisException: " + expected), done["stateDetails"]
+    stderr = log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stderr")
+    root = srv.runner.attempt_root(srv.emr.runs[run], 1)
+    assert f"pyspark.errors.exceptions.captured.AnalysisException: {expected}" in stderr
+    assert not any(root in line for line in stderr), stderr
+    record = json.loads(mirror_data.get_object(Bucket="mirror-data", Key="results/missing/model-error.json")["Body"].read())
+    assert record["message"] == expected
+
+
+def server_states(srv, run: str) -> list[str]:
+    return srv.events.states(run)
+
+
+def test_restore_s3_paths_covers_paths_and_file_uris():
+    root = "/tmp/w/00frun"
+    text = (f"Path does not exist: file:{root}/s3/b/k.csv. and file://{root}/s3/b/dir/ and '{root}/s3/b/x y.txt' "
+            f"but not {root}/staged/model.py")
+    assert emr_serverless.SparkRunner.restore_s3_paths(text, root) == (
+        f"Path does not exist: s3://b/k.csv. and s3://b/dir/ and 's3://b/x y.txt' but not {root}/staged/model.py")
+
+
+# ---- the local Spark's Python: the .venv's (numpy included), or a requirements file's own virtualenv
+
+def test_a_missing_module_is_named_as_the_local_environments(execute):
+    srv, emr, logs = execute()
+    app = new_app(emr, "local-python")
+    run = fake_run(emr, app, {"python": "import not_installed_here"})
+    done = wait_for(emr, app, run)
+    assert done["state"] == "FAILED" and "ModuleNotFoundError: No module named 'not_installed_here'" in done["stateDetails"]
+    note = log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stderr")[-1]
+    assert note.startswith("emr-serverless emulator: this run used local Spark, whose Python (") and "'not_installed_here'" in note
+    assert "EMR_SERVERLESS_PYTHON_REQUIREMENTS=requirements.txt" in note
+
+
+def test_the_local_python_has_numpy_for_pyspark_ml(execute):
+    """What EMR Serverless's image gives a Python model, and pyspark.ml needs (tests/requirements.txt)."""
+    srv, emr, logs = execute()
+    app = new_app(emr, "numpy")
+    run = fake_run(emr, app, {"python": "import numpy, pyspark.ml.linalg; print('numpy', numpy.__version__)"})
+    done = wait_for(emr, app, run)
+    assert done["state"] == "SUCCESS", log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stderr")
+    assert any(line.startswith("numpy ") for line in log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stdout"))
+
+
+def tiny_wheel(directory, name: str = "modelop_local_pkg", version: str = "0.1") -> str:
+    """A pure-Python wheel made by hand (pip installs it offline)."""
+    import zipfile
+
+    dist = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": "VALUE = 42\n",
+             f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{dist}/RECORD"] = "".join(f"{path},,\n" for path in [*files, f"{dist}/RECORD"])
+    path = os.path.join(directory, f"{name}-{version}-py3-none-any.whl")
+    with zipfile.ZipFile(path, "w") as wheel:
+        for member, text in files.items():
+            wheel.writestr(member, text)
+    return path
+
+
+def test_a_requirements_file_gives_the_runs_a_python_of_their_own(moto_endpoint, fake_spark_submit, tmp_path, monkeypatch):
+    """EMR_SERVERLESS_PYTHON_REQUIREMENTS: a virtualenv with the model's packages, the .venv's
+    (numpy) still importable after them; made once and reused."""
+    wheel = tiny_wheel(str(tmp_path))
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"{os.path.basename(wheel)}\n")  # relative to the file's folder
+    monkeypatch.setenv("EMR_SERVERLESS_PYTHON_REQUIREMENTS", str(requirements))
+    monkeypatch.setenv("EMR_SERVERLESS_PYTHON_ENVS", str(tmp_path / "envs"))
+    runner = emr_serverless.SparkRunner(moto_endpoint, str(tmp_path / "work"), 2, spark_submit=fake_spark_submit)
+    events = Events()
+    srv = emr_serverless.Server(emr_serverless.EmrServerless(events, runner, log=lambda _m: None)).start()
+    try:
+        emr = client(srv.endpoint)
+        app = new_app(emr, "own-python")
+        check = "import sys, numpy, modelop_local_pkg; print(sys.prefix, modelop_local_pkg.VALUE)"
+        runs = [fake_run(emr, app, {"python": check}, name=f"own-{i}") for i in range(2)]
+        logs = boto3.client("logs", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+        for run in runs:
+            done = wait_for(emr, app, run, timeout=120)
+            assert done["state"] == "SUCCESS", log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stderr")
+            prefix, value = log_lines(logs, f"applications/{app}/jobs/{run}/SPARK_DRIVER/stdout")[-1].split()
+            assert value == "42" and prefix.startswith(str(tmp_path / "envs"))
+        assert len([p for p in os.listdir(tmp_path / "envs") if (tmp_path / "envs" / p).is_dir()]) == 1, "one virtualenv, reused"
+    finally:
+        srv.stop()
+
+
+def test_a_requirements_file_pip_cannot_install_fails_the_run_before_spark(moto_endpoint, fake_spark_submit, tmp_path, monkeypatch):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("./no-such-package.whl\n")
+    monkeypatch.setenv("EMR_SERVERLESS_PYTHON_REQUIREMENTS", str(requirements))
+    monkeypatch.setenv("EMR_SERVERLESS_PYTHON_ENVS", str(tmp_path / "envs"))
+    runner = emr_serverless.SparkRunner(moto_endpoint, str(tmp_path / "work"), 2, spark_submit=fake_spark_submit)
+    srv = emr_serverless.Server(emr_serverless.EmrServerless(Events(), runner, log=lambda _m: None)).start()
+    try:
+        emr = client(srv.endpoint)
+        app = new_app(emr, "bad-python")
+        done = wait_for(emr, app, fake_run(emr, app, {}), timeout=120)
+        assert done["state"] == "FAILED"
+        assert done["stateDetails"].startswith("Job run could not start: installing the model's Python requirements"), done["stateDetails"]
+    finally:
+        srv.stop()
+
+
+# ---- on real local Spark: a pyspark.ml model, a missing asset it never opens, a missing input
+
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def test_on_local_spark_a_pyspark_ml_model_runs_and_a_missing_input_fails_in_spark(moto_endpoint, tmp_path):
+    """Two ModelOp jobs through the real driver and spark-submit (in parallel): the pyspark.ml
+    pipeline model trains, saves and scores (numpy is there, as on EMR) although its job names a
+    README asset that does not exist and that it never opens; the same model on an input that
+    does not exist fails in Spark, saying so of the s3:// URI, as EMR does."""
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}))
+    s3.create_bucket(Bucket="spark-jobs")
+    s3.upload_file(os.path.join(ROOT, "shared", "driver", "ModelOpPySparkDriver.py"), "spark-jobs", "code/ModelOpPySparkDriver.py")
+    s3.upload_file(os.path.join(ROOT, "tests", "models", "pyspark_ml_model.py"), "spark-jobs", "code/pyspark_ml_model.py")
+    s3.upload_file(os.path.join(ROOT, "tests", "models", "data", "sample_input.csv"), "spark-jobs", "data/sample_input.csv")
+    runner = emr_serverless.SparkRunner(moto_endpoint, str(tmp_path / "work"), 2)
+    events = Events()
+    srv = emr_serverless.Server(emr_serverless.EmrServerless(events, runner, log=lambda _m: None)).start()
+    try:
+        emr = client(srv.endpoint)
+        app = new_app(emr, "local-spark")
+
+        def start(name: str, input_key: str) -> str:
+            metadata = {"jobId": name, "jobType": "MODEL_BATCH_TRAINING_JOB", "modelModule": "pyspark_ml_model",
+                        "jobFunction": "train", "jobParameters": {},
+                        "inputs": [{"name": "input", "fileUrl": f"s3://spark-jobs/{input_key}"}],
+                        "outputs": [{"name": "model", "fileUrl": f"s3://spark-jobs/out/{name}/model/"}],
+                        "modelAssets": [{"name": "README.md", "assetType": "EXTERNAL_FILE", "fileUrl": "s3://spark-jobs/docs/README.md"}]}
+            s3.put_object(Bucket="spark-jobs", Key=f"staging/{name}/job-metadata.json", Body=json.dumps(metadata).encode())
+            return emr.start_job_run(applicationId=app, executionRoleArn=ROLE, name=name, jobDriver={"sparkSubmit": {
+                "entryPoint": "s3://spark-jobs/code/ModelOpPySparkDriver.py",
+                "entryPointArguments": ["--metadata", "job-metadata.json", "--results-uri", f"s3://spark-jobs/results/{name}/"],
+                "sparkSubmitParameters": f"--py-files s3://spark-jobs/code/pyspark_ml_model.py "
+                                         f"--files s3://spark-jobs/staging/{name}/job-metadata.json --conf spark.driver.memory=1g"}},
+                configurationOverrides={"monitoringConfiguration": {"cloudWatchLoggingConfiguration": {"enabled": True, "logGroupName": LOG_GROUP}}})["jobRunId"]
+
+        trained, missing = start("ml-train", "data/sample_input.csv"), start("ml-missing", "data/absent.csv")
+        logs = boto3.client("logs", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+        done = wait_for(emr, app, trained, timeout=300)
+        assert done["state"] == "SUCCESS", log_lines(logs, f"applications/{app}/jobs/{trained}/SPARK_DRIVER/stderr")[-30:]
+        result = json.loads(s3.get_object(Bucket="spark-jobs", Key="results/ml-train/result.json")["Body"].read())["result"]
+        assert result["rows"] == 20 and result["accuracy"] >= 0.8 and len(result["coefficients"]) == 2, result
+        saved = [o["Key"] for o in s3.list_objects_v2(Bucket="spark-jobs", Prefix="out/ml-train/model/")["Contents"]]
+        assert any(k.startswith("out/ml-train/model/stages/") for k in saved), saved
+
+        failed = wait_for(emr, app, missing, timeout=300)
+        assert failed["state"] == "FAILED"
+        assert events.states(missing)[-2:] == ["RUNNING", "FAILED"], "the run started; Spark failed it"
+        assert "Path does not exist: s3://spark-jobs/data/absent.csv" in failed["stateDetails"], failed["stateDetails"]
+        record = json.loads(s3.get_object(Bucket="spark-jobs", Key="results/ml-missing/model-error.json")["Body"].read())
+        assert record["exceptionType"].endswith("AnalysisException")
+        assert "[PATH_NOT_FOUND] Path does not exist: s3://spark-jobs/data/absent.csv" in record["message"], record
+        # The local mirror is not named (the traceback's own files are, as on EMR: /tmp/spark-*/ there).
+        assert "/s3/spark-jobs/" not in json.dumps(record) + failed["stateDetails"]
+    finally:
+        srv.stop()
 
 
 # ---- the StartJobRun rate quota

@@ -2,6 +2,7 @@
 cleanup, on a laptop. Run it with ``tests/demo.sh`` (which installs the venv and builds first).
 
     tests/demo.sh [--job FILE ...] [--expect STATUS] [--timeout SECONDS] [--keep-logs]
+        [--python-requirements FILE]
 
 Without ``--job`` it inserts one job of each type built from ``tests/models/spark_sample_model.py``
 and ``tests/models/data/sample_input.csv``. With ``--job FILE`` (repeatable) it inserts your job
@@ -154,6 +155,13 @@ def report(stack: L.Stack, job: dict, expected: str) -> bool:
     failure = job.get("failure") or {}
     if failure:
         out(f"    failure:       {RED}{failure.get('class')}{RESET}: {failure.get('summary')}")
+        if failure.get("class") == "MISSING_DEPENDENCY":
+            # The summary is written for EMR ("the Spark image"); this run was local.
+            extra = os.environ.get("EMR_SERVERLESS_PYTHON_REQUIREMENTS")
+            python = f"a virtualenv of {extra} over {sys.executable}" if extra else sys.executable
+            out(f"    locally:       the run used local Spark, whose Python is {python} (numpy and pyspark as "
+                f"tests/requirements.txt pins them), not EMR's image; add the model's packages with "
+                f"--python-requirements FILE")
     provenance = job.get("provenance") or {}
     if provenance:
         queued, ran = provenance.get("queuedDurationMilliseconds"), provenance.get("totalExecutionDurationSeconds")
@@ -195,7 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--expect", default="COMPLETE", choices=L.FINAL, help="the final status every job should reach")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for all jobs")
     parser.add_argument("--keep-logs", action="store_true", help="keep the logs directory")
+    parser.add_argument("--python-requirements", metavar="FILE",
+                        help="a requirements file of the model's own packages: local Spark runs with a virtualenv of them "
+                             "(made once, under target/model-python), as EMR runs a job with its packed environment")
     args = parser.parse_args(argv)
+    if args.python_requirements:
+        if not os.path.isfile(args.python_requirements):
+            parser.error(f"--python-requirements {args.python_requirements}: no such file")
+        # Read by the EMR Serverless emulator, which local_aws.py runs in its own process.
+        os.environ["EMR_SERVERLESS_PYTHON_REQUIREMENTS"] = os.path.abspath(args.python_requirements)
 
     log_dir = L.new_log_dir("modelop-demo-")
     started = time.monotonic()

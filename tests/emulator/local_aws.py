@@ -19,7 +19,9 @@ parent process dies):
   ``$EMR_SERVERLESS_TIME_SCALE``, else 60: real time). It publishes resource utilization updates
   (emulated figures) every 30 emulated minutes of a run and a final one when the run ends, after
   ``--billing-lag`` wall-clock seconds (default ``$EMR_SERVERLESS_BILLING_LAG``, else 0) during
-  which GetJobRun's billed figures read zero.
+  which GetJobRun's billed figures read zero. The runs' Python is this one's (the .venv: pyspark,
+  numpy), or, with ``$EMR_SERVERLESS_PYTHON_REQUIREMENTS`` naming a requirements file, a virtualenv
+  of the model's own packages over it (``emr_serverless.model_python_env``).
 * The three functions, ``submit``, ``monitor`` and ``cleanup``: the compiled binaries from
   ``--target-dir``, each kept warm behind its own Lambda Runtime API (``lambda_runtime_api.py``),
   invoked one event at a time, as one Lambda instance would be. Their configuration is fixed

@@ -452,3 +452,73 @@ impl MonitorStore for DynamoJobStore {
         collect_jobs(query, "Query(byJobStatus, usage)").await
     }
 }
+
+/// The jobs table as the operator CLI (`cli/`, `modelop-spark`) reads and cancels it: whole rows,
+/// one status's jobs through `byJobStatus` newest first, and the cancel ModelOp Center writes.
+impl DynamoJobStore {
+    /// A consistent read of a whole job row, decoded as `T`; `None` when there is no such row.
+    pub async fn job_row<T: serde::de::DeserializeOwned>(&self, job_id: &str) -> Result<Option<T>, AwsError> {
+        self.read_fields(job_id, None).await
+    }
+
+    /// The jobs of `status` updated at or after `since` (all when `None`), most recently updated
+    /// first: one query of the `byJobStatus` index, read page after page until `limit` jobs pass
+    /// `keep` (never a scan).
+    pub async fn jobs_by_status<T: serde::de::DeserializeOwned>(
+        &self,
+        status: JobStatus,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Vec<T>, AwsError> {
+        let query = self.query_by_status(status).scan_index_forward(false);
+        let query = match since {
+            Some(since) => query
+                .key_condition_expression("jobStatus = :status AND updatedAt >= :since")
+                .expression_attribute_values(":since", s(&timestamp(since))),
+            None => query.key_condition_expression("jobStatus = :status"),
+        };
+        let mut pages = query.into_paginator().send();
+        let mut jobs = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(SERVICE, "Query(byJobStatus)", e))?;
+            for item in page.items() {
+                let job: T = decode_job("Query", item.clone())?;
+                if keep(&job) {
+                    jobs.push(job);
+                    if jobs.len() >= limit {
+                        return Ok(jobs);
+                    }
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Cancels a job the way ModelOp Center does, by a conditional write of `jobStatus`
+    /// CANCELLED, so that cleanup cancels its run: only a job of this runtime that is not final.
+    /// `grace_period_seconds` is recorded as `cancelGracePeriodSeconds`, the grace period
+    /// cleanup's CancelJobRun passes; `note` is appended to `jobMessages`. False when the job is
+    /// final, not of this runtime, or gone.
+    pub async fn cancel_job(&self, job_id: &str, grace_period_seconds: Option<u32>, note: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
+        let mut vals = values([
+            (":cancelled", s(JobStatus::Cancelled.as_str())),
+            (":runtime", s(SPARK_SERVERLESS_RUNTIME)),
+            (":now", s(&timestamp(at))),
+            (":end", n(epoch_millis(at))),
+            (":messages", AttributeValue::L(vec![s(&job_message(at, MessageLevel::Info, note))])),
+        ]);
+        let live = in_list("live", &["CREATED", "WAITING", "RUNNING"], &mut vals);
+        vals.extend(history_values(JobStatus::Cancelled, None, at)?);
+        let grace = match grace_period_seconds {
+            Some(seconds) => {
+                vals.insert(":grace".into(), n(i64::from(seconds)));
+                ", cancelGracePeriodSeconds = :grace"
+            }
+            None => "",
+        };
+        let update = format!("SET jobStatus = :cancelled, updatedAt = :now, jobEndTime = :end{grace}, {APPEND_HISTORY}, {APPEND_MESSAGES}");
+        let condition = format!("attribute_exists(id) AND jobStatus IN {live} AND {IS_OURS}");
+        self.updated(job_id, Write::new("UpdateItem(cancel)", update, condition, vals)).await
+    }
+}

@@ -1,6 +1,8 @@
 //! Adapters: one module per AWS service, each implementing a port of [`crate::ports`], plus the
 //! error type they share and the decision of which SDK errors are worth a retry.
 
+#[cfg(test)]
+mod canned_http;
 pub mod clients;
 pub mod dynamodb;
 pub mod emr;
@@ -51,6 +53,9 @@ const SERVICE_TRANSIENT_CODES: &[&str] = &[
     // EMR Serverless: the application is changing state, or a concurrency quota is full for now.
     "ConflictException",
     "ServiceQuotaExceededException",
+    // S3 (HTTP 409): a conditional write (`If-None-Match`, `If-Match`) met a conflicting operation on the key. The
+    // PutObject and CopyObject references: "On a 409 failure you should retry the upload."
+    "ConditionalRequestConflict",
 ];
 
 const NOT_FOUND_CODES: &[&str] = &["ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "NotFound"];
@@ -114,6 +119,8 @@ mod tests {
             (Some("TransactionConflictException"), 400, Transient),
             (Some("ConflictException"), 409, Transient),
             (Some("ServiceQuotaExceededException"), 402, Transient),
+            // S3's conditional write lost a race with another operation on the key (HTTP 409).
+            (Some("ConditionalRequestConflict"), 409, Transient),
             (Some("InternalServerException"), 400, Transient),
             (Some("ConditionalCheckFailedException"), 400, ConditionFailed),
             (Some("PreconditionFailed"), 412, ConditionFailed),

@@ -318,6 +318,38 @@ mod tests {
         assert_eq!(longest, MAX_LINE);
     }
 
+    fn store_answering(http: &super::super::canned_http::CannedHttp) -> S3ObjectStore {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(super::super::canned_http::CannedHttp::credentials())
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .http_client(http.client())
+            .build();
+        S3ObjectStore::new(Client::from_conf(config))
+    }
+
+    fn s3_error(status: u16, code: &str) -> (u16, Vec<(&'static str, &'static str)>, String) {
+        let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>m</Message><RequestId>r</RequestId></Error>");
+        (status, vec![("content-type", "application/xml")], body)
+    }
+
+    /// The PutObject and CopyObject references: "If a conflicting operation occurs during the upload S3 returns a
+    /// 409 ConditionalRequestConflict response. On a 409 failure you should retry the upload." A conditional staging
+    /// write that lost such a race is retried (transient), not taken as "the object exists" nor as a failure.
+    #[tokio::test]
+    async fn a_conditional_write_that_met_a_conflicting_operation_is_transient() {
+        let http = super::super::canned_http::CannedHttp::new([s3_error(409, "ConditionalRequestConflict"), s3_error(409, "ConditionalRequestConflict")]);
+        let store = store_answering(&http);
+        let put = store.put_new("staging", "jobs/j1/driver.py", Cow::Borrowed(b"print(1)"), "text/x-python").await.unwrap_err();
+        assert_eq!((put.kind, put.code.as_deref()), (AwsErrorKind::Transient, Some("ConditionalRequestConflict")), "{put}");
+        let copy = store.copy_new(&S3Uri::parse("s3://models/m.py").unwrap(), "staging", "jobs/j1/m.py").await.unwrap_err();
+        assert_eq!((copy.kind, copy.code.as_deref()), (AwsErrorKind::Transient, Some("ConditionalRequestConflict")), "{copy}");
+        // The object that exists is still "not created", and no error.
+        let http = super::super::canned_http::CannedHttp::new([s3_error(412, "PreconditionFailed")]);
+        assert!(!store_answering(&http).put_new("staging", "k", Cow::Borrowed(b"x"), "text/plain").await.unwrap());
+    }
+
     #[test]
     fn copy_source_encodes_the_key() {
         let cases = [

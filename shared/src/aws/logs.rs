@@ -11,10 +11,9 @@ use crate::ports::LogReader;
 const SERVICE: &str = "CloudWatch Logs";
 /// Events per GetLogEvents page; a page is also capped at 1 MB by the service.
 const PAGE_EVENTS: i32 = 1000;
-/// Below this a page was not cut by the service's 1 MB response cap.
-const PAGE_BYTES_CAP: usize = 900 * 1024;
-/// Pages read backwards at most: bounds the calls for a stream of tiny events.
-const MAX_PAGES: usize = 16;
+/// Calls at most for one tail: a bound on a service that never gives the token back, not an expected end (the
+/// text is then marked truncated).
+const MAX_CALLS: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct CloudWatchLogReader {
@@ -29,14 +28,17 @@ impl CloudWatchLogReader {
 
 #[async_trait]
 impl LogReader for CloudWatchLogReader {
-    /// Reads pages from the newest event backwards until `max_bytes` are covered, so memory is
-    /// bounded by about one page plus `max_bytes` whatever the stream's size.
+    /// Reads pages from the newest event backwards until `max_bytes` are covered or the stream's start is reached,
+    /// so memory is bounded by about one page plus `max_bytes` whatever the stream's size. The start is where the
+    /// service gives back the token it was passed: "Partially full or empty pages don't necessarily mean that
+    /// pagination is finished" (GetLogEvents reference), so a page's size never ends the read, and the text read
+    /// does not depend on where the service put its page boundaries.
     async fn tail(&self, group: &str, stream: &str, max_bytes: usize) -> Result<LogTail, AwsError> {
         let mut pages_newest_first: Vec<String> = Vec::new();
         let mut bytes = 0usize;
         let mut token: Option<String> = None;
-        let mut more_before = false;
-        for _ in 0..MAX_PAGES {
+        let mut reached_start = false;
+        for _ in 0..MAX_CALLS {
             let result = self
                 .client
                 .get_log_events()
@@ -54,10 +56,6 @@ impl LogReader for CloudWatchLogReader {
                     err => return Err(err),
                 },
             };
-            if page.events().is_empty() {
-                more_before = false;
-                break;
-            }
             let mut text = String::new();
             for event in page.events() {
                 let message = event.message().unwrap_or_default();
@@ -66,22 +64,88 @@ impl LogReader for CloudWatchLogReader {
                     text.push('\n');
                 }
             }
-            // A page that is neither full nor cut by the service's 1 MB cap was the oldest one:
-            // asking for the page before it would only return nothing.
-            let last_page = page.events().len() < PAGE_EVENTS as usize && text.len() < PAGE_BYTES_CAP;
             bytes += text.len();
-            pages_newest_first.push(text);
+            if !text.is_empty() {
+                pages_newest_first.push(text);
+            }
             let next = page.next_backward_token().map(str::to_string);
-            let exhausted = last_page || next.is_none() || next == token;
-            if bytes >= max_bytes || exhausted {
-                more_before = !exhausted;
+            if next.is_none() || next == token {
+                reached_start = true;
                 break;
             }
-            more_before = true;
+            if bytes >= max_bytes {
+                break;
+            }
             token = next;
         }
         let whole: String = pages_newest_first.into_iter().rev().collect();
         let (tail, cut) = tail_bounded(&whole, max_bytes);
-        Ok(LogTail { text: tail.to_string(), truncated: cut || more_before, found: true })
+        Ok(LogTail { text: tail.to_string(), truncated: cut || !reached_start, found: true })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::canned_http::CannedHttp;
+    use super::*;
+    use crate::outcome::failure::{classify::classify_failure, FailureInputs};
+
+    type Canned = (u16, Vec<(&'static str, &'static str)>, String);
+
+    /// A GetLogEvents page: its events' messages (oldest first) and its `nextBackwardToken`.
+    fn page(messages: &[&str], backward: &str) -> Canned {
+        let events: Vec<_> = messages.iter().enumerate().map(|(i, m)| serde_json::json!({"timestamp": i, "message": m, "ingestionTime": i})).collect();
+        let body = serde_json::json!({"events": events, "nextForwardToken": "f/end", "nextBackwardToken": backward});
+        (200, vec![("content-type", "application/x-amz-json-1.1")], body.to_string())
+    }
+
+    async fn tail_of(pages: Vec<Canned>, max_bytes: usize) -> (LogTail, Vec<String>) {
+        let http = CannedHttp::new(pages);
+        let config = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_cloudwatchlogs::config::Region::new("us-east-1"))
+            .credentials_provider(CannedHttp::credentials())
+            .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
+            .http_client(http.client())
+            .build();
+        let tail = CloudWatchLogReader::new(Client::from_conf(config)).tail("/aws/emr-serverless", "stderr", max_bytes).await.unwrap();
+        (tail, http.requests())
+    }
+
+    const LINES: [&str; 4] = [
+        "java.lang.OutOfMemoryError: Java heap space",
+        "\tat org.apache.spark.memory.TaskMemoryManager.allocatePage(TaskMemoryManager.java:320)",
+        "26/01/01 10:00:00 INFO ShutdownHookManager: Shutdown hook called",
+        "26/01/01 10:00:01 INFO ShutdownHookManager: Deleting directory /tmp/spark-1",
+    ];
+
+    /// The GetLogEvents reference: "Partially full or empty pages don't necessarily mean that pagination is
+    /// finished. As long as the nextBackwardToken ... returned is NOT equal to the nextToken that you passed into the
+    /// API call, there might be more log events available." The same stream read in one page, or as an empty page,
+    /// a partial page and the rest, gives the same tail, so the same failure class.
+    #[tokio::test]
+    async fn empty_and_partial_pages_do_not_end_the_read_early() {
+        let whole = vec![page(&LINES, "b/1"), page(&[], "b/1")];
+        let split = vec![page(&[], "b/1"), page(&LINES[2..], "b/2"), page(&[], "b/3"), page(&LINES[..2], "b/4"), page(&[], "b/4")];
+        let (one, one_calls) = tail_of(whole, 16384).await;
+        let (paged, paged_calls) = tail_of(split, 16384).await;
+        assert_eq!(one, LogTail { text: LINES.join("\n") + "\n", truncated: false, found: true });
+        assert_eq!(paged, one);
+        let class = |tail: &LogTail| classify_failure(&FailureInputs { stderr_tail: Some(&tail.text), ..Default::default() }).class;
+        assert_eq!(class(&paged), class(&one));
+        assert_eq!(class(&one), crate::outcome::failure::FailureClass::OutOfMemory);
+        assert_eq!(one_calls.len(), 2, "the read ends when the token comes back unchanged");
+        assert_eq!(paged_calls.len(), 5);
+        assert!(paged_calls[1].contains(r#""nextToken":"b/1""#) && paged_calls[4].contains(r#""nextToken":"b/4""#), "{paged_calls:?}");
+    }
+
+    /// The read stops once the byte budget is met, token or not, and says the text was cut.
+    #[tokio::test]
+    async fn the_read_stops_at_the_byte_budget() {
+        let pages = vec![page(&[], "b/1"), page(&LINES[2..], "b/2")];
+        let budget = LINES[2].len() + LINES[3].len() + 2;
+        let (tail, calls) = tail_of(pages, budget).await;
+        assert_eq!(calls.len(), 2);
+        assert_eq!(tail, LogTail { text: LINES[2..].join("\n") + "\n", truncated: true, found: true });
     }
 }

@@ -762,7 +762,8 @@ mod tests {
 
         // (release, variable, value, what the message says after "<VAR> is invalid: ")
         let cases = [
-            ("emr-7.5.0", EMR_EXECUTION_TIMEOUT_MINUTES, "4", "\"4\": executionTimeoutMinutes must be a whole number from 5 to 1000000"),
+            ("emr-7.5.0", EMR_EXECUTION_TIMEOUT_MINUTES, "1000001", "\"1000001\": executionTimeoutMinutes (0: no timeout) must be a whole number from 0 to 1000000"),
+            ("emr-7.11.0", EMR_EXECUTION_TIMEOUT_MINUTES, "0", "\"0\": executionTimeoutMinutes on emr-7.11.0 (from emr-7.11.0 a BATCH run's maximum is 7 days, and 0, no timeout, is refused)"),
             ("emr-7.11.0", EMR_EXECUTION_TIMEOUT_MINUTES, "10081", "\"10081\": executionTimeoutMinutes on emr-7.11.0"),
             ("emr-7.5.0", EMR_MAX_ATTEMPTS, "11", "\"11\": maxAttempts must be a whole number from 1 to 10"),
             ("emr-7.0.0", EMR_MAX_ATTEMPTS, "2", "\"2\": a retry policy (maxAttempts above 1) needs EMR release emr-7.1.0 or later"),

@@ -466,10 +466,10 @@ mod tests {
             ),
             (
                 Job {
-                    job_parameters: BTreeMap::from([("--conf modelop.serverless.job.timeout.minutes".into(), "4".into())]),
+                    job_parameters: BTreeMap::from([("--conf modelop.serverless.job.timeout.minutes".into(), "1000001".into())]),
                     ..job(JobType::Batch, vec![primary(SOURCE)])
                 },
-                "job parameter '--conf modelop.serverless.job.timeout.minutes' \"4\": executionTimeoutMinutes must be a whole number from 5 to 1000000",
+                "job parameter '--conf modelop.serverless.job.timeout.minutes' \"1000001\": executionTimeoutMinutes (0: no timeout) must be a whole number from 0 to 1000000",
             ),
             (
                 Job {

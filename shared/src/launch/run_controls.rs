@@ -9,7 +9,7 @@
 //!
 //! | value | range | release |
 //! |---|---|---|
-//! | StartJobRun `executionTimeoutMinutes` | 5-1,000,000 (`Duration` max; 0 "no longer supported for BATCH"; under 5 refused: "RunTimeout must be at least 5 minutes", moto and the emulator); at most 10,080 from emr-7.11.0 (botocore's docs) | any |
+//! | StartJobRun `executionTimeoutMinutes` | 0-1,000,000 (botocore `Duration`), 0 = never time out (User Guide, "Other considerations"); from emr-7.11.0 a BATCH run's is 1-10,080 (7 days) and 0 is refused (User Guide, "EMR Serverless 7.11.0" release notes; botocore's StartJobRun docs). No minimum of 5: that is moto's ("RunTimeout must be at least 5 minutes"), not AWS's | any |
 //! | `retryPolicy.maxAttempts` | 1-10, default 1 = no retry (User Guide, "Job resiliency") | emr-7.1.0 for more than 1 |
 //! | `schedulerConfiguration` `maxConcurrentRuns` / `queueTimeoutMinutes` | 1-1000 / 15-720 (botocore `SchedulerConfiguration`) | emr-7.0.0 |
 //! | `maximumCapacity` `cpu` / `memory` / `disk` | `[1-9][0-9]*` with an optional space and `vCPU` / `GB` (disk: `GB` required), 1-15 characters (botocore `CpuSize`, `MemorySize`, `DiskSize`) | any |
@@ -40,10 +40,12 @@ pub const RETRIES_SINCE: ReleaseLabel = ReleaseLabel::new(7, 1, 0);
 pub const QUEUING_SINCE: ReleaseLabel = ReleaseLabel::new(7, 0, 0);
 /// The first release with cancel grace periods (User Guide, "job run cancellation with grace period").
 pub const GRACE_PERIOD_SINCE: ReleaseLabel = ReleaseLabel::new(7, 9, 0);
-/// From this release a BATCH run's execution timeout is at most [`MAX_EXECUTION_TIMEOUT_MINUTES_SINCE_7_11`].
+/// From this release a BATCH run's execution timeout is at most [`MAX_EXECUTION_TIMEOUT_MINUTES_SINCE_7_11`], and 0
+/// (no timeout) is refused (User Guide, "EMR Serverless 7.11.0" release notes).
 pub const TIMEOUT_CAP_SINCE: ReleaseLabel = ReleaseLabel::new(7, 11, 0);
 
-const MIN_EXECUTION_TIMEOUT_MINUTES: u32 = 5;
+/// botocore's `Duration` minimum; 0 means the run never times out (User Guide, "Other considerations").
+const MIN_EXECUTION_TIMEOUT_MINUTES: u32 = 0;
 /// botocore's `Duration` maximum.
 const MAX_EXECUTION_TIMEOUT_MINUTES: u32 = 1_000_000;
 /// Seven days: the BATCH maximum from emr-7.11.0.
@@ -111,16 +113,15 @@ fn needs_release(raw: &str, feature: &str, since: ReleaseLabel, release: Release
     violation(raw, format!("{feature} needs EMR release {since} or later, and the configured release (EMR_RELEASE_VERSION) is {release}"))
 }
 
-/// StartJobRun `executionTimeoutMinutes` for runs of `release`: 5 to 1,000,000 minutes, at most
-/// 10,080 from emr-7.11.0.
+/// StartJobRun `executionTimeoutMinutes` for runs of `release`: 0 (never time out) to 1,000,000 minutes; from
+/// emr-7.11.0, 1 to 10,080.
 pub fn execution_timeout_minutes(raw: &str, release: ReleaseLabel) -> Result<u32, RuleViolation> {
-    let high = if release >= TIMEOUT_CAP_SINCE { MAX_EXECUTION_TIMEOUT_MINUTES_SINCE_7_11 } else { MAX_EXECUTION_TIMEOUT_MINUTES };
-    let what = if release >= TIMEOUT_CAP_SINCE {
-        format!("executionTimeoutMinutes on {release} (a BATCH run's maximum is 7 days from {TIMEOUT_CAP_SINCE})")
+    if release >= TIMEOUT_CAP_SINCE {
+        let what = format!("executionTimeoutMinutes on {release} (from {TIMEOUT_CAP_SINCE} a BATCH run's maximum is 7 days, and 0, no timeout, is refused)");
+        whole_number(raw, 1, MAX_EXECUTION_TIMEOUT_MINUTES_SINCE_7_11, &what)
     } else {
-        "executionTimeoutMinutes".to_string()
-    };
-    whole_number(raw, MIN_EXECUTION_TIMEOUT_MINUTES, high, &what)
+        whole_number(raw, MIN_EXECUTION_TIMEOUT_MINUTES, MAX_EXECUTION_TIMEOUT_MINUTES, "executionTimeoutMinutes (0: no timeout)")
+    }
 }
 
 /// `retryPolicy.maxAttempts`: 1 to 10; more than 1 needs emr-7.1.0.
@@ -420,11 +421,17 @@ mod tests {
             ("5", "emr-6.15.0", Ok(5)),
             (" 60 ", "emr-7.5.0", Ok(60)),
             ("1000000", "emr-7.10.0", Ok(1_000_000)),
+            // 0: never time out (User Guide, "Other considerations"), until emr-7.11.0; no minimum above it.
+            ("0", "emr-7.5.0", Ok(0)),
+            ("0", "emr-7.10.0", Ok(0)),
+            ("1", "emr-6.15.0", Ok(1)),
+            ("4", "emr-7.5.0", Ok(4)),
             ("10080", "emr-7.11.0", Ok(10_080)),
-            ("10081", "emr-7.11.0", Err("a BATCH run's maximum is 7 days from emr-7.11.0")),
-            ("1000001", "emr-7.5.0", Err("from 5 to 1000000")),
-            ("4", "emr-7.5.0", Err("from 5 to 1000000")),
-            ("0", "emr-7.5.0", Err("from 5 to 1000000")),
+            ("1", "emr-7.11.0", Ok(1)),
+            ("10081", "emr-7.11.0", Err("from emr-7.11.0 a BATCH run's maximum is 7 days")),
+            ("0", "emr-7.11.0", Err("and 0, no timeout, is refused) must be a whole number from 1 to 10080")),
+            ("0", "emr-8.0.0", Err("from 1 to 10080")),
+            ("1000001", "emr-7.5.0", Err("from 0 to 1000000")),
             ("-1", "emr-7.5.0", Err("whole number")),
             ("1.5", "emr-7.5.0", Err("whole number")),
             ("an hour", "emr-7.5.0", Err("whole number")),
@@ -508,7 +515,7 @@ mod tests {
         assert_eq!(unchanged.retry_policy_attempts(), None, "one attempt sends no retry policy");
 
         let cases = [
-            (job(Some("3"), None), "emr-7.5.0", "job parameter '--conf modelop.serverless.job.timeout.minutes' \"3\": executionTimeoutMinutes must be a whole number from 5 to 1000000"),
+            (job(Some("0"), None), "emr-7.11.0", "job parameter '--conf modelop.serverless.job.timeout.minutes' \"0\": executionTimeoutMinutes on emr-7.11.0 (from emr-7.11.0 a BATCH run's maximum is 7 days, and 0, no timeout, is refused) must be a whole number from 1 to 10080"),
             (job(None, Some("3")), "emr-7.0.0", "job parameter '--conf modelop.serverless.job.max.attempts' \"3\": a retry policy (maxAttempts above 1) needs EMR release emr-7.1.0"),
             (job(None, Some("twice")), "emr-7.5.0", "job parameter '--conf modelop.serverless.job.max.attempts' \"twice\": maxAttempts must be a whole number from 1 to 10"),
         ];

@@ -345,16 +345,16 @@ async fn a_run_control_out_of_range_or_beyond_the_release_ends_the_job_in_error_
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], (&'a str, &'a str), &'a str);
     let cases: &[Case] = &[
         (
-            "a timeout under EMR's 5 minutes",
-            &[],
-            (TIMEOUT_PARAMETER, "3"),
-            "validate job: job parameter '--conf modelop.serverless.job.timeout.minutes' \"3\": executionTimeoutMinutes must be a whole number from 5 to 1000000",
+            "no timeout (0) on emr-7.11.0",
+            &[("EMR_RELEASE_VERSION", "emr-7.11.0")],
+            (TIMEOUT_PARAMETER, "0"),
+            "validate job: job parameter '--conf modelop.serverless.job.timeout.minutes' \"0\": executionTimeoutMinutes on emr-7.11.0 (from emr-7.11.0 a BATCH run's maximum is 7 days, and 0, no timeout, is refused) must be a whole number from 1 to 10080",
         ),
         (
             "a timeout over 7 days on emr-7.11.0",
             &[("EMR_RELEASE_VERSION", "emr-7.11.0")],
             (TIMEOUT_PARAMETER, "20000"),
-            "\"20000\": executionTimeoutMinutes on emr-7.11.0 (a BATCH run's maximum is 7 days from emr-7.11.0) must be a whole number from 5 to 10080",
+            "\"20000\": executionTimeoutMinutes on emr-7.11.0 (from emr-7.11.0 a BATCH run's maximum is 7 days, and 0, no timeout, is refused) must be a whole number from 1 to 10080",
         ),
         (
             "retries on emr-7.0.0",
@@ -374,6 +374,21 @@ async fn a_run_control_out_of_range_or_beyond_the_release_ends_the_job_in_error_
         let error = row["errorMessage"].as_str().unwrap();
         assert!(error.starts_with(&format!("job {BATCH_JOB}: ")) && error.contains(message), "{name}: {error}");
         assert!(world.aws.emr.started().is_empty() && world.staged_keys(BATCH_JOB).is_empty(), "{name}: nothing staged or started");
+    }
+}
+
+/// 0 is "never time out" (User Guide, "Other considerations") on releases before emr-7.11.0, and short timeouts
+/// are EMR's to refuse, not this service's: both start a run with exactly that executionTimeoutMinutes.
+#[tokio::test]
+async fn no_timeout_and_short_timeouts_start_before_emr_7_11() {
+    for (release, minutes) in [("emr-7.5.0", "0"), ("emr-7.10.0", "0"), ("emr-7.5.0", "3")] {
+        let world = world_with(&[("EMR_RELEASE_VERSION", release)]);
+        let event = batch_insert_with_parameters(&[(TIMEOUT_PARAMETER, minutes)]);
+        world.insert_rows_of(&event);
+        assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+        assert_eq!(world.row(BATCH_JOB)["jobStatus"], "WAITING", "{minutes} on {release}: {}", world.row(BATCH_JOB));
+        let manifest = world.aws.emr.started()[0].1.manifest.clone().unwrap();
+        assert_eq!(manifest.run_controls.execution_timeout_minutes.to_string(), minutes, "{release}");
     }
 }
 

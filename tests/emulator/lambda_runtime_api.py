@@ -134,8 +134,10 @@ class _Server(ThreadingHTTPServer):
 class RuntimeApi:
     """The Runtime API server and its state (usable in-process too)."""
 
-    def __init__(self, function_arn: str, quiet: bool = True) -> None:
+    def __init__(self, function_arn: str, quiet: bool = True, extensions_api: bool = True) -> None:
         self.function_arn = function_arn
+        # False: no Extensions API (404 on its routes), as local emulators without it (floci-io/floci#1771).
+        self.extensions_api = extensions_api
         self.quiet = quiet
         self.pending: queue.Queue[Invocation] = queue.Queue()
         self.invocations: dict[str, Invocation] = {}
@@ -244,7 +246,7 @@ def _make_handler(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
             self._send(status, {"errorType": error_type, "errorMessage": message})
 
         def do_GET(self) -> None:
-            if self.path == f"{EXTENSION_API}/event/next":
+            if self.path == f"{EXTENSION_API}/event/next" and api.extensions_api:
                 self._extension_next()
                 return
             if self.path != f"{API}/invocation/next":
@@ -301,7 +303,7 @@ def _make_handler(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = read_body(self)
-            if self.path == f"{EXTENSION_API}/register":
+            if self.path == f"{EXTENSION_API}/register" and api.extensions_api:
                 self._register_extension(body)
                 return
             if self.path == f"{API}/init/error":
@@ -436,14 +438,14 @@ def _env_pair(text: str) -> tuple[str, str]:
 
 
 def invoke(binary_path: str, events: list[tuple[str, bytes]], env: list[tuple[str, str]], timeout_seconds: float = 30.0,
-           echo_logs: bool = False, verbose: bool = False) -> tuple[dict[str, Any], int]:
+           echo_logs: bool = False, verbose: bool = False, extensions_api: bool = True) -> tuple[dict[str, Any], int]:
     """Runs the binary, feeds it the (name, payload) events one by one and stops it: the report
     (the shape ``main`` prints) and the exit status. Also used in-process (``tests/replay.py``)."""
     name = os.path.basename(binary_path)
     env_preview = build_env(binary_path, env, "")
     function_arn = f"arn:aws:lambda:{env_preview['AWS_REGION']}:{ACCOUNT_ID}:function:{name}"
 
-    api = RuntimeApi(function_arn, quiet=not verbose)
+    api = RuntimeApi(function_arn, quiet=not verbose, extensions_api=extensions_api)
     api.start()
     binary: Binary | None = None
     invocations: list[Invocation] = []
@@ -492,7 +494,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     for path in args.event:
         with open(path, "rb") as f:
             events.append((path, f.read()))
-    return invoke(args.binary, events, args.env, args.timeout_seconds, args.echo_logs, args.verbose)
+    return invoke(args.binary, events, args.env, args.timeout_seconds, args.echo_logs, args.verbose, not args.no_extensions_api)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", type=_env_pair, default=[], metavar="KEY=VALUE")
     parser.add_argument("--echo-logs", action="store_true", help="also copy the binary's output to stderr")
     parser.add_argument("--verbose", action="store_true", help="log Runtime API requests to stderr")
+    parser.add_argument("--no-extensions-api", action="store_true", help="serve no Extensions API (404), as some local emulators")
     args = parser.parse_args(argv)
     for path in args.event:
         if not os.path.isfile(path):

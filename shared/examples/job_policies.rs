@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 use shared::job::annotations::parse_model_functions;
 use shared::config::Settings;
 use shared::job::record::Job;
-use shared::launch::manifest::{build_manifest, plan_job, FileContent, SourceLocation};
+use shared::launch::manifest::build_manifest;
+use shared::launch::plan::{plan_job, SourceLocation};
+use shared::launch::staged_files::FileContent;
 
 /// Stands in for a source in S3: defines the function of every role.
 const ANY_SOURCE: &str = "# modelop.init\ndef init():\n    pass\n\n# modelop.score\ndef score(i, o, m):\n    pass\n\n\

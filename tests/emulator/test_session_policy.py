@@ -95,7 +95,8 @@ def test_every_generated_policy_passes_parliament(policies):
 def test_narrowing_fits_a_crowded_job_inside_its_bucket(policies):
     crowded = policies["policy-crowded"]
     assert crowded["narrowingSteps"] > 0
-    resources = [r for s in json.loads(crowded["policy"])["Statement"] if s.get("Sid") in ("JobRead", "JobWrite") for r in s["Resource"]]
+    objects = ("s3:GetObject", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"])
+    resources = [r for s in json.loads(crowded["policy"])["Statement"] if s["Action"] in objects for r in s["Resource"]]
     named = ("arn:aws:s3:::modelop-data/", f"arn:aws:s3:::{L.MODEL_BUCKET}/", f"arn:aws:s3:::{STAGING}/")
     assert all(r.startswith(named) for r in resources), resources
     assert not any(r.split(":::", 1)[1].split("/", 1)[1] in ("", "*") for r in resources), f"no whole bucket: {resources}"
@@ -142,7 +143,10 @@ MATRIX = [
     ("s3:ListBucket", P.s3_arn(L.DATA_BUCKET), OUT, True),
     ("s3:ListBucket", P.s3_arn(L.DATA_BUCKET), OUT + "_temporary/0/", True),
     ("s3:ListBucket", P.s3_arn(L.DATA_BUCKET), L.INPUT_KEY + "/", True),
-    ("s3:ListBucket", P.s3_arn(L.DATA_BUCKET), "output/", False),
+    # The output's parents exactly (writers probe them), never their subtrees.
+    ("s3:ListBucket", P.s3_arn(L.DATA_BUCKET), "output/", True),
+    ("s3:ListBucket", P.s3_arn(L.DATA_BUCKET), "output/another-job/", False),
+    ("s3:ListBucket", P.s3_arn(L.DATA_BUCKET), "private/", False),
     ("s3:ListBucket", P.s3_arn(L.DATA_BUCKET), "", False),
     ("s3:ListBucket", P.s3_arn(L.DATA_BUCKET), None, False),
     ("s3:ListBucket", P.s3_arn(STAGING), f"modelop-spark-serverless/{SCORE}/", True),
@@ -161,6 +165,68 @@ MATRIX = [
 def test_the_sample_score_job_may_touch_only_its_own_objects(policies, action, resource, prefix, allowed):
     context = P.request_context(prefix) if action == "s3:ListBucket" else None
     assert P.allows(policies[SCORE]["policy"], action, resource, context) is allowed
+
+
+# What EMRFS and S3A send when Spark writes a DataFrame to s3://modelop-data/output/<job>/scored/
+# (FileOutputCommitter, v1 and v2), as (action, key or ListBucket prefix): the output probed as a
+# file and as a directory, its parents listed (mkdirs walks up to the closest existing one), the
+# directory markers (EMRFS `<dir>_$folder$`, S3A `<dir>/`) written and deleted, task output under
+# `_temporary/` written, renamed (copy: GET + PUT, then DELETE) and cleaned up, `_SUCCESS` written.
+WRITER = f"output/{SCORE}/scored"
+WRITES = [
+    ("s3:ListBucket", "output/"),
+    ("s3:ListBucket", f"output/{SCORE}/"),
+    ("s3:ListBucket", WRITER + "/"),
+    ("s3:ListBucket", WRITER),  # fsspec/s3fs lists without the slash
+    ("s3:ListBucket", WRITER + "/_temporary/0/"),
+    ("s3:GetObject", WRITER),  # HEAD: is it a file?
+    ("s3:GetObject", WRITER + "/"),  # HEAD: an S3A directory marker?
+    ("s3:GetObject", WRITER + "_$folder$"),  # HEAD: an EMRFS directory marker?
+    ("s3:PutObject", WRITER + "_$folder$"),
+    ("s3:PutObject", WRITER + "/"),
+    ("s3:PutObject", WRITER + "/_temporary/0/_temporary/attempt_202601010000_0001_m_000000_0/part-00000.csv"),
+    ("s3:GetObject", WRITER + "/_temporary/0/_temporary/attempt_202601010000_0001_m_000000_0/part-00000.csv"),
+    ("s3:PutObject", WRITER + "/part-00000-5e0c.csv"),
+    ("s3:DeleteObject", WRITER + "/_temporary/0/_temporary/attempt_202601010000_0001_m_000000_0/part-00000.csv"),
+    ("s3:DeleteObject", WRITER + "/_temporary/0/"),
+    ("s3:AbortMultipartUpload", WRITER + "/part-00001-5e0c.csv"),
+    ("s3:PutObject", WRITER + "/_SUCCESS"),
+    ("s3:DeleteObject", WRITER + "_$folder$"),
+    ("s3:DeleteObject", WRITER + "/"),
+]
+# The same requests for another job's output, or beside this one's, are refused.
+OTHERS = [
+    ("s3:ListBucket", "output/another-job/"),
+    ("s3:ListBucket", "output/another-job/scored/"),
+    ("s3:GetObject", "output/another-job/scored"),
+    ("s3:PutObject", "output/another-job/scored_$folder$"),
+    ("s3:PutObject", "output/another-job/scored/"),
+    ("s3:PutObject", "output/another-job/scored/part-00000.csv"),
+    ("s3:DeleteObject", "output/another-job/scored/_SUCCESS"),
+    ("s3:PutObject", WRITER + "-v2_$folder$"),
+    ("s3:PutObject", WRITER + "2/part-00000.csv"),
+    # The parents' own markers belong to whoever owns the parent (S3A ignores a failed cleanup).
+    ("s3:PutObject", f"output/{SCORE}_$folder$"),
+    ("s3:DeleteObject", "output/"),
+]
+
+
+def _request(action: str, key: str) -> tuple[str, dict | None]:
+    if action == "s3:ListBucket":
+        return P.s3_arn(L.DATA_BUCKET), P.request_context(key)
+    return obj(L.DATA_BUCKET, key), None
+
+
+@pytest.mark.parametrize("action,key", WRITES, ids=[f"{a} {k}" for a, k in WRITES])
+def test_emrfs_and_s3a_may_write_the_jobs_output(policies, action, key):
+    resource, context = _request(action, key)
+    assert P.allows(policies[SCORE]["policy"], action, resource, context)
+
+
+@pytest.mark.parametrize("action,key", OTHERS, ids=[f"{a} {k}" for a, k in OTHERS])
+def test_nothing_of_another_jobs_output(policies, action, key):
+    resource, context = _request(action, key)
+    assert not P.allows(policies[SCORE]["policy"], action, resource, context)
 
 
 def test_hostile_keys_match_only_themselves(policies):

@@ -166,7 +166,7 @@ pub fn build_manifest(plan: &JobPlan, functions: &ModelFunctions, primary: FileC
 
 /// What a job's run touches, for its policy: the staging folder (driver, model, metadata, staged
 /// assets), every input and model asset, the files the job's `--py-files`/`--files` and Spark conf
-/// make Spark fetch; writes: the outputs and `results/`. The execution role's ARN gives the
+/// make Spark fetch; writes: the outputs and `results/`; the staging folder is the job's own. The execution role's ARN gives the
 /// partition and the log group's account.
 fn job_scope(plan: &JobPlan, staging_uri: &str) -> JobScope {
     let urls = |assets: &[Asset]| assets.iter().filter_map(|a| a.file_url.as_deref().and_then(S3Uri::parse)).collect::<Vec<_>>();
@@ -183,6 +183,7 @@ fn job_scope(plan: &JobPlan, staging_uri: &str) -> JobScope {
         account: arn.get(4).copied().unwrap_or_default().to_string(),
         region: plan.emr_region.clone(),
         log_group: plan.log_group.clone(),
+        own_folder: S3Uri::parse(staging_uri),
         reads,
         writes,
     }
@@ -612,7 +613,16 @@ mod tests {
             assert!(read.contains(&expected), "{expected} not in {read:?}");
         }
         let write: Vec<&str> = value["Statement"][1]["Resource"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
-        assert_eq!(write, ["arn:aws:s3:::data/out/scored/*", "arn:aws:s3:::staging/modelop-spark-serverless/job-1/results/*"]);
+        // An output gets its EMRFS marker beside it; `results/` is inside the job's own folder: one prefix.
+        assert_eq!(
+            write,
+            [
+                "arn:aws:s3:::data/out/scored",
+                "arn:aws:s3:::data/out/scored/*",
+                "arn:aws:s3:::data/out/scored_${$}folder${$}",
+                "arn:aws:s3:::staging/modelop-spark-serverless/job-1/results*",
+            ]
+        );
         assert!(m.job_permissions.scoped);
         assert_eq!(m.job_permissions.policy.as_deref(), Some(policy.policy.as_str()));
     }

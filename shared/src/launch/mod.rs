@@ -10,6 +10,7 @@ pub mod job_policy;
 pub mod lease;
 pub mod manifest;
 pub mod plan;
+pub mod policy_document;
 pub mod run_controls;
 pub mod spark_conf;
 pub mod staged_files;

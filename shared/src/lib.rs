@@ -6,7 +6,8 @@
 //! - [`outcome`]: monitor's rules, from EMR's job run to the job's end (states, attempts, the
 //!   failure's class, what the run cost);
 //! - [`aws`]: one adapter per AWS service, implementing the [`ports`];
-//! - [`modelop`]: the bridge to ModelOp Center's model-manage, its rules and ports.
+//! - [`modelop`]: the bridge to ModelOp Center's model-manage, its rules and ports, with its
+//!   adapters in [`model_manage`] (HTTP and OAuth2, the secret, the table).
 //!
 //! At the root, what every stage shares: configuration, the error model, the ports, metrics,
 //! stream batches, text bounds and process settings (and, for tests, in-memory fakes of the ports).
@@ -19,6 +20,7 @@ pub mod fakes;
 pub mod job;
 pub mod launch;
 pub mod metrics;
+pub mod model_manage;
 pub mod modelop;
 pub mod outcome;
 pub mod ports;

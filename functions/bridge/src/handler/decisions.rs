@@ -1,0 +1,270 @@
+//! The bridge's decisions against in-memory fakes of model-manage and the table: what is claimed,
+//! which row is written, what ModelOp's job says afterwards, and what a stream record writes back.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::{json, Value};
+
+use super::fakes::{FakeModelManage, FakeTable};
+use super::*;
+use shared::config::{BridgeConfig, Settings};
+use shared::modelop::claim::claim_line;
+
+fn config(extra: &[(&str, &str)]) -> BridgeConfig {
+    let mut env: Vec<(String, String)> = [
+        ("MODELOP_GATEWAY_URL", "http://127.0.0.1:1"),
+        ("MODELOP_TOKEN_URL", "http://127.0.0.1:1/oauth/token"),
+        ("MODELOP_CLIENT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:modelop"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Settings::load(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()), |_| Err(std::io::Error::other("no file"))).unwrap().bridge().unwrap()
+}
+
+struct World {
+    mm: Arc<FakeModelManage>,
+    table: Arc<FakeTable>,
+    handler: BridgeHandler,
+}
+
+fn world(extra: &[(&str, &str)]) -> World {
+    let mm = Arc::new(FakeModelManage::default());
+    let table = Arc::new(FakeTable::default());
+    let handler = BridgeHandler::new(config(extra), "jobs", mm.clone(), table.clone());
+    World { mm, table, handler }
+}
+
+const ME: &str = "internal-client@jobs";
+
+/// A job as ModelOp Center creates it (`POST /model-manage/api/jobs`), for this runtime.
+fn created(id: &str) -> Value {
+    json!({
+        "id": id, "jobType": "MODEL_BATCH_JOB", "jobStatus": "CREATED", "createdDate": "2026-11-23T20:00:00.000Z",
+        "targetEngine": {"engineType": "SPARK_SERVERLESS_RUNTIME", "name": "emr-serverless"},
+        "model": {"storedModel": {"modelAssets": [{"assetType": "SOURCE_CODE", "primaryModelSource": true, "sourceCode": "def score(): pass"}]}},
+        "inputData": [], "outputData": [], "jobMessages": []
+    })
+}
+
+async fn poll_once(w: &World) -> PollReport {
+    w.handler.poll_until(Utc::now()).await.expect("the poll reached model-manage")
+}
+
+#[tokio::test]
+async fn a_created_job_is_claimed_in_model_manage_then_written_as_a_created_row() {
+    let w = world(&[]);
+    w.mm.add(created("job-1"));
+    let report = poll_once(&w).await;
+    assert_eq!(report.bridged, ["job-1"]);
+    let job = w.mm.job("job-1");
+    assert_eq!((job["jobStatus"].as_str(), job["version"].as_i64()), (Some("WAITING"), Some(1)));
+    assert!(job["jobWaitTime"].is_i64());
+    assert_eq!(shared::modelop::claim::claimed_by(&job, ME), Some(true), "{job}");
+    let row = w.table.row("job-1").expect("a row");
+    assert_eq!(row["jobStatus"], "CREATED");
+    assert_eq!((row["modelManage"]["source"].as_str(), row["modelManage"]["version"].as_i64()), (Some("model-manage"), Some(1)));
+    assert_eq!(row["jobMessages"], job["jobMessages"], "the row starts with model-manage's messages, the claim line included");
+    // The next poll finds nothing to do.
+    let again = poll_once(&w).await;
+    assert!(again.bridged.is_empty() && again.recovered.is_empty() && again.failed.is_empty(), "{again:?}");
+}
+
+#[tokio::test]
+async fn jobs_of_other_engines_and_runtimes_are_never_touched() {
+    let w = world(&[("MODELOP_RUNTIME_NAME", "emr-serverless")]);
+    let mut spark = created("spark");
+    spark["targetEngine"]["engineType"] = json!("SPARK_RUNTIME");
+    let mut other_name = created("other-name");
+    other_name["targetEngine"]["name"] = json!("another-emr");
+    let mut theirs = created("theirs");
+    theirs["jobStatus"] = json!("WAITING");
+    theirs["jobMessages"] = json!([claim_line(Utc::now(), "internal-client@another-table")]);
+    for job in [spark, other_name, theirs] {
+        w.mm.add(job);
+    }
+    let report = poll_once(&w).await;
+    assert_eq!(report, PollReport { polls: 1, ..Default::default() });
+    assert_eq!(w.mm.calls("patch_job"), 0);
+    assert!(w.table.rows.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_claim_another_runtime_wins_writes_no_row() {
+    let w = world(&[]);
+    w.mm.add(created("raced"));
+    w.mm.races.lock().unwrap().push("raced".into());
+    let report = poll_once(&w).await;
+    assert_eq!((report.lost.as_slice(), report.bridged.len()), (&["raced".to_string()][..], 0));
+    assert!(w.table.row("raced").is_none());
+    assert_eq!(w.mm.job("raced")["jobStatus"], "WAITING");
+    assert_eq!(shared::modelop::claim::claimed_by(&w.mm.job("raced"), ME), None, "the other runtime's claim, not ours");
+}
+
+#[tokio::test]
+async fn a_claim_whose_row_was_not_written_is_finished_by_the_next_poll() {
+    let w = world(&[]);
+    w.mm.add(created("crashed"));
+    w.table.failing.lock().unwrap().push("put_new_row");
+    let first = poll_once(&w).await;
+    assert!(first.bridged.is_empty() && first.failed.len() == 1, "{first:?}");
+    assert_eq!(w.mm.job("crashed")["jobStatus"], "WAITING");
+    assert!(w.table.row("crashed").is_none());
+    let second = poll_once(&w).await;
+    assert_eq!(second.recovered, ["crashed"]);
+    assert_eq!(w.table.row("crashed").expect("recovered")["jobStatus"], "CREATED");
+}
+
+#[tokio::test]
+async fn documents_the_table_cannot_hold_or_that_are_not_jobs_end_in_error_in_model_manage() {
+    let w = world(&[]);
+    let mut large = created("large");
+    large["jobParameters"] = json!({"blob": "x".repeat(410 * 1024)});
+    let mut malformed = created("malformed");
+    malformed["model"] = json!("not a model");
+    w.mm.add(large);
+    w.mm.add(malformed);
+    let report = poll_once(&w).await;
+    assert_eq!(report.refused, ["large", "malformed"]);
+    for (id, needle) in [("large", "the jobs table holds at most 409600 bytes"), ("malformed", "not a job this runtime can run: model: Expected map")] {
+        let job = w.mm.job(id);
+        assert_eq!((job["jobStatus"].as_str(), job["jobResult"].as_str()), (Some("ERROR"), Some("UNKNOWN")), "{id}");
+        let last = job["jobMessages"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+        assert!(last.contains("[error]") && last.contains(needle), "{id}: {last}");
+        assert!(w.table.row(id).is_none());
+    }
+}
+
+#[tokio::test]
+async fn model_manage_down_fails_the_invocation_and_leaves_the_job_for_the_next_poll() {
+    let w = world(&[]);
+    w.mm.add(created("later"));
+    // The reconciliation's sweep and the poll's both meet a 503.
+    w.mm.failing.lock().unwrap().extend(["list_finders", "list_finders"]);
+    let err = w.handler.poll_until(Utc::now()).await.expect_err("no poll reached model-manage");
+    assert!(err.is_retryable() && err.to_string().contains("HTTP 503"), "{err}");
+    assert_eq!(poll_once(&w).await.bridged, ["later"]);
+}
+
+fn stream_record(sequence: &str, event: &str, row: &Value) -> Value {
+    let image: serde_dynamo::Item = serde_dynamo::to_item(row).unwrap();
+    json!({"eventID": format!("e{sequence}"), "eventName": event, "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+           "dynamodb": {"Keys": {"id": {"S": row["id"]}}, "NewImage": image, "SequenceNumber": sequence, "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES"}})
+}
+
+/// A bridged job, claimed, then RUNNING here with its run.
+async fn running_row(w: &World) -> Value {
+    w.mm.add(created("job-1"));
+    poll_once(w).await;
+    let mut row = w.table.row("job-1").unwrap();
+    row["jobStatus"] = json!("RUNNING");
+    row["jobWaitTime"] = json!(1_000);
+    row["jobRunTime"] = json!(2_000);
+    row["sparkApplicationId"] = json!("00f1");
+    row["updatedAt"] = json!("2026-11-23T20:00:03.000Z");
+    row["jobMessages"].as_array_mut().unwrap().push(json!("2026/11/23 20:00:02 [info] EMR Serverless job run 00f1 started"));
+    row
+}
+
+#[tokio::test]
+async fn a_stream_record_writes_back_only_what_changed_and_a_redelivery_nothing() {
+    let w = world(&[]);
+    let row = running_row(&w).await;
+    let patches_before = w.mm.calls("patch_job");
+    let batch = json!({"Records": [stream_record("100", "MODIFY", &row)]});
+    let response = w.handler.handle_stream(batch.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    let job = w.mm.job("job-1");
+    assert_eq!((job["jobStatus"].as_str(), job["jobRunTime"].as_i64(), job["lastUpdateFromRuntime"].as_str()), (Some("RUNNING"), Some(2_000), Some("2026-11-23T20:00:03.000Z")));
+    assert_ne!(job["jobWaitTime"], 1_000, "the claim's wait time is kept: each time is set once");
+    assert!(job["jobMessages"].as_array().unwrap().iter().any(|m| m.as_str().unwrap().contains("job run 00f1 started")));
+    assert_eq!(w.mm.calls("patch_job"), patches_before + 1);
+    // Redelivered: nothing new is written.
+    let response = w.handler.handle_stream(batch).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.mm.calls("patch_job"), patches_before + 1);
+}
+
+#[tokio::test]
+async fn only_the_newest_image_of_a_job_in_a_batch_is_written_and_rows_not_from_model_manage_are_ignored() {
+    let w = world(&[]);
+    let running = running_row(&w).await;
+    let mut complete = running.clone();
+    complete["jobStatus"] = json!("COMPLETE");
+    complete["jobEndTime"] = json!(3_000);
+    let mut not_bridged = running.clone();
+    not_bridged["id"] = json!("table-only");
+    not_bridged.as_object_mut().unwrap().remove("modelManage");
+    let patches_before = w.mm.calls("patch_job");
+    let batch = json!({"Records": [stream_record("100", "MODIFY", &running), stream_record("101", "MODIFY", &not_bridged), stream_record("102", "MODIFY", &complete)]});
+    assert!(w.handler.handle_stream(batch).await.batch_item_failures.is_empty());
+    assert_eq!(w.mm.calls("patch_job"), patches_before + 1, "one PATCH for the job's newest image");
+    assert_eq!(w.mm.calls("get_job table-only"), 0);
+    let job = w.mm.job("job-1");
+    assert_eq!((job["jobStatus"].as_str(), job["jobResult"].as_str(), job["jobEndTime"].as_i64()), (Some("COMPLETE"), Some("SUCCESS"), Some(3_000)));
+}
+
+#[tokio::test]
+async fn a_cancel_in_modelop_cancels_the_row_and_is_not_written_over() {
+    let w = world(&[]);
+    let row = running_row(&w).await;
+    w.table.rows.lock().unwrap().insert("job-1".into(), row.clone());
+    w.mm.jobs.lock().unwrap().get_mut("job-1").unwrap()["jobStatus"] = json!("CANCELLED");
+    let patches_before = w.mm.calls("patch_job");
+    // Seen by the scheduled reconciliation...
+    let report = poll_once(&w).await;
+    assert_eq!(report.cancelled, ["job-1"]);
+    assert_eq!(w.table.row("job-1").unwrap()["jobStatus"], "CANCELLED");
+    // ...and the row's own record writes no status over ModelOp's.
+    let mut cancelled = w.table.row("job-1").unwrap();
+    cancelled["jobStatus"] = json!("CANCELLED");
+    assert!(w.handler.handle_stream(json!({"Records": [stream_record("200", "MODIFY", &cancelled)]})).await.batch_item_failures.is_empty());
+    assert_eq!(w.mm.job("job-1")["jobStatus"], "CANCELLED");
+    assert!(w.mm.calls("patch_job") <= patches_before + 1);
+}
+
+#[tokio::test]
+async fn a_job_deleted_in_modelop_cancels_its_row_from_the_stream() {
+    let w = world(&[]);
+    let row = running_row(&w).await;
+    w.table.rows.lock().unwrap().insert("job-1".into(), row.clone());
+    w.mm.jobs.lock().unwrap().remove("job-1");
+    let outcome = w.handler.write_back(&serde_json::from_value(row).unwrap()).await.unwrap();
+    assert_eq!(outcome, WriteBack::RowCancelled(RemoteChange::Deleted, true));
+    assert_eq!(w.table.row("job-1").unwrap()["jobStatus"], "CANCELLED");
+}
+
+#[tokio::test]
+async fn an_outage_reports_the_record_for_retry_and_the_retry_writes_it() {
+    let w = world(&[]);
+    let row = running_row(&w).await;
+    let batch = json!({"Records": [stream_record("300", "MODIFY", &row)]});
+    w.mm.failing.lock().unwrap().push("get_job");
+    let response = w.handler.handle_stream(batch.clone()).await;
+    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone().unwrap()).collect();
+    assert_eq!(failed, ["300"]);
+    assert_eq!(w.mm.job("job-1")["jobStatus"], "WAITING");
+    assert!(w.handler.handle_stream(batch).await.batch_item_failures.is_empty());
+    assert_eq!(w.mm.job("job-1")["jobStatus"], "RUNNING");
+}
+
+#[test]
+fn the_failure_policy_is_one_table() {
+    use AwsErrorKind::*;
+    use Disposition::*;
+    let rows = [
+        (Step::FindJobs, Transient, Retry),
+        (Step::FindJobs, Permanent, Fail),
+        (Step::Claim, ConditionFailed, Fail),
+        (Step::PutRow, Permanent, Fail),
+        (Step::WriteBack, Permanent, Retry),
+        (Step::WriteBack, NotFound, Retry),
+        (Step::CancelRow, Permanent, Retry),
+        (Step::Refuse, Transient, Retry),
+    ];
+    for (step, kind, disposition) in rows {
+        assert_eq!(disposition_of(step, kind), disposition, "{step} / {kind}");
+    }
+}

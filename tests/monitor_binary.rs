@@ -106,3 +106,22 @@ async fn the_binary_replays_the_monitor_samples() {
     assert!(logs.contains("malformed event acknowledged"), "{logs}");
     assert_graceful_shutdown(&report);
 }
+
+/// Where Lambda's Extensions API is missing (local emulators: floci-io/floci#1771, cargo-lambda/cargo-lambda#848),
+/// the binary starts without its shutdown hook, says so, and serves invocations; at the end it is killed as Lambda
+/// kills a function without extensions.
+#[tokio::test]
+async fn without_the_extensions_api_the_binary_warns_and_serves() {
+    let env = TestEnv::new().await;
+    let files = ["malformed.json", "scheduled-event.json"];
+    let events: Vec<PathBuf> = files.iter().map(|f| event_file(f)).collect();
+    let report = invoke_binary_with(&function_binary("monitor"), &events, &env.function_env(), &["--no-extensions-api"]);
+    assert_eq!(report["failure"], Value::Null, "{report:#}");
+    assert_eq!(report["initError"], Value::Null, "{report:#}");
+    for (invocation, file) in report["invocations"].as_array().unwrap().iter().zip(files) {
+        assert_eq!(invocation["status"], "response", "{file}: {invocation:#}");
+    }
+    assert_eq!(report["extensions"], json!([]), "{report:#}");
+    let logs = report["binaryStderr"].as_str().unwrap_or_default();
+    assert!(logs.contains("running without the shutdown hook") && !logs.contains("panicked"), "{logs}");
+}

@@ -705,9 +705,14 @@ pub fn dimension_sets(sets: &[&[&str]]) -> Vec<Vec<String>> {
 /// Runs a compiled function binary through the Lambda Runtime API emulator with the given event
 /// files; returns the emulator's JSON report.
 pub fn invoke_binary(binary: &Path, events: &[PathBuf], env: &[(String, String)]) -> Value {
+    invoke_binary_with(binary, events, env, &[])
+}
+
+/// [`invoke_binary`] with more options of the emulator (`--no-extensions-api`).
+pub fn invoke_binary_with(binary: &Path, events: &[PathBuf], env: &[(String, String)], options: &[&str]) -> Value {
     assert!(binary.exists(), "{} is not built", binary.display());
     let mut command = Command::new(venv_python());
-    command.arg(repo_root().join("tests/emulator/lambda_runtime_api.py")).arg("--binary").arg(binary);
+    command.arg(repo_root().join("tests/emulator/lambda_runtime_api.py")).arg("--binary").arg(binary).args(options);
     for event in events {
         command.arg("--event").arg(event);
     }
@@ -720,9 +725,9 @@ pub fn invoke_binary(binary: &Path, events: &[PathBuf], env: &[(String, String)]
     })
 }
 
-/// The name `lambda_runtime`'s graceful-shutdown handler registers its no-op internal extension
-/// under (lambda_runtime 1.5, `spawn_graceful_shutdown_handler`).
-pub const SHUTDOWN_EXTENSION: &str = "_lambda-rust-runtime-no-op-graceful-shutdown-helper";
+/// The name the functions' shutdown hook registers its no-op internal extension under
+/// (`shared::process::on_shutdown`, as lambda_runtime 1.5's `spawn_graceful_shutdown_handler`).
+pub const SHUTDOWN_EXTENSION: &str = shared::process::SHUTDOWN_EXTENSION;
 
 /// Asserts that a binary run ([`invoke_binary`]) went through Lambda's Shutdown phase as a
 /// function with an internal extension does: the extension registered, SIGTERM, the metrics

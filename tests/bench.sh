@@ -35,7 +35,7 @@ export PATH="$root/.venv/bin:$PATH"
 fns=(-p submit -p monitor -p cleanup)
 
 if [ "$quick" = 1 ]; then
-  cargo build --workspace --bins  # what tests/run.sh builds: a no-op there
+  "$root/tests/build-functions.sh"  # what tests/run.sh builds: a no-op there
   mkdir -p target/bench
   exec "$root/.venv/bin/python" tests/bench/bench.py --quick "${only[@]}" --bin-dir target/debug \
     --profile-note "debug build: --quick only keeps the harness working" --out target/bench/BENCHMARKS-quick.md

@@ -8,6 +8,6 @@ cd "$(dirname "$0")/.."
 
 # The project-local Python environment (moto, pyspark, pytest): first run only, with progress.
 ./tests/setup-venv.sh
-echo "Building the function binaries (cargo build --workspace --bins) ..."
-cargo build --workspace --bins
+echo "Building the function binaries (tests/build-functions.sh: minutes the first time) ..."
+./tests/build-functions.sh
 exec .venv/bin/python tests/demo.py "$@"

@@ -304,7 +304,7 @@ class RuntimeApiInvoker:
         self.bin_dir, self.env = bin_dir, env
         for name in FUNCTIONS:
             if not os.access(os.path.join(bin_dir, name), os.X_OK):
-                raise SetupError(f"{os.path.join(bin_dir, name)} is not built (cargo build --workspace --bins)")
+                raise SetupError(f"{os.path.join(bin_dir, name)} is not built (tests/build-functions.sh)")
 
     def describe(self, function: str) -> str:
         return f"a cold start of {os.path.relpath(os.path.join(self.bin_dir, function), ROOT)} behind the Runtime API emulator"

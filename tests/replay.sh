@@ -9,7 +9,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 "$root/tests/setup-venv.sh"
-cargo build --manifest-path "$root/Cargo.toml" --workspace --bins
+"$root/tests/build-functions.sh"
 # cargo-lambda, when installed: on the PATH, or where tests/bench.sh or tests/run.sh put it.
 export PATH="$PATH:$root/.venv/bin:$root/target/tools/cargo-lambda/bin"
 exec "$root/.venv/bin/python" "$root/tests/replay.py" "$@"

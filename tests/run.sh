@@ -95,7 +95,8 @@ begin 3
 # 4. The emulators for the whole run, on loopback, on ports the OS picks: moto (S3, DynamoDB and
 #    its streams, CloudWatch Logs) and the EMR Serverless emulator (manual mode: runs move only when
 #    a test moves them). Both are stopped however the run ends. Then the function binaries (driven
-#    through the Lambda Runtime API by the tests); cargo prints its progress.
+#    through the Lambda Runtime API by the tests), with each function's own features (build-functions.sh);
+#    cargo prints its progress.
 begin 4
 # start_emulator NAME SCRIPT VAR: starts it (in this shell, so it is ours to stop and it sees its
 # parent alive), waits for its ready file and exports its endpoint as VAR.
@@ -115,7 +116,7 @@ start_emulator() {
 start_emulator moto tests/emulator/moto_server.py MOTO_ENDPOINT
 start_emulator emr tests/emulator/emr_serverless.py EMR_ENDPOINT
 echo "moto server: $MOTO_ENDPOINT; EMR Serverless emulator: $EMR_ENDPOINT"
-cargo build --workspace --bins
+"$root/tests/build-functions.sh"
 
 # 5. Rust: every test of the workspace (the binaries' tests use the builds of step 4).
 begin 5

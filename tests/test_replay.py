@@ -1,6 +1,6 @@
 """Every sample of events/ replayed through the compiled functions (tests/replay.py), checked against
 the outcome events/expected.json states for it, so a sample cannot drift from the code. Needs the
-binaries (`cargo build --workspace --bins`; tests/run.sh builds them first).
+binaries (`tests/build-functions.sh`; tests/run.sh builds them first).
 
     .venv/bin/python -m pytest -q tests/test_replay.py
 """

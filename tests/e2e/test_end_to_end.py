@@ -16,7 +16,7 @@ One stack serves the module; every job is inserted at the start so the Spark run
 Every run is scoped (per-job least privilege is on by default): the sample jobs complete with
 their own policy, recorded on the row as ``jobPermissions``.
 
-Needs the function binaries built (``cargo build --workspace --bins``; ``tests/run.sh`` does).
+Needs the function binaries built (``tests/build-functions.sh``; ``tests/run.sh`` does).
 """
 
 from __future__ import annotations

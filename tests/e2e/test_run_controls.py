@@ -17,7 +17,7 @@ application's two slots while the others queue):
 * a model that imports a module nobody installed (``missing_dependency_model.py``);
 * four tiny jobs (``tiny_model.py``), queued behind the others.
 
-Needs the function binaries built (``cargo build --workspace --bins``; ``tests/run.sh`` does).
+Needs the function binaries built (``tests/build-functions.sh``; ``tests/run.sh`` does).
 """
 
 from __future__ import annotations

@@ -2,9 +2,11 @@
 every one passes parliament (pinned in tests/requirements.txt) with no finding, and a real IAM
 evaluator (moto's, as ``session_policy.py`` runs it) allows a sample job exactly its own objects.
 
-The policies come from ``cargo run -p shared --example job_policies`` (``plan_job`` and
+The policies come from ``cargo run --example job_policies`` (``plan_job`` and
 ``build_manifest``, as the submit function runs them) on the e2e sample jobs and a few more
-shapes, with the submit function's configuration in the environment.
+shapes, with the submit function's configuration in the environment. Without ``-p shared``: cargo
+then resolves features for the whole workspace, as ``cargo test --workspace`` (which builds the
+example) does, so the example is already built instead of a second build of the AWS SDK.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def jobs() -> list[dict]:
 @pytest.fixture(scope="module")
 def policies() -> dict[str, dict]:
     env = dict(os.environ, **ENV)
-    answer = subprocess.run(["cargo", "run", "-q", "-p", "shared", "--example", "job_policies"], cwd=ROOT, env=env,
+    answer = subprocess.run(["cargo", "run", "-q", "--example", "job_policies"], cwd=ROOT, env=env,
                             input=json.dumps(jobs()), capture_output=True, text=True, timeout=900)
     assert answer.returncode == 0, answer.stderr
     out = {p["jobId"]: p for p in json.loads(answer.stdout)}

@@ -78,16 +78,17 @@ cargo_log="$root/infra/.aws-sam/cargo-lambda-build.log"
 cargo lambda build --release "${arch_flags[@]}" "${bins[@]}" >"$cargo_log" 2>&1 &
 build_pid=$!
 while ! wait_for "$build_pid" 30; do
-  say "      release build: $(elapsed "$t"), $(grep -c '^ *Compiling ' "$cargo_log") crates compiled$(
-    grep '^ *Compiling ' "$cargo_log" | tail -1 | sed 's/^ *Compiling \([^ ]*\).*/, now \1/')"
+  say "      release build: $(elapsed "$t"), $(grep -c '^ *Compiling ' "$cargo_log") crates started$(
+    grep '^ *Compiling ' "$cargo_log" | tail -1 | sed 's/^ *Compiling \([^ ]*\).*/ (last: \1)/')"
 done
+label="cargo lambda build --release${arch_flags[*]:+ ${arch_flags[*]}} ${bins[*]}"
 built=0
 if wait "$build_pid"; then
   built=1
-  pass "cargo lambda build --release ${arch_flags[*]} ${bins[*]}" \
+  pass "$label" \
     "$(grep -c '^ *Compiling ' "$cargo_log") crates compiled; $(elapsed "$t")"
 else
-  tail -30 "$cargo_log"; fail "cargo lambda build --release ${arch_flags[*]} ${bins[*]}" "log: infra/.aws-sam/cargo-lambda-build.log"
+  tail -30 "$cargo_log"; fail "$label" "log: infra/.aws-sam/cargo-lambda-build.log"
 fi
 
 # ------------------------------------------------------------------------------------------- 4. sam build

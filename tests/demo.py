@@ -156,7 +156,7 @@ def report(stack: L.Stack, job: dict, expected: str) -> bool:
     if failure:
         out(f"    failure:       {RED}{failure.get('class')}{RESET}: {failure.get('summary')}")
         if failure.get("class") == "MISSING_DEPENDENCY":
-            # The summary is written for EMR ("the Spark image"); this run was local.
+            # The summary names the local Python (MONITOR_SPARK_ENVIRONMENT_NAME); which one, exactly:
             extra = os.environ.get("EMR_SERVERLESS_PYTHON_REQUIREMENTS")
             python = f"a virtualenv of {extra} over {sys.executable}" if extra else sys.executable
             out(f"    locally:       the run used local Spark, whose Python is {python} (numpy and pyspark as "

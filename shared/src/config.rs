@@ -77,6 +77,10 @@ settings! {
     EMR_PRICES;
     /// How long after its end a job's usage is still re-read until it is final (hours).
     MONITOR_USAGE_SWEEP_HOURS;
+    /// How a failure summary names where the run's Python and programs come from, in place of
+    /// "the Spark image" (EMR Serverless's release image): for the local stack, or a deployment
+    /// whose runs use a custom image. Not set by the deployment.
+    MONITOR_SPARK_ENVIRONMENT_NAME;
     /// Per-job least privilege ([`crate::launch::job_policy`]): whether runs get their own session policy
     /// (`true`/`false`, default true).
     EMR_SCOPE_JOB_PERMISSIONS yaml "scopeJobPermissions";
@@ -237,6 +241,10 @@ pub struct MonitorConfig {
     /// The region runs are priced in: the EMR Serverless client's (`EMR_REGION`, else the
     /// function's `AWS_REGION`); set at cold start from the client ([`crate::aws::clients::AwsClients`]).
     pub region: Option<String>,
+    /// `MONITOR_SPARK_ENVIRONMENT_NAME`: how a missing-dependency failure names where the run's
+    /// Python comes from ([`crate::outcome::failure::Failure::naming_spark_environment`]); `None`:
+    /// the Spark image.
+    pub spark_environment_name: Option<String>,
 }
 
 /// The raw settings, YAML file overlaid by the environment, keyed by environment variable name.
@@ -410,6 +418,7 @@ impl Settings {
                 Some(raw) => crate::outcome::cost::PriceTable::parse(raw).map_err(|reason| invalid(EMR_PRICES, reason))?,
             },
             region: self.get(EMR_REGION).map(str::to_string),
+            spark_environment_name: self.get(MONITOR_SPARK_ENVIRONMENT_NAME).map(crate::text::printable),
         })
     }
 }

@@ -342,6 +342,9 @@ class LocalAws:
             "EMR_JOB_EXECUTION_CONF": json.dumps({"spark.archives": "s3://modelop-envs/pyspark_venv.tar.gz#environment",
                                                   "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": "./environment/bin/python"}),
             "MONITOR_SWEEP_MIN_AGE_MINUTES": "0",
+            # A missing module is named as the local environment's, not EMR's image's.
+            "MONITOR_SPARK_ENVIRONMENT_NAME": "the local Spark's Python (tests/requirements.txt; add a model's own "
+                                              "packages with EMR_SERVERLESS_PYTHON_REQUIREMENTS)",
             "RUST_LOG": "info",
         }
         for pair in self.args.function_env or []:

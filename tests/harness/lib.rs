@@ -367,6 +367,7 @@ impl TestEnv {
             usage_sweep_window: chrono::Duration::hours(24),
             prices: shared::outcome::cost::PriceTable::default(),
             region: Some("us-east-1".into()),
+            spark_environment_name: None,
         }
     }
 

@@ -291,8 +291,9 @@ def settings_reads() -> dict[str, set[str]]:
     return reads
 
 
-# Variables the deployment sets on purpose to nothing: a local-endpoint switch and the YAML alternative.
-NOT_DEPLOYED = {"S3_FORCE_PATH_STYLE", "CONFIG_FILE"}
+# Variables the deployment sets on purpose to nothing: a local-endpoint switch, the YAML alternative, and how
+# failure summaries name a local (or custom-image) Python environment.
+NOT_DEPLOYED = {"S3_FORCE_PATH_STYLE", "CONFIG_FILE", "MONITOR_SPARK_ENVIRONMENT_NAME"}
 
 
 @pytest.mark.parametrize("kind", ["sam", "cdk"])

@@ -417,7 +417,10 @@ impl MonitorHandler {
             RunEnding::AsStated(_) => {}
         }
         if update.status == JobStatus::Error {
-            let failure = job_failure(&ending, run.as_ref(), model_error.as_ref(), &stderr.text);
+            let mut failure = job_failure(&ending, run.as_ref(), model_error.as_ref(), &stderr.text);
+            if let Some(environment) = &self.monitor.spark_environment_name {
+                failure = failure.naming_spark_environment(environment);
+            }
             info!(job_id = %job.id(), job_run_id = run_id, failure_class = %failure.class, "failure classified");
             update.failure = Some(failure);
         }

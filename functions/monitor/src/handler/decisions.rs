@@ -444,6 +444,24 @@ async fn the_model_error_record_classifies_the_failure() {
     assert_eq!((row["failure"]["class"].as_str(), row["failure"]["evidence"]["exitCode"].as_i64()), (Some("OUT_OF_MEMORY"), Some(137)), "{:#}", row["failure"]);
 }
 
+#[tokio::test]
+async fn a_missing_module_is_named_as_the_configured_spark_environments() {
+    // (MONITOR_SPARK_ENVIRONMENT_NAME, what the summary says the module is not installed on)
+    let cases = [(None, "the Spark image"), (Some("the local Spark's Python (.venv)"), "the local Spark's Python (.venv)")];
+    for (environment, named) in cases {
+        let overrides: Vec<(&str, &str)> = [("EMR_REGION", "us-east-1")].into_iter().chain(environment.map(|e| ("MONITOR_SPARK_ENVIRONMENT_NAME", e))).collect();
+        let (settings, aws) = (settings(&overrides), FakeAws::default());
+        let handler = MonitorHandler::new(settings.service().unwrap(), settings.monitor().unwrap(), aws.jobs.clone(), aws.objects.clone(), aws.emr.clone(), aws.logs.clone());
+        aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+        aws.emr.add_run(APP, RUN, JobRunInfo { state: "FAILED".into(), state_details: Some("Job failed, ExitCode: 1".into()), ..JobRunInfo::default() });
+        let record = r#"{"exceptionType": "ModuleNotFoundError", "message": "No module named 'numpy'", "tracebackTail": ""}"#;
+        aws.objects.put("modelop-staging", &format!("modelop-spark-serverless/{JOB}/results/model-error.json"), record);
+        handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+        let row = aws.jobs.row(JOB).unwrap();
+        assert_eq!(row["failure"]["summary"], format!("The model imports module 'numpy', which is not installed on {named}"), "{environment:?}");
+    }
+}
+
 /// The utilization sample (final, calculated to 20:15:00.772), made non-final and calculated to
 /// `calculated_to` when given.
 fn utilization(is_final: bool, calculated_to: Option<&str>) -> Value {

@@ -157,6 +157,18 @@ mod tests {
     use super::*;
     use crate::text::printable;
 
+    #[test]
+    fn only_a_missing_dependency_is_renamed_to_the_configured_spark_environment() {
+        let missing = classify_failure(&FailureInputs { stderr_tail: Some("ModuleNotFoundError: No module named 'numpy'\n"), ..FailureInputs::default() });
+        let renamed = missing.clone().naming_spark_environment("the local Spark's Python");
+        assert_eq!(renamed.summary, "The model imports module 'numpy', which is not installed on the local Spark's Python");
+        assert_eq!((&renamed.class, &renamed.evidence), (&missing.class, &missing.evidence), "only the summary changes");
+        let long = missing.clone().naming_spark_environment(&"x".repeat(400));
+        assert!(long.summary.len() <= SUMMARY_MAX_BYTES && long.summary.starts_with("The model imports module 'numpy'"), "bounded: {}", long.summary.len());
+        let oom = classify_failure(&FailureInputs { state_details: Some(OOM_STATE), ..FailureInputs::default() });
+        assert_eq!(oom.clone().naming_spark_environment("elsewhere"), oom, "another class is left as it is");
+    }
+
     fn record(exception_type: &str, message: &str) -> ModelErrorRecord {
         ModelErrorRecord { exception_type: exception_type.into(), message: message.into(), traceback_tail: String::new() }
     }

@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::head_bounded;
+
 /// The name of the model error record the driver writes beside `result.json`
 /// (`<results-uri>/model-error.json`) when the model function raises; see [`ModelErrorRecord`].
 pub const MODEL_ERROR_FILE_NAME: &str = "model-error.json";
@@ -109,6 +111,21 @@ pub struct Failure {
     pub class: FailureClass,
     pub summary: String,
     pub evidence: Evidence,
+}
+
+/// How a missing-dependency summary names where the run's Python and programs come from, unless
+/// the monitor is told otherwise ([`Failure::naming_spark_environment`]).
+pub const SPARK_IMAGE: &str = "the Spark image";
+
+impl Failure {
+    /// The same failure, a MISSING_DEPENDENCY summary naming `environment` (such as the local
+    /// stack's Python) where it says [`SPARK_IMAGE`]; bounded again. Any other failure is unchanged.
+    pub fn naming_spark_environment(mut self, environment: &str) -> Failure {
+        if self.class == FailureClass::MissingDependency {
+            self.summary = head_bounded(&self.summary.replace(SPARK_IMAGE, environment), SUMMARY_MAX_BYTES).to_string();
+        }
+        self
+    }
 }
 
 /// What a [`Failure`] rests on; absent fields are left out of the JSON. Every field is one line

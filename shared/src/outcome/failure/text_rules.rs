@@ -146,14 +146,14 @@ impl TextRule {
 pub(super) fn missing_dependency(line: &str) -> Option<Failure> {
     if let Some(caps) = CANNOT_IMPORT.captures(line) {
         let (name, module) = (group(&caps, 1), group(&caps, 2));
-        let summary = format!("The model imports '{}' from module '{}', which does not have it: another version is installed on the Spark image", printable(name), printable(module));
+        let summary = format!("The model imports '{}' from module '{}', which does not have it: another version is installed on {SPARK_IMAGE}", printable(name), printable(module));
         let mut found = with_type(failure(FailureClass::MissingDependency, summary, line), line, &["ImportError"]);
         found.evidence.module = Some(module.to_string());
         return Some(found);
     }
     if let Some(caps) = NO_MODULE.captures(line) {
         let module = group(&caps, 1).trim_end_matches('.');
-        let summary = format!("The model imports module '{}', which is not installed on the Spark image", printable(module));
+        let summary = format!("The model imports module '{}', which is not installed on {SPARK_IMAGE}", printable(module));
         let mut found = with_type(failure(FailureClass::MissingDependency, summary, line), line, &["ModuleNotFound", "ImportError"]);
         found.evidence.module = Some(module.to_string());
         return Some(found);
@@ -163,7 +163,7 @@ pub(super) fn missing_dependency(line: &str) -> Option<Failure> {
     let summary = if program.contains("python") {
         format!("The Python environment '{}' could not be started: the packed environment (spark.archives) is missing or was not unpacked", printable(program))
     } else {
-        format!("The program '{}' the run needs could not be started: it is not on the Spark image", printable(program))
+        format!("The program '{}' the run needs could not be started: it is not on {SPARK_IMAGE}", printable(program))
     };
     let mut found = with_type(failure(FailureClass::MissingDependency, summary, line), line, &["IOException"]);
     found.evidence.resource = Some(program.to_string());

@@ -125,6 +125,19 @@ struct CleanupFields {
     spark_application_id: Option<String>,
     #[serde(default)]
     emr_application_id: Option<String>,
+    /// The grace period whoever cancelled the job asked for (`modelop-spark cancel --grace`),
+    /// over `EMR_CANCEL_GRACE_PERIOD_SECONDS`; read leniently, a value outside EMR's range is ignored.
+    #[serde(default, deserialize_with = "shared::job::record::lenient")]
+    cancel_grace_period_seconds: Option<u32>,
+}
+
+/// The grace period of a user's cancel: the row's own when it is one EMR accepts (0, or 15-1800
+/// seconds), else the configured one.
+fn cancel_grace(requested: Option<u32>, configured: u32) -> u32 {
+    match requested {
+        Some(seconds) if shared::launch::run_controls::cancel_grace_period_seconds(&seconds.to_string(), Some(shared::launch::run_controls::GRACE_PERIOD_SINCE)).is_ok() => seconds,
+        _ => configured,
+    }
 }
 
 enum FolderOutcome {
@@ -241,7 +254,8 @@ impl CleanupHandler {
     }
 
     /// True when CancelJobRun was called (and succeeded, or the run had already ended). The cancel
-    /// passes the configured grace period, so the driver's shutdown hooks run.
+    /// passes the grace period the row asks for (`cancelGracePeriodSeconds`), else the configured
+    /// one, so the driver's shutdown hooks run.
     async fn cancel_run(&self, job_id: &str, fields: &CleanupFields) -> Result<bool, CleanupError> {
         let Some(run_id) = fields.spark_application_id.as_deref() else {
             debug!(job_id = %job_id, "cancelled before a run was recorded; nothing to cancel");
@@ -251,7 +265,7 @@ impl CleanupHandler {
             // Submit records both ids in one write, so this row was edited by hand.
             return Err(CleanupError::new(job_id, Step::CancelRun, Disposition::Fail, format!("run {run_id} has no emrApplicationId to cancel it in")));
         };
-        let grace = self.cleanup.cancel_grace_period_seconds;
+        let grace = cancel_grace(fields.cancel_grace_period_seconds, self.cleanup.cancel_grace_period_seconds);
         match self.emr.cancel_job_run(application_id, run_id, grace).await {
             Ok(()) => {
                 info!(job_id = %job_id, application_id = %application_id, job_run_id = %run_id, grace_period_seconds = grace, "job run cancelled");
@@ -444,6 +458,14 @@ mod decisions;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cancels_grace_is_the_rows_when_emr_accepts_it() {
+        let cases = [(None, 0, 0), (None, 30, 30), (Some(45), 0, 45), (Some(0), 30, 0), (Some(1800), 0, 1800), (Some(5), 30, 30), (Some(1801), 0, 0)];
+        for (requested, configured, expected) in cases {
+            assert_eq!(cancel_grace(requested, configured), expected, "{requested:?} over {configured}");
+        }
+    }
 
     #[test]
     fn errors_name_job_step_and_cause() {

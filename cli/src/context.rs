@@ -1,0 +1,129 @@
+//! What every command runs with: the global flags, the printer, and the AWS clients they point at
+//! (AWS through the SDK's usual chain, an endpoint, or the local stack's ready file), built only
+//! by the commands that call AWS.
+
+use std::path::{Path, PathBuf};
+
+use aws_config::{BehaviorVersion, Region};
+use serde::Deserialize;
+
+use shared::aws::dynamodb::DynamoJobStore;
+use shared::aws::emr::EmrServerlessClient;
+
+use crate::cli::GlobalArgs;
+use crate::exit::CliError;
+use crate::output::Printer;
+
+/// The local stack's ready file when `--local` names none and `$MODELOP_SPARK_LOCAL` is unset.
+pub const DEFAULT_LOCAL_READY_FILE: &str = "target/local-stack/ready.json";
+
+/// A command's context.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub global: GlobalArgs,
+    pub printer: Printer,
+}
+
+/// The clients a command calls AWS with.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    /// The jobs table through the shared adapter (reads, `byJobStatus`, the cancel).
+    pub store: DynamoJobStore,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// EMR Serverless through the shared adapter (GetJobRun as monitor reads it).
+    pub runs: EmrServerlessClient,
+    pub emr: aws_sdk_emrserverless::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub table: String,
+    pub log_group: String,
+    /// The region the clients call, for links.
+    pub region: Option<String>,
+    /// Whether this is the local stack (links to the AWS console mean nothing there).
+    pub local: bool,
+}
+
+/// What `local_aws.py` writes to its ready file (`tests/emulator/local_aws.py`).
+#[derive(Debug, Deserialize)]
+struct LocalStack {
+    moto: String,
+    emr: String,
+    table: String,
+    region: String,
+}
+
+impl Context {
+    /// The AWS clients of the global flags. With `--local`, the local stack's endpoints, table,
+    /// region and test credentials, whatever the environment says.
+    pub async fn aws(&self) -> Result<Aws, CliError> {
+        let global = &self.global;
+        if let Some(ready) = &global.local {
+            return local_clients(&local_ready_file(ready), &global.log_group).await;
+        }
+        let table = global.table.clone().ok_or_else(|| {
+            CliError::Usage("no jobs table: pass --table or set JOBS_TABLE (the stack's JobsTableName output), or use --local".into())
+        })?;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(profile) = &global.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &global.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &global.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let config = loader.load().await;
+        let emr = aws_sdk_emrserverless::Client::new(&config);
+        Ok(clients(&config, emr, table, global.log_group.clone(), false))
+    }
+}
+
+/// `--local`'s file: the one given, else `$MODELOP_SPARK_LOCAL`, else [`DEFAULT_LOCAL_READY_FILE`].
+fn local_ready_file(given: &str) -> PathBuf {
+    if !given.is_empty() {
+        return PathBuf::from(given);
+    }
+    std::env::var_os("MODELOP_SPARK_LOCAL").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_LOCAL_READY_FILE))
+}
+
+async fn local_clients(ready: &Path, log_group: &str) -> Result<Aws, CliError> {
+    let text = std::fs::read_to_string(ready).map_err(|e| {
+        CliError::Client(format!(
+            "no local stack at {} ({e}): keep one running with ./tests/demo.sh (its mode that keeps the stack), or point --local=FILE at a local_aws.py ready file",
+            ready.display()
+        ))
+    })?;
+    let stack: LocalStack =
+        serde_json::from_str(text.lines().next().unwrap_or_default()).map_err(|e| CliError::Client(format!("{} is not a local_aws.py ready file: {e}", ready.display())))?;
+    let credentials = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "modelop-spark --local");
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(stack.region.clone()))
+        .endpoint_url(&stack.moto)
+        .credentials_provider(credentials)
+        .load()
+        .await;
+    let emr_config = aws_sdk_emrserverless::config::Builder::from(&config).endpoint_url(&stack.emr).build();
+    Ok(clients(&config, aws_sdk_emrserverless::Client::from_conf(emr_config), stack.table, log_group.to_string(), true))
+}
+
+fn clients(config: &aws_config::SdkConfig, emr: aws_sdk_emrserverless::Client, table: String, log_group: String, local: bool) -> Aws {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    Aws {
+        store: DynamoJobStore::new(dynamodb.clone(), table.clone()),
+        dynamodb,
+        runs: EmrServerlessClient::new(emr.clone()),
+        emr,
+        logs: aws_sdk_cloudwatchlogs::Client::new(config),
+        table,
+        log_group,
+        region: config.region().map(ToString::to_string),
+        local,
+    }
+}
+
+impl Aws {
+    /// The job row, or a client error naming the table when there is none.
+    pub async fn job(&self, id: &str) -> Result<crate::row::JobRow, CliError> {
+        self.store.job_row(id).await?.ok_or_else(|| CliError::Client(format!("no job {id:?} in table {}", self.table)))
+    }
+}

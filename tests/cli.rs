@@ -1,0 +1,276 @@
+//! The operator CLI, `modelop-spark`, as a user runs it: the compiled binary (build it first:
+//! `cargo build -p modelop-spark`) against moto and the EMR Serverless emulator of the harness,
+//! on rows written as the functions write them. Each test checks what a user sees (stdout, the
+//! exit code) and what the CLI changed (the row, the request EMR got).
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use integration_tests::*;
+
+/// The CLI run against this test's table, with the emulators' endpoints, no colour.
+fn cli_command(env: &TestEnv, args: &[&str]) -> Command {
+    let binary = function_binary("modelop-spark");
+    assert!(binary.exists(), "{} is not built: cargo build -p modelop-spark", binary.display());
+    let mut command = Command::new(binary);
+    command.args(args).envs(emulator_env(&env.endpoint)).env("JOBS_TABLE", &env.table).env("NO_COLOR", "1").env_remove("EMR_LOG_GROUP");
+    command
+}
+
+fn cli(env: &TestEnv, args: &[&str]) -> Output {
+    cli_command(env, args).output().expect("run modelop-spark")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or_else(|| panic!("killed: {}", String::from_utf8_lossy(&output.stderr)))
+}
+
+/// A job row of this runtime as the functions leave it in `status` (updated now).
+fn job_row(id: &str, status: &str, extra: Value) -> Value {
+    let now = chrono::Utc::now();
+    let at = shared::job::record::timestamp(now);
+    let mut row = json!({
+        "id": id, "jobType": "MODEL_BATCH_JOB", "jobStatus": status, "runtimeType": "SPARK_SERVERLESS_RUNTIME",
+        "updatedAt": at, "jobWaitTime": now.timestamp_millis() - 60_000,
+        "statusHistory": [{"status": "WAITING", "at": shared::job::record::timestamp(now - chrono::Duration::seconds(60))}],
+        "model": {"storedModel": {"modelMetaData": {"name": "credit-risk"}}}
+    });
+    row.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+    row
+}
+
+fn failure(class: &str) -> Value {
+    json!({"class": class, "summary": format!("a {class} failure"), "evidence": {}})
+}
+
+/// A run in the emulator for job `id`, moved to `state`; its row fields.
+async fn run_in(env: &TestEnv, id: &str, state: &str) -> (String, String) {
+    let (app, run) = env.start_run_directly(&env.app_name, id).await;
+    env.set_run_state(&app, &run, state, None);
+    (app, run)
+}
+
+#[tokio::test]
+async fn status_prints_one_screen_and_exits_with_the_outcome() {
+    let env = TestEnv::new().await;
+    let cases = [
+        ("done", "COMPLETE", json!({"emrState": "SUCCESS", "outputFiles": [{"name": "scored", "fileUrl": "s3://b/o/", "exists": true}]}), 0, "✓ scored"),
+        ("oom", "ERROR", json!({"emrState": "FAILED", "failure": failure("OUT_OF_MEMORY")}), 1, "failure  OUT_OF_MEMORY"),
+        ("slow", "ERROR", json!({"emrState": "CANCELLED", "failure": failure("TIMEOUT")}), 4, "failure  TIMEOUT"),
+        ("stopped", "CANCELLED", json!({}), 3, "CANCELLED"),
+    ];
+    for (id, status, extra, expected, shown) in cases {
+        env.put_job(&job_row(id, status, extra)).await;
+        let output = cli(&env, &["status", id]);
+        assert_eq!(code(&output), expected, "{id}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout(&output).contains(shown), "{id}: {}", stdout(&output));
+    }
+    let json_output = cli(&env, &["status", "oom", "-o", "json"]);
+    let report: Value = serde_json::from_slice(&json_output.stdout).expect("status -o json is JSON");
+    assert_eq!((report["job"]["failure"]["class"].as_str(), report["final"].as_bool(), report["exitCode"].as_u64()), (Some("OUT_OF_MEMORY"), Some(true), Some(1)));
+
+    let missing = cli(&env, &["status", "nobody"]);
+    assert_eq!(code(&missing), 6);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains(&format!("no job \"nobody\" in table {}", env.table)));
+    assert!(missing.stdout.is_empty(), "errors go to stderr");
+    assert_eq!(code(&cli(&env, &["status"])), 2, "usage");
+}
+
+#[tokio::test]
+async fn status_of_a_live_job_reads_its_run_from_emr() {
+    let env = TestEnv::new().await;
+    let (app, run) = run_in(&env, "live", "RUNNING").await;
+    env.set_run_attempt(&app, &run, "RUNNING", 2);
+    env.put_job(&job_row("live", "RUNNING", json!({"emrState": "SCHEDULED", "emrApplicationId": app, "sparkApplicationId": run,
+        "runControls": {"executionTimeoutMinutes": 720, "maxAttempts": 3, "cancelGracePeriodSeconds": 0, "sources": {"maxAttempts": "jobParameters"}}})))
+        .await;
+    let output = cli(&env, &["status", "live"]);
+    let text = stdout(&output);
+    assert_eq!(code(&output), 0, "a live job: {text}");
+    assert!(text.contains("RUNNING (EMR RUNNING)"), "GetJobRun's state, not the row's older one: {text}");
+    assert!(text.contains(&format!("{run} in application {app} · attempt 2/3")), "{text}");
+    assert!(text.contains("attempts 3 (jobParameters)"), "{text}");
+}
+
+#[tokio::test]
+async fn ls_lists_by_status_from_the_index_with_filters_and_limit() {
+    let env = TestEnv::new().await;
+    env.put_job(&job_row("a-oom", "ERROR", json!({"failure": failure("OUT_OF_MEMORY")}))).await;
+    env.put_job(&job_row("b-done", "COMPLETE", json!({"cost": {"amount": 0.25, "basis": "billed"},
+        "resourceUsage": {"used": {"vCPUHour": 1.0, "memoryGBHour": 1.0, "storageGBHour": 0.0}, "final": true, "asOf": "2026-11-23T20:00:00.000Z"}}))).await;
+    env.put_job(&job_row("c-test", "COMPLETE", json!({"jobType": "MODEL_BATCH_TEST_JOB"}))).await;
+    env.put_job(&job_row("d-run", "RUNNING", json!({}))).await;
+    // Written by ModelOp only: not in byJobStatus until this service writes updatedAt.
+    env.put_job(&json!({"id": "e-new", "jobStatus": "CREATED", "runtimeType": "SPARK_SERVERLESS_RUNTIME"})).await;
+
+    let ids = |args: &[&str]| -> Vec<String> {
+        let output = cli(&env, args);
+        assert_eq!(code(&output), 0, "{}", String::from_utf8_lossy(&output.stderr));
+        let mut ids: Vec<String> = stdout(&output).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&["ls", "-o", "ndjson"]), ["a-oom", "b-done", "c-test", "d-run"]);
+    assert_eq!(ids(&["ls", "--status", "complete,error", "-o", "ndjson"]), ["a-oom", "b-done", "c-test"]);
+    assert_eq!(ids(&["ls", "--class", "out_of_memory", "-o", "ndjson"]), ["a-oom"]);
+    assert_eq!(ids(&["ls", "--status", "COMPLETE", "--type", "MODEL_BATCH_TEST_JOB", "-o", "ndjson"]), ["c-test"]);
+    assert_eq!(ids(&["ls", "--limit", "1", "--status", "RUNNING", "-o", "ndjson"]), ["d-run"]);
+    assert_eq!(ids(&["ls", "--limit", "2", "-o", "ndjson"]).len(), 2);
+
+    let table = stdout(&cli(&env, &["ls", "--status", "COMPLETE,ERROR"]));
+    assert!(table.lines().next().unwrap().contains("STATUS / EMR"), "{table}");
+    assert!(table.contains("$0.2500") && table.contains("OUT_OF_MEMORY"), "{table}");
+}
+
+#[tokio::test]
+async fn cancel_writes_cancelled_with_the_grace_that_cleanup_then_sends() {
+    let env = TestEnv::new().await;
+    let (app, run) = run_in(&env, "to-cancel", "RUNNING").await;
+    env.put_job(&job_row("to-cancel", "RUNNING", json!({"emrApplicationId": app, "sparkApplicationId": run,
+        "stagingUri": format!("s3://{}/modelop-spark-serverless/to-cancel/", env.bucket)})))
+        .await;
+    env.new_stream_records().await;
+
+    assert_eq!(code(&cli(&env, &["cancel", "to-cancel", "--grace", "5"])), 2, "EMR's range is 0 or 15-1800");
+    let output = cli(&env, &["cancel", "to-cancel", "--grace", "30"]);
+    assert_eq!(code(&output), 3, "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout(&output).contains(&format!("to-cancel: CANCELLED (was RUNNING); cleanup cancels run {run} with a 30 s grace period")));
+    let row = env.job("to-cancel").await.unwrap();
+    assert_eq!((row["jobStatus"].as_str(), row["cancelGracePeriodSeconds"].as_u64()), (Some("CANCELLED"), Some(30)));
+    assert!(row["jobMessages"][0].as_str().unwrap().contains("[info] cancelled by"), "{row}");
+    assert_eq!(row["statusHistory"].as_array().unwrap().last().unwrap()["status"], "CANCELLED");
+
+    // Cleanup, on the stream record of that write, cancels the run with the row's grace period.
+    let (emr, requests) = env.logged_emr();
+    let cleanup = env.cleanup_handler_with_emr(env.cleanup_config(), emr).await;
+    let records: Vec<Value> = env.new_stream_records().await.into_iter().filter(|r| r["eventName"] == "MODIFY").collect();
+    cleanup.handle_batch(json!({"Records": records})).await;
+    let cancels: Vec<String> = requests.requests().into_iter().filter(|r| r.starts_with("DELETE")).collect();
+    assert_eq!(cancels, [format!("DELETE /applications/{app}/jobruns/{run}?shutdownGracePeriodInSeconds=30")]);
+
+    // A final job is not cancelled again: the outcome's code, and the row as it was.
+    let again = cli(&env, &["cancel", "to-cancel"]);
+    assert_eq!(code(&again), 3);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already CANCELLED"));
+    env.put_job(&job_row("finished", "COMPLETE", json!({}))).await;
+    assert_eq!(code(&cli(&env, &["cancel", "finished"])), 0);
+    assert_eq!(env.job("finished").await.unwrap()["jobStatus"], "COMPLETE");
+}
+
+#[tokio::test]
+async fn cancel_wait_returns_once_the_run_stopped_and_cleanup_released_the_job() {
+    let env = TestEnv::new().await;
+    env.put_job(&job_row("queued", "WAITING", json!({}))).await;
+    // No run yet: nothing to stop; cleanup records cleanedAt (here by hand, as it would).
+    let child = cli_command(&env, &["cancel", "queued", "--wait", "--timeout", "20s", "-o", "json"]).stdout(Stdio::piped()).spawn().unwrap();
+    wait_for(&env, "queued", |row| row["jobStatus"] == "CANCELLED").await;
+    env.update_job("queued", "SET cleanedAt = :t", json!({":t": shared::job::record::timestamp(chrono::Utc::now())})).await;
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 3);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((report["cancelled"].as_bool(), report["cleaned"].as_bool()), (Some(true), Some(true)), "{report}");
+
+    env.put_job(&job_row("never-cleaned", "WAITING", json!({}))).await;
+    assert_eq!(code(&cli(&env, &["cancel", "never-cleaned", "--wait", "--timeout", "1s"])), 5, "still stopping when the timeout ran out");
+}
+
+async fn wait_for(env: &TestEnv, id: &str, done: impl Fn(&Value) -> bool) {
+    let started = Instant::now();
+    while !env.job(id).await.as_ref().is_some_and(&done) {
+        assert!(started.elapsed() < Duration::from_secs(20), "job {id} did not get there");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+const GROUP: &str = "/aws/emr-serverless";
+
+#[tokio::test]
+async fn logs_read_the_right_attempts_stream_and_fall_back_to_the_stored_tail() {
+    let env = TestEnv::new().await;
+    let (app, run) = ("app-logs".to_string(), "run-logs".to_string());
+    let prefix = shared::outcome::job_run::driver_log_prefix("logged", &app, &run);
+    env.put_driver_log(GROUP, &format!("{prefix}SPARK_DRIVER/stdout"), ["first attempt line".to_string()]).await;
+    env.put_driver_log(GROUP, &format!("{prefix}attempts/2/SPARK_DRIVER/stdout"), ["second attempt line 1".to_string(), "second attempt line 2".to_string()]).await;
+    env.put_driver_log(GROUP, &format!("{prefix}attempts/2/SPARK_DRIVER/stderr"), ["Traceback: boom".to_string()]).await;
+    env.put_job(&job_row("logged", "ERROR", json!({"emrApplicationId": app, "sparkApplicationId": run,
+        "attempts": [{"attempt": 1, "state": "FAILED"}, {"attempt": 2, "state": "FAILED"}]})))
+        .await;
+
+    let latest = cli(&env, &["logs", "logged"]);
+    assert_eq!((code(&latest), stdout(&latest)), (0, "second attempt line 1\nsecond attempt line 2\n".to_string()), "{}", String::from_utf8_lossy(&latest.stderr));
+    assert_eq!(stdout(&cli(&env, &["logs", "logged", "--attempt", "1"])), "first attempt line\n");
+    assert_eq!(stdout(&cli(&env, &["logs", "logged", "--stderr"])), "Traceback: boom\n");
+    let ndjson = stdout(&cli(&env, &["logs", "logged", "-o", "ndjson"]));
+    let first: Value = serde_json::from_str(ndjson.lines().next().unwrap()).unwrap();
+    assert_eq!(first, json!({"attempt": 2, "stream": "stdout", "message": "second attempt line 1"}));
+
+    // The streams are gone (retention): the tail monitor stored on the row.
+    env.put_job(&job_row("gone", "COMPLETE", json!({"emrApplicationId": app, "sparkApplicationId": "run-gone",
+        "driverLogs": {"stdout": "stored line\n", "stderr": "", "truncated": false, "logGroupName": GROUP, "logStreamNamePrefix": "gone/"}})))
+        .await;
+    let stored = cli(&env, &["logs", "gone"]);
+    assert_eq!((code(&stored), stdout(&stored)), (0, "stored line\n".to_string()));
+    assert!(String::from_utf8_lossy(&stored.stderr).contains("the stdout tail stored on the row"));
+    env.put_job(&job_row("nothing", "RUNNING", json!({"emrApplicationId": app, "sparkApplicationId": "run-nothing"}))).await;
+    assert_eq!(code(&cli(&env, &["logs", "nothing", "--attempt", "1"])), 6, "no stream and no stored tail");
+}
+
+/// Follows until the job is final, crossing from attempt 1's stream to attempt 2's when the run retries.
+#[tokio::test]
+async fn logs_follow_crosses_attempts_and_exits_with_the_outcome() {
+    let env = TestEnv::new().await;
+    let (app, run) = run_in(&env, "follow", "RUNNING").await;
+    env.set_run_attempt(&app, &run, "RUNNING", 1);
+    let prefix = shared::outcome::job_run::driver_log_prefix("follow", &app, &run);
+    env.put_driver_log(GROUP, &format!("{prefix}SPARK_DRIVER/stdout"), ["attempt one".to_string()]).await;
+    env.put_job(&job_row("follow", "RUNNING", json!({"emrApplicationId": app, "sparkApplicationId": run,
+        "runControls": {"executionTimeoutMinutes": 5, "maxAttempts": 2, "cancelGracePeriodSeconds": 0, "sources": {}}})))
+    .await;
+    let child: Child = cli_command(&env, &["logs", "follow", "-f"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.set_run_attempt(&app, &run, "RUNNING", 2);
+    env.put_driver_log(GROUP, &format!("{prefix}attempts/2/SPARK_DRIVER/stdout"), ["attempt two".to_string()]).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    env.update_job("follow", "SET jobStatus = :s, failure = :f", json!({":s": "ERROR", ":f": failure("TIMEOUT")})).await;
+
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 4, "EMR's timeout verdict: {}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout(&output), "attempt one\nattempt two\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("── attempt 2 of 2 (the run was retried) ──"), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[tokio::test]
+async fn watch_prints_transitions_and_exits_with_the_outcome_or_5_on_timeout() {
+    let env = TestEnv::new().await;
+    env.put_job(&job_row("watched", "WAITING", json!({}))).await;
+    assert_eq!(code(&cli(&env, &["watch", "watched", "--timeout", "1s"])), 5, "still going when --timeout ran out");
+    assert_eq!(env.job("watched").await.unwrap()["jobStatus"], "WAITING", "a timeout never cancels");
+
+    let child = cli_command(&env, &["watch", "watched", "-o", "ndjson"]).stdout(Stdio::piped()).spawn().unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let at = shared::job::record::timestamp(chrono::Utc::now());
+    env.update_job(
+        "watched",
+        "SET jobStatus = :s, statusHistory = list_append(statusHistory, :h)",
+        json!({":s": "COMPLETE", ":h": [{"status": "RUNNING", "emrState": "RUNNING", "at": at}, {"status": "COMPLETE", "emrState": "SUCCESS", "at": at}]}),
+    )
+    .await;
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 0);
+    let events: Vec<Value> = stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<(&str, &str)> = events.iter().map(|e| (e["event"].as_str().unwrap(), e["status"].as_str().unwrap())).collect();
+    assert_eq!(kinds, [("transition", "WAITING"), ("transition", "RUNNING"), ("transition", "COMPLETE"), ("end", "COMPLETE")]);
+    assert_eq!(events[3]["exitCode"], 0);
+
+    env.put_job(&job_row("broke", "ERROR", json!({"failure": failure("MODEL_ERROR")}))).await;
+    let text = cli(&env, &["watch", "broke"]);
+    assert_eq!(code(&text), 1);
+    assert!(stdout(&text).contains("broke ended ERROR (MODEL_ERROR); exit 1"), "{}", stdout(&text));
+}

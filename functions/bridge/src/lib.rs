@@ -26,17 +26,23 @@ pub enum StartError {
 /// the handler: everything a cold start does before the first event.
 pub async fn handler_from_env() -> Result<BridgeHandler, StartError> {
     let settings = Settings::from_env()?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    handler_from_settings(&settings, &aws).await
+}
+
+/// [`handler_from_env`] with the settings and the AWS configuration given (the integration tests
+/// wire it to moto and the model-manage emulator this way).
+pub async fn handler_from_settings(settings: &Settings, aws: &aws_config::SdkConfig) -> Result<BridgeHandler, StartError> {
     if !settings.bridge_enabled() {
         return Err(ConfigError::Missing(shared::config::MODELOP_GATEWAY_URL).into());
     }
     let service = settings.service()?;
     let bridge = settings.bridge()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let secrets = aws_sdk_secretsmanager::Client::new(aws);
     let secret = shared::model_manage::secret::client_secret(&secrets, &bridge.client_secret_arn).await.map_err(|e| StartError::Start(e.to_string()))?;
     let http = http_client().map_err(StartError::Start)?;
     let tokens = TokenSource::new(http.clone(), &bridge.token_url, &bridge.client_id, secret, bridge.scope.clone());
     let model_manage = ModelManageClient::new(http, bridge.api_base.clone(), tokens);
-    let table = DynamoBridgeTable::new(aws_sdk_dynamodb::Client::new(&aws), service.jobs_table.clone());
+    let table = DynamoBridgeTable::new(aws_sdk_dynamodb::Client::new(aws), service.jobs_table.clone());
     Ok(BridgeHandler::new(bridge, &service.jobs_table, Arc::new(model_manage), Arc::new(table)))
 }

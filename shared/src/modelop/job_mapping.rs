@@ -71,8 +71,9 @@ pub enum NotBridgeable {
 /// The row a claimed model-manage job becomes: the document as model-manage gave it, without its
 /// HAL links, `jobStatus` CREATED (so submit launches it as any other), `runtimeType`
 /// `SPARK_SERVERLESS_RUNTIME` when its engine type is another one of `MODELOP_ENGINE_TYPES` (so the
-/// row is this runtime's), and [`MODEL_MANAGE_ATTR`]. Refused when the document is not an object
-/// with a valid id, not decodable as a job, or larger than DynamoDB holds.
+/// row is this runtime's), [`MODEL_MANAGE_ATTR`] and `updatedAt` (the claim's time). Refused when
+/// the document is not an object with a valid id, not decodable as a job, or larger than DynamoDB
+/// holds.
 pub fn bridged_row(document: &Value, mark: &BridgeMark) -> Result<Value, NotBridgeable> {
     let Value::Object(fields) = document else {
         return Err(NotBridgeable::NotAJob("the document is not a JSON object".into()));
@@ -86,6 +87,9 @@ pub fn bridged_row(document: &Value, mark: &BridgeMark) -> Result<Value, NotBrid
         row.insert("runtimeType".into(), json!(SPARK_SERVERLESS_RUNTIME));
     }
     row.insert(MODEL_MANAGE_ATTR.into(), mark.to_value());
+    // This service's first write: it also puts the row in the `byJobStatus` index (a sparse one,
+    // keyed on `updatedAt`), where the poll looks for the bridged rows ModelOp cancelled or deleted.
+    row.insert("updatedAt".into(), json!(timestamp(mark.claimed_at)));
     let row = Value::Object(row);
     let item: serde_dynamo::Item = serde_dynamo::to_item(&row).map_err(|e| NotBridgeable::NotAJob(format!("not storable: {e}")))?;
     let bytes = item_size(&item);
@@ -181,6 +185,7 @@ mod tests {
         assert_eq!(row["jobStatus"], "CREATED");
         assert_eq!(row["modelManage"], json!({"source": "model-manage", "version": 1, "claimedAt": "2026-11-23T20:00:00.000Z", "claimant": "bridge@jobs"}));
         assert!(row.get("_links").is_none(), "HAL links are not stored");
+        assert_eq!(row["updatedAt"], "2026-11-23T20:00:00.000Z", "in the byJobStatus index from the start");
         assert!(row.get("runtimeType").is_none(), "the engine type already makes the row ours");
         for kept in ["id", "version", "jobType", "jobMessages", "createdDate", "targetEngine", "model", "inputData", "outputData"] {
             assert_eq!(row[kept], stored_job("SPARK_SERVERLESS_RUNTIME")[kept], "{kept} is kept as model-manage gave it");

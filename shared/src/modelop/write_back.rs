@@ -71,8 +71,10 @@ fn absent(current: &Value, field: &str) -> bool {
 /// changed. `run_id_field`: `MODELOP_RUN_ID_FIELD` (the run id goes there, else into a
 /// `jobMessages` line unless one already names it).
 ///
-/// - `jobStatus` only forward, and never once model-manage holds another final status; with a
-///   final status, `jobResult` (`SUCCESS` on COMPLETE, `UNKNOWN` otherwise).
+/// - Nothing once model-manage holds CANCELLED (ModelOp's cancel, or this runtime's write of one)
+///   or another final status than the row's.
+/// - `jobStatus` only forward; with a final status, `jobResult` (`SUCCESS` on COMPLETE, `UNKNOWN`
+///   otherwise).
 /// - `jobWaitTime`, `jobRunTime`, `jobEndTime` (epoch ms) only where model-manage has none: each
 ///   is the moment of one transition, set once.
 /// - `jobMessages`: model-manage's lines, then the row's lines it lacks, in the row's order (a
@@ -81,7 +83,10 @@ fn absent(current: &Value, field: &str) -> bool {
 pub fn write_back_patch(row: &BridgedRow, current: &Value, run_id_field: Option<&str>) -> Map<String, Value> {
     let mut patch = Map::new();
     let remote_status = super::job_mapping::status(current);
-    if remote_status.is_some_and(JobStatus::is_terminal) && remote_status != row.job_status {
+    // A job ModelOp cancelled is left as ModelOp wrote it (the row follows the cancel: the lines
+    // and times of a row cancelled on ModelOp's word would only echo it back); another final status
+    // in model-manage is never overwritten either.
+    if remote_status == Some(JobStatus::Cancelled) || (remote_status.is_some_and(JobStatus::is_terminal) && remote_status != row.job_status) {
         return patch;
     }
     if let Some(status) = row.job_status {
@@ -208,6 +213,9 @@ mod tests {
             (complete.clone(), remote("COMPLETE", json!({"jobResult": "SUCCESS", "jobRunTime": 2000, "jobEndTime": 3000, "jobMessages": [CLAIM, STARTED, ENDED]})), None, json!({})),
             // ModelOp's CANCELLED is never written over.
             (complete.clone(), remote("CANCELLED", json!({})), None, json!({})),
+            // Nor added to, once the row followed it: no echo of the cancel, no end time or result.
+            (json!({"jobStatus": "CANCELLED", "jobEndTime": 3000, "jobMessages": [CLAIM, "2026/11/23 20:05:00 [warning] cancelled in ModelOp Center"]}),
+             remote("CANCELLED", json!({})), None, json!({})),
             // The CREATED row itself writes no status: model-manage is already WAITING from the claim.
             (json!({"jobStatus": "CREATED", "jobMessages": [CLAIM]}), remote("WAITING", json!({})), None, json!({})),
             // The run id in its own field, when configured.

@@ -5,14 +5,15 @@
 #  1. pinned tools: the SAM CLI (and Zig, which cargo-lambda links with) in .venv/sam from PyPI; cargo-lambda
 #     from PyPI into target/tools (tests/install-cargo-lambda.sh, shared with tests/run.sh);
 #  2. sam validate --lint;
-#  3. the release build sam build runs, first in one cargo run for the three functions (`cargo lambda build --release
-#     --bin submit --bin monitor --bin cleanup`, same flags and target/ as SAM's per-function runs): cargo links the
-#     three LTO binaries in parallel, and this script prints a progress line every 30 s of it (SAM shows nothing until
-#     its build ends);
+#  3. the release build sam build runs, first in one cargo run for the four functions (`cargo lambda build --release
+#     --bin submit --bin monitor --bin cleanup --bin bridge`, same flags and target/ as SAM's per-function runs): cargo
+#     links the LTO binaries in parallel, and this script prints a progress line every 30 s of it (SAM shows nothing
+#     until its build ends);
 #  4. sam build --beta-features (BuildMethod rust-cargolambda: `cargo lambda build --release --bin <function>` in the
 #     workspace target/, so after step 3 it only checks that the build is fresh and copies) into infra/.aws-sam/build,
-#     which starts empty; each of the three functions must get its own bootstrap there, an executable for the
-#     architecture built.
+#     which starts empty; each of the four functions must get its own bootstrap there, an executable for the
+#     architecture built. The optional bridge (condition BridgeEnabled) is built with a gateway URL given
+#     (BRIDGE_OVERRIDES), so it is part of the build whether or not SAM evaluates the condition.
 # The template deploys arm64 by default. Cross-compiling for it needs Rust's aarch64-unknown-linux-gnu standard
 # library (`rustup target add`, a download from outside the package registries): where it is installed the
 # default is built, elsewhere the build passes Architecture=x86_64, the template's other supported value.
@@ -61,13 +62,17 @@ rm -f "$output"
 
 # -------------------------------------------------------------------------- 3. the release build, with progress
 t=$(date +%s)
+# Placeholder values that turn the bridge on; only the build reads them (nothing is deployed).
+BRIDGE_OVERRIDES=(ModelOpGatewayUrl=https://modelop.example.com ModelOpTokenUrl=https://idp.example.com/oauth2/token
+  ModelOpClientSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:modelop-client-AbCdEf)
 if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
-  architecture=arm64 overrides=() arch_flags=(--arm64)
+  architecture=arm64 overrides=(--parameter-overrides "${BRIDGE_OVERRIDES[@]}") arch_flags=(--arm64)
 else
-  architecture=x86_64 overrides=(--parameter-overrides Architecture=x86_64) arch_flags=()
+  architecture=x86_64 overrides=(--parameter-overrides Architecture=x86_64 "${BRIDGE_OVERRIDES[@]}") arch_flags=()
 fi
+functions=(SubmitFunction MonitorFunction CleanupFunction BridgeFunction)
 bins=()
-for function in SubmitFunction MonitorFunction CleanupFunction; do
+for function in "${functions[@]}"; do
   bins+=(--bin "$(sed -n "/^  $function:/,/Binary:/s/.*Binary: *//p" infra/template.yaml)")
 done
 mkdir -p "$root/infra/.aws-sam"
@@ -102,7 +107,7 @@ elif (cd infra && sam build --beta-features --template template.yaml --build-dir
   # ELF e_machine (bytes 18-19, little endian): 0x3e x86_64, 0xb7 aarch64.
   machine=$([ "$architecture" = arm64 ] && echo b700 || echo 3e00)
   problems=()
-  for function in SubmitFunction MonitorFunction CleanupFunction; do
+  for function in "${functions[@]}"; do
     binary=$(sed -n "/^  $function:/,/Binary:/s/.*Binary: *//p" infra/template.yaml)
     bootstrap="$build_dir/$function/bootstrap"
     if [ ! -x "$bootstrap" ]; then
@@ -116,7 +121,7 @@ elif (cd infra && sam build --beta-features --template template.yaml --build-dir
     fi
   done
   if [ "${#problems[@]}" -eq 0 ] && [ -f "$build_dir/template.yaml" ]; then
-    pass "sam build infra/template.yaml" "3 bootstraps, $architecture, in infra/.aws-sam/build; $(elapsed "$t")"
+    pass "sam build infra/template.yaml" "${#functions[@]} bootstraps, $architecture, in infra/.aws-sam/build; $(elapsed "$t")"
   else
     printf '  %s\n' "${problems[@]}"; fail "sam build infra/template.yaml" "log: infra/.aws-sam/sam-build.log"
   fi

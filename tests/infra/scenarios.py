@@ -37,6 +37,10 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "JobLevelCostAllocation": "false",
         # The platform team's own alarm topic: the stack creates none.
         "AlarmTopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:platform-alarms",
+        # The bridge to ModelOp Center with its defaults, on the existing table's stream, outside a VPC.
+        "ModelOpGatewayUrl": "https://modelop.example.com",
+        "ModelOpTokenUrl": "https://idp.example.com/oauth2/token",
+        "ModelOpClientSecretArn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:modelop-client-AbCdEf",
     },
     # The functions' own roles with every bucket list and extra job execution roles (PassRole on all of them).
     "function-roles-with-buckets": {
@@ -69,6 +73,20 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "IteratorAgeAlarmSeconds": "300",
         "ErrorRateAlarmPercent": "25",
         "StuckPipelineHours": "24",
+        # The bridge in the customer's VPC, every setting away from its default.
+        "ModelOpGatewayUrl": "https://modelop.internal.example.com/gateway",
+        "ModelOpTokenUrl": "https://example.auth.us-east-1.amazoncognito.com/oauth2/token",
+        "ModelOpClientId": "4f2kq0example",
+        "ModelOpClientSecretArn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:modelop/client-Xy12Zw",
+        "ModelOpScope": "rs/modelop_client",
+        "ModelOpEngineTypes": "SPARK_SERVERLESS_RUNTIME,SPARK_RUNTIME",
+        "ModelOpRuntimeName": "emr-serverless-runtime",
+        "ModelOpPollSeconds": "5",
+        "ModelOpRunIdField": "sparkApplicationId",
+        "ModelOpJobFinder": "findByJobStatus",
+        "BridgeReservedConcurrency": "4",
+        "BridgeSubnetIds": "subnet-0a1b2c3d,subnet-0e4f5a6b",
+        "BridgeSecurityGroupIds": "sg-0a1b2c3d4e5f60718",
     },
 }
 

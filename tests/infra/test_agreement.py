@@ -18,8 +18,16 @@ from cfn import ROOT, SAM_TEMPLATE, Resolver, load_yaml, sam_transform
 from scenarios import SCENARIOS, context_key
 
 CDK_DIR = ROOT / "infra" / "cdk"
-FUNCTIONS = {"SubmitFunction": "submit", "MonitorFunction": "monitor", "CleanupFunction": "cleanup"}
-ROLES = {"SubmitFunction": "SubmitRole", "MonitorFunction": "MonitorRole", "CleanupFunction": "CleanupRole"}
+FUNCTIONS = {"SubmitFunction": "submit", "MonitorFunction": "monitor", "CleanupFunction": "cleanup", "BridgeFunction": "bridge"}
+ROLES = {"SubmitFunction": "SubmitRole", "MonitorFunction": "MonitorRole", "CleanupFunction": "CleanupRole", "BridgeFunction": "BridgeRole"}
+# The bridge to ModelOp Center is optional: deployed only when ModelOpGatewayUrl is set (condition BridgeEnabled).
+# In the scenarios: off by default, on in the other two (in a VPC in BRIDGE_IN_VPC).
+BRIDGE = "BridgeFunction"
+BRIDGE_IN_VPC = "function-roles-with-buckets"
+
+
+def bridge_on(scenario: str) -> bool:
+    return bool(SCENARIOS[scenario].get("ModelOpGatewayUrl"))
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -123,7 +131,7 @@ def essentials(resources: dict[str, dict], outputs: dict[str, Any]) -> dict[str,
             key: p.get(key)
             for key in (
                 "Runtime", "Handler", "Architectures", "MemorySize", "Timeout", "ReservedConcurrentExecutions",
-                "Role", "LoggingConfig", "DeadLetterConfig", "Description",
+                "Role", "LoggingConfig", "DeadLetterConfig", "Description", "VpcConfig",
             )
         } | {"Environment": p.get("Environment", {}).get("Variables", {})}
 
@@ -280,11 +288,11 @@ def rust_constants(text: str) -> dict[str, str]:
 
 
 def settings_reads() -> dict[str, set[str]]:
-    """The environment variables each of Settings::service/submit/cleanup/monitor reads (shared/src/config.rs)."""
+    """The environment variables each of Settings::service/submit/cleanup/monitor/bridge reads (shared/src/config.rs)."""
     text = (ROOT / "shared" / "src" / "config.rs").read_text()
     constants = rust_constants(text)
     reads = {}
-    for method in ("service", "submit", "cleanup", "monitor"):
+    for method in ("service", "submit", "cleanup", "monitor", "bridge"):
         body = re.search(rf"pub fn {method}\(&self\)[^{{]*\{{(.*?)\n    \}}\n", text, re.S)
         assert body, f"Settings::{method} not found in config.rs"
         reads[method] = {constants[c] for c in re.findall(r"\b([A-Z][A-Z_0-9]+)\b", body.group(1)) if c in constants}
@@ -296,16 +304,21 @@ def settings_reads() -> dict[str, set[str]]:
 NOT_DEPLOYED = {"S3_FORCE_PATH_STYLE", "CONFIG_FILE", "MONITOR_SPARK_ENVIRONMENT_NAME"}
 
 
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
 @pytest.mark.parametrize("kind", ["sam", "cdk"])
-def test_each_function_gets_exactly_the_variables_its_code_reads(kind, sam_transformed):
+def test_each_function_gets_exactly_the_variables_its_code_reads(kind, scenario, sam_transformed):
     reads = settings_reads()
-    functions = view(kind, "defaults", sam_transformed)["functions"]
-    for function, settings in (("SubmitFunction", "submit"), ("MonitorFunction", "monitor"), ("CleanupFunction", "cleanup")):
-        expected = (reads["service"] | reads[settings]) - NOT_DEPLOYED
-        assert set(functions[function]["Environment"]) == expected, function
-    everything = set(rust_constants((ROOT / "shared" / "src" / "config.rs").read_text()).values())
-    deployed = set().union(*(set(f["Environment"]) for f in functions.values()))
-    assert everything - NOT_DEPLOYED == deployed
+    functions = view(kind, scenario, sam_transformed)["functions"]
+    assert set(functions) == set(FUNCTIONS) - ({BRIDGE} if not bridge_on(scenario) else set())
+    for function, settings in FUNCTIONS.items():
+        if function in functions:
+            expected = (reads["service"] | reads[settings]) - NOT_DEPLOYED
+            assert set(functions[function]["Environment"]) == expected, function
+    if bridge_on(scenario):
+        # With every function deployed, every setting the code declares is set somewhere.
+        everything = set(rust_constants((ROOT / "shared" / "src" / "config.rs").read_text()).values())
+        deployed = set().union(*(set(f["Environment"]) for f in functions.values()))
+        assert everything - NOT_DEPLOYED == deployed
 
 
 def test_functions_build_the_workspace_binaries(sam_source):
@@ -329,7 +342,7 @@ def test_functions_build_the_workspace_binaries(sam_source):
 
 def test_every_function_is_logged_as_json_with_retention(sam_transformed):
     for kind in ("sam", "cdk"):
-        v = view(kind, "defaults", sam_transformed)
+        v = view(kind, BRIDGE_IN_VPC, sam_transformed)  # every function, default architecture and retention
         for function in FUNCTIONS:
             f = v["functions"][function]
             assert f["Runtime"] == "provided.al2023" and f["Handler"] == "bootstrap"
@@ -344,6 +357,7 @@ def test_every_function_is_logged_as_json_with_retention(sam_transformed):
 # SDK operation (as called in shared/src/aws) -> the IAM actions it needs.
 SDK_ACTIONS = {
     "get_item": {"dynamodb:GetItem"},
+    "put_item": {"dynamodb:PutItem"},
     "update_item": {"dynamodb:UpdateItem"},
     "query": {"dynamodb:Query"},
     "put_object": {"s3:PutObject"},
@@ -361,6 +375,7 @@ SDK_ACTIONS = {
     "list_job_run_attempts": {"emr-serverless:ListJobRunAttempts"},
     "cancel_job_run": {"emr-serverless:CancelJobRun"},
     "get_log_events": {"logs:GetLogEvents"},
+    "get_secret_value": {"secretsmanager:GetSecretValue"},
 }
 
 # Granted although no SDK call of the code makes them, each for a reason.
@@ -379,22 +394,30 @@ GRANTED_WITHOUT_A_CALL = {
 }
 
 
+def sdk_sources() -> list[Path]:
+    """Where the code calls AWS: shared/src/aws, and the AWS SDK clients of shared/src/model_manage (the bridge's
+    table and secret; its HTTP client to model-manage is no AWS call)."""
+    model_manage = [p for p in (ROOT / "shared" / "src" / "model_manage").glob("*.rs") if "aws_sdk_" in p.read_text()]
+    return sorted((ROOT / "shared" / "src" / "aws").glob("*.rs")) + sorted(model_manage)
+
+
 def sdk_calls() -> set[str]:
     calls = set()
-    for path in (ROOT / "shared" / "src" / "aws").glob("*.rs"):
+    for path in sdk_sources():
         calls |= set(re.findall(r"client\s*\.\s*([a-z_0-9]+)\s*\(", path.read_text()))
     return calls
 
 
 def function_actions(v: dict) -> dict[str, set[str]]:
-    return {f: {g[1] for g in v["roles"][role]["grants"]} for f, role in ROLES.items()}
+    return {f: {g[1] for g in v["roles"][role]["grants"]} for f, role in ROLES.items() if role in v["roles"]}
 
 
 @pytest.mark.parametrize("kind", ["sam", "cdk"])
 def test_every_sdk_call_is_granted_and_nothing_else(kind, sam_transformed):
     calls = sdk_calls()
     unknown = calls - set(SDK_ACTIONS)
-    assert not unknown, f"shared/src/aws calls {sorted(unknown)}: add them to SDK_ACTIONS and to the roles"
+    assert not unknown, f"shared/src/aws or model_manage calls {sorted(unknown)}: add them to SDK_ACTIONS and to the roles"
+    assert {"put_item", "get_secret_value"} <= calls, "the scan no longer sees the bridge's calls"
     needed = set().union(*(SDK_ACTIONS[c] for c in calls))
     granted = set()
     for scenario in ("defaults", "function-roles-with-buckets"):
@@ -427,6 +450,13 @@ EXPECTED_ACTIONS = {
         "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
         "sqs:SendMessage", "s3:ListBucket", "s3:DeleteObject", "emr-serverless:CancelJobRun",
     },
+    # shared/src/model_manage/table.rs and secret.rs; no EMR Serverless or CloudWatch Logs call, so no main role.
+    "BridgeFunction": {
+        "logs:CreateLogStream", "logs:PutLogEvents",
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+        "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
+        "sqs:SendMessage", "secretsmanager:GetSecretValue",
+    },
 }
 # With a main role, EMR Serverless and CloudWatch Logs calls (and PassRole) move to it.
 MOVES_TO_MAIN_ROLE = {
@@ -437,12 +467,14 @@ MOVES_TO_MAIN_ROLE = {
 
 @pytest.mark.parametrize("kind", ["sam", "cdk"])
 def test_iam_actions_per_function(kind, sam_transformed):
-    assert function_actions(view(kind, "defaults", sam_transformed)) == EXPECTED_ACTIONS
+    without_bridge = {f: a for f, a in EXPECTED_ACTIONS.items() if f != BRIDGE}
+    assert function_actions(view(kind, "defaults", sam_transformed)) == without_bridge
     with_buckets = function_actions(view(kind, "function-roles-with-buckets", sam_transformed))
     assert with_buckets == EXPECTED_ACTIONS | {"SubmitFunction": EXPECTED_ACTIONS["SubmitFunction"] | {"s3:GetObject"}}
     main_role = function_actions(view(kind, "bring-your-own", sam_transformed))
+    assert set(main_role) == set(EXPECTED_ACTIONS)
     for function, actions in EXPECTED_ACTIONS.items():
-        expected = (actions - MOVES_TO_MAIN_ROLE) | {"sts:AssumeRole"}
+        expected = (actions - MOVES_TO_MAIN_ROLE) | ({"sts:AssumeRole"} if function != BRIDGE else set())
         if function == "SubmitFunction":
             expected |= {"s3:GetObject"}  # model assets named in that scenario
         assert main_role[function] == expected, function
@@ -553,6 +585,45 @@ def test_stream_filters_deliver_the_records_the_handlers_act_on(kind, sam_transf
     # Stream records of submit's own writes never reach it, nor cleanup's reach cleanup in a loop:
     claim = sample_records("submit")["modify-not-insert"][0]
     assert not any(matches(p, claim) for p in mappings["CleanupFunctionJobsStream"]["FilterCriteria"])
+    assert "BridgeFunctionJobsStream" not in mappings  # no bridge without a gateway URL
+
+
+def bridged(record: dict) -> dict:
+    """The record with the mark of a row bridged from model-manage (shared/src/modelop/job_mapping.rs) on its images."""
+    record = json.loads(json.dumps(record))
+    mark = {"M": {"source": {"S": "model-manage"}, "version": {"N": "1"}, "claimedAt": {"S": "2026-01-01T00:00:00Z"},
+                  "claimant": {"S": "spark-serverless-runtime"}}}
+    for image in ("NewImage", "OldImage"):
+        if image in record["dynamodb"]:
+            record["dynamodb"][image]["modelManage"] = mark
+    return record
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_bridge_stream_filter_delivers_changes_of_bridged_rows_only(kind, sam_transformed):
+    """What functions/bridge writes back (handle_stream: bridged rows, newest image): a MODIFY of a row carrying
+    modelManage.source model-manage. Not a row ModelOp Center did not give, nor the bridged INSERT (the job as
+    model-manage has it), nor a REMOVE."""
+    for scenario in ("bring-your-own", "function-roles-with-buckets"):
+        (pattern,) = view(kind, scenario, sam_transformed)["event source mappings"]["BridgeFunctionJobsStream"]["FilterCriteria"]
+        samples = {f"{folder}/{name}": records for folder in ("submit", "cleanup", "bridge")
+                   for name, records in sample_records(folder).items() if records}
+        for name, records in samples.items():
+            for record in records:
+                change = record.get("dynamodb") if isinstance(record, dict) else None
+                image = change.get("NewImage") if isinstance(change, dict) else None
+                if not isinstance(image, dict):
+                    assert not matches(pattern, record), name  # malformed: dropped
+                    continue
+                source = image.get("modelManage", {}).get("M", {}).get("source", {}).get("S")
+                assert matches(pattern, record) == (record.get("eventName") == "MODIFY" and source == "model-manage"), name
+                assert matches(pattern, bridged(record)) == (record.get("eventName") == "MODIFY"), f"{name}, bridged"
+        modify = sample_records("cleanup")["modify-running-to-complete"][0]
+        removed = bridged(modify) | {"eventName": "REMOVE"}
+        assert matches(pattern, bridged(modify)) and not matches(pattern, removed) and not matches(pattern, modify)
+        elsewhere = bridged(modify)
+        elsewhere["dynamodb"]["NewImage"]["modelManage"]["M"]["source"]["S"] = "elsewhere"
+        assert not matches(pattern, elsewhere)
 
 
 @pytest.mark.parametrize("kind", ["sam", "cdk"])
@@ -572,17 +643,51 @@ def test_job_run_rule_delivers_job_run_events_only(kind, sam_transformed):
     filtered = view(kind, "bring-your-own", sam_transformed)["rules"]["JobRunEventsRule"]["EventPattern"]
     ids = SCENARIOS["bring-your-own"]["JobEventApplicationIds"].split(",")
     assert filtered["detail"] == {"applicationId": ids}
+    assert "BridgePollRule" not in rules
+
+
+@pytest.mark.parametrize("scenario", ["bring-your-own", "function-roles-with-buckets"])
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_bridge_polls_every_minute_one_invocation_at_a_time(kind, scenario, sam_transformed):
+    """The schedule invokes the bridge every minute; one invocation polls every ModelOpPollSeconds until 5 s before
+    its timeout (functions/bridge/src/handler.rs WORK_MARGIN), so a late poll is dropped rather than queued behind the
+    next one."""
+    v = view(kind, scenario, sam_transformed)
+    rule = v["rules"]["BridgePollRule"]
+    assert rule["ScheduleExpression"] == "rate(1 minute)" and rule["EventPattern"] is None
+    (target,) = map(json.loads, rule["Targets"])
+    assert target["Arn"] == "${BridgeFunction.Arn}"
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": "60", "MaximumRetryAttempts": "0"}
+    assert ("${BridgeFunction.Arn}", "events.amazonaws.com", "lambda:InvokeFunction", "${BridgePollRule.Arn}") in v["lambda permissions"]
+    bridge = v["functions"][BRIDGE]
+    handler = (ROOT / "functions" / "bridge" / "src" / "handler.rs").read_text()
+    margin = int(re.search(r"const WORK_MARGIN: chrono::Duration = chrono::Duration::seconds\((\d+)\);", handler).group(1))
+    assert bridge["Timeout"] == "60" and 60 > margin
+    assert bridge["ReservedConcurrentExecutions"] == SCENARIOS[scenario].get("BridgeReservedConcurrency", "2")
+    assert bridge["DeadLetterConfig"] is None
+    bridge_invoke = [json.loads(c) for c in v["async invoke configs"] if "BridgeFunction" in c]
+    assert [(c["MaximumRetryAttempts"], c["MaximumEventAgeInSeconds"]) for c in bridge_invoke] == [("0", "60")]
 
 
 @pytest.mark.parametrize("kind", ["sam", "cdk"])
 def test_stream_mappings_keep_failures_and_do_not_block(kind, sam_transformed):
-    for name, failures in (("SubmitFunctionJobsStream", "SubmitStreamFailureQueue"), ("CleanupFunctionJobsStream", "CleanupStreamFailureQueue")):
-        m = view(kind, "defaults", sam_transformed)["event source mappings"][name]
+    mappings = view(kind, BRIDGE_IN_VPC, sam_transformed)["event source mappings"]
+    assert set(mappings) == {"SubmitFunctionJobsStream", "CleanupFunctionJobsStream", "BridgeFunctionJobsStream"}
+    for name, failures in (("SubmitFunctionJobsStream", "SubmitStreamFailureQueue"), ("CleanupFunctionJobsStream", "CleanupStreamFailureQueue"),
+                           ("BridgeFunctionJobsStream", "BridgeStreamFailureQueue")):
+        m = mappings[name]
         assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert m["BisectBatchOnFunctionError"] == "true"
         assert 0 <= int(m["MaximumRetryAttempts"]) <= 10000 and int(m["MaximumRecordAgeInSeconds"]) > 0
         assert m["DestinationConfig"] == {"OnFailure": {"Destination": "${%s.Arn}" % failures}}
         assert m["EventSourceArn"] == "${JobsTable.StreamArn}"
+        assert m["ParallelizationFactor"] == "1"  # in stream order per job
+        # The same bounds as the other consumers (StreamMaximumRetryAttempts, StreamRetryWindow, StreamBatchSize).
+        for key in ("MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "BatchSize", "StartingPosition"):
+            assert m[key] == mappings["SubmitFunctionJobsStream"][key], key
+    # On an existing table: its stream.
+    existing = view(kind, "bring-your-own", sam_transformed)["event source mappings"]["BridgeFunctionJobsStream"]
+    assert existing["EventSourceArn"] == SCENARIOS["bring-your-own"]["ExistingJobsTableStreamArn"]
 
 
 def test_stuck_waiting_always_outlasts_the_stream_retry_window(sam_source, sam_transformed):
@@ -762,9 +867,10 @@ def test_our_metrics_on_the_dashboard_and_in_alarms_are_ones_the_functions_write
             assert value in allowed, f"{name} {dimension}={value}: an open-ended dimension is graphed with SEARCH"
 
 
+@pytest.mark.parametrize("scenario", ["defaults", BRIDGE_IN_VPC])
 @pytest.mark.parametrize("kind", ["sam", "cdk"])
-def test_the_dashboard_shows_what_the_issue_asks_from_the_stacks_own_names(kind, sam_transformed):
-    v = view(kind, "defaults", sam_transformed)
+def test_the_dashboard_shows_what_the_issue_asks_from_the_stacks_own_names(kind, scenario, sam_transformed):
+    v = view(kind, scenario, sam_transformed)
     (dashboard,) = v["dashboards"].values()
     assert dashboard["DashboardName"] == "${AWS::StackName}-operations"
     widgets = dashboard["DashboardBody"]["widgets"]
@@ -782,12 +888,13 @@ def test_the_dashboard_shows_what_the_issue_asks_from_the_stacks_own_names(kind,
         if namespace.startswith("AWS/"):
             (value,) = dims.values()
             assert re.fullmatch(r"\$\{\w+(\.QueueName)?\}", value), value
-    functions = set(FUNCTIONS)
+    functions = set(v["functions"])
+    assert functions == set(FUNCTIONS) - (set() if bridge_on(scenario) else {BRIDGE})  # no bridge by default
     by_metric = lambda metric: {dims[next(iter(dims))].strip("${}").removesuffix(".QueueName")  # noqa: E731
                                 for ns, name, dims, _ in lines if ns.startswith("AWS/") and name == metric}
     assert by_metric("Errors") == by_metric("Duration") == functions
     consumers = {m["FunctionName"].strip("${}") for m in v["event source mappings"].values()}
-    assert consumers == {"SubmitFunction", "CleanupFunction"} and by_metric("IteratorAge") == consumers
+    assert consumers == {"SubmitFunction", "CleanupFunction"} | ({BRIDGE} & functions) and by_metric("IteratorAge") == consumers
     assert by_metric("ApproximateNumberOfMessagesVisible") == set(v["queues"])
 
 
@@ -804,7 +911,7 @@ def failure_queues(v: dict) -> set[str]:
 def test_every_failure_queue_function_and_stream_has_its_alarm(kind, scenario, sam_transformed):
     v = view(kind, scenario, sam_transformed)
     queues = failure_queues(v)
-    assert queues == set(v["queues"]) and len(queues) == 4
+    assert queues == set(v["queues"]) and len(queues) == (5 if bridge_on(scenario) else 4)
     alarmed: dict[str, set[str]] = {}
     for alarm in v["alarms"].values():
         for namespace, name, dims in alarm_metrics(alarm):
@@ -812,7 +919,7 @@ def test_every_failure_queue_function_and_stream_has_its_alarm(kind, scenario, s
                 (value,) = dims.values()
                 alarmed.setdefault(name, set()).add(value.strip("${}").removesuffix(".QueueName"))
     assert alarmed["ApproximateNumberOfMessagesVisible"] == queues
-    assert alarmed["Errors"] == set(FUNCTIONS)
+    assert alarmed["Errors"] == set(v["functions"])
     assert alarmed["IteratorAge"] == {m["FunctionName"].strip("${}") for m in v["event source mappings"].values()}
     for alarm in v["alarms"].values():
         if alarm.get("MetricName") in ("ApproximateNumberOfMessagesVisible", "Errors", "SweepRepairs"):
@@ -846,7 +953,8 @@ def test_alarms_notify_the_created_topic_or_the_given_one(kind, sam_transformed)
     assert emailed["subscriptions"] == {"AlarmEmailSubscription": {
         "TopicArn": "${AlarmTopic}", "Protocol": "email", "Endpoint": SCENARIOS["function-roles-with-buckets"]["AlarmEmail"]}}
     for v, actions in ((created, ["${AlarmTopic}"]), (given, [topic]), (emailed, ["${AlarmTopic}"])):
-        assert len(v["alarms"]) == 12
+        # Three more with the bridge: its failure queue, its iterator age, its errors.
+        assert len(v["alarms"]) == 12 + (3 if BRIDGE in v["functions"] else 0)
         for name, alarm in v["alarms"].items():
             assert alarm["AlarmActions"] == actions, name
             assert f'"Alarms", {name}.' in alarm["AlarmDescription"]
@@ -884,3 +992,99 @@ def test_metric_math_of_the_alarms(kind, sam_transformed):
     assert hour(3, 1) == 0 and hour(None, None) == 0 and hour(0, None) == 0
     assert (stuck["ComparisonOperator"], stuck["Threshold"]) == ("GreaterThanOrEqualToThreshold", "1")
     assert stuck["TreatMissingData"] == alarms["JobErrorRateAlarm"]["TreatMissingData"] == "notBreaching"
+
+
+# ------------------------------------------------------------------------------------------------ the bridge
+BRIDGE_SETTINGS = {
+    "ModelOpGatewayUrl": ("MODELOP_GATEWAY_URL", None),
+    "ModelOpTokenUrl": ("MODELOP_TOKEN_URL", None),
+    "ModelOpClientId": ("MODELOP_CLIENT_ID", "internal-client"),
+    "ModelOpClientSecretArn": ("MODELOP_CLIENT_SECRET_ARN", None),
+    "ModelOpScope": ("MODELOP_SCOPE", "modelop_client"),
+    "ModelOpEngineTypes": ("MODELOP_ENGINE_TYPES", "SPARK_SERVERLESS_RUNTIME"),
+    "ModelOpRuntimeName": ("MODELOP_RUNTIME_NAME", ""),
+    "ModelOpPollSeconds": ("MODELOP_POLL_SECONDS", "10"),
+    "ModelOpRunIdField": ("MODELOP_RUN_ID_FIELD", ""),
+    "ModelOpJobFinder": ("MODELOP_JOB_FINDER", ""),
+}
+
+
+def test_bridge_defaults_are_the_codes(sam_source):
+    """The parameters' defaults are the ones shared/src/config.rs applies when the variable is unset."""
+    config = (ROOT / "shared" / "src" / "config.rs").read_text()
+    code = {
+        "ModelOpClientId": re.search(r'DEFAULT_MODELOP_CLIENT_ID: &str = "([^"]+)"', config).group(1),
+        "ModelOpScope": re.search(r'DEFAULT_MODELOP_SCOPE: &str = "([^"]+)"', config).group(1),
+        "ModelOpPollSeconds": re.search(r"DEFAULT_MODELOP_POLL_SECONDS: u32 = (\d+);", config).group(1),
+        "ModelOpEngineTypes": "SPARK_SERVERLESS_RUNTIME",  # crate::job::record::SPARK_SERVERLESS_RUNTIME
+    }
+    assert re.search(r"DEFAULT_MODELOP_ENGINE_TYPES: &str = crate::job::record::SPARK_SERVERLESS_RUNTIME;", config)
+    for parameter, (variable, default) in BRIDGE_SETTINGS.items():
+        assert str(sam_source["Parameters"][parameter].get("Default", "")) == (default or ""), parameter
+        if parameter in code:
+            assert default == code[parameter], parameter
+        assert variable in sam_source["Parameters"][parameter]["Description"], parameter
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_the_bridge_is_deployed_only_with_a_gateway_url(kind, scenario, sam_transformed):
+    v = view(kind, scenario, sam_transformed)
+    names = {name for category in ("functions", "event source mappings", "rules", "roles", "queues", "log groups", "alarms", "outputs")
+             for name in v[category] if "Bridge" in name}
+    if not bridge_on(scenario):
+        assert names == set()
+        assert not any("Bridge" in json.dumps(v[c]) for c in ("dashboards", "queue policies", "lambda permissions"))
+        return
+    assert names == {"BridgeFunction", "BridgeFunctionJobsStream", "BridgePollRule", "BridgeRole", "BridgeStreamFailureQueue",
+                     "BridgeLogGroup", "BridgeStreamFailureQueueAlarm", "BridgeFunctionIteratorAgeAlarm",
+                     "BridgeFunctionErrorsAlarm", "BridgeFunctionArn", "BridgeStreamFailureQueueUrl"}
+    values = SCENARIOS[scenario]
+    environment = v["functions"][BRIDGE]["Environment"]
+    for parameter, (variable, default) in BRIDGE_SETTINGS.items():
+        assert environment[variable] == values.get(parameter, default), parameter
+    # The failure queue is TLS-only like the others, and the rule may put undeliverable polls in the events DLQ.
+    assert ("${BridgeStreamFailureQueue.Arn}", "Deny", "*", "sqs:*", "Bool", "aws:SecureTransport", "false") in v["queue policies"]
+    assert any(p[0] == "${EventsDeadLetterQueue.Arn}" and p[1] == "Allow" and p[-1] == "${BridgePollRule.Arn}" for p in v["queue policies"])
+
+
+@pytest.mark.parametrize("scenario", ["bring-your-own", "function-roles-with-buckets"])
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_bridge_role_reads_that_one_secret_and_its_own_table_calls_only(kind, scenario, sam_transformed):
+    v = view(kind, scenario, sam_transformed)
+    values = SCENARIOS[scenario]
+    grants_ = v["roles"]["BridgeRole"]["grants"]
+    by_action: dict[str, set[str]] = {}
+    for effect, action, resource, condition in grants_:
+        assert effect == "Allow" and condition == "{}", (action, resource)
+        by_action.setdefault(action, set()).add(resource)
+    assert by_action["secretsmanager:GetSecretValue"] == {values["ModelOpClientSecretArn"]}
+    table = values.get("ExistingJobsTableName", "${JobsTable}")
+    table_arn = f"arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/{table}"
+    handler_table = (ROOT / "shared" / "src" / "model_manage" / "table.rs").read_text()
+    index = re.search(r'const BY_JOB_STATUS: &str = "(\w+)";', handler_table).group(1)
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"):
+        assert by_action[action] >= {table_arn}, action
+    assert by_action["dynamodb:Query"] == {table_arn, f"{table_arn}/index/{index}"}
+    stream = values.get("ExistingJobsTableStreamArn", "${JobsTable.StreamArn}")
+    assert by_action["dynamodb:GetRecords"] == {stream}
+    assert by_action["sqs:SendMessage"] == {"${BridgeStreamFailureQueue.Arn}"}
+    assert by_action["logs:PutLogEvents"] == {"${BridgeLogGroup.Arn}"}
+
+
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_bridge_runs_in_the_given_subnets_and_security_groups(kind, sam_transformed):
+    vpc_managed = "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+    inside = view(kind, BRIDGE_IN_VPC, sam_transformed)
+    values = SCENARIOS[BRIDGE_IN_VPC]
+    assert inside["functions"][BRIDGE]["VpcConfig"] == {
+        "SubnetIds": values["BridgeSubnetIds"].split(","), "SecurityGroupIds": values["BridgeSecurityGroupIds"].split(",")}
+    assert inside["roles"]["BridgeRole"]["managed"] == [vpc_managed]
+    outside = view(kind, "bring-your-own", sam_transformed)
+    assert outside["functions"][BRIDGE]["VpcConfig"] is None and outside["roles"]["BridgeRole"]["managed"] == []
+    # No other function is in a VPC or has a managed policy.
+    for v in (inside, outside):
+        for name, function in v["functions"].items():
+            assert name == BRIDGE or function["VpcConfig"] is None, name
+        for name, role in v["roles"].items():
+            assert name == "BridgeRole" or role["managed"] == [], name

@@ -85,9 +85,26 @@ export interface ServiceConfig {
   readonly iteratorAgeAlarmSeconds: number;
   readonly errorRateAlarmPercent: number;
   readonly stuckPipelineHours: number;
+  /** The bridge to ModelOp Center (functions/bridge): deployed only when modelOpGatewayUrl is set, which then needs
+   * modelOpTokenUrl and modelOpClientSecretArn. The MODELOP_* settings of shared/src/config.rs. */
+  readonly modelOpGatewayUrl: string;
+  readonly modelOpTokenUrl: string;
+  readonly modelOpClientId: string;
+  readonly modelOpClientSecretArn: string;
+  readonly modelOpScope: string;
+  readonly modelOpEngineTypes: string;
+  readonly modelOpRuntimeName: string;
+  readonly modelOpPollSeconds: number;
+  readonly modelOpRunIdField: string;
+  readonly modelOpJobFinder: string;
+  readonly bridgeReservedConcurrency: number;
+  /** Comma-separated; both empty: no VPC. */
+  readonly bridgeSubnetIds: string;
+  readonly bridgeSecurityGroupIds: string;
 }
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::[0-9]{12}:role\/[A-Za-z0-9+=,.@_/-]+$/;
+const HTTP_URL = /^(https?:\/\/[^\s?#@]+)?$/;
 const BUCKET_ARN = /^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 class Reader {
@@ -206,10 +223,33 @@ export function readConfig(node: Node): ServiceConfig {
     iteratorAgeAlarmSeconds: r.number('iteratorAgeAlarmSeconds', 900, 60, 86400),
     errorRateAlarmPercent: r.number('errorRateAlarmPercent', 10, 1, 100),
     stuckPipelineHours: r.number('stuckPipelineHours', 13, 1, 168),
+    modelOpGatewayUrl: r.string('modelOpGatewayUrl', '', HTTP_URL),
+    modelOpTokenUrl: r.string('modelOpTokenUrl', '', HTTP_URL),
+    modelOpClientId: r.string('modelOpClientId', 'internal-client', /^[!-~]{1,256}$/),
+    modelOpClientSecretArn: r.string(
+      'modelOpClientSecretArn',
+      '',
+      /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6})?$/,
+    ),
+    modelOpScope: r.string('modelOpScope', 'modelop_client', /^[!-~ ]{0,1000}$/),
+    modelOpEngineTypes: r.string('modelOpEngineTypes', 'SPARK_SERVERLESS_RUNTIME', /^[A-Za-z0-9_.,-]+$/),
+    modelOpRuntimeName: r.string('modelOpRuntimeName', '', /^[!-~ ]{0,256}$/),
+    modelOpPollSeconds: r.number('modelOpPollSeconds', 10, 1, 300),
+    modelOpRunIdField: r.string('modelOpRunIdField', '', /^([A-Za-z_][A-Za-z0-9_]{0,127})?$/),
+    modelOpJobFinder: r.string('modelOpJobFinder', '', /^([A-Za-z_][A-Za-z0-9_]{0,127})?$/),
+    bridgeReservedConcurrency: r.number('bridgeReservedConcurrency', 2, 2, 1000),
+    bridgeSubnetIds: r.string('bridgeSubnetIds', '', /^[-0-9A-Za-z,]*$/),
+    bridgeSecurityGroupIds: r.string('bridgeSecurityGroupIds', '', /^[-0-9A-Za-z,]*$/),
   };
   // The template's Rules.
   if ((config.existingJobsTableName === '') !== (config.existingJobsTableStreamArn === '')) {
     r.errors.push('existingJobsTableName and existingJobsTableStreamArn are given together or not at all');
+  }
+  if (config.modelOpGatewayUrl !== '' && (config.modelOpTokenUrl === '' || config.modelOpClientSecretArn === '')) {
+    r.errors.push('modelOpTokenUrl and modelOpClientSecretArn are required with modelOpGatewayUrl');
+  }
+  if ((config.bridgeSubnetIds === '') !== (config.bridgeSecurityGroupIds === '')) {
+    r.errors.push('bridgeSubnetIds and bridgeSecurityGroupIds are given together or not at all');
   }
   if (config.emrRegion !== '' && config.emrLogGroupName === '') {
     r.errors.push('with emrRegion set, emrLogGroupName must name an existing log group in that region');

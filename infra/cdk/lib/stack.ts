@@ -263,6 +263,10 @@ export class ModelOpSparkServerlessStack extends Stack {
     const cleanupStreamFailureQueue = queue('CleanupStreamFailureQueue', true);
     const eventsDeadLetterQueue = queue('EventsDeadLetterQueue', true);
     const asyncFailureQueue = queue('AsyncFailureQueue', false);
+    // The bridge to ModelOp Center is deployed only with a gateway URL (the template's condition BridgeEnabled).
+    const bridgeEnabled = cfg.modelOpGatewayUrl !== '';
+    const bridgeInVpc = bridgeEnabled && cfg.bridgeSubnetIds !== '';
+    const bridgeStreamFailureQueue = bridgeEnabled ? queue('BridgeStreamFailureQueue', true) : undefined;
 
     const functionLogGroup = (id: string, fn: string): logs.LogGroup =>
       named(
@@ -276,6 +280,7 @@ export class ModelOpSparkServerlessStack extends Stack {
     const submitLogGroup = functionLogGroup('SubmitLogGroup', 'submit');
     const monitorLogGroup = functionLogGroup('MonitorLogGroup', 'monitor');
     const cleanupLogGroup = functionLogGroup('CleanupLogGroup', 'cleanup');
+    const bridgeLogGroup = bridgeEnabled ? functionLogGroup('BridgeLogGroup', 'bridge') : undefined;
 
     // --------------------------------------------------------------------------------------------- roles
     const useMainRole = cfg.mainEmrServerlessRoleArn !== '';
@@ -416,6 +421,38 @@ export class ModelOpSparkServerlessStack extends Stack {
     acknowledgeWildcards(monitorRole, [wildcards.indexes, wildcards.staging, wildcards.emr, wildcards.jobLogStreams]);
     acknowledgeWildcards(cleanupRole, [wildcards.staging, wildcards.emr]);
 
+    // bridge: the jobs table's calls of shared/src/model_manage/table.rs (a conditional PutItem of a bridged job,
+    // GetItem, UpdateItem to cancel, Query of byJobStatus), the client secret of shared/src/model_manage/secret.rs
+    // (that one secret only), and its stream mapping. No EMR Serverless call, so never the main role. In a VPC,
+    // Lambda manages its network interfaces with this role (the AWS managed AWSLambdaVPCAccessExecutionRole).
+    let bridgeRole: iam.Role | undefined;
+    if (bridgeEnabled) {
+      bridgeRole = lambdaRole('BridgeRole', 'Execution role of the bridge function.', 'bridge', [
+        allow('OwnLogs', ['logs:CreateLogStream', 'logs:PutLogEvents'], [bridgeLogGroup!.logGroupArn]),
+        allow(
+          'JobsTable',
+          ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+          [tableArn, `${tableArn}/index/byJobStatus`],
+        ),
+        allow('JobsStream', streamRead, [streamArn]),
+        allow('StreamFailures', ['sqs:SendMessage'], [bridgeStreamFailureQueue!.queueArn]),
+        allow('ClientSecret', ['secretsmanager:GetSecretValue'], [cfg.modelOpClientSecretArn]),
+      ]);
+      if (bridgeInVpc) {
+        bridgeRole.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'));
+        NagSuppressions.addResourceSuppressions(bridgeRole, [
+          {
+            id: 'AwsSolutions-IAM4',
+            reason:
+              'Lambda creates and deletes the function\'s network interfaces in the given subnets with its execution ' +
+              'role; AWSLambdaVPCAccessExecutionRole is the policy AWS maintains for exactly that (the bridge is in a ' +
+              'VPC only when bridgeSubnetIds is given).',
+            appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole'],
+          },
+        ]);
+      }
+    }
+
     // ----------------------------------------------------------------------------------------- functions
     const workspaceManifest = props.workspaceManifest ?? findWorkspaceManifest(__dirname);
     const architecture = cfg.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
@@ -520,6 +557,42 @@ export class ModelOpSparkServerlessStack extends Stack {
         EMR_RELEASE_VERSION: cfg.releaseVersion,
       },
     );
+    // The bridge (issue 24): its schedule polls model-manage in a loop until 5 s before the timeout; its stream
+    // mapping writes bridged rows' progress back.
+    let bridgeFunction: lambda.Function | undefined;
+    if (bridgeEnabled) {
+      bridgeFunction = rustFunction(
+        'BridgeFunction',
+        'bridge',
+        'Bridges ModelOp Center\'s model-manage jobs into the jobs table and writes their progress back.',
+        bridgeRole!,
+        bridgeLogGroup!,
+        Duration.seconds(60),
+        cfg.bridgeReservedConcurrency,
+        {
+          MODELOP_GATEWAY_URL: cfg.modelOpGatewayUrl,
+          MODELOP_TOKEN_URL: cfg.modelOpTokenUrl,
+          MODELOP_CLIENT_ID: cfg.modelOpClientId,
+          MODELOP_CLIENT_SECRET_ARN: cfg.modelOpClientSecretArn,
+          MODELOP_SCOPE: cfg.modelOpScope,
+          MODELOP_ENGINE_TYPES: cfg.modelOpEngineTypes,
+          MODELOP_RUNTIME_NAME: cfg.modelOpRuntimeName,
+          MODELOP_POLL_SECONDS: String(cfg.modelOpPollSeconds),
+          MODELOP_RUN_ID_FIELD: cfg.modelOpRunIdField,
+          MODELOP_JOB_FINDER: cfg.modelOpJobFinder,
+        },
+      );
+      // A poll that could not start within its minute is dropped, not queued: the next one is on its way.
+      bridgeFunction.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
+      if (bridgeInVpc) {
+        // Subnet and security group ids as given (the template's VpcConfig), not a looked-up IVpc.
+        const ids = (list: string) => list.split(',');
+        (bridgeFunction.node.defaultChild as lambda.CfnFunction).vpcConfig = {
+          subnetIds: ids(cfg.bridgeSubnetIds),
+          securityGroupIds: ids(cfg.bridgeSecurityGroupIds),
+        };
+      }
+    }
     // Asynchronous invocations (EventBridge) that still fail after their retries are kept in AsyncFailureQueue.
     // Set on the resource, so that the role's own statement is the only sqs:SendMessage grant (as in the template).
     for (const [fn, retryAttempts] of [
@@ -537,7 +610,7 @@ export class ModelOpSparkServerlessStack extends Stack {
       { runtimeType: { S: lambda.FilterRule.isEqual(RUNTIME_TYPE) } },
       { targetEngine: { M: { engineType: { S: lambda.FilterRule.isEqual(RUNTIME_TYPE) } } } },
     ];
-    const streamMapping = (id: string, target: lambda.IFunction, failures: sqs.IQueue, pattern: (selector: Record<string, unknown>) => Record<string, unknown>) =>
+    const streamMapping = (id: string, target: lambda.IFunction, failures: sqs.IQueue, patterns: Record<string, unknown>[]) =>
       named(
         new lambda.EventSourceMapping(this, id, {
           target,
@@ -550,11 +623,11 @@ export class ModelOpSparkServerlessStack extends Stack {
           maxRecordAge: Duration.seconds(window.recordAgeSeconds),
           reportBatchItemFailures: true,
           onFailure: new QueueDestination(failures),
-          filters: runtimeSelectors.map((selector) => lambda.FilterCriteria.filter(pattern(selector))),
+          filters: patterns.map((pattern) => lambda.FilterCriteria.filter(pattern)),
         }),
         id,
       );
-    streamMapping('SubmitFunctionJobsStream', submitFunction, submitStreamFailureQueue, (selector) => ({
+    streamMapping('SubmitFunctionJobsStream', submitFunction, submitStreamFailureQueue, runtimeSelectors.map((selector) => ({
       eventName: lambda.FilterRule.isEqual('INSERT'),
       dynamodb: {
         NewImage: {
@@ -562,8 +635,8 @@ export class ModelOpSparkServerlessStack extends Stack {
           ...selector,
         },
       },
-    }));
-    streamMapping('CleanupFunctionJobsStream', cleanupFunction, cleanupStreamFailureQueue, (selector) => ({
+    })));
+    streamMapping('CleanupFunctionJobsStream', cleanupFunction, cleanupStreamFailureQueue, runtimeSelectors.map((selector) => ({
       eventName: lambda.FilterRule.isEqual('MODIFY'),
       dynamodb: {
         NewImage: {
@@ -575,7 +648,17 @@ export class ModelOpSparkServerlessStack extends Stack {
           jobStatus: { S: [{ 'anything-but': ['COMPLETE', 'ERROR', 'CANCELLED'] }] },
         },
       },
-    }));
+    })));
+    if (bridgeFunction) {
+      // Only changes of rows bridged from model-manage (modelManage.source, shared/src/modelop/job_mapping.rs); the
+      // INSERT of a bridged row is the job as model-manage has it: nothing to write back.
+      streamMapping('BridgeFunctionJobsStream', bridgeFunction, bridgeStreamFailureQueue!, [
+        {
+          eventName: lambda.FilterRule.isEqual('MODIFY'),
+          dynamodb: { NewImage: { modelManage: { M: { source: { S: lambda.FilterRule.isEqual('model-manage') } } } } },
+        },
+      ]);
+    }
 
     // --------------------------------------------------------------------------------------------- events
     const rule = (id: string, ruleProps: events.RuleProps, fn: lambda.IFunction, maxEventAge: Duration, retryAttempts: number) => {
@@ -617,6 +700,18 @@ export class ModelOpSparkServerlessStack extends Stack {
       Duration.minutes(30),
       3,
     );
+    if (bridgeFunction) {
+      rule(
+        'BridgePollRule',
+        {
+          description: 'The bridge\'s poll of model-manage (detail-type Scheduled Event); it polls every ModelOpPollSeconds until its timeout.',
+          schedule: events.Schedule.rate(Duration.minutes(1)),
+        },
+        bridgeFunction,
+        Duration.seconds(60),
+        0,
+      );
+    }
 
     // ------------------------------------------------------------------------- dashboard, alarms, topic
     const operations = addOperations(this, {
@@ -625,13 +720,19 @@ export class ModelOpSparkServerlessStack extends Stack {
         SubmitFunction: submitFunction.functionName,
         MonitorFunction: monitorFunction.functionName,
         CleanupFunction: cleanupFunction.functionName,
+        ...(bridgeFunction ? { BridgeFunction: bridgeFunction.functionName } : {}),
       },
-      streamConsumers: { SubmitFunction: submitFunction.functionName, CleanupFunction: cleanupFunction.functionName },
+      streamConsumers: {
+        SubmitFunction: submitFunction.functionName,
+        CleanupFunction: cleanupFunction.functionName,
+        ...(bridgeFunction ? { BridgeFunction: bridgeFunction.functionName } : {}),
+      },
       failureQueues: {
         SubmitStreamFailureQueue: submitStreamFailureQueue.queueName,
         CleanupStreamFailureQueue: cleanupStreamFailureQueue.queueName,
         EventsDeadLetterQueue: eventsDeadLetterQueue.queueName,
         AsyncFailureQueue: asyncFailureQueue.queueName,
+        ...(bridgeStreamFailureQueue ? { BridgeStreamFailureQueue: bridgeStreamFailureQueue.queueName } : {}),
       },
     });
 
@@ -655,5 +756,9 @@ export class ModelOpSparkServerlessStack extends Stack {
     output('AsyncFailureQueueUrl', asyncFailureQueue.queueUrl, 'Events monitor and cleanup failed on after their retries.');
     output('OperationsDashboardName', operations.dashboardName, 'The CloudWatch dashboard of jobs, latency, cost and failures.');
     output('AlarmNotificationTopicArn', operations.topicArn, 'The SNS topic the alarms notify (created, or AlarmTopicArn).');
+    if (bridgeFunction) {
+      output('BridgeFunctionArn', bridgeFunction.functionArn, 'The bridge to ModelOp Center.');
+      output('BridgeStreamFailureQueueUrl', bridgeStreamFailureQueue!.queueUrl, 'Stream records the bridge gave up on.');
+    }
   }
 }

@@ -274,3 +274,62 @@ async fn watch_prints_transitions_and_exits_with_the_outcome_or_5_on_timeout() {
     assert_eq!(code(&text), 1);
     assert!(stdout(&text).contains("broke ended ERROR (MODEL_ERROR); exit 1"), "{}", stdout(&text));
 }
+
+#[tokio::test]
+async fn submit_dry_run_plans_offline_and_submit_writes_a_created_row() {
+    let env = TestEnv::new().await;
+    let dir = std::env::temp_dir().join(format!("cli-submit-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("job.json");
+    let mut job = created_job("planned", "MODEL_BATCH_JOB");
+    job["jobParameters"] = json!({"--conf modelop.serverless.job.max.attempts": "2"});
+    std::fs::write(&file, job.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+
+    // No AWS: an unreachable endpoint changes nothing.
+    let dry = cli_command(&env, &["submit", file, "--dry-run", "-o", "json"])
+        .env("STAGING_BUCKET", &env.bucket)
+        .env("EMR_RELEASE_VERSION", "emr-7.5.0")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(code(&dry), 0, "{}", String::from_utf8_lossy(&dry.stderr));
+    let plan: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(plan["launch"]["runControls"]["maxAttempts"], 2);
+    assert_eq!(plan["launch"]["stagingUri"], format!("s3://{}/modelop-spark-serverless/planned/", env.bucket));
+    assert!(plan["launch"]["policySize"].as_u64().unwrap() <= 2048 && plan["launch"]["scoped"] == true, "{plan}");
+    assert!(env.job("planned").await.is_none(), "a dry run writes nothing");
+
+    job["jobParameters"] = json!({"--conf modelop.serverless.job.max.attempts": "20"});
+    std::fs::write(dir.join("bad.json"), job.to_string()).unwrap();
+    let bad = cli(&env, &["submit", dir.join("bad.json").to_str().unwrap(), "--dry-run"]);
+    assert_eq!(code(&bad), 1);
+    assert!(stdout(&bad).contains("would end in ERROR: job planned: validate job: job parameter '--conf modelop.serverless.job.max.attempts'"), "{}", stdout(&bad));
+
+    let written = cli(&env, &["submit", file]);
+    assert_eq!((code(&written), stdout(&written)), (0, "planned\n".to_string()), "{}", String::from_utf8_lossy(&written.stderr));
+    assert_eq!(env.job("planned").await.unwrap()["jobStatus"], "CREATED");
+    assert_eq!(code(&cli(&env, &["submit", file])), 6, "an existing job is never overwritten");
+}
+
+#[tokio::test]
+async fn doctor_ui_and_completion() {
+    let env = TestEnv::new().await;
+    let doctor = cli(&env, &["doctor", "-o", "ndjson"]);
+    let checks: Vec<Value> = stdout(&doctor).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let verdict = |name: &str| checks.iter().find(|c| c["name"].as_str().is_some_and(|n| n.starts_with(name))).map(|c| c["verdict"].as_str().unwrap().to_string());
+    assert_eq!(verdict("table").as_deref(), Some("ok"), "{checks:?}");
+    assert_eq!(verdict("cancel").as_deref(), Some("ok"), "{checks:?}");
+    assert_eq!(code(&doctor), 0, "{checks:?}");
+    assert!(env.job("modelop-spark-doctor-probe").await.is_none(), "the probes write nothing");
+
+    let (app, run) = run_in(&env, "early", "SCHEDULED").await;
+    env.put_job(&job_row("early", "WAITING", json!({"emrApplicationId": app, "sparkApplicationId": run}))).await;
+    let ui = cli(&env, &["ui", "early"]);
+    assert_eq!(code(&ui), 6);
+    assert!(String::from_utf8_lossy(&ui.stderr).contains("is SCHEDULED: its Spark UI opens once it is RUNNING"), "{}", String::from_utf8_lossy(&ui.stderr));
+
+    let completion = cli(&env, &["completion", "bash"]);
+    assert_eq!(code(&completion), 0);
+    assert!(stdout(&completion).contains("modelop-spark"));
+}

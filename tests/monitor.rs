@@ -305,6 +305,43 @@ async fn an_event_before_the_run_id_is_recorded_finds_the_job_through_the_run() 
     assert_eq!(env.job(&id).await.unwrap()["jobStatus"], "COMPLETE");
 }
 
+fn retry_event(app: &str, run: &str, new_attempt: i64) -> Value {
+    let mut retry = state_change_event(app, run, None, "RUNNING");
+    retry["detail-type"] = json!("EMR Serverless Job Run Retry");
+    retry["detail"].as_object_mut().unwrap().remove("state");
+    retry["detail"]["previousAttempt"] = json!(new_attempt - 1);
+    retry["detail"]["previousAttemptState"] = json!("FAILED");
+    retry["detail"]["newAttempt"] = json!(new_attempt);
+    retry
+}
+
+#[tokio::test]
+async fn a_retry_event_is_recorded_once_in_any_order_and_however_often_delivered() {
+    let env = TestEnv::new().await;
+    let id = uuid::Uuid::new_v4().to_string();
+    env.put_job(&created_job(&id, "MODEL_BATCH_JOB")).await;
+    // Submit has claimed the job and started the run, but not yet recorded it.
+    env.update_job(&id, "SET jobStatus = :w", json!({ ":w": "WAITING" })).await;
+    let (app, run) = env.start_run_directly(&env.app_name, &id).await;
+    let monitor = env.monitor_handler().await;
+
+    // Attempt 3's Retry arrives first, before submit recorded the run; then attempt 2's, twice.
+    let outcome = monitor.handle_event(&retry_event(&app, &run, 3)).await.unwrap();
+    assert_eq!(outcome, Outcome::RetryRecorded { job_id: id.clone() }, "not dropped as late");
+    assert_eq!(monitor.handle_event(&retry_event(&app, &run, 2)).await.unwrap(), Outcome::RetryRecorded { job_id: id.clone() });
+    let recorded = env.job(&id).await.unwrap();
+    for event in [retry_event(&app, &run, 2), retry_event(&app, &run, 3)] {
+        let again = monitor.handle_event(&event).await.unwrap();
+        assert!(matches!(&again, Outcome::Ignored { reason: IgnoredReason::Duplicate, .. }), "{again:?}");
+    }
+    assert_eq!(env.job(&id).await.unwrap(), recorded, "redeliveries change nothing");
+    assert_eq!((recorded["sparkApplicationId"].as_str(), recorded["emrApplicationId"].as_str()), (Some(run.as_str()), Some(app.as_str())));
+    let attempts: Vec<(i64, Option<&str>)> =
+        recorded["attempts"].as_array().unwrap().iter().map(|a| (a["attempt"].as_i64().unwrap(), a["state"].as_str())).collect();
+    assert_eq!(attempts, vec![(1, Some("FAILED")), (2, Some("FAILED")), (3, None)]);
+    assert_eq!(statuses(&recorded), pairs(&[("WAITING", "RETRY attempt 3"), ("WAITING", "RETRY attempt 2")]));
+}
+
 #[tokio::test]
 async fn runs_that_are_not_ours_deleted_rows_and_malformed_events_are_acknowledged() {
     let env = TestEnv::new().await;

@@ -28,8 +28,7 @@ use crate::outcome::cost::{JobCost, ResourceUsage};
 use crate::error::AwsError;
 use crate::job::record::JobStatus;
 use crate::outcome::job_run::{JobRunAttempt, JobRunInfo, LogTail};
-use crate::outcome::monitored_job::{MonitoredJob, StatusUpdate};
-use crate::outcome::run_outcome::AttemptRecord;
+use crate::outcome::monitored_job::{MonitoredJob, RetryUpdate, StatusUpdate};
 use crate::launch::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::launch::manifest::PySparkJobManifest;
 use crate::job::s3_uri::S3Uri;
@@ -61,9 +60,11 @@ pub trait MonitorStore: Send + Sync {
     /// Writes the update if its condition holds; false when the job had moved on (or is gone).
     async fn apply_status(&self, update: &StatusUpdate) -> Result<bool, AwsError>;
     /// Appends a retry to `statusHistory` of a job that is not final and sets its `attempts` to
-    /// `attempts` (the row's list merged with the event's); `status` is the job's status, kept in
-    /// the entry (a retry is another attempt of the same run, never a step back).
-    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, attempts: &[AttemptRecord], status: JobStatus, at: DateTime<Utc>) -> Result<bool, AwsError>;
+    /// the merged list, if the row is still as read: its status is `status`, its `attempts` are
+    /// `seen_attempts` and its run is this run or none yet (then it is filled in). False
+    /// otherwise: the caller reads the row again (a redelivered event then finds its attempts
+    /// there and writes nothing).
+    async fn record_retry(&self, update: &RetryUpdate) -> Result<bool, AwsError>;
     /// Jobs in `status` not updated since `before`, through the `byJobStatus` index.
     async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError>;
     /// Ends a WAITING job that has no run and no live submit lease in ERROR.

@@ -20,7 +20,7 @@ use shared::launch::staged_files::{output_locations, RESULTS_FOLDER};
 use shared::launch::plan::TAG_JOB_ID;
 use shared::outcome::failure::{ModelErrorRecord, MODEL_ERROR_FILE_NAME};
 use shared::outcome::job_run::{decide_status_change, driver_log_prefix, driver_log_streams, failure_message, statuses_before_or_at, EmrState, IgnoredReason, JobRunInfo, LogTail, Transition};
-use shared::outcome::monitored_job::{DriverLogs, FileOutputContent, MonitoredJob, OutputFile, StatusUpdate};
+use shared::outcome::monitored_job::{DriverLogs, FileOutputContent, MonitoredJob, OutputFile, RetryUpdate, StatusUpdate};
 use shared::outcome::run_outcome::{
     attempt_from_run, attempts_from_listing, attempts_from_retry, job_failure, merge_attempts, provenance_of, run_ending, timeout_message, MergeRule,
     RetryDetail, RunEnding,
@@ -596,26 +596,53 @@ impl MonitorHandler {
     }
 
     /// A Retry event: the failed attempt and the new one join the job's `attempts` (merged with
-    /// what the row has, so a redelivered event changes nothing) and `statusHistory`; the status
-    /// stays (a retry never moves a job back to WAITING).
+    /// what the row has) and `statusHistory`; the status stays (a retry never moves a job back to
+    /// WAITING). Idempotent and order-independent: an event whose attempts the row already has
+    /// changes nothing (`Duplicate`), the write holds only over the row as read (a concurrent
+    /// copy is refused, reads again and finds it recorded), and a Retry that arrives before
+    /// submit recorded the run is recorded like a state change (the run id filled in).
     async fn record_retry(&self, detail: &JobRunDetail, retry: &RetryDetail) -> Result<Outcome, MonitorError> {
-        let Some(job) = self.find_job(&detail.application_id, &detail.job_run_id, detail.job_run_name.as_deref()).await? else {
+        /// Reads of the row after a refused write (another writer got there in between).
+        const TRIES: usize = 3;
+        let Some(mut job) = self.find_job(&detail.application_id, &detail.job_run_id, detail.job_run_name.as_deref()).await? else {
             return Ok(Outcome::ignored(IgnoredReason::NotOurs, "not our job run"));
         };
-        let Some(status) = job.status() else {
-            return Ok(Outcome::ignored(IgnoredReason::NotOurs, "job status unreadable"));
-        };
-        let recorded = self
-            .store
-            .record_retry(job.id(), &detail.job_run_id, detail.attempt, &merge_attempts(&job.attempts, &attempts_from_retry(retry), MergeRule::FillGaps), status, Utc::now())
-            .await
-            .map_err(step_error(job.id(), Step::RecordRetry))?;
-        info!(job_id = %job.id(), job_run_id = %detail.job_run_id, attempt = ?detail.attempt, recorded, "job run retry");
-        Ok(if recorded {
-            Outcome::RetryRecorded { job_id: job.id().to_string() }
-        } else {
-            Outcome::ignored(IgnoredReason::Late, "retry of a finished job")
-        })
+        let incoming = attempts_from_retry(retry);
+        for tried in 1..=TRIES {
+            let Some(status) = job.status() else {
+                return Ok(Outcome::ignored(IgnoredReason::NotOurs, "job status unreadable"));
+            };
+            if status.is_terminal() {
+                return Ok(Outcome::ignored(IgnoredReason::Late, "retry of a finished job"));
+            }
+            let attempts = merge_attempts(&job.attempts, &incoming, MergeRule::FillGaps);
+            if attempts == job.attempts {
+                debug!(job_id = %job.id(), job_run_id = %detail.job_run_id, attempt = ?detail.attempt, "retry already recorded");
+                return Ok(Outcome::ignored(IgnoredReason::Duplicate, "retry already recorded"));
+            }
+            let update = RetryUpdate {
+                job_id: job.id().to_string(),
+                application_id: detail.application_id.clone(),
+                run_id: detail.job_run_id.clone(),
+                attempt: detail.attempt,
+                seen_attempts: job.attempts.clone(),
+                attempts,
+                status,
+                at: Utc::now(),
+            };
+            if self.store.record_retry(&update).await.map_err(step_error(job.id(), Step::RecordRetry))? {
+                info!(job_id = %job.id(), job_run_id = %detail.job_run_id, attempt = ?detail.attempt, "job run retry recorded");
+                return Ok(Outcome::RetryRecorded { job_id: job.id().to_string() });
+            }
+            debug!(job_id = %job.id(), tried, "the row changed since it was read; reading it again");
+            let reread = self.store.monitored_job(job.id()).await.map_err(step_error(job.id(), Step::ReadJob))?;
+            match reread.filter(|j| j.is_ours() && j.header.spark_application_id.as_deref().is_none_or(|id| id == detail.job_run_id)) {
+                Some(fresh) => job = fresh,
+                None => return Ok(Outcome::ignored(IgnoredReason::NotOurs, "the job is gone or has another run")),
+            }
+        }
+        warn!(job_id = %job.id(), job_run_id = %detail.job_run_id, "the row changed on every try (or its attempts are unreadable); retry left to the final state's ListJobRunAttempts");
+        Ok(Outcome::ignored(IgnoredReason::Late, "the row kept changing"))
     }
 
     /// The reconciliation sweep: WAITING/RUNNING jobs not updated for a while get their run's

@@ -11,10 +11,9 @@ use chrono::{DateTime, Utc};
 use super::{classify, AwsError, AwsErrorKind};
 use crate::job::record::{attr, epoch_millis, job_message, timestamp, JobHeader, Timestamp, JobStatus, MessageLevel, StatusChange, SPARK_SERVERLESS_RUNTIME};
 use crate::outcome::cost::{JobCost, ResourceUsage};
-use crate::outcome::monitored_job::{MonitoredJob, StatusUpdate};
+use crate::outcome::monitored_job::{MonitoredJob, RetryUpdate, StatusUpdate};
 use crate::launch::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::ports::{CleanupStore, JobStore, MonitorStore};
-use crate::outcome::run_outcome::AttemptRecord;
 use crate::launch::staging_folder::CleanupSnapshot;
 
 const SERVICE: &str = "DynamoDB";
@@ -393,17 +392,36 @@ impl MonitorStore for DynamoJobStore {
         self.updated(&update.job_id, Write::new("UpdateItem(apply status)", format!("SET {}", sets.join(", ")), condition, vals)).await
     }
 
-    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, attempts: &[AttemptRecord], status: JobStatus, at: DateTime<Utc>) -> Result<bool, AwsError> {
-        let state = match attempt {
+    async fn record_retry(&self, update: &RetryUpdate) -> Result<bool, AwsError> {
+        let state = match update.attempt {
             Some(n) => format!("RETRY attempt {n}"),
             None => "RETRY".to_string(),
         };
-        let mut vals = values([(":now", s(&timestamp(at))), (":run", s(run_id)), (":attempts", to_av(&attempts)?)]);
-        let live = in_list("live", &["CREATED", "WAITING", "RUNNING"], &mut vals);
-        vals.extend(history_values(status, Some(&state), at)?);
-        let condition = format!("attribute_exists(id) AND jobStatus IN {live} AND sparkApplicationId = :run");
-        let update = format!("SET updatedAt = :now, attempts = :attempts, {APPEND_HISTORY}");
-        self.updated(job_id, Write::new("UpdateItem(record retry)", update, condition, vals)).await
+        let mut vals = values([
+            (":now", s(&timestamp(update.at))),
+            (":run", s(&update.run_id)),
+            (":app", s(&update.application_id)),
+            (":status", s(update.status.as_str())),
+            (":attempts", to_av(&update.attempts)?),
+        ]);
+        vals.extend(history_values(update.status, Some(&state), update.at)?);
+        // The row as read: its attempts (EQ compares lists and maps whole), so a second copy of
+        // the event, read before the first was written, is refused and reads the row again.
+        let seen = if update.seen_attempts.is_empty() {
+            vals.insert(":zero".into(), n(0));
+            "(attribute_not_exists(attempts) OR size(attempts) = :zero)"
+        } else {
+            vals.insert(":seen".into(), to_av(&update.seen_attempts)?);
+            "attempts = :seen"
+        };
+        let condition = format!(
+            "attribute_exists(id) AND jobStatus = :status AND (attribute_not_exists(sparkApplicationId) OR sparkApplicationId = :run) AND {seen}"
+        );
+        let update_expression = format!(
+            "SET updatedAt = :now, attempts = :attempts, sparkApplicationId = if_not_exists(sparkApplicationId, :run), \
+             emrApplicationId = if_not_exists(emrApplicationId, :app), {APPEND_HISTORY}"
+        );
+        self.updated(&update.job_id, Write::new("UpdateItem(record retry)", update_expression, condition, vals)).await
     }
 
     async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {

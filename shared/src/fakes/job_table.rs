@@ -11,8 +11,7 @@ use serde_json::{json, Value};
 use crate::error::{AwsError, AwsErrorKind};
 use crate::job::record::{epoch_millis, job_message, timestamp, JobHeader, JobStatus, MessageLevel, StatusChange, Timestamp};
 use crate::outcome::cost::{JobCost, ResourceUsage};
-use crate::outcome::monitored_job::{MonitoredJob, StatusUpdate};
-use crate::outcome::run_outcome::AttemptRecord;
+use crate::outcome::monitored_job::{MonitoredJob, RetryUpdate, StatusUpdate};
 use crate::launch::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::ports::*;
 use crate::launch::staging_folder::CleanupSnapshot;
@@ -294,16 +293,27 @@ impl MonitorStore for FakeJobTable {
         }))
     }
 
-    async fn record_retry(&self, job_id: &str, run_id: &str, attempt: Option<i64>, attempts: &[AttemptRecord], status: JobStatus, at: DateTime<Utc>) -> Result<bool, AwsError> {
-        self.recorder.call("record_retry", &[job_id, run_id])?;
-        let state = attempt.map_or_else(|| "RETRY".to_string(), |n| format!("RETRY attempt {n}"));
+    async fn record_retry(&self, update: &RetryUpdate) -> Result<bool, AwsError> {
+        self.recorder.call("record_retry", &[&update.job_id, &update.run_id])?;
+        let state = update.attempt.map_or_else(|| "RETRY".to_string(), |n| format!("RETRY attempt {n}"));
+        let seen = serde_json::to_value(&update.seen_attempts).unwrap();
         Ok(self.update(
-            job_id,
-            |row| matches!(status_of(row), Some("CREATED" | "WAITING" | "RUNNING")) && text(row, "sparkApplicationId") == Some(run_id),
+            &update.job_id,
             |row| {
-                row["updatedAt"] = json!(timestamp(at));
-                row["attempts"] = serde_json::to_value(attempts).unwrap();
-                append(row, "statusHistory", [history(status, Some(&state), at)]);
+                let attempts = row.get("attempts").filter(|a| !a.is_null());
+                let as_read = match attempts {
+                    None => update.seen_attempts.is_empty(),
+                    Some(list) => *list == seen || (update.seen_attempts.is_empty() && list.as_array().is_some_and(Vec::is_empty)),
+                };
+                status_of(row) == Some(update.status.as_str()) && text(row, "sparkApplicationId").is_none_or(|r| r == update.run_id) && as_read
+            },
+            |row| {
+                let fields = row.as_object_mut().unwrap();
+                fields.insert("updatedAt".into(), json!(timestamp(update.at)));
+                fields.insert("attempts".into(), serde_json::to_value(&update.attempts).unwrap());
+                fields.entry("sparkApplicationId").or_insert(json!(update.run_id));
+                fields.entry("emrApplicationId").or_insert(json!(update.application_id));
+                append(row, "statusHistory", [history(update.status, Some(&state), update.at)]);
             },
         ))
     }

@@ -144,6 +144,26 @@ pub struct StatusUpdate {
     pub provenance: Option<Provenance>,
 }
 
+/// What a Job Run Retry event writes: the merged `attempts` and one `statusHistory` entry
+/// (`RETRY attempt <n>`), only over the row as it was read (`seen_attempts`, `status`), so a
+/// redelivered or concurrent copy of the event is refused instead of recorded twice. A retry of a
+/// run submit has not recorded yet fills in the run id, as a state change does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryUpdate {
+    pub job_id: String,
+    pub application_id: String,
+    pub run_id: String,
+    /// The new attempt's number (`newAttempt`), named in the history entry.
+    pub attempt: Option<i64>,
+    /// The row's `attempts` as read: the write's condition (none: the row had none).
+    pub seen_attempts: Vec<AttemptRecord>,
+    /// `seen_attempts` merged with the event's attempts.
+    pub attempts: Vec<AttemptRecord>,
+    /// The job's status as read, kept (a retry never moves a job back); the write's condition.
+    pub status: JobStatus,
+    pub at: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

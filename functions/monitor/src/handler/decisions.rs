@@ -8,6 +8,7 @@ use shared::fakes::recorder::transient;
 use shared::fakes::{settings, FakeAws};
 use shared::job::record::{Asset, Timestamp};
 use shared::outcome::job_run::{JobRunAttempt, JobRunInfo};
+use shared::outcome::run_outcome::AttemptRecord;
 
 use super::*;
 
@@ -187,6 +188,69 @@ async fn a_retry_is_recorded_in_the_history_and_keeps_the_status() {
     let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("RUNNING"), Some("RUNNING")));
     assert_eq!((last_history(&row)["status"].as_str(), last_history(&row)["emrState"].as_str()), (Some("RUNNING"), Some("RETRY attempt 2")));
+}
+
+fn retry_entries(row: &Value) -> usize {
+    row["statusHistory"].as_array().map_or(0, |h| h.iter().filter(|e| e["emrState"].as_str().is_some_and(|s| s.starts_with("RETRY"))).count())
+}
+
+#[tokio::test]
+async fn a_redelivered_retry_changes_nothing() {
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    assert_eq!(world.handler.handle_event(&event(JOB_RUN_RETRY)).await.unwrap(), Outcome::RetryRecorded { job_id: JOB.into() });
+    let once = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!(retry_entries(&once), 1);
+    let again = world.handler.handle_event(&event(JOB_RUN_RETRY)).await.unwrap();
+    assert!(matches!(&again, Outcome::Ignored { reason: IgnoredReason::Duplicate, .. }), "{again:?}");
+    assert_eq!(world.aws.jobs.row(JOB).unwrap(), once, "the row is as the first delivery left it");
+}
+
+#[tokio::test]
+async fn a_retry_before_submit_recorded_the_run_is_recorded_and_the_launch_record_follows() {
+    let world = world();
+    // Claimed, the run started, but submit has not recorded it yet: no run id on the row.
+    let mut claimed = launched_row("WAITING", "SUBMITTED");
+    for field in ["sparkApplicationId", "emrApplicationId", "emrState", "stagingUri"] {
+        claimed.as_object_mut().unwrap().remove(field);
+    }
+    world.aws.jobs.put(claimed);
+    let outcome = world.handler.handle_event(&event(JOB_RUN_RETRY)).await.unwrap();
+    assert_eq!(outcome, Outcome::RetryRecorded { job_id: JOB.into() }, "found through GetJobRun's name, not dropped as late");
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!((row["jobStatus"].as_str(), row["sparkApplicationId"].as_str(), row["emrApplicationId"].as_str()), (Some("WAITING"), Some(RUN), Some(APP)));
+    assert_eq!(row["attempts"].as_array().map(|a| a.iter().map(|e| e["attempt"].as_i64().unwrap()).collect::<Vec<_>>()), Some(vec![1, 2]));
+    assert_eq!((last_history(&row)["status"].as_str(), last_history(&row)["emrState"].as_str()), (Some("WAITING"), Some("RETRY attempt 2")));
+    // The same event again, now found by the run id: still nothing new.
+    let again = world.handler.handle_event(&event(JOB_RUN_RETRY)).await.unwrap();
+    assert!(matches!(&again, Outcome::Ignored { reason: IgnoredReason::Duplicate, .. }), "{again:?}");
+    assert_eq!(retry_entries(&world.aws.jobs.row(JOB).unwrap()), 1);
+}
+
+#[tokio::test]
+async fn a_retry_write_over_attempts_that_changed_meanwhile_is_refused() {
+    // Two deliveries of the same event read the row at once: the second's write names attempts
+    // the row no longer has, so it is refused and the handler reads again (and finds it recorded).
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    let retry: RetryDetail = serde_json::from_value(event(JOB_RUN_RETRY)["detail"].clone()).unwrap();
+    let attempts = merge_attempts(&[], &attempts_from_retry(&retry), MergeRule::FillGaps);
+    let store = &world.aws.jobs;
+    let write = |seen: &[AttemptRecord], status: JobStatus, run: &str| RetryUpdate {
+        job_id: JOB.into(),
+        application_id: APP.into(),
+        run_id: run.into(),
+        attempt: Some(2),
+        seen_attempts: seen.to_vec(),
+        attempts: attempts.clone(),
+        status,
+        at: Utc::now(),
+    };
+    assert!(store.record_retry(&write(&[], JobStatus::Running, RUN)).await.unwrap());
+    assert!(!store.record_retry(&write(&[], JobStatus::Running, RUN)).await.unwrap(), "the row's attempts are no longer the ones read");
+    assert!(!store.record_retry(&write(&attempts, JobStatus::Waiting, RUN)).await.unwrap(), "the status is no longer the one read");
+    assert!(!store.record_retry(&write(&attempts, JobStatus::Running, "another-run")).await.unwrap(), "another run's retry");
+    assert_eq!(retry_entries(&store.row(JOB).unwrap()), 1);
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! The operator CLI, `modelop-spark`, as a user runs it: the compiled binary (build it first:
-//! `cargo build -p modelop-spark`) against moto and the EMR Serverless emulator of the harness,
+//! The operator CLI, `modelop-spark`, as a user runs it: the compiled binary (cargo builds it for
+//! these tests) against moto and the EMR Serverless emulator of the harness,
 //! on rows written as the functions write them. Each test checks what a user sees (stdout, the
 //! exit code) and what the CLI changed (the row, the request EMR got).
 
@@ -12,9 +12,7 @@ use integration_tests::*;
 
 /// The CLI run against this test's table, with the emulators' endpoints, no colour.
 fn cli_command(env: &TestEnv, args: &[&str]) -> Command {
-    let binary = function_binary("modelop-spark");
-    assert!(binary.exists(), "{} is not built: cargo build -p modelop-spark", binary.display());
-    let mut command = Command::new(binary);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_modelop-spark"));
     command.args(args).envs(emulator_env(&env.endpoint)).env("JOBS_TABLE", &env.table).env("NO_COLOR", "1").env_remove("EMR_LOG_GROUP");
     command
 }

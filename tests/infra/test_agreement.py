@@ -798,6 +798,11 @@ METRICS = {
     "SweepRepairs": ("monitor", [()]),
     "StaleJobs": ("monitor", [()]),
     **{n: ("cleanup", [()]) for n in ("FoldersCleaned", "ObjectsDeleted", "CancelsSent", "OrphanFolders", "CleanupRefusals")},
+    **{n: ("bridge", [()]) for n in ("JobsBridged", "ClaimsRecovered", "ClaimsLost", "JobsRefused", "RowsCancelled", "BridgeFailures",
+                                     "AuthFailures")},
+    "WriteBacks": ("bridge", [(), ("Outcome",)]),
+    "WriteBackFailures": ("bridge", [(), ("Outcome",)]),
+    "ModelManageErrors": ("bridge", [(), ("Status",)]),
 }
 SEARCH = re.compile(r"""SEARCH\('\{([^}]*)\} MetricName="(\w+)" Function="(\w+)"', '(\w+)', (\d+)\)""")
 
@@ -953,8 +958,8 @@ def test_alarms_notify_the_created_topic_or_the_given_one(kind, sam_transformed)
     assert emailed["subscriptions"] == {"AlarmEmailSubscription": {
         "TopicArn": "${AlarmTopic}", "Protocol": "email", "Endpoint": SCENARIOS["function-roles-with-buckets"]["AlarmEmail"]}}
     for v, actions in ((created, ["${AlarmTopic}"]), (given, [topic]), (emailed, ["${AlarmTopic}"])):
-        # Three more with the bridge: its failure queue, its iterator age, its errors.
-        assert len(v["alarms"]) == 12 + (3 if BRIDGE in v["functions"] else 0)
+        # Five more with the bridge: its failure queue, iterator age and errors, auth failures and write-back failures.
+        assert len(v["alarms"]) == 12 + (5 if BRIDGE in v["functions"] else 0)
         for name, alarm in v["alarms"].items():
             assert alarm["AlarmActions"] == actions, name
             assert f'"Alarms", {name}.' in alarm["AlarmDescription"]
@@ -1038,7 +1043,17 @@ def test_the_bridge_is_deployed_only_with_a_gateway_url(kind, scenario, sam_tran
         return
     assert names == {"BridgeFunction", "BridgeFunctionJobsStream", "BridgePollRule", "BridgeRole", "BridgeStreamFailureQueue",
                      "BridgeLogGroup", "BridgeStreamFailureQueueAlarm", "BridgeFunctionIteratorAgeAlarm",
-                     "BridgeFunctionErrorsAlarm", "BridgeFunctionArn", "BridgeStreamFailureQueueUrl"}
+                     "BridgeFunctionErrorsAlarm", "BridgeAuthFailuresAlarm", "BridgeWriteBackFailuresAlarm",
+                     "BridgeFunctionArn", "BridgeStreamFailureQueueUrl"}
+    # The issue's alarms: any auth failure; write-backs failing for 15 minutes (each is retried until then).
+    auth, write_back = v["alarms"]["BridgeAuthFailuresAlarm"], v["alarms"]["BridgeWriteBackFailuresAlarm"]
+    assert alarm_metrics(auth) == [(NAMESPACE, "AuthFailures", {"Function": "bridge"})]
+    assert alarm_metrics(write_back) == [(NAMESPACE, "WriteBackFailures", {"Function": "bridge"})]
+    assert (auth["Statistic"], auth["ComparisonOperator"], auth["Threshold"], auth["EvaluationPeriods"]) == ("Sum", "GreaterThanThreshold", "0", "1")
+    assert (write_back["Period"], write_back["EvaluationPeriods"], write_back["DatapointsToAlarm"]) == ("300", "3", "3")
+    dashboard = json.dumps(v["dashboards"])
+    assert all(f'"{name}"' in dashboard for name, (function, _) in METRICS.items() if function == "bridge" and name != "ModelManageErrors")
+    assert 'MetricName=\\"ModelManageErrors\\" Function=\\"bridge\\"' in dashboard
     values = SCENARIOS[scenario]
     environment = v["functions"][BRIDGE]["Environment"]
     for parameter, (variable, default) in BRIDGE_SETTINGS.items():

@@ -20,7 +20,7 @@ new ModelOpSparkServerlessStack(app, stackName, {
   config: readConfig(app.node),
   description:
     'ModelOp Center Spark serverless runtime on AWS Lambda: submit, monitor and cleanup of EMR Serverless job runs ' +
-    '(CDK app, infra/cdk).',
+    '(CDK app, infra/cdk); with modelOpGatewayUrl, the bridge to ModelOp Center\'s model-manage.',
 });
 
 // Every AwsSolutions finding fails the synth (errors) or the check (tests/infra/check.sh reads the NagReport CSV);

@@ -14,6 +14,8 @@ export interface OperationsProps {
   readonly streamConsumers: Record<string, string>;
   /** Logical id -> queue name (a GetAtt), for every queue where failures are kept. */
   readonly failureQueues: Record<string, string>;
+  /** Whether the bridge to ModelOp Center is deployed: its metric alarms and dashboard widgets. */
+  readonly bridge: boolean;
 }
 
 type Dimensions = Record<string, string>;
@@ -157,6 +159,17 @@ export function addOperations(stack: Stack, props: OperationsProps): { dashboard
     alarm(`${fn}ErrorsAlarm`, `${fn} failed an invocation (Lambda Errors).`,
       anyIn('AWS/Lambda', 'Errors', 'FunctionName', functionName, 'Sum'));
   }
+  if (props.bridge) {
+    alarm('BridgeAuthFailuresAlarm',
+      'The bridge could not authenticate to ModelOp Center (token refused or unreachable, or a new token refused).',
+      anyIn(METRIC_NAMESPACE, 'AuthFailures', 'Function', 'bridge', 'Sum'));
+    // A failed write-back is retried; one that fails in three five-minute periods in a row is model-manage down.
+    alarm('BridgeWriteBackFailuresAlarm', 'Write-backs to model-manage kept failing for 15 minutes (each is retried).', {
+      ...anyIn(METRIC_NAMESPACE, 'WriteBackFailures', 'Function', 'bridge', 'Sum'),
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+    });
+  }
   alarm('SweepRepairsAlarm', 'The monitor\'s sweep had to repair a job: EMR Serverless events are being lost.',
     anyIn(METRIC_NAMESPACE, 'SweepRepairs', 'Function', 'monitor', 'Sum'));
   const finished = (id: string, dimensions: Dimensions, stat: string): cloudwatch.CfnAlarm.MetricDataQueryProperty => ({
@@ -240,6 +253,13 @@ export function addOperations(stack: Stack, props: OperationsProps): { dashboard
       ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', name, { stat: 'Maximum', label: queue }])],
     ['Function errors', lambdaLines('Errors', props.functions, 'Sum')],
     ['Function duration (ms, p99)', lambdaLines('Duration', props.functions, 'p99')],
+    ...(props.bridge
+      ? ([
+          ['ModelOp Center bridge', ['JobsBridged', 'ClaimsLost', 'ClaimsRecovered', 'JobsRefused', 'RowsCancelled', 'BridgeFailures',
+            'WriteBacks', 'WriteBackFailures', 'AuthFailures'].map((name) => own(name, 'bridge', {}, { stat: 'Sum', label: name }))],
+          ['model-manage errors by HTTP status', [search('modelManageErrors', 'ModelManageErrors', 'bridge', ['Status'], 'Sum', 300)]],
+        ] as [string, unknown[], Record<string, unknown>?][])
+      : []),
   ];
   const body = {
     widgets: widgets.map(([title, metrics, extra], i) => ({

@@ -716,6 +716,7 @@ export class ModelOpSparkServerlessStack extends Stack {
     // ------------------------------------------------------------------------- dashboard, alarms, topic
     const operations = addOperations(this, {
       config: cfg,
+      bridge: bridgeEnabled,
       functions: {
         SubmitFunction: submitFunction.functionName,
         MonitorFunction: monitorFunction.functionName,

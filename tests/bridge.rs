@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use bridge::handler::{Invocation, PollReport};
 use bridge::BridgeHandler;
 use chrono::Utc;
-use integration_tests::{created_job, repo_root, sdk_config, unique_suffix, venv_python, TestEnv};
+use integration_tests::{
+    assert_graceful_shutdown, created_job, dimension_sets, function_binary, invoke_binary_with, metric_declaration, metric_lines, repo_root, sdk_config,
+    unique_suffix, venv_python, TestEnv,
+};
 use serde_json::{json, Value};
 use shared::config::Settings;
 use shared::model_manage::client::{http_client, ModelManageClient};
@@ -570,4 +573,42 @@ async fn an_oversized_or_malformed_document_ends_in_error_in_model_manage_with_t
     let next = poll_once(&w.bridge).await;
     assert!(next.refused.is_empty() && next.bridged.is_empty(), "{next:?}");
     assert!(w.mm.requests().await.iter().all(|r| r["method"] == "GET"));
+}
+
+#[tokio::test]
+async fn the_binary_polls_writes_back_and_publishes_its_metrics() {
+    let w = World::new(&[]).await;
+    let running = bridged_job(&w).await;
+    run_starts(&w, &running).await;
+    let stream = w.stream_batch().await;
+    let created = w.add_created_job().await;
+    // One 503 on the finder, which the client tries again: counted, not failed.
+    w.mm.fault(json!({"kind": "status", "status": 503, "method": "GET", "path": "/jobs/search/", "count": 1})).await;
+    let folder = std::env::temp_dir().join(format!("bridge-events-{}", unique_suffix()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let events = [("scheduled.json", json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})), ("stream.json", stream)]
+        .map(|(name, event)| {
+            let path = folder.join(name);
+            std::fs::write(&path, event.to_string()).unwrap();
+            path
+        });
+    let mut env = w.env.function_env();
+    env.extend(w.settings.iter().cloned());
+    // A 3 s deadline: one poll (the loop stops 5 s before it).
+    let report = invoke_binary_with(&function_binary("bridge"), &events, &env, &["--timeout-seconds", "3"]);
+    let _ = std::fs::remove_dir_all(&folder);
+
+    assert_eq!(w.row(&created).await.expect("bridged by the binary")["jobStatus"], "CREATED", "{:#}", report["binaryStderr"]);
+    assert_eq!(w.mm.job(&running).await.unwrap()["jobStatus"], "RUNNING");
+    let polled = metric_lines(&report, "JobsBridged");
+    assert_eq!(polled.len(), 1, "{report:#}");
+    assert_eq!((polled[0]["JobsBridged"].as_u64(), polled[0]["Function"].as_str()), (Some(1), Some("bridge")));
+    assert_eq!(metric_declaration(polled[0], "JobsBridged").unwrap().2, dimension_sets(&[&["Function"]]));
+    let errors = metric_lines(&report, "ModelManageErrors");
+    assert_eq!(errors.iter().map(|l| l["Status"].as_str().unwrap()).collect::<Vec<_>>(), ["503"]);
+    assert_eq!(metric_declaration(errors[0], "ModelManageErrors").unwrap().2, dimension_sets(&[&["Function"], &["Function", "Status"]]));
+    let written = metric_lines(&report, "WriteBacks");
+    assert_eq!(written.iter().map(|l| l["Outcome"].as_str().unwrap()).collect::<Vec<_>>(), ["Written"]);
+    assert!(metric_lines(&report, "AuthFailures").is_empty());
+    assert_graceful_shutdown(&report);
 }

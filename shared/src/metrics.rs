@@ -5,7 +5,7 @@
 //! Shutdown phase [`at_shutdown`] detaches the sink and flushes stdout.
 //!
 //! Namespace [`NAMESPACE`]; every metric carries the dimension `Function` (`submit`, `monitor`,
-//! `cleanup`), and only low-cardinality ones besides (job type, status, failure class, step,
+//! `cleanup`, `bridge`), and only low-cardinality ones besides (job type, status, failure class, step,
 //! reason). The job id is a property (`JobId`) of the line, never a dimension, so a metric point
 //! leads to its job in CloudWatch Logs Insights. Each entry below lists its dimension sets
 //! (`Function` is joined to each); the names are what `infra/` graphs and alarms on.
@@ -24,6 +24,10 @@
 //! | [`EventIgnored`] | `EventsIgnored` (Count) | `[Reason]` |
 //! | [`SweepDone`] | `SweepRepairs`, `StaleJobs` (Count) | `[]` |
 //! | [`CleanupDone`] | `FoldersCleaned`, `ObjectsDeleted`, `CancelsSent`, `OrphanFolders`, `CleanupRefusals` (Count) | `[]` |
+//! | [`BridgePollDone`] | `JobsBridged`, `ClaimsRecovered`, `ClaimsLost`, `JobsRefused`, `RowsCancelled`, `BridgeFailures` (Count) | `[]` |
+//! | [`WrittenBack`] | `WriteBacks`, `WriteBackFailures` (Count) | `[]`, `[Outcome]` |
+//! | [`ModelManageError`] | `ModelManageErrors` (Count) | `[]`, `[Status]` |
+//! | [`AuthFailed`] | `AuthFailures` (Count) | `[]` |
 
 use metrique::emf::Emf;
 use metrique::unit_of_work::metrics;
@@ -42,6 +46,7 @@ pub enum Function {
     Submit,
     Monitor,
     Cleanup,
+    Bridge,
 }
 
 #[derive(Entry)]
@@ -271,4 +276,79 @@ pub struct CleanupDone {
 /// sweep) and `CleanupRefusals` (a folder outside the job's prefix, never deleted).
 pub fn cleanup_done(done: CleanupDone) {
     emit!(done);
+}
+
+/// What one scheduled invocation of the bridge did (`functions/bridge`).
+#[metrics(rename_all = "PascalCase")]
+#[derive(Default)]
+pub struct BridgePollDone {
+    /// CREATED jobs claimed in model-manage and written as rows.
+    #[metrics(unit = Count)]
+    pub jobs_bridged: u64,
+    /// Own claims whose row was missing, finished.
+    #[metrics(unit = Count)]
+    pub claims_recovered: u64,
+    /// Claims another runtime or poller won (412/409).
+    #[metrics(unit = Count)]
+    pub claims_lost: u64,
+    /// Jobs ended in ERROR in model-manage (too large, not a job).
+    #[metrics(unit = Count)]
+    pub jobs_refused: u64,
+    /// Rows cancelled because ModelOp cancelled or deleted their job.
+    #[metrics(unit = Count)]
+    pub rows_cancelled: u64,
+    /// Steps that failed (left for the next poll).
+    #[metrics(unit = Count)]
+    pub bridge_failures: u64,
+}
+
+/// `JobsBridged`, `ClaimsRecovered`, `ClaimsLost`, `JobsRefused`, `RowsCancelled`, `BridgeFailures`.
+pub fn bridge_poll_done(done: BridgePollDone) {
+    emit!(done);
+}
+
+#[metrics(emf::dimension_sets = [[], ["Outcome"]], rename_all = "PascalCase")]
+struct WrittenBack {
+    job_id: String,
+    outcome: &'static str,
+    #[metrics(unit = Count)]
+    write_backs: u64,
+    #[metrics(unit = Count)]
+    write_back_failures: u64,
+}
+
+/// One bridged row's write-back to model-manage: `outcome` `Written`, `Unchanged` (a
+/// redelivery), `RowCancelled` (ModelOp cancelled or deleted the job) or `Failed` (the record is
+/// retried): `WriteBacks` 1, or `WriteBackFailures` 1 when it failed.
+pub fn written_back(job_id: &str, outcome: &'static str) {
+    let failed = outcome == "Failed";
+    emit!(WrittenBack { job_id: job_id.to_string(), outcome, write_backs: u64::from(!failed), write_back_failures: u64::from(failed) });
+}
+
+#[metrics(emf::dimension_sets = [[], ["Status"]], rename_all = "PascalCase")]
+struct ModelManageError {
+    operation: &'static str,
+    status: String,
+    #[metrics(unit = Count)]
+    model_manage_errors: u64,
+}
+
+/// `ModelManageErrors` 1: a model-manage request answered an error status (`status` its HTTP
+/// status, such as `503`) or none (`connection`), retried or not. 404, 409 and 412 are answers
+/// the bridge expects (a deleted job, a lost claim) and are not counted.
+pub fn model_manage_error(operation: &'static str, status: String) {
+    emit!(ModelManageError { operation, status, model_manage_errors: 1 });
+}
+
+#[metrics(rename_all = "PascalCase")]
+struct AuthFailed {
+    reason: String,
+    #[metrics(unit = Count)]
+    auth_failures: u64,
+}
+
+/// `AuthFailures` 1: the token endpoint refused or failed to give a token, or model-manage refused
+/// a freshly obtained one (401 twice).
+pub fn auth_failed(reason: &str) {
+    emit!(AuthFailed { reason: reason.to_string(), auth_failures: 1 });
 }

@@ -133,6 +133,17 @@ pub enum WriteBack {
     RowCancelled(RemoteChange, bool),
 }
 
+impl WriteBack {
+    /// Its `Outcome` dimension in `WriteBacks`.
+    pub fn metric_name(&self) -> &'static str {
+        match self {
+            WriteBack::Written(_) => "Written",
+            WriteBack::Unchanged => "Unchanged",
+            WriteBack::RowCancelled(..) => "RowCancelled",
+        }
+    }
+}
+
 /// The function's logic over its ports.
 pub struct BridgeHandler {
     config: BridgeConfig,
@@ -184,6 +195,14 @@ impl BridgeHandler {
             }
             tokio::time::sleep((next - Utc::now()).to_std().unwrap_or_default()).await;
         }
+        shared::metrics::bridge_poll_done(shared::metrics::BridgePollDone {
+            jobs_bridged: report.bridged.len() as u64,
+            claims_recovered: report.recovered.len() as u64,
+            claims_lost: report.lost.len() as u64,
+            jobs_refused: report.refused.len() as u64,
+            rows_cancelled: report.cancelled.len() as u64,
+            bridge_failures: report.failed.len() as u64 + u64::from(last_error.is_some()),
+        });
         info!(polls = report.polls, bridged = report.bridged.len(), recovered = report.recovered.len(), lost = report.lost.len(),
               refused = report.refused.len(), cancelled = report.cancelled.len(), failed = report.failed.len(), "bridge polls done");
         match last_error {
@@ -402,10 +421,12 @@ impl BridgeHandler {
                 match self.write_back(&row).await {
                     Ok(outcome) => {
                         info!(job_id = %id, outcome = ?outcome, "written back");
+                        shared::metrics::written_back(&id, outcome.metric_name());
                         None
                     }
                     Err(err) => {
                         warn!(job_id = %id, step = %err.step, error = %err, retried = err.is_retryable(), "write-back failed");
+                        shared::metrics::written_back(&id, "Failed");
                         err.is_retryable().then_some(sequence)
                     }
                 }

@@ -89,6 +89,14 @@ impl ModelManageClient {
                 }
                 Err(e) => Err(transport_message(&e)),
             };
+            match &outcome {
+                Ok(answer) if counts_as_error(answer.status) => crate::metrics::model_manage_error(operation, answer.status.as_u16().to_string()),
+                Ok(_) => {}
+                Err(_) => crate::metrics::model_manage_error(operation, "connection".into()),
+            }
+            if matches!(&outcome, Ok(answer) if answer.status == StatusCode::UNAUTHORIZED && refreshed) {
+                crate::metrics::auth_failed("model-manage refused a new token");
+            }
             let retry_after = match outcome {
                 Ok(answer) if answer.status == StatusCode::UNAUTHORIZED && !refreshed => {
                     tracing::warn!(operation, "model-manage answered 401; asking for a new token");
@@ -114,6 +122,12 @@ impl ModelManageClient {
         }
         serde_json::from_slice(&answer.body).map_err(|e| AwsError::new(SERVICE, operation, AwsErrorKind::Permanent, format!("the answer is not JSON: {e}")))
     }
+}
+
+/// Whether an answer counts in `ModelManageErrors`: every error status but the ones the bridge
+/// expects (404 a deleted job, 409/412 a lost race).
+fn counts_as_error(status: StatusCode) -> bool {
+    (status.is_client_error() || status.is_server_error()) && !matches!(status.as_u16(), 404 | 409 | 412)
 }
 
 fn is_transient(status: StatusCode) -> bool {

@@ -63,7 +63,7 @@ impl TokenSource {
             let client = client.clone();
             async move { send(&client, request).await }
         };
-        let answer = request.request_async(&http).await.map_err(token_error)?;
+        let answer = request.request_async(&http).await.map_err(token_error).inspect_err(|e| crate::metrics::auth_failed(e.code.as_deref().unwrap_or("token endpoint unreachable or not OAuth2")))?;
         let lifetime = answer.expires_in().unwrap_or(DEFAULT_LIFETIME);
         let token = answer.access_token().secret().clone();
         *cached = Some(Cached { token: token.clone(), renew_at: Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN.min(lifetime / 2)) });

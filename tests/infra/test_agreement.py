@@ -589,7 +589,7 @@ def test_stream_filters_deliver_the_records_the_handlers_act_on(kind, sam_transf
 
 
 def bridged(record: dict) -> dict:
-    """The record with the mark of a row bridged from model-manage (shared/src/modelop/job_mapping.rs) on its images."""
+    """The record with the mark of a row bridged from model-manage (shared/src/bridge/job_mapping.rs) on its images."""
     record = json.loads(json.dumps(record))
     mark = {"M": {"source": {"S": "model-manage"}, "version": {"N": "1"}, "claimedAt": {"S": "2026-01-01T00:00:00Z"},
                   "claimant": {"S": "spark-serverless-runtime"}}}

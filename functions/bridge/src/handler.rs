@@ -22,11 +22,11 @@ use tracing::{debug, info, warn};
 use shared::config::BridgeConfig;
 use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
 use shared::job::record::JobStatus;
-use shared::modelop::claim::{claim_patch, claimant, decide_claim, error_patch, if_match, ClaimDecision};
-use shared::modelop::hal::{choose_finder, page_to_read, FinderQuery};
-use shared::modelop::job_mapping::{bridged_row, is_candidate, BridgeMark};
-use shared::modelop::ports::{BridgeTable, ModelManage, PatchOutcome};
-use shared::modelop::write_back::{remote_change, write_back_patch, BridgedRow, RemoteChange};
+use shared::bridge::claim::{claim_patch, claimant, decide_claim, error_patch, if_match, ClaimDecision};
+use shared::bridge::hal::{choose_finder, page_to_read, FinderQuery};
+use shared::bridge::job_mapping::{bridged_row, is_candidate, BridgeMark};
+use shared::bridge::ports::{BridgeTable, ModelManage, PatchOutcome};
+use shared::bridge::write_back::{remote_change, write_back_patch, BridgedRow, RemoteChange};
 use shared::stream::{decode_record, earliest_sequence_number};
 
 /// Jobs asked for per page (Spring Data REST's default maximum is 1,000).

@@ -48,7 +48,7 @@ pub struct BridgeMark {
     /// The job's `version` in model-manage after the claim (`None` when model-manage gave none).
     pub version: Option<i64>,
     pub claimed_at: DateTime<Utc>,
-    /// Who claimed it ([`crate::modelop::claim::claimant`]).
+    /// Who claimed it ([`crate::bridge::claim::claimant`]).
     pub claimant: String,
 }
 

@@ -17,8 +17,8 @@ use super::token::{transport_message, TokenSource};
 use super::SERVICE;
 use crate::error::{AwsError, AwsErrorKind};
 use crate::job::record::JobStatus;
-use crate::modelop::hal::{parse_finders, parse_page, Finder, FinderQuery, JobPage};
-use crate::modelop::ports::{ModelManage, PatchOutcome, RemoteJob};
+use crate::bridge::hal::{parse_finders, parse_page, Finder, FinderQuery, JobPage};
+use crate::bridge::ports::{ModelManage, PatchOutcome, RemoteJob};
 
 /// Tries of one request when model-manage is down or slow (the stream's own retries and the
 /// next poll come after these).

@@ -1,7 +1,7 @@
-//! The bridge's adapters, one per counterpart, implementing [`crate::modelop::ports`]:
+//! The bridge's adapters, one per counterpart, implementing [`crate::bridge::ports`]:
 //! model-manage over HTTP ([`client`]) with an OAuth2 client-credentials token ([`token`]), the
 //! client secret from Secrets Manager ([`secret`]), and the jobs table as the bridge writes it
-//! ([`table`]). The rules they serve are in [`crate::modelop`].
+//! ([`table`]). The rules they serve are in [`crate::bridge`].
 
 pub mod client;
 pub mod secret;

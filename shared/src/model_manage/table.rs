@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::aws::classify;
 use crate::error::{AwsError, AwsErrorKind};
 use crate::job::record::{epoch_millis, job_message, timestamp, JobHeader, JobStatus, MessageLevel, StatusChange, Timestamp};
-use crate::modelop::job_mapping::MODEL_MANAGE_ATTR;
-use crate::modelop::ports::{ActiveRow, BridgeTable};
+use crate::bridge::job_mapping::MODEL_MANAGE_ATTR;
+use crate::bridge::ports::{ActiveRow, BridgeTable};
 
 const SERVICE: &str = "DynamoDB";
 /// The index of rows by status (the table's contract, `shared/CONTRACT.md`).

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::fakes::{FakeModelManage, FakeTable};
 use super::*;
 use shared::config::{BridgeConfig, Settings};
-use shared::modelop::claim::claim_line;
+use shared::bridge::claim::claim_line;
 
 fn config(extra: &[(&str, &str)]) -> BridgeConfig {
     let mut env: Vec<(String, String)> = [
@@ -62,7 +62,7 @@ async fn a_created_job_is_claimed_in_model_manage_then_written_as_a_created_row(
     let job = w.mm.job("job-1");
     assert_eq!((job["jobStatus"].as_str(), job["version"].as_i64()), (Some("WAITING"), Some(1)));
     assert!(job["jobWaitTime"].is_i64());
-    assert_eq!(shared::modelop::claim::claimed_by(&job, ME), Some(true), "{job}");
+    assert_eq!(shared::bridge::claim::claimed_by(&job, ME), Some(true), "{job}");
     let row = w.table.row("job-1").expect("a row");
     assert_eq!(row["jobStatus"], "CREATED");
     assert_eq!((row["modelManage"]["source"].as_str(), row["modelManage"]["version"].as_i64()), (Some("model-manage"), Some(1)));
@@ -100,7 +100,7 @@ async fn a_claim_another_runtime_wins_writes_no_row() {
     assert_eq!((report.lost.as_slice(), report.bridged.len()), (&["raced".to_string()][..], 0));
     assert!(w.table.row("raced").is_none());
     assert_eq!(w.mm.job("raced")["jobStatus"], "WAITING");
-    assert_eq!(shared::modelop::claim::claimed_by(&w.mm.job("raced"), ME), None, "the other runtime's claim, not ours");
+    assert_eq!(shared::bridge::claim::claimed_by(&w.mm.job("raced"), ME), None, "the other runtime's claim, not ours");
 }
 
 #[tokio::test]

@@ -11,8 +11,8 @@ use serde_json::{json, Map, Value};
 
 use shared::error::{AwsError, AwsErrorKind};
 use shared::job::record::{job_message, JobStatus, MessageLevel};
-use shared::modelop::hal::{Finder, FinderQuery, JobPage};
-use shared::modelop::ports::{ActiveRow, BridgeTable, ModelManage, PatchOutcome, RemoteJob};
+use shared::bridge::hal::{Finder, FinderQuery, JobPage};
+use shared::bridge::ports::{ActiveRow, BridgeTable, ModelManage, PatchOutcome, RemoteJob};
 
 #[derive(Default)]
 pub struct FakeModelManage {

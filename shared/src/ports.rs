@@ -165,6 +165,8 @@ pub trait JobRunCanceller: Send + Sync {
 pub trait JobRunReader: Send + Sync {
     /// The run (its latest attempt).
     async fn get_job_run(&self, application_id: &str, run_id: &str) -> Result<JobRunInfo, AwsError>;
+    /// One attempt of the run (GetJobRun with `attempt`; without it EMR describes the latest).
+    async fn get_job_run_attempt(&self, application_id: &str, run_id: &str, attempt: i32) -> Result<JobRunInfo, AwsError>;
     /// Every attempt of the run, following ListJobRunAttempts' pages, in the order EMR lists them.
     async fn list_job_run_attempts(&self, application_id: &str, run_id: &str) -> Result<Vec<JobRunAttempt>, AwsError>;
 }

@@ -25,7 +25,7 @@ use shared::outcome::run_outcome::{
     attempt_from_run, attempts_from_listing, attempts_from_retry, job_failure, merge_attempts, provenance_of, run_ending, timeout_message, MergeRule,
     RetryDetail, RunEnding,
 };
-use shared::outcome::cost::{job_cost, supersedes, usage_from_event, usage_from_run, JobCost, ResourceUsage, RunFigures, UtilizationDetail};
+use shared::outcome::cost::{covering_attempts, job_cost, supersedes, usage_from_event, usage_from_run, AttemptFigures, JobCost, ResourceUsage, RunFigures, UtilizationDetail};
 use shared::metrics;
 use shared::ports::{JobRunReader, LogReader, MonitorStore, RunOutputReader};
 use shared::job::s3_uri::S3Uri;
@@ -311,7 +311,7 @@ impl MonitorHandler {
         if let Some(run) = run_read.filter(|_| status.is_terminal()) {
             // After the status, so the status never waits for its cost; a failure here is left to
             // the final utilization event or the sweep.
-            if let Err(e) = self.record_run_usage(job, &run, Utc::now()).await {
+            if let Err(e) = self.record_run_usage(job, application_id, run_id, &run, Utc::now()).await {
                 warn!(job_id = %job.id(), error = %e, "resource usage not recorded with the final status; the sweep will retry");
             }
         }
@@ -448,19 +448,44 @@ impl MonitorHandler {
         self.record_usage(&job, usage).await
     }
 
-    /// `resourceUsage` from GetJobRun, for a run in a final state.
-    async fn record_run_usage(&self, job: &MonitoredJob, run: &JobRunInfo, now: DateTime<Utc>) -> Result<Outcome, MonitorError> {
+    /// `resourceUsage` from GetJobRun, for a run in a final state: of a retried run, every
+    /// attempt's figures summed (GetJobRun describes the latest attempt; each earlier one is read
+    /// with `attempt`), or the latest's marked `latestAttemptOnly` when one cannot be read.
+    async fn record_run_usage(&self, job: &MonitoredJob, application_id: &str, run_id: &str, run: &JobRunInfo, now: DateTime<Utc>) -> Result<Outcome, MonitorError> {
         let figures = RunFigures {
             utilization: run.utilization.as_ref(),
             terminal: EmrState::parse(&run.state).is_terminal(),
             started_at: run.started_at,
+            ran_per_row: job.ran_per_row(),
             ended_at: run.ended_at,
             execution_seconds: run.total_execution_duration_seconds,
         };
-        match usage_from_run(figures, now) {
+        let attempts = run.attempt.unwrap_or(1);
+        let earlier = if attempts > 1 { self.earlier_attempts(job.id(), application_id, run_id, attempts).await } else { Some(Vec::new()) };
+        // An earlier attempt that ran means the run did, whatever the latest attempt's startedAt.
+        let ran_before = earlier.iter().flatten().any(|a| a.utilization.is_some_and(|u| !u.used.is_zero()));
+        let figures = RunFigures { ran_per_row: figures.ran_per_row || ran_before, ..figures };
+        match usage_from_run(figures, now).map(|latest| covering_attempts(latest, attempts, earlier.as_deref())) {
             Some(usage) => self.record_usage(job, usage).await,
             None => Ok(Outcome::ignored(IgnoredReason::Empty, "no utilization figures yet")),
         }
+    }
+
+    /// The figures of attempts 1 to `attempts - 1` (GetJobRun with `attempt`), or `None` when
+    /// one cannot be read (logged; the usage is then the latest attempt's and not final).
+    async fn earlier_attempts(&self, job_id: &str, application_id: &str, run_id: &str, attempts: i32) -> Option<Vec<AttemptFigures>> {
+        let reads = (1..attempts).map(|n| self.emr.get_job_run_attempt(application_id, run_id, n));
+        let mut figures = Vec::new();
+        for (n, read) in (1..attempts).zip(futures::future::join_all(reads).await) {
+            match read {
+                Ok(info) => figures.push(AttemptFigures { utilization: info.utilization, execution_seconds: info.total_execution_duration_seconds }),
+                Err(e) => {
+                    warn!(job_id, job_run_id = run_id, attempt = n, error = %e, "an earlier attempt's usage could not be read; the latest attempt's recorded");
+                    return None;
+                }
+            }
+        }
+        Some(figures)
     }
 
     /// Writes usage and its cost under the ordering rule; a refused write is not an error.
@@ -695,7 +720,7 @@ impl MonitorHandler {
                 return Ok(false);
             };
             let info = self.emr.get_job_run(&app, &run).await.map_err(step_error(job.id(), Step::ReadJobRun))?;
-            let outcome = self.record_run_usage(&job, &info, now).await?;
+            let outcome = self.record_run_usage(&job, &app, &run, &info, now).await?;
             Ok::<_, MonitorError>(matches!(outcome, Outcome::UsageRecorded { is_final: true, .. }))
         };
         let results: Vec<Result<bool, MonitorError>> = stream::iter(awaiting).map(reread).buffer_unordered(self.monitor.max_concurrency).collect().await;

@@ -191,14 +191,15 @@ impl JobRunLauncher for EmrServerlessClient {
     }
 }
 
-#[async_trait]
-impl JobRunReader for EmrServerlessClient {
-    async fn get_job_run(&self, application_id: &str, run_id: &str) -> Result<JobRunInfo, AwsError> {
+impl EmrServerlessClient {
+    /// GetJobRun: the latest attempt, or the one `attempt` names.
+    async fn job_run(&self, application_id: &str, run_id: &str, attempt: Option<i32>) -> Result<JobRunInfo, AwsError> {
         let output = self
             .client
             .get_job_run()
             .application_id(application_id)
             .job_run_id(run_id)
+            .set_attempt(attempt)
             .send()
             .await
             .map_err(|e| classify(SERVICE, "GetJobRun", e))?;
@@ -235,6 +236,17 @@ impl JobRunReader for EmrServerlessClient {
                 }),
             }),
         })
+    }
+}
+
+#[async_trait]
+impl JobRunReader for EmrServerlessClient {
+    async fn get_job_run(&self, application_id: &str, run_id: &str) -> Result<JobRunInfo, AwsError> {
+        self.job_run(application_id, run_id, None).await
+    }
+
+    async fn get_job_run_attempt(&self, application_id: &str, run_id: &str, attempt: i32) -> Result<JobRunInfo, AwsError> {
+        self.job_run(application_id, run_id, Some(attempt)).await
     }
 
     async fn list_job_run_attempts(&self, application_id: &str, run_id: &str) -> Result<Vec<JobRunAttempt>, AwsError> {

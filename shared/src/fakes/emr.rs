@@ -23,6 +23,9 @@ pub struct FakeRun {
     pub manifest: Option<PySparkJobManifest>,
     /// What ListJobRunAttempts answers (a test sets it with `set_attempts`).
     pub attempts: Vec<JobRunAttempt>,
+    /// What GetJobRun with `attempt` answers for an earlier attempt (`set_attempt_run`); the
+    /// latest attempt is `info`.
+    pub earlier_attempts: BTreeMap<i32, JobRunInfo>,
 }
 
 #[derive(Debug, Default)]
@@ -55,7 +58,7 @@ impl FakeEmr {
     }
 
     pub fn add_run(&self, application_id: &str, run_id: &str, info: JobRunInfo) {
-        let run = FakeRun { application_id: application_id.into(), info, created_at: Utc::now(), manifest: None, attempts: Vec::new() };
+        let run = FakeRun { application_id: application_id.into(), info, created_at: Utc::now(), manifest: None, attempts: Vec::new(), earlier_attempts: BTreeMap::new() };
         self.state.lock().unwrap().runs.insert(run_id.into(), run);
     }
 
@@ -63,6 +66,13 @@ impl FakeEmr {
     pub fn set_attempts(&self, run_id: &str, attempts: Vec<JobRunAttempt>) {
         if let Some(run) = self.state.lock().unwrap().runs.get_mut(run_id) {
             run.attempts = attempts;
+        }
+    }
+
+    /// What GetJobRun with `attempt` = `attempt` answers for a run added before.
+    pub fn set_attempt_run(&self, run_id: &str, attempt: i32, info: JobRunInfo) {
+        if let Some(run) = self.state.lock().unwrap().runs.get_mut(run_id) {
+            run.earlier_attempts.insert(attempt, info);
         }
     }
 
@@ -132,7 +142,7 @@ impl JobRunLauncher for FakeEmr {
         }
         let id = format!("run-{}", state.runs.len() + 1);
         let info = JobRunInfo { state: "SUBMITTED".into(), name: Some(manifest.run_name.clone()), tags: manifest.tags.clone().into_iter().collect(), ..JobRunInfo::default() };
-        state.runs.insert(id.clone(), FakeRun { application_id: application_id.into(), info, created_at: Utc::now(), manifest: Some(manifest.clone()), attempts: Vec::new() });
+        state.runs.insert(id.clone(), FakeRun { application_id: application_id.into(), info, created_at: Utc::now(), manifest: Some(manifest.clone()), attempts: Vec::new(), earlier_attempts: BTreeMap::new() });
         Ok(id)
     }
 
@@ -164,6 +174,17 @@ impl JobRunReader for FakeEmr {
         let state = self.state.lock().unwrap();
         let run = state.runs.get(run_id).filter(|r| r.application_id == application_id).ok_or_else(|| Self::not_found("GetJobRun", run_id))?;
         Ok(run.info.clone())
+    }
+
+    async fn get_job_run_attempt(&self, application_id: &str, run_id: &str, attempt: i32) -> Result<JobRunInfo, AwsError> {
+        self.recorder.call("get_job_run_attempt", &[application_id, run_id, &attempt.to_string()])?;
+        let state = self.state.lock().unwrap();
+        let run = state.runs.get(run_id).filter(|r| r.application_id == application_id).ok_or_else(|| Self::not_found("GetJobRun", run_id))?;
+        match run.earlier_attempts.get(&attempt) {
+            Some(info) => Ok(info.clone()),
+            None if run.info.attempt.unwrap_or(1) == attempt => Ok(run.info.clone()),
+            None => Err(Self::not_found("GetJobRun", &format!("{run_id} attempt {attempt}"))),
+        }
     }
 
     async fn list_job_run_attempts(&self, application_id: &str, run_id: &str) -> Result<Vec<JobRunAttempt>, AwsError> {

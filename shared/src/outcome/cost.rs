@@ -100,6 +100,17 @@ pub struct ResourceUsage {
     /// The instant the figures are calculated to: the event's `calculatedTo`, the run's `endedAt`,
     /// or the time of the read for a run still going.
     pub as_of: Timestamp,
+    /// How many attempts the figures cover, for a retried run (absent: one). EMR re-runs a
+    /// retried batch run from the beginning and bills every attempt, and GetJobRun without
+    /// `attempt` describes the latest one only, so the attempts are read one by one and summed
+    /// ([`covering_attempts`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i32>,
+    /// The figures are the latest attempt's only: a utilization event of a retried run (its
+    /// totals are its latest attempt's), or GetJobRun when an earlier attempt could not be read
+    /// (then not final, so the sweep reads them again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub latest_attempt_only: bool,
 }
 
 /// Whether `new` may replace `current` (the rule the jobs table's conditional write applies too):
@@ -127,15 +138,19 @@ pub struct RunFigures<'a> {
     pub utilization: Option<&'a RunUtilization>,
     pub terminal: bool,
     pub started_at: Option<DateTime<Utc>>,
+    /// Whether the job's own row says the run ran (a RUNNING in its `statusHistory`, a
+    /// `jobRunTime`): `startedAt` describes the latest attempt only, which may never have run.
+    pub ran_per_row: bool,
     pub ended_at: Option<DateTime<Utc>>,
     pub execution_seconds: Option<i64>,
 }
 
 /// `resourceUsage` from GetJobRun, read at `read_at`; `None` when it gives no figures. Final only
 /// for a run in a final state whose billed figures are in (not all zero), or that never went
-/// RUNNING (it used nothing and is billed nothing).
+/// RUNNING (it used nothing and is billed nothing): neither GetJobRun's `startedAt` nor the row's
+/// own history says it ran.
 pub fn usage_from_run(run: RunFigures<'_>, read_at: DateTime<Utc>) -> Option<ResourceUsage> {
-    let never_ran = run.terminal && run.started_at.is_none();
+    let never_ran = run.terminal && run.started_at.is_none() && !run.ran_per_row;
     let utilization = match run.utilization {
         Some(u) => *u,
         None if never_ran => RunUtilization::default(),
@@ -144,7 +159,64 @@ pub fn usage_from_run(run: RunFigures<'_>, read_at: DateTime<Utc>) -> Option<Res
     let billed = utilization.billed.filter(|b| !b.is_zero());
     let is_final = run.terminal && (billed.is_some() || (never_ran && utilization.used.is_zero()));
     let as_of = if run.terminal { run.ended_at.unwrap_or(read_at) } else { read_at };
-    Some(ResourceUsage { used: utilization.used, billed, execution_seconds: run.execution_seconds, is_final, as_of: Timestamp(as_of) })
+    Some(ResourceUsage {
+        used: utilization.used,
+        billed,
+        execution_seconds: run.execution_seconds,
+        is_final,
+        as_of: Timestamp(as_of),
+        attempts: None,
+        latest_attempt_only: false,
+    })
+}
+
+/// One earlier attempt of a retried run, as GetJobRun with `attempt` shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct AttemptFigures {
+    pub utilization: Option<RunUtilization>,
+    pub execution_seconds: Option<i64>,
+}
+
+impl std::ops::Add for PerResource {
+    type Output = PerResource;
+    fn add(self, other: PerResource) -> PerResource {
+        PerResource {
+            vcpu_hour: self.vcpu_hour + other.vcpu_hour,
+            memory_gb_hour: self.memory_gb_hour + other.memory_gb_hour,
+            storage_gb_hour: self.storage_gb_hour + other.storage_gb_hour,
+        }
+    }
+}
+
+/// The usage of a run of `attempts` attempts: the latest attempt's ([`usage_from_run`]) plus
+/// each earlier one's, summed (used, billed, execution time). Final only when the latest is and
+/// every earlier attempt's billed figures are in (not zero, or it used nothing). `earlier` is
+/// `None` when they could not be read: the latest attempt's figures, marked so and not final.
+pub fn covering_attempts(latest: ResourceUsage, attempts: i32, earlier: Option<&[AttemptFigures]>) -> ResourceUsage {
+    if attempts <= 1 {
+        return latest;
+    }
+    let mut usage = ResourceUsage { attempts: Some(attempts), ..latest };
+    let Some(earlier) = earlier else {
+        return ResourceUsage { latest_attempt_only: true, is_final: false, ..usage };
+    };
+    let mut billed = usage.billed.unwrap_or_default();
+    for attempt in earlier {
+        let Some(figures) = attempt.utilization else {
+            usage.is_final = false;
+            continue;
+        };
+        let attempt_billed = figures.billed.filter(|b| !b.is_zero());
+        usage.is_final &= attempt_billed.is_some() || figures.used.is_zero();
+        usage.used = usage.used + figures.used;
+        billed = billed + attempt_billed.unwrap_or_default();
+        usage.execution_seconds = match (usage.execution_seconds, attempt.execution_seconds) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+    }
+    usage.billed = Some(billed).filter(|b| !b.is_zero());
+    usage
 }
 
 /// The part of a "EMR Serverless Job Resource Utilization Update" event's `detail` read here, as
@@ -160,6 +232,10 @@ pub struct UtilizationDetail {
     pub calculated_to: Option<String>,
     #[serde(default)]
     pub resource_utilization_final: Option<bool>,
+    /// The attempt the totals are of (the run's latest): above 1, the figures leave out the
+    /// earlier attempts.
+    #[serde(default)]
+    pub attempt: Option<i32>,
     #[serde(default)]
     pub total_resource_utilization: Option<Value>,
     #[serde(default)]
@@ -175,6 +251,7 @@ pub fn usage_from_event(detail: &UtilizationDetail) -> Result<ResourceUsage, Str
     };
     let calculated_to = time("calculatedTo", detail.calculated_to.as_deref())?.ok_or("calculatedTo: missing")?;
     let started_at = time("startedAt", detail.started_at.as_deref())?;
+    let retried = detail.attempt.filter(|n| *n > 1);
     let used = Utilization::from_json(detail.total_resource_utilization.as_ref(), "totalResourceUtilization")?;
     let billed = match &detail.total_billed_resource_utilization {
         None | Some(Value::Null) => None,
@@ -184,8 +261,11 @@ pub fn usage_from_event(detail: &UtilizationDetail) -> Result<ResourceUsage, Str
         used,
         billed: billed.filter(|b| !b.is_zero()),
         execution_seconds: started_at.map(|s| (calculated_to - s).num_seconds().max(0)),
+        // A retried run's event gives its latest attempt's totals: the row says so.
         is_final: detail.resource_utilization_final.unwrap_or(false),
         as_of: Timestamp(calculated_to),
+        attempts: retried,
+        latest_attempt_only: retried.is_some(),
     })
 }
 
@@ -348,7 +428,7 @@ mod tests {
     }
 
     fn usage(is_final: bool, minute: u32) -> ResourceUsage {
-        ResourceUsage { used: figures(1.0, 4.0, 0.0), billed: None, execution_seconds: None, is_final, as_of: Timestamp(at(minute)) }
+        ResourceUsage { used: figures(1.0, 4.0, 0.0), billed: None, execution_seconds: None, is_final, as_of: Timestamp(at(minute)), attempts: None, latest_attempt_only: false }
     }
 
     #[test]
@@ -378,6 +458,7 @@ mod tests {
                 utilization: u,
                 terminal,
                 started_at: started.then(|| at(1)),
+                ran_per_row: false,
                 ended_at: terminal.then(|| at(9)),
                 execution_seconds: terminal.then_some(480),
             }
@@ -398,6 +479,28 @@ mod tests {
         assert_eq!(usage_from_run(run(None, false, true), at(30)), None);
     }
 
+    #[test]
+    fn a_retried_runs_usage_sums_its_attempts_and_a_run_the_row_saw_running_is_not_zero() {
+        let latest = |is_final: bool| ResourceUsage { billed: Some(figures(1.0, 4.0, 0.0)), execution_seconds: Some(60), ..usage(is_final, 9) };
+        let attempt = |v: f64, billed: f64| AttemptFigures {
+            utilization: Some(RunUtilization { used: figures(v, 0.0, 0.0), billed: Some(figures(billed, 0.0, 0.0)) }),
+            execution_seconds: Some(30),
+        };
+        let summed = covering_attempts(latest(true), 3, Some(&[attempt(2.0, 2.5), attempt(0.0, 0.0)]));
+        assert_eq!((summed.used.vcpu_hour, summed.billed.map(|b| b.vcpu_hour), summed.execution_seconds), (3.0, Some(3.5), Some(120)));
+        assert_eq!((summed.attempts, summed.is_final, summed.latest_attempt_only), (Some(3), true, false), "an attempt that never ran is billed nothing");
+        let pending = covering_attempts(latest(true), 2, Some(&[attempt(2.0, 0.0)]));
+        assert!(!pending.is_final, "an earlier attempt not billed yet");
+        let unread = covering_attempts(latest(true), 2, None);
+        assert_eq!((unread.used.vcpu_hour, unread.latest_attempt_only, unread.is_final), (1.0, true, false));
+        assert_eq!(covering_attempts(latest(true), 1, None), latest(true), "one attempt: as it is");
+
+        // The latest attempt never went RUNNING, but the row saw the run running: no final zero.
+        let run = RunFigures { utilization: None, terminal: true, started_at: None, ran_per_row: true, ended_at: Some(at(9)), execution_seconds: None };
+        assert_eq!(usage_from_run(run, at(30)), None);
+        assert!(usage_from_run(RunFigures { ran_per_row: false, ..run }, at(30)).is_some_and(|u| u.is_final));
+    }
+
     fn detail(total: Value, billed: Value, is_final: Option<bool>, calculated_to: Option<&str>) -> UtilizationDetail {
         UtilizationDetail {
             application_id: "app".into(),
@@ -405,6 +508,7 @@ mod tests {
             started_at: Some("2026-11-23T20:11:52.041Z".into()),
             calculated_to: calculated_to.map(str::to_string),
             resource_utilization_final: is_final,
+            attempt: None,
             total_resource_utilization: Some(total),
             total_billed_resource_utilization: Some(billed),
         }

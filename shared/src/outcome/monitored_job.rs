@@ -40,6 +40,12 @@ pub struct MonitoredJob {
     /// `emrApplicationArchitecture`, recorded by submit with the run.
     #[serde(default, deserialize_with = "crate::job::record::lenient")]
     pub emr_application_architecture: Option<String>,
+    /// `jobRunTime`: set the first time the run was seen RUNNING.
+    #[serde(default, deserialize_with = "crate::job::record::lenient")]
+    pub job_run_time: Option<serde_json::Value>,
+    /// `statusHistory`, as far as it can be read (an unreadable one counts as empty).
+    #[serde(default, deserialize_with = "crate::job::record::lenient")]
+    pub status_history: Option<Vec<serde_json::Value>>,
 }
 
 fn lenient_attempts<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<AttemptRecord>, D::Error> {
@@ -62,6 +68,14 @@ impl MonitoredJob {
     /// The architecture of the run's application, if submit recorded one this code knows.
     pub fn architecture(&self) -> Option<crate::launch::run_controls::Architecture> {
         self.emr_application_architecture.as_deref().and_then(|a| a.parse().ok())
+    }
+
+    /// Whether the row itself says the run ran: a `jobRunTime`, or a RUNNING status or EMR state
+    /// in `statusHistory` (GetJobRun's `startedAt` is the latest attempt's, which may never have).
+    pub fn ran_per_row(&self) -> bool {
+        let running = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_str) == Some("RUNNING");
+        self.job_run_time.as_ref().is_some_and(|t| !t.is_null())
+            || self.status_history.iter().flatten().any(|entry| running(entry.get("status")) || running(entry.get("emrState")))
     }
 
     /// `jobType`, or `UNKNOWN`: a metric dimension.

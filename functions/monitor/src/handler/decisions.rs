@@ -660,3 +660,61 @@ async fn zero_billed_figures_at_the_end_are_not_final_until_the_sweep_reads_them
     let sweep = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
     assert!(matches!(sweep, Outcome::Swept { usage_final: 0, .. }), "final usage is not read again: {sweep:?}");
 }
+
+#[tokio::test]
+async fn a_run_whose_history_shows_it_ran_is_never_recorded_as_used_nothing() {
+    // The latest attempt failed before it ran (no startedAt), but the row saw the run RUNNING:
+    // it used something, so no final zero usage.
+    let world = world();
+    let mut row = launched_row("RUNNING", "RUNNING");
+    row["statusHistory"] = json!([{ "status": "RUNNING", "emrState": "RUNNING", "at": Timestamp(Utc::now() - Duration::minutes(5)).to_string() }]);
+    world.aws.jobs.put(row);
+    let failed = JobRunInfo { state: "FAILED".into(), name: Some(JOB.into()), ended_at: Some(Utc::now()), ..JobRunInfo::default() };
+    world.aws.emr.add_run(APP, RUN, failed);
+    world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!(row["jobStatus"], "ERROR");
+    assert_ne!(row["resourceUsage"]["final"], json!(true), "{:#}", row["resourceUsage"]);
+}
+
+#[tokio::test]
+async fn a_retried_runs_usage_and_cost_cover_every_attempt() {
+    use shared::outcome::cost::{RunUtilization, Utilization};
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    let figures = |v: f64| Utilization { vcpu_hour: v, memory_gb_hour: 4.0 * v, storage_gb_hour: 0.0 };
+    let attempt = |n: i32, state: &str, v: f64, seconds: i64| JobRunInfo {
+        state: state.into(),
+        name: Some(JOB.into()),
+        attempt: Some(n),
+        started_at: Some(Utc::now() - Duration::minutes(10)),
+        ended_at: Some(Utc::now() - Duration::minutes(1)),
+        total_execution_duration_seconds: Some(seconds),
+        utilization: Some(RunUtilization { used: figures(v), billed: Some(figures(v + 0.5)) }),
+        ..JobRunInfo::default()
+    };
+    world.aws.emr.add_run(APP, RUN, attempt(2, "SUCCESS", 1.0, 300));
+    world.aws.emr.set_attempt_run(RUN, 1, attempt(1, "FAILED", 2.0, 600));
+    world.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
+    let usage = &row["resourceUsage"];
+    assert_eq!((usage["used"]["vCPUHour"].as_f64(), usage["billed"]["vCPUHour"].as_f64()), (Some(3.0), Some(4.0)), "{usage:#}");
+    assert_eq!((usage["executionSeconds"].as_i64(), usage["attempts"].as_i64(), usage["final"].as_bool()), (Some(900), Some(2), Some(true)));
+    assert!(usage.get("latestAttemptOnly").is_none());
+    assert!(world.aws.emr.recorder.names().contains(&"get_job_run_attempt"), "GetJobRun with attempt=1");
+
+    // The final utilization event of attempt 2 gives that attempt's totals: the row says so.
+    let world3 = self::world();
+    world3.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    assert_eq!(world3.handler.handle_event(&event(RESOURCE_UTILIZATION)).await.unwrap(), Outcome::UsageRecorded { job_id: JOB.into(), is_final: true });
+    let usage = world3.aws.jobs.row(JOB).unwrap()["resourceUsage"].clone();
+    assert_eq!((usage["attempts"].as_i64(), usage["latestAttemptOnly"].as_bool()), (Some(2), Some(true)), "{usage:#}");
+
+    // An earlier attempt that cannot be read: the row says the figures are the latest attempt's only.
+    let world2 = self::world();
+    world2.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    world2.aws.emr.add_run(APP, RUN, attempt(2, "SUCCESS", 1.0, 300));
+    world2.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
+    let usage = world2.aws.jobs.row(JOB).unwrap()["resourceUsage"].clone();
+    assert_eq!((usage["used"]["vCPUHour"].as_f64(), usage["latestAttemptOnly"].as_bool(), usage["final"].as_bool()), (Some(1.0), Some(true), Some(false)), "{usage:#}");
+}

@@ -746,9 +746,108 @@ def monitor_expected():
     }
 
 
+# Bridge samples (events/bridge/): the bridge's schedule, and the jobs table's stream as its
+# mapping delivers it (MODIFY of rows with `modelManage`, infra/template.yaml). A replay seeds the
+# model-manage emulator (tests/emulator/model_manage.py) with the jobs `seed.modelManage` lists.
+POLLED_ID = "8b9c0d1e-2f3a-4b4c-9d5e-7f8a9b0c1d18"
+OTHER_ENGINE_ID = "9c0d1e2f-3a4b-4c5d-8e6f-8a9b0c1d2e19"
+BRIDGED_ID = "6f7a8b9c-0d1e-4f2a-9b3c-5d6e7f8a9b16"
+NOT_BRIDGED_ID = "7a8b9c0d-1e2f-4a3b-8c4d-6e7f8a9b0c17"
+BRIDGE_RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/modelop-bridge-poll"
+CLAIMANT = "internal-client@modelop-jobs"
+ENDED_LINE = "2026/11/24 10:03:00 [info] EMR Serverless job run 00fabc0000000016 ended SUCCESS"
+DRIVER_LINE = "2026/11/24 10:03:00 [info] driver: scored 8 rows"
+CLAIM_LINE = "2026/11/24 10:00:00 [info] claimed for AWS EMR Serverless [claimed by modelop-spark-serverless {}]".format(CLAIMANT)
+
+
+
+def epoch_ms(timestamp):
+    return epoch_seconds(timestamp) * 1000 + int(timestamp[20:23])
+
+
+def model_manage_job(job_id, created, **fields):
+    """A ModelOp-shaped job as model-manage stores it (no row-only fields)."""
+    document = modelop_job(job_id, created)
+    del document["_links"]
+    document.update(dict(version=0, lastModifiedDate=created), **fields)
+    return document
+
+
+def bridge_events():
+    scheduled = {
+        "version": "0",
+        "id": "2c4e6a8b-1d3f-4b5a-9c7e-0f2a4c6e8b1d",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-24T10:00:00Z",
+        "region": REGION,
+        "resources": [BRIDGE_RULE_ARN],
+        "detail": {},
+    }
+    # A bridged job whose run just succeeded: the monitor's final write of the row.
+    claimed, running, ended = "2026-11-24T10:00:00.000Z", "2026-11-24T10:01:00.000Z", "2026-11-24T10:03:00.000Z"
+    history = [{"status": "WAITING", "at": claimed}, {"status": "WAITING", "emrState": "SUBMITTED", "at": "2026-11-24T10:00:01.000Z"},
+               {"status": "RUNNING", "emrState": "RUNNING", "at": running}]
+    document = model_manage_job(BRIDGED_ID, "2026-11-24T09:59:58.000Z")
+    document.pop("version")
+    old = launched(dict(document, modelManage={"source": "model-manage", "version": 1, "claimedAt": claimed, "claimant": CLAIMANT},
+                        jobWaitTime=epoch_ms(claimed), jobRunTime=epoch_ms(running),
+                        jobMessages=[CLAIM_LINE, "2026/11/24 10:00:01 [info] EMR Serverless job run 00fabc0000000016 started"]),
+                   "RUNNING", running, "00fabc0000000016", history)
+    new = dict(old, jobStatus="COMPLETE", emrState="SUCCESS", updatedAt=ended, jobEndTime=epoch_ms(ended),
+               statusHistory=history + [{"status": "COMPLETE", "emrState": "SUCCESS", "at": ended}],
+               jobMessages=old["jobMessages"] + [ENDED_LINE, DRIVER_LINE])
+    bridged = record("MODIFY", "700000000000000800001", ended, new=new, old=old)
+    # The same change of a row some other writer put in the table: no `modelManage`.
+    plain = transition(NOT_BRIDGED_ID, "700000000000000800002", "RUNNING", "COMPLETE", "2026-11-24T10:04:00.000Z", "00fabc0000000017",
+                       {"emrState": "SUCCESS"})
+    return {
+        "bridge/scheduled-poll.json": scheduled,
+        "bridge/modify-bridged-row.json": {"Records": [bridged]},
+        "bridge/modify-not-bridged.json": {"Records": [plain]},
+    }
+
+
+def bridge_expected():
+    created = "2026-11-24T09:59:30.000Z"
+    polled = model_manage_job(POLLED_ID, created, jobStatus="CREATED")
+    other = model_manage_job(OTHER_ENGINE_ID, created, jobStatus="CREATED")
+    other["targetEngine"] = dict(other["targetEngine"], engineType=OTHER_RUNTIME, name="spark-runtime-1")
+    # The bridged job as model-manage holds it before the record: claimed, then RUNNING written back.
+    bridged = model_manage_job(BRIDGED_ID, "2026-11-24T09:59:58.000Z", version=2, jobStatus="RUNNING",
+                               jobWaitTime=epoch_ms("2026-11-24T10:00:00.000Z"), jobRunTime=epoch_ms("2026-11-24T10:01:00.000Z"),
+                               jobMessages=[CLAIM_LINE])
+    not_bridged = {"calls": {"exclude": WRITES}, "modelManageCalls": {"total": 0}}
+    return {
+        "bridge/scheduled-poll.json": {"seed": {"modelManage": [polled, other]}, "expect": {
+            "response": {"polls": 1, "bridged": [POLLED_ID], "recovered": [], "lost": [], "refused": [], "cancelled": [], "failed": []},
+            "jobs": {POLLED_ID: {"jobStatus": "CREATED", "modelManage": {"contains": {"source": "model-manage", "claimant": CLAIMANT}},
+                                 "updatedAt": {"present": True}, "_links": None},
+                     OTHER_ENGINE_ID: None},
+            "modelManage": {POLLED_ID: {"jobStatus": "WAITING", "jobWaitTime": {"present": True},
+                                        "jobMessages": {"present": True}},
+                            OTHER_ENGINE_ID: "unchanged"},
+            "calls": {"include": ["secretsmanager:GetSecretValue", "dynamodb:PutItem"]},
+            "modelManageCalls": {"include": ["POST oauth/token", "PATCH jobs/{id}"]},
+            "logs": {"contains": ["claimed in model-manage: CREATED -> WAITING", "bridge polls done"]}}},
+        "bridge/modify-bridged-row.json": {"seed": {"modelManage": [bridged]}, "expect": {
+            "response": NO_BATCH_ITEM_FAILURES, "delivered": 1, "jobs": {BRIDGED_ID: "unchanged"},
+            "modelManage": {BRIDGED_ID: {
+                "jobStatus": "COMPLETE", "jobResult": "SUCCESS", "jobEndTime": epoch_ms("2026-11-24T10:03:00.000Z"),
+                "jobRunTime": epoch_ms("2026-11-24T10:01:00.000Z"), "lastUpdateFromRuntime": "2026-11-24T10:03:00.000Z",
+                "jobMessages": {"contains": [CLAIM_LINE, ENDED_LINE, DRIVER_LINE]}}},
+            "calls": {"exclude": WRITES},
+            "modelManageCalls": {"include": ["GET jobs/{id}", "PATCH jobs/{id}"]},
+            "logs": {"contains": "written back"}}},
+        "bridge/modify-not-bridged.json": {"expect": dict(
+            not_bridged, response=NO_BATCH_ITEM_FAILURES, delivered=0, jobs={NOT_BRIDGED_ID: "unchanged"})},
+    }
+
+
 def expected_outcomes():
     outcomes = {}
-    for part in (submit_expected(), cleanup_expected(), monitor_expected()):
+    for part in (submit_expected(), cleanup_expected(), monitor_expected(), bridge_expected()):
         outcomes.update(part)
     return dict(sorted(outcomes.items()))
 
@@ -758,6 +857,7 @@ def documents():
     files = {"submit/" + name: {"Records": records} for name, records in events().items()}
     files.update(cleanup_events())
     files.update(monitor_events())
+    files.update(bridge_events())
     files["expected.json"] = expected_outcomes()
     return files
 

@@ -1,7 +1,7 @@
 """Replays the sample events of ``events/`` through the compiled functions on a local stack, and
 shows what each did. Run it with ``tests/replay.sh``, which installs the venv and builds first.
 
-    tests/replay.sh EVENT.json [EVENT.json ...] [--function submit|monitor|cleanup]
+    tests/replay.sh EVENT.json [EVENT.json ...] [--function submit|monitor|cleanup|bridge]
                     [--via auto|runtime-api|cargo-lambda] [--keep]
     tests/replay.sh --all [--via ...] [--report FILE]
 
@@ -42,12 +42,13 @@ sys.path.insert(0, os.path.join(HERE, "bench"))
 
 import emr_serverless  # noqa: E402
 import lambda_runtime_api  # noqa: E402
+import model_manage  # noqa: E402
 from delay_proxy import DelayProxy  # noqa: E402
 from jobs_table import create_jobs_table  # noqa: E402
-from local_aws import cleanup_filter, submit_filter  # noqa: E402
+from local_aws import bridge_filter, cleanup_filter, submit_filter  # noqa: E402
 from local_stack import plain_item  # noqa: E402
 
-FUNCTIONS = ("submit", "monitor", "cleanup")
+FUNCTIONS = ("submit", "monitor", "cleanup", "bridge")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 # The names the samples use (events/generate.py), so the events are replayed byte for byte.
@@ -55,7 +56,14 @@ TABLE, BUCKET, PREFIX, APP_NAME = "modelop-jobs", "modelop-staging", "modelop-sp
 LOG_GROUP = "/aws/emr-serverless"
 # What submit stages for a sample job: a launched job's folder is seeded with these.
 STAGED_FILES = ("ModelOpPySparkDriver.py", "job-metadata.json", "spark_sample_model.py")
-FILTERS = {"submit": submit_filter, "cleanup": cleanup_filter}
+FILTERS = {"submit": submit_filter, "cleanup": cleanup_filter, "bridge": bridge_filter}
+# The bridge's client secret in Secrets Manager (moto), named by a partial ARN (no random suffix),
+# which Secrets Manager accepts, so the ARN stays the same across resets.
+BRIDGE_SECRET_NAME = "modelop-client-secret"
+BRIDGE_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{BRIDGE_SECRET_NAME}"
+# The bridge's scheduled invocation polls model-manage until 5 s before its deadline: with a 6 s
+# deadline (and MODELOP_POLL_SECONDS=1) it polls once. The other functions get 60 s.
+TIMEOUTS = {"bridge": 6.0}
 TICK, CROSS = ("✔", "✘") if (sys.stdout.encoding or "").lower().startswith("utf") else ("ok", "FAIL")
 
 
@@ -75,6 +83,12 @@ def function_env(moto_proxy: str) -> dict[str, str]:
         "EMR_LOG_GROUP": LOG_GROUP, "MONITOR_SWEEP_MIN_AGE_MINUTES": "0", "CLEANUP_ORPHAN_MIN_AGE_HOURS": "0",
         "AWS_LAMBDA_LOG_FORMAT": "JSON", "RUST_LOG": "info",
     }
+
+
+def bridge_env(mm: "model_manage.Server") -> dict[str, str]:
+    """The bridge's settings (the template's MODELOP_*), pointed at the model-manage emulator."""
+    return {"MODELOP_GATEWAY_URL": mm.endpoint, "MODELOP_TOKEN_URL": mm.token_url, "MODELOP_CLIENT_ID": "internal-client",
+            "MODELOP_CLIENT_SECRET_ARN": BRIDGE_SECRET_ARN, "MODELOP_POLL_SECONDS": "1"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -101,7 +115,17 @@ class Stack:
         self.dynamodb = boto3.client("dynamodb", **kwargs)
         self.s3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"}), **kwargs)
         self.logs = boto3.client("logs", **kwargs)
+        self.secrets = boto3.client("secretsmanager", **kwargs)
         self.env = function_env(self.proxy.endpoint)
+        # Per function, what it gets beside ``env`` (the bridge: its MODELOP_* settings).
+        self.extra_env: dict[str, dict[str, str]] = {}
+        self.mm_server: model_manage.Server | None = None
+
+    def start_model_manage(self) -> None:
+        """The model-manage emulator, in this process, for the bridge's samples (once)."""
+        if self.mm_server is None:
+            self.mm_server = model_manage.Server(model_manage.ModelManage()).start()
+            self.extra_env["bridge"] = bridge_env(self.mm_server)
 
     def reset(self, emr_too: bool = True) -> None:
         """An empty world with the table, the bucket and the log group; the proxy's record cleared."""
@@ -112,11 +136,17 @@ class Stack:
         create_jobs_table(self.dynamodb, TABLE)
         self.s3.create_bucket(Bucket=BUCKET)
         self.logs.create_log_group(logGroupName=LOG_GROUP)
+        if self.mm_server is not None:
+            self.mm_server.mm.reset()
+            self.secrets.create_secret(Name=BRIDGE_SECRET_NAME, SecretString=json.dumps(
+                {"client_id": "internal-client", "client_secret": model_manage.DEFAULT_CLIENTS["internal-client"]}))
         self.proxy.reset()
 
     def stop(self) -> None:
         self.proxy.stop()
         self.emr_server.stop()
+        if self.mm_server is not None:
+            self.mm_server.stop()
         self.moto.shutdown()
         self.moto.server_close()
 
@@ -145,6 +175,29 @@ class Stack:
         self.stage_folder(plain["id"], {"results/result.json": json.dumps(result)} if result is not None else None)
         return f", its run {run} {state}, its staging folder" + (" with results/result.json" if result is not None else "")
 
+    def seed_model_manage(self, document: dict) -> str:
+        """A job in model-manage, stored as given (ModelOp Center's own write)."""
+        assert self.mm_server is not None, "the model-manage emulator is not started"
+        job = self.mm_server.mm.create_job(document, model_manage.SYSTEM_USER, admin=True)
+        return f"model-manage job {job['id']} ({job.get('jobStatus')}, version {job.get('version')})"
+
+    def model_manage_jobs(self) -> dict[str, dict]:
+        return {} if self.mm_server is None else {job["id"]: job for job in self.mm_server.mm.all_jobs()}
+
+    def model_manage_calls(self) -> dict[str, int]:
+        """The requests model-manage (and its token endpoint) answered, by ``METHOD path``, the API
+        prefix left out and ids written ``{id}``: ``PATCH jobs/{id}``, ``POST oauth/token``."""
+        calls: dict[str, int] = {}
+        for request in [] if self.mm_server is None else self.mm_server.mm.requests():
+            path = request["path"]
+            path = path[len(model_manage.API) + 1:] if path.startswith(model_manage.API + "/") else path.lstrip("/")
+            segments = path.split("/")
+            if len(segments) == 2 and segments[0] in model_manage.ITEM_SEGMENTS:
+                segments[1] = "{id}"
+            name = f"{request['method']} {'/'.join(segments)}"
+            calls[name] = calls.get(name, 0) + 1
+        return calls
+
     # -- reading back
 
     def staged_text(self, name: str) -> str | None:
@@ -168,7 +221,7 @@ class Stack:
                              "executionRole": run.execution_role,
                              "sparkSubmitParameters": (run.job_driver.get("sparkSubmit") or {}).get("sparkSubmitParameters", "")}
                     for run in self.emr.runs.values()}
-        return Snapshot(rows, keys, runs)
+        return Snapshot(rows, keys, runs, self.model_manage_jobs())
 
 
 @dataclass
@@ -176,6 +229,7 @@ class Snapshot:
     rows: dict[str, dict]
     keys: set[str]
     runs: dict[str, dict]
+    mm_jobs: dict[str, dict] = field(default_factory=dict)  # model-manage's jobs, by id (bridge samples)
 
     def folder(self, job_id: str) -> list[str]:
         prefix = f"{PREFIX}{job_id}/"
@@ -256,6 +310,8 @@ def seed(stack: Stack, event: Any, spec: dict) -> list[str]:
     for orphan in spec.get("orphans", []):
         stack.stage_folder(orphan)
         notes.append(f"staging folder {PREFIX}{orphan}/ without a row")
+    for document in spec.get("modelManage", []):
+        notes.append(stack.seed_model_manage(document))
     return notes
 
 
@@ -300,8 +356,8 @@ class RuntimeApiInvoker:
 
     via = "runtime-api"
 
-    def __init__(self, bin_dir: str, env: dict[str, str]) -> None:
-        self.bin_dir, self.env = bin_dir, env
+    def __init__(self, bin_dir: str, env: dict[str, str], extra_env: dict[str, dict[str, str]] | None = None) -> None:
+        self.bin_dir, self.env, self.extra_env = bin_dir, env, extra_env if extra_env is not None else {}
         for name in FUNCTIONS:
             if not os.access(os.path.join(bin_dir, name), os.X_OK):
                 raise SetupError(f"{os.path.join(bin_dir, name)} is not built (tests/build-functions.sh)")
@@ -311,7 +367,9 @@ class RuntimeApiInvoker:
 
     def invoke(self, function: str, path: str, payload: bytes) -> Invocation:
         started = time.monotonic()
-        report, _ = lambda_runtime_api.invoke(os.path.join(self.bin_dir, function), [(path, payload)], list(self.env.items()), 60.0)
+        env = dict(self.env, **self.extra_env.get(function, {}))
+        report, _ = lambda_runtime_api.invoke(os.path.join(self.bin_dir, function), [(path, payload)], list(env.items()),
+                                              TIMEOUTS.get(function, 60.0))
         seconds = time.monotonic() - started
         log = report["binaryStderr"]
         if not report["invocations"] or report["failure"]:
@@ -415,6 +473,7 @@ class Replay:
     after: Snapshot
     calls: dict[str, int]
     files: dict[str, str | None] = field(default_factory=dict)
+    mm_calls: dict[str, int] = field(default_factory=dict)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
 
     @property
@@ -443,10 +502,12 @@ def replay(stack: Stack, invoker: Any, path: str, function: str, expected: dict 
     seeded = seed(stack, event, (expected or {}).get("seed", {}))
     before = stack.snapshot()
     stack.proxy.reset()
+    if stack.mm_server is not None:
+        stack.mm_server.mm.clear_requests()
     invocation = invoker.invoke(function, path, payload)
     calls = stack.proxy.snapshot()
     result = Replay(sample_name(path), function, seeded, delivered(function, event), len(stream_records(event)),
-                    invocation, before, stack.snapshot(), calls)
+                    invocation, before, stack.snapshot(), calls, mm_calls=stack.model_manage_calls())
     for name in (expected or {}).get("expect", {}).get("files", {}):
         result.files[name] = stack.staged_text(name)
     if expected is not None:
@@ -502,7 +563,8 @@ def check(expect: dict, r: Replay) -> list[tuple[str, bool, str]]:
     def add(what: str, ok: bool, found: Any) -> None:
         out.append((what, bool(ok), found if isinstance(found, str) else short(found)))
 
-    unknown = set(expect) - {"status", "response", "delivered", "jobs", "runs", "staging", "files", "calls", "logs"}
+    unknown = set(expect) - {"status", "response", "delivered", "jobs", "runs", "staging", "files", "calls", "logs",
+                             "modelManage", "modelManageCalls"}
     if unknown:
         raise SetupError(f"{r.sample}: unknown expectations {sorted(unknown)}")
     status = expect.get("status", "response")
@@ -516,9 +578,24 @@ def check(expect: dict, r: Replay) -> list[tuple[str, bool, str]]:
         if fields == "unchanged":
             add(f"job {job_id} unchanged", row is not None and row == r.before.rows.get(job_id), changed_fields(r.before.rows.get(job_id), row))
             continue
+        if fields is None:
+            add(f"no row for job {job_id}", row is None, "a row")
+            continue
         for name, want in fields.items():
             got = None if row is None else row.get(name)
             add(f"job {job_id} {name} {short(want)}", row is not None and matches(got, want), got if row else "no row")
+    for job_id, fields in expect.get("modelManage", {}).items():
+        job = r.after.mm_jobs.get(job_id)
+        if fields == "unchanged":
+            add(f"model-manage job {job_id} unchanged", job is not None and job == r.before.mm_jobs.get(job_id),
+                changed_fields(r.before.mm_jobs.get(job_id), job))
+            continue
+        if fields is None:
+            add(f"no model-manage job {job_id}", job is None, "a job")
+            continue
+        for name, want in fields.items():
+            got = None if job is None else job.get(name)
+            add(f"model-manage job {job_id} {name} {short(want)}", job is not None and matches(got, want), got if job else "no job")
     for job_id, want in expect.get("runs", {}).items():
         runs = [run for run in r.after.runs.values() if run["name"] == job_id]
         if want is None:
@@ -551,6 +628,13 @@ def check(expect: dict, r: Replay) -> list[tuple[str, bool, str]]:
         add(f"calls {operation}", r.calls.get(operation, 0) > 0, r.calls.get(operation, 0))
     for operation in calls.get("exclude", []):
         add(f"no {operation}", r.calls.get(operation, 0) == 0, r.calls.get(operation, 0))
+    mm_calls = expect.get("modelManageCalls", {})
+    if "total" in mm_calls:
+        add(f"{mm_calls['total']} model-manage requests", sum(r.mm_calls.values()) == mm_calls["total"], calls_line(r.mm_calls))
+    for operation in mm_calls.get("include", []):
+        add(f"model-manage {operation}", r.mm_calls.get(operation, 0) > 0, r.mm_calls.get(operation, 0))
+    for operation in mm_calls.get("exclude", []):
+        add(f"no model-manage {operation}", r.mm_calls.get(operation, 0) == 0, r.mm_calls.get(operation, 0))
     if "logs" in expect:
         add(f"function log {short(expect['logs'])}", matches(r.invocation.log, expect["logs"]), "not so")
     return out
@@ -657,6 +741,12 @@ def summary(r: Replay) -> str:
             parts.append(f"{job_id[:8]} {new.get('jobStatus')} ({', '.join(fields)})")
         else:
             parts.append(f"{job_id[:8]} {old.get('jobStatus', '-')}→{new.get('jobStatus', '-')}")
+    for job_id in sorted(set(r.before.mm_jobs) | set(r.after.mm_jobs)):
+        old, new = r.before.mm_jobs.get(job_id) or {}, r.after.mm_jobs.get(job_id) or {}
+        if old != new:
+            parts.append(f"model-manage {job_id[:8]} {old.get('jobStatus', '-')}→{new.get('jobStatus', '-')}")
+    if r.mm_calls:
+        parts.append(f"{sum(r.mm_calls.values())} model-manage requests")
     started = sum(1 for run_id in r.after.runs if run_id not in r.before.runs)
     if started:
         parts.append(f"{started} run(s) started")
@@ -692,7 +782,18 @@ def print_replay(r: Replay, invoker: Any) -> None:
         print(f"\n{title}:" + ("" if lines else " unchanged"))
         for line in lines:
             print(f"  {line}")
+    mm_changed = [(j, changed_fields(r.before.mm_jobs.get(j), r.after.mm_jobs.get(j), 200))
+                  for j in sorted(set(r.before.mm_jobs) | set(r.after.mm_jobs))]
+    mm_changed = [(j, lines) for j, lines in mm_changed if lines]
+    if r.before.mm_jobs or r.after.mm_jobs:
+        print("\nmodel-manage jobs, fields that changed:" if mm_changed else "\nmodel-manage jobs: unchanged")
+        for job_id, lines in mm_changed:
+            print(f"  {job_id}")
+            for line in lines:
+                print(f"    {line}")
     print(f"\nAWS calls made by the function ({calls_line(r.calls)})")
+    if r.function == "bridge":
+        print(f"model-manage requests ({calls_line(r.mm_calls)})")
     print("\nFunction log:")
     for line in log_lines(r.invocation.log)[-40:]:
         print(f"  {line[:240]}")
@@ -711,7 +812,7 @@ def report_entry(r: Replay, via: str) -> dict:
         "sample": r.sample, "function": r.function, "via": via, "status": r.invocation.status, "body": r.invocation.body,
         "seconds": round(r.invocation.seconds, 3), "delivered": r.delivered, "records": r.records, "seeded": r.seeded,
         "rows": {j: changed_fields(r.before.rows.get(j), r.after.rows.get(j)) for j in sorted(set(r.before.rows) | set(r.after.rows))},
-        "after": r.after.rows, "staging": folder_changes(r), "runs": run_changes(r), "calls": r.calls, "ok": r.ok,
+        "after": r.after.rows, "modelManage": r.after.mm_jobs, "modelManageCalls": r.mm_calls, "staging": folder_changes(r), "runs": run_changes(r), "calls": r.calls, "ok": r.ok,
         "checks": [{"what": what, "ok": ok, "found": found} for what, ok, found in r.checks],
     }
 
@@ -749,10 +850,13 @@ def main(argv: list[str] | None = None) -> int:
         functions = [function_of(path, args.function) for path in paths]
         via = args.via if args.via != "auto" else ("cargo-lambda" if cargo_lambda_installed() else "runtime-api")
         stack = Stack()
+        if "bridge" in functions:
+            stack.start_model_manage()
         if via == "cargo-lambda":
-            invoker = CargoLambdaInvoker(stack.env, log_dir)
+            # One environment for every function under cargo lambda watch: the bridge's settings too.
+            invoker = CargoLambdaInvoker(dict(stack.env, **stack.extra_env.get("bridge", {})), log_dir)
         else:
-            invoker = RuntimeApiInvoker(target_dir(args.target_dir), stack.env)
+            invoker = RuntimeApiInvoker(target_dir(args.target_dir), stack.env, stack.extra_env)
         if args.all:
             print(f"Replaying {len(paths)} samples through {invoker.via} (moto {stack.moto_endpoint}, "
                   f"EMR Serverless {stack.emr_server.endpoint}, calls recorded by {stack.proxy.endpoint})")

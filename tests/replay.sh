@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Replays sample events through the compiled functions on a local stack and shows what each did
 # (events/README.md, "Replaying events"): the response, the job rows' changed fields, the AWS calls.
-#   tests/replay.sh EVENT.json [EVENT.json ...] [--function submit|monitor|cleanup]
+#   tests/replay.sh EVENT.json [EVENT.json ...] [--function submit|monitor|cleanup|bridge]
 #                   [--via auto|runtime-api|cargo-lambda] [--keep]
 #   tests/replay.sh --all [--report FILE]      every sample of events/, one line each
 # The stack runs inside the replay's own process and stops with it (also on failure or Ctrl-C).

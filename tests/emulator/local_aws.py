@@ -199,6 +199,13 @@ def cleanup_filter(record: dict) -> bool:
             and old_status is not None and old_status not in FINAL)
 
 
+def bridge_filter(record: dict) -> bool:
+    """The template's BridgeFunction stream mapping: MODIFYs of rows bridged from model-manage
+    (``modelManage.source`` = ``model-manage``, ``shared/src/bridge/job_mapping.rs``)."""
+    new = record.get("dynamodb", {}).get("NewImage") or {}
+    source = (new.get("modelManage", {}).get("M") or {}).get("source", {}).get("S")
+    return record.get("eventName") == "MODIFY" and source == "model-manage"
+
 def _json_attribute(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(value).decode()

@@ -171,6 +171,17 @@ def essentials(resources: dict[str, dict], outputs: dict[str, Any]) -> dict[str,
     for role in roles.values():
         role["grants"] = sorted(grants(role.pop("statements")))
 
+    managed_policies = {
+        name: {
+            "Description": r["Properties"].get("Description"),
+            "grants": sorted(grants(r["Properties"]["PolicyDocument"]["Statement"])),
+            "attached to": sorted(
+                f"{kind}:{who}" for kind in ("Roles", "Users", "Groups") for who in r["Properties"].get(kind, [])
+            ),
+        }
+        for name, r in of("AWS::IAM::ManagedPolicy").items()
+    }
+
     queue_policies: set[tuple] = set()
     for r in of("AWS::SQS::QueuePolicy").values():
         queue_policies |= resource_policy(r["Properties"]["PolicyDocument"]["Statement"])
@@ -237,6 +248,7 @@ def essentials(resources: dict[str, dict], outputs: dict[str, Any]) -> dict[str,
         "lambda permissions": permissions,
         "async invoke configs": invoke_configs,
         "roles": roles,
+        "managed policies": managed_policies,
         "queue policies": sorted(queue_policies),
         "bucket policies": sorted(bucket_policies),
         "tables": tables,
@@ -256,7 +268,7 @@ def essentials(resources: dict[str, dict], outputs: dict[str, Any]) -> dict[str,
 
 CATEGORIES = [
     "functions", "event source mappings", "rules", "lambda permissions", "async invoke configs", "roles",
-    "queue policies", "bucket policies", "tables", "buckets", "queues", "log groups", "alarms", "dashboards", "topics",
+    "managed policies", "queue policies", "bucket policies", "tables", "buckets", "queues", "log groups", "alarms", "dashboards", "topics",
     "topic policies", "subscriptions", "kms keys", "outputs", "resource types",
 ]
 
@@ -523,6 +535,114 @@ def test_shared_tag_constants_match_the_iam_conditions(kind, sam_transformed):
     # Every tag the code sets may be set (a key the role does not allow would fail StartJobRun).
     run_tags = set(re.findall(r'pub const TAG_[A-Z_]+: &str = "([^"]+)";', manifest))
     assert {"modelop:jobId", "modelop:jobType"} <= run_tags and run_tags | {"modelop:managedBy"} == granted
+
+
+# ------------------------------------------------------------------------------------------------ operators
+# The two managed policies for the operators of modelop-spark (cli/): read, and cancel (with read).
+OPERATOR_POLICIES = {"OperatorReadPolicy", "OperatorCancelPolicy"}
+# What the CLI calls AWS with (cli/src): SDK operations called on its clients, and the shared adapters' methods.
+CLI_SDK_ACTIONS = {
+    "get_item": {"dynamodb:GetItem"},
+    "query": {"dynamodb:Query"},
+    "update_item": {"dynamodb:UpdateItem"},
+    "put_item": {"dynamodb:PutItem"},
+    "describe_table": {"dynamodb:DescribeTable"},
+    "get_job_run": {"emr-serverless:GetJobRun"},
+    "list_job_run_attempts": {"emr-serverless:ListJobRunAttempts"},
+    "get_dashboard_for_job_run": {"emr-serverless:GetDashboardForJobRun"},
+    "get_application": {"emr-serverless:GetApplication"},
+    "list_applications": {"emr-serverless:ListApplications"},
+    "get_log_events": {"logs:GetLogEvents"},
+    "describe_log_groups": {"logs:DescribeLogGroups"},
+}
+CLI_ADAPTER_ACTIONS = {
+    "store": {
+        "job_row": {"dynamodb:GetItem"},
+        "jobs_by_status": {"dynamodb:Query"},
+        "cancel_job": {"dynamodb:UpdateItem"},
+    },
+    "runs": {
+        "get_job_run": {"emr-serverless:GetJobRun"},
+        "get_job_run_attempt": {"emr-serverless:GetJobRun"},
+        "list_job_run_attempts": {"emr-serverless:ListJobRunAttempts"},
+        "find_application": {"emr-serverless:ListApplications"},
+    },
+}
+# The CLI's only write besides the cancel: `submit` without --dry-run puts a CREATED row, for development and the local
+# stack (in production ModelOp Center creates jobs), so no operator policy grants it.
+CLI_NOT_GRANTED = {"dynamodb:PutItem"}
+# In the read policy without a call of the CLI, each for a reason.
+OPERATOR_GRANTED_WITHOUT_A_CALL = {
+    "emr-serverless:ListJobRunAttempts": "issue 25's read policy: a run's attempts (aws emr-serverless list-job-run-attempts)",
+}
+CANCEL_ACTIONS = {"dynamodb:UpdateItem"}
+
+
+def cli_actions() -> set[str]:
+    text = "\n".join(p.read_text() for p in sorted((ROOT / "cli" / "src").rglob("*.rs")))
+    called = set(re.findall(r"\b(?:dynamodb|emr|logs|client)\s*\.\s*([a-z_0-9]+)\s*\(", text)) - {"clone"}
+    unknown = called - set(CLI_SDK_ACTIONS)
+    assert not unknown, f"cli/src calls {sorted(unknown)}: add them to CLI_SDK_ACTIONS and to the operator policies"
+    actions = set().union(*(CLI_SDK_ACTIONS[c] for c in called))
+    for adapter, methods in CLI_ADAPTER_ACTIONS.items():
+        used = set(re.findall(rf"\b{adapter}\s*\.\s*([a-z_0-9]+)\s*(?:::<[^>]*>)?\s*\(", text)) - {"clone"}
+        unknown = used - set(methods)
+        assert not unknown, f"cli/src calls {adapter}.{sorted(unknown)}: add them to CLI_ADAPTER_ACTIONS"
+        actions |= set().union(set(), *(methods[m] for m in used))
+    assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "emr-serverless:GetDashboardForJobRun", "logs:GetLogEvents"} <= actions, (
+        "the scan no longer sees the CLI's calls"
+    )
+    return actions
+
+
+def operator_grants(v: dict, policy: str) -> set[tuple]:
+    return set(map(tuple, v["managed policies"][policy]["grants"]))
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_operator_policies_grant_what_the_cli_calls_and_nothing_else(kind, scenario, sam_transformed):
+    v = view(kind, scenario, sam_transformed)
+    assert OPERATOR_POLICIES <= set(v["managed policies"]), "the stack outputs no operator policies"
+    read = {g[1] for g in operator_grants(v, "OperatorReadPolicy")}
+    cancel = {g[1] for g in operator_grants(v, "OperatorCancelPolicy")}
+    needed = cli_actions() - CLI_NOT_GRANTED
+    assert cancel == CANCEL_ACTIONS, "the cancel policy is the conditional write only"
+    assert read == (needed - CANCEL_ACTIONS) | set(OPERATOR_GRANTED_WITHOUT_A_CALL)
+    assert not any(a.startswith(("dynamodb:Put", "dynamodb:Delete", "dynamodb:Update", "dynamodb:Batch")) for a in read), "read writes"
+    for policy in OPERATOR_POLICIES:
+        assert v["managed policies"][policy]["attached to"] == [], f"{policy} is for operators: attached to nothing"
+        assert all(effect == "Allow" and condition == "{}" for effect, _, _, condition in operator_grants(v, policy))
+    assert {"OperatorReadPolicyArn": "${OperatorReadPolicy}", "OperatorCancelPolicyArn": "${OperatorCancelPolicy}"}.items() <= v["outputs"].items()
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize("kind", ["sam", "cdk"])
+def test_operator_policies_reach_the_stacks_table_job_runs_and_log_group_only(kind, scenario, sam_transformed):
+    v = view(kind, scenario, sam_transformed)
+    by_action: dict[str, set[str]] = {}
+    for policy in OPERATOR_POLICIES:
+        for _, action, resource, _ in operator_grants(v, policy):
+            by_action.setdefault(action, set()).add(resource)
+    # The same table, job-run and log-group resources the functions' roles are given.
+    monitor = {(g[1], g[2]) for g in v["roles"]["MonitorRole"]["grants"]}
+    table = {r for a, r in monitor if a == "dynamodb:GetItem"}
+    assert len(table) == 2 and any(r.endswith("/index/*") for r in table), table
+    (table_arn,) = {r for r in table if not r.endswith("/index/*")}
+    for action in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable"):
+        assert by_action[action] == table, action
+    assert by_action["dynamodb:UpdateItem"] == {table_arn}
+    region = SCENARIOS[scenario].get("EmrRegion") or "${AWS::Region}"
+    emr = f"arn:${{AWS::Partition}}:emr-serverless:{region}:${{AWS::AccountId}}:/applications/*"
+    for action in ("emr-serverless:GetJobRun", "emr-serverless:ListJobRunAttempts", "emr-serverless:GetDashboardForJobRun"):
+        assert by_action[action] == {f"{emr}/jobruns/*"}, action
+    assert by_action["emr-serverless:GetApplication"] == {emr}
+    # The Service Authorization Reference lists no resource type for ListApplications.
+    assert by_action["emr-serverless:ListApplications"] == {"*"}
+    group = v["outputs"]["EmrLogGroupName"]
+    logs = f"arn:${{AWS::Partition}}:logs:{region}:${{AWS::AccountId}}:log-group:"
+    assert by_action["logs:GetLogEvents"] == {f"{logs}{group}", f"{logs}{group}:*"}
+    assert by_action["logs:DescribeLogGroups"] == {f"{logs}*"}
 
 
 # ------------------------------------------------------------------------------------------------ events

@@ -453,6 +453,52 @@ export class ModelOpSparkServerlessStack extends Stack {
       }
     }
 
+    // ----------------------------------------------------------------------------------------- operators
+    // Two managed policies for the operators of modelop-spark, the operator CLI (cli/README.md), attached to nothing
+    // here: read (status, ls, watch, cost, logs, ui, doctor) and cancel (the conditional write of the row; with read).
+    // Neither grants dynamodb:PutItem: `submit` without --dry-run is for development and the local stack.
+    const operatorReadPolicy = named(
+      new iam.ManagedPolicy(this, 'OperatorReadPolicy', {
+        description:
+          'modelop-spark read: status, ls, watch, cost, logs, ui and doctor (the jobs table and its indexes, job runs, ' +
+          'Spark UI links, the job log group).',
+        statements: [
+          allow('ReadJobs', ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:DescribeTable'], [tableArn, tableIndexes]),
+          allow(
+            'ReadJobRuns',
+            ['emr-serverless:GetJobRun', 'emr-serverless:ListJobRunAttempts', 'emr-serverless:GetDashboardForJobRun'],
+            [emrJobRuns],
+          ),
+          allow('ReadApplications', ['emr-serverless:GetApplication'], [emrApplications]),
+          allow('FindApplication', ['emr-serverless:ListApplications'], ['*']),
+          allow('ReadJobLogs', ['logs:GetLogEvents'], emrLogGroupArns),
+          allow('FindJobLogGroup', ['logs:DescribeLogGroups'], [`arn:${partition}:logs:${emrRegion}:${account}:log-group:*`]),
+        ],
+      }),
+      'OperatorReadPolicy',
+    );
+    acknowledgeWildcards(operatorReadPolicy, [
+      {
+        appliesTo: ['Resource::*'],
+        reason:
+          'emr-serverless:ListApplications has no resource type in the Service Authorization Reference, so it takes ' +
+          'Resource "*"; doctor finds the application by name with it, as submit does.',
+      },
+      wildcards.emr,
+      { appliesTo: wildcards.indexes.appliesTo, reason: 'The jobs table\'s own indexes: ls and cost query byJobStatus.' },
+      wildcards.jobLogStreams,
+      wildcards.logGroupLookup,
+    ]);
+    const operatorCancelPolicy = named(
+      new iam.ManagedPolicy(this, 'OperatorCancelPolicy', {
+        description:
+          'modelop-spark cancel: the conditional write of jobStatus CANCELLED on the jobs table, as ModelOp Center ' +
+          'cancels (cleanup then cancels the run). Attach with OperatorReadPolicy.',
+        statements: [allow('CancelJobs', ['dynamodb:UpdateItem'], [tableArn])],
+      }),
+      'OperatorCancelPolicy',
+    );
+
     // ----------------------------------------------------------------------------------------- functions
     const workspaceManifest = props.workspaceManifest ?? findWorkspaceManifest(__dirname);
     const architecture = cfg.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
@@ -757,6 +803,8 @@ export class ModelOpSparkServerlessStack extends Stack {
     output('AsyncFailureQueueUrl', asyncFailureQueue.queueUrl, 'Events monitor and cleanup failed on after their retries.');
     output('OperationsDashboardName', operations.dashboardName, 'The CloudWatch dashboard of jobs, latency, cost and failures.');
     output('AlarmNotificationTopicArn', operations.topicArn, 'The SNS topic the alarms notify (created, or AlarmTopicArn).');
+    output('OperatorReadPolicyArn', operatorReadPolicy.managedPolicyArn, 'Attach to the operators of modelop-spark.');
+    output('OperatorCancelPolicyArn', operatorCancelPolicy.managedPolicyArn, 'Attach, with the read policy, to operators who may cancel.');
     if (bridgeFunction) {
       output('BridgeFunctionArn', bridgeFunction.functionArn, 'The bridge to ModelOp Center.');
       output('BridgeStreamFailureQueueUrl', bridgeStreamFailureQueue!.queueUrl, 'Stream records the bridge gave up on.');

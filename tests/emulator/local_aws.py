@@ -4,7 +4,7 @@ the plumbing AWS provides between them, driving the compiled function binaries.
     .venv/bin/python tests/emulator/local_aws.py --ready-file PATH [--target-dir target/debug]
         [--table modelop-jobs] [--bucket modelop-staging] [--schedule-seconds 5]
         [--drop-emr-events-for JOB_ID ...] [--log-dir DIR] [--max-concurrent-runs 2]
-        [--function-env KEY=VALUE ...] [--time-scale SECONDS] [--billing-lag SECONDS]
+        [--function-env KEY=VALUE ...] [--time-scale SECONDS] [--billing-lag SECONDS] [--model-manage]
 
 What runs (all on 127.0.0.1, free ports; everything is stopped on SIGTERM/SIGINT, and when the
 parent process dies):
@@ -42,6 +42,15 @@ parent process dies):
 * The two schedules: every ``--schedule-seconds`` a ``Scheduled Event`` goes to monitor (the
   reconciliation sweep; ``MONITOR_SWEEP_MIN_AGE_MINUTES=0`` here) and to cleanup (orphan sweep).
 
+* With ``--model-manage``: ModelOp Center's model-manage (``model_manage.py``, in this process) and
+  the ``bridge`` binary with its ``MODELOP_*`` settings pointed at it and its client secret in
+  Secrets Manager (moto). Every ``--schedule-seconds`` a ``Scheduled Event`` goes to the bridge (a
+  6 s deadline and ``MODELOP_POLL_SECONDS=1``: one poll a call), and the table's stream feeds a
+  second bridge instance through the template's BridgeFunction filter (MODIFYs of rows with
+  ``modelManage.source`` = ``model-manage``). Its logs: ``bridge.log`` (schedule) and
+  ``bridge-stream.log``. The ready file adds ``modelManage`` (the gateway URL) and
+  ``modelManageTokenUrl``.
+
 The ready file (and stdout) gets one JSON line: ``{"moto", "emr", "table", "bucket",
 "streamArn", "region", "logDir", "pid"}``. Activity is logged to stderr as ``[local-aws] ...``.
 """
@@ -69,6 +78,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import emr_serverless  # noqa: E402
+import model_manage  # noqa: E402
 from jobs_table import create_jobs_table  # noqa: E402
 from lambda_runtime_api import ACCOUNT_ID, Binary, RuntimeApi, build_env  # noqa: E402
 
@@ -80,6 +90,9 @@ BATCH_SIZE = 10
 FINAL = ("COMPLETE", "ERROR", "CANCELLED")
 # The template's JobRunEventsRule (infra/template.yaml, infra/cdk/lib/stack.ts): what reaches monitor.
 JOB_RUN_EVENT_SOURCE = "aws.emr-serverless"
+# The bridge's scheduled invocation polls model-manage until 5 s before its deadline: 6 s is one poll.
+BRIDGE_SCHEDULE_TIMEOUT = 6.0
+BRIDGE_CLIENT_ID = "internal-client"
 JOB_RUN_DETAIL_TYPES = ("EMR Serverless Job Run State Change", "EMR Serverless Job Run Retry",
                         "EMR Serverless Job Resource Utilization Update")
 
@@ -311,6 +324,7 @@ class LocalAws:
         self.events: queue.Queue[dict] = queue.Queue()
         self.threads: list[threading.Thread] = []
         self.emr_server: emr_serverless.Server | None = None
+        self.mm_server: model_manage.Server | None = None
         self.drop = set(args.drop_emr_events_for or [])
 
     # -- start-up
@@ -326,6 +340,7 @@ class LocalAws:
         s3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"}), **kwargs)
         logs = boto3.client("logs", **kwargs)
         stream_arn = self._create_table()
+        self.stream_arn = stream_arn
         s3.create_bucket(Bucket=self.args.bucket)
         logs.create_log_group(logGroupName=LOG_GROUP)
         log(f"moto {moto}: table {self.args.table} (stream {stream_arn}), bucket {self.args.bucket}, log group {LOG_GROUP}")
@@ -369,12 +384,37 @@ class LocalAws:
             StreamMapping("submit", self.streams, stream_arn, self.functions["submit"], submit_filter, self.args.max_retries),
             StreamMapping("cleanup", self.streams, stream_arn, self.functions["cleanup"], cleanup_filter, self.args.max_retries),
         ]
+        info = {"moto": moto, "emr": self.emr_server.endpoint, "table": self.args.table, "bucket": self.args.bucket,
+                "streamArn": stream_arn, "region": REGION, "logDir": self.log_dir, "pid": os.getpid()}
+        if self.args.model_manage:
+            mappings.append(self._start_bridge(env, kwargs))
+            info.update(modelManage=self.mm_server.endpoint, modelManageTokenUrl=self.mm_server.token_url)
+            self._thread("schedule-bridge", self._bridge_schedule_loop)
         for mapping in mappings:
             self._thread(f"stream-{mapping.name}", self._poll_loop, mapping)
         self._thread("eventbridge", self._event_loop)
         self._thread("schedules", self._schedule_loop)
-        return {"moto": moto, "emr": self.emr_server.endpoint, "table": self.args.table, "bucket": self.args.bucket,
-                "streamArn": stream_arn, "region": REGION, "logDir": self.log_dir, "pid": os.getpid()}
+        return info
+
+    def _start_bridge(self, env: dict[str, str], aws: dict) -> "StreamMapping":
+        """model-manage in this process, the client secret in moto, and the bridge binary twice: one
+        instance for its schedule, one for its stream mapping (Lambda runs them concurrently)."""
+        import boto3
+
+        self.mm_server = model_manage.Server(model_manage.ModelManage()).start()
+        secret = boto3.client("secretsmanager", **aws).create_secret(
+            Name="modelop-client-secret",
+            SecretString=json.dumps({"client_id": BRIDGE_CLIENT_ID, "client_secret": model_manage.DEFAULT_CLIENTS[BRIDGE_CLIENT_ID]}))
+        bridge_env = dict(env, MODELOP_GATEWAY_URL=self.mm_server.endpoint, MODELOP_TOKEN_URL=self.mm_server.token_url,
+                          MODELOP_CLIENT_ID=BRIDGE_CLIENT_ID, MODELOP_CLIENT_SECRET_ARN=secret["ARN"], MODELOP_POLL_SECONDS="1")
+        binary = os.path.join(self.args.target_dir, "bridge")
+        if not os.access(binary, os.X_OK):
+            raise SystemExit(f"local_aws: {binary} is not built (tests/build-functions.sh)")
+        self.functions["bridge"] = LambdaFunction("bridge", binary, bridge_env, self.log_dir, timeout=BRIDGE_SCHEDULE_TIMEOUT)
+        self.functions["bridge-stream"] = LambdaFunction("bridge-stream", binary, bridge_env, self.log_dir)
+        log(f"model-manage {self.mm_server.endpoint} (token {self.mm_server.token_url}); bridge polling every "
+            f"{self.args.schedule_seconds:g} s")
+        return StreamMapping("bridge", self.streams, self.stream_arn, self.functions["bridge-stream"], bridge_filter, self.args.max_retries)
 
     def _thread(self, name: str, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -457,6 +497,19 @@ class LocalAws:
                 if self.stop_event.is_set():
                     return
 
+    def _bridge_schedule_loop(self) -> None:
+        while not self.stop_event.wait(self.args.schedule_seconds):
+            event = {
+                "version": "0", "id": str(time.time_ns()), "detail-type": "Scheduled Event", "source": "aws.events",
+                "account": ACCOUNT_ID, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
+                "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/modelop-bridge-poll"], "detail": {},
+            }
+            status, body = self.functions["bridge"].invoke(event)
+            if status != "response":
+                log(f"bridge <- Scheduled Event: {status} {str(body)[:300]}")
+            elif self.args.verbose or isinstance(body, dict) and any(body.get(k) for k in ("bridged", "recovered", "lost", "refused", "cancelled", "failed")):
+                log(f"bridge <- Scheduled Event: {json.dumps(body)[:300]}")
+
     # -- shutdown
 
     def stop(self) -> None:
@@ -475,6 +528,8 @@ class LocalAws:
 
         if self.emr_server is not None:
             step("EMR Serverless", self.emr_server.stop)  # kills any spark-submit and waits for its run
+        if self.mm_server is not None:
+            step("model-manage", self.mm_server.stop)
         for thread in self.threads:
             thread.join(timeout=10)
         for name, function in self.functions.items():
@@ -512,6 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--billing-lag", type=float, metavar="SECONDS",
                         help="wall-clock seconds an ended run's billed figures read zero and its final utilization event "
                              "waits (default $EMR_SERVERLESS_BILLING_LAG, else 0)")
+    parser.add_argument("--model-manage", action="store_true",
+                        help="also run ModelOp Center's model-manage (emulated) and the bridge function against it")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     for pair in args.function_env or []:

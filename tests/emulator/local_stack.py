@@ -32,11 +32,12 @@ class Stack:
 
     def __init__(self, log_dir: str, drop_events_for: Iterable[str] = (), schedule_seconds: float = 5.0,
                  max_concurrent_runs: int = 3, stderr: Any = None, function_env: dict[str, str] | None = None,
-                 time_scale: float | None = None, billing_lag: float | None = None) -> None:
+                 time_scale: float | None = None, billing_lag: float | None = None, model_manage: bool = False) -> None:
         """``function_env`` sets (or overrides) variables of the functions' configuration;
         ``time_scale`` is the EMR Serverless emulator's seconds per emulated minute; ``billing_lag``
         the wall-clock seconds an ended run's billed figures read zero (and its final utilization
-        event waits)."""
+        event waits); ``model_manage`` also runs ModelOp Center's model-manage (emulated) and the
+        bridge (``local_aws.py --model-manage``)."""
         self.log_dir = log_dir
         os.makedirs(log_dir, exist_ok=True)
         self.ready = os.path.join(log_dir, "ready.json")
@@ -52,6 +53,8 @@ class Stack:
             command += ["--time-scale", str(time_scale)]
         if billing_lag is not None:
             command += ["--billing-lag", str(billing_lag)]
+        if model_manage:
+            command.append("--model-manage")
         self.stack_log = open(os.path.join(log_dir, "local-aws.log"), "ab")
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr or self.stack_log, stdin=subprocess.DEVNULL)
         self.info: dict = {}
@@ -76,6 +79,46 @@ class Stack:
         self.logs = boto3.client("logs", **kwargs)
         self.emr = boto3.client("emr-serverless", **dict(kwargs, endpoint_url=self.info["emr"]))
         return self.info
+
+    # -- ModelOp Center's model-manage (with model_manage=True)
+
+    def modelop_token(self, client_id: str = "internal-client", client_secret: str = "internal-client-secret") -> str:
+        """A bearer token from the identity provider (OAuth2 client credentials), as ModelOp's clients get one."""
+        import base64
+        import urllib.parse
+        import urllib.request
+
+        basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        request = urllib.request.Request(self.info["modelManageTokenUrl"], method="POST",
+                                         data=urllib.parse.urlencode({"grant_type": "client_credentials", "scope": "modelop_client"}).encode(),
+                                         headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return json.load(r)["access_token"]
+
+    def submit_to_modelop(self, job: dict) -> dict:
+        """What ModelOp's ``submit.py`` does (github ``modelop/titanic-spark`` ``job_submit/submit.py``):
+        ``POST <gateway>/model-manage/api/jobs`` with the job document and a bearer token; answers the
+        stored job (its ``id`` given by model-manage)."""
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.info['modelManage']}/model-manage/api/jobs", method="POST", data=json.dumps(job).encode(),
+                                         headers={"Authorization": f"Bearer {self.modelop_token()}", "Content-Type": "application/json",
+                                                  "Accept": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return json.load(r)
+
+    def modelop_job(self, job_id: str) -> dict | None:
+        """The job as model-manage holds it (what ModelOp's Jobs page shows), or None."""
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.info['modelManage']}/_emulator/model-manage/jobs/{job_id}", timeout=10) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -208,6 +251,17 @@ def sample_job(job_id: str, job_type: str, model: str = "spark_sample_model.py",
         "outputData": [] if job_type == "MODEL_BATCH_TEST_JOB" else [{"name": "output", "assetType": "EXTERNAL_FILE", "fileUrl": output}],
         "jobParameters": parameters or {"--conf spark.executor.cores": "1"},
     }
+
+
+def model_manage_job(job_type: str, model: str = "spark_sample_model.py", name: str | None = None) -> dict:
+    """A job document as ModelOp's ``submit.py`` POSTs it to model-manage: no id (model-manage gives
+    one), no status (CREATED), the runtime as ``targetEngine`` (the engine type the bridge takes), the
+    sample model and input. ``name`` names its output folder."""
+    job = sample_job(name or f"modelop-{os.urandom(3).hex()}", job_type, model=model)
+    for field in ("id", "jobStatus", "runtimeType", "createdDate"):
+        job.pop(field)
+    job["targetEngine"] = {"engineType": "SPARK_SERVERLESS_RUNTIME", "name": "spark-serverless-runtime-1"}
+    return job
 
 
 def modelop_style_job(job_id: str) -> dict:

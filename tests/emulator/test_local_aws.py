@@ -91,6 +91,18 @@ def test_a_job_is_ours_by_its_target_engine_too():
     assert not local_aws.cleanup_filter(by_engine("MODIFY", "COMPLETE", "SPARK_RUNTIME"))
 
 
+def test_the_bridge_gets_modifies_of_bridged_rows_only():
+    """The template's BridgeFunction mapping: MODIFY, NewImage.modelManage.source = model-manage."""
+    def bridged(event: str, source: str = "model-manage") -> dict:
+        r = record(1, event, "RUNNING")
+        r["dynamodb"]["NewImage"]["modelManage"] = {"M": {"source": {"S": source}, "version": {"N": "1"}}}
+        return r
+
+    assert local_aws.bridge_filter(bridged("MODIFY"))
+    assert not local_aws.bridge_filter(bridged("INSERT"))
+    assert not local_aws.bridge_filter(bridged("MODIFY", source="elsewhere"))
+    assert not local_aws.bridge_filter(record(1, "MODIFY", "COMPLETE"))
+
 def test_batches_skip_filtered_records_and_redeliver_from_the_failed_item(monkeypatch):
     monkeypatch.setattr(local_aws.time, "sleep", lambda _s: None)  # no back-off waits
     records = [record(100 + i, "INSERT", "CREATED" if i % 4 else "WAITING") for i in range(25)]

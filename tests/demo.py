@@ -2,7 +2,7 @@
 cleanup, on a laptop. Run it with ``tests/demo.sh`` (which installs the venv and builds first).
 
     tests/demo.sh [--job FILE ...] [--expect STATUS] [--timeout SECONDS] [--keep-logs]
-        [--python-requirements FILE]
+        [--python-requirements FILE] [--modelop]
 
 Without ``--job`` it inserts one job of each type built from ``tests/models/spark_sample_model.py``
 and ``tests/models/data/sample_input.csv``. With ``--job FILE`` (repeatable) it inserts your job
@@ -11,6 +11,12 @@ in if missing, ``runtimeType`` too unless ``targetEngine.engineType`` names the 
 ``s3://`` URLs: a ``SOURCE_CODE`` asset's ``fileUrl`` that is a local file is inlined as
 ``sourceCode``, and an ``EXTERNAL_FILE`` input or model asset that is a local file is uploaded to
 ``s3://modelop-data/user/`` first. Outputs must be ``s3://`` URLs (any bucket is created).
+
+With ``--modelop`` the jobs go in through ModelOp Center instead of the table: the stack also runs
+the model-manage emulator and the ``bridge`` (``local_aws.py --model-manage``), each job is POSTed
+to ``<gateway>/model-manage/api/jobs`` with a bearer token, as ModelOp's ``submit.py`` does (its id
+given by model-manage), the bridge claims it into the table and writes its progress back, and the
+report shows each job as ModelOp's Jobs page would (status, result, times, messages) beside the row.
 
 Prints each job's status transitions as they happen, then a report per job. Exits 1 if a job did
 not end as expected (``COMPLETE``, or ``--expect``), 2 on a set-up problem.
@@ -197,6 +203,125 @@ def report(stack: L.Stack, job: dict, expected: str) -> bool:
     return ok
 
 
+def _epoch_ms(value: object) -> str:
+    import datetime as dt
+
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "-"
+    return dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def modelop_lines(job: dict | None) -> list[str]:
+    """The job as ModelOp Center's Jobs page shows it, from model-manage: status, result, times, messages."""
+    if job is None:
+        return [f"    {BOLD}ModelOp Center{RESET} (model-manage): {RED}no such job{RESET}"]
+    wait, run, end = (job.get(k) for k in ("jobWaitTime", "jobRunTime", "jobEndTime"))
+    spans = []
+    if isinstance(wait, int) and isinstance(run, int):
+        spans.append(f"waited {(run - wait) / 1000:.1f}s")
+    if isinstance(run, int) and isinstance(end, int):
+        spans.append(f"ran {(end - run) / 1000:.1f}s")
+    messages = [m for m in job.get("jobMessages") or [] if isinstance(m, str)]
+    lines = [f"    {BOLD}ModelOp Center{RESET} (model-manage job {job.get('id')}, version {job.get('version')}):",
+             f"      status:      {BOLD}{job.get('jobStatus')}{RESET}   result: {job.get('jobResult', '-')}",
+             f"      wait time:   {_epoch_ms(wait)}   run time: {_epoch_ms(run)}   end time: {_epoch_ms(end)}"
+             + (f"   ({', '.join(spans)})" if spans else ""),
+             f"      last update from runtime: {job.get('lastUpdateFromRuntime', '-')} (by {job.get('lastModifiedBy', '-')})",
+             f"      messages ({len(messages)}):"]
+    shown = messages if len(messages) <= 14 else messages[:4] + [f"... {len(messages) - 12} more ..."] + messages[-8:]
+    lines += [f"        {DIM}{line[:200]}{RESET}" for line in shown]
+    return lines
+
+
+def modelop_jobs(args: argparse.Namespace, stack: L.Stack) -> list[dict]:
+    """The documents to POST to model-manage: the samples (one of each type, and one written the way
+    ModelOp writes its own), or the --job files (their own ids dropped: model-manage gives one)."""
+    if args.job:
+        documents = []
+        for path in args.job:
+            job = user_job(path, stack)
+            for field in ("id", "jobStatus", "runtimeType"):
+                job.pop(field, None)
+            job.setdefault("targetEngine", {"engineType": "SPARK_SERVERLESS_RUNTIME", "name": "spark-serverless-runtime-1"})
+            documents.append(job)
+        return documents
+    documents = [L.model_manage_job(job_type, name=f"demo-modelop-{kind}") for kind, job_type in
+                 (("score", "MODEL_BATCH_JOB"), ("metrics", "MODEL_BATCH_TEST_JOB"), ("train", "MODEL_BATCH_TRAINING_JOB"))]
+    styled = L.modelop_style_job("demo-modelop-style")
+    for field in ("id", "jobStatus", "_links"):
+        styled.pop(field)
+    return documents + [styled]
+
+
+def main_modelop(args: argparse.Namespace) -> int:
+    """``--modelop``: the jobs through ModelOp Center's model-manage and the bridge."""
+    log_dir = L.new_log_dir("modelop-demo-")
+    started = time.monotonic()
+    out(f"{BOLD}Starting local AWS and ModelOp Center{RESET}: moto, EMR Serverless on local Spark, the model-manage emulator,")
+    out(f"and the submit, monitor, cleanup and bridge binaries behind the Lambda Runtime API. Logs: {log_dir}")
+    stack = L.Stack(log_dir, schedule_seconds=3.0, model_manage=True)
+    ok = False
+    try:
+        info = stack.wait_ready()
+        out(f"  moto {info['moto']}, EMR Serverless {info['emr']}, model-manage {info['modelManage']}, table {info['table']}")
+        stack.upload_samples()
+        ids = []
+        for document in modelop_jobs(args, stack):
+            stored = stack.submit_to_modelop(document)
+            ids.append(stored["id"])
+            out(f"  POST {info['modelManage']}/model-manage/api/jobs: {stored['id']} ({stored.get('jobType')}, {stored.get('jobStatus')})")
+        out()
+        t0 = time.monotonic()
+        seen: dict[str, tuple] = {}
+        done: set[str] = set()
+        while len(done) < len(ids):
+            if time.monotonic() - t0 > args.timeout:
+                out(f"{RED}timed out after {args.timeout:.0f}s{RESET}")
+                break
+            for job_id in ids:
+                if job_id in done:
+                    continue
+                remote, row = stack.modelop_job(job_id) or {}, stack.job(job_id) or {}
+                state = (remote.get("jobStatus"), row.get("jobStatus"), row.get("emrState"), bool(row.get("cleanedAt")))
+                if state != seen.get(job_id):
+                    seen[job_id] = state
+                    extra = f" (EMR {state[2]})" if state[2] else ""
+                    extra += " · staging folder cleaned" if state[3] else ""
+                    out(f"  [{time.monotonic() - t0:6.1f}s] {job_id}  ModelOp {state[0]:<9} row {state[1] or '-'}{extra}")
+                settled = set(row.get("jobMessages") or []) <= set(remote.get("jobMessages") or [])
+                if state[0] in L.FINAL and state[1] in L.FINAL and (state[3] or row.get("stagingUri") is None) and settled:
+                    done.add(job_id)
+            time.sleep(0.5)
+        out()
+        out(f"{BOLD}Report{RESET} (each job as ModelOp Center shows it, then its row)")
+        results = []
+        for job_id in ids:
+            remote = stack.modelop_job(job_id)
+            row = stack.job(job_id) or {"id": job_id}
+            row_ok = report(stack, row, args.expect)
+            for line in modelop_lines(remote):
+                out(line)
+            out()
+            results.append(row_ok and (remote or {}).get("jobStatus") == args.expect)
+        ok = all(results) and len(done) == len(ids)
+        out(f"{GREEN if ok else RED}{sum(results)}/{len(ids)} job(s) ended {args.expect} in ModelOp Center{RESET} "
+            f"in {time.monotonic() - started:.0f}s")
+    except KeyboardInterrupt:
+        out("interrupted")
+    except Exception as exc:  # noqa: BLE001
+        out(f"{RED}demo failed: {exc}{RESET} (logs: {log_dir})")
+        args.keep_logs = True
+        return 2
+    finally:
+        out("Stopping local AWS ...")
+        stack.stop()
+        if ok and not args.keep_logs:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        else:
+            out(f"Logs kept in {log_dir}")
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--job", action="append", metavar="FILE", help="a job JSON to run instead of the samples")
@@ -206,12 +331,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python-requirements", metavar="FILE",
                         help="a requirements file of the model's own packages: local Spark runs with a virtualenv of them "
                              "(made once, under target/model-python), as EMR runs a job with its packed environment")
+    parser.add_argument("--modelop", action="store_true",
+                        help="POST the jobs to ModelOp Center's model-manage (emulated) and let the bridge bring them in; "
+                             "the report shows each job as ModelOp's Jobs page would")
     args = parser.parse_args(argv)
     if args.python_requirements:
         if not os.path.isfile(args.python_requirements):
             parser.error(f"--python-requirements {args.python_requirements}: no such file")
         # Read by the EMR Serverless emulator, which local_aws.py runs in its own process.
         os.environ["EMR_SERVERLESS_PYTHON_REQUIREMENTS"] = os.path.abspath(args.python_requirements)
+    if args.modelop:
+        return main_modelop(args)
 
     log_dir = L.new_log_dir("modelop-demo-")
     started = time.monotonic()

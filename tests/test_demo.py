@@ -32,3 +32,17 @@ def test_missing_or_partial_figures_say_so():
     usage, billed, cost = demo.cost_lines({"resourceUsage": partial})
     assert "0.5 vCPU-h, ? GB-h memory, ? GB-h storage; not final" in usage and "ran" not in usage
     assert billed.endswith("not recorded") and cost.startswith("    cost:          not recorded (no known price")
+
+
+def test_a_job_is_shown_as_modelops_jobs_page_would():
+    job = {"id": "j-1", "version": 4, "jobStatus": "COMPLETE", "jobResult": "SUCCESS", "jobWaitTime": 1796569284000,
+           "jobRunTime": 1796569286000, "jobEndTime": 1796569360500, "lastUpdateFromRuntime": "2026-12-06T15:06:11.354Z",
+           "lastModifiedBy": "internal-client", "jobMessages": [f"2026/12/6 15:04:{n:02d} [info] line {n}" for n in range(20)]}
+    lines = demo.modelop_lines(job)
+    text = "\n".join(lines)
+    assert "model-manage job j-1, version 4" in lines[0]
+    assert "COMPLETE" in lines[1] and "result: SUCCESS" in lines[1]
+    assert "2026-12-06 15:01:24.000Z" in lines[2] and "(waited 2.0s, ran 74.5s)" in lines[2]
+    assert "2026-12-06T15:06:11.354Z (by internal-client)" in lines[3]
+    assert "messages (20):" in lines[4] and "line 0" in text and "line 19" in text and "... 8 more ..." in text
+    assert "no such job" in demo.modelop_lines(None)[0]

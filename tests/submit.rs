@@ -145,6 +145,7 @@ async fn each_run_carries_its_jobs_policy_and_a_policy_that_cannot_fit_starts_no
     assert_eq!(failed["jobStatus"], "ERROR");
     let message = failed["errorMessage"].as_str().unwrap();
     assert!(message.contains("at most 2048") && message.contains("no run was started"), "{message}");
+    assert_eq!(failed["failure"]["class"], "INVALID_JOB", "the row says why, in a class: {failed:#}");
     assert!(failed.get("sparkApplicationId").is_none());
     assert!(env.staged_keys(&crowded).await.is_empty(), "nothing staged");
 }
@@ -277,8 +278,8 @@ impl JobStore for LeaseWitness {
     async fn record_launch(&self, job_id: &str, launch: &LaunchRecord) -> Result<RecordOutcome, AwsError> {
         self.inner.record_launch(job_id, launch).await
     }
-    async fn fail_before_launch(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
-        self.inner.fail_before_launch(job_id, message, at).await
+    async fn fail_before_launch(&self, job_id: &str, message: &str, failure: &shared::outcome::failure::Failure, at: DateTime<Utc>) -> Result<bool, AwsError> {
+        self.inner.fail_before_launch(job_id, message, failure, at).await
     }
 }
 

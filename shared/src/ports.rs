@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 
 use crate::launch::application::{ApplicationSpec, ApplicationSummary};
 use crate::outcome::cost::{JobCost, ResourceUsage};
+use crate::outcome::failure::Failure;
 use crate::error::AwsError;
 use crate::job::record::JobStatus;
 use crate::outcome::job_run::{JobRunAttempt, JobRunInfo, LogTail};
@@ -48,7 +49,7 @@ pub trait JobStore: Send + Sync {
     /// Records the started run on a WAITING job that has no other run.
     async fn record_launch(&self, job_id: &str, launch: &LaunchRecord) -> Result<RecordOutcome, AwsError>;
     /// Ends a job that has no run in ERROR with `message`; false when the job had moved on.
-    async fn fail_before_launch(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError>;
+    async fn fail_before_launch(&self, job_id: &str, message: &str, failure: &Failure, at: DateTime<Utc>) -> Result<bool, AwsError>;
 }
 
 /// The jobs table as the monitor uses it.

@@ -14,6 +14,7 @@ idempotency (checked against botocore's service model in the venv):
     GetJobRun           GET    /applications/{applicationId}/jobruns/{jobRunId}  ?attempt=
     CancelJobRun        DELETE /applications/{applicationId}/jobruns/{jobRunId}
     ListJobRunAttempts  GET    /applications/{applicationId}/jobruns/{jobRunId}/attempts  ?maxResults=&nextToken=
+    GetDashboardForJobRun GET  /applications/{applicationId}/jobruns/{jobRunId}/dashboard  ?attempt=
 
 Errors answer the real status codes with ``X-Amzn-ErrorType`` and ``{"message"}``:
 ResourceNotFoundException 404, ValidationException 400, ConflictException 409, and
@@ -30,6 +31,17 @@ Two modes:
   ``spark-submit --master local[*]`` from the venv's pyspark, see :class:`SparkRunner`, and moves
   SUBMITTED → SCHEDULED → RUNNING → SUCCESS | FAILED, or CANCELLING → CANCELLED when cancelled
   (the spark-submit process group is killed).
+
+**The Spark UI** (GetDashboardForJobRun): in execute mode each attempt's spark-submit serves the live
+Spark UI on 127.0.0.1 (``SPARK_LOCAL_IP``), on a free port chosen per attempt (``spark.ui.port``);
+Spark moves to the next port if it was taken meanwhile, so the port is read from the driver's log
+("Successfully started service 'SparkUI' on port PORT."). GetDashboardForJobRun of a RUNNING run
+answers ``{"url": "http://127.0.0.1:PORT/"}``, waiting up to :data:`SPARK_UI_WAIT` seconds for
+the UI to serve the application (the JVM starts after RUNNING, and the UI says "Spark is starting
+up" until its context is ready). Not emulated, so ValidationException: a run
+before RUNNING, an attempt that has ended (EMR links those to a Spark History Server; none runs
+here: the UI ends with its spark-submit), a run whose Spark conf turns the UI off, and any run in
+manual mode (nothing runs). Unlike EMR's links, the URL works more than once.
 
 Every state change is also published as the EventBridge event EMR Serverless sends
 ("EMR Serverless Job Run State Change", source ``aws.emr-serverless``) to the event sink: a
@@ -553,6 +565,9 @@ class JobRun:
         self.cancel_details = "Job run cancelled by user"
         # Execution (execute mode).
         self.process: subprocess.Popen | None = None
+        # The current attempt's Spark UI port as asked of Spark (spark.ui.port), and the attempt's stderr.
+        self.ui_port: int | None = None
+        self.ui_log: str | None = None
         # Resource utilization (emulated): the declared workers; when the billed figures of the
         # ended run are in (end + billing lag); a test's hold on them; whether the final
         # utilization event went out.
@@ -1235,6 +1250,35 @@ class EmrServerless:
             out["nextToken"] = token
         return out
 
+    def get_dashboard_for_job_run(self, region: str, app_id: str, run_id: str, query: dict[str, list[str]] | None = None) -> dict:
+        """GetDashboardForJobRun: the live Spark UI of the run's running attempt (``?attempt=n``: that
+        one), as served by its local spark-submit; see "The Spark UI" above."""
+        attempt = _int_query(query or {}, "attempt", minimum=1)
+        deadline = time.monotonic() + SPARK_UI_WAIT
+        while True:
+            with self.lock:
+                run = self._run(region, app_id, run_id)
+                view = run.attempt_view(attempt)
+                state, log_path, process = view.state, run.ui_log, run.process
+            label = f"job run {run_id}" + (f" attempt {view.number}" if attempt is not None else "")
+            if self.runner is None:
+                raise validation(f"{label} has no Spark UI: the emulator runs nothing in manual mode")
+            if view is not run.current or state in TERMINAL_RUN_STATES or state == "CANCELLING":
+                raise validation(f"{label} has ended ({state}): the emulator keeps no Spark History Server, so its local "
+                                 "Spark UI ended with its spark-submit")
+            if state != "RUNNING":
+                raise validation(f"{label} is {state}: its Spark UI starts once it is RUNNING")
+            port = spark_ui_port(log_path)
+            # Once the UI listens, Spark answers "Spark is starting up" until its context is ready.
+            if port is not None and (spark_ui_ready(port) or time.monotonic() > deadline):
+                return {"url": f"http://{HOST}:{port}/"}
+            if process is not None and process.poll() is not None:
+                raise validation(f"{label} has no Spark UI: its spark-submit ended without one")
+            if time.monotonic() > deadline:
+                raise validation(f"{label} has no Spark UI after {SPARK_UI_WAIT:g} s: its Spark did not start one "
+                                 "(spark.ui.enabled=false in its conf, or it is still starting)")
+            time.sleep(0.2)
+
     def list_job_runs(self, region: str, app_id: str, query: dict[str, list[str]]) -> dict:
         states = query.get("states") or []
         for state in states:
@@ -1837,6 +1881,43 @@ def model_python_env(requirements: str, base_python: str, log: Callable[[str], N
         return python
 
 
+# How long GetDashboardForJobRun waits for a RUNNING attempt's Spark UI to come up (the JVM starts after RUNNING).
+SPARK_UI_WAIT = 45.0
+# Spark's line once its UI listens (INFO, on the driver's stderr): Spark 3.5's, or older releases' "Bound SparkUI".
+_SPARK_UI_BOUND = re.compile(r"Successfully started service 'SparkUI' on port (\d+)\b"
+                             r"|Bound SparkUI to \S+, and started at https?://\S+?:(\d+)\b")
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (Spark moves to the next one if it is taken by the time it binds)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def spark_ui_ready(port: int) -> bool:
+    """Whether the Spark UI on ``port`` serves its application (its REST API answers JSON)."""
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/api/v1/applications", timeout=2) as answer:
+            return answer.headers.get_content_type() == "application/json"
+    except (OSError, ValueError):
+        return False
+
+
+def spark_ui_port(stderr_path: str | None) -> int | None:
+    """The port the Spark UI of a driver log listens on, once it says so."""
+    if not stderr_path:
+        return None
+    try:
+        with open(stderr_path, errors="replace") as f:
+            found = _SPARK_UI_BOUND.search(f.read(2_000_000))
+    except OSError:
+        return None
+    return int(found.group(1) or found.group(2)) if found else None
+
+
 class SparkRunner:
     """Runs a job run with local spark-submit, with the run's S3 files mirrored to a work dir.
 
@@ -2039,6 +2120,9 @@ class SparkRunner:
                 python = self.python_for_runs(emr)
                 with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
                     env = dict(os.environ, PYSPARK_PYTHON=python, PYSPARK_DRIVER_PYTHON=python)
+                    # The Spark UI (GetDashboardForJobRun) on loopback only.
+                    env["SPARK_LOCAL_IP"] = HOST
+                    run.ui_log = stderr_path
                     env.pop("PYSPARK_GATEWAY_PORT", None)
                     # The run's credentials: its S3 calls are checked against its session policy.
                     env.update(AWS_ENDPOINT_URL_S3=self.gateway.endpoint, AWS_ACCESS_KEY_ID=run.id, AWS_SECRET_ACCESS_KEY="emulated",
@@ -2196,7 +2280,10 @@ class SparkRunner:
             else:
                 entry_args.append(arg)
         command = [self.spark_submit, "--master", "local[*]", "--name", f"emr-serverless-{run.id}"]
-        command += ["--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4", *args]
+        # The live Spark UI of GetDashboardForJobRun, on a port of its own (the run's conf may still turn it off).
+        run.ui_port = free_port()
+        command += ["--conf", "spark.ui.enabled=true", "--conf", f"spark.ui.port={run.ui_port}",
+                    "--conf", "spark.sql.shuffle.partitions=4", *args]
         if py_files:
             command += ["--py-files", ",".join(py_files)]
         if files:
@@ -2288,6 +2375,7 @@ _APP_ACTION = re.compile(r"^/applications/(?P<app>[^/]+)/(?P<action>start|stop)$
 _RUNS = re.compile(r"^/applications/(?P<app>[^/]+)/jobruns$")
 _RUN = re.compile(r"^/applications/(?P<app>[^/]+)/jobruns/(?P<run>[^/]+)$")
 _ATTEMPTS = re.compile(r"^/applications/(?P<app>[^/]+)/jobruns/(?P<run>[^/]+)/attempts$")
+_DASHBOARD = re.compile(r"^/applications/(?P<app>[^/]+)/jobruns/(?P<run>[^/]+)/dashboard$")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/")
 
 
@@ -2398,6 +2486,9 @@ def make_handler(emr: EmrServerless, quiet: bool) -> type[BaseHTTPRequestHandler
             elif m := _ATTEMPTS.match(path):
                 if method == "GET":
                     return emr.list_job_run_attempts(region, m["app"], m["run"], query)
+            elif m := _DASHBOARD.match(path):
+                if method == "GET":
+                    return emr.get_dashboard_for_job_run(region, m["app"], m["run"], query)
             raise ApiError(404, "UnknownOperationException", f"no operation {method} {path}")
 
         def do_GET(self) -> None:

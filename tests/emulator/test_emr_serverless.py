@@ -1592,3 +1592,91 @@ def test_cli_start_job_run_rate_flags():
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(10) == 0
             proc.stdout.close()
+
+
+# ---- GetDashboardForJobRun: the live Spark UI of a running local spark-submit
+
+# A Spark job that keeps running (so its UI stays up) until the test writes the file it names.
+SPARK_UI_JOB = r'''
+import os, sys, time
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.getOrCreate()
+print("rows", spark.range(1000).count(), flush=True)
+stop = sys.argv[1]
+deadline = time.monotonic() + 240
+while not os.path.exists(stop) and time.monotonic() < deadline:
+    time.sleep(0.2)
+spark.stop()
+'''
+
+
+def dashboard_error(emr, app: str, run: str, **kwargs) -> tuple[str, str]:
+    with pytest.raises(ClientError) as info:
+        emr.get_dashboard_for_job_run(applicationId=app, jobRunId=run, **kwargs)
+    return info.value.response["Error"]["Code"], info.value.response["Error"]["Message"]
+
+
+def test_dashboard_of_runs_that_have_no_spark_ui(server, emr):
+    app = new_app(emr, "dashboard-manual")
+    run = new_run(emr, app, "dashboard-manual")
+    code, message = dashboard_error(emr, app, run)
+    assert code == "ValidationException" and "manual mode" in message, message
+    assert error_code(lambda: emr.get_dashboard_for_job_run(applicationId=app, jobRunId="00fnosuchrun0000")) == ("ResourceNotFoundException", 404)
+
+
+def test_dashboard_url_is_read_from_the_driver_log():
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "stderr")
+        assert emr_serverless.spark_ui_port(log) is None, "no log yet"
+        with open(log, "w") as f:
+            f.write("26/12/06 15:00:00 INFO JettyUtils: Start Jetty 127.0.0.1:41234 for SparkUI\n")
+        assert emr_serverless.spark_ui_port(log) is None, "not listening yet"
+        with open(log, "a") as f:
+            f.write("26/12/06 15:00:00 WARN Utils: Service 'SparkUI' could not bind on port 41234. Attempting port 41235.\n"
+                    "26/12/06 15:00:00 INFO Utils: Successfully started service 'SparkUI' on port 41235.\n")
+        assert emr_serverless.spark_ui_port(log) == 41235, "the port it started on (the next one if taken): Spark 3.5"
+        with open(log, "w") as f:
+            f.write("INFO SparkUI: Bound SparkUI to 127.0.0.1, and started at http://localhost:41236\n")
+        assert emr_serverless.spark_ui_port(log) == 41236, "older Spark releases' line"
+    port = emr_serverless.free_port()
+    assert 0 < port < 65536
+
+
+def test_dashboard_of_a_running_run_is_its_local_spark_ui_on_real_spark(moto_endpoint, tmp_path):
+    """A run on real local Spark: GetDashboardForJobRun answers the live Spark UI's URL, on
+    loopback, which serves the run's own Spark application; once the run ended, the UI is gone and
+    the emulator says so (no Spark History Server here)."""
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}))
+    s3.create_bucket(Bucket="spark-ui")
+    s3.put_object(Bucket="spark-ui", Key="code/ui_job.py", Body=SPARK_UI_JOB.encode())
+    stop = tmp_path / "stop"
+    runner = emr_serverless.SparkRunner(moto_endpoint, str(tmp_path / "work"), 1)
+    srv = emr_serverless.Server(emr_serverless.EmrServerless(Events(), runner, log=lambda _m: None)).start()
+    try:
+        emr = client(srv.endpoint)
+        app = new_app(emr, "spark-ui")
+        run = emr.start_job_run(applicationId=app, executionRoleArn=ROLE, name="spark-ui", jobDriver={"sparkSubmit": {
+            "entryPoint": "s3://spark-ui/code/ui_job.py", "entryPointArguments": [str(stop)],
+            "sparkSubmitParameters": "--conf spark.driver.memory=512m"}})["jobRunId"]
+        wait_for(emr, app, run, states=("RUNNING", "SUCCESS", "FAILED"), timeout=120)
+        url = emr.get_dashboard_for_job_run(applicationId=app, jobRunId=run)["url"]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/"), url
+        assert int(url.rsplit(":", 1)[1].rstrip("/")) == srv.emr._run("us-east-1", app, run).ui_port, "the port asked of Spark"
+        assert "INFO JettyUtils: Start Jetty 127.0.0.1:" in open(tmp_path / "work" / run / "stderr").read(), "on loopback only"
+        with urllib.request.urlopen(url + "api/v1/applications", timeout=30) as answer:
+            applications = json.load(answer)
+        assert [a["name"] for a in applications] == [f"emr-serverless-{run}"], applications
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            assert "Spark" in answer.read().decode(errors="replace")
+        assert emr.get_dashboard_for_job_run(applicationId=app, jobRunId=run, attempt=1)["url"] == url, "attempt 1 is the running one"
+        stop.touch()
+        assert wait_for(emr, app, run, timeout=120)["state"] == "SUCCESS"
+        code, message = dashboard_error(emr, app, run)
+        assert code == "ValidationException" and "has ended (SUCCESS)" in message, message
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=5)
+    finally:
+        stop.touch()
+        srv.stop()

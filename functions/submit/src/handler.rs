@@ -21,6 +21,8 @@ use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
 use shared::config::{ServiceConfig, SubmitConfig};
 use shared::job::record::{decode_job, job_message, Job, JobHeader, JobStatus, MessageLevel, Timestamp};
 use shared::metrics;
+use shared::outcome::failure::classify::classify_failure;
+use shared::outcome::failure::FailureInputs;
 use shared::text::printable;
 use shared::launch::lease::{decide_claim, new_lease, ClaimDecision, LaunchRecord, RecordOutcome, SkipReason, SubmitLease};
 use shared::job::annotations::{parse_model_functions, AnnotationScanner};
@@ -198,7 +200,10 @@ impl SubmitHandler {
     async fn end_in_error(&self, job_id: &str, err: SubmitError) -> Result<RecordResult, SubmitError> {
         let message = err.to_string();
         metrics::submit_failed(job_id, &err.step.to_string(), false);
-        match self.store.fail_before_launch(job_id, &message, Utc::now()).await {
+        // The class (INVALID_JOB, or PERMISSION / INPUT_NOT_FOUND / CAPACITY when the cause says so),
+        // and a summary that names the step and the field.
+        let failure = classify_failure(&FailureInputs { submit_error: Some(&message), ..FailureInputs::default() });
+        match self.store.fail_before_launch(job_id, &message, &failure, Utc::now()).await {
             Ok(true) => {
                 warn!(job_id = %printable(job_id), step = %err.step, error = %message, "job ended in ERROR");
                 Ok(RecordResult::Failed(message))

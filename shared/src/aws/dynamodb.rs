@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use super::{classify, AwsError, AwsErrorKind};
 use crate::job::record::{attr, epoch_millis, job_message, timestamp, JobHeader, Timestamp, JobStatus, MessageLevel, StatusChange, SPARK_SERVERLESS_RUNTIME};
 use crate::outcome::cost::{JobCost, ResourceUsage};
+use crate::outcome::failure::Failure;
 use crate::outcome::monitored_job::{MonitoredJob, RetryUpdate, StatusUpdate};
 use crate::launch::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::ports::{CleanupStore, JobStore, MonitorStore};
@@ -41,6 +42,7 @@ impl DynamoJobStore {
         &self,
         job_id: &str,
         message: &str,
+        failure: Option<&Failure>,
         at: DateTime<Utc>,
         condition: &str,
         condition_values: [(&str, AttributeValue); N],
@@ -54,8 +56,15 @@ impl DynamoJobStore {
         ]);
         vals.extend(values(condition_values));
         vals.extend(history_values(JobStatus::Error, None, at)?);
+        let set_failure = match failure {
+            Some(failure) => {
+                vals.insert(":failure".into(), to_av(failure)?);
+                ", failure = :failure"
+            }
+            None => "",
+        };
         let update = format!(
-            "SET jobStatus = :error, errorMessage = :message, updatedAt = :now, jobEndTime = :end, {APPEND_HISTORY}, {APPEND_MESSAGES} \
+            "SET jobStatus = :error, errorMessage = :message, updatedAt = :now, jobEndTime = :end, {APPEND_HISTORY}, {APPEND_MESSAGES}{set_failure} \
              REMOVE submitLease"
         );
         self.updated(job_id, Write::new("UpdateItem(end in error)", update, condition, vals)).await
@@ -259,9 +268,9 @@ impl JobStore for DynamoJobStore {
         }
     }
 
-    async fn fail_before_launch(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
+    async fn fail_before_launch(&self, job_id: &str, message: &str, failure: &Failure, at: DateTime<Utc>) -> Result<bool, AwsError> {
         let condition = "attribute_exists(id) AND jobStatus IN (:created, :waiting) AND attribute_not_exists(sparkApplicationId)";
-        self.end_in_error(job_id, message, at, condition, [(":created", s(JobStatus::Created.as_str())), (":waiting", s(JobStatus::Waiting.as_str()))])
+        self.end_in_error(job_id, message, Some(failure), at, condition, [(":created", s(JobStatus::Created.as_str())), (":waiting", s(JobStatus::Waiting.as_str()))])
             .await
     }
 }
@@ -435,7 +444,7 @@ impl MonitorStore for DynamoJobStore {
     async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
         let condition = "attribute_exists(id) AND jobStatus = :waiting AND attribute_not_exists(sparkApplicationId) \
                          AND (attribute_not_exists(submitLease) OR submitLease.expiresAt < :now)";
-        self.end_in_error(job_id, message, at, condition, [(":waiting", s(JobStatus::Waiting.as_str()))]).await
+        self.end_in_error(job_id, message, None, at, condition, [(":waiting", s(JobStatus::Waiting.as_str()))]).await
     }
 
     async fn record_usage(&self, job_id: &str, usage: &ResourceUsage, cost: Option<&JobCost>) -> Result<bool, AwsError> {

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::error::{AwsError, AwsErrorKind};
 use crate::job::record::{epoch_millis, job_message, timestamp, JobHeader, JobStatus, MessageLevel, StatusChange, Timestamp};
 use crate::outcome::cost::{JobCost, ResourceUsage};
+use crate::outcome::failure::Failure;
 use crate::outcome::monitored_job::{MonitoredJob, RetryUpdate, StatusUpdate};
 use crate::launch::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::ports::*;
@@ -119,9 +120,12 @@ impl FakeJobTable {
     }
 
     /// `end_in_error` of the adapter: ERROR with the message, the lease dropped.
-    fn end_in_error(&self, id: &str, message: &str, at: DateTime<Utc>, condition: impl FnOnce(&Value) -> bool) -> bool {
+    fn end_in_error(&self, id: &str, message: &str, failure: Option<&Failure>, at: DateTime<Utc>, condition: impl FnOnce(&Value) -> bool) -> bool {
         self.update(id, condition, |row| {
             let fields = row.as_object_mut().unwrap();
+            if let Some(failure) = failure {
+                fields.insert("failure".into(), serde_json::to_value(failure).unwrap());
+            }
             fields.insert("jobStatus".into(), json!("ERROR"));
             fields.insert("errorMessage".into(), json!(message));
             fields.insert("updatedAt".into(), json!(timestamp(at)));
@@ -202,9 +206,9 @@ impl JobStore for FakeJobTable {
         })
     }
 
-    async fn fail_before_launch(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
+    async fn fail_before_launch(&self, job_id: &str, message: &str, failure: &Failure, at: DateTime<Utc>) -> Result<bool, AwsError> {
         self.recorder.call("fail_before_launch", &[job_id])?;
-        Ok(self.end_in_error(job_id, message, at, |row| {
+        Ok(self.end_in_error(job_id, message, Some(failure), at, |row| {
             matches!(status_of(row), Some("CREATED" | "WAITING")) && !has(row, "sparkApplicationId")
         }))
     }
@@ -352,7 +356,7 @@ impl MonitorStore for FakeJobTable {
     async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
         self.recorder.call("fail_stuck", &[job_id])?;
         let now = timestamp(at);
-        Ok(self.end_in_error(job_id, message, at, |row| {
+        Ok(self.end_in_error(job_id, message, None, at, |row| {
             let lease_gone = match row.get("submitLease") {
                 None | Some(Value::Null) => true,
                 Some(lease) => lease.get("expiresAt").and_then(Value::as_str).is_some_and(|e| e < now.as_str()),

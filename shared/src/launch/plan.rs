@@ -17,7 +17,7 @@ use crate::text::printable;
 use crate::job::record::{validate_job_id, Asset, InvalidJobId, Job, JobType, ModelRole, ASSET_EXTERNAL_FILE, ASSET_FILE, ASSET_SOURCE_CODE};
 use crate::job::s3_uri::{redacted_url, S3Uri};
 use crate::launch::spark_conf::{
-    parse_job_parameters, IgnoredParameter, SparkConf, SparkConfError,
+    check_executor_bounds, parse_job_parameters, ExecutorBoundsError, IgnoredParameter, SparkConf, SparkConfError,
 };
 use crate::launch::staged_files::{FileContent, FileKind, FileNames, StagedFile, INPUTS_FOLDER, OUTPUTS_FOLDER};
 
@@ -109,6 +109,10 @@ pub enum ManifestError {
     MissingNamedFunction { field: &'static str, name: String },
     #[error("{0}")]
     SubmitParameters(SparkConfError),
+    /// The Spark conf (the configuration's `jobExecutionConf` overlaid by the job's `--conf`) sets
+    /// dynamic allocation bounds EMR Serverless refuses at deploy.
+    #[error("Spark conf (jobExecutionConf overlaid by the job's --conf parameters): {0}")]
+    ExecutorBounds(#[from] ExecutorBoundsError),
 }
 
 /// Where the primary model source comes from.
@@ -215,6 +219,8 @@ pub fn plan_job(job: &Job, service: &ServiceConfig, submit: &SubmitConfig) -> Re
             })
             .collect::<Result<Vec<_>, _>>()
     };
+    let spark_conf = submit.job_execution_conf.overlaid_by(&params.spark_conf);
+    check_executor_bounds(&spark_conf)?;
     let role = job.job_type.model_role();
     Ok(JobPlan {
         job_id: job.id.clone(),
@@ -231,7 +237,7 @@ pub fn plan_job(job: &Job, service: &ServiceConfig, submit: &SubmitConfig) -> Re
         named_job_function: primary.named_function(role).map(str::to_string),
         application_name,
         execution_role_arn,
-        spark_conf: submit.job_execution_conf.overlaid_by(&params.spark_conf),
+        spark_conf,
         extra_py_files: submit_file_uris("--py-files", &params.py_files)?,
         extra_files: submit_file_uris("--files", &params.files)?,
         ignored_parameters: params.ignored,

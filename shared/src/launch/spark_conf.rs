@@ -59,6 +59,53 @@ impl SparkConfError {
     }
 }
 
+/// EMR Serverless's `spark.dynamicAllocation.initialExecutors` when a run sets none: 3
+/// (aws-samples/emr-serverless-samples#55: "spark.dynamicAllocation.initialExecutors=1 which
+/// default is 3"; aws-samples/aws-emr-utilities#175: EMR refuses a run whose maxExecutors is below it).
+pub const EMR_DEFAULT_INITIAL_EXECUTORS: u64 = 3;
+
+/// A run EMR Serverless would refuse at deploy, before Spark runs ("Maximum value of
+/// spark.dynamicAllocation.initialExecutors: 3 must be between spark.dynamicAllocation.minExecutor 1
+/// and spark.dynamicAllocation.maxExecutors 2.", aws-samples/aws-emr-utilities#175).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the run's initial executors, {initial} ({set_by}), must be between spark.dynamicAllocation.minExecutors {min} and \
+     spark.dynamicAllocation.maxExecutors {max}: EMR Serverless refuses such a run before Spark starts \
+     (raise maxExecutors to at least {initial}, or lower the initial executors)"
+)]
+pub struct ExecutorBoundsError {
+    pub initial: u64,
+    /// Where the initial count comes from: the property that sets it, or EMR's default.
+    pub set_by: &'static str,
+    pub min: u64,
+    pub max: u64,
+}
+
+/// Checks what EMR Serverless checks of dynamic allocation before a run starts: with
+/// `spark.dynamicAllocation.maxExecutors` set (and dynamic allocation not turned off), the initial
+/// executors — the largest of `initialExecutors` ([`EMR_DEFAULT_INITIAL_EXECUTORS`] when unset),
+/// `minExecutors` and `spark.executor.instances`, as Spark counts them — and `minExecutors` must not
+/// exceed it. A value that is not a whole number is left to Spark.
+pub fn check_executor_bounds(conf: &SparkConf) -> Result<(), ExecutorBoundsError> {
+    let number = |key: &str| conf.get(key).and_then(|v| v.parse::<u64>().ok());
+    if conf.get("spark.dynamicAllocation.enabled") == Some("false") {
+        return Ok(());
+    }
+    let Some(max) = number("spark.dynamicAllocation.maxExecutors") else { return Ok(()) };
+    let min = number("spark.dynamicAllocation.minExecutors").unwrap_or(0);
+    let initial_executors = match number("spark.dynamicAllocation.initialExecutors") {
+        Some(n) => (n, "spark.dynamicAllocation.initialExecutors"),
+        None => (EMR_DEFAULT_INITIAL_EXECUTORS, "EMR Serverless's default spark.dynamicAllocation.initialExecutors"),
+    };
+    let (initial, source) = [(min, "spark.dynamicAllocation.minExecutors"), (number("spark.executor.instances").unwrap_or(0), "spark.executor.instances")]
+        .into_iter()
+        .fold(initial_executors, |largest, other| if other.0 > largest.0 { other } else { largest });
+    if initial > max || min > max {
+        return Err(ExecutorBoundsError { initial, set_by: source, min, max });
+    }
+    Ok(())
+}
+
 /// A set of validated Spark properties, ordered by key so the rendering is deterministic.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SparkConf(BTreeMap<String, String>);
@@ -327,6 +374,30 @@ pub fn spark_submit_parameters(files: &SubmitFiles, conf: &SparkConf) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn executor_bounds_are_what_emr_serverless_accepts_at_deploy() {
+        // (the Spark conf, the refusal's initial count, its source, min, max)
+        type Refusal = Option<(u64, &'static str, u64, u64)>;
+        let cases: Vec<(Vec<(&str, &str)>, Refusal)> = vec![
+            (vec![], None),
+            (vec![("spark.dynamicAllocation.maxExecutors", "3")], None),
+            // aws-samples/aws-emr-utilities#175: maxExecutors 2 under EMR's default initial 3
+            (vec![("spark.dynamicAllocation.maxExecutors", "2"), ("spark.dynamicAllocation.minExecutors", "1")],
+             Some((3, "EMR Serverless's default spark.dynamicAllocation.initialExecutors", 1, 2))),
+            (vec![("spark.dynamicAllocation.maxExecutors", "2"), ("spark.dynamicAllocation.initialExecutors", "1")], None),
+            (vec![("spark.dynamicAllocation.maxExecutors", "4"), ("spark.executor.instances", "5")], Some((5, "spark.executor.instances", 0, 4))),
+            (vec![("spark.dynamicAllocation.maxExecutors", "4"), ("spark.dynamicAllocation.minExecutors", "6"), ("spark.dynamicAllocation.initialExecutors", "1")],
+             Some((6, "spark.dynamicAllocation.minExecutors", 6, 4))),
+            (vec![("spark.dynamicAllocation.maxExecutors", "1"), ("spark.dynamicAllocation.enabled", "false")], None),
+            (vec![("spark.dynamicAllocation.maxExecutors", "lots")], None),
+        ];
+        for (pairs, refusal) in cases {
+            let conf = SparkConf::from_pairs(pairs.clone()).unwrap();
+            let got = check_executor_bounds(&conf).err().map(|e| (e.initial, e.set_by, e.min, e.max));
+            assert_eq!(got, refusal, "{pairs:?}");
+        }
+    }
 
     fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

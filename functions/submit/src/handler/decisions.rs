@@ -173,21 +173,24 @@ async fn a_modelop_shaped_job_launches_with_the_expected_spark_submit_parameters
 #[tokio::test]
 async fn permanent_failures_end_the_job_in_error_with_the_message() {
     let denied = AwsError::new("EMR Serverless", "StartJobRun", AwsErrorKind::Permanent, "AccessDeniedException: not allowed");
-    let cases: Vec<(&str, Value, Option<AwsError>, String)> = vec![
+    // (case, event, fault, the message, the failure's class)
+    let cases: Vec<(&str, Value, Option<AwsError>, String, &str)> = vec![
         (
             "EMR refuses the run",
             event(INSERT_BATCH_JOB),
             Some(denied),
             format!("job {BATCH_JOB}: start job run: EMR Serverless StartJobRun failed: AccessDeniedException: not allowed"),
+            "PERMISSION",
         ),
         (
             "the model is not a map",
             batch_insert_with(|image| image["model"] = json!({"S": "not-a-map"})),
             None,
             format!("job {BATCH_JOB}: decode job: the job record is malformed: model"),
+            "INVALID_JOB",
         ),
     ];
-    for (name, event, fault, message) in cases {
+    for (name, event, fault, message, class) in cases {
         let world = world();
         world.insert_rows_of(&event);
         if let Some(fault) = fault {
@@ -198,6 +201,11 @@ async fn permanent_failures_end_the_job_in_error_with_the_message() {
         assert_eq!(row["jobStatus"], "ERROR", "{name}: {row:#}");
         let error = row["errorMessage"].as_str().unwrap();
         assert!(error.starts_with(&message), "{name}: {error}");
+        // Every ERROR says why, in a class, and names the step (an INVALID_JOB's summary the field too).
+        assert_eq!(row["failure"]["class"], class, "{name}: {row:#}");
+        let step = message.split(": ").nth(1).unwrap();
+        let (summary, line) = (row["failure"]["summary"].as_str().unwrap(), row["failure"]["evidence"]["logLine"].as_str().unwrap());
+        assert!(line.contains(step) && (class != "INVALID_JOB" || summary.contains(&message[message.find(step).unwrap()..])), "{name}: {:#}", row["failure"]);
         assert!(row["jobMessages"].as_array().unwrap().iter().any(|m| m.as_str().unwrap().contains("[error] job ")), "{name}");
         assert!(row.get("sparkApplicationId").is_none() && row.get("submitLease").is_none(), "{name}: {row:#}");
         assert!(world.aws.emr.started().is_empty(), "{name}: no run");
@@ -363,6 +371,12 @@ async fn a_run_control_out_of_range_or_beyond_the_release_ends_the_job_in_error_
             "validate job: job parameter '--conf modelop.serverless.job.max.attempts' \"3\": a retry policy (maxAttempts above 1) needs EMR release emr-7.1.0 or later, and the configured release (EMR_RELEASE_VERSION) is emr-7.0.0",
         ),
         ("eleven attempts", &[], (ATTEMPTS_PARAMETER, "11"), "\"11\": maxAttempts must be a whole number from 1 to 10"),
+        (
+            "maxExecutors under EMR's default initial executors (aws-samples/aws-emr-utilities#175)",
+            &[],
+            ("--conf spark.dynamicAllocation.maxExecutors", "2"),
+            "validate job: Spark conf (jobExecutionConf overlaid by the job's --conf parameters): the run's initial executors, 3 (EMR Serverless's default spark.dynamicAllocation.initialExecutors), must be between spark.dynamicAllocation.minExecutors 0 and spark.dynamicAllocation.maxExecutors 2",
+        ),
     ];
     for (name, overrides, parameter, message) in cases {
         let world = world_with(overrides);

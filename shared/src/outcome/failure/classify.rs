@@ -33,7 +33,7 @@ pub fn classify_failure(inputs: &FailureInputs<'_>) -> Failure {
             (Some(state), Some(stderr)) if state.class == FailureClass::SparkError && stderr.class != FailureClass::SparkError => stderr,
             (Some(state), _) => state,
             (None, Some(stderr)) => stderr,
-            (None, None) => unknown(exit_code),
+            (None, None) => unknown(exit_code, inputs.state_details.and_then(emr_reason)),
         }
     };
     finish(failure, exit_code)
@@ -117,7 +117,7 @@ fn from_state_details(details: &str) -> Option<Failure> {
     if let Some(found) = read_lines(exceptions, &TEXT_RULES) {
         return Some(found);
     }
-    let head_rules = [TextRule::QueueTimeout, TextRule::ExecutionTimeout];
+    let head_rules = [TextRule::QueueTimeout, TextRule::ExecutionTimeout, TextRule::ConfigurationRefused];
     read_lines(head, &head_rules).or_else(|| read_lines(head, &TEXT_RULES))
 }
 
@@ -132,12 +132,30 @@ fn from_stderr(stderr: &str) -> Option<Failure> {
     read_lines(tail, &rules)
 }
 
-fn unknown(exit_code: Option<i32>) -> Failure {
-    let summary = match exit_code {
-        Some(code) => format!("The run failed with exit code {code}, and neither EMR nor the driver log says why"),
-        None => "The run failed, and neither EMR nor the driver log says why".to_string(),
+/// A failure no rule recognises: with EMR's own words when `stateDetails` gives a reason, never
+/// "neither EMR nor the driver log says why" then.
+fn unknown(exit_code: Option<i32>, emr_reason: Option<&str>) -> Failure {
+    let failed = match exit_code {
+        Some(code) => format!("The run failed with exit code {code}"),
+        None => "The run failed".to_string(),
     };
-    Failure { class: FailureClass::Unknown, summary, evidence: Evidence::default() }
+    let (summary, log_line) = match emr_reason {
+        Some(reason) => (format!("{failed}; EMR Serverless says: {}", quoted(reason)), Some(bounded(reason, LOG_LINE_MAX_BYTES))),
+        None => (format!("{failed}, and neither EMR nor the driver log says why"), None),
+    };
+    Failure { class: FailureClass::Unknown, summary, evidence: Evidence { log_line, ..Evidence::default() } }
+}
+
+/// What `stateDetails` says beyond EMR's boilerplate ("Job failed", "please check complete logs in
+/// configured logging destination", "ExitCode: N"), when that is a sentence (three words or more).
+fn emr_reason(details: &str) -> Option<&str> {
+    let details = head_bounded(details, STATE_DETAILS_SCAN_BYTES).trim();
+    let mut rest = details.to_string();
+    for boilerplate in ["Job failed", "please check complete logs in configured logging destination", "Last few exceptions:"] {
+        rest = rest.replace(boilerplate, " ");
+    }
+    let words = rest.split(|c: char| !c.is_alphanumeric()).filter(|w| w.chars().any(char::is_alphabetic) && *w != "ExitCode").count();
+    (words >= 3).then_some(details)
 }
 
 /// Bounds every field and adds the run's exit code when the finding has none.
@@ -167,6 +185,30 @@ mod tests {
         assert!(long.summary.len() <= SUMMARY_MAX_BYTES && long.summary.starts_with("The model imports module 'numpy'"), "bounded: {}", long.summary.len());
         let oom = classify_failure(&FailureInputs { state_details: Some(OOM_STATE), ..FailureInputs::default() });
         assert_eq!(oom.clone().naming_spark_environment("elsewhere"), oom, "another class is left as it is");
+    }
+
+    #[test]
+    fn emrs_own_words_are_quoted_whenever_state_details_give_a_reason() {
+        // (stateDetails, the summary)
+        let cases = [
+            ("Job failed", "The run failed, and neither EMR nor the driver log says why"),
+            ("Job failed, please check complete logs in configured logging destination. ExitCode: 1.", "The run failed with exit code 1, and neither EMR nor the driver log says why"),
+            ("Job failed, please check complete logs in configured logging destination. ExitCode: 1. The job run was stopped by the service for maintenance",
+             "The run failed with exit code 1; EMR Serverless says: Job failed, please check complete logs in configured logging destination. ExitCode: 1. The job run was stopped by the service for maintenance"),
+        ];
+        for (details, summary) in cases {
+            let failure = classify_failure(&FailureInputs { state_details: Some(details), ..FailureInputs::default() });
+            assert_eq!((failure.class, failure.summary.as_str()), (FailureClass::Unknown, summary), "{details}");
+        }
+    }
+
+    #[test]
+    fn an_object_a_run_names_that_is_missing_is_input_not_found_naming_it() {
+        for text in ["s3://modelop-staging/jobs/j-1/model.py: no such object or prefix", "An error occurred (NoSuchKey) when calling the GetObject operation: The specified key does not exist. (s3://data/in/part.csv)"] {
+            let failure = classify_failure(&FailureInputs { state_details: Some(text), ..FailureInputs::default() });
+            assert_eq!(failure.class, FailureClass::InputNotFound, "{text}");
+            assert!(failure.evidence.resource.as_deref().is_some_and(|r| r.starts_with("s3://")), "{text}: {:?}", failure.evidence);
+        }
     }
 
     fn record(exception_type: &str, message: &str) -> ModelErrorRecord {

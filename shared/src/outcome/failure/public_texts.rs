@@ -148,6 +148,9 @@ fn table() -> Vec<(Given, FailureClass, &'static str, Expect)> {
         // The head of the stateDetails of https://github.com/awslabs/amazon-emr-cli/issues/32, without its exceptions
         (State("Job failed, please check complete logs in configured logging destination. ExitCode: 1."), Unknown,
          "The run failed with exit code 1", Expect { exit_code: Some(1), ..NONE }),
+        // https://github.com/aws-samples/aws-emr-utilities/pull/175 (EMR Serverless refuses the run at deploy)
+        (State("FAILED: Maximum value of spark.dynamicAllocation.initialExecutors: 3 must be between spark.dynamicAllocation.minExecutor 1 and spark.dynamicAllocation.maxExecutors 2."),
+         InvalidJob, "EMR Serverless refused the run's configuration before Spark ran: FAILED: Maximum value of spark.dynamicAllocation.initialExecutors: 3 must be between", NONE),
         // https://github.com/boto/boto3/issues/3860, as submit ends a job with it (`job <id>: <step>: <cause>`)
         (Submit("job job-7: start job run: EMR Serverless StartJobRun failed: ValidationException: Unknown configuration overrides classification: spark-hive-site"),
          InvalidJob, "Submit refused the job before it ran: start job run: EMR Serverless StartJobRun failed: ValidationException: Unknown configuration overrides classification: spark-hive-site", NONE),

@@ -25,6 +25,9 @@ pub(super) enum TextRule {
     SparkError,
     QueueTimeout,
     ExecutionTimeout,
+    /// EMR Serverless refused the run's configuration at deploy, before Spark ran (read only in
+    /// the head of `stateDetails`, as the timeouts are).
+    ConfigurationRefused,
 }
 
 /// The rules for log lines. The timeout rules are read only in the head of `stateDetails`: logs
@@ -74,9 +77,15 @@ pub(super) static ACCESS_DENIED: LazyLock<Regex> = LazyLock::new(|| {
 pub(super) static DENIED_ACTION: LazyLock<Regex> = LazyLock::new(|| regex(r"not authorized to perform:? ([\w-]+:[\w*]+)"));
 pub(super) static DENIED_ARN: LazyLock<Regex> = LazyLock::new(|| regex(r#"on resource:? (arn:[^\s,;()'"]+)"#));
 pub(super) static S3_URI: LazyLock<Regex> = LazyLock::new(|| regex(r#"\b(s3[an]?://[^\s'"`,;()\[\]]+)"#));
+/// EMR Serverless's refusal of a Spark property at deploy: "Maximum value of
+/// spark.dynamicAllocation.initialExecutors: 3 must be between spark.dynamicAllocation.minExecutor 1
+/// and spark.dynamicAllocation.maxExecutors 2." (aws-samples/aws-emr-utilities#175), or of a
+/// configuration classification.
+pub(super) static CONFIGURATION_REFUSED: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"spark\.[\w.]+:?[^\n]{0,200}?\bmust be\b|Unknown configuration|[Ii]nvalid (?:configuration|Spark (?:property|configuration))"));
 pub(super) static AWS_OPERATION: LazyLock<Regex> = LazyLock::new(|| regex(r"when calling the (\w+) operation"));
 pub(super) static NOT_FOUND: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r"\[PATH_NOT_FOUND\]|[Pp]ath does not exist|FileNotFoundException|FileNotFoundError|NoSuchKey|NoSuchBucket|The specified (?:key|bucket) does not exist")
+    regex(r"\[PATH_NOT_FOUND\]|[Pp]ath does not exist|FileNotFoundException|FileNotFoundError|NoSuchKey|NoSuchBucket|The specified (?:key|bucket) does not exist|[Nn]o such object")
 });
 pub(super) static MISSING_PATH: LazyLock<Regex> = LazyLock::new(|| {
     regex(r#"(?:[Pp]ath does not exist|No such file or directory|FileNotFoundException):\s*(?:'([^']+)'|([A-Za-z][\w+.-]*:/[^\s'"]*|/[^\s'"]+))"#)
@@ -135,6 +144,10 @@ impl TextRule {
             }),
             TextRule::QueueTimeout => QUEUE_TIMEOUT.is_match(line).then(|| {
                 failure(FailureClass::QueueTimeout, "The run waited in the application's queue past its queue timeout and never started".into(), line)
+            }),
+            TextRule::ConfigurationRefused => CONFIGURATION_REFUSED.is_match(line).then(|| {
+                let summary = format!("EMR Serverless refused the run's configuration before Spark ran: {}", quoted(line));
+                failure(FailureClass::InvalidJob, summary, line)
             }),
             TextRule::ExecutionTimeout => EXECUTION_TIMEOUT
                 .is_match(line)
@@ -228,7 +241,11 @@ pub(super) fn permission(line: &str) -> Failure {
 }
 
 pub(super) fn input_not_found(line: &str) -> Failure {
-    let path = MISSING_PATH.captures(line).and_then(|c| c.get(1).or_else(|| c.get(2))).map(|m| m.as_str().trim_end_matches(['.', ';', ':', ',']).to_string());
+    let path = MISSING_PATH
+        .captures(line)
+        .and_then(|c| c.get(1).or_else(|| c.get(2)))
+        .or_else(|| S3_URI.captures(line).and_then(|c| c.get(1)))
+        .map(|m| m.as_str().trim_end_matches(['.', ';', ':', ',']).to_string());
     let summary = match &path {
         Some(path) => format!("The input {} does not exist", printable(path)),
         None => "An input the job reads does not exist; the log does not name it".to_string(),

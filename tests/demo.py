@@ -2,7 +2,7 @@
 cleanup, on a laptop. Run it with ``tests/demo.sh`` (which installs the venv and builds first).
 
     tests/demo.sh [--job FILE ...] [--expect STATUS] [--timeout SECONDS] [--keep-logs]
-        [--python-requirements FILE] [--modelop]
+        [--python-requirements FILE] [--modelop] [--keep-running | --serve] [--ready-file PATH]
 
 Without ``--job`` it inserts one job of each type built from ``tests/models/spark_sample_model.py``
 and ``tests/models/data/sample_input.csv``. With ``--job FILE`` (repeatable) it inserts your job
@@ -17,6 +17,12 @@ the model-manage emulator and the ``bridge`` (``local_aws.py --model-manage``), 
 to ``<gateway>/model-manage/api/jobs`` with a bearer token, as ModelOp's ``submit.py`` does (its id
 given by model-manage), the bridge claims it into the table and writes its progress back, and the
 report shows each job as ModelOp's Jobs page would (status, result, times, messages) beside the row.
+
+With ``--keep-running`` the stack stays up after the report, for the operator CLI: its endpoints, table
+and region go to ``target/local-stack/ready.json`` (``--ready-file``), which ``modelop-spark --local``
+reads, and the demo prints commands to try, then waits for Ctrl-C (or SIGTERM), stops the stack and
+removes the file. ``--serve`` does the same without running any job first (the samples are
+uploaded), for ``modelop-spark --local submit``.
 
 Prints each job's status transitions as they happen, then a report per job. Exits 1 if a job did
 not end as expected (``COMPLETE``, or ``--expect``), 2 on a set-up problem.
@@ -322,6 +328,92 @@ def main_modelop(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+# Where `modelop-spark --local` looks for the local stack (cli/src/context.rs DEFAULT_LOCAL_READY_FILE), from the root.
+CLI_READY_FILE = os.path.join(os.path.dirname(HERE), "target", "local-stack", "ready.json")
+
+
+def write_cli_ready_file(path: str, info: dict) -> None:
+    """The stack's ready line where the CLI reads it (atomically: the CLI never sees half a file)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    partial = f"{path}.{os.getpid()}.partial"
+    with open(partial, "w", encoding="utf-8") as f:
+        f.write(json.dumps(info) + "\n")
+    os.replace(partial, path)
+
+
+def remove_cli_ready_file(path: str, info: dict) -> None:
+    """Removes the ready file if it is still this stack's (another demo may have replaced it)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            if json.loads(f.readline()).get("pid") != info.get("pid"):
+                return
+        os.unlink(path)
+    except (OSError, ValueError):
+        pass
+
+
+def cli_hints(info: dict, ready_file: str, job_ids: list[str]) -> list[str]:
+    """What to try with the operator CLI on the running stack."""
+    cli = "target/debug/modelop-spark"
+    local = "--local" if os.path.abspath(ready_file) == os.path.abspath(CLI_READY_FILE) else f"--local={ready_file}"
+    example = job_ids[0] if job_ids else "<job id>"
+    return [
+        f"{BOLD}The local stack keeps running{RESET} for the operator CLI: moto {info['moto']}, EMR Serverless {info['emr']}, "
+        f"table {info['table']} ({ready_file}).",
+        f"  cargo build -p modelop-spark          # once: {cli}",
+        f"  {cli} {local} ls",
+        f"  {cli} {local} status {example}",
+        f"  {cli} {local} logs {example}",
+        f"  {cli} {local} submit my-job.json --wait   # local files and folders it names are uploaded to the local S3",
+        f"  {cli} {local} ui <running job id> --open   # the run's live local Spark UI",
+        "Press Ctrl-C to stop it.",
+    ]
+
+
+def keep_running(stack: L.Stack, ready_file: str, job_ids: list[str]) -> None:
+    """Serves the stack to the CLI until Ctrl-C or SIGTERM (or the stack ends)."""
+    import signal
+
+    info = stack.info
+    write_cli_ready_file(ready_file, info)
+    stopping = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        out()
+        for line in cli_hints(info, ready_file, job_ids):
+            out(line)
+        while not stopping and stack.proc.poll() is None:
+            time.sleep(0.5)
+        if stack.proc.poll() is not None:
+            out(f"{RED}the local stack exited ({stack.proc.returncode}){RESET}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        remove_cli_ready_file(ready_file, info)
+
+
+def main_serve(args: argparse.Namespace) -> int:
+    """``--serve``: the stack for the CLI, with the samples uploaded and no job run."""
+    log_dir = L.new_log_dir("modelop-demo-")
+    out(f"{BOLD}Starting local AWS{RESET}: moto (S3, DynamoDB + Streams, CloudWatch Logs), EMR Serverless on local Spark,")
+    out(f"the submit, monitor and cleanup binaries behind the Lambda Runtime API. Logs: {log_dir}")
+    stack = L.Stack(log_dir, schedule_seconds=5.0)
+    try:
+        info = stack.wait_ready()
+        stack.upload_samples()
+        out(f"  moto {info['moto']}, EMR Serverless {info['emr']}, table {info['table']}, bucket {info['bucket']}")
+        keep_running(stack, args.ready_file, [])
+    except Exception as exc:  # noqa: BLE001
+        out(f"{RED}demo failed: {exc}{RESET} (logs: {log_dir})")
+        return 2
+    finally:
+        out("Stopping local AWS ...")
+        stack.stop()
+        out(f"Logs kept in {log_dir}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--job", action="append", metavar="FILE", help="a job JSON to run instead of the samples")
@@ -334,12 +426,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modelop", action="store_true",
                         help="POST the jobs to ModelOp Center's model-manage (emulated) and let the bridge bring them in; "
                              "the report shows each job as ModelOp's Jobs page would")
+    parser.add_argument("--keep-running", action="store_true",
+                        help="after the report, keep the stack running for the operator CLI (modelop-spark --local) until Ctrl-C")
+    parser.add_argument("--serve", action="store_true",
+                        help="start the stack for the operator CLI without running any job, until Ctrl-C")
+    parser.add_argument("--ready-file", default=CLI_READY_FILE, metavar="PATH",
+                        help="where --keep-running and --serve write the stack's endpoints for the CLI (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.python_requirements:
         if not os.path.isfile(args.python_requirements):
             parser.error(f"--python-requirements {args.python_requirements}: no such file")
         # Read by the EMR Serverless emulator, which local_aws.py runs in its own process.
         os.environ["EMR_SERVERLESS_PYTHON_REQUIREMENTS"] = os.path.abspath(args.python_requirements)
+    if args.serve:
+        return main_serve(args)
     if args.modelop:
         return main_modelop(args)
 
@@ -392,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = all(results) and len(done) == len(jobs)
         out(f"{GREEN if ok else RED}{sum(results)}/{len(jobs)} job(s) ended {args.expect}{RESET} "
             f"in {time.monotonic() - started:.0f}s")
+        if args.keep_running:
+            keep_running(stack, args.ready_file, [job["id"] for job in jobs])
     except KeyboardInterrupt:
         out("interrupted")
     except Exception as exc:  # noqa: BLE001

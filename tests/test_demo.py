@@ -46,3 +46,34 @@ def test_a_job_is_shown_as_modelops_jobs_page_would():
     assert "2026-12-06T15:06:11.354Z (by internal-client)" in lines[3]
     assert "messages (20):" in lines[4] and "line 0" in text and "line 19" in text and "... 8 more ..." in text
     assert "no such job" in demo.modelop_lines(None)[0]
+
+
+def test_serve_keeps_the_stack_for_the_cli_and_removes_its_ready_file_at_the_end(tmp_path):
+    """``demo.py --serve``: the stack's endpoints in the CLI's ready file, the commands to try, and
+    ``modelop-spark --local`` answers from that stack; SIGTERM stops it and removes the file."""
+    import json
+    import signal
+    import subprocess
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen([sys.executable, os.path.join(root, "tests", "demo.py"), "--serve", "--ready-file", str(ready)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() is not None else "no ready file"
+            time.sleep(0.2)
+        info = json.loads(ready.read_text().splitlines()[0])
+        assert {"moto", "emr", "table", "region", "pid"} <= set(info), info
+        cli = os.path.join(root, "target", "debug", "modelop-spark")
+        if os.path.exists(cli):
+            done = subprocess.run([cli, f"--local={ready}", "-o", "json", "ls"], capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0 and json.loads(done.stdout) == [], (done.stdout, done.stderr)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    assert f"--local={ready} ls" in output and "Press Ctrl-C to stop it." in output, output
+    assert not ready.exists(), "the ready file goes with the stack"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -699,11 +700,17 @@ def run_changes(r: Replay) -> list[str]:
     return lines
 
 
+# What `cargo lambda watch` adds to a function's output and Lambda would not: cargo's own lines as it builds and starts
+# the function, and lambda_runtime's warning about the AWS_LAMBDA_MAX_CONCURRENCY that watch sets.
+WATCH_NOISE = re.compile(r"^\s*(Compiling|Finished|Running|Blocking waiting|Building) |AWS_LAMBDA_MAX_CONCURRENCY is set to")
+
+
 def log_lines(text: str) -> list[str]:
-    """The function's JSON log lines as ``LEVEL message key=value``; other lines as they are."""
+    """The function's JSON log lines as ``LEVEL message key=value``; other lines as they are (but for
+    ``cargo lambda watch``'s own, :data:`WATCH_NOISE`)."""
     out = []
     for line in text.splitlines():
-        if not line.strip():
+        if not line.strip() or WATCH_NOISE.search(line):
             continue
         try:
             entry = json.loads(line)

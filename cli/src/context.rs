@@ -34,6 +34,8 @@ pub struct Aws {
     pub runs: EmrServerlessClient,
     pub emr: aws_sdk_emrserverless::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// S3, path-style on the local stack (moto): `submit --local` uploads a document's local files there.
+    pub s3: aws_sdk_s3::Client,
     pub table: String,
     pub log_group: String,
     /// The region the clients call, for links.
@@ -114,6 +116,7 @@ fn clients(config: &aws_config::SdkConfig, emr: aws_sdk_emrserverless::Client, t
         runs: EmrServerlessClient::new(emr.clone()),
         emr,
         logs: aws_sdk_cloudwatchlogs::Client::new(config),
+        s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(local).build()),
         table,
         log_group,
         region: config.region().map(ToString::to_string),

@@ -311,6 +311,63 @@ async fn submit_dry_run_plans_offline_and_submit_writes_a_created_row() {
 }
 
 #[tokio::test]
+async fn submit_local_uploads_the_local_files_and_folders_a_document_names() {
+    let env = TestEnv::new().await;
+    let dir = std::env::temp_dir().join(format!("cli-submit-local-{}", unique_suffix()));
+    // A trained Spark ML pipeline as Spark saves it: a folder of folders.
+    std::fs::create_dir_all(dir.join("pipeline/stages/0_lr/data")).unwrap();
+    std::fs::create_dir_all(dir.join("pipeline/metadata")).unwrap();
+    std::fs::write(dir.join("pipeline/metadata/part-00000"), "{\"class\":\"org.apache.spark.ml.PipelineModel\"}").unwrap();
+    std::fs::write(dir.join("pipeline/stages/0_lr/data/part-00000.parquet"), b"PAR1").unwrap();
+    std::fs::write(dir.join("input.csv"), "id,x1,x2\n1,1.0,2.0\n").unwrap();
+    std::fs::write(dir.join("model.py"), "# modelop.score\ndef score(inputs, outputs, assets):\n    return {}\n").unwrap();
+    let id = format!("local-{}", unique_suffix());
+    let output_bucket = format!("cli-out-{}", unique_suffix().to_lowercase());
+    let job = json!({
+        "id": id, "jobType": "MODEL_BATCH_JOB",
+        "model": {"storedModel": {"modelAssets": [
+            {"name": "model.py", "assetType": "SOURCE_CODE", "primaryModelSource": true, "fileUrl": "model.py"},
+            {"name": "pipeline", "assetType": "EXTERNAL_FILE", "fileUrl": "pipeline"},
+            {"name": "weights.json", "assetType": "EXTERNAL_FILE", "fileUrl": "s3://modelop-models/sample/weights.json"}
+        ]}},
+        "inputData": [{"name": "input.csv", "assetType": "EXTERNAL_FILE", "fileUrl": "input.csv"}],
+        "outputData": [{"name": "scored", "assetType": "EXTERNAL_FILE", "fileUrl": format!("s3://{output_bucket}/scored/")}]
+    });
+    std::fs::write(dir.join("job.json"), job.to_string()).unwrap();
+    // The local stack's ready file, as local_aws.py writes it, on the harness's emulators.
+    let ready = dir.join("ready.json");
+    std::fs::write(&ready, json!({"moto": env.endpoint, "emr": env.emr_endpoint, "table": env.table, "region": REGION}).to_string() + "\n").unwrap();
+    let local = format!("--local={}", ready.display());
+    let written = Command::new(env!("CARGO_BIN_EXE_modelop-spark")).args([local.as_str(), "submit", dir.join("job.json").to_str().unwrap()]).env("NO_COLOR", "1").output().unwrap();
+    let stderr = String::from_utf8_lossy(&written.stderr).to_string();
+    assert_eq!((code(&written), stdout(&written)), (0, format!("{id}\n")), "{stderr}");
+    assert!(stderr.contains("(2 files) to s3://modelop-data/user/") && stderr.contains("inlined"), "{stderr}");
+
+    let row = env.job(&id).await.expect("the row");
+    let assets = &row["model"]["storedModel"]["modelAssets"];
+    assert!(assets[0]["sourceCode"].as_str().unwrap().contains("def score") && assets[0].get("fileUrl").is_none(), "{row}");
+    assert_eq!(assets[1]["fileUrl"], format!("s3://modelop-data/user/{id}/pipeline/"), "a folder is a prefix");
+    assert_eq!(assets[2]["fileUrl"], "s3://modelop-models/sample/weights.json", "s3:// URLs are left alone");
+    assert_eq!(row["inputData"][0]["fileUrl"], format!("s3://modelop-data/user/{id}/input.csv"));
+    let listed = env.s3.list_objects_v2().bucket("modelop-data").prefix(format!("user/{id}/")).send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [
+        format!("user/{id}/input.csv"),
+        format!("user/{id}/pipeline/metadata/part-00000"),
+        format!("user/{id}/pipeline/stages/0_lr/data/part-00000.parquet"),
+    ]);
+    env.s3.head_bucket().bucket(&output_bucket).send().await.expect("the output's bucket is created");
+
+    // A local path that is not there is a usage error, and nothing is written.
+    let missing = json!({"id": format!("{id}-missing"), "jobType": "MODEL_BATCH_JOB", "inputData": [{"fileUrl": "absent.csv"}]});
+    std::fs::write(dir.join("missing.json"), missing.to_string()).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_modelop-spark")).args([local.as_str(), "submit", dir.join("missing.json").to_str().unwrap()]).output().unwrap();
+    assert_eq!(code(&refused), 2, "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("\"absent.csv\" is neither an s3:// URL nor a local file or folder"));
+    assert!(env.job(&format!("{id}-missing")).await.is_none());
+}
+
+#[tokio::test]
 async fn doctor_ui_and_completion() {
     let env = TestEnv::new().await;
     let doctor = cli(&env, &["doctor", "-o", "ndjson"]);

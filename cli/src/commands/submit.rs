@@ -7,6 +7,7 @@
 //! creates jobs), and `--wait` follows it as `watch` does.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
@@ -95,6 +96,12 @@ pub async fn run(ctx: &Context, args: SubmitArgs) -> CommandResult {
     }
     let aws = ctx.aws().await?;
     let id = document["id"].as_str().unwrap_or_default().to_string();
+    if aws.local {
+        let base = args.file.canonicalize().ok().and_then(|f| f.parent().map(Path::to_path_buf)).unwrap_or_default();
+        for uploaded in upload_local_files(&aws.s3, &mut document, &base).await? {
+            note(uploaded);
+        }
+    }
     let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&document).map_err(|e| CliError::Usage(format!("the job document cannot be a DynamoDB item: {e}")))?;
     aws.dynamodb
         .put_item()
@@ -114,6 +121,141 @@ pub async fn run(ctx: &Context, args: SubmitArgs) -> CommandResult {
     ctx.printer.text(&id);
     hint(format!("follow it with `modelop-spark watch {id}`"));
     Ok(Exit::Ok)
+}
+
+/// The local stack's bucket for the files a document names by local path (`tests/emulator/local_stack.py` DATA_BUCKET).
+pub const LOCAL_UPLOAD_BUCKET: &str = "modelop-data";
+
+/// What `submit --local` does with one asset's `fileUrl`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalAsset {
+    /// A model's source file: inlined as `sourceCode` (submit stages it).
+    Inline(PathBuf),
+    /// A file, uploaded as one object.
+    File(PathBuf),
+    /// A folder (a trained Spark ML pipeline, say), uploaded as a prefix: every file under it.
+    Folder(PathBuf),
+}
+
+/// The local paths a document names where the service wants `s3://` URLs: the model's assets and
+/// the inputs (a `fileUrl` with no scheme, relative to `base`, the document's folder), each with
+/// its JSON pointer. An asset whose path is neither a file nor a folder is an error.
+pub fn local_assets(document: &Value, base: &Path) -> Result<Vec<(String, LocalAsset)>, CliError> {
+    let mut found = Vec::new();
+    for (list, pointer) in [("/model/storedModel/modelAssets", "/model/storedModel/modelAssets"), ("/inputData", "/inputData")] {
+        let Some(assets) = document.pointer(list).and_then(Value::as_array) else { continue };
+        for (i, asset) in assets.iter().enumerate() {
+            let Some(url) = asset.get("fileUrl").and_then(Value::as_str).filter(|u| !u.is_empty() && !u.contains("://")) else { continue };
+            let path = base.join(url);
+            let at = format!("{pointer}/{i}");
+            let local = if path.is_dir() {
+                LocalAsset::Folder(path)
+            } else if path.is_file() && asset.get("assetType").and_then(Value::as_str) == Some("SOURCE_CODE") {
+                LocalAsset::Inline(path)
+            } else if path.is_file() {
+                LocalAsset::File(path)
+            } else {
+                return Err(CliError::Usage(format!("{at}/fileUrl {url:?} is neither an s3:// URL nor a local file or folder (looked in {})", base.display())));
+            };
+            found.push((at, local));
+        }
+    }
+    Ok(found)
+}
+
+/// `submit --local`: uploads the local files and folders the document names to the local S3
+/// (`s3://modelop-data/user/<job id>/<name>`, a folder as a prefix ending in `/`) and points the
+/// document at them, inlines a local model source, and creates the buckets of its `s3://` outputs,
+/// as the demo does. Answers a line per upload.
+async fn upload_local_files(s3: &aws_sdk_s3::Client, document: &mut Value, base: &Path) -> Result<Vec<String>, CliError> {
+    let id = document["id"].as_str().unwrap_or_default().to_string();
+    let assets = local_assets(document, base)?;
+    let mut outputs: Vec<String> = document
+        .pointer("/outputData")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.get("fileUrl").and_then(Value::as_str))
+        .filter_map(|u| u.strip_prefix("s3://").or_else(|| u.strip_prefix("s3a://")))
+        .filter_map(|u| u.split('/').next().map(str::to_string))
+        .collect();
+    if assets.iter().any(|(_, a)| !matches!(a, LocalAsset::Inline(_))) {
+        outputs.push(LOCAL_UPLOAD_BUCKET.to_string());
+    }
+    outputs.sort();
+    outputs.dedup();
+    for bucket in outputs.iter().filter(|b| !b.is_empty()) {
+        if let Err(e) = s3.create_bucket().bucket(bucket).send().await {
+            let e = e.into_service_error();
+            if !(e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) {
+                return Err(CliError::Client(format!("S3 CreateBucket {bucket}: {e}")));
+            }
+        }
+    }
+    let mut lines = Vec::new();
+    for (at, asset) in assets {
+        let slot = document.pointer_mut(&at).and_then(Value::as_object_mut).expect("the pointer local_assets found");
+        let name = |path: &Path| path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "asset".into());
+        match asset {
+            LocalAsset::Inline(path) => {
+                let code = std::fs::read_to_string(&path).map_err(|e| CliError::Client(format!("{}: {e}", path.display())))?;
+                slot.remove("fileUrl");
+                slot.insert("sourceCode".into(), json!(code));
+                lines.push(format!("inlined {} as the model's source", path.display()));
+            }
+            LocalAsset::File(path) => {
+                let key = format!("user/{id}/{}", name(&path));
+                put_file(s3, &path, &key).await?;
+                let url = format!("s3://{LOCAL_UPLOAD_BUCKET}/{key}");
+                lines.push(format!("uploaded {} to {url}", path.display()));
+                slot.insert("fileUrl".into(), json!(url));
+            }
+            LocalAsset::Folder(path) => {
+                let prefix = format!("user/{id}/{}/", name(&path));
+                let mut count = 0;
+                for file in files_under(&path)? {
+                    let rel = file.strip_prefix(&path).unwrap_or(&file).components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect::<Vec<_>>().join("/");
+                    put_file(s3, &file, &format!("{prefix}{rel}")).await?;
+                    count += 1;
+                }
+                let url = format!("s3://{LOCAL_UPLOAD_BUCKET}/{prefix}");
+                lines.push(format!("uploaded {} ({count} files) to {url}", path.display()));
+                slot.insert("fileUrl".into(), json!(url));
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// Every file under `dir`, in a stable order.
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        let entries = std::fs::read_dir(&next).map_err(|e| CliError::Client(format!("{}: {e}", next.display())))?;
+        for entry in entries {
+            let path = entry.map_err(|e| CliError::Client(format!("{}: {e}", next.display())))?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.is_file() {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+async fn put_file(s3: &aws_sdk_s3::Client, path: &Path, key: &str) -> Result<(), CliError> {
+    let body = aws_sdk_s3::primitives::ByteStream::from(std::fs::read(path).map_err(|e| CliError::Client(format!("{}: {e}", path.display())))?);
+    s3.put_object()
+        .bucket(LOCAL_UPLOAD_BUCKET)
+        .key(key)
+        .body(body)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| CliError::Client(format!("S3 PutObject s3://{LOCAL_UPLOAD_BUCKET}/{key}: {}", e.into_service_error())))
 }
 
 /// Fills what a hand-written document leaves out, as the demo does: an `id`, `jobStatus`

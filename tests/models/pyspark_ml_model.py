@@ -34,3 +34,28 @@ def train(external_inputs, external_outputs, external_model_assets):
     correct = scored.where(F.col("prediction") == F.col("high")).count()
     coefficients = fitted.stages[-1].coefficients  # a DenseVector: numpy underneath
     return {"rows": rows, "accuracy": round(correct / rows, 3), "coefficients": [round(float(c), 6) for c in coefficients.toArray()]}
+
+
+def _pipeline_location(external_model_assets):
+    """The trained pipeline among the model's assets: a folder (an s3:// prefix, mirrored locally)."""
+    folders = [a["fileUrl"] for a in external_model_assets or [] if a.get("fileUrl") and "pipeline" in (a.get("name") or "")]
+    if not folders:
+        raise ValueError("no 'pipeline' model asset: score and metrics need the pipeline a training job saved")
+    return folders[0]
+
+
+# modelop.score
+def score(external_inputs, external_outputs, external_model_assets):
+    """Scores the input with the pipeline a training job saved (a model asset), writing the predictions."""
+    frame = _labelled(external_inputs)
+    scored = PipelineModel.load(_pipeline_location(external_model_assets)).transform(frame)
+    scored.select("id", "x1", "x2", "prediction").write.mode("overwrite").csv(external_outputs[0]["fileUrl"], header=True)
+    return {"rows": scored.count(), "predictedHigh": scored.where(F.col("prediction") == 1.0).count()}
+
+
+# modelop.metrics
+def metrics(external_inputs, external_outputs, external_model_assets):
+    """Tests the saved pipeline on the input: its accuracy against the label."""
+    scored = PipelineModel.load(_pipeline_location(external_model_assets)).transform(_labelled(external_inputs))
+    rows = scored.count()
+    return {"rows": rows, "accuracy": round(scored.where(F.col("prediction") == F.col("high")).count() / rows, 3)}

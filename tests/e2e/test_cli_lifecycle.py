@@ -3,7 +3,8 @@ README's "Train, then score, locally"): ``modelop-spark --local submit training.
 trains a Spark ML pipeline (``tests/models/pyspark_ml_model.py``) from a local CSV and a local model
 file, and saves it to S3; ``submit scoring.json --wait`` scores with the pipeline it wrote (an
 ``s3://`` prefix); and ``submit test.json --wait`` tests a local copy of that pipeline, a folder the
-CLI uploads as a prefix. Then ``status``, ``logs`` and ``ls`` of those jobs.
+CLI uploads as a prefix. Then ``ui`` (the running score job's live Spark UI), ``status``, ``logs`` and
+``ls`` of those jobs.
 
 Needs the function binaries and the CLI built (``tests/build-functions.sh``, ``cargo build -p modelop-spark``).
 """
@@ -100,6 +101,9 @@ def test_train_then_score_and_test_with_the_pipeline_it_wrote(stack, tmp_path):
     for path in (scoring, testing):
         submitted = cli(stack, "submit", path)
         assert submitted.returncode == 0, submitted.stderr
+    # While it runs, `ui` gives the run's live local Spark UI (the emulator's GetDashboardForJobRun).
+    ui = cli(stack, "ui", score_id, "--wait", timeout=180)
+    assert ui.returncode == 0 and ui.stdout.startswith("http://127.0.0.1:"), (ui.stdout, ui.stderr, stack.job(score_id))
     for job_id in (score_id, test_id):
         watched = cli(stack, "watch", job_id, "--timeout", "6m")
         assert watched.returncode == 0, (watched.stdout, watched.stderr, stack.job(job_id))

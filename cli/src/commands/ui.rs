@@ -18,7 +18,13 @@ const POLL: Duration = Duration::from_secs(3);
 /// Runs `ui`.
 pub async fn run(ctx: &Context, args: UiArgs) -> CommandResult {
     let aws = ctx.aws().await?;
-    let row = aws.job(&args.id).await?;
+    let mut row = aws.job(&args.id).await?;
+    // With --wait, a job submit has not launched yet is waited for too.
+    while row.run().is_none() && args.wait && !row.is_final() {
+        note(format!("job {} is {} with no run yet; waiting for its run", row.id, row.job_status.map(|s| s.as_str()).unwrap_or("?")));
+        tokio::time::sleep(POLL).await;
+        row = aws.job(&args.id).await?;
+    }
     let Some((app, run)) = row.run() else {
         return Err(CliError::Client(format!("job {} has no run yet (it is {}): no Spark UI", row.id, row.job_status.map(|s| s.as_str()).unwrap_or("?"))));
     };

@@ -73,8 +73,8 @@ trap 'exit 143' TERM
 
 printf 'tests/run.sh: every check of the project, in %s steps (tests/README.md, "The test command"):\n' "${#titles[@]}"
 for i in "${!titles[@]}"; do printf '  %s. %s\n' "$((i + 1))" "${titles[$i]}"; done
-printf 'About 10 minutes with target/ and the virtualenvs warm; a fresh clone installs the tools and builds\n'
-printf 'the functions twice (debug, then release for sam build): up to 30 minutes on two cores.\n'
+printf 'Budgets on two cores: 10 minutes with target/ and the virtualenvs warm; 30 on a fresh clone, which installs\n'
+printf 'the tools and builds the functions in debug and in release (tests/README.md, "Time budget").\n'
 
 # 1. No unused dependency (cargo-machete, pinned, installed into target/tools on first use).
 begin 1

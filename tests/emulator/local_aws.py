@@ -377,7 +377,7 @@ class LocalAws:
         for name in ("submit", "monitor", "cleanup"):
             binary = os.path.join(self.args.target_dir, name)
             if not os.access(binary, os.X_OK):
-                raise SystemExit(f"local_aws: {binary} is not built (cargo build --workspace --bins)")
+                raise SystemExit(f"local_aws: {binary} is not built (tests/build-functions.sh builds it)")
             self.functions[name] = LambdaFunction(name, binary, env, self.log_dir)
 
         mappings = [

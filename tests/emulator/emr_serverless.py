@@ -208,9 +208,10 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from http_endpoint import HOST, Endpoint, write_ready_file
+
 _PARENT_PID = os.getppid()
 
-HOST = "127.0.0.1"
 ADMIN = "/_emulator"
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -2503,32 +2504,15 @@ def make_handler(emr: EmrServerless, quiet: bool) -> type[BaseHTTPRequestHandler
     return Handler
 
 
-class _HttpServer(ThreadingHTTPServer):
-    # A burst of clients connects at once (tests/bench, "burst"): socketserver's backlog of 5 would
-    # refuse some of them.
-    request_queue_size = 256
-    daemon_threads = True
-
-
-class Server:
-    """The endpoint, in-process: ``Server(emr).start()``; ``.endpoint``; ``.stop()``."""
+class Server(Endpoint):
+    """The endpoint, in-process: ``Server(emr).start()``; ``.endpoint``; ``.stop()`` (which stops the runs too)."""
 
     def __init__(self, emr: EmrServerless, port: int = 0, quiet: bool = True) -> None:
+        super().__init__(make_handler(emr, quiet), "emr-serverless", port)
         self.emr = emr
-        self.httpd = _HttpServer((HOST, port), make_handler(emr, quiet))
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="emr-serverless")
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{HOST}:{self.httpd.server_port}"
-
-    def start(self) -> "Server":
-        self.thread.start()
-        return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().stop()
         self.emr.stop_all()
 
 
@@ -2539,14 +2523,6 @@ def http_event_sink(url: str) -> EventSink:
             response.read()
 
     return send
-
-
-def write_ready_file(path: str, line: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".emr-ready-", dir=directory)
-    with os.fdopen(fd, "w") as f:
-        f.write(line + "\n")
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

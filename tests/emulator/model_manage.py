@@ -151,17 +151,17 @@ import re
 import secrets
 import signal
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
+
+from http_endpoint import HOST, Endpoint, write_ready_file
 
 _PARENT_PID = os.getppid()
 
-HOST = "127.0.0.1"
 ADMIN = "/_emulator"
 ADMIN_MM = ADMIN + "/model-manage"
 API = "/model-manage/api"  # [submit], [backfill]
@@ -916,44 +916,16 @@ def make_handler(mm: ModelManage, quiet: bool) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _HttpServer(ThreadingHTTPServer):
-    # Many pollers connect at once in the bridge's tests: socketserver's backlog of 5 would refuse some of them.
-    request_queue_size = 256
-    daemon_threads = True
-
-
-class Server:
+class Server(Endpoint):
     """The endpoint, in-process: ``Server(ModelManage()).start()``; ``.endpoint``, ``.token_url``; ``.stop()``."""
 
     def __init__(self, mm: ModelManage | None = None, port: int = 0, quiet: bool = True) -> None:
         self.mm = mm or ModelManage()
-        self.httpd = _HttpServer((HOST, port), make_handler(self.mm, quiet))
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
-                                       name="model-manage")
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{HOST}:{self.httpd.server_port}"
+        super().__init__(make_handler(self.mm, quiet), "model-manage", port)
 
     @property
     def token_url(self) -> str:
         return self.endpoint + self.mm.token_path
-
-    def start(self) -> "Server":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def write_ready_file(path: str, line: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".model-manage-ready-", dir=directory)
-    with os.fdopen(fd, "w") as f:
-        f.write(line + "\n")
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

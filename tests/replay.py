@@ -700,14 +700,14 @@ def run_changes(r: Replay) -> list[str]:
     return lines
 
 
-# What `cargo lambda watch` adds to a function's output and Lambda would not: cargo's own lines as it builds and starts
+# What `cargo lambda watch -A 127.0.0.1` adds to a function's output and Lambda would not: cargo's own lines as it builds and starts
 # the function, and lambda_runtime's warning about the AWS_LAMBDA_MAX_CONCURRENCY that watch sets.
 WATCH_NOISE = re.compile(r"^\s*(Compiling|Finished|Running|Blocking waiting|Building) |AWS_LAMBDA_MAX_CONCURRENCY is set to")
 
 
 def log_lines(text: str) -> list[str]:
     """The function's JSON log lines as ``LEVEL message key=value``; other lines as they are (but for
-    ``cargo lambda watch``'s own, :data:`WATCH_NOISE`)."""
+    ``cargo lambda watch -A 127.0.0.1``'s own, :data:`WATCH_NOISE`)."""
     out = []
     for line in text.splitlines():
         if not line.strip() or WATCH_NOISE.search(line):
@@ -860,7 +860,7 @@ def main(argv: list[str] | None = None) -> int:
         if "bridge" in functions:
             stack.start_model_manage()
         if via == "cargo-lambda":
-            # One environment for every function under cargo lambda watch: the bridge's settings too.
+            # One environment for every function under cargo lambda watch -A 127.0.0.1: the bridge's settings too.
             invoker = CargoLambdaInvoker(dict(stack.env, **stack.extra_env.get("bridge", {})), log_dir)
         else:
             invoker = RuntimeApiInvoker(target_dir(args.target_dir), stack.env, stack.extra_env)

@@ -161,6 +161,17 @@ mod tests {
             ("https://s3.amazonaws.com/bucket/k", false, ok("s3://bucket/k")),
             ("https://s3-us-west-2.amazonaws.com/bucket/k", false, ok("s3://bucket/k")),
             ("https://bucket.s3.cn-north-1.amazonaws.com.cn/k", false, ok("s3://bucket/k")),
+            // A bucket whose name starts with `s3-` or is `s3` is a bucket, not the endpoint.
+            ("https://s3-data.s3.us-east-1.amazonaws.com/k", false, ok("s3://s3-data/k")),
+            ("https://s3-data.s3-us-west-2.amazonaws.com/k", false, ok("s3://s3-data/k")),
+            ("https://s3.s3.amazonaws.com/k", false, ok("s3://s3/k")),
+            ("https://s3-us-west-2.amazonaws.com/s3-data/k", false, ok("s3://s3-data/k")),
+            ("https://a.b.s3.dualstack.eu-west-1.amazonaws.com/k", false, ok("s3://a.b/k")),
+            // Not an S3 endpoint: too many labels after `s3`, or an empty one.
+            ("https://bucket.s3.x.eu-west-1.y.amazonaws.com/k", false, Err(AssetUrlError::UnknownForm)),
+            ("https://bucket.s3..amazonaws.com/k", false, Err(AssetUrlError::UnknownForm)),
+            ("https://bucket.s4.amazonaws.com/k", false, Err(AssetUrlError::UnknownForm)),
+            ("https://bucket.s3.amazonaws.com.evil.example/k", false, Err(AssetUrlError::UnknownForm)),
             // ModelOp's S3 repository (full_drift_job.json): path-style on any host.
             ("http://minio:9000/modelop/3e2f/e45d.json", true, ok("s3://modelop/3e2f/e45d.json")),
             ("https://ecs.example.com:9020/moc-app-prod/b4cb/x.json", true, ok("s3://moc-app-prod/b4cb/x.json")),

@@ -509,6 +509,52 @@ mod tests {
     }
 
     #[test]
+    fn a_conf_value_may_itself_hold_equals_signs() {
+        // Only the first `=` ends the key, in both one-key shapes; the page's shape takes the value as written.
+        let parsed = parse_job_parameters(&params(&[
+            ("--conf", "spark.driver.extraJavaOptions=-Da=1"),
+            ("--conf spark.executor.extraJavaOptions=-Db=2=3", ""),
+            ("--conf spark.hadoop.fs.s3a.endpoint", "host?a=b"),
+        ]))
+        .unwrap();
+        assert_eq!(parsed.spark_conf.get("spark.driver.extraJavaOptions"), Some("-Da=1"));
+        assert_eq!(parsed.spark_conf.get("spark.executor.extraJavaOptions"), Some("-Db=2=3"));
+        assert_eq!(parsed.spark_conf.get("spark.hadoop.fs.s3a.endpoint"), Some("host?a=b"));
+        assert!(parsed.model_parameters.is_empty(), "{:?}", parsed.model_parameters);
+        // A one-key `--conf <key>=<value>` with a value beside it is not a pair: its key holds `=`.
+        let err = parse_job_parameters(&params(&[("--conf spark.x=1", "2")])).unwrap_err();
+        assert!(matches!(err, SparkConfError::BadKey(ref key) if key == "spark.x=1"), "{err}");
+    }
+
+    #[test]
+    fn keys_and_values_at_their_caps_are_taken_and_one_character_over_refused() {
+        let key_at_cap = format!("spark.{}", "k".repeat(MAX_KEY_LEN - "spark.".len()));
+        assert!(SparkConf::from_pairs([(key_at_cap.clone(), "v")]).is_ok());
+        assert!(matches!(SparkConf::from_pairs([(format!("{key_at_cap}k"), "v")]), Err(SparkConfError::BadKey(_))));
+        // The value's cap is in characters, not bytes.
+        let value_at_cap = "é".repeat(MAX_VALUE_LEN);
+        assert!(SparkConf::from_pairs([("spark.x", value_at_cap.clone())]).is_ok());
+        let err = SparkConf::from_pairs([("spark.x", format!("{value_at_cap}é"))]).unwrap_err();
+        assert_eq!(err, SparkConfError::BadValue { key: "spark.x".into(), reason: "it is longer than 4096 characters" });
+        // sparkSubmitParameters of exactly EMR's limit are accepted.
+        let mut conf = SparkConf::default();
+        let mut rendered = 0;
+        for i in 0.. {
+            let pair = format!("--conf spark.k{i:02}={}", "v".repeat(MAX_VALUE_LEN));
+            if rendered + 1 + pair.len() > MAX_SUBMIT_PARAMETERS_LEN {
+                break;
+            }
+            rendered += usize::from(i > 0) + pair.len();
+            conf.set(format!("spark.k{i:02}"), "v".repeat(MAX_VALUE_LEN)).unwrap();
+        }
+        let last = MAX_SUBMIT_PARAMETERS_LEN - rendered - 1 - "--conf spark.zz=".len();
+        conf.set("spark.zz".into(), "v".repeat(last)).unwrap();
+        assert_eq!(spark_submit_parameters(&SubmitFiles::default(), &conf).map(|p| p.len()), Ok(MAX_SUBMIT_PARAMETERS_LEN));
+        conf.set("spark.zz".into(), "v".repeat(last + 1)).unwrap();
+        assert_eq!(spark_submit_parameters(&SubmitFiles::default(), &conf), Err(SparkConfError::TooLong(MAX_SUBMIT_PARAMETERS_LEN + 1)));
+    }
+
+    #[test]
     fn flags_follow_the_conf_value_rules_and_name_the_flag() {
         let cases: &[(&str, &str, &str)] = &[
             ("--executor-memory", "", "job parameter \"--executor-memory\" (Spark conf spark.executor.memory) is not allowed: it is empty"),

@@ -464,7 +464,8 @@ mod tests {
             }
         }
         // (figures, read at, final, billed kept, as of)
-        let rows: [(RunFigures, Option<(bool, bool, DateTime<Utc>)>); 6] = [
+        type Read = Option<(bool, bool, DateTime<Utc>)>;
+        let rows: [(RunFigures, Read); 6] = [
             (run(Some(&billed), true, true), Some((true, true, at(9)))),
             (run(Some(&pending), true, true), Some((false, false, at(9)))),
             (run(Some(&unbilled), true, true), Some((false, false, at(9)))),
@@ -576,6 +577,28 @@ mod tests {
             let err = PriceTable::parse(raw).unwrap_err();
             assert!(err.starts_with(expected), "{raw}: {err}");
         }
+    }
+
+    #[test]
+    fn a_regions_own_price_wins_over_the_price_for_every_region_which_wins_over_the_built_in_one() {
+        let table = PriceTable::parse(
+            r#"{"X86_64": {"vCPUHour": 0.1, "memoryGBHour": 0.01, "storageGBHour": 0.001},
+                "us-east-1": {"X86_64": {"vCPUHour": 0.3, "memoryGBHour": 0.03, "storageGBHour": 0.003}},
+                "eu-west-1": {"X86_64": {"vCPUHour": 0.2, "memoryGBHour": 0.02, "storageGBHour": 0.002}}}"#,
+        )
+        .unwrap();
+        // (region, architecture, the vCPU-hour price quoted and its source)
+        let rows = [
+            ("eu-west-1", Architecture::X86_64, Some((0.2, PriceSource::Configured))),
+            ("us-east-1", Architecture::X86_64, Some((0.3, PriceSource::Configured))),
+            ("ap-south-1", Architecture::X86_64, Some((0.1, PriceSource::Configured))),
+            ("us-east-1", Architecture::Arm64, Some((0.042094, PriceSource::BuiltIn))),
+            ("eu-west-1", Architecture::Arm64, None),
+        ];
+        for (region, arch, expected) in rows {
+            assert_eq!(table.quote(region, arch).map(|q| (q.prices.vcpu_hour, q.source)), expected, "{region} {arch}");
+        }
+        assert_eq!(table.quote("eu-west-1", Architecture::X86_64).unwrap().as_of, None, "EMR_PRICES without asOf gives no date");
     }
 
     #[test]

@@ -342,7 +342,8 @@ mod tests {
         ];
         use MergeRule::{FillGaps, Override};
         // (known, incoming, rule, expected)
-        let cases: Vec<(Vec<AttemptRecord>, Vec<AttemptRecord>, MergeRule, Vec<AttemptRecord>)> = vec![
+        type Attempts = Vec<AttemptRecord>;
+        let cases: Vec<(Attempts, Attempts, MergeRule, Attempts)> = vec![
             (vec![], from_event.clone(), FillGaps, from_event.clone()),
             (from_event.clone(), from_event.clone(), FillGaps, from_event.clone()),
             (from_event.clone(), listing.clone(), Override, listing.clone()),

@@ -269,6 +269,26 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_module_comes_before_memory_whichever_line_is_last() {
+        let missing = "Traceback (most recent call last):\nModuleNotFoundError: No module named 'xgboost'";
+        let memory = "java.lang.OutOfMemoryError: Java heap space";
+        for stderr in [format!("{missing}\n{memory}\n"), format!("{memory}\n{missing}\n")] {
+            let failure = classify_failure(&FailureInputs { stderr_tail: Some(&stderr), ..FailureInputs::default() });
+            assert_eq!((failure.class, failure.evidence.module.as_deref()), (FailureClass::MissingDependency, Some("xgboost")), "{stderr}");
+            let details = format!("Job failed. ExitCode: 1. Last few exceptions: {}", stderr.replace('\n', " \n"));
+            let failure = classify_failure(&FailureInputs { state_details: Some(&details), ..FailureInputs::default() });
+            assert_eq!(failure.class, FailureClass::MissingDependency, "{details}");
+        }
+        // The same in a model error record: the traceback's missing module, the message's memory.
+        let record = ModelErrorRecord { exception_type: "ImportError".into(), message: "MemoryError while importing".into(), traceback_tail: "ModuleNotFoundError: No module named 'lightgbm'".into() };
+        let failure = classify_failure(&FailureInputs { model_error: Some(&record), ..FailureInputs::default() });
+        assert_eq!((failure.class, failure.evidence.module.as_deref()), (FailureClass::MissingDependency, Some("lightgbm")), "{failure:#?}");
+        // Memory still comes before a Spark abort and the model's own exception.
+        let stderr = format!("{MODEL_TRACEBACK}{memory}\norg.apache.spark.SparkException: Job aborted due to stage failure\n");
+        assert_eq!(classify_failure(&FailureInputs { stderr_tail: Some(&stderr), ..FailureInputs::default() }).class, FailureClass::OutOfMemory);
+    }
+
+    #[test]
     fn model_error_records_name_the_module_even_from_the_traceback() {
         let import = ModelErrorRecord { exception_type: "ImportError".into(), message: "cannot import name 'XGBClassifier' from 'xgboost' (/usr/lib/python3/xgboost/__init__.py)".into(), traceback_tail: String::new() };
         let failure = classify_failure(&FailureInputs { model_error: Some(&import), ..FailureInputs::default() });

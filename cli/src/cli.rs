@@ -86,6 +86,9 @@ pub enum Command {
 pub struct StatusArgs {
     /// The job id.
     pub id: String,
+    /// Your EMR Studio's URL (`aws emr list-studios`: Url), where EMR Serverless job runs have their page: the link goes to the run's.
+    #[arg(long, env = "EMR_STUDIO_URL", value_name = "URL")]
+    pub studio_url: Option<String>,
 }
 
 /// `ls`.
@@ -184,6 +187,9 @@ pub struct SubmitArgs {
     /// After writing the row, follow it to its end (as `watch`).
     #[arg(long, conflicts_with = "dry_run")]
     pub wait: bool,
+    /// After writing the row, follow its driver log to the job's end (as `logs -f`, across retried attempts).
+    #[arg(long, conflicts_with_all = ["dry_run", "wait"])]
+    pub follow: bool,
 }
 
 /// `ui ID`.
@@ -246,6 +252,17 @@ mod tests {
         assert_eq!((cli.global.format, cli.global.table.as_deref()), (Format::Json, Some("jobs")));
         assert!(Cli::try_parse_from(["modelop-spark", "ls", "--status", "PAUSED"]).is_err());
         assert!(Cli::try_parse_from(["modelop-spark", "watch", "j", "--timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn submit_waits_or_follows_never_both_and_never_on_a_dry_run() {
+        let cli = Cli::try_parse_from(["modelop-spark", "submit", "job.json", "--follow"]).unwrap();
+        let Command::Submit(submit) = cli.command else { panic!("submit") };
+        assert!(submit.follow && !submit.wait && !submit.dry_run);
+        for conflicting in [["--wait", "--follow"], ["--dry-run", "--follow"], ["--dry-run", "--wait"]] {
+            let err = Cli::try_parse_from(["modelop-spark", "submit", "job.json", conflicting[0], conflicting[1]]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict, "{conflicting:?}");
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@ use serde::Deserialize;
 
 use shared::aws::dynamodb::DynamoJobStore;
 use shared::aws::emr::EmrServerlessClient;
+use shared::aws::logs::CloudWatchLogReader;
+use shared::aws::s3::S3ObjectStore;
 
 use crate::cli::GlobalArgs;
 use crate::exit::CliError;
@@ -24,18 +26,18 @@ pub struct Context {
     pub printer: Printer,
 }
 
-/// The clients a command calls AWS with.
+/// The shared adapters a command calls AWS through (one per service, `shared/src/aws/`), so the
+/// CLI's calls are the functions' own.
 #[derive(Debug, Clone)]
 pub struct Aws {
-    /// The jobs table through the shared adapter (reads, `byJobStatus`, the cancel).
+    /// The jobs table (reads, `byJobStatus`, the cancel, a new row, its shape).
     pub store: DynamoJobStore,
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    /// EMR Serverless through the shared adapter (GetJobRun as monitor reads it).
+    /// EMR Serverless (GetJobRun as monitor reads it, the application, the Spark UI link).
     pub runs: EmrServerlessClient,
-    pub emr: aws_sdk_emrserverless::Client,
-    pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// CloudWatch Logs (a driver log stream read forward, the log group).
+    pub logs: CloudWatchLogReader,
     /// S3, path-style on the local stack (moto): `submit --local` uploads a document's local files there.
-    pub s3: aws_sdk_s3::Client,
+    pub objects: S3ObjectStore,
     pub table: String,
     pub log_group: String,
     /// The region the clients call, for links.
@@ -109,14 +111,11 @@ async fn local_clients(ready: &Path, log_group: &str) -> Result<Aws, CliError> {
 }
 
 fn clients(config: &aws_config::SdkConfig, emr: aws_sdk_emrserverless::Client, table: String, log_group: String, local: bool) -> Aws {
-    let dynamodb = aws_sdk_dynamodb::Client::new(config);
     Aws {
-        store: DynamoJobStore::new(dynamodb.clone(), table.clone()),
-        dynamodb,
-        runs: EmrServerlessClient::new(emr.clone()),
-        emr,
-        logs: aws_sdk_cloudwatchlogs::Client::new(config),
-        s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(local).build()),
+        store: DynamoJobStore::new(aws_sdk_dynamodb::Client::new(config), table.clone()),
+        runs: EmrServerlessClient::new(emr),
+        logs: CloudWatchLogReader::new(aws_sdk_cloudwatchlogs::Client::new(config)),
+        objects: S3ObjectStore::new(aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(local).build())),
         table,
         log_group,
         region: config.region().map(ToString::to_string),

@@ -1,13 +1,12 @@
-//! Reading one driver log stream forward from CloudWatch Logs, page by page (GetLogEvents from
-//! the head, following `nextForwardToken`), within the service's quotas: a throttled read waits
-//! and doubles its wait (up to [`MAX_BACKOFF`]) instead of asking again at once. The monitor's
-//! reader (`shared::aws::logs`) reads a stream's end backwards; the CLI follows one.
+//! Reading one driver log stream forward from CloudWatch Logs, page by page (the shared adapter's
+//! GetLogEvents from the head, following `nextForwardToken`), within the service's quotas: a
+//! throttled read waits and doubles its wait (up to [`MAX_BACKOFF`]) instead of asking again at
+//! once. Monitor reads a stream's end backwards; the CLI follows one.
 
 use std::time::Duration;
 
-use aws_sdk_cloudwatchlogs::Client;
-
-use shared::aws::{classify, AwsError, AwsErrorKind};
+use shared::aws::logs::{CloudWatchLogReader, ForwardPage};
+use shared::aws::{AwsError, AwsErrorKind};
 
 /// The first wait after a throttled or failed read.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -42,14 +41,12 @@ impl LogStream {
     }
 
     /// Every event written since the last read, page after page until the stream's current end.
-    pub async fn read_new(&mut self, client: &Client) -> Result<Read, AwsError> {
+    pub async fn read_new(&mut self, client: &CloudWatchLogReader) -> Result<Read, AwsError> {
         let mut messages = Vec::new();
         loop {
-            let page = match self.page(client).await? {
-                Some(page) => page,
-                None => return Ok(Read::Missing),
+            let Some(ForwardPage { messages: events, next_forward_token: next }) = self.page(client).await? else {
+                return Ok(Read::Missing);
             };
-            let (events, next) = page;
             let at_end = next.is_none() || next == self.token;
             messages.extend(events);
             if next.is_some() {
@@ -61,27 +58,13 @@ impl LogStream {
         }
     }
 
-    /// One GetLogEvents page, with backoff on throttling: its messages and `nextForwardToken`;
-    /// `None` when the stream does not exist.
-    async fn page(&self, client: &Client) -> Result<Option<(Vec<String>, Option<String>)>, AwsError> {
+    /// One GetLogEvents page, with backoff on throttling; `None` when the stream does not exist.
+    async fn page(&self, client: &CloudWatchLogReader) -> Result<Option<ForwardPage>, AwsError> {
         let mut wait = FIRST_BACKOFF;
         let mut failures = 0;
         loop {
-            let result = client
-                .get_log_events()
-                .log_group_name(&self.group)
-                .log_stream_name(&self.stream)
-                .start_from_head(true)
-                .set_start_time(if self.token.is_none() { self.start_time } else { None })
-                .set_next_token(self.token.clone())
-                .send()
-                .await;
-            match result.map_err(|e| classify("CloudWatch Logs", "GetLogEvents", e)) {
-                Ok(page) => {
-                    let messages = page.events().iter().map(|e| e.message().unwrap_or_default().trim_end_matches('\n').to_string()).collect();
-                    return Ok(Some((messages, page.next_forward_token().map(str::to_string))));
-                }
-                Err(e) if e.is(AwsErrorKind::NotFound) => return Ok(None),
+            match client.forward_page(&self.group, &self.stream, self.start_time, self.token.as_deref()).await {
+                Ok(page) => return Ok(page),
                 Err(e) if e.is(AwsErrorKind::Transient) && failures < MAX_TRANSIENT_FAILURES => {
                     failures += 1;
                     tokio::time::sleep(wait).await;

@@ -43,7 +43,11 @@ pub struct Printer {
 impl Printer {
     /// Text for people: written as is (colour stripped where it must be).
     pub fn text(&self, text: &str) {
-        let mut out = anstream::stdout().lock();
+        self.text_to(&mut anstream::stdout().lock(), text);
+    }
+
+    /// [`Printer::text`] to `out` (stdout, or a test's buffer).
+    pub fn text_to(&self, out: &mut dyn Write, text: &str) {
         // A closed pipe (`| head`) is not an error worth a panic.
         let _ = out.write_all(text.as_bytes());
         if !text.ends_with('\n') {
@@ -54,12 +58,16 @@ impl Printer {
 
     /// One JSON document (pretty for `json`, one line for `ndjson`).
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) {
+        self.json_to(&mut std::io::stdout().lock(), value);
+    }
+
+    /// [`Printer::json`] to `out`.
+    pub fn json_to<T: Serialize + ?Sized>(&self, out: &mut dyn Write, value: &T) {
         let text = match self.format {
             Format::Json => serde_json::to_string_pretty(value),
             _ => serde_json::to_string(value),
         }
         .expect("CLI output is always serializable");
-        let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{text}");
         let _ = out.flush();
     }
@@ -80,11 +88,20 @@ impl Printer {
 
 /// A line on stderr: progress, a hint, a warning; never data.
 pub fn note(text: impl std::fmt::Display) {
-    let mut err = anstream::stderr().lock();
+    note_to(&mut anstream::stderr().lock(), text);
+}
+
+/// [`note`] to `err` (stderr, or a test's buffer).
+pub fn note_to(err: &mut dyn Write, text: impl std::fmt::Display) {
     let _ = writeln!(err, "{text}");
 }
 
 /// A hint on stderr, dimmed.
 pub fn hint(text: impl std::fmt::Display) {
-    note(paint(DIM, format!("hint: {text}")));
+    hint_to(&mut anstream::stderr().lock(), text);
+}
+
+/// [`hint`] to `err`.
+pub fn hint_to(err: &mut dyn Write, text: impl std::fmt::Display) {
+    note_to(err, paint(DIM, format!("hint: {text}")));
 }

@@ -211,15 +211,15 @@ impl JobRow {
     }
 
     /// When the job started waiting, started running and ended (ModelOp's epoch milliseconds).
-    pub fn times(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    pub fn times(&self) -> [Option<DateTime<Utc>>; 3] {
         let at = |ms: Option<i64>| ms.and_then(DateTime::from_timestamp_millis);
-        (at(self.job_wait_time), at(self.job_run_time), at(self.job_end_time))
+        [at(self.job_wait_time), at(self.job_run_time), at(self.job_end_time)]
     }
 
     /// Time queued (waiting until running, or until the end for a run that never ran, or until
     /// `now`) and time running (until the end or `now`).
     pub fn durations(&self, now: DateTime<Utc>) -> (Option<chrono::Duration>, Option<chrono::Duration>) {
-        let (waiting, running, ended) = self.times();
+        let [waiting, running, ended] = self.times();
         let queued = waiting.map(|w| running.or(ended).unwrap_or(now) - w);
         let run = running.map(|r| ended.unwrap_or(now) - r);
         (queued, run)

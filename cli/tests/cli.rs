@@ -94,6 +94,13 @@ async fn status_of_a_live_job_reads_its_run_from_emr() {
     assert!(text.contains("RUNNING (EMR RUNNING)"), "GetJobRun's state, not the row's older one: {text}");
     assert!(text.contains(&format!("{run} in application {app} · attempt 2/3")), "{text}");
     assert!(text.contains("attempts 3 (jobParameters)"), "{text}");
+    assert!(text.contains(&format!("console      https://{REGION}.console.aws.amazon.com/emr/home?region={REGION}#/serverless-applications/{app}\n")), "{text}");
+
+    // Given the EMR Studio, the link is the job run's own page there.
+    let studio = "https://es-5zs3voh3ex6jahzji73kwcc14.emrstudio-prod.us-east-1.amazonaws.com";
+    let json_output = cli_command(&env, &["status", "live", "-o", "json"]).env("EMR_STUDIO_URL", studio).output().unwrap();
+    let report: Value = serde_json::from_slice(&json_output.stdout).expect("status -o json is JSON");
+    assert_eq!(report["links"]["jobRun"], format!("{studio}/#/serverless-applications/{app}/{run}"), "{report}");
 }
 
 #[tokio::test]
@@ -308,6 +315,44 @@ async fn submit_dry_run_plans_offline_and_submit_writes_a_created_row() {
     assert_eq!((code(&written), stdout(&written)), (0, "planned\n".to_string()), "{}", String::from_utf8_lossy(&written.stderr));
     assert_eq!(env.job("planned").await.unwrap()["jobStatus"], "CREATED");
     assert_eq!(code(&cli(&env, &["submit", file])), 6, "an existing job is never overwritten");
+}
+
+/// `submit --follow`: the row is written, then its driver log is followed as `logs -f` does, from
+/// before submit launched the run to the job's end, and the exit code is the outcome's.
+#[tokio::test]
+async fn submit_follow_writes_the_row_then_follows_its_driver_log_to_the_outcome() {
+    let env = TestEnv::new().await;
+    let dir = std::env::temp_dir().join(format!("cli-submit-follow-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let id = format!("followed-{}", unique_suffix());
+    std::fs::write(dir.join("job.json"), created_job(&id, "MODEL_BATCH_JOB").to_string()).unwrap();
+    let child = cli_command(&env, &["submit", dir.join("job.json").to_str().unwrap(), "--follow"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+
+    // What submit and the run then do: the row gets its run, the driver writes its log, the job ends.
+    wait_for(&env, &id, |row| row["jobStatus"] == "CREATED").await;
+    let (app, run) = run_in(&env, &id, "RUNNING").await;
+    let prefix = shared::outcome::job_run::driver_log_prefix(&id, &app, &run);
+    env.put_driver_log(GROUP, &format!("{prefix}SPARK_DRIVER/stdout"), ["scored 20 rows".to_string()]).await;
+    env.update_job(&id, "SET jobStatus = :s, emrApplicationId = :a, sparkApplicationId = :r", json!({":s": "RUNNING", ":a": app, ":r": run})).await;
+    wait_for(&env, &id, |row| row["jobStatus"] == "RUNNING").await;
+    env.update_job(&id, "SET jobStatus = :s, failure = :f", json!({":s": "ERROR", ":f": failure("OUT_OF_MEMORY")})).await;
+
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(code(&output), 1, "the outcome's code: {stderr}");
+    assert_eq!(stdout(&output), "scored 20 rows\n", "stdout is the driver's log: {stderr}");
+    assert!(stderr.contains(&format!("wrote job {id} as CREATED")), "{stderr}");
+
+    // A job that ends before it has a run (submit refused it): why, and the outcome's code.
+    let refused = format!("refused-{}", unique_suffix());
+    std::fs::write(dir.join("refused.json"), created_job(&refused, "MODEL_BATCH_JOB").to_string()).unwrap();
+    let child = cli_command(&env, &["submit", dir.join("refused.json").to_str().unwrap(), "--follow"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for(&env, &refused, |row| row["jobStatus"] == "CREATED").await;
+    env.update_job(&refused, "SET jobStatus = :s, errorMessage = :m", json!({":s": "ERROR", ":m": "job refused: validate job: no primary source"})).await;
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!((code(&output), stdout(&output)), (1, String::new()), "{stderr}");
+    assert!(stderr.contains("ended ERROR before it had a run, so there are no driver logs: job refused: validate job: no primary source"), "{stderr}");
 }
 
 #[tokio::test]

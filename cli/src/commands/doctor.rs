@@ -7,9 +7,9 @@
 
 use serde::Serialize;
 
-use shared::aws::{classify, AwsError, AwsErrorKind};
+use shared::aws::{AwsError, AwsErrorKind};
 use shared::launch::run_controls::{ReleaseLabel, GRACE_PERIOD_SINCE, RETRIES_SINCE};
-use shared::ports::ApplicationCatalog;
+use shared::ports::{ApplicationCatalog, JobRunReader};
 
 use crate::cli::DoctorArgs;
 use crate::context::{Aws, Context};
@@ -18,6 +18,8 @@ use crate::output::{paint, status_style, WARN};
 
 /// A job id no job has: the probes' target.
 const PROBE_ID: &str = "modelop-spark-doctor-probe";
+/// A run id no run has.
+const PROBE_RUN_ID: &str = "00000000000000000";
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,25 +82,22 @@ pub async fn run(ctx: &Context, args: DoctorArgs) -> CommandResult {
 }
 
 async fn table_check(aws: &Aws) -> Check {
-    let described = match aws.dynamodb.describe_table().table_name(&aws.table).send().await {
-        Ok(output) => output,
-        Err(e) => return check("table", Verdict::Fail, classify("DynamoDB", "DescribeTable", e).to_string()),
+    let table = match aws.store.table_shape().await {
+        Ok(Some(table)) => table,
+        Ok(None) => return check("table", Verdict::Fail, "DescribeTable gave no table"),
+        Err(e) => return check("table", Verdict::Fail, e.to_string()),
     };
-    let Some(table) = described.table() else { return check("table", Verdict::Fail, "DescribeTable gave no table") };
     let mut problems = Vec::new();
-    let stream = table.stream_specification().filter(|s| s.stream_enabled()).and_then(|s| s.stream_view_type()).map(|v| v.as_str().to_string());
-    if stream.as_deref() != Some("NEW_AND_OLD_IMAGES") {
-        problems.push(format!("stream is {} (submit and cleanup need NEW_AND_OLD_IMAGES)", stream.as_deref().unwrap_or("off")));
+    if table.stream_view_type.as_deref() != Some("NEW_AND_OLD_IMAGES") {
+        problems.push(format!("stream is {} (submit and cleanup need NEW_AND_OLD_IMAGES)", table.stream_view_type.as_deref().unwrap_or("off")));
     }
     for (index, keys) in [("byJobStatus", vec!["jobStatus", "updatedAt"]), ("bySparkApplicationId", vec!["sparkApplicationId"])] {
-        let found = table.global_secondary_indexes().iter().find(|g| g.index_name() == Some(index));
-        match found {
+        match table.indexes.iter().find(|g| g.name == index) {
             None => problems.push(format!("no index {index}")),
             Some(gsi) => {
-                let names: Vec<&str> = gsi.key_schema().iter().map(|k| k.attribute_name()).collect();
-                let all = gsi.projection().and_then(|p| p.projection_type()).map(|t| t.as_str()) == Some("ALL");
-                if names != keys || !all {
-                    problems.push(format!("index {index} is keyed {names:?}{}, the contract says {keys:?} with all attributes", if all { "" } else { " without all attributes" }));
+                let names: Vec<&str> = gsi.keys.iter().map(String::as_str).collect();
+                if names != keys || !gsi.projects_all {
+                    problems.push(format!("index {index} is keyed {names:?}{}, the contract says {keys:?} with all attributes", if gsi.projects_all { "" } else { " without all attributes" }));
                 }
             }
         }
@@ -110,25 +109,21 @@ async fn table_check(aws: &Aws) -> Check {
 }
 
 async fn log_group_check(aws: &Aws) -> Check {
-    match aws.logs.describe_log_groups().log_group_name_prefix(&aws.log_group).send().await {
-        Ok(output) if output.log_groups().iter().any(|g| g.log_group_name() == Some(aws.log_group.as_str())) => {
-            check("log group", Verdict::Ok, format!("{} exists", aws.log_group))
-        }
-        Ok(_) => check("log group", Verdict::Warn, format!("{} does not exist yet (EMR creates it with the first run's logs; set --log-group to the stack's EMR_LOG_GROUP)", aws.log_group)),
-        Err(e) => check("log group", Verdict::Fail, classify("CloudWatch Logs", "DescribeLogGroups", e).to_string()),
+    match aws.logs.log_group_exists(&aws.log_group).await {
+        Ok(true) => check("log group", Verdict::Ok, format!("{} exists", aws.log_group)),
+        Ok(false) => check("log group", Verdict::Warn, format!("{} does not exist yet (EMR creates it with the first run's logs; set --log-group to the stack's EMR_LOG_GROUP)", aws.log_group)),
+        Err(e) => check("log group", Verdict::Fail, e.to_string()),
     }
 }
 
 async fn application_checks(aws: &Aws, name: &str, id: &str) -> Vec<Check> {
-    let output = match aws.emr.get_application().application_id(id).send().await {
-        Ok(output) => output,
-        Err(e) => return vec![check("application", Verdict::Fail, classify("EMR Serverless", "GetApplication", e).to_string())],
+    let app = match aws.runs.application_details(id).await {
+        Ok(app) => app,
+        Err(e) => return vec![check("application", Verdict::Fail, e.to_string())],
     };
-    let Some(app) = output.application() else { return vec![check("application", Verdict::Fail, "GetApplication gave no application")] };
-    let mut checks = vec![check("application", Verdict::Ok, format!("{name} ({id}), {}, {}", app.state().as_str(), app.release_label()))];
-    checks.push(release_check(app.release_label(), &|name| std::env::var(name).ok()));
-    let managed = app.monitoring_configuration().and_then(|m| m.managed_persistence_monitoring_configuration()).and_then(|p| p.enabled());
-    checks.push(match managed {
+    let mut checks = vec![check("application", Verdict::Ok, format!("{name} ({id}), {}, {}", app.state, app.release_label))];
+    checks.push(release_check(&app.release_label, &|name| std::env::var(name).ok()));
+    checks.push(match app.managed_log_storage {
         Some(false) => check("spark ui", Verdict::Warn, "managed log storage is off on the application: `ui` has no Spark UI for its runs"),
         _ => check("spark ui", Verdict::Ok, "managed log storage on (EMR's default): `ui` can mint links"),
     });
@@ -159,16 +154,7 @@ async fn permission_checks(aws: &Aws, application_id: Option<&str>) -> Vec<Check
     let read = aws.store.job_row::<serde_json::Value>(PROBE_ID).await.map(|_| ());
     let list = aws.store.jobs_by_status::<serde_json::Value>(shared::job::record::JobStatus::Running, None, 1, |_| true).await.map(|_| ());
     let cancel = aws.store.cancel_job(PROBE_ID, None, "doctor probe", chrono::Utc::now()).await.map(|_| ());
-    let logs = aws
-        .logs
-        .get_log_events()
-        .log_group_name(&aws.log_group)
-        .log_stream_name(format!("{PROBE_ID}/SPARK_DRIVER/stdout"))
-        .limit(1)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| classify("CloudWatch Logs", "GetLogEvents", e));
+    let logs = aws.logs.forward_page(&aws.log_group, &format!("{PROBE_ID}/SPARK_DRIVER/stdout"), None, None).await.map(|_| ());
     let mut checks = vec![
         probe("status, watch, logs: dynamodb:GetItem", read),
         probe("ls, cost: dynamodb:Query on byJobStatus", list),
@@ -176,17 +162,9 @@ async fn permission_checks(aws: &Aws, application_id: Option<&str>) -> Vec<Check
         probe("logs: logs:GetLogEvents", logs),
     ];
     if let Some(app) = application_id {
-        let run = aws.emr.get_job_run().application_id(app).job_run_id("00000000000000000").send().await.map(|_| ()).map_err(|e| classify("EMR Serverless", "GetJobRun", e));
+        let run = aws.runs.get_job_run(app, PROBE_RUN_ID).await.map(|_| ());
         checks.push(probe("status, watch, logs -f: emr-serverless:GetJobRun", run));
-        let ui = aws
-            .emr
-            .get_dashboard_for_job_run()
-            .application_id(app)
-            .job_run_id("00000000000000000")
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("EMR Serverless", "GetDashboardForJobRun", e));
+        let ui = aws.runs.dashboard_url(app, PROBE_RUN_ID, None).await.map(|_| ());
         checks.push(probe("ui: emr-serverless:GetDashboardForJobRun", ui));
     }
     checks

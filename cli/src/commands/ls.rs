@@ -34,7 +34,7 @@ pub struct LsEntry {
 impl LsEntry {
     /// The entry of a row, its ages measured to `now`.
     pub fn of(row: &JobRow, now: DateTime<Utc>) -> LsEntry {
-        let (waiting, _, _) = row.times();
+        let [waiting, _, _] = row.times();
         let started = waiting.or_else(|| row.status_history.first().map(|c| c.at.0)).or(row.updated_at.map(|t| t.0));
         let (_, ran) = row.durations(now);
         LsEntry {

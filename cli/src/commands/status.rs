@@ -38,6 +38,10 @@ impl From<&JobRunInfo> for LiveRun {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Links {
+    /// The job run's page in EMR Studio, given the Studio's URL (see [`run_page`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_run: Option<String>,
+    /// The EMR console's page of the run's application.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub console: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,7 +73,7 @@ pub async fn run(ctx: &Context, args: StatusArgs) -> CommandResult {
     let aws = ctx.aws().await?;
     let row = aws.job(&args.id).await?;
     let live = live_run(&aws, &row).await?;
-    let links = links(&aws, &row);
+    let links = links(&aws, &row, args.studio_url.as_deref());
     let exit = status_exit(&row);
     if ctx.printer.is_text() {
         ctx.printer.text(&render(&row, live.as_ref(), &links, Utc::now()));
@@ -93,13 +97,25 @@ pub fn status_exit(row: &JobRow) -> Exit {
     row.outcome().unwrap_or(Exit::Ok)
 }
 
-/// The console, CloudWatch and S3 links of a job (the local stack has no console: names only).
-pub fn links(aws: &Aws, row: &JobRow) -> Links {
+/// The job run's page in EMR Studio, where the AWS console shows EMR Serverless job runs:
+/// `<studio URL>/#/serverless-applications/<application id>/<job run id>`. That shape is the one
+/// public integrations build (not one AWS documents); the Studio's URL is the operator's to give
+/// (`aws emr list-studios` lists it), since nothing ties a run to a Studio.
+pub fn run_page(studio_url: &str, application_id: &str, run_id: &str) -> String {
+    format!("{}/#/serverless-applications/{application_id}/{run_id}", studio_url.trim_end_matches('/'))
+}
+
+/// The links of a job: its run's page (in EMR Studio, when `studio_url` names it), the EMR
+/// console, CloudWatch and S3 (the local stack has no console: names only).
+pub fn links(aws: &Aws, row: &JobRow, studio_url: Option<&str>) -> Links {
     let region = aws.region.as_deref().unwrap_or("us-east-1");
     let console = !aws.local;
     let prefix = row.run().map(|(app, run)| driver_log_prefix(&row.id, app, run));
     let group = row.driver_logs.as_ref().and_then(|d| d.log_group_name.clone()).unwrap_or_else(|| aws.log_group.clone());
     Links {
+        job_run: row.run().zip(studio_url.filter(|u| console && !u.trim().is_empty())).map(|((app, run), studio)| run_page(studio, app, run)),
+        // No console URL of a job run could be verified (the console sends EMR Serverless to EMR
+        // Studio), so this one stays at the application's page, the shape the console has used.
         console: row
             .run()
             .filter(|_| console)
@@ -146,7 +162,7 @@ pub fn render(row: &JobRow, live: Option<&LiveRun>, links: &Links, now: DateTime
             let _ = writeln!(out, "  run       none yet");
         }
     }
-    let (waiting, running, ended) = row.times();
+    let [waiting, running, ended] = row.times();
     let (queued, ran) = row.durations(now);
     let mut timeline = format!("  timeline  waiting {}", at(waiting));
     if let Some(running) = running {
@@ -265,6 +281,7 @@ pub fn render(row: &JobRow, live: Option<&LiveRun>, links: &Links, now: DateTime
 
     let _ = writeln!(out, "{}", paint(BOLD, "links"));
     for (label, link) in [
+        ("job run", &links.job_run),
         ("console", &links.console),
         ("logs", &links.logs),
         ("log streams", &links.log_stream_prefix),
@@ -326,6 +343,17 @@ mod tests {
         assert!(text.contains("RUNNING (EMR RUNNING)") && text.contains("attempt 2/1") && text.contains("EMR says  attempt 2 started"), "{text}");
         assert!(text.contains("· running for") && text.contains("cost  not recorded"), "{text}");
         assert_eq!(status_exit(&row), Exit::Ok);
+    }
+
+    #[test]
+    fn the_run_page_is_in_the_studio_the_operator_names() {
+        assert_eq!(
+            run_page("https://es-5ZS3VOH3EX6JAHZJI73KWCC14.emrstudio-prod.us-west-2.amazonaws.com/", "00fm4oe0607u5a1d", "00fm4p1b2c3d4e5f"),
+            "https://es-5ZS3VOH3EX6JAHZJI73KWCC14.emrstudio-prod.us-west-2.amazonaws.com/#/serverless-applications/00fm4oe0607u5a1d/00fm4p1b2c3d4e5f"
+        );
+        let links = Links { job_run: Some("https://studio/#/serverless-applications/app-1/run-1".into()), ..Default::default() };
+        let text = plain(&render(&failed_twice(), None, &links, Utc::now()));
+        assert!(text.contains("  job run      https://studio/#/serverless-applications/app-1/run-1"), "{text}");
     }
 
     #[test]

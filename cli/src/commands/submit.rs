@@ -1,10 +1,11 @@
-//! `submit FILE [--dry-run] [--wait]`. `--dry-run` runs the submit function's own validation and
+//! `submit FILE [--dry-run] [--wait|--follow]`. `--dry-run` runs the submit function's own validation and
 //! planning (`shared::launch::plan::plan_job` and `manifest::build_manifest`, with the deployment's
 //! configuration from the environment or `CONFIG_FILE`) and prints what would launch: the
 //! application, role, run controls and their sources, the Spark conf, ignored parameters, the
 //! session policy and its size, the files to stage; without touching AWS. Without it, the document
 //! is written as a CREATED row (development and the local stack: in production ModelOp Center
-//! creates jobs), and `--wait` follows it as `watch` does.
+//! creates jobs); `--wait` then follows it as `watch` does, `--follow` follows its driver log as
+//! `logs -f` does.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use shared::aws::s3::S3ObjectStore;
 use shared::config::{self, Settings};
 use shared::job::annotations::parse_model_functions;
 use shared::job::record::{decode_job, SPARK_SERVERLESS_RUNTIME};
@@ -22,6 +24,7 @@ use shared::launch::run_controls::RunControls;
 use shared::launch::staged_files::FileContent;
 
 use crate::cli::SubmitArgs;
+use crate::commands::logs::{self, Selection, Streams};
 use crate::context::Context;
 use crate::exit::{CliError, CommandResult, Exit};
 use crate::output::{hint, note, paint, BOLD, DIM, WARN};
@@ -98,28 +101,25 @@ pub async fn run(ctx: &Context, args: SubmitArgs) -> CommandResult {
     let id = document["id"].as_str().unwrap_or_default().to_string();
     if aws.local {
         let base = args.file.canonicalize().ok().and_then(|f| f.parent().map(Path::to_path_buf)).unwrap_or_default();
-        for uploaded in upload_local_files(&aws.s3, &mut document, &base).await? {
+        for uploaded in upload_local_files(&aws.objects, &mut document, &base).await? {
             note(uploaded);
         }
     }
     let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&document).map_err(|e| CliError::Usage(format!("the job document cannot be a DynamoDB item: {e}")))?;
-    aws.dynamodb
-        .put_item()
-        .table_name(&aws.table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(id)")
-        .send()
-        .await
-        .map_err(|e| match shared::aws::classify("DynamoDB", "PutItem", e) {
-            err if err.is(shared::aws::AwsErrorKind::ConditionFailed) => CliError::Client(format!("job {id:?} already exists in table {}", aws.table)),
-            err => err.into(),
-        })?;
+    if !aws.store.put_new_item(item).await? {
+        return Err(CliError::Client(format!("job {id:?} already exists in table {}", aws.table)));
+    }
     note(format!("wrote job {id} as CREATED to {}", aws.table));
     if args.wait {
         return crate::commands::watch::follow(&ctx.printer, &aws, &id, None).await;
     }
+    if args.follow {
+        let (mut out, mut err) = (anstream::stdout(), anstream::stderr());
+        let mut io = Streams { printer: &ctx.printer, out: &mut out, err: &mut err };
+        return logs::follow(&mut io, &aws, &id, Selection::DRIVER_STDOUT).await;
+    }
     ctx.printer.text(&id);
-    hint(format!("follow it with `modelop-spark watch {id}`"));
+    hint(format!("follow it with `modelop-spark watch {id}` or `modelop-spark logs {id} -f`"));
     Ok(Exit::Ok)
 }
 
@@ -167,7 +167,7 @@ pub fn local_assets(document: &Value, base: &Path) -> Result<Vec<(String, LocalA
 /// (`s3://modelop-data/user/<job id>/<name>`, a folder as a prefix ending in `/`) and points the
 /// document at them, inlines a local model source, and creates the buckets of its `s3://` outputs,
 /// as the demo does. Answers a line per upload.
-async fn upload_local_files(s3: &aws_sdk_s3::Client, document: &mut Value, base: &Path) -> Result<Vec<String>, CliError> {
+async fn upload_local_files(s3: &S3ObjectStore, document: &mut Value, base: &Path) -> Result<Vec<String>, CliError> {
     let id = document["id"].as_str().unwrap_or_default().to_string();
     let assets = local_assets(document, base)?;
     let mut outputs: Vec<String> = document
@@ -185,12 +185,7 @@ async fn upload_local_files(s3: &aws_sdk_s3::Client, document: &mut Value, base:
     outputs.sort();
     outputs.dedup();
     for bucket in outputs.iter().filter(|b| !b.is_empty()) {
-        if let Err(e) = s3.create_bucket().bucket(bucket).send().await {
-            let e = e.into_service_error();
-            if !(e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) {
-                return Err(CliError::Client(format!("S3 CreateBucket {bucket}: {e}")));
-            }
-        }
+        s3.ensure_bucket(bucket).await.map_err(|e| CliError::Client(format!("bucket {bucket}: {e}")))?;
     }
     let mut lines = Vec::new();
     for (at, asset) in assets {
@@ -246,16 +241,9 @@ fn files_under(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     Ok(files)
 }
 
-async fn put_file(s3: &aws_sdk_s3::Client, path: &Path, key: &str) -> Result<(), CliError> {
-    let body = aws_sdk_s3::primitives::ByteStream::from(std::fs::read(path).map_err(|e| CliError::Client(format!("{}: {e}", path.display())))?);
-    s3.put_object()
-        .bucket(LOCAL_UPLOAD_BUCKET)
-        .key(key)
-        .body(body)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| CliError::Client(format!("S3 PutObject s3://{LOCAL_UPLOAD_BUCKET}/{key}: {}", e.into_service_error())))
+async fn put_file(s3: &S3ObjectStore, path: &Path, key: &str) -> Result<(), CliError> {
+    let body = std::fs::read(path).map_err(|e| CliError::Client(format!("{}: {e}", path.display())))?;
+    s3.put_object(LOCAL_UPLOAD_BUCKET, key, body).await.map_err(|e| CliError::Client(format!("s3://{LOCAL_UPLOAD_BUCKET}/{key}: {e}")))
 }
 
 /// Fills what a hand-written document leaves out, as the demo does: an `id`, `jobStatus`

@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_emrserverless::types::JobRunState;
-
 use crate::cli::UiArgs;
 use crate::context::{Aws, Context};
 use crate::exit::{CliError, CommandResult, Exit};
@@ -29,27 +27,21 @@ pub async fn run(ctx: &Context, args: UiArgs) -> CommandResult {
         return Err(CliError::Client(format!("job {} has no run yet (it is {}): no Spark UI", row.id, row.job_status.map(|s| s.as_str()).unwrap_or("?"))));
     };
     loop {
-        let output = aws.emr.get_job_run().application_id(app).job_run_id(run).send().await.map_err(|e| shared::aws::classify("EMR Serverless", "GetJobRun", e))?;
-        let Some(job_run) = output.job_run() else { return Err(CliError::Client(format!("EMR Serverless has no run {run}"))) };
-        let managed = job_run
-            .configuration_overrides()
-            .and_then(|o| o.monitoring_configuration())
-            .and_then(|m| m.managed_persistence_monitoring_configuration())
-            .and_then(|p| p.enabled());
-        if managed == Some(false) {
+        let Some(job_run) = aws.runs.run_ui_state(app, run).await? else { return Err(CliError::Client(format!("EMR Serverless has no run {run}"))) };
+        if job_run.managed_log_storage == Some(false) {
             return Err(CliError::Client(format!(
                 "the Spark UI is unavailable for run {run}: its managed log storage (managedPersistenceMonitoringConfiguration) is off, so EMR Serverless keeps no UI for it"
             )));
         }
-        let state = job_run.state();
-        let started = matches!(state, JobRunState::Running | JobRunState::Success | JobRunState::Failed | JobRunState::Cancelling | JobRunState::Cancelled);
+        let state = job_run.state.as_str();
+        let started = matches!(state, "RUNNING" | "SUCCESS" | "FAILED" | "CANCELLING" | "CANCELLED");
         if started {
             break;
         }
         if !args.wait {
-            return Err(CliError::Client(format!("run {run} is {}: its Spark UI opens once it is RUNNING (add --wait to wait for it)", state.as_str())));
+            return Err(CliError::Client(format!("run {run} is {state}: its Spark UI opens once it is RUNNING (add --wait to wait for it)")));
         }
-        note(format!("run {run} is {}; waiting for RUNNING", state.as_str()));
+        note(format!("run {run} is {state}; waiting for RUNNING"));
         tokio::time::sleep(POLL).await;
     }
     let url = dashboard_url(&aws, app, run, args.attempt).await?;
@@ -63,16 +55,7 @@ pub async fn run(ctx: &Context, args: UiArgs) -> CommandResult {
 }
 
 async fn dashboard_url(aws: &Aws, app: &str, run: &str, attempt: Option<i32>) -> Result<String, CliError> {
-    let output = aws
-        .emr
-        .get_dashboard_for_job_run()
-        .application_id(app)
-        .job_run_id(run)
-        .set_attempt(attempt)
-        .send()
-        .await
-        .map_err(|e| shared::aws::classify("EMR Serverless", "GetDashboardForJobRun", e))?;
-    output.url().map(str::to_string).ok_or_else(|| CliError::Client(format!("EMR Serverless gave no Spark UI link for run {run}")))
+    aws.runs.dashboard_url(app, run, attempt).await?.ok_or_else(|| CliError::Client(format!("EMR Serverless gave no Spark UI link for run {run}")))
 }
 
 /// Hands the link to the system's opener; it never reaches a log.

@@ -549,3 +549,58 @@ impl DynamoJobStore {
         self.updated(job_id, Write::new("UpdateItem(cancel)", update, condition, vals)).await
     }
 }
+
+/// The table's shape as the operator CLI's `doctor` checks it (DescribeTable).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableShape {
+    /// The stream's view type when the stream is on (`NEW_AND_OLD_IMAGES`).
+    pub stream_view_type: Option<String>,
+    pub indexes: Vec<IndexShape>,
+}
+
+/// One global secondary index: its name, key attributes (hash, then range) and whether it projects all attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexShape {
+    pub name: String,
+    pub keys: Vec<String>,
+    pub projects_all: bool,
+}
+
+/// The operator CLI's other calls: `submit` writing a new row (development and the local stack),
+/// `doctor` describing the table.
+impl DynamoJobStore {
+    /// Writes `item` as a new job row; false when a row with its id exists already (never overwritten).
+    pub async fn put_new_item(&self, item: HashMap<String, AttributeValue>) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "PutItem", e));
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.is(AwsErrorKind::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// DescribeTable: its stream and indexes; `None` when the answer has no table.
+    pub async fn table_shape(&self) -> Result<Option<TableShape>, AwsError> {
+        let described = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| classify(SERVICE, "DescribeTable", e))?;
+        Ok(described.table().map(|table| TableShape {
+            stream_view_type: table.stream_specification().filter(|s| s.stream_enabled()).and_then(|s| s.stream_view_type()).map(|v| v.as_str().to_string()),
+            indexes: table
+                .global_secondary_indexes()
+                .iter()
+                .map(|gsi| IndexShape {
+                    name: gsi.index_name().unwrap_or_default().to_string(),
+                    keys: gsi.key_schema().iter().map(|k| k.attribute_name().to_string()).collect(),
+                    projects_all: gsi.projection().and_then(|p| p.projection_type()).map(|t| t.as_str()) == Some("ALL"),
+                })
+                .collect(),
+        }))
+    }
+}

@@ -270,6 +270,69 @@ impl JobRunReader for EmrServerlessClient {
     }
 }
 
+/// An application as the operator CLI's `doctor` checks it (GetApplication).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplicationDetails {
+    pub state: String,
+    pub release_label: String,
+    /// `monitoringConfiguration.managedPersistenceMonitoringConfiguration.enabled`; `None` when not
+    /// set (EMR's default: on).
+    pub managed_log_storage: Option<bool>,
+}
+
+/// What the operator CLI's `ui` needs of a run before it mints a Spark UI link (GetJobRun): its
+/// state and whether its managed log storage, which keeps the UI, is on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunUiState {
+    pub state: String,
+    /// `configurationOverrides.monitoringConfiguration.managedPersistenceMonitoringConfiguration.enabled`.
+    pub managed_log_storage: Option<bool>,
+}
+
+/// The calls only the operator CLI (`cli/`, `modelop-spark`) makes: an application's details, a
+/// run's UI state, and a Spark UI link.
+impl EmrServerlessClient {
+    /// GetApplication.
+    pub async fn application_details(&self, application_id: &str) -> Result<ApplicationDetails, AwsError> {
+        let output = self.client.get_application().application_id(application_id).send().await.map_err(|e| classify(SERVICE, "GetApplication", e))?;
+        let app = output
+            .application()
+            .ok_or_else(|| AwsError::new(SERVICE, "GetApplication", AwsErrorKind::Permanent, "GetApplication gave no application"))?;
+        Ok(ApplicationDetails {
+            state: app.state().as_str().to_string(),
+            release_label: app.release_label().to_string(),
+            managed_log_storage: app.monitoring_configuration().and_then(|m| m.managed_persistence_monitoring_configuration()).and_then(|p| p.enabled()),
+        })
+    }
+
+    /// GetJobRun, for the run's state and managed log storage.
+    pub async fn run_ui_state(&self, application_id: &str, run_id: &str) -> Result<Option<RunUiState>, AwsError> {
+        let output = self.client.get_job_run().application_id(application_id).job_run_id(run_id).send().await.map_err(|e| classify(SERVICE, "GetJobRun", e))?;
+        Ok(output.job_run().map(|run| RunUiState {
+            state: run.state().as_str().to_string(),
+            managed_log_storage: run
+                .configuration_overrides()
+                .and_then(|o| o.monitoring_configuration())
+                .and_then(|m| m.managed_persistence_monitoring_configuration())
+                .and_then(|p| p.enabled()),
+        }))
+    }
+
+    /// GetDashboardForJobRun: a short-lived Spark UI link for the run (the latest attempt, or `attempt`).
+    pub async fn dashboard_url(&self, application_id: &str, run_id: &str, attempt: Option<i32>) -> Result<Option<String>, AwsError> {
+        let output = self
+            .client
+            .get_dashboard_for_job_run()
+            .application_id(application_id)
+            .job_run_id(run_id)
+            .set_attempt(attempt)
+            .send()
+            .await
+            .map_err(|e| classify(SERVICE, "GetDashboardForJobRun", e))?;
+        Ok(output.url().map(str::to_string))
+    }
+}
+
 /// An SDK timestamp as chrono's; `None` out of chrono's range.
 fn to_chrono(at: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(at.secs(), at.subsec_nanos())

@@ -84,6 +84,47 @@ impl LogReader for CloudWatchLogReader {
     }
 }
 
+/// One GetLogEvents page of a stream read forward: its messages (without their line ends) and
+/// `nextForwardToken`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardPage {
+    pub messages: Vec<String>,
+    pub next_forward_token: Option<String>,
+}
+
+/// The operator CLI's reads (`cli/`, `modelop-spark`): a stream forward from its head, page by
+/// page (`logs`, `logs -f`; the CLI paces them), and whether the log group exists (`doctor`).
+impl CloudWatchLogReader {
+    /// One page from the head (events at or after `start_time`, epoch milliseconds, on the first
+    /// page) or from `token`; `None` when the stream does not exist.
+    pub async fn forward_page(&self, group: &str, stream: &str, start_time: Option<i64>, token: Option<&str>) -> Result<Option<ForwardPage>, AwsError> {
+        let result = self
+            .client
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(true)
+            .set_start_time(if token.is_none() { start_time } else { None })
+            .set_next_token(token.map(str::to_string))
+            .send()
+            .await;
+        match result.map_err(|e| classify(SERVICE, "GetLogEvents", e)) {
+            Ok(page) => Ok(Some(ForwardPage {
+                messages: page.events().iter().map(|e| e.message().unwrap_or_default().trim_end_matches('\n').to_string()).collect(),
+                next_forward_token: page.next_forward_token().map(str::to_string),
+            })),
+            Err(e) if e.is(AwsErrorKind::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// DescribeLogGroups with the name as prefix: whether a group of exactly that name exists.
+    pub async fn log_group_exists(&self, group: &str) -> Result<bool, AwsError> {
+        let output = self.client.describe_log_groups().log_group_name_prefix(group).send().await.map_err(|e| classify(SERVICE, "DescribeLogGroups", e))?;
+        Ok(output.log_groups().iter().any(|g| g.log_group_name() == Some(group)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::canned_http::CannedHttp;

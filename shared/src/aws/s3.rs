@@ -220,6 +220,32 @@ impl StagingFolders for S3ObjectStore {
     }
 }
 
+/// The calls only the operator CLI's `submit --local` makes, to put a job document's local files in
+/// the local stack's S3.
+impl S3ObjectStore {
+    /// CreateBucket; a bucket that exists already (ours, or anyone's) is left as it is.
+    pub async fn ensure_bucket(&self, bucket: &str) -> Result<(), AwsError> {
+        match self.client.create_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) => Ok(()),
+            Err(e) => Err(classify(SERVICE, "CreateBucket", e)),
+        }
+    }
+
+    /// PutObject of `body`, over any object at `key`.
+    pub async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(SERVICE, "PutObject", e))
+    }
+}
+
 impl S3ObjectStore {
     /// Deletes the keys in DeleteObjects batches; the keys S3 reported as not deleted.
     async fn delete_all(&self, bucket: &str, keys: &[String]) -> Result<Vec<FailedDelete>, AwsError> {

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Mutation testing of the rules (tests/README.md, "Mutation testing"): cargo-mutants plants one
+# plausible bug at a time in shared's rule modules and the functions' decisions and failure policy
+# (.cargo/mutants.toml says which files, which mutants are excluded and why), and runs the unit
+# tests of the crate it mutated (cargo test -p <crate> --lib) against each. A "missed" mutant is a
+# bug no test catches. Not in CI: the full run takes hours on two cores.
+#
+#   tests/mutants.sh                    every mutant of the configured files
+#   tests/mutants.sh --in-diff [BASE]   only the mutants in lines changed since BASE (default: where
+#                                       HEAD left main), committed or not: minutes for a change
+#   tests/mutants.sh [--in-diff [BASE]] ARGS...   more cargo-mutants arguments: --list (the mutants,
+#                                       nothing run), --re REGEX (only the mutants whose name, which
+#                                       starts with the file's path, matches: --re '^shared/src/text\.rs:'
+#                                       or --re disposition_of; --file adds files rather than narrowing),
+#                                       --iterate (skip the mutants caught last time)
+#
+# cargo-mutants (pinned) is installed from crates.io into target/tools on first use. It builds in
+# its own copy of the tree, with its builds in target/mutants (kept between runs, so only the first
+# builds the dependencies); its report goes to target/mutants.out/ (missed.txt, caught.txt, ...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+mutants_version=27.1.0
+mutants="$root/target/tools/bin/cargo-mutants"
+if [ "$("$mutants" mutants --version 2>/dev/null)" != "cargo-mutants $mutants_version" ]; then
+  echo "installing cargo-mutants $mutants_version into target/tools (once, a few minutes; log: target/tools/install-mutants.log)"
+  mkdir -p "$root/target/tools"
+  env -u CARGO_TARGET_DIR cargo install cargo-mutants --version "$mutants_version" --locked --root "$root/target/tools" \
+    > "$root/target/tools/install-mutants.log" 2>&1 \
+    || { tail -20 "$root/target/tools/install-mutants.log"; echo "installing cargo-mutants failed" >&2; exit 1; }
+fi
+
+args=()
+if [ "${1:-}" = "--in-diff" ]; then
+  shift
+  base=$(git merge-base HEAD main)
+  if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then base=$1; shift; fi
+  mkdir -p "$root/target"
+  diff="$root/target/mutants.diff"
+  git diff "$base" -- > "$diff"
+  if [ ! -s "$diff" ]; then
+    echo "no change since $base: nothing to mutate (name a base: tests/mutants.sh --in-diff HEAD~1)"
+    exit 0
+  fi
+  args+=(--in-diff "$diff")
+fi
+
+# The builds go to a target directory of their own, so that the other builds of target/ are not
+# locked or invalidated, and the next run finds the dependencies built.
+export CARGO_TARGET_DIR="$root/target/mutants"
+exec "$mutants" mutants --output "$root/target" --no-shuffle "${args[@]}" "$@"

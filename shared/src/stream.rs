@@ -100,6 +100,70 @@ pub fn earliest_sequence_number<'a>(failed: impl IntoIterator<Item = &'a str>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{Disposition, JobError};
+    use serde_json::json;
+
+    fn record(sequence: &str, outcome: &str) -> Value {
+        json!({"eventID": format!("event-{sequence}"), "dynamodb": {"SequenceNumber": sequence}, "outcome": outcome})
+    }
+
+    async fn failures(payload: Value) -> Vec<Option<String>> {
+        // A job error is retried as its disposition says.
+        let handle = |raw: Value| async move {
+            let failed = |disposition| JobError::new("job-1", "a step", disposition, "failed");
+            match raw["outcome"].as_str() {
+                Some("transient") => Err(failed(Disposition::Retry)),
+                Some("permanent") => Err(failed(Disposition::Fail)),
+                Some("left out") => Err(failed(Disposition::LeaveOut)),
+                _ => Ok(()),
+            }
+        };
+        handle_stream_batch(payload, 2, handle).await.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_reports_its_earliest_transient_failure_only() {
+        // (records, the batch item failure reported)
+        let cases = [
+            (vec![record("10", "ok"), record("11", "ok")], vec![]),
+            (vec![record("10", "permanent"), record("11", "left out")], vec![]),
+            (vec![record("9", "permanent"), record("12", "transient"), record("100", "transient"), record("11", "ok")], vec![Some("12".to_string())]),
+            (vec![record("100", "transient"), record("99", "transient")], vec![Some("99".to_string())]),
+            (vec![json!({"eventID": "no-sequence", "outcome": "transient"})], vec![]),
+        ];
+        for (records, expected) in cases {
+            assert_eq!(failures(json!({ "Records": records.clone() })).await, expected, "{records:?}");
+        }
+        for not_a_batch in [json!({"Records": {"a": 1}}), json!({"detail": {}}), json!([record("1", "transient")])] {
+            assert_eq!(failures(not_a_batch.clone()).await, Vec::<Option<String>>::new(), "{not_a_batch}");
+        }
+    }
+
+    #[test]
+    fn an_image_header_reads_only_whose_the_row_is_and_where_it_stands() {
+        let image: serde_dynamo::Item = serde_dynamo::to_item(json!({
+            "id": "job-1",
+            "jobStatus": "WAITING",
+            "targetEngine": {"engineType": "SPARK_SERVERLESS_RUNTIME", "name": "x"},
+            "sparkApplicationId": "run-1",
+        }))
+        .unwrap();
+        let header = image_header(&image).unwrap();
+        assert_eq!((header.id.as_deref(), header.status(), header.is_ours()), (Some("job-1"), Some(crate::job::record::JobStatus::Waiting), true));
+        assert_eq!(header.spark_application_id, None, "only id, jobStatus, runtimeType and targetEngine.engineType are read");
+        let theirs: serde_dynamo::Item = serde_dynamo::to_item(json!({"id": "job-2", "runtimeType": "OTHER", "targetEngine": {"engineType": "SPARK_SERVERLESS_RUNTIME"}})).unwrap();
+        assert!(image_header(&theirs).unwrap().is_ours(), "either field makes the row ours");
+        let other: serde_dynamo::Item = serde_dynamo::to_item(json!({"id": "job-3", "runtimeType": "OTHER", "targetEngine": {"name": "SPARK_SERVERLESS_RUNTIME"}})).unwrap();
+        assert!(!image_header(&other).unwrap().is_ours());
+    }
+
+    #[test]
+    fn a_record_that_is_not_one_is_skipped_with_the_reason() {
+        assert!(decode_record(json!({"eventID": "e-1", "eventName": 7})).unwrap_err().starts_with("malformed record: "));
+        let batch: Value = serde_json::from_str(include_str!("../../events/submit/modify-not-insert.json")).unwrap();
+        let decoded = decode_record(batch["Records"][0].clone()).unwrap();
+        assert_eq!(decoded.event_name, "MODIFY");
+    }
 
     #[test]
     fn the_earliest_failure_is_numeric_order() {

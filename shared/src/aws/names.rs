@@ -49,3 +49,104 @@ pub fn is_bucket_name(name: &str) -> bool {
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
         && !name.contains("..")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arns() {
+        let name_at_cap = format!("arn:aws:iam::123456789012:role/{}", "r".repeat(512));
+        let name_over = format!("{name_at_cap}r");
+        let cases = [
+            ("arn:aws:iam::123456789012:role/job", true),
+            ("arn:aws-cn:iam::123456789012:role/team/a/job", true),
+            ("arn:aws-us-gov:iam::123456789012:role/a+=,.@_-b", true),
+            (&name_at_cap, true),
+            (&name_over, false),
+            ("arn:aws:iam::12345678901:role/job", false),
+            ("arn:aws:iam::1234567890123:role/job", false),
+            ("arn:aws:iam::12345678901x:role/job", false),
+            ("arn:aws:iam::123456789012:user/job", false),
+            ("arn:aws:iam::123456789012:role/", false),
+            ("arn:aws:iam::123456789012:role/a job", false),
+            ("arn:aws:iam:us-east-1:123456789012:role/job", false),
+            ("arn:aws:sts::123456789012:role/job", false),
+            ("arn:AWS:iam::123456789012:role/job", false),
+            ("arn:azure:iam::123456789012:role/job", false),
+            ("arn:aws:iam::123456789012", false),
+            ("aws:iam::123456789012:role/job:x", false),
+        ];
+        for (arn, valid) in cases {
+            assert_eq!(is_role_arn(arn), valid, "{arn}");
+        }
+    }
+
+    #[test]
+    fn application_table_and_log_group_names_at_their_lengths_and_characters() {
+        // (name, application, table, log group)
+        let cases = [
+            ("".to_string(), false, false, false),
+            ("ab".to_string(), true, false, true),
+            ("abc".to_string(), true, true, true),
+            ("x".repeat(64), true, true, true),
+            ("x".repeat(65), false, true, true),
+            ("x".repeat(255), false, true, true),
+            ("x".repeat(256), false, false, true),
+            ("x".repeat(512), false, false, true),
+            ("x".repeat(513), false, false, false),
+            ("team/a#1._-".to_string(), true, false, true),
+            ("a_b.c-d".to_string(), true, true, true),
+            ("a+b".to_string(), false, false, false),
+            ("/aws/emr-serverless".to_string(), true, false, true),
+            ("a b c".to_string(), false, false, false),
+            ("ab:c".to_string(), false, false, false),
+        ];
+        for (name, application, table, log_group) in cases {
+            assert_eq!((is_application_name(&name), is_table_name(&name), is_log_group_name(&name)), (application, table, log_group), "{name}");
+        }
+    }
+
+    #[test]
+    fn regions() {
+        let cases = [
+            ("us-east-1", true),
+            ("us-gov-west-1", true),
+            ("cn-north-1", true),
+            ("eu-central-12", true),
+            ("us-east", false),
+            ("us-east-1a", false),
+            ("US-east-1", false),
+            ("us--1", false),
+            ("us-east-", false),
+            ("us_east-1", false),
+            ("", false),
+        ];
+        for (region, valid) in cases {
+            assert_eq!(is_region(region), valid, "{region}");
+        }
+    }
+
+    #[test]
+    fn bucket_names() {
+        let cases = [
+            ("abc".to_string(), true),
+            ("ab".to_string(), false),
+            ("b".repeat(63), true),
+            ("b".repeat(64), false),
+            ("my.bucket-2".to_string(), true),
+            ("9bucket0".to_string(), true),
+            ("Bucket".to_string(), false),
+            ("my_bucket".to_string(), false),
+            ("-bucket".to_string(), false),
+            (".bucket".to_string(), false),
+            ("bucket-".to_string(), false),
+            ("bucket.".to_string(), false),
+            ("my..bucket".to_string(), false),
+            ("my bucket".to_string(), false),
+        ];
+        for (name, valid) in cases {
+            assert_eq!(is_bucket_name(&name), valid, "{name}");
+        }
+    }
+}

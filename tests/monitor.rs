@@ -427,7 +427,7 @@ async fn the_sweep_reconciles_lost_events_and_ends_jobs_stuck_without_a_run() {
     let mut config = env.monitor_config();
     config.stuck_waiting_age = Duration::hours(6);
     let outcome = env.monitor_handler_with(config).await.sweep(Utc::now()).await.unwrap();
-    assert_eq!(outcome, Outcome::Swept { checked: 4, applied: 2, ended_stuck: 1, usage_final: 0 });
+    assert_eq!(outcome, Outcome::Swept { checked: 4, applied: 2, ended_stuck: 1, usage_final: 0, logs_attached: 0 });
 
     assert_eq!(env.job(&lost).await.unwrap()["jobStatus"], "COMPLETE");
     let failed_job = env.job(&failed).await.unwrap();
@@ -446,34 +446,132 @@ async fn the_sweep_reconciles_lost_events_and_ends_jobs_stuck_without_a_run() {
     assert!(matches!(again, Outcome::Swept { applied: 0, ended_stuck: 0, .. }), "{again:?}");
 }
 
+/// A monitor handler whose S3 or CloudWatch Logs client goes to `s3_endpoint` / `logs_endpoint`
+/// instead of moto (an address nobody answers at, or the quota front).
+async fn monitor_with(env: &TestEnv, s3_endpoint: Option<&str>, logs_endpoint: Option<&str>) -> monitor::MonitorHandler {
+    let config = sdk_config(&env.endpoint).await;
+    let one_try = aws_config::retry::RetryConfig::standard().with_max_attempts(1);
+    let s3 = match s3_endpoint {
+        Some(url) => aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).endpoint_url(url).force_path_style(true).retry_config(one_try.clone()).build()),
+        None => env.s3.clone(),
+    };
+    let logs = match logs_endpoint {
+        Some(url) => aws_sdk_cloudwatchlogs::Client::from_conf(aws_sdk_cloudwatchlogs::config::Builder::from(&config).endpoint_url(url).build()),
+        None => env.logs.clone(),
+    };
+    monitor::MonitorHandler::new(
+        env.service_config(),
+        env.monitor_config(),
+        std::sync::Arc::new(shared::aws::dynamodb::DynamoJobStore::new(env.dynamodb.clone(), env.table.clone())),
+        std::sync::Arc::new(shared::aws::s3::S3ObjectStore::new(s3)),
+        std::sync::Arc::new(shared::aws::emr::EmrServerlessClient::new(env.emr.clone())),
+        std::sync::Arc::new(shared::aws::logs::CloudWatchLogReader::new(logs)),
+    )
+}
+
+/// Nothing listens there.
+const NOBODY: &str = "http://127.0.0.1:9";
+
 #[tokio::test]
 async fn transient_failures_fail_the_invocation_so_eventbridge_retries() {
     let env = TestEnv::new().await;
     let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
-    // CloudWatch Logs unreachable while the final report is gathered.
-    let config = sdk_config(&env.endpoint).await;
-    let broken_logs = aws_sdk_cloudwatchlogs::config::Builder::from(&config)
-        .endpoint_url("http://127.0.0.1:9")
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-        .build();
-    let monitor = monitor::MonitorHandler::new(
-        env.service_config(),
-        env.monitor_config(),
-        std::sync::Arc::new(shared::aws::dynamodb::DynamoJobStore::new(env.dynamodb.clone(), env.table.clone())),
-        std::sync::Arc::new(shared::aws::s3::S3ObjectStore::new(env.s3.clone())),
-        std::sync::Arc::new(shared::aws::emr::EmrServerlessClient::new(env.emr.clone())),
-        std::sync::Arc::new(shared::aws::logs::CloudWatchLogReader::new(aws_sdk_cloudwatchlogs::Client::from_conf(broken_logs))),
-    );
-    let err = monitor.handle_event(&state_change_event(&app, &run, Some(&id), "SUCCESS")).await.expect_err("retried");
-    assert!(err.to_string().starts_with(&format!("job {id}: read driver stdout: CloudWatch Logs GetLogEvents failed")), "{err}");
+    // S3 unreachable while the final report is gathered: the model's result cannot be read (and
+    // cleanup deletes it once the status is final), so the event is retried.
+    let err = monitor_with(&env, Some(NOBODY), None).await.handle_event(&state_change_event(&app, &run, Some(&id), "SUCCESS")).await.expect_err("retried");
+    assert!(err.to_string().starts_with(&format!("job {id}: read model result: S3 HeadObject failed")), "{err}");
     let job = env.job(&id).await.unwrap();
-    assert_eq!(job["jobStatus"], "WAITING", "the final status is not written without its report");
+    assert_eq!(job["jobStatus"], "WAITING", "the final status is not written without the result");
 
-    // The retried event, with CloudWatch Logs back, completes the job.
+    // The retried event, with S3 back, completes the job.
     env.monitor_handler().await.handle_event(&state_change_event(&app, &run, Some(&id), "SUCCESS")).await.unwrap();
     assert_eq!(env.job(&id).await.unwrap()["jobStatus"], "COMPLETE");
 }
 
+/// CloudWatch Logs is another matter: the logs stay there after cleanup, so the final status does
+/// not wait for them. Unreachable, they are marked unavailable; the sweep attaches them later.
+#[tokio::test]
+async fn unreadable_logs_do_not_hold_the_final_status_and_the_sweep_attaches_them() {
+    let env = TestEnv::new().await;
+    let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+    env.put_driver_log(LOG_GROUP, &log_stream(&id, &app, &run, "stdout"), ["rows: 20".to_string()]).await;
+    env.set_run_state(&app, &run, "FAILED", Some("Job failed, ExitCode: 1"));
+    env.put_driver_log(LOG_GROUP, &log_stream(&id, &app, &run, "stderr"), ["java.lang.OutOfMemoryError: Java heap space".to_string()]).await;
+
+    let outcome = monitor_with(&env, None, Some(NOBODY)).await.handle_event(&state_change_event(&app, &run, Some(&id), "FAILED")).await.unwrap();
+    assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+    let job = env.job(&id).await.unwrap();
+    assert_eq!(job["jobStatus"], "ERROR");
+    let unavailable = &job["driverLogs"]["unavailable"];
+    assert!(unavailable["reason"].as_str().unwrap().contains("CloudWatch Logs GetLogEvents failed"), "{unavailable:#}");
+    assert_eq!(unavailable["refinesFailure"], true);
+
+    let swept = env.monitor_handler().await.sweep(Utc::now()).await.unwrap();
+    assert!(matches!(swept, Outcome::Swept { logs_attached: 1, .. }), "{swept:?}");
+    let after = env.job(&id).await.unwrap();
+    assert_eq!((after["jobStatus"].as_str(), after["statusHistory"].as_array().map(Vec::len)), (Some("ERROR"), job["statusHistory"].as_array().map(Vec::len)));
+    assert!(after["driverLogs"].get("unavailable").is_none(), "{:#}", after["driverLogs"]);
+    assert_eq!((after["driverLogs"]["stdout"].as_str(), after["failure"]["class"].as_str()), (Some("rows: 20\n"), Some("OUT_OF_MEMORY")));
+}
+
+/// A completion storm against CloudWatch Logs' GetLogEvents quota (enforced by
+/// `tests/emulator/logs_quota.py` in front of moto): every job's final status is written as its
+/// event arrives, whatever the quota; the logs the quota refused are marked unavailable and the
+/// sweep attaches them, paced, none lost.
+#[tokio::test]
+async fn a_completion_storm_under_the_log_quota_ends_every_job_at_once_and_attaches_every_log_later() {
+    const JOBS: usize = 8;
+    let env = TestEnv::new().await;
+    let front = logs_quota_front(5.0);
+    let mut jobs = Vec::new();
+    for _ in 0..JOBS {
+        let (id, app, run) = launched_job(&env, "MODEL_BATCH_JOB", |_| {}).await;
+        env.put_driver_log(LOG_GROUP, &log_stream(&id, &app, &run, "stdout"), [format!("scored {id}")]).await;
+        env.put_driver_log(LOG_GROUP, &log_stream(&id, &app, &run, "stderr"), [format!("WARN {id}")]).await;
+        env.set_run_state(&app, &run, "SUCCESS", None);
+        jobs.push((id, app, run));
+    }
+    let monitor = monitor_with(&env, None, Some(&front)).await;
+
+    // Every run ends at once: each event's final status is written at once.
+    let started = std::time::Instant::now();
+    let monitor = &monitor;
+    let events = jobs.iter().map(|(id, app, run)| {
+        let event = state_change_event(app, run, Some(id), "SUCCESS");
+        async move { monitor.handle_event(&event).await }
+    });
+    for outcome in futures::future::join_all(events).await {
+        assert!(matches!(outcome, Ok(Outcome::Applied { .. })), "{outcome:?}");
+    }
+    let took = started.elapsed();
+    let mut unavailable = 0;
+    for (id, ..) in &jobs {
+        let job = env.job(id).await.unwrap();
+        assert_eq!(job["jobStatus"], "COMPLETE", "{id}");
+        unavailable += usize::from(job["driverLogs"].get("unavailable").is_some());
+    }
+    let (_, throttled) = logs_quota_counts(&front);
+    assert!(throttled > 0 && unavailable > 0, "the quota refused some reads: {throttled} throttled, {unavailable} unavailable");
+    assert!(took < std::time::Duration::from_secs(5), "no final status waited on the quota: {took:?}");
+
+    // The sweep attaches them all, under the quota; each pass is bounded, so a few may be needed.
+    let mut attached = 0;
+    for _ in 0..5 {
+        if let Outcome::Swept { logs_attached, .. } = monitor.sweep(Utc::now()).await.unwrap() {
+            attached += logs_attached;
+        }
+        if attached == unavailable {
+            break;
+        }
+    }
+    assert_eq!(attached, unavailable);
+    for (id, ..) in &jobs {
+        let job = env.job(id).await.unwrap();
+        assert_eq!(job["jobStatus"], "COMPLETE");
+        assert!(job["driverLogs"].get("unavailable").is_none(), "{id}: {:#}", job["driverLogs"]);
+        assert_eq!((job["driverLogs"]["stdout"].as_str(), job["driverLogs"]["stderr"].as_str()), (Some(format!("scored {id}\n").as_str()), Some(format!("WARN {id}\n").as_str())));
+    }
+}
 
 fn minutes_ago(minutes: i64) -> String {
     (Utc::now() - Duration::minutes(minutes)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

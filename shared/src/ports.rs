@@ -28,8 +28,8 @@ use crate::outcome::cost::{JobCost, ResourceUsage};
 use crate::outcome::failure::Failure;
 use crate::error::AwsError;
 use crate::job::record::JobStatus;
-use crate::outcome::job_run::{JobRunAttempt, JobRunInfo, LogTail};
-use crate::outcome::monitored_job::{MonitoredJob, RetryUpdate, StatusUpdate};
+use crate::outcome::job_run::{JobRunAttempt, JobRunInfo, LogReadPatience, LogTail};
+use crate::outcome::monitored_job::{LogsAttachment, MonitoredJob, RetryUpdate, StatusUpdate};
 use crate::launch::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::launch::manifest::PySparkJobManifest;
 use crate::job::s3_uri::S3Uri;
@@ -78,6 +78,13 @@ pub trait MonitorStore: Send + Sync {
     /// Jobs of `status` (a final one) updated at or after `since` with a run and no final
     /// `resourceUsage`.
     async fn jobs_awaiting_usage(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError>;
+    /// Jobs of `status` (a final one) updated at or after `since` whose `driverLogs` are marked
+    /// `unavailable` (the final status was written without them).
+    async fn jobs_awaiting_logs(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError>;
+    /// Writes the driver logs read later (and the failure they refine) onto a final job whose
+    /// `driverLogs` are still marked `unavailable`, of the same run; never touches `jobStatus`.
+    /// False when the row no longer waits for them (another pass attached them, or it is gone).
+    async fn attach_logs(&self, attachment: &LogsAttachment) -> Result<bool, AwsError>;
 }
 
 /// The jobs table as the cleanup function uses it.
@@ -179,5 +186,7 @@ impl<T: ApplicationCatalog + JobRunLauncher + JobRunCanceller + ?Sized> SubmitEm
 /// CloudWatch Logs as the monitor uses it: the end of a driver's log stream.
 #[async_trait]
 pub trait LogReader: Send + Sync {
-    async fn tail(&self, group: &str, stream: &str, max_bytes: usize) -> Result<LogTail, AwsError>;
+    /// The last `max_bytes` of the stream (empty, not found, when it does not exist); a throttled
+    /// call is retried as `patience` says.
+    async fn tail(&self, group: &str, stream: &str, max_bytes: usize, patience: LogReadPatience) -> Result<LogTail, AwsError>;
 }

@@ -77,15 +77,36 @@ pub fn emr_endpoint() -> String {
         .clone()
 }
 
+fn start_own_emulator(script: &str) -> String {
+    start_emulator_with(script, &[])
+}
+
+/// A CloudWatch Logs quota in front of moto (`tests/emulator/logs_quota.py`): GetLogEvents above
+/// `rate` calls a second is answered `ThrottlingException`, as CloudWatch Logs answers it. Its
+/// endpoint; one per call (each test its own quota).
+pub fn logs_quota_front(rate: f64) -> String {
+    start_emulator_with("logs_quota.py", &["--upstream", &moto_endpoint(), "--rate", &rate.to_string()])
+}
+
+/// The front's counts: GetLogEvents calls forwarded and refused so far.
+pub fn logs_quota_counts(front: &str) -> (u64, u64) {
+    // A POST that changes nothing answers the state.
+    let (status, body) = http_post(front, "/_emulator/logs/quota", "{}");
+    assert_eq!(status, 200, "{body}");
+    let state: Value = serde_json::from_str(&body).expect("JSON");
+    (state["accepted"].as_u64().unwrap_or_default(), state["throttled"].as_u64().unwrap_or_default())
+}
+
 // The server outlives every test of the process and is never waited on: it watches its parent and
 // exits when the test process does.
 #[allow(clippy::zombie_processes)]
-fn start_own_emulator(script: &str) -> String {
+fn start_emulator_with(script: &str, args: &[&str]) -> String {
     let python = venv_python();
     assert!(python.exists(), "no {} — run the tests with ./tests/run.sh, which installs the emulator", python.display());
     let ready = std::env::temp_dir().join(format!("emulator-ready-{}-{}", std::process::id(), unique_suffix()));
     Command::new(python)
         .arg(repo_root().join("tests/emulator").join(script))
+        .args(args)
         .arg("--ready-file")
         .arg(&ready)
         .arg("--quiet")

@@ -1,9 +1,12 @@
 //! SparkServerlessJobMonitor + SparkReportingService, event-driven: EMR Serverless job-run state
 //! changes move the job forward (never back); a terminal state brings the driver's logs, the
 //! failure reason or the model's result and the outputs' existence onto the job in the same write
-//! as the final status. A schedule reconciles jobs whose events were lost.
+//! as the final status. The final status never waits on CloudWatch Logs' quota: logs that cannot
+//! be read at once are marked unavailable and attached by a later sweep. A schedule reconciles
+//! jobs whose events were lost.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
@@ -14,13 +17,16 @@ use tracing::{debug, error, info, warn};
 
 use shared::error::{AwsError, AwsErrorKind, Disposition, JobError};
 use shared::config::{MonitorConfig, ServiceConfig};
-use shared::job::record::{job_message, validate_job_id, JobStatus, MessageLevel, ASSET_FILE};
+use shared::job::record::{job_message, timestamp, validate_job_id, JobStatus, MessageLevel, ASSET_FILE};
 use shared::text::{head_bounded, printable, tail_bounded};
 use shared::launch::staged_files::{output_locations, RESULTS_FOLDER};
 use shared::launch::plan::TAG_JOB_ID;
 use shared::outcome::failure::{ModelErrorRecord, MODEL_ERROR_FILE_NAME};
-use shared::outcome::job_run::{decide_status_change, driver_log_prefix, driver_log_streams, failure_message, statuses_before_or_at, EmrState, IgnoredReason, JobRunInfo, LogTail, Transition};
-use shared::outcome::monitored_job::{DriverLogs, FileOutputContent, MonitoredJob, OutputFile, RetryUpdate, StatusUpdate};
+use shared::outcome::job_run::{
+    decide_status_change, driver_log_prefix, driver_log_streams, failure_message, statuses_before_or_at, EmrState, IgnoredReason, JobRunInfo, LogReadPatience, LogTail,
+    Transition,
+};
+use shared::outcome::monitored_job::{DriverLogs, FileOutputContent, LogsAttachment, LogsUnavailable, MonitoredJob, OutputFile, RetryUpdate, StatusUpdate};
 use shared::outcome::run_outcome::{
     attempt_from_run, attempts_from_listing, attempts_from_retry, job_failure, merge_attempts, provenance_of, run_ending, timeout_message, MergeRule,
     RetryDetail, RunEnding,
@@ -41,6 +47,19 @@ pub const RESULT_FILE: &str = "result.json";
 const MAX_ERROR_MESSAGE_BYTES: usize = 8 * 1024;
 /// Largest model error record read (`results/model-error.json`); the driver writes a few KiB.
 const MODEL_ERROR_MAX_BYTES: u64 = 64 * 1024;
+/// The longest a final status waits for the driver's logs (read [`LogReadPatience::Once`]: a
+/// throttled call fails at once, so this bounds only a read that hangs or pages slowly). Past
+/// it the status is written with the logs marked unavailable.
+pub const FINAL_LOG_READ_BUDGET: Duration = Duration::from_secs(5);
+/// The sweep's pass over jobs whose logs are unavailable starts no job's read after this much
+/// of its invocation, so one pass ends before the next scheduled one (every minute) starts.
+pub const LOG_PASS_SECONDS: u64 = 50;
+/// Jobs one pass takes at most (oldest first); the rest wait for the next pass.
+pub const LOG_PASS_MAX_JOBS: usize = 2_000;
+/// The longest one job's [`LogReadPatience::Paced`] read may take within a pass.
+const PACED_LOG_READ_BUDGET: Duration = Duration::from_secs(30);
+/// Longest `driverLogs.unavailable.reason`.
+const UNAVAILABLE_REASON_BYTES: usize = 300;
 
 /// What the monitor was doing when a call failed; named in every error message.
 /// Its `Display` is the phrase error messages use.
@@ -60,6 +79,10 @@ pub enum Step {
     RecordUsage,
     #[strum(to_string = "query jobs awaiting usage")]
     QueryAwaitingUsage,
+    #[strum(to_string = "query jobs awaiting logs")]
+    QueryAwaitingLogs,
+    #[strum(to_string = "attach driver logs")]
+    AttachLogs,
     #[strum(to_string = "query stale jobs")]
     QueryStaleJobs,
     #[strum(to_string = "end stuck job")]
@@ -152,8 +175,9 @@ pub enum Outcome {
     RetryRecorded { job_id: String },
     /// A job's `resourceUsage` (and `cost`) written.
     UsageRecorded { job_id: String, is_final: bool },
-    /// `usage_final`: finished jobs whose final usage the sweep's re-read completed.
-    Swept { checked: usize, applied: usize, ended_stuck: usize, usage_final: usize },
+    /// `usage_final`: finished jobs whose final usage the sweep's re-read completed;
+    /// `logs_attached`: finished jobs whose unavailable driver logs it attached.
+    Swept { checked: usize, applied: usize, ended_stuck: usize, usage_final: usize, logs_attached: usize },
 }
 
 impl Outcome {
@@ -394,12 +418,14 @@ impl MonitorHandler {
         let attempt = run.as_ref().and_then(|r| r.attempt).or_else(|| attempts.last().map(|a| a.attempt));
 
         let prefix = driver_log_prefix(job.id(), application_id, run_id);
-        let (stdout, stderr) = tokio::join!(
-            self.driver_log(job.id(), &prefix, attempt, "stdout", Step::DriverStdout),
-            self.driver_log(job.id(), &prefix, attempt, "stderr", Step::DriverStderr)
-        );
-        let (stdout, stderr) = (stdout?, stderr?);
-        if !stdout.found && !stderr.found {
+        let (stdout, stderr, unavailable) = match self.read_driver_logs(job.id(), &prefix, attempt, LogReadPatience::Once, FINAL_LOG_READ_BUDGET).await {
+            DriverLogRead::Read { stdout, stderr } => (stdout, stderr, None),
+            DriverLogRead::Unavailable(reason) => {
+                warn!(job_id = %job.id(), job_run_id = run_id, reason, "driver logs unavailable: the final status is written without them; the sweep attaches them");
+                (LogTail::default(), LogTail::default(), Some(reason))
+            }
+        };
+        if !stdout.found && !stderr.found && unavailable.is_none() {
             info!(job_id = %job.id(), log_stream_prefix = %prefix, "no driver log streams (yet)");
         }
 
@@ -427,6 +453,9 @@ impl MonitorHandler {
         update.provenance = run.as_ref().map(|r| provenance_of(r, &attempts));
         update.attempts = Some(attempts).filter(|a| !a.is_empty());
         update.job_messages = job_messages(update.at, run_id, state, &stdout.text, update.error_message.as_deref());
+        // The stderr tail can decide the class only when neither the model's record nor EMR's
+        // timeout did (`classify_failure`'s order).
+        let refines_failure = update.status == JobStatus::Error && model_error.is_none() && !matches!(ending, RunEnding::TimedOut { .. });
         update.driver_logs = Some(DriverLogs {
             truncated: stdout.truncated || stderr.truncated,
             stdout: stdout.text,
@@ -434,6 +463,7 @@ impl MonitorHandler {
             log_group_name: self.service.log_group.clone(),
             log_stream_name_prefix: prefix,
             attempt,
+            unavailable: unavailable.map(|reason| LogsUnavailable { reason, since: timestamp(update.at), refines_failure }),
         });
         Ok(run)
     }
@@ -520,11 +550,30 @@ impl MonitorHandler {
         Some(job_cost(usage, &quote, region, architecture))
     }
 
+    /// Both driver streams of the run's latest attempt, within `budget`, or why they cannot be had
+    /// now: a transient error (throttling included, after the retries `patience` allows) or the
+    /// budget spent. A stream that cannot be had for good (access denied) is left out, empty.
+    async fn read_driver_logs(&self, job_id: &str, prefix: &str, attempt: Option<i32>, patience: LogReadPatience, budget: Duration) -> DriverLogRead {
+        let both = async {
+            tokio::join!(
+                self.driver_log(job_id, prefix, attempt, "stdout", Step::DriverStdout, patience),
+                self.driver_log(job_id, prefix, attempt, "stderr", Step::DriverStderr, patience)
+            )
+        };
+        let reason = match tokio::time::timeout(budget, both).await {
+            Ok((Ok(stdout), Ok(stderr))) => return DriverLogRead::Read { stdout, stderr },
+            Ok((Err(e), _) | (_, Err(e))) => e.to_string(),
+            Err(_) => format!("CloudWatch Logs did not answer within {} s", budget.as_secs()),
+        };
+        let line = reason.lines().next().unwrap_or_default();
+        DriverLogRead::Unavailable(head_bounded(line, UNAVAILABLE_REASON_BYTES).to_string())
+    }
+
     /// The end of one driver log stream of the run's latest attempt, looked for under the
     /// attempt's path and the plain path ([`driver_log_streams`]); empty when neither exists.
-    async fn driver_log(&self, job_id: &str, prefix: &str, attempt: Option<i32>, stream: &str, step: Step) -> Result<LogTail, MonitorError> {
+    async fn driver_log(&self, job_id: &str, prefix: &str, attempt: Option<i32>, stream: &str, step: Step, patience: LogReadPatience) -> Result<LogTail, MonitorError> {
         for name in driver_log_streams(prefix, attempt, stream) {
-            let tail = self.logs.tail(&self.service.log_group, &name, self.monitor.log_tail_bytes).await;
+            let tail = self.logs.tail(&self.service.log_group, &name, self.monitor.log_tail_bytes, patience).await;
             let tail = report_part(job_id, step, tail, LogTail::default())?;
             if tail.found {
                 return Ok(tail);
@@ -674,6 +723,15 @@ impl MonitorHandler {
     /// state from GetJobRun, applied like an event; WAITING jobs without a run for too long end
     /// in ERROR. Every job is tried; the invocation fails if any failed transiently.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Outcome, MonitorError> {
+        // The logs pass paces itself under CloudWatch Logs' quota for most of the invocation; the
+        // reconciliation and usage passes call other services meanwhile.
+        let (reconciled, logs_attached) = tokio::join!(self.reconcile_and_complete_usage(now), self.attach_unavailable_logs(now, Instant::now()));
+        let (checked, applied, ended_stuck, usage_final) = reconciled?;
+        Ok(Outcome::Swept { checked, applied, ended_stuck, usage_final, logs_attached })
+    }
+
+    /// The reconciliation pass and the usage pass: (checked, applied, ended stuck, usage final).
+    async fn reconcile_and_complete_usage(&self, now: DateTime<Utc>) -> Result<(usize, usize, usize, usize), MonitorError> {
         let mut stale = Vec::new();
         for status in [JobStatus::Waiting, JobStatus::Running] {
             let jobs = self.store.stale_jobs(status, now - self.monitor.sweep_min_age).await.map_err(step_error("(sweep)", Step::QueryStaleJobs))?;
@@ -699,8 +757,102 @@ impl MonitorHandler {
         info!(checked, applied, ended_stuck, usage_final, "reconciliation sweep done");
         match first_error {
             Some(e) => Err(e),
-            None => Ok(Outcome::Swept { checked, applied, ended_stuck, usage_final }),
+            None => Ok((checked, applied, ended_stuck, usage_final)),
         }
+    }
+
+    /// The logs pass: finished jobs (ended within `MONITOR_USAGE_SWEEP_HOURS`) whose driver logs
+    /// were unavailable with their final status, oldest first, at most [`LOG_PASS_MAX_JOBS`], each
+    /// read [`LogReadPatience::Paced`] (the SDK's adaptive retry keeps the reads under the quota
+    /// others share) and attached; no read starts after [`LOG_PASS_SECONDS`]. A job whose logs
+    /// still cannot be read stays marked for the next pass. Never fails the invocation.
+    async fn attach_unavailable_logs(&self, now: DateTime<Utc>, started: Instant) -> usize {
+        let since = now - self.monitor.usage_sweep_window;
+        let mut waiting = Vec::new();
+        for status in [JobStatus::Complete, JobStatus::Error, JobStatus::Cancelled] {
+            match self.store.jobs_awaiting_logs(status, since).await {
+                Ok(jobs) => waiting.extend(jobs.into_iter().filter(MonitoredJob::is_ours)),
+                Err(e) => error!(error = %step_error("(sweep)", Step::QueryAwaitingLogs)(e), "sweep could not list jobs awaiting logs"),
+            }
+        }
+        let since_of = |job: &MonitoredJob| job.driver_logs.as_ref().and_then(|l| l.unavailable.as_ref()).map(|u| u.since.clone()).unwrap_or_default();
+        waiting.sort_by_cached_key(since_of);
+        let pending = waiting.len();
+        waiting.truncate(LOG_PASS_MAX_JOBS);
+        let deadline = started + Duration::from_secs(LOG_PASS_SECONDS);
+        let attach = |job: MonitoredJob| async move {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            match self.attach_logs_later(&job).await {
+                Ok(attached) => attached,
+                Err(e) => {
+                    warn!(job_id = %job.id(), error = %e, "driver logs not attached; the next sweep tries again");
+                    false
+                }
+            }
+        };
+        let attached = stream::iter(waiting).map(attach).buffer_unordered(self.monitor.max_concurrency).filter(|a| futures::future::ready(*a)).count().await;
+        if pending > 0 {
+            info!(pending, attached, "driver logs pass done");
+        }
+        attached
+    }
+
+    /// One job's logs, read [`LogReadPatience::Paced`] and written with what they refine: when the
+    /// failure was classified without them, it is classified again with them (GetJobRun gives
+    /// the run's timing and `stateDetails` again; the model error record, had there been one,
+    /// would have decided the class already). False when they still cannot be read.
+    async fn attach_logs_later(&self, job: &MonitoredJob) -> Result<bool, MonitorError> {
+        let (Some(logs), Some(app), Some(run)) = (job.driver_logs.as_ref(), job.header.emr_application_id.as_deref(), job.header.spark_application_id.as_deref()) else {
+            return Ok(false);
+        };
+        let Some(unavailable) = logs.unavailable.as_ref() else { return Ok(false) };
+        if logs.log_stream_name_prefix != driver_log_prefix(job.id(), app, run) {
+            // The marker is of another run than the row's now: those logs are not this run's.
+            debug!(job_id = %job.id(), job_run_id = run, "unavailable driver logs of another run; left alone");
+            return Ok(false);
+        }
+        let (stdout, stderr) = match self.read_driver_logs(job.id(), &logs.log_stream_name_prefix, logs.attempt, LogReadPatience::Paced, PACED_LOG_READ_BUDGET).await {
+            DriverLogRead::Read { stdout, stderr } => (stdout, stderr),
+            DriverLogRead::Unavailable(reason) => {
+                debug!(job_id = %job.id(), reason, "driver logs still unavailable");
+                return Ok(false);
+            }
+        };
+        let at = Utc::now();
+        let mut attachment = LogsAttachment {
+            job_id: job.id().to_string(),
+            run_id: run.to_string(),
+            driver_logs: DriverLogs { truncated: stdout.truncated || stderr.truncated, stdout: String::new(), stderr: String::new(), unavailable: None, ..logs.clone() },
+            failure: None,
+            error_message: None,
+            job_messages: stdout_messages(at, &stdout.text),
+            at,
+        };
+        if unavailable.refines_failure && job.status() == Some(JobStatus::Error) {
+            let info = self.emr.get_job_run(app, run).await.map_err(step_error(job.id(), Step::ReadJobRun))?;
+            let state = EmrState::parse(job.emr_state.as_deref().unwrap_or(&info.state));
+            let ending = run_ending(&state, Some(&info));
+            let mut failure = job_failure(&ending, Some(&info), None, &stderr.text);
+            if let Some(environment) = &self.monitor.spark_environment_name {
+                failure = failure.naming_spark_environment(environment);
+            }
+            let message = failure_message(job.id(), state.as_str(), info.state_details.as_deref(), &stderr.text, MAX_ERROR_MESSAGE_BYTES);
+            if job.error_message.as_deref() != Some(message.as_str()) {
+                attachment.job_messages.push(job_message(at, MessageLevel::Error, &message));
+            }
+            info!(job_id = %job.id(), failure_class = %failure.class, "failure classified again with the driver's stderr");
+            attachment.failure = Some(failure);
+            attachment.error_message = Some(message);
+        }
+        attachment.driver_logs.stdout = stdout.text;
+        attachment.driver_logs.stderr = stderr.text;
+        let attached = self.store.attach_logs(&attachment).await.map_err(step_error(job.id(), Step::AttachLogs))?;
+        if attached {
+            info!(job_id = %job.id(), job_run_id = run, unavailable_since = %unavailable.since, "driver logs attached");
+        }
+        Ok(attached)
     }
 
     /// Re-reads the runs of jobs that ended within the usage window and whose usage is not final
@@ -779,6 +931,12 @@ enum SweepResult {
     Unchanged,
 }
 
+/// The driver's logs as a read found them, or why they could not be read now.
+enum DriverLogRead {
+    Read { stdout: LogTail, stderr: LogTail },
+    Unavailable(String),
+}
+
 /// A report part that cannot be had for good (access denied, a bucket that does not exist) must
 /// not keep the job from its final status: it is logged and left out. Transient errors still fail
 /// the invocation, so the event is retried.
@@ -798,9 +956,14 @@ struct Outputs {
 /// Spark runtime stores driver output there, dv301 "Spark Details: Spark Submit"), and the failure.
 fn job_messages(at: DateTime<Utc>, run_id: &str, state: &EmrState, stdout: &str, error: Option<&str>) -> Vec<String> {
     let mut messages = vec![job_message(at, MessageLevel::Info, &format!("EMR Serverless job run {run_id} ended {}", state.as_str()))];
-    messages.extend(stdout.lines().filter(|l| !l.trim().is_empty()).map(|line| job_message(at, MessageLevel::Info, line)));
+    messages.extend(stdout_messages(at, stdout));
     messages.extend(error.map(|e| job_message(at, MessageLevel::Error, e)));
     messages
+}
+
+/// One `jobMessages` line per line of the driver's stdout.
+fn stdout_messages(at: DateTime<Utc>, stdout: &str) -> Vec<String> {
+    stdout.lines().filter(|l| !l.trim().is_empty()).map(|line| job_message(at, MessageLevel::Info, line)).collect()
 }
 
 fn shrink_report(update: &mut StatusUpdate, level: u8) {
@@ -855,6 +1018,8 @@ mod tests {
             (Step::ModelResult, Transient, Retry),
             (Step::Outputs, Permanent, LeaveOut),
             (Step::FileOutput, ConditionFailed, LeaveOut),
+            (Step::AttachLogs, Transient, Retry),
+            (Step::QueryAwaitingLogs, Transient, Retry),
         ];
         for (step, kind, disposition) in rows {
             assert_eq!(disposition_of(step, kind), disposition, "{step} / {kind}");
@@ -882,6 +1047,7 @@ mod tests {
                 log_group_name: "/aws/emr-serverless".into(),
                 log_stream_name_prefix: "job-1/applications/app-1/jobs/run-1/".into(),
                 attempt: None,
+                unavailable: None,
             }),
             error_message: Some(format!("job job-1: EMR Serverless job run FAILED: boom\n{}", "x".repeat(6_000))),
             model_result: Some(serde_json::json!({ "result": "r".repeat(60_000) })),

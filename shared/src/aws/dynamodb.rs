@@ -12,7 +12,7 @@ use super::{classify, AwsError, AwsErrorKind};
 use crate::job::record::{attr, epoch_millis, job_message, timestamp, JobHeader, Timestamp, JobStatus, MessageLevel, StatusChange, SPARK_SERVERLESS_RUNTIME};
 use crate::outcome::cost::{JobCost, ResourceUsage};
 use crate::outcome::failure::Failure;
-use crate::outcome::monitored_job::{MonitoredJob, RetryUpdate, StatusUpdate};
+use crate::outcome::monitored_job::{LogsAttachment, MonitoredJob, RetryUpdate, StatusUpdate};
 use crate::launch::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::ports::{CleanupStore, JobStore, MonitorStore};
 use crate::launch::staging_folder::CleanupSnapshot;
@@ -477,6 +477,42 @@ impl MonitorStore for DynamoJobStore {
             .expression_attribute_values(":since", s(&timestamp(since)))
             .expression_attribute_values(":false", AttributeValue::Bool(false));
         collect_jobs(query, "Query(byJobStatus, usage)").await
+    }
+
+    async fn jobs_awaiting_logs(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
+        let query = self
+            .query_by_status(status)
+            .key_condition_expression("jobStatus = :status AND updatedAt >= :since")
+            .filter_expression("attribute_exists(driverLogs.unavailable)")
+            .expression_attribute_values(":since", s(&timestamp(since)));
+        collect_jobs(query, "Query(byJobStatus, logs)").await
+    }
+
+    async fn attach_logs(&self, attachment: &LogsAttachment) -> Result<bool, AwsError> {
+        // The status is the condition, never a value: whatever final status EMR's end gave the row stays.
+        let finals = [JobStatus::Complete, JobStatus::Error, JobStatus::Cancelled].map(JobStatus::as_str);
+        let mut vals = values([
+            (":logs", to_av(&attachment.driver_logs)?),
+            (":now", s(&timestamp(attachment.at))),
+            (":run", s(&attachment.run_id)),
+        ]);
+        let statuses = in_list("final", &finals, &mut vals);
+        let mut sets = vec!["driverLogs = :logs".to_string(), "updatedAt = :now".to_string()];
+        if let Some(failure) = &attachment.failure {
+            sets.push("failure = :failure".into());
+            vals.insert(":failure".into(), to_av(failure)?);
+        }
+        if let Some(message) = &attachment.error_message {
+            sets.push("errorMessage = :message".into());
+            vals.insert(":message".into(), s(message));
+        }
+        if !attachment.job_messages.is_empty() {
+            sets.push(APPEND_MESSAGES.to_string());
+            vals.insert(":messages".into(), AttributeValue::L(attachment.job_messages.iter().map(|m| s(m)).collect()));
+            vals.insert(":empty".into(), AttributeValue::L(vec![]));
+        }
+        let condition = format!("attribute_exists(driverLogs.unavailable) AND sparkApplicationId = :run AND jobStatus IN {statuses}");
+        self.updated(&attachment.job_id, Write::new("UpdateItem(attach logs)", format!("SET {}", sets.join(", ")), condition, vals)).await
     }
 }
 

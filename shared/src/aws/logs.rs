@@ -1,11 +1,14 @@
 //! CloudWatch Logs: the end of a job run's driver log streams.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use aws_sdk_cloudwatchlogs::config::retry::RetryConfig;
 use aws_sdk_cloudwatchlogs::Client;
 
 use super::{classify, AwsError, AwsErrorKind};
 use crate::text::tail_bounded;
-use crate::outcome::job_run::LogTail;
+use crate::outcome::job_run::{LogReadPatience, LogTail};
 use crate::ports::LogReader;
 
 const SERVICE: &str = "CloudWatch Logs";
@@ -14,6 +17,20 @@ const PAGE_EVENTS: i32 = 1000;
 /// Calls at most for one tail: a bound on a service that never gives the token back, not an expected end (the
 /// text is then marked truncated).
 const MAX_CALLS: usize = 64;
+/// Attempts per GetLogEvents call of a [`LogReadPatience::Paced`] read (the SDK's default is 3).
+pub const PACED_MAX_ATTEMPTS: u32 = 5;
+
+/// The retry configuration of one GetLogEvents call. `Once`: no retry, so a throttled call answers
+/// at once. `Paced`: the SDK's adaptive mode, "Retry Behavior" of the AWS SDKs and Tools reference
+/// guide: the standard mode's exponential backoff with jitter, plus a client-side token bucket
+/// whose rate drops on each throttling response and grows back (CUBIC) as calls succeed
+/// (`aws-smithy-runtime` `client_rate_limiter.rs`; one bucket per process and region).
+pub fn retry_config(patience: LogReadPatience) -> RetryConfig {
+    match patience {
+        LogReadPatience::Once => RetryConfig::disabled(),
+        LogReadPatience::Paced => RetryConfig::adaptive().with_max_attempts(PACED_MAX_ATTEMPTS).with_max_backoff(Duration::from_secs(5)),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct CloudWatchLogReader {
@@ -33,7 +50,7 @@ impl LogReader for CloudWatchLogReader {
     /// service gives back the token it was passed: "Partially full or empty pages don't necessarily mean that
     /// pagination is finished" (GetLogEvents reference), so a page's size never ends the read, and the text read
     /// does not depend on where the service put its page boundaries.
-    async fn tail(&self, group: &str, stream: &str, max_bytes: usize) -> Result<LogTail, AwsError> {
+    async fn tail(&self, group: &str, stream: &str, max_bytes: usize, patience: LogReadPatience) -> Result<LogTail, AwsError> {
         let mut pages_newest_first: Vec<String> = Vec::new();
         let mut bytes = 0usize;
         let mut token: Option<String> = None;
@@ -47,6 +64,8 @@ impl LogReader for CloudWatchLogReader {
                 .start_from_head(false)
                 .limit(PAGE_EVENTS)
                 .set_next_token(token.clone())
+                .customize()
+                .config_override(aws_sdk_cloudwatchlogs::Config::builder().retry_config(retry_config(patience)))
                 .send()
                 .await;
             let page = match result {
@@ -140,6 +159,38 @@ mod tests {
         (200, vec![("content-type", "application/x-amz-json-1.1")], body.to_string())
     }
 
+    /// CloudWatch Logs' answer above the GetLogEvents quota.
+    fn throttled() -> Canned {
+        (400, vec![("content-type", "application/x-amz-json-1.1")], r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string())
+    }
+
+    async fn read_with(answers: Vec<Canned>, patience: LogReadPatience) -> (Result<LogTail, AwsError>, usize) {
+        let http = CannedHttp::new(answers);
+        let config = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_cloudwatchlogs::config::Region::new("us-east-1"))
+            .credentials_provider(CannedHttp::credentials())
+            .http_client(http.client())
+            .build();
+        let tail = CloudWatchLogReader::new(Client::from_conf(config)).tail("/aws/emr-serverless", "stderr", 16384, patience).await;
+        (tail, http.requests().len())
+    }
+
+    /// The final state's read tries once: a throttled call is an answer at once, not a wait. The
+    /// sweep's read retries a throttled call (with the SDK's backoff; time is paused here) and
+    /// gives up after [`PACED_MAX_ATTEMPTS`] attempts, so its work per job is bounded.
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_read_is_retried_only_when_paced_and_only_so_often() {
+        let (once, calls) = read_with(vec![throttled()], LogReadPatience::Once).await;
+        assert_eq!((once.as_ref().map_err(|e| e.kind), calls), (Err(AwsErrorKind::Transient), 1), "{once:?}");
+
+        let (paced, calls) = read_with(vec![throttled(), throttled(), page(&LINES, "b/1"), page(&[], "b/1")], LogReadPatience::Paced).await;
+        assert_eq!((paced.map(|t| t.text), calls), (Ok(LINES.join("\n") + "\n"), 4));
+
+        let (gave_up, calls) = read_with(vec![throttled(); PACED_MAX_ATTEMPTS as usize], LogReadPatience::Paced).await;
+        assert_eq!((gave_up.map_err(|e| e.kind), calls), (Err(AwsErrorKind::Transient), PACED_MAX_ATTEMPTS as usize));
+    }
+
     async fn tail_of(pages: Vec<Canned>, max_bytes: usize) -> (LogTail, Vec<String>) {
         let http = CannedHttp::new(pages);
         let config = aws_sdk_cloudwatchlogs::Config::builder()
@@ -149,7 +200,7 @@ mod tests {
             .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
             .http_client(http.client())
             .build();
-        let tail = CloudWatchLogReader::new(Client::from_conf(config)).tail("/aws/emr-serverless", "stderr", max_bytes).await.unwrap();
+        let tail = CloudWatchLogReader::new(Client::from_conf(config)).tail("/aws/emr-serverless", "stderr", max_bytes, LogReadPatience::Once).await.unwrap();
         (tail, http.requests())
     }
 

@@ -12,7 +12,7 @@ use crate::error::{AwsError, AwsErrorKind};
 use crate::job::record::{epoch_millis, job_message, timestamp, JobHeader, JobStatus, MessageLevel, StatusChange, Timestamp};
 use crate::outcome::cost::{JobCost, ResourceUsage};
 use crate::outcome::failure::Failure;
-use crate::outcome::monitored_job::{MonitoredJob, RetryUpdate, StatusUpdate};
+use crate::outcome::monitored_job::{LogsAttachment, MonitoredJob, RetryUpdate, StatusUpdate};
 use crate::launch::lease::{LaunchRecord, RecordOutcome, SubmitLease, SubmitSnapshot};
 use crate::ports::*;
 use crate::launch::staging_folder::CleanupSnapshot;
@@ -351,6 +351,36 @@ impl MonitorStore for FakeJobTable {
         self.by_status(status, |row, updated| {
             updated >= since.as_str() && has(row, "sparkApplicationId") && row.pointer("/resourceUsage/final") != Some(&json!(true))
         })
+    }
+
+    async fn jobs_awaiting_logs(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
+        self.recorder.call("jobs_awaiting_logs", &[status.as_str()])?;
+        let since = timestamp(since);
+        self.by_status(status, |row, updated| updated >= since.as_str() && row.pointer("/driverLogs/unavailable").is_some_and(|u| !u.is_null()))
+    }
+
+    async fn attach_logs(&self, attachment: &LogsAttachment) -> Result<bool, AwsError> {
+        self.recorder.call("attach_logs", &[&attachment.job_id])?;
+        Ok(self.update(
+            &attachment.job_id,
+            |row| {
+                row.pointer("/driverLogs/unavailable").is_some_and(|u| !u.is_null())
+                    && text(row, "sparkApplicationId") == Some(attachment.run_id.as_str())
+                    && status_of(row).and_then(JobStatus::parse).is_some_and(JobStatus::is_terminal)
+            },
+            |row| {
+                let fields = row.as_object_mut().unwrap();
+                fields.insert("driverLogs".into(), serde_json::to_value(&attachment.driver_logs).unwrap());
+                fields.insert("updatedAt".into(), json!(timestamp(attachment.at)));
+                if let Some(failure) = &attachment.failure {
+                    fields.insert("failure".into(), serde_json::to_value(failure).unwrap());
+                }
+                if let Some(message) = &attachment.error_message {
+                    fields.insert("errorMessage".into(), json!(message));
+                }
+                append(row, "jobMessages", attachment.job_messages.iter().map(|m| json!(m)));
+            },
+        ))
     }
 
     async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {

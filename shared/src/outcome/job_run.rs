@@ -63,6 +63,21 @@ pub struct LogTail {
     pub found: bool,
 }
 
+/// How hard a log read tries when CloudWatch Logs throttles it. GetLogEvents has a hard,
+/// account-wide quota that cannot be raised and that every reader in the account shares (AWS
+/// knowledge center "cloudwatch-logs-throttling"; the CloudWatch Logs quotas page), so a burst of
+/// finished runs can exhaust it for minutes (PrefectHQ/prefect#17780, ASFHyP3/hyp3#519).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogReadPatience {
+    /// One try per call: a throttled call fails at once. The final status of a job never waits
+    /// on a quota that other readers may hold; the logs are left to the sweep.
+    Once,
+    /// The sweep's: the SDK's adaptive retry mode (a client-side rate limiter that slows to the
+    /// rate the service accepts, and exponential backoff with jitter on `ThrottlingException`),
+    /// a bounded number of attempts per call.
+    Paced,
+}
+
 /// EMR Serverless job-run states, and any state this code does not know yet.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EmrState {

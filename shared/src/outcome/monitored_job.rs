@@ -46,6 +46,12 @@ pub struct MonitoredJob {
     /// `statusHistory`, as far as it can be read (an unreadable one counts as empty).
     #[serde(default, deserialize_with = "crate::job::record::lenient")]
     pub status_history: Option<Vec<serde_json::Value>>,
+    /// `driverLogs`, as far as they can be read: the sweep looks for `unavailable` ones.
+    #[serde(default, deserialize_with = "crate::job::record::lenient")]
+    pub driver_logs: Option<DriverLogs>,
+    /// `errorMessage` as written (the sweep compares the one it refines with it).
+    #[serde(default, deserialize_with = "crate::job::record::lenient")]
+    pub error_message: Option<String>,
 }
 
 fn lenient_attempts<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<AttemptRecord>, D::Error> {
@@ -85,18 +91,57 @@ impl MonitoredJob {
 }
 
 /// `driverLogs` on a finished job: the ends of the driver's stdout and stderr, and where the rest is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DriverLogs {
+    #[serde(default)]
     pub stdout: String,
+    #[serde(default)]
     pub stderr: String,
+    #[serde(default)]
     pub truncated: bool,
     pub log_group_name: String,
     /// Leads to every attempt's logs of the run.
     pub log_stream_name_prefix: String,
     /// The attempt `stdout` and `stderr` are the ends of (a retried run's last), when EMR says.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<i32>,
+    /// Set when the logs could not be read with the final status (CloudWatch Logs throttled or
+    /// failed the read): `stdout` and `stderr` are empty until the sweep attaches them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<LogsUnavailable>,
+}
+
+/// `driverLogs.unavailable`: why the logs are not on the row yet, since when, and whether the
+/// `failure` and `errorMessage` written with the final status may change when they arrive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsUnavailable {
+    /// The error of the read, one line.
+    pub reason: String,
+    /// ISO-8601 UTC: when the final status was written without them.
+    pub since: String,
+    /// The job ended in ERROR and its failure was classified without the driver's stderr (no
+    /// model error record, no timeout: the cases the stderr tail can decide): the sweep
+    /// classifies it again with the stderr it reads.
+    #[serde(default)]
+    pub refines_failure: bool,
+}
+
+/// What the sweep writes on a final job whose logs were unavailable: the logs, and when
+/// [`LogsUnavailable::refines_failure`] said so, the failure and `errorMessage` classified again
+/// with them. The row's status is never touched: it stays what EMR's end made it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogsAttachment {
+    pub job_id: String,
+    /// The write holds only on this run's row.
+    pub run_id: String,
+    pub driver_logs: DriverLogs,
+    pub failure: Option<Failure>,
+    pub error_message: Option<String>,
+    /// Appended to `jobMessages`: the driver's stdout lines (and the refined failure).
+    pub job_messages: Vec<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// What a run produced for a `FILE` output asset, written into that entry of ModelOp's

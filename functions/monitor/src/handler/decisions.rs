@@ -294,7 +294,7 @@ async fn the_sweep_ends_a_stuck_waiting_job_and_applies_a_lost_final_state() {
     }
 
     let outcome = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
-    assert_eq!(outcome, Outcome::Swept { checked: 2, applied: 1, ended_stuck: 1, usage_final: 0 });
+    assert_eq!(outcome, Outcome::Swept { checked: 2, applied: 1, ended_stuck: 1, usage_final: 0, logs_attached: 0 });
     assert_eq!(world.aws.jobs.row(JOB).unwrap()["jobStatus"], "COMPLETE");
     let ended = world.aws.jobs.row("stuck-job").unwrap();
     assert_eq!(ended["jobStatus"], "ERROR");
@@ -717,4 +717,147 @@ async fn a_retried_runs_usage_and_cost_cover_every_attempt() {
     world2.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
     let usage = world2.aws.jobs.row(JOB).unwrap()["resourceUsage"].clone();
     assert_eq!((usage["used"]["vCPUHour"].as_f64(), usage["latestAttemptOnly"].as_bool(), usage["final"].as_bool()), (Some(1.0), Some(true), Some(false)), "{usage:#}");
+}
+
+/// A failed run whose driver ran out of memory (its stderr says so; EMR's `stateDetails` only
+/// gives the exit code), with its logs in CloudWatch Logs.
+fn out_of_memory_run(world: &World) {
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    let info = JobRunInfo { state: "FAILED".into(), state_details: Some("Job failed, ExitCode: 1".into()), name: Some(JOB.into()), ..JobRunInfo::default() };
+    world.aws.emr.add_run(APP, RUN, info);
+    world.aws.logs.put("/aws/emr-serverless", &driver_stream("stderr"), "java.lang.OutOfMemoryError: Java heap space\n");
+    world.aws.logs.put("/aws/emr-serverless", &driver_stream("stdout"), "scoring 10 rows\n");
+}
+
+fn message_lines(row: &Value) -> Vec<String> {
+    row["jobMessages"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_throttled_log_read_does_not_hold_the_final_status_and_the_sweep_attaches_the_logs_later() {
+    let world = world();
+    out_of_memory_run(&world);
+    world.aws.logs.throttle(true);
+
+    // The final status is written at once, from EMR's end; the logs are marked unavailable.
+    let outcome = world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+    assert!(matches!(outcome, Outcome::Applied { status: JobStatus::Error, .. }), "{outcome:?}");
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("ERROR"), Some("FAILED")));
+    let logs = &row["driverLogs"];
+    assert!(logs["unavailable"]["reason"].as_str().unwrap().contains("ThrottlingException"), "{logs:#}");
+    assert_eq!((logs["unavailable"]["refinesFailure"].as_bool(), logs["stderr"].as_str()), (Some(true), Some("")), "{logs:#}");
+    assert_eq!(logs["logStreamNamePrefix"], format!("{JOB}/applications/{APP}/jobs/{RUN}/"), "where the logs are, already");
+    assert_ne!(row["failure"]["class"], "OUT_OF_MEMORY", "classified without the stderr: {:#}", row["failure"]);
+    // One try per stream, no retry: the status never waited on the quota.
+    let tries = world.aws.logs.recorder.names();
+    assert_eq!(tries, ["tail", "tail"], "{tries:?}");
+    let history = row["statusHistory"].as_array().unwrap().len();
+
+    // A sweep while the quota is still used up leaves them marked for the next one.
+    let sweep = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { logs_attached: 0, .. }), "{sweep:?}");
+    assert_eq!(world.aws.jobs.row(JOB).unwrap()["driverLogs"]["unavailable"]["since"], logs["unavailable"]["since"]);
+
+    // The quota frees up: the next sweep attaches them, paced, and the failure they refine.
+    world.aws.logs.throttle(false);
+    let sweep = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { logs_attached: 1, .. }), "{sweep:?}");
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!(row["jobStatus"], "ERROR", "the final status never changes");
+    assert_eq!(row["statusHistory"].as_array().unwrap().len(), history, "attaching logs is no status change");
+    assert!(row["driverLogs"].get("unavailable").is_none(), "{:#}", row["driverLogs"]);
+    assert_eq!(row["driverLogs"]["stderr"], "java.lang.OutOfMemoryError: Java heap space\n");
+    assert_eq!(row["failure"]["class"], "OUT_OF_MEMORY", "{:#}", row["failure"]);
+    assert!(row["errorMessage"].as_str().unwrap().contains("OutOfMemoryError"), "{}", row["errorMessage"]);
+    let messages = message_lines(&row);
+    assert!(messages.iter().any(|m| m.ends_with("[info] scoring 10 rows")), "the stdout lines ModelOp shows: {messages:?}");
+    assert!(world.aws.logs.recorder.names().contains(&"tail_paced"), "the sweep reads paced");
+
+    // Attached once: a later sweep finds nothing to do.
+    let sweep = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { logs_attached: 0, .. }), "{sweep:?}");
+}
+
+/// The same run with its logs readable gets the same row fields in one write: the later
+/// attachment is what the final write would have held.
+#[tokio::test]
+async fn logs_attached_later_say_what_logs_read_at_once_say() {
+    let at_once = world();
+    out_of_memory_run(&at_once);
+    at_once.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+    let later = world();
+    out_of_memory_run(&later);
+    later.aws.logs.throttle(true);
+    later.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+    later.aws.logs.throttle(false);
+    later.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    let (a, b) = (at_once.aws.jobs.row(JOB).unwrap(), later.aws.jobs.row(JOB).unwrap());
+    for field in ["jobStatus", "failure", "errorMessage", "driverLogs"] {
+        assert_eq!(a[field], b[field], "{field}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_log_read_that_never_answers_holds_the_final_status_for_its_budget_only() {
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    world.aws.logs.stall(true);
+    let started = tokio::time::Instant::now();
+    let outcome = world.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
+    let waited = started.elapsed();
+    assert!(matches!(outcome, Outcome::Applied { status: JobStatus::Complete, .. }), "{outcome:?}");
+    assert!(waited >= FINAL_LOG_READ_BUDGET && waited < FINAL_LOG_READ_BUDGET + std::time::Duration::from_secs(1), "{waited:?}");
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!(row["jobStatus"], "COMPLETE");
+    let unavailable = &row["driverLogs"]["unavailable"];
+    assert_eq!(unavailable["reason"], "CloudWatch Logs did not answer within 5 s");
+    assert_eq!(unavailable["refinesFailure"], false, "a COMPLETE job has no failure to refine");
+}
+
+#[tokio::test]
+async fn logs_of_a_completed_job_are_attached_without_touching_its_status_or_failure() {
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    world.aws.logs.put("/aws/emr-serverless", &driver_stream("stdout"), "rows scored: 10\n");
+    world.aws.logs.throttle(true);
+    world.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
+    world.aws.logs.throttle(false);
+    // Another run took the row meanwhile (a resubmitted job): its logs are not this run's.
+    let mut other = world.aws.jobs.row(JOB).unwrap();
+    other["sparkApplicationId"] = json!("00fotherrun000001");
+    other["resourceUsage"] = json!({ "final": true }); // so the usage pass reads no run
+    world.aws.jobs.put(other.clone());
+    world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    assert_eq!(world.aws.jobs.row(JOB).unwrap(), other, "the other run's row is left alone");
+
+    other["sparkApplicationId"] = json!(RUN);
+    world.aws.jobs.put(other);
+    let sweep = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { logs_attached: 1, .. }), "{sweep:?}");
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!((row["jobStatus"].as_str(), row.get("failure"), row.get("errorMessage")), (Some("COMPLETE"), None, None));
+    assert_eq!(row["driverLogs"]["stdout"], "rows scored: 10\n");
+    assert!(message_lines(&row).iter().any(|m| m.ends_with("[info] rows scored: 10")));
+    assert_eq!(world.aws.emr.recorder.names().iter().filter(|n| **n == "get_job_run").count(), 1, "the final state's only: none to refine a COMPLETE job");
+}
+
+#[tokio::test]
+async fn a_failure_the_model_error_record_or_a_timeout_decided_is_not_reclassified_from_the_logs() {
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    let info = JobRunInfo { state: "FAILED".into(), state_details: Some("Job failed, ExitCode: 1".into()), name: Some(JOB.into()), ..JobRunInfo::default() };
+    world.aws.emr.add_run(APP, RUN, info);
+    let record = r#"{"exceptionType": "ValueError", "message": "no column 'age'", "tracebackTail": ""}"#;
+    world.aws.objects.put("modelop-staging", &format!("modelop-spark-serverless/{JOB}/results/model-error.json"), record);
+    world.aws.logs.put("/aws/emr-serverless", &driver_stream("stderr"), "java.lang.OutOfMemoryError: Java heap space\n");
+    world.aws.logs.throttle(true);
+    world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!((row["failure"]["class"].as_str(), row["driverLogs"]["unavailable"]["refinesFailure"].as_bool()), (Some("MODEL_ERROR"), Some(false)));
+    world.aws.logs.throttle(false);
+    world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    let after = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!(after["failure"], row["failure"], "the model's own record decided the class");
+    assert_eq!(after["driverLogs"]["stderr"], "java.lang.OutOfMemoryError: Java heap space\n");
 }

@@ -107,18 +107,24 @@ mod tests {
         json!({"eventID": format!("event-{sequence}"), "dynamodb": {"SequenceNumber": sequence}, "outcome": outcome})
     }
 
-    async fn failures(payload: Value) -> Vec<Option<String>> {
+    /// The batch item failures reported, and how many records were handled.
+    async fn failures(payload: Value) -> (Vec<Option<String>>, usize) {
+        let handled = std::sync::atomic::AtomicUsize::new(0);
         // A job error is retried as its disposition says.
-        let handle = |raw: Value| async move {
-            let failed = |disposition| JobError::new("job-1", "a step", disposition, "failed");
-            match raw["outcome"].as_str() {
-                Some("transient") => Err(failed(Disposition::Retry)),
-                Some("permanent") => Err(failed(Disposition::Fail)),
-                Some("left out") => Err(failed(Disposition::LeaveOut)),
-                _ => Ok(()),
+        let handle = |raw: Value| {
+            handled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                let failed = |disposition| JobError::new("job-1", "a step", disposition, "failed");
+                match raw["outcome"].as_str() {
+                    Some("transient") => Err(failed(Disposition::Retry)),
+                    Some("permanent") => Err(failed(Disposition::Fail)),
+                    Some("left out") => Err(failed(Disposition::LeaveOut)),
+                    _ => Ok(()),
+                }
             }
         };
-        handle_stream_batch(payload, 2, handle).await.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+        let response = handle_stream_batch(payload, 2, &handle).await;
+        (response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(), handled.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     #[tokio::test]
@@ -132,10 +138,10 @@ mod tests {
             (vec![json!({"eventID": "no-sequence", "outcome": "transient"})], vec![]),
         ];
         for (records, expected) in cases {
-            assert_eq!(failures(json!({ "Records": records.clone() })).await, expected, "{records:?}");
+            assert_eq!(failures(json!({ "Records": records.clone() })).await, (expected, records.len()), "{records:?}");
         }
         for not_a_batch in [json!({"Records": {"a": 1}}), json!({"detail": {}}), json!([record("1", "transient")])] {
-            assert_eq!(failures(not_a_batch.clone()).await, Vec::<Option<String>>::new(), "{not_a_batch}");
+            assert_eq!(failures(not_a_batch.clone()).await, (vec![], 0), "{not_a_batch}: acknowledged, nothing handled");
         }
     }
 

@@ -34,6 +34,14 @@
 //! location (names that begin with the location's key), and one statement for all the job's
 //! buckets (each bucket's prefixes are listable in the job's other buckets). Object access is
 //! exactly the locations.
+//!
+//! Nothing shorter grants the same: a `Resource` has only the wildcards `*` and `?` (IAM User
+//! Guide, "IAM JSON policy elements: Resource"), so an object `K` and its folder `K/*` are two
+//! ARNs (`K*` would also match `K2`, another job's output); S3 has no condition key for an
+//! object's key (`s3:prefix` is `s3:ListBucket`'s; Service Authorization Reference, Amazon S3); a
+//! policy variable stands for a value of the request, never for text of the policy's own (IAM
+//! User Guide, "IAM policy elements: Variables and tags"). Realistic jobs' sizes, and why two
+//! thirds of EMR's limit is out of reach without wider grants: shared/README.md, "The limit".
 
 use std::collections::{BTreeMap, BTreeSet};
 

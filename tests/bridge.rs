@@ -126,8 +126,12 @@ impl ModelManage {
 
     /// `"<method> <status>"` of every logged request to one job's item path.
     async fn item_requests(&self, id: &str) -> Vec<String> {
-        let path = format!("/model-manage/api/jobs/{id}");
-        self.requests().await.iter().filter(|r| r["path"] == path.as_str()).map(|r| format!("{} {}", r["method"].as_str().unwrap(), r["status"])).collect()
+        self.requests_to(&format!("/model-manage/api/jobs/{id}")).await
+    }
+
+    /// `"<method> <status>"` of every logged request to that path.
+    async fn requests_to(&self, path: &str) -> Vec<String> {
+        self.requests().await.iter().filter(|r| r["path"] == path).map(|r| format!("{} {}", r["method"].as_str().unwrap(), r["status"])).collect()
     }
 
     /// A bearer token for the default client, as ModelOp's own scripts get one.
@@ -162,6 +166,11 @@ struct World {
 
 impl World {
     async fn new(emulator_options: &[&str]) -> World {
+        World::with_settings(emulator_options, &[]).await
+    }
+
+    /// A world whose bridge has these settings too (`MODELOP_…` beside the ones every test has).
+    async fn with_settings(emulator_options: &[&str], extra: &[(&str, &str)]) -> World {
         let env = TestEnv::new().await;
         let mm = ModelManage::start(emulator_options);
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk_config(&env.endpoint).await);
@@ -182,6 +191,7 @@ impl World {
             ("MODELOP_POLL_SECONDS", "1"),
         ]
         .into_iter()
+        .chain(extra.iter().copied())
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let bridge = wire(&env, &settings).await;
@@ -199,7 +209,7 @@ impl World {
         let config = settings.bridge().expect("bridge settings");
         let http = http_client().expect("http client");
         let tokens = TokenSource::new(http.clone(), &config.token_url, &config.client_id, CLIENT_SECRET.into(), config.scope.clone());
-        let model_manage = ModelManageClient::new(http, config.api_base.clone(), tokens);
+        let model_manage = ModelManageClient::new(http, config.api_base.clone(), config.job_item_path.clone(), tokens);
         let table = DynamoBridgeTable::new(self.env.dynamodb.clone(), format!("{}-gone", self.env.table));
         BridgeHandler::new(config, &self.env.table, Arc::new(model_manage), Arc::new(table))
     }
@@ -466,6 +476,56 @@ async fn a_redelivered_stream_record_writes_nothing_new() {
     assert!(failures(&w.bridge.handle_stream(batch).await).is_empty());
     assert_eq!(w.mm.item_requests(&id).await, vec!["GET 200".to_string()]);
     assert_eq!(w.mm.job(&id).await.unwrap()["version"].as_i64(), version);
+}
+
+/// "Updates job with output data": the FILE output the run wrote and a test job's result reach
+/// model-manage's `outputData`, through the item path the deployment names, once.
+#[tokio::test]
+async fn a_test_jobs_outputs_and_result_are_written_back_into_output_data_at_the_configured_item_path() {
+    let w = World::with_settings(&[], &[("MODELOP_JOB_ITEM_PATH", "modelBatchTestJob/{id}")]).await;
+    let mut job = modelop_job();
+    job["jobType"] = json!("MODEL_BATCH_TEST_JOB");
+    let declared = json!({"assetId": "out-1", "name": "metrics.json", "filename": "metrics.json", "assetType": "FILE", "assetRole": "UNKNOWN"});
+    job["outputData"] = json!([declared]);
+    let id = w.mm.add_job(job).await;
+    assert_eq!(poll_once(&w.bridge).await.bridged, vec![id.clone()]);
+    w.env.new_stream_records().await;
+    run_starts(&w, &id).await;
+    // What the monitor writes on SUCCESS: the FILE output's bytes and the model's result.
+    let result = json!({"accuracy": 0.87, "confusion": [[40, 5], [8, 47]]});
+    w.runtime_writes(
+        &id,
+        "SET jobStatus = :s, updatedAt = :u, jobEndTime = :t, outputData[0].fileContent = :c, outputData[0].fileSize = :z, modelResult = :r",
+        json!({":s": "COMPLETE", ":u": "2026-11-23T20:05:00.000Z", ":t": 1_795_464_300_000_i64, ":c": "eyJvayI6IHRydWV9", ":z": 12,
+               ":r": {"jobId": id, "jobType": "MODEL_BATCH_TEST_JOB", "function": "metrics", "result": result}}),
+    )
+    .await;
+    w.mm.clear_requests().await;
+    let batch = w.stream_batch().await;
+    assert!(failures(&w.bridge.handle_stream(batch.clone()).await).is_empty());
+
+    let stored = w.mm.job(&id).await.unwrap();
+    let outputs = stored["outputData"].as_array().expect("outputData");
+    let mut written = declared.clone();
+    written["fileContent"] = json!("eyJvayI6IHRydWV9");
+    written["fileSize"] = json!(12);
+    assert_eq!(outputs[0], written, "ModelOp's asset with the bytes the model wrote");
+    assert_eq!(outputs.len(), 2, "and the test result added: {stored}");
+    let asset = &outputs[1];
+    assert_eq!((asset["name"].as_str(), asset["assetType"].as_str(), asset["fileFormat"].as_str()), (Some("test_result.json"), Some("FILE"), Some("JSON")));
+    let decoded = { use base64::Engine as _; base64::engine::general_purpose::STANDARD.decode(asset["fileContent"].as_str().unwrap()).unwrap() };
+    assert_eq!(serde_json::from_slice::<Value>(&decoded).unwrap(), result, "the model's result, as JSON");
+    assert_eq!(asset["fileSize"].as_u64(), Some(decoded.len() as u64));
+    assert_eq!(stored["jobStatus"], "COMPLETE");
+    // Every read and write of the job went to the configured path, none to the default one.
+    let typed = w.mm.requests_to(&format!("/model-manage/api/modelBatchTestJob/{id}")).await;
+    assert!(typed.iter().any(|r| r.starts_with("PATCH 2")), "{typed:?}");
+    assert_eq!(w.mm.item_requests(&id).await, Vec::<String>::new());
+
+    // A redelivery reads and writes nothing.
+    w.mm.clear_requests().await;
+    assert!(failures(&w.bridge.handle_stream(batch).await).is_empty());
+    assert_eq!(w.mm.requests_to(&format!("/model-manage/api/modelBatchTestJob/{id}")).await, vec!["GET 200".to_string()]);
 }
 
 #[tokio::test]

@@ -113,6 +113,11 @@ settings! {
     MODELOP_RUN_ID_FIELD yaml "modelopRunIdField";
     /// The model-manage finder (`/jobs/search/<name>`) that lists jobs by status; unset: discovered.
     MODELOP_JOB_FINDER yaml "modelopJobFinder";
+    /// The path of one job under model-manage's API, with `{id}` (default `jobs/{id}`).
+    MODELOP_JOB_ITEM_PATH yaml "modelopJobItemPath";
+    /// The `outputData` FILE asset a test job's result is written back as (default
+    /// `test_result.json`); `-`: not written back.
+    MODELOP_TEST_RESULT_ASSET yaml "modelopTestResultAsset";
     /// The YAML file itself (ModelOp's `emr-serverless-cluster:` shape).
     CONFIG_FILE;
 }
@@ -431,6 +436,14 @@ pub const DEFAULT_MODELOP_SCOPE: &str = "modelop_client";
 pub const DEFAULT_MODELOP_ENGINE_TYPES: &str = crate::job::record::SPARK_SERVERLESS_RUNTIME;
 /// The latency goal: a job created in ModelOp is launched within this many seconds.
 pub const DEFAULT_MODELOP_POLL_SECONDS: u32 = 10;
+/// The path of one job under model-manage's API (assumed: Spring Data REST's item resource of the
+/// `jobs` collection that `POST …/model-manage/api/jobs` creates into; model-manage's own path for
+/// one job is not public, and stored jobs link to per-type paths such as `modelBatchTestJob/{id}`).
+pub const DEFAULT_MODELOP_JOB_ITEM_PATH: &str = "jobs/{id}";
+/// The name of the inline `FILE` output asset a stored MODEL_BATCH_TEST_JOB carries its result in
+/// (`modelop/lab-dashboard` `example_job.json`: `outputData[0]` is `test_result.json`, `fileFormat`
+/// `JSON`, base64 `fileContent`). Assumed: that ModelOp's own runtimes put every test result there.
+pub const DEFAULT_MODELOP_TEST_RESULT_ASSET: &str = "test_result.json";
 /// model-manage's REST root under the gateway (`POST <gateway>/model-manage/api/jobs` in
 /// `modelop/titanic-spark` `job_submit/submit.py`).
 pub const MODEL_MANAGE_API_PATH: &str = "model-manage/api";
@@ -457,6 +470,45 @@ pub struct BridgeConfig {
     pub run_id_field: Option<String>,
     /// The finder of jobs by status; `None`: discovered from `GET …/jobs/search`.
     pub job_finder: Option<String>,
+    /// The path of one job under [`Self::api_base`]: segments, one of them `{id}`.
+    pub job_item_path: JobItemPath,
+    /// The name of the `FILE` output asset a test job's result goes to; `None`: not written back.
+    pub test_result_asset: Option<String>,
+}
+
+/// `MODELOP_JOB_ITEM_PATH` parsed: path segments under model-manage's API, exactly one of them
+/// `{id}` (the job's id goes there, percent-encoded as a segment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobItemPath {
+    segments: Vec<String>,
+}
+
+impl JobItemPath {
+    /// The placeholder the job's id replaces.
+    pub const ID: &'static str = "{id}";
+
+    /// Parses `collection/{id}`-like templates. Errors name the rule broken.
+    pub fn parse(template: &str) -> Result<JobItemPath, String> {
+        let segments: Vec<String> = template.trim_matches('/').split('/').map(str::to_string).collect();
+        if segments.iter().filter(|s| s.as_str() == Self::ID).count() != 1 {
+            return Err(format!("{:?} must hold {} exactly once, as a whole segment", crate::text::printable(template), Self::ID));
+        }
+        if let Some(bad) = segments.iter().find(|s| s.as_str() != Self::ID && (s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) || s.as_str() == "." || s.as_str() == "..")) {
+            return Err(format!("segment {:?} of {:?}: segments are [A-Za-z0-9_.-]+ (not . or ..) or {}", crate::text::printable(bad), crate::text::printable(template), Self::ID));
+        }
+        Ok(JobItemPath { segments })
+    }
+
+    /// The segments for one job (`["jobs", "<id>"]` with the default).
+    pub fn for_job<'a>(&'a self, job_id: &'a str) -> Vec<&'a str> {
+        self.segments.iter().map(|s| if s == Self::ID { job_id } else { s.as_str() }).collect()
+    }
+}
+
+impl Default for JobItemPath {
+    fn default() -> Self {
+        JobItemPath::parse(DEFAULT_MODELOP_JOB_ITEM_PATH).expect("the default item path is valid")
+    }
 }
 
 /// Fields a run id may never be written to: ModelOp's own, and the ones the bridge writes.
@@ -541,6 +593,12 @@ impl Settings {
             poll_interval: std::time::Duration::from_secs(u64::from(poll)),
             run_id_field,
             job_finder: identifier(MODELOP_JOB_FINDER)?,
+            job_item_path: JobItemPath::parse(self.get(MODELOP_JOB_ITEM_PATH).unwrap_or(DEFAULT_MODELOP_JOB_ITEM_PATH)).map_err(|m| invalid(MODELOP_JOB_ITEM_PATH, m))?,
+            test_result_asset: match self.get(MODELOP_TEST_RESULT_ASSET).unwrap_or(DEFAULT_MODELOP_TEST_RESULT_ASSET) {
+                "-" => None,
+                name if !name.is_empty() && name.len() <= 256 && !name.chars().any(char::is_control) => Some(name.to_string()),
+                _ => return Err(invalid(MODELOP_TEST_RESULT_ASSET, "an asset name of 1-256 characters without control characters, or - (not written back)")),
+            },
         })
     }
 }
@@ -1003,7 +1061,7 @@ emr-serverless-cluster:
         assert_eq!(permissions.policy_arns, ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess", "arn:aws:iam::123456789012:policy/kms-use"]);
         assert_eq!(permissions.extra_statements[0]["Sid"], "Glue");
 
-        let eleven = vec!["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"; 11].join(",");
+        let eleven = ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"; 11].join(",");
         let cases: Vec<(&str, String, &str)> = vec![
             (EMR_SCOPE_JOB_PERMISSIONS, "yes".into(), "\"yes\""),
             (EMR_ALLOW_UNSCOPED_JOBS, "1".into(), "\"1\""),
@@ -1053,9 +1111,12 @@ emr-serverless-cluster:
         assert_eq!(bridge.engine_types, ["SPARK_SERVERLESS_RUNTIME"]);
         assert_eq!(bridge.poll_interval, std::time::Duration::from_secs(10));
         assert_eq!((bridge.runtime_name, bridge.run_id_field, bridge.job_finder), (None, None, None));
+        assert_eq!((bridge.job_item_path.for_job("j-1"), bridge.test_result_asset.as_deref()), (vec!["jobs", "j-1"], Some("test_result.json")));
         let mut env = bridge_env();
-        env.extend([(MODELOP_GATEWAY_URL, "http://127.0.0.1:8090/base"), (MODELOP_SCOPE, "-"), (MODELOP_ENGINE_TYPES, "A, B"), (MODELOP_RUN_ID_FIELD, "sparkApplicationId")]);
+        env.extend([(MODELOP_GATEWAY_URL, "http://127.0.0.1:8090/base"), (MODELOP_SCOPE, "-"), (MODELOP_ENGINE_TYPES, "A, B"), (MODELOP_RUN_ID_FIELD, "sparkApplicationId"),
+                    (MODELOP_JOB_ITEM_PATH, "/api-v2/modelBatchTestJob/{id}/"), (MODELOP_TEST_RESULT_ASSET, "-")]);
         let bridge = settings(&env, None).unwrap().bridge().unwrap();
+        assert_eq!((bridge.job_item_path.for_job("j-1"), bridge.test_result_asset), (vec!["api-v2", "modelBatchTestJob", "j-1"], None));
         assert_eq!(bridge.api_base.as_str(), "http://127.0.0.1:8090/base/model-manage/api/");
         assert_eq!((bridge.scope, bridge.engine_types, bridge.run_id_field.as_deref()), (None, vec!["A".to_string(), "B".to_string()], Some("sparkApplicationId")));
         let cases: &[(&str, Option<&str>, &str)] = &[
@@ -1071,6 +1132,13 @@ emr-serverless-cluster:
             (MODELOP_RUN_ID_FIELD, Some("a.b"), "MODELOP_RUN_ID_FIELD is invalid"),
             (MODELOP_RUN_ID_FIELD, Some("jobStatus"), "MODELOP_RUN_ID_FIELD is invalid"),
             (MODELOP_JOB_FINDER, Some("find/all"), "MODELOP_JOB_FINDER is invalid"),
+            (MODELOP_JOB_ITEM_PATH, Some("jobs"), "must hold {id} exactly once"),
+            (MODELOP_JOB_ITEM_PATH, Some("jobs/{id}/{id}"), "must hold {id} exactly once"),
+            (MODELOP_JOB_ITEM_PATH, Some("jobs/x{id}"), "must hold {id} exactly once"),
+            (MODELOP_JOB_ITEM_PATH, Some("../jobs/{id}"), "segment \"..\""),
+            (MODELOP_JOB_ITEM_PATH, Some("jobs//{id}"), "segment \"\""),
+            (MODELOP_JOB_ITEM_PATH, Some("jobs?x=1/{id}"), "MODELOP_JOB_ITEM_PATH is invalid"),
+            (MODELOP_TEST_RESULT_ASSET, Some("a\u{7}b"), "MODELOP_TEST_RESULT_ASSET is invalid"),
         ];
         for (var, value, needle) in cases {
             let mut env: Vec<(&str, &str)> = bridge_env().into_iter().filter(|(k, _)| k != var).collect();

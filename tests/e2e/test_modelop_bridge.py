@@ -42,9 +42,10 @@ def stack():
 
 @pytest.fixture(scope="module")
 def submitted(stack):
-    """Both jobs POSTed at once, so their Spark runs overlap: {kind: model-manage's id}."""
+    """The jobs POSTed at once, so their Spark runs overlap: {kind: model-manage's id}."""
     jobs = {"complete": L.model_manage_job("MODEL_BATCH_JOB", name="bridge-score"),
-            "error": L.model_manage_job("MODEL_BATCH_JOB", model="failing_model.py", name="bridge-failing")}
+            "error": L.model_manage_job("MODEL_BATCH_JOB", model="failing_model.py", name="bridge-failing"),
+            "test": L.model_manage_job("MODEL_BATCH_TEST_JOB", name="bridge-test")}
     ids = {}
     for kind, job in jobs.items():
         stored = stack.submit_to_modelop(job)
@@ -103,3 +104,24 @@ def test_a_failing_job_posted_to_model_manage_ends_error_there_with_the_reason(s
     assert errors, job["jobMessages"]
     assert any(FAILURE in line or "EMR Serverless job run FAILED" in line for line in errors), errors
     assert any(FAILURE in line for line in job["jobMessages"]), job["jobMessages"]
+
+
+def test_a_test_jobs_result_is_written_back_as_its_test_result_output(stack, submitted):
+    """"Updates job with output data": the metrics the model returned on real Spark reach
+    model-manage as the inline FILE asset a stored test job carries (MODELOP_TEST_RESULT_ASSET's
+    default, test_result.json)."""
+    import base64
+    import json
+
+    job_id = submitted["test"]
+    job = ended_in_modelop(stack, job_id)
+    row = stack.job(job_id)
+    assert (row["jobStatus"], job["jobStatus"], job["jobResult"]) == ("COMPLETE", "COMPLETE", "SUCCESS"), job.get("jobMessages")
+    assets = [a for a in job.get("outputData") or [] if a.get("name") == "test_result.json"]
+    assert len(assets) == 1, job.get("outputData")
+    asset = assets[0]
+    assert (asset["assetType"], asset["fileFormat"]) == ("FILE", "JSON"), asset
+    content = base64.b64decode(asset["fileContent"])
+    assert asset["fileSize"] == len(content)
+    assert json.loads(content) == row["modelResult"]["result"], "the model's metrics, as the monitor read them"
+    assert json.loads(content), "the sample model's metrics are not empty"

@@ -753,7 +753,7 @@ def test_job_run_rule_delivers_job_run_events_only(kind, sam_transformed):
     got = {p.stem: matches(pattern, json.loads(p.read_text())) for p in sorted((ROOT / "events" / "monitor").glob("*.json"))}
     expected = {name: name.startswith(("state-", "resource-utilization")) or name in {"job-run-retry", "malformed"} for name in got}
     assert got == expected and got["resource-utilization"]
-    assert rules["MonitorSweepRule"]["ScheduleExpression"] == "rate(5 minutes)"
+    assert rules["MonitorSweepRule"]["ScheduleExpression"] == "rate(1 minute)"
     assert rules["CleanupSweepRule"]["ScheduleExpression"] == "rate(1 hour)"
     for rule in rules.values():
         (target,) = rule["Targets"]
@@ -1131,6 +1131,8 @@ BRIDGE_SETTINGS = {
     "ModelOpPollSeconds": ("MODELOP_POLL_SECONDS", "10"),
     "ModelOpRunIdField": ("MODELOP_RUN_ID_FIELD", ""),
     "ModelOpJobFinder": ("MODELOP_JOB_FINDER", ""),
+    "ModelOpJobItemPath": ("MODELOP_JOB_ITEM_PATH", "jobs/{id}"),
+    "ModelOpTestResultAsset": ("MODELOP_TEST_RESULT_ASSET", "test_result.json"),
 }
 
 
@@ -1141,6 +1143,8 @@ def test_bridge_defaults_are_the_codes(sam_source):
         "ModelOpClientId": re.search(r'DEFAULT_MODELOP_CLIENT_ID: &str = "([^"]+)"', config).group(1),
         "ModelOpScope": re.search(r'DEFAULT_MODELOP_SCOPE: &str = "([^"]+)"', config).group(1),
         "ModelOpPollSeconds": re.search(r"DEFAULT_MODELOP_POLL_SECONDS: u32 = (\d+);", config).group(1),
+        "ModelOpJobItemPath": re.search(r'DEFAULT_MODELOP_JOB_ITEM_PATH: &str = "([^"]+)"', config).group(1),
+        "ModelOpTestResultAsset": re.search(r'DEFAULT_MODELOP_TEST_RESULT_ASSET: &str = "([^"]+)"', config).group(1),
         "ModelOpEngineTypes": "SPARK_SERVERLESS_RUNTIME",  # crate::job::record::SPARK_SERVERLESS_RUNTIME
     }
     assert re.search(r"DEFAULT_MODELOP_ENGINE_TYPES: &str = crate::job::record::SPARK_SERVERLESS_RUNTIME;", config)

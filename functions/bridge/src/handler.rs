@@ -26,7 +26,7 @@ use shared::bridge::claim::{claim_patch, claimant, decide_claim, error_patch, if
 use shared::bridge::hal::{choose_finder, page_to_read, FinderQuery};
 use shared::bridge::job_mapping::{bridged_row, is_candidate, BridgeMark};
 use shared::bridge::ports::{BridgeTable, ModelManage, PatchOutcome};
-use shared::bridge::write_back::{remote_change, write_back_patch, BridgedRow, RemoteChange};
+use shared::bridge::write_back::{remote_change, write_back_patch, BridgedRow, RemoteChange, WriteBackFields};
 use shared::stream::{decode_record, earliest_sequence_number};
 
 /// Jobs asked for per page (Spring Data REST's default maximum is 1,000).
@@ -454,7 +454,8 @@ impl BridgeHandler {
                 return Ok(WriteBack::RowCancelled(change, cancelled));
             }
             let Some(remote) = remote else { return Ok(WriteBack::Unchanged) };
-            let patch = write_back_patch(row, &remote.document, self.config.run_id_field.as_deref());
+            let fields = WriteBackFields { run_id_field: self.config.run_id_field.as_deref(), test_result_asset: self.config.test_result_asset.as_deref() };
+            let patch = write_back_patch(row, &remote.document, fields);
             if patch.is_empty() {
                 return Ok(WriteBack::Unchanged);
             }

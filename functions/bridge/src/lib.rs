@@ -42,7 +42,7 @@ pub async fn handler_from_settings(settings: &Settings, aws: &aws_config::SdkCon
     let secret = shared::model_manage::secret::client_secret(&secrets, &bridge.client_secret_arn).await.map_err(|e| StartError::Start(e.to_string()))?;
     let http = http_client().map_err(StartError::Start)?;
     let tokens = TokenSource::new(http.clone(), &bridge.token_url, &bridge.client_id, secret, bridge.scope.clone());
-    let model_manage = ModelManageClient::new(http, bridge.api_base.clone(), tokens);
+    let model_manage = ModelManageClient::new(http, bridge.api_base.clone(), bridge.job_item_path.clone(), tokens);
     let table = DynamoBridgeTable::new(aws_sdk_dynamodb::Client::new(aws), service.jobs_table.clone());
     Ok(BridgeHandler::new(bridge, &service.jobs_table, Arc::new(model_manage), Arc::new(table)))
 }

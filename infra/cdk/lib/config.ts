@@ -97,6 +97,8 @@ export interface ServiceConfig {
   readonly modelOpPollSeconds: number;
   readonly modelOpRunIdField: string;
   readonly modelOpJobFinder: string;
+  readonly modelOpJobItemPath: string;
+  readonly modelOpTestResultAsset: string;
   readonly bridgeReservedConcurrency: number;
   /** Comma-separated; both empty: no VPC. */
   readonly bridgeSubnetIds: string;
@@ -237,6 +239,8 @@ export function readConfig(node: Node): ServiceConfig {
     modelOpPollSeconds: r.number('modelOpPollSeconds', 10, 1, 300),
     modelOpRunIdField: r.string('modelOpRunIdField', '', /^([A-Za-z_][A-Za-z0-9_]{0,127})?$/),
     modelOpJobFinder: r.string('modelOpJobFinder', '', /^([A-Za-z_][A-Za-z0-9_]{0,127})?$/),
+    modelOpJobItemPath: r.string('modelOpJobItemPath', 'jobs/{id}', /^[A-Za-z0-9_./{}-]{1,256}$/),
+    modelOpTestResultAsset: r.string('modelOpTestResultAsset', 'test_result.json', /^[^\x00-\x1f]{1,256}$/),
     bridgeReservedConcurrency: r.number('bridgeReservedConcurrency', 2, 2, 1000),
     bridgeSubnetIds: r.string('bridgeSubnetIds', '', /^[-0-9A-Za-z,]*$/),
     bridgeSecurityGroupIds: r.string('bridgeSecurityGroupIds', '', /^[-0-9A-Za-z,]*$/),

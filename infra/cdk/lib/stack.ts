@@ -626,6 +626,8 @@ export class ModelOpSparkServerlessStack extends Stack {
           MODELOP_POLL_SECONDS: String(cfg.modelOpPollSeconds),
           MODELOP_RUN_ID_FIELD: cfg.modelOpRunIdField,
           MODELOP_JOB_FINDER: cfg.modelOpJobFinder,
+          MODELOP_JOB_ITEM_PATH: cfg.modelOpJobItemPath,
+          MODELOP_TEST_RESULT_ASSET: cfg.modelOpTestResultAsset,
         },
       );
       // A poll that could not start within its minute is dropped, not queued: the next one is on its way.
@@ -730,7 +732,8 @@ export class ModelOpSparkServerlessStack extends Stack {
       'MonitorSweepRule',
       {
         description: 'The monitor\'s reconciliation sweep (detail-type Scheduled Event).',
-        schedule: events.Schedule.rate(Duration.minutes(5)),
+        // Every minute: each sweep also attaches the driver logs the GetLogEvents quota kept from final statuses.
+        schedule: events.Schedule.rate(Duration.minutes(1)),
       },
       monitorFunction,
       Duration.minutes(4),

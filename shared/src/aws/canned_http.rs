@@ -11,9 +11,12 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
+/// One answer: the status, its headers, its body.
+type CannedResponse = (u16, Vec<(&'static str, &'static str)>, String);
+
 #[derive(Debug, Clone, Default)]
 pub struct CannedHttp {
-    responses: Arc<Mutex<VecDeque<(u16, Vec<(&'static str, &'static str)>, String)>>>,
+    responses: Arc<Mutex<VecDeque<CannedResponse>>>,
     requests: Arc<Mutex<Vec<String>>>,
 }
 

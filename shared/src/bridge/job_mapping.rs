@@ -141,6 +141,8 @@ mod tests {
             poll_interval: std::time::Duration::from_secs(10),
             run_id_field: None,
             job_finder: None,
+            job_item_path: Default::default(),
+            test_result_asset: None,
         }
     }
 

@@ -4,8 +4,9 @@
 //! before it is answered as a transient error; each request has a [`REQUEST_TIMEOUT`].
 //!
 //! Paths: `jobs/search` (the finders), `jobs/search/<finder>?<status param>=&<engine param>=&page=&size=&sort=createdDate,asc`,
-//! `jobs/{id}` for GET and PATCH of one job (assumed: Spring Data REST's item resource of the
-//! `jobs` collection; model-manage's own path for one job is not public).
+//! and `MODELOP_JOB_ITEM_PATH` (default `jobs/{id}`) for GET and PATCH of one job (assumed:
+//! Spring Data REST's item resource of the `jobs` collection; model-manage's own path for one job
+//! is not public).
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::token::{transport_message, TokenSource};
 use super::SERVICE;
+use crate::config::JobItemPath;
 use crate::error::{AwsError, AwsErrorKind};
 use crate::job::record::JobStatus;
 use crate::bridge::hal::{parse_finders, parse_page, Finder, FinderQuery, JobPage};
@@ -42,6 +44,7 @@ pub fn http_client() -> Result<reqwest::Client, String> {
 pub struct ModelManageClient {
     http: reqwest::Client,
     api_base: url::Url,
+    item_path: JobItemPath,
     tokens: TokenSource,
 }
 
@@ -53,9 +56,10 @@ struct Answer {
 }
 
 impl ModelManageClient {
-    /// `api_base`: `<gateway>/model-manage/api/` ([`crate::config::BridgeConfig::api_base`]).
-    pub fn new(http: reqwest::Client, api_base: url::Url, tokens: TokenSource) -> Self {
-        ModelManageClient { http, api_base, tokens }
+    /// `api_base`: `<gateway>/model-manage/api/` ([`crate::config::BridgeConfig::api_base`]);
+    /// `item_path`: where one job is under it ([`crate::config::BridgeConfig::job_item_path`]).
+    pub fn new(http: reqwest::Client, api_base: url::Url, item_path: JobItemPath, tokens: TokenSource) -> Self {
+        ModelManageClient { http, api_base, item_path, tokens }
     }
 
     fn url(&self, segments: &[&str]) -> url::Url {
@@ -171,7 +175,7 @@ impl ModelManage for ModelManageClient {
     }
 
     async fn get_job(&self, job_id: &str) -> Result<Option<RemoteJob>, AwsError> {
-        let answer = self.send("get job", Method::GET, self.url(&["jobs", job_id]), None, None).await?;
+        let answer = self.send("get job", Method::GET, self.url(&self.item_path.for_job(job_id)), None, None).await?;
         if answer.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -181,7 +185,7 @@ impl ModelManage for ModelManageClient {
 
     async fn patch_job(&self, job_id: &str, patch: &Map<String, Value>, if_match: Option<&str>) -> Result<PatchOutcome, AwsError> {
         let body = Value::Object(patch.clone());
-        let answer = self.send("patch job", Method::PATCH, self.url(&["jobs", job_id]), Some(&body), if_match).await?;
+        let answer = self.send("patch job", Method::PATCH, self.url(&self.item_path.for_job(job_id)), Some(&body), if_match).await?;
         match answer.status.as_u16() {
             200..=299 => Ok(PatchOutcome::Patched { etag: answer.etag }),
             409 | 412 => Ok(PatchOutcome::Conflict),

@@ -167,7 +167,9 @@ impl BridgeTable for FakeTable {
             return Ok(false);
         }
         row["jobStatus"] = json!("CANCELLED");
-        row["jobMessages"].as_array_mut().map(|m| m.push(json!(job_message(at, MessageLevel::Warning, message))));
+        if let Some(lines) = row["jobMessages"].as_array_mut() {
+            lines.push(json!(job_message(at, MessageLevel::Warning, message)));
+        }
         Ok(true)
     }
 }

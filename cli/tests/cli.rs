@@ -241,8 +241,10 @@ async fn logs_follow_crosses_attempts_and_exits_with_the_outcome() {
 
     tokio::time::sleep(Duration::from_secs(3)).await;
     env.set_run_attempt(&app, &run, "RUNNING", 2);
-    env.put_driver_log(GROUP, &format!("{prefix}attempts/2/SPARK_DRIVER/stdout"), ["attempt two".to_string()]).await;
+    // The CLI moves to attempt 2 before its stream exists (EMR writes it later): it must wait for
+    // that stream, not read attempt 1's again (the plain path, which `open` also tries).
     tokio::time::sleep(Duration::from_secs(7)).await;
+    env.put_driver_log(GROUP, &format!("{prefix}attempts/2/SPARK_DRIVER/stdout"), ["attempt two".to_string()]).await;
     env.update_job("follow", "SET jobStatus = :s, failure = :f", json!({":s": "ERROR", ":f": failure("TIMEOUT")})).await;
 
     let output = child.wait_with_output().unwrap();

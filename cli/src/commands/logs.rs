@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde::Serialize;
 
-use shared::outcome::job_run::{driver_log_prefix, driver_log_streams};
+use shared::outcome::job_run::{driver_log_prefix, driver_log_stream, driver_log_streams};
 use shared::ports::JobRunReader;
 
 use crate::cli::LogsArgs;
@@ -82,7 +82,7 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> CommandResult {
         None => current_attempt(&aws, &row).await?,
     };
     let group = log_group(&aws, &row);
-    match open(&aws, &group, &driver_log_prefix(&row.id, app, run), attempt, selection).await? {
+    match open(&aws, &group, &driver_log_prefix(&row.id, app, run), attempt, selection, &[]).await? {
         Some((mut s, first)) => {
             print_lines(&mut io, attempt, selection.which, &first);
             // `open` read to the stream's end; a last look for what arrived meanwhile.
@@ -118,14 +118,16 @@ pub async fn follow(io: &mut Streams<'_>, aws: &Aws, id: &str, selection: Select
     };
     let prefix = driver_log_prefix(&row.id, &app, &run);
     let group = log_group(aws, &row);
-    let mut stream = open(aws, &group, &prefix, attempt, selection).await?;
+    let mut stream = open(aws, &group, &prefix, attempt, selection, &[]).await?;
     if let Some((_, first)) = &stream {
         print_lines(io, attempt, which, first);
     }
+    // The streams of the attempts left behind: never the next attempt's (`open` may look at the plain path).
+    let mut left: Vec<String> = Vec::new();
     let mut last_job_read = Instant::now();
     let mut final_since: Option<Instant> = None;
     loop {
-        read_more(io, aws, &mut stream, &group, &prefix, attempt, selection).await?;
+        read_more(io, aws, &mut stream, &group, &prefix, attempt, selection, &left).await?;
         if let Some(since) = final_since {
             if since.elapsed() >= DRAIN {
                 if stream.is_none() {
@@ -143,10 +145,11 @@ pub async fn follow(io: &mut Streams<'_>, aws: &Aws, id: &str, selection: Select
                 // Drain each attempt that ended (EMR may write its stream only as it ends), then
                 // move to the next one's stream.
                 while now > attempt {
-                    read_more(io, aws, &mut stream, &group, &prefix, attempt, selection).await?;
+                    read_more(io, aws, &mut stream, &group, &prefix, attempt, selection, &left).await?;
+                    left.push(stream.take().map(|(s, _)| s.stream).unwrap_or_else(|| driver_log_stream(&prefix, Some(attempt), which)));
                     attempt += 1;
                     note_to(io.err, paint(BOLD, format!("── attempt {attempt} of {} (the run was retried) ──", row.max_attempts())));
-                    stream = open(aws, &group, &prefix, attempt, selection).await?;
+                    stream = open(aws, &group, &prefix, attempt, selection, &left).await?;
                     if let Some((_, first)) = &stream {
                         print_lines(io, attempt, which, first);
                     }
@@ -158,7 +161,8 @@ pub async fn follow(io: &mut Streams<'_>, aws: &Aws, id: &str, selection: Select
 }
 
 /// What arrived in the attempt's stream since the last read; the stream is opened first when it
-/// did not exist yet.
+/// did not exist yet (never one of `left`, the earlier attempts').
+#[allow(clippy::too_many_arguments)]
 async fn read_more(
     io: &mut Streams<'_>,
     aws: &Aws,
@@ -167,6 +171,7 @@ async fn read_more(
     prefix: &str,
     attempt: i32,
     selection: Selection<'_>,
+    left: &[String],
 ) -> Result<(), CliError> {
     match stream.as_mut() {
         Some((s, _)) => {
@@ -175,7 +180,7 @@ async fn read_more(
             }
         }
         None => {
-            *stream = open(aws, group, prefix, attempt, selection).await?;
+            *stream = open(aws, group, prefix, attempt, selection, left).await?;
             if let Some((_, first)) = stream.as_ref() {
                 print_lines(io, attempt, selection.which, first);
             }
@@ -198,9 +203,11 @@ async fn current_attempt(aws: &Aws, row: &JobRow) -> Result<i32, CliError> {
 }
 
 /// The attempt's stream, where EMR writes it (and the other layout, as monitor looks), read to
-/// its current end; `None` when neither exists (yet).
-async fn open(aws: &Aws, group: &str, prefix: &str, attempt: i32, selection: Selection<'_>) -> Result<Option<(LogStream, Vec<String>)>, CliError> {
-    for name in driver_log_streams(prefix, Some(attempt), selection.which) {
+/// its current end; `None` when neither exists (yet). The streams in `skip` are not looked at: a
+/// retried attempt's stream does not exist until EMR writes it, and the other layout's path of
+/// attempt 2 is attempt 1's own stream.
+async fn open(aws: &Aws, group: &str, prefix: &str, attempt: i32, selection: Selection<'_>, skip: &[String]) -> Result<Option<(LogStream, Vec<String>)>, CliError> {
+    for name in driver_log_streams(prefix, Some(attempt), selection.which).into_iter().filter(|name| !skip.contains(name)) {
         let mut stream = LogStream::new(group, &name, selection.start_time);
         if let Read::Events(lines) = stream.read_new(&aws.logs).await? {
             return Ok(Some((stream, lines)));

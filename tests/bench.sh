@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark command (tests/README.md, "Benchmarks"). Measures cold start, round trips on the
-# critical path, batch scaling, memory, package size, a 10,000-object cleanup and a burst of 2,000
-# jobs against a StartJobRun quota, against the local emulators on 127.0.0.1, and writes
+# critical path, batch scaling, memory, package size, a 10,000-object cleanup, a burst of 2,000
+# jobs against a StartJobRun quota and a storm of 2,000 runs ending against a GetLogEvents quota,
+# against the local emulators on 127.0.0.1, and writes
 # tests/bench/BENCHMARKS.md. No figure fails it: the
 # exit status is non-zero only if the harness itself breaks.
 #
@@ -12,7 +13,7 @@
 #                              repetitions, small inputs, no package build → target/bench/BENCHMARKS-quick.md
 #   ./tests/bench.sh --only STEP [--only STEP...]
 #                              only those measurements (cold-start, round-trips, batch-scaling, memory,
-#                              package-size, cleanup, burst), release build; the package is built only for
+#                              package-size, cleanup, burst, storm), release build; the package is built only for
 #                              package-size → target/bench/BENCHMARKS-only.md (tests/bench/BENCHMARKS.md is left alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,12 +1,14 @@
 """The service's benchmarks: cold start, round trips, batch scaling, memory, package size, a
-10,000-object cleanup and a burst of 2,000 jobs against a StartJobRun rate quota, measured against
-the local emulators and written as a Markdown report.
+10,000-object cleanup, a burst of 2,000 jobs against a StartJobRun rate quota and a completion
+storm of 2,000 runs against CloudWatch Logs' GetLogEvents quota, measured against the local
+emulators and written as a Markdown report.
 
 Run it through ``tests/bench.sh`` (which builds what it needs). Directly:
 
     .venv/bin/python tests/bench/bench.py --bin-dir target/release [--quick] [--out tests/bench/BENCHMARKS.md]
         [--package-dir target/lambda --package-arch arm64] [--delay-ms 50] [--only cleanup ...]
         [--burst-jobs 2000] [--burst-quota 25] [--burst-env KEY=VALUE ...]
+        [--storm-jobs 2000] [--storm-quota 10]
 
 ``BENCH_KEEP_WORK=1`` keeps the work directory (logs; the burst's deliveries) instead of deleting it.
 
@@ -36,6 +38,7 @@ import uuid
 import zipfile
 import zlib
 from pathlib import Path
+from queue import Empty, Queue
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +53,7 @@ from delay_proxy import DelayProxy  # noqa: E402
 from jobs_table import create_jobs_table  # noqa: E402
 from lambda_runtime_api import RuntimeApi  # noqa: E402
 from local_aws import lambda_record, submit_filter  # noqa: E402
+from logs_quota import LogsQuotaFront  # noqa: E402
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -67,6 +71,11 @@ BURST_GOAL = 1.25  # × the quota's floor, n ÷ quota
 # A stack-bound burst (the local stack could not reach the quota) is judged again at this share of
 # the rate the stack reached, so the quota, not the stack, sets the pace.
 BURST_STACK_SHARE = 0.6
+# The storm (measurement 8): runs ending within STORM_WINDOW seconds, GetLogEvents held to
+# STORM_QUOTA calls a second by tests/emulator/logs_quota.py; both goals are 1.25x.
+STORM_QUOTA = 10.0
+STORM_WINDOW = 60.0
+STORM_GOAL = 1.25
 
 
 class HarnessError(Exception):
@@ -1194,6 +1203,190 @@ class Bench:
             out.setdefault("logs", []).extend(str(path) for path, text in logs.items() if job_id in text)
         return out
 
+    # 8 ----------------------------------------------------------------------------------------
+    def storm(self) -> None:
+        n = self.args.storm_jobs or (10 if self.quick else 2_000)
+        quota = self.args.storm_quota
+        window = 1.0 if self.quick else STORM_WINDOW
+        period = self.sweep_period()
+        lanes = monitor_concurrency()
+        # S3 gets a moto of its own (one Python process serves one core at most); both runs share it.
+        s3 = start_emulator("moto_server.py", self.work, name="moto_storm_s3")
+        alone = self._one_storm(n, None, window, period, lanes, s3)
+        stormed = self._one_storm(n, quota, window, period, lanes, s3)
+        calls = alone["accepted"]
+        floor = calls / quota
+        status_ratio = stormed["all_final"] / alone["all_final"]
+        logs_ratio = stormed["all_logs"] / floor if floor else float("nan")
+        bad = {"stuck (not final)": stormed["stuck"], "lost (logs never attached)": stormed["lost"],
+               "stuck in the run without the quota": alone["stuck"], "lost in the run without the quota": alone["lost"]}
+        misses = [f"{v} {k}" for k, v in bad.items() if v]
+        status_ok = status_ratio <= STORM_GOAL and not misses
+        logs_ok = logs_ratio <= STORM_GOAL and not misses
+        r = self.report
+        r.add(f"## 8. Completion storm: {n:,} runs ending within {window:g} s, GetLogEvents quota {quota:g} per second", "",
+              f"{n:,} RUNNING jobs whose EMR Serverless runs (the emulator, manual mode) have ended SUCCESS, each with a "
+              f"driver stdout and stderr in CloudWatch Logs (moto) and a `results/result.json`; their {n:,} `EMR Serverless Job "
+              f"Run State Change` events arrive evenly within {window:g} s. The monitor runs as EventBridge invokes it: one "
+              f"queue of events, {lanes} warm monitor processes taking them one at a time (the template's "
+              f"MonitorReservedConcurrency default, so {lanes} concurrent invocations at most), and the sweep's `Scheduled "
+              f"Event` queued every {period:g} s from {period:g} s after the first event (the template's schedule, its "
+              f"latest phase). CloudWatch Logs is reached through `tests/emulator/logs_quota.py` in front of moto: GetLogEvents "
+              f"above the quota is answered `ThrottlingException` (HTTP 400), a token bucket one second deep. The same storm "
+              f"runs twice: **without the quota** (the event flow alone: every log read at once with the final status) and "
+              f"**with it**. Final status recorded = the answer of the invocation that wrote it, measured from the first event; "
+              f"logs attached = the row's `updatedAt` when its `driverLogs` are no longer `unavailable`; calls = the GetLogEvents "
+              f"the run without the quota needed to read every job's logs once; floor = calls ÷ quota. Stuck = a job not final "
+              f"at the end; lost = a job whose logs were never attached (the run ends when all are, or "
+              f"{STORM_GIVE_UP_FACTOR:g}× the floor after the last event).", "",
+              "| Run | Jobs | all final s | final p50 / p99 s | GetLogEvents accepted (throttled) | logs unavailable at the final status | "
+              "all logs attached s | sweeps | stuck | lost |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, x in (("without the quota", alone), (f"quota {quota:g}/s", stormed)):
+            r.add(f"| {name} | {n:,} | {x['all_final']:.1f} | {x['final_p50']:.1f} / {x['final_p99']:.1f} | "
+                  f"{x['accepted']:,} ({x['throttled']:,}) | {x['unavailable']:,} | {x['all_logs']:.1f} | {x['sweeps']} | "
+                  f"{x['stuck']} | {x['lost']} |")
+        r.add("", "| Goal | Measured | Bound | Ratio | Result |", "|---|---:|---:|---:|---|",
+              f"| every final status within 1.25× the event flow alone | {stormed['all_final']:.1f} s | "
+              f"{alone['all_final']:.1f} s | {status_ratio:.2f}x | {verdict(status_ok, '; '.join(misses) or f'{status_ratio:.2f}x')} |",
+              f"| every job's logs attached within 1.25× the quota's floor ({calls:,} calls ÷ {quota:g}/s) | "
+              f"{stormed['all_logs']:.1f} s | {floor:.1f} s | {logs_ratio:.2f}x | {verdict(logs_ok, '; '.join(misses) or f'{logs_ratio:.2f}x')} |", "")
+        r.goal(f"storm of {n:,} runs, final statuses (GetLogEvents {quota:g}/s)",
+               f"all final in {stormed['all_final']:.1f} s = {status_ratio:.2f}x the event flow alone ({alone['all_final']:.1f} s; "
+               f"goal ≤ {STORM_GOAL}x); {stormed['stuck']} stuck → {verdict(status_ok).split(':')[0]}")
+        r.goal(f"storm of {n:,} runs, logs attached (GetLogEvents {quota:g}/s)",
+               f"all attached in {stormed['all_logs']:.1f} s = {logs_ratio:.2f}x the floor {floor:.1f} s ({calls:,} calls ÷ {quota:g}/s; "
+               f"goal ≤ {STORM_GOAL}x); {stormed['lost']} lost; {stormed['throttled']:,} calls throttled → {verdict(logs_ok).split(':')[0]}")
+
+    def sweep_period(self) -> float:
+        """Seconds between the sweep's scheduled events: infra/template.yaml's MonitorSweepRule (quick: 2)."""
+        if self.quick:
+            return 2.0
+        text = (ROOT / "infra/template.yaml").read_text()
+        rule = text[text.index("\n  MonitorSweepRule:"):]
+        match = re.search(r"ScheduleExpression: rate\((\d+) (minute|minutes|hour|hours)\)", rule)
+        if not match:
+            raise HarnessError("infra/template.yaml: MonitorSweepRule has no rate(...) schedule")
+        return float(match.group(1)) * (60 if match.group(2).startswith("minute") else 3600)
+
+    def _one_storm(self, n: int, quota: float | None, window: float, period: float, lanes: int, s3: str) -> dict[str, Any]:
+        w = World(self.moto, self.emr, s3=s3)
+        front = LogsQuotaFront(self.moto, None).start()
+        _STOPPERS.append(front.stop)
+        app = w.emr.create_application(name=w.app_name, releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
+        jobs = [w.job() for _ in range(n)]
+        for job in jobs:
+            job["outputData"] = []
+            job["model"]["storedModel"]["modelAssets"][0]["sourceCode"] = "# the model"
+        runs: dict[str, str] = {}
+
+        def launch(job: dict) -> None:
+            job_id = job["id"]
+            run = w.emr.start_job_run(applicationId=app, name=job_id, clientToken=job_id,
+                                      executionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/modelop-emr-job",
+                                      jobDriver={"sparkSubmit": {"entryPoint": "s3://b/driver.py"}})["jobRunId"]
+            runs[job_id] = run
+            base = f"{job_id}/applications/{app}/jobs/{run}/SPARK_DRIVER/"
+            w.put_log(base + "stdout", [f"[ModelOpPySparkDriver] scored {i}" for i in range(5)])
+            w.put_log(base + "stderr", [f"WARN stderr line {i}" for i in range(5)])
+            w.s3.put_object(Bucket=w.bucket, Key=f"{PREFIX}{job_id}/results/result.json",
+                            Body=json.dumps({"jobId": job_id, "result": {"rowCount": 5}}).encode())
+            emr_state(self.emr, app, run, "SUCCESS")
+            row = dict(job, jobStatus="RUNNING", sparkApplicationId=run, emrApplicationId=app, emrState="RUNNING",
+                       stagingUri=f"s3://{w.bucket}/{PREFIX}{job_id}/", emrApplicationArchitecture="X86_64",
+                       updatedAt=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
+            w.ddb.put_item(TableName=w.table, Item=image(row))
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(launch, jobs))
+        front.quota.set(quota)
+        front.quota.reset()
+        env = w.function_env(self.moto, AWS_ENDPOINT_URL_EMR_SERVERLESS=self.emr, AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=front.endpoint,
+                             EMR_REGION=REGION)
+        env["AWS_ENDPOINT_URL_S3"] = w.s3_endpoint or self.moto
+        fns = [self.spawn("monitor", env) for _ in range(lanes)]
+        queue: "Queue[tuple[str, dict, int]]" = Queue()
+        final_at: dict[str, float] = {}
+        sweeps: list[float] = []
+        errors: list[str] = []
+        failed: list[str] = []  # invocations that answered an error (EventBridge retries an event twice)
+        stop = threading.Event()
+
+        def lane(fn: Function) -> None:
+            while not stop.is_set():
+                try:
+                    kind, payload, tries = queue.get(timeout=0.2)
+                except Empty:
+                    continue
+                inv = fn.api.enqueue("storm", json.dumps(payload).encode(), 300)
+                while not inv.done.wait(0.05):
+                    if fn.proc.poll() is not None:
+                        errors.append(f"monitor exited with {fn.proc.returncode}:\n{fn.log_tail()}")
+                        return
+                if inv.status != "response":
+                    failed.append(f"{kind}: {inv.status}: {str(inv.body)[:300]}")
+                    if kind != "sweep" and tries < 2:
+                        queue.put((kind, payload, tries + 1))
+                elif kind != "sweep":
+                    final_at[kind] = time.monotonic()
+
+        threads = [threading.Thread(target=lane, args=(fn,), daemon=True, name=f"storm-lane-{i}") for i, fn in enumerate(fns)]
+        for t in threads:
+            t.start()
+        t0 = time.monotonic()
+        t0_wall = time.time()
+        events = [(t0 + window * i / n, job["id"]) for i, job in enumerate(jobs)]
+        next_sweep = t0 + period
+        give_up = None
+        ids = [job["id"] for job in jobs]
+        status: dict[str, dict] = {}
+        while True:
+            now = time.monotonic()
+            while events and events[0][0] <= now:
+                _, job_id = events.pop(0)
+                queue.put((job_id, success_event(app, runs[job_id], job_id), 0))
+            if now >= next_sweep:
+                queue.put(("sweep", scheduled_event(), 0))
+                sweeps.append(now - t0)
+                next_sweep += period
+            if errors:
+                raise HarnessError(f"storm: {errors[0]}")
+            if not events and give_up is None:
+                give_up = now + max(60.0, STORM_GIVE_UP_FACTOR * 4 * n / (quota or 1e9))
+            scan_every = 1 if n <= 100 else 5  # a scan of the whole table
+            if not events and queue.empty() and len(final_at) == n and int(now - t0) % scan_every == 0:
+                status = storm_rows(w, ids)
+                if all(not r["unavailable"] and r["final"] for r in status.values()):
+                    break
+            if give_up is not None and now > give_up:
+                status = storm_rows(w, ids)
+                break
+            time.sleep(0.05 if events else 0.5 if n <= 100 else 1.0)
+        stop.set()
+        for t in threads:
+            t.join(310)
+        for fn in fns:
+            fn.stop()
+        counts = front.quota.state()
+        front.stop()
+        finals = sorted(at - t0 for at in final_at.values())
+        attached = [r["updated"] - t0_wall for r in status.values() if r["final"] and not r["unavailable"]]
+        out = {
+            "all_final": finals[-1] if len(finals) == n else float("inf"),
+            "final_p50": percentile(finals, 50) if finals else float("nan"),
+            "final_p99": percentile(finals, 99) if finals else float("nan"),
+            "all_logs": max(attached) if len(attached) == n else float("inf"),
+            "accepted": counts["accepted"], "throttled": counts["throttled"],
+            "unavailable": sum(1 for r in status.values() if r["was_unavailable"]),
+            "stuck": sum(1 for r in status.values() if not r["final"]),
+            "lost": sum(1 for r in status.values() if r["final"] and r["unavailable"]),
+            "sweeps": len(sweeps), "failed_invocations": len(failed),
+        }
+        for line in failed[:5]:
+            print(f"bench: storm: an invocation failed: {line}", file=sys.stderr, flush=True)
+        print(f"bench: storm of {n} (quota {quota}): {json.dumps(out)}", file=sys.stderr, flush=True)
+        return out
+
     # 5 ----------------------------------------------------------------------------------------
     def package_size(self) -> None:
         r = self.report
@@ -1342,6 +1535,67 @@ def emr_admin(endpoint: str, body: dict, get_first: bool = False) -> dict:
     return before if before is not None else after
 
 
+STORM_GIVE_UP_FACTOR = 3.0  # × the quota's floor after the last event: then the jobs still waiting count as lost
+
+
+def monitor_concurrency() -> int:
+    """The monitor's reserved concurrency as infra/template.yaml defaults it."""
+    text = (ROOT / "infra/template.yaml").read_text()
+    match = re.search(r"\n  MonitorReservedConcurrency:\n(?:    .*\n)*?    Default: (\d+)", text)
+    if not match:
+        raise HarnessError("infra/template.yaml: no MonitorReservedConcurrency default")
+    return int(match.group(1))
+
+
+def emr_state(endpoint: str, app: str, run: str, state: str) -> None:
+    """Sets a run's state in the EMR Serverless emulator (manual mode), as EMR would move it."""
+    body = json.dumps({"applicationId": app, "jobRunId": run, "state": state}).encode()
+    req = urllib.request.Request(endpoint + "/_emulator/emr-serverless/job-runs/state", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        resp.read()
+
+
+def success_event(app: str, run: str, job_id: str) -> dict:
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "EMR Serverless Job Run State Change",
+        "source": "aws.emr-serverless", "account": ACCOUNT, "time": "2026-01-01T00:00:00Z", "region": REGION,
+        "resources": [],
+        "detail": {"jobRunId": run, "jobRunName": job_id, "applicationId": app, "releaseLabel": "emr-7.5.0",
+                   "state": "SUCCESS", "previousState": "RUNNING"},
+    }
+
+
+def scheduled_event() -> dict:
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": ACCOUNT, "time": "2026-01-01T00:00:00Z", "region": REGION, "resources": [], "detail": {}}
+
+
+def storm_rows(w: "World", ids: list[str]) -> dict[str, dict]:
+    """Each job's row as the storm judges it: final, logs unavailable now, ever unavailable (a
+    statusHistory-free sign: the row's updatedAt later than its jobEndTime), updatedAt (epoch s)."""
+    wanted = set(ids)
+    out: dict[str, dict] = {}
+    for page in w.ddb.get_paginator("scan").paginate(TableName=w.table, ConsistentRead=True,
+                                                     ProjectionExpression="id, jobStatus, driverLogs, updatedAt, jobEndTime"):
+        for item in page["Items"]:
+            job_id = item["id"]["S"]
+            if job_id not in wanted:
+                continue
+            logs = item.get("driverLogs", {}).get("M", {})
+            updated = dt.datetime.strptime(item["updatedAt"]["S"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc).timestamp()
+            ended = int(item["jobEndTime"]["N"]) / 1000 if "jobEndTime" in item else None
+            out[job_id] = {
+                "final": item.get("jobStatus", {}).get("S") in ("COMPLETE", "ERROR", "CANCELLED") and bool(logs),
+                "unavailable": "unavailable" in logs,
+                "was_unavailable": "unavailable" in logs or (ended is not None and updated - ended > 0.5),
+                "updated": updated,
+            }
+    for job_id in wanted - set(out):
+        out[job_id] = {"final": False, "unavailable": True, "was_unavailable": True, "updated": float("inf")}
+    return out
+
+
 def percentile(xs: list[float], p: float) -> float:
     if len(xs) < 2:
         return xs[0]
@@ -1351,7 +1605,7 @@ def percentile(xs: list[float], p: float) -> float:
 # The measurements in report order, by the name ``--only`` takes, and the ones each needs first.
 STEPS = {"cold-start": "cold_start", "round-trips": "round_trips", "batch-scaling": "batch_scaling",
          "memory": "memory", "package-size": "package_size", "cleanup": "big_cleanup",
-         "burst": "burst"}
+         "burst": "burst", "storm": "storm"}
 STEP_NEEDS = {"batch-scaling": ["round-trips"]}  # one job's time, measured in round trips
 
 
@@ -1450,6 +1704,8 @@ def main() -> int:
     parser.add_argument("--burst-quota", type=float, default=BURST_QUOTA, help="StartJobRun per second (default %(default)g)")
     parser.add_argument("--burst-env", action="append", default=[], metavar="KEY=VALUE",
                         help="added to the submit functions' environment in the burst (e.g. AWS_RETRY_MODE=adaptive)")
+    parser.add_argument("--storm-jobs", type=int, help="runs ending in the storm (default 2,000; 10 with --quick)")
+    parser.add_argument("--storm-quota", type=float, default=STORM_QUOTA, help="GetLogEvents per second (default %(default)g)")
     args = parser.parse_args()
 
     def on_term(signum: int, _frame: Any) -> None:

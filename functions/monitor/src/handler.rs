@@ -53,7 +53,7 @@ const MODEL_ERROR_MAX_BYTES: u64 = 64 * 1024;
 pub const FINAL_LOG_READ_BUDGET: Duration = Duration::from_secs(5);
 /// The sweep's pass over jobs whose logs are unavailable starts no job's read after this much
 /// of its invocation, so one pass ends before the next scheduled one (every minute) starts.
-pub const LOG_PASS_SECONDS: u64 = 50;
+pub const LOG_PASS_SECONDS: u64 = 55;
 /// Jobs one pass takes at most (oldest first); the rest wait for the next pass.
 pub const LOG_PASS_MAX_JOBS: usize = 2_000;
 /// The longest one job's [`LogReadPatience::Paced`] read may take within a pass.

@@ -278,8 +278,15 @@ impl JobStore for LeaseWitness {
     async fn record_launch(&self, job_id: &str, launch: &LaunchRecord) -> Result<RecordOutcome, AwsError> {
         self.inner.record_launch(job_id, launch).await
     }
-    async fn fail_before_launch(&self, job_id: &str, message: &str, failure: &shared::outcome::failure::Failure, at: DateTime<Utc>) -> Result<bool, AwsError> {
-        self.inner.fail_before_launch(job_id, message, failure, at).await
+    async fn fail_before_launch(
+        &self,
+        job_id: &str,
+        message: &str,
+        failure: &shared::outcome::failure::Failure,
+        at: DateTime<Utc>,
+        detail: shared::job::item_size::WriteDetail,
+    ) -> Result<bool, AwsError> {
+        self.inner.fail_before_launch(job_id, message, failure, at, detail).await
     }
 }
 
@@ -632,4 +639,123 @@ async fn one_attempt_sends_no_retry_policy() {
     assert_eq!(runs[0].execution_timeout_minutes(), Some(720));
     let app = env.emr.get_application().application_id(env.applications(&env.app_name).await[0].id()).send().await.unwrap().application.unwrap();
     assert!(app.scheduler_configuration().is_none() && app.maximum_capacity().is_none() && app.network_configuration().is_none(), "nothing configured, nothing sent");
+}
+
+/// `job` with a `FILE` model asset whose base64 `fileContent` makes the row `bytes` as a DynamoDB
+/// item (this service's count, `shared::job::item_size`), as ModelOp inlines FILE assets.
+fn job_of_size(mut job: Value, bytes: usize) -> Value {
+    let assets = job["model"]["storedModel"]["modelAssets"].as_array_mut().unwrap();
+    assets.push(json!({ "name": "lookup.bin", "assetType": "FILE", "fileContent": "" }));
+    let without = shared::job::item_size::json_item_size(&job).unwrap();
+    let assets = job["model"]["storedModel"]["modelAssets"].as_array_mut().unwrap();
+    // Base64 comes in fours; the file's name takes the rest.
+    let (content, rest) = ((bytes - without) / 4 * 4, (bytes - without) % 4);
+    let asset = assets.last_mut().unwrap();
+    asset["fileContent"] = json!("A".repeat(content));
+    asset["name"] = json!(format!("lookup{}.bin", "0".repeat(rest)));
+    assert_eq!(shared::job::item_size::json_item_size(&job), Some(bytes));
+    job
+}
+
+#[tokio::test]
+async fn a_job_near_dynamodbs_item_limit_ends_in_error_naming_it_and_the_batch_goes_on() {
+    let env = TestEnv::new().await;
+    let (big, small) = (job_id(), job_id());
+    // Under moto's own limit (it counts a little less than this service does), so moto stores it
+    // and would take the claim; less than 8 KiB below 400 KB leaves no room for the job's progress.
+    let document = job_of_size(created_job(&big, "MODEL_BATCH_JOB"), 402_000);
+    env.put_job(&document).await;
+    env.put_job(&created_job(&small, "MODEL_BATCH_JOB")).await;
+    let batch = env.insert_batch().await;
+
+    let response = env.submit_handler().await.handle_batch(batch, &submit_invocation()).await;
+    assert!(failures(&response).is_empty(), "nothing is retried: {response:?}");
+
+    let job = env.job(&big).await.unwrap();
+    assert_eq!(job["jobStatus"], "ERROR");
+    let message = job["errorMessage"].as_str().unwrap();
+    assert!(message.starts_with(&format!("job {big}: validate job: the job row is 402000 bytes as a DynamoDB item")), "{message}");
+    assert!(message.contains("at most 409600 bytes (400 KB)"), "{message}");
+    assert_eq!(job["failure"]["class"], "INVALID_JOB");
+    assert_eq!(job["model"], document["model"], "ModelOp's fields stay as they were");
+    assert!(env.staged_keys(&big).await.is_empty());
+    let runs = env.job_runs(&env.app_name).await;
+    let run_names: Vec<&str> = runs.iter().map(|r| r.name().unwrap_or_default()).collect();
+    assert_eq!(run_names, [small.as_str()], "only the other job runs");
+    assert_eq!(env.job(&small).await.unwrap()["jobStatus"], "WAITING");
+}
+
+/// A launch record as submit writes it, with a session policy's text.
+fn launch_record(run_id: &str) -> LaunchRecord {
+    use shared::launch::job_policy::JobPermissions;
+    use shared::launch::run_controls::{ControlSource, RunControls};
+    LaunchRecord {
+        run_id: run_id.into(),
+        application_id: "app-1".into(),
+        staging_uri: "s3://staging/modelop-spark-serverless/j/".into(),
+        at: Utc::now(),
+        ignored_parameters: Vec::new(),
+        messages: vec!["2026/11/23 20:00:00 [info] EMR Serverless job run started".into()],
+        run_controls: Some(RunControls::default()),
+        architecture: None,
+        job_permissions: Some(JobPermissions {
+            scoped: true,
+            source: ControlSource::Configuration,
+            policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
+            policy_sha256: Some("ab".repeat(32)),
+            policy_size: Some(40),
+            policy_arns: Vec::new(),
+            narrowing_steps: Some(0),
+        }),
+    }
+}
+
+#[tokio::test]
+async fn dynamodbs_item_size_refusal_is_its_own_kind_and_every_smaller_write_is_one_dynamodb_takes() {
+    use shared::aws::AwsErrorKind;
+    use shared::job::item_size::WriteDetail;
+    let env = TestEnv::new().await;
+    let store = DynamoJobStore::new(env.dynamodb.clone(), env.table.clone());
+    let lease = SubmitLease { owner: "request-1".into(), claimed_at: None, expires_at: None };
+
+    // A flat row moto counts as this service does, 100 bytes below moto's 405,000: the claim's
+    // lease and history do not fit. moto's own words, classified as DynamoDB's are.
+    let full = job_id();
+    let mut row = json!({ "id": full, "jobStatus": "CREATED", "runtimeType": "SPARK_SERVERLESS_RUNTIME", "padding": "" });
+    row["padding"] = json!("p".repeat(404_900 - shared::job::item_size::json_item_size(&row).unwrap()));
+    env.put_job(&row).await;
+    let refused = store.claim_created(&full, &lease, Utc::now()).await.unwrap_err();
+    assert_eq!(refused.kind, AwsErrorKind::ItemTooLarge, "{refused}");
+    assert!(refused.to_string().contains("Item size to update has exceeded the maximum allowed size (DynamoDB holds at most 409600 bytes, 400 KB, per item)"), "{refused}");
+    // The smallest ERROR is only the status, shorter than before: it fits. (moto applies a refused
+    // update's first SETs before it refuses, unlike DynamoDB, so the row may read WAITING here.)
+    let failure = shared::outcome::failure::classify::classify_failure(&shared::outcome::failure::FailureInputs { submit_error: Some("job j: claim job: too large"), ..Default::default() });
+    assert!(store.fail_before_launch(&full, "m", &failure, Utc::now(), WriteDetail::Core).await.unwrap());
+    let row = env.job(&full).await.unwrap();
+    assert_eq!(row["jobStatus"], "ERROR");
+    assert!(row.get("errorMessage").is_none() && row.get("submitLease").is_none());
+
+    // Each level of the ERROR and of the launch record, on rows with room.
+    let ended = job_id();
+    env.put_job(&created_job(&ended, "MODEL_BATCH_JOB")).await;
+    assert!(store.fail_before_launch(&ended, "job e: claim job: too large", &failure, Utc::now(), WriteDetail::Short).await.unwrap());
+    let row = env.job(&ended).await.unwrap();
+    assert_eq!((row["jobStatus"].as_str(), row["errorMessage"].as_str(), row["failure"]["class"].as_str()), (Some("ERROR"), Some("job e: claim job: too large"), Some("INVALID_JOB")));
+    assert!(row["updatedAt"].is_string() && row["jobEndTime"].is_number());
+    assert!(row.get("statusHistory").is_none() && row.get("jobMessages").is_none(), "no lists at Short: {row:#}");
+
+    for (detail, policy_kept, controls_kept, messages) in [(WriteDetail::Short, false, true, 1), (WriteDetail::Core, false, false, 0)] {
+        let id = job_id();
+        env.put_job(&created_job(&id, "MODEL_BATCH_JOB")).await;
+        assert!(store.claim_created(&id, &lease, Utc::now()).await.unwrap());
+        let record = launch_record("run-7").at_detail(detail, "2026/11/23 20:00:00 [warning] recorded short");
+        assert_eq!(store.record_launch(&id, &record).await.unwrap(), RecordOutcome::Recorded(Some(shared::job::record::JobStatus::Waiting)), "{detail:?}");
+        let row = env.job(&id).await.unwrap();
+        assert_eq!((row["sparkApplicationId"].as_str(), row["emrApplicationId"].as_str()), (Some("run-7"), Some("app-1")), "{detail:?}");
+        assert_eq!(row["stagingUri"], "s3://staging/modelop-spark-serverless/j/");
+        assert!(row.get("submitLease").is_none());
+        assert_eq!(row.pointer("/jobPermissions/policy").is_some(), policy_kept, "{detail:?}: {row:#}");
+        assert_eq!(row.get("runControls").is_some(), controls_kept, "{detail:?}");
+        assert_eq!(row.get("jobMessages").and_then(Value::as_array).map_or(0, Vec::len), messages, "{detail:?}");
+    }
 }

@@ -20,6 +20,10 @@ pub enum AwsErrorKind {
     ConditionFailed,
     /// Validation, access denied and the like: retrying will not help.
     Permanent,
+    /// DynamoDB refused a write because the item would pass its 400 KB limit
+    /// (`crate::job::item_size`). Permanent for that write (the same write can never fit, so it is
+    /// never retried as it is); a smaller one may fit.
+    ItemTooLarge,
 }
 
 /// A failed AWS call: which service and operation, its kind, and the service's own words.
@@ -50,6 +54,7 @@ impl fmt::Display for AwsErrorKind {
             AwsErrorKind::NotFound => "not found",
             AwsErrorKind::ConditionFailed => "condition failed",
             AwsErrorKind::Permanent => "permanent",
+            AwsErrorKind::ItemTooLarge => "item too large",
         };
         f.write_str(text)
     }

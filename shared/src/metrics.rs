@@ -16,6 +16,7 @@
 //! | [`SubmitFailed`] | `SubmitFailures` (Count) | `[]`, `[Step, Disposition]` |
 //! | [`RecordSkipped`] | `RecordsSkipped` (Count) | `[Reason]` |
 //! | [`LeaseTakenOver`] | `LeaseTakeovers` (Count) | `[]` |
+//! | [`RowTooLarge`] | `RowsTooLarge` (Count) | `[]`, `[Write, Outcome]` |
 //! | [`JobFinished`] | `JobsFinished` (Count) | `[]`, `[Status]`, `[JobType, Status]` |
 //! | [`RunTimes`] | `RunDuration` (Seconds) | `[JobType]` |
 //! | [`RunQueue`] | `QueuedTime` (Milliseconds), `RunAttempts` (Count) | `[]` |
@@ -152,6 +153,24 @@ struct LeaseTakenOver {
 /// `LeaseTakeovers` 1: a delivery took over a job whose earlier submission's lease had expired.
 pub fn lease_taken_over(job_id: &str) {
     emit!(LeaseTakenOver { job_id: job_id.to_string(), lease_takeovers: 1 });
+}
+
+#[metrics(emf::dimension_sets = [[], ["Write", "Outcome"]], rename_all = "PascalCase")]
+struct RowTooLarge {
+    job_id: String,
+    write: &'static str,
+    outcome: &'static str,
+    #[metrics(unit = Count)]
+    rows_too_large: u64,
+}
+
+/// `RowsTooLarge` 1: DynamoDB refused a write to a job row for its 400 KB item limit (or the row was
+/// refused before it, for leaving no room). `write` names it (`claim`, `record launch`, `end in
+/// error`, ...), `outcome` what became of it: `Shortened` (written with less), `EndedInError` (the
+/// job ended in ERROR naming the limit), `RunCancelled` (a launched run that could not be recorded
+/// was cancelled), `Unrecorded` (not even the smallest write fitted: logged, the record not retried).
+pub fn row_too_large(job_id: &str, write: &'static str, outcome: &'static str) {
+    emit!(RowTooLarge { job_id: job_id.to_string(), write, outcome, rows_too_large: 1 });
 }
 
 #[metrics(emf::dimension_sets = [[], ["Status"], ["JobType", "Status"]], rename_all = "PascalCase")]

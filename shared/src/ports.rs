@@ -27,6 +27,7 @@ use crate::launch::application::{ApplicationSpec, ApplicationSummary};
 use crate::outcome::cost::{JobCost, ResourceUsage};
 use crate::outcome::failure::Failure;
 use crate::error::AwsError;
+use crate::job::item_size::WriteDetail;
 use crate::job::record::JobStatus;
 use crate::outcome::job_run::{JobRunAttempt, JobRunInfo, LogReadPatience, LogTail};
 use crate::outcome::monitored_job::{LogsAttachment, MonitoredJob, RetryUpdate, StatusUpdate};
@@ -48,8 +49,12 @@ pub trait JobStore: Send + Sync {
     async fn release_lease(&self, job_id: &str, owner: &str) -> Result<(), AwsError>;
     /// Records the started run on a WAITING job that has no other run.
     async fn record_launch(&self, job_id: &str, launch: &LaunchRecord) -> Result<RecordOutcome, AwsError>;
-    /// Ends a job that has no run in ERROR with `message`; false when the job had moved on.
-    async fn fail_before_launch(&self, job_id: &str, message: &str, failure: &Failure, at: DateTime<Utc>) -> Result<bool, AwsError>;
+    /// Ends a job that has no run in ERROR with `message`; false when the job had moved on. How
+    /// much is written is `detail` (`crate::job::item_size`): `Full` the status, `errorMessage`,
+    /// `failure`, `jobEndTime`, a `statusHistory` entry and a `jobMessages` line; `Short` the same
+    /// without the history entry and the line; `Core` only `jobStatus` (a row DynamoDB refused the
+    /// others on for its size: ERROR is shorter than CREATED or WAITING, so it always fits).
+    async fn fail_before_launch(&self, job_id: &str, message: &str, failure: &Failure, at: DateTime<Utc>, detail: WriteDetail) -> Result<bool, AwsError>;
 }
 
 /// The jobs table as the monitor uses it.

@@ -342,19 +342,32 @@ impl MonitorHandler {
         Ok(Outcome::Applied { job_id: job.id().to_string(), status, emr_state })
     }
 
-    /// Writes the update. A final write DynamoDB refuses for good (most likely the 400 KB item
-    /// limit: ModelOp rows can carry large inline sources) is retried with a smaller report, then
-    /// with none, so the job still reaches its final status.
+    /// Writes the update. A final write DynamoDB refuses for good (its 400 KB item limit,
+    /// `ItemTooLarge`: ModelOp rows can carry large inline sources; or another refusal such as a
+    /// document path) is retried with a smaller report, then with none, then as the bare status,
+    /// so the job still reaches its final status. A write that not even that fits is never retried
+    /// (it could not fit later either): logged and counted (`RowsTooLarge`), and answered as not
+    /// applied, so the event is acknowledged; the sweep tries the job again.
     async fn write_status(&self, update: &mut StatusUpdate) -> Result<bool, AwsError> {
         let mut level = 0;
         loop {
             match self.store.apply_status(update).await {
-                Err(e) if e.is(AwsErrorKind::Permanent) && update.status.is_terminal() && level < 2 => {
+                Err(e) if matches!(e.kind, AwsErrorKind::Permanent | AwsErrorKind::ItemTooLarge) && update.status.is_terminal() && level < 3 => {
                     level += 1;
                     warn!(job_id = %update.job_id, error = %e, level, "final write refused; retrying with a smaller report");
                     shrink_report(update, level);
                 }
-                other => return other,
+                Err(e) if e.is(AwsErrorKind::ItemTooLarge) => {
+                    metrics::row_too_large(&update.job_id, "status", "Unrecorded");
+                    error!(job_id = %update.job_id, status = %update.status, error = %e, "the job row has no room for its status; left as it is");
+                    return Ok(false);
+                }
+                other => {
+                    if level > 0 && other.is_ok() {
+                        metrics::row_too_large(&update.job_id, "status", "Shortened");
+                    }
+                    return other;
+                }
             }
         }
     }
@@ -971,6 +984,13 @@ fn shrink_report(update: &mut StatusUpdate, level: u8) {
     let note = serde_json::json!({ "truncated": true, "reason": "the job row had no room for the model result" });
     update.job_messages.truncate(1);
     update.file_outputs.clear();
+    if level >= 3 {
+        // The bare final status: what the run's end is, nothing about it (the logs keep the rest).
+        update.job_messages.clear();
+        (update.driver_logs, update.error_message, update.model_result, update.output_files) = (None, None, None, None);
+        (update.attempts, update.failure, update.provenance) = (None, None, None);
+        return;
+    }
     if level >= 2 {
         update.driver_logs = None;
         update.output_files = None;
@@ -1081,5 +1101,10 @@ mod tests {
         plain.model_result = None;
         shrink_report(&mut plain, 2);
         assert!(plain.model_result.is_none(), "no note for a run that had no result");
+
+        // Level 3: the bare final status, for a row near DynamoDB's 400 KB item limit.
+        shrink_report(&mut update, 3);
+        let bare = StatusUpdate { job_messages: Vec::new(), driver_logs: None, error_message: None, model_result: None, output_files: None, file_outputs: Vec::new(), attempts: None, failure: None, provenance: None, ..big_update() };
+        assert_eq!(StatusUpdate { at: bare.at, ..update }, bare);
     }
 }

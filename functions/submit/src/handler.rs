@@ -23,7 +23,8 @@ use shared::job::record::{decode_job, job_message, Job, JobHeader, JobStatus, Me
 use shared::metrics;
 use shared::outcome::failure::classify::classify_failure;
 use shared::outcome::failure::FailureInputs;
-use shared::text::printable;
+use shared::job::item_size::{check_room, item_size, WriteDetail};
+use shared::text::{head_bounded, printable};
 use shared::launch::lease::{decide_claim, new_lease, ClaimDecision, LaunchRecord, RecordOutcome, SkipReason, SubmitLease};
 use shared::job::annotations::{parse_model_functions, AnnotationScanner};
 use shared::launch::manifest::{build_manifest, PySparkJobManifest};
@@ -38,6 +39,8 @@ pub const MAX_SOURCE_BYTES: u64 = 10 * 1024 * 1024;
 const LEASE_WAIT_MARGIN: chrono::Duration = chrono::Duration::seconds(10);
 /// How far back a retry looks for a run an earlier attempt may have started.
 const RUN_LOOKBACK: chrono::Duration = chrono::Duration::hours(24);
+/// Longest `errorMessage` of an ERROR written short, on a row near DynamoDB's item limit.
+const SHORT_ERROR_MESSAGE_BYTES: usize = 1024;
 
 /// Where in the pipeline a job failed; named in every error message.
 /// Its `Display` is the phrase error messages use.
@@ -74,10 +77,14 @@ pub type SubmitError = JobError<Step>;
 /// The submit function's one decision about a failed AWS call: retry the record, or end the job
 /// in ERROR. Transient errors are retried everywhere; so is everything after the run started
 /// (recording it, or the ERROR itself), because ending a job whose run is going would orphan the
-/// run: the retry finds the run by name and records it.
+/// run: the retry finds the run by name and records it. A write DynamoDB refuses for the 400 KB
+/// item limit is never retried as it is (it would hold the shard until the record expires): the
+/// record and the ERROR are written smaller first ([`WriteDetail`]), and what still cannot fit
+/// ends the job (a launched run is cancelled first).
 pub fn disposition_of(step: Step, kind: AwsErrorKind) -> Disposition {
     match (step, kind) {
         (_, AwsErrorKind::Transient) => Disposition::Retry,
+        (_, AwsErrorKind::ItemTooLarge) => Disposition::Fail,
         (Step::Record | Step::EndInError, _) => Disposition::Retry,
         _ => Disposition::Fail,
     }
@@ -179,6 +186,14 @@ impl SubmitHandler {
             error!(event_id = %record.event_id, "job image has no id; skipped");
             return Ok(skipped(None, "Malformed", "job without id".into()));
         };
+        // A row that leaves this service no room for the job's progress ends in ERROR naming
+        // DynamoDB's limit, before anything is claimed or staged.
+        let row_bytes = item_size(&image);
+        if let Err(too_large) = check_room(row_bytes) {
+            metrics::row_too_large(&job_id, "claim", "EndedInError");
+            let err = SubmitError::new(&job_id, Step::Validate, Disposition::Fail, too_large.to_string());
+            return self.end_in_error(&job_id, err).await;
+        }
         let job = match decode_job(image) {
             Ok(job) => job,
             Err(e) => {
@@ -186,7 +201,7 @@ impl SubmitHandler {
                 return self.end_in_error(&job_id, err).await;
             }
         };
-        match self.submit_job(job, invocation, Some(record.change.approximate_creation_date_time)).await {
+        match self.submit_job(job, row_bytes, invocation, Some(record.change.approximate_creation_date_time)).await {
             Ok(result) => Ok(result),
             Err(err) if err.is_retryable() => {
                 warn!(job_id = %job_id, step = %err.step, error = %err, "transient failure; the record will be retried");
@@ -197,27 +212,54 @@ impl SubmitHandler {
         }
     }
 
+    /// Ends the job in ERROR with the error's message and class. On a row DynamoDB refuses the
+    /// whole ERROR on for its size, the ERROR is written smaller ([`WriteDetail`]); when not even
+    /// the status fits, the failure is logged and counted and the record is done (never retried).
     async fn end_in_error(&self, job_id: &str, err: SubmitError) -> Result<RecordResult, SubmitError> {
         let message = err.to_string();
         metrics::submit_failed(job_id, &err.step.to_string(), false);
         // The class (INVALID_JOB, or PERMISSION / INPUT_NOT_FOUND / CAPACITY when the cause says so),
         // and a summary that names the step and the field.
         let failure = classify_failure(&FailureInputs { submit_error: Some(&message), ..FailureInputs::default() });
-        match self.store.fail_before_launch(job_id, &message, &failure, Utc::now()).await {
-            Ok(true) => {
-                warn!(job_id = %printable(job_id), step = %err.step, error = %message, "job ended in ERROR");
-                Ok(RecordResult::Failed(message))
+        let mut detail = WriteDetail::Full;
+        loop {
+            let short_message = match detail {
+                WriteDetail::Full => message.as_str(),
+                _ => head_bounded(&message, SHORT_ERROR_MESSAGE_BYTES),
+            };
+            match self.store.fail_before_launch(job_id, short_message, &failure, Utc::now(), detail).await {
+                Ok(true) => {
+                    if detail != WriteDetail::Full {
+                        metrics::row_too_large(job_id, "end in error", "Shortened");
+                    }
+                    warn!(job_id = %printable(job_id), step = %err.step, error = %message, ?detail, "job ended in ERROR");
+                    return Ok(RecordResult::Failed(message));
+                }
+                Ok(false) => {
+                    info!(job_id = %printable(job_id), error = %message, "job failed but had already moved on; left as it is");
+                    return Ok(skipped(Some(job_id), "MovedOn", "job no longer waiting for launch".into()));
+                }
+                Err(e) if e.is(AwsErrorKind::ItemTooLarge) => match detail.smaller() {
+                    Some(smaller) => {
+                        warn!(job_id = %printable(job_id), error = %e, ?smaller, "the ERROR does not fit on the job row; writing less");
+                        detail = smaller;
+                    }
+                    None => {
+                        // ERROR is shorter than CREATED and WAITING, so this needs a row that grew
+                        // past the limit meanwhile: nothing more can be written on it.
+                        metrics::row_too_large(job_id, "end in error", "Unrecorded");
+                        error!(job_id = %printable(job_id), error = %message, write_error = %e, "the job row has no room even for its ERROR status; left as it is");
+                        return Ok(skipped(Some(job_id), "RowTooLarge", message));
+                    }
+                },
+                Err(e) => return Err(aws_error(job_id, Step::EndInError)(e)),
             }
-            Ok(false) => {
-                info!(job_id = %printable(job_id), error = %message, "job failed but had already moved on; left as it is");
-                Ok(skipped(Some(job_id), "MovedOn", "job no longer waiting for launch".into()))
-            }
-            Err(e) => Err(aws_error(job_id, Step::EndInError)(e)),
         }
     }
 
+    /// `row_bytes`: the row's size as inserted ([`item_size`]), named when it cannot be claimed;
     /// `record_created`: the stream record's creation, for the launch latency.
-    async fn submit_job(&self, job: Job, invocation: &Invocation, record_created: Option<DateTime<Utc>>) -> Result<RecordResult, SubmitError> {
+    async fn submit_job(&self, job: Job, row_bytes: usize, invocation: &Invocation, record_created: Option<DateTime<Utc>>) -> Result<RecordResult, SubmitError> {
         let mut plan = plan_job(&job, &self.service, &self.submit).map_err(|e| invalid(&job.id, Step::Validate, e))?;
         // The plan holds all the launch needs: the job goes, and the primary source moves on to
         // its upload, so a large inline source is held once per record in flight.
@@ -231,7 +273,7 @@ impl SubmitHandler {
         // the claim, so a delivery of a job that is not its to launch writes nothing. Three round
         // trips stand between the insert and the started run (claim, stage, start), then the record.
         let (claim, built, application) =
-            tokio::join!(self.claim(id, &lease, invocation.deadline), self.build(&plan, primary), self.resolve_application(&plan));
+            tokio::join!(self.claim(id, row_bytes, &lease, invocation.deadline), self.build(&plan, primary), self.resolve_application(&plan));
 
         let previous_lease = match claim? {
             Claim::Claimed { previous } => previous,
@@ -270,8 +312,16 @@ impl SubmitHandler {
         }
     }
 
-    async fn claim(&self, id: &str, lease: &SubmitLease, deadline: DateTime<Utc>) -> Result<Claim, SubmitError> {
-        let aws = |e| aws_error(id, Step::Claim)(e);
+    async fn claim(&self, id: &str, row_bytes: usize, lease: &SubmitLease, deadline: DateTime<Utc>) -> Result<Claim, SubmitError> {
+        let aws = |e: AwsError| {
+            let too_large = e.is(AwsErrorKind::ItemTooLarge);
+            let err = aws_error(id, Step::Claim)(e);
+            if !too_large {
+                return err;
+            }
+            metrics::row_too_large(id, "claim", "EndedInError");
+            SubmitError { message: format!("the job row ({row_bytes} bytes as inserted) cannot take the claim: {}", err.message), ..err }
+        };
         if self.store.claim_created(id, lease, Utc::now()).await.map_err(aws)? {
             info!(job_id = %id, "claimed: CREATED -> WAITING");
             return Ok(Claim::Claimed { previous: None });
@@ -441,12 +491,11 @@ impl SubmitHandler {
             at,
             ignored_parameters: manifest.ignored_parameters.clone(),
             messages,
-            run_controls: manifest.run_controls,
+            run_controls: Some(manifest.run_controls),
             architecture: self.applications.architecture(&manifest.application_name),
-            job_permissions: manifest.job_permissions.clone(),
+            job_permissions: Some(manifest.job_permissions.clone()),
         };
-        // A failure here is retried: the retry finds the run by name and records it.
-        let outcome = self.store.record_launch(id, &launch).await.map_err(aws_error(id, Step::Record))?;
+        let outcome = self.record_what_fits(id, &launch).await?;
         let cancel_reason = match &outcome {
             RecordOutcome::Recorded(Some(JobStatus::Cancelled)) => Some("the job was cancelled while it was being launched"),
             RecordOutcome::Recorded(_) => None,
@@ -460,6 +509,45 @@ impl SubmitHandler {
             Some(reason) => self.cancel_run(id, application_id, run_id, reason).await?,
         }
         Ok(())
+    }
+
+    /// Records the launch: whole, or on a row DynamoDB refuses it on for its size, shortened, then
+    /// only the run id, application and staging URI ([`LaunchRecord::at_detail`]). Any other
+    /// failure is retried (the retry finds the run by name and records it). A run that cannot be
+    /// recorded at all is cancelled, and the error ends the job in ERROR naming the limit.
+    async fn record_what_fits(&self, id: &str, launch: &LaunchRecord) -> Result<RecordOutcome, SubmitError> {
+        let (run_id, application_id) = (launch.run_id.as_str(), launch.application_id.as_str());
+        let note = job_message(
+            launch.at,
+            MessageLevel::Warning,
+            &format!(
+                "EMR Serverless job run {run_id} started in application {application_id}; recorded short, the job row being near DynamoDB's 400 KB item limit: jobPermissions without its policy text, no ignoredJobParameters"
+            ),
+        );
+        let mut detail = WriteDetail::Full;
+        loop {
+            match self.store.record_launch(id, &launch.at_detail(detail, &note)).await {
+                Ok(outcome) => {
+                    if detail != WriteDetail::Full {
+                        metrics::row_too_large(id, "record launch", "Shortened");
+                        warn!(job_id = %id, job_run_id = %run_id, ?detail, "the launch was recorded short: the job row is near DynamoDB's item limit");
+                    }
+                    return Ok(outcome);
+                }
+                Err(e) if e.is(AwsErrorKind::ItemTooLarge) => match detail.smaller() {
+                    Some(smaller) => detail = smaller,
+                    None => {
+                        let reason = "the run cannot be recorded on the job row: DynamoDB's 400 KB item limit";
+                        self.cancel_run(id, application_id, run_id, reason).await?;
+                        metrics::row_too_large(id, "record launch", "RunCancelled");
+                        let message = format!("EMR Serverless job run {run_id} could not be recorded on the job row, so it was cancelled: {e}");
+                        return Err(SubmitError { message, ..aws_error(id, Step::Record)(e) });
+                    }
+                },
+                // A failure here is retried: the retry finds the run by name and records it.
+                Err(e) => return Err(aws_error(id, Step::Record)(e)),
+            }
+        }
     }
 
     /// Cancels a run the job no longer wants, with the configured grace period, so the driver's
@@ -518,6 +606,10 @@ mod tests {
             (Step::StartJobRun, Transient, Retry),
             (Step::Record, Permanent, Retry),
             (Step::EndInError, ConditionFailed, Retry),
+            // DynamoDB's 400 KB item limit: written smaller or ended, never retried as it is.
+            (Step::Claim, ItemTooLarge, Fail),
+            (Step::Record, ItemTooLarge, Fail),
+            (Step::EndInError, ItemTooLarge, Fail),
         ];
         for (step, kind, disposition) in rows {
             assert_eq!(disposition_of(step, kind), disposition, "{step} / {kind}");

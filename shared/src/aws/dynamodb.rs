@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
 use super::{classify, AwsError, AwsErrorKind};
+use crate::job::item_size::WriteDetail;
 use crate::job::record::{attr, epoch_millis, job_message, timestamp, JobHeader, Timestamp, JobStatus, MessageLevel, StatusChange, SPARK_SERVERLESS_RUNTIME};
 use crate::outcome::cost::{JobCost, ResourceUsage};
 use crate::outcome::failure::Failure;
@@ -38,35 +39,40 @@ impl DynamoJobStore {
     }
 
     /// Ends a job that has no run in ERROR with `message`, if `condition` holds; false otherwise.
+    /// `detail` as [`JobStore::fail_before_launch`] describes it.
+    #[allow(clippy::too_many_arguments)]
     async fn end_in_error<const N: usize>(
         &self,
         job_id: &str,
         message: &str,
         failure: Option<&Failure>,
         at: DateTime<Utc>,
+        detail: WriteDetail,
         condition: &str,
         condition_values: [(&str, AttributeValue); N],
     ) -> Result<bool, AwsError> {
-        let mut vals = values([
-            (":error", s(JobStatus::Error.as_str())),
-            (":message", s(message)),
-            (":now", s(&timestamp(at))),
-            (":end", n(epoch_millis(at))),
-            (":messages", AttributeValue::L(vec![s(&job_message(at, MessageLevel::Error, message))])),
-        ]);
+        let mut vals = values([(":error", s(JobStatus::Error.as_str()))]);
         vals.extend(values(condition_values));
-        vals.extend(history_values(JobStatus::Error, None, at)?);
-        let set_failure = match failure {
-            Some(failure) => {
-                vals.insert(":failure".into(), to_av(failure)?);
-                ", failure = :failure"
-            }
-            None => "",
+        let update = if detail == WriteDetail::Core {
+            "SET jobStatus = :error REMOVE submitLease".to_string()
+        } else {
+            vals.extend(values([(":message", s(message)), (":now", s(&timestamp(at))), (":end", n(epoch_millis(at)))]));
+            let set_failure = match failure {
+                Some(failure) => {
+                    vals.insert(":failure".into(), to_av(failure)?);
+                    ", failure = :failure"
+                }
+                None => "",
+            };
+            let lists = if detail == WriteDetail::Full {
+                vals.insert(":messages".into(), AttributeValue::L(vec![s(&job_message(at, MessageLevel::Error, message))]));
+                vals.extend(history_values(JobStatus::Error, None, at)?);
+                format!(", {APPEND_HISTORY}, {APPEND_MESSAGES}")
+            } else {
+                String::new()
+            };
+            format!("SET jobStatus = :error, errorMessage = :message, updatedAt = :now, jobEndTime = :end{lists}{set_failure} REMOVE submitLease")
         };
-        let update = format!(
-            "SET jobStatus = :error, errorMessage = :message, updatedAt = :now, jobEndTime = :end, {APPEND_HISTORY}, {APPEND_MESSAGES}{set_failure} \
-             REMOVE submitLease"
-        );
         self.updated(job_id, Write::new("UpdateItem(end in error)", update, condition, vals)).await
     }
 
@@ -232,27 +238,35 @@ impl JobStore for DynamoJobStore {
             (":uri", s(&launch.staging_uri)),
             (":now", s(&timestamp(launch.at))),
             (":submitted", s(SUBMITTED)),
-            (":messages", AttributeValue::L(launch.messages.iter().map(|m| s(m)).collect())),
-            (":controls", to_av(&launch.run_controls)?),
-            (":permissions", to_av(&launch.job_permissions)?),
         ]);
         vals.extend(history_values(JobStatus::Waiting, Some(SUBMITTED), launch.at)?);
-        let architecture = match launch.architecture {
-            Some(architecture) => {
-                vals.insert(":arch".into(), s(<&str>::from(architecture)));
-                "emrApplicationArchitecture = :arch, "
-            }
-            None => "",
-        };
-        let ignored = if launch.ignored_parameters.is_empty() {
-            ""
-        } else {
+        // Everything but the run id, application and staging URI is left out when absent (a
+        // launch recorded short on a row near the item limit: `LaunchRecord::at_detail`).
+        let mut optional = Vec::new();
+        if let Some(architecture) = launch.architecture {
+            vals.insert(":arch".into(), s(<&str>::from(architecture)));
+            optional.push("emrApplicationArchitecture = :arch, ".to_string());
+        }
+        if let Some(controls) = &launch.run_controls {
+            vals.insert(":controls".into(), to_av(controls)?);
+            optional.push("runControls = :controls, ".to_string());
+        }
+        if let Some(permissions) = &launch.job_permissions {
+            vals.insert(":permissions".into(), to_av(permissions)?);
+            optional.push("jobPermissions = :permissions, ".to_string());
+        }
+        if !launch.ignored_parameters.is_empty() {
             vals.insert(":ignored".into(), to_av(&launch.ignored_parameters)?);
-            "ignoredJobParameters = :ignored, "
-        };
+            optional.push("ignoredJobParameters = :ignored, ".to_string());
+        }
+        if !launch.messages.is_empty() {
+            vals.insert(":messages".into(), AttributeValue::L(launch.messages.iter().map(|m| s(m)).collect()));
+            optional.push(format!("{APPEND_MESSAGES}, "));
+        }
         let update = format!(
-            "SET sparkApplicationId = :run, emrApplicationId = :app, stagingUri = :uri, updatedAt = :now, runControls = :controls, jobPermissions = :permissions, {architecture}{ignored}\
-             emrState = if_not_exists(emrState, :submitted), {APPEND_HISTORY}, {APPEND_MESSAGES} REMOVE submitLease"
+            "SET sparkApplicationId = :run, emrApplicationId = :app, stagingUri = :uri, updatedAt = :now, {}\
+             emrState = if_not_exists(emrState, :submitted), {APPEND_HISTORY} REMOVE submitLease",
+            optional.concat()
         );
         let condition = "attribute_exists(id) AND (attribute_not_exists(sparkApplicationId) OR sparkApplicationId = :run)";
         let write = Write { return_new: true, ..Write::new("UpdateItem(record launch)", update, condition, vals) };
@@ -268,10 +282,10 @@ impl JobStore for DynamoJobStore {
         }
     }
 
-    async fn fail_before_launch(&self, job_id: &str, message: &str, failure: &Failure, at: DateTime<Utc>) -> Result<bool, AwsError> {
+    async fn fail_before_launch(&self, job_id: &str, message: &str, failure: &Failure, at: DateTime<Utc>, detail: WriteDetail) -> Result<bool, AwsError> {
         let condition = "attribute_exists(id) AND jobStatus IN (:created, :waiting) AND attribute_not_exists(sparkApplicationId)";
-        self.end_in_error(job_id, message, Some(failure), at, condition, [(":created", s(JobStatus::Created.as_str())), (":waiting", s(JobStatus::Waiting.as_str()))])
-            .await
+        let statuses = [(":created", s(JobStatus::Created.as_str())), (":waiting", s(JobStatus::Waiting.as_str()))];
+        self.end_in_error(job_id, message, Some(failure), at, detail, condition, statuses).await
     }
 }
 
@@ -444,7 +458,7 @@ impl MonitorStore for DynamoJobStore {
     async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
         let condition = "attribute_exists(id) AND jobStatus = :waiting AND attribute_not_exists(sparkApplicationId) \
                          AND (attribute_not_exists(submitLease) OR submitLease.expiresAt < :now)";
-        self.end_in_error(job_id, message, None, at, condition, [(":waiting", s(JobStatus::Waiting.as_str()))]).await
+        self.end_in_error(job_id, message, None, at, WriteDetail::Full, condition, [(":waiting", s(JobStatus::Waiting.as_str()))]).await
     }
 
     async fn record_usage(&self, job_id: &str, usage: &ResourceUsage, cost: Option<&JobCost>) -> Result<bool, AwsError> {

@@ -60,12 +60,26 @@ const SERVICE_TRANSIENT_CODES: &[&str] = &[
 
 const NOT_FOUND_CODES: &[&str] = &["ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "NotFound"];
 
-/// The kind of a service's error response, by its error code and then its HTTP status.
-fn kind_of_response(code: Option<&str>, status: u16) -> AwsErrorKind {
+/// What DynamoDB's `ValidationException` says when a write would pass the 400 KB item limit:
+/// "Item size has exceeded the maximum allowed size" (PutItem, BatchWriteItem) and "Item size to
+/// update has exceeded the maximum allowed size" (UpdateItem); moto 5 sends the same texts.
+const ITEM_SIZE_EXCEEDED: &str = "exceeded the maximum allowed size";
+
+/// Whether a `ValidationException`'s message is DynamoDB's item size refusal.
+fn is_item_size_refusal(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.starts_with("item size") && message.contains(ITEM_SIZE_EXCEEDED)
+}
+
+/// The kind of a service's error response, by its error code (and, for DynamoDB's item size
+/// refusal, its message), then its HTTP status.
+fn kind_of_response(code: Option<&str>, message: &str, status: u16) -> AwsErrorKind {
     let is_transient_code = |c: &str| [SDK_THROTTLING_CODES, SDK_TRANSIENT_CODES, SERVICE_TRANSIENT_CODES].iter().any(|codes| codes.contains(&c));
     match code {
         // DynamoDB's condition, and S3's `If-None-Match: *` on an object that exists.
         Some("ConditionalCheckFailedException" | "PreconditionFailed") => AwsErrorKind::ConditionFailed,
+        // A write that can never fit as it is: not transient, whatever the status says.
+        Some("ValidationException") if is_item_size_refusal(message) => AwsErrorKind::ItemTooLarge,
         Some(c) if is_transient_code(c) => AwsErrorKind::Transient,
         Some(c) if NOT_FOUND_CODES.contains(&c) => AwsErrorKind::NotFound,
         _ if status == 404 => AwsErrorKind::NotFound,
@@ -84,8 +98,12 @@ where
             let status = ctx.raw().status().as_u16();
             let code = ctx.err().code().map(str::to_string);
             let message = ctx.err().message().unwrap_or("no message").to_string();
-            let kind = kind_of_response(code.as_deref(), status);
+            let kind = kind_of_response(code.as_deref(), &message, status);
             let shown = match &code {
+                // DynamoDB's words do not name the limit; the message does, wherever it is written.
+                Some(c) if kind == AwsErrorKind::ItemTooLarge => {
+                    format!("{c}: {message} (DynamoDB holds at most {} bytes, 400 KB, per item)", crate::job::item_size::MAX_ITEM_BYTES)
+                }
                 Some(c) => format!("{c}: {message}"),
                 None => format!("HTTP {status}: {message}"),
             };
@@ -136,15 +154,33 @@ mod tests {
             (None, 400, Permanent),
         ];
         for (code, status, expected) in cases {
-            assert_eq!(kind_of_response(code, status), expected, "{code:?} HTTP {status}");
+            assert_eq!(kind_of_response(code, "a message", status), expected, "{code:?} HTTP {status}");
         }
+    }
+
+    #[test]
+    fn dynamodbs_item_size_refusal_is_its_own_kind_never_transient() {
+        use AwsErrorKind::*;
+        let cases = [
+            // DynamoDB's (and moto's) texts for PutItem and UpdateItem.
+            ("Item size has exceeded the maximum allowed size", 400, ItemTooLarge),
+            ("Item size to update has exceeded the maximum allowed size", 400, ItemTooLarge),
+            ("Item size to update has exceeded the maximum allowed size", 503, ItemTooLarge),
+            // Other validation errors stay permanent; other codes keep their kind.
+            ("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes", 400, Permanent),
+            ("Invalid UpdateExpression: Syntax error", 400, Permanent),
+        ];
+        for (message, status, expected) in cases {
+            assert_eq!(kind_of_response(Some("ValidationException"), message, status), expected, "{message} HTTP {status}");
+        }
+        assert_eq!(kind_of_response(Some("ThrottlingException"), "Item size has exceeded the maximum allowed size", 400), Transient);
     }
 
     #[test]
     fn every_code_the_sdk_retries_is_transient() {
         use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
         for code in THROTTLING_ERRORS.iter().chain(TRANSIENT_ERRORS) {
-            assert_eq!(kind_of_response(Some(code), 400), AwsErrorKind::Transient, "{code} (the SDK retries it)");
+            assert_eq!(kind_of_response(Some(code), "", 400), AwsErrorKind::Transient, "{code} (the SDK retries it)");
         }
     }
 }

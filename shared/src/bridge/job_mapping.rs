@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::config::BridgeConfig;
+use crate::job::item_size::item_size;
+pub use crate::job::item_size::MAX_ITEM_BYTES;
 use crate::job::record::{decode_job, timestamp, validate_job_id, JobStatus, JobType, SPARK_SERVERLESS_RUNTIME};
 
 /// The row attribute that marks a row as bridged from model-manage:
@@ -16,8 +18,6 @@ use crate::job::record::{decode_job, timestamp, validate_job_id, JobStatus, JobT
 pub const MODEL_MANAGE_ATTR: &str = "modelManage";
 /// `modelManage.source` of a bridged row.
 pub const SOURCE_MODEL_MANAGE: &str = "model-manage";
-/// DynamoDB's item size limit (400 KB, "Service, account, and table quotas in Amazon DynamoDB").
-pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// HAL fields model-manage adds to a resource; never stored on the row.
 const HAL_FIELDS: [&str; 2] = ["_links", "_embedded"];
 
@@ -98,30 +98,6 @@ pub fn bridged_row(document: &Value, mark: &BridgeMark) -> Result<Value, NotBrid
     }
     decode_job(item).map_err(NotBridgeable::NotAJob)?;
     Ok(row)
-}
-
-/// The size DynamoDB counts for an item (Developer Guide, "Item sizes and formats"): each
-/// attribute's name and value; strings and binaries by their bytes, numbers by about one byte per
-/// two digits plus one, lists and maps 3 bytes plus their elements (and a map's keys) plus one byte
-/// each. An estimate on the safe side, exact enough for the 400 KB limit.
-pub fn item_size(item: &serde_dynamo::Item) -> usize {
-    let map: &std::collections::HashMap<String, serde_dynamo::AttributeValue> = item.as_ref();
-    map.iter().map(|(name, value)| name.len() + value_size(value)).sum()
-}
-
-fn value_size(value: &serde_dynamo::AttributeValue) -> usize {
-    use serde_dynamo::AttributeValue as A;
-    match value {
-        A::S(s) => s.len(),
-        A::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
-        A::B(b) => b.len(),
-        A::Bool(_) | A::Null(_) => 1,
-        A::Ss(items) => items.iter().map(String::len).sum(),
-        A::Ns(items) => items.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
-        A::Bs(items) => items.iter().map(Vec::len).sum(),
-        A::L(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-        A::M(fields) => 3 + fields.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
-    }
 }
 
 #[cfg(test)]
@@ -224,22 +200,5 @@ mod tests {
             let err = bridged_row(&document, &mark()).expect_err(needle).to_string();
             assert!(err.contains(needle), "{err}");
         }
-    }
-
-    #[test]
-    fn item_sizes_follow_dynamodbs_rules() {
-        let size = |doc: Value| item_size(&serde_dynamo::to_item(doc).unwrap());
-        let cases = [
-            (json!({"id": "abc"}), 5),
-            (json!({"n": 12345}), 1 + 3 + 1),
-            (json!({"b": true, "z": null}), 4),
-            (json!({"l": ["ab", "c"]}), 1 + 3 + 3 + 2),
-            (json!({"m": {"k": "v"}}), 1 + 3 + 1 + 1 + 1),
-        ];
-        for (doc, expected) in cases {
-            assert_eq!(size(doc.clone()), expected, "{doc}");
-        }
-        let just_under = json!({"id": "j", "s": "x".repeat(MAX_ITEM_BYTES - 4)});
-        assert_eq!(size(just_under), MAX_ITEM_BYTES);
     }
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::error::{AwsError, AwsErrorKind};
+use crate::job::item_size::{json_item_size, WriteDetail, MAX_ITEM_BYTES};
 use crate::job::record::{epoch_millis, job_message, timestamp, JobHeader, JobStatus, MessageLevel, StatusChange, Timestamp};
 use crate::outcome::cost::{JobCost, ResourceUsage};
 use crate::outcome::failure::Failure;
@@ -59,6 +60,11 @@ fn project(row: &Value, fields: &[&str]) -> Value {
     Value::Object(fields.iter().filter_map(|f| row.get(*f).map(|v| (f.to_string(), v.clone()))).collect())
 }
 
+/// DynamoDB's refusal of an update that would pass the item limit, as the adapter classifies it.
+fn item_too_large() -> AwsError {
+    AwsError::new("DynamoDB", "UpdateItem", AwsErrorKind::ItemTooLarge, "ValidationException: Item size to update has exceeded the maximum allowed size")
+}
+
 fn decode<T: serde::de::DeserializeOwned>(row: Value) -> Result<T, AwsError> {
     serde_json::from_value(row).map_err(|e| AwsError::new("DynamoDB", "GetItem", AwsErrorKind::Permanent, format!("unreadable job row: {e}")))
 }
@@ -93,15 +99,22 @@ impl FakeJobTable {
         self.recorder.fail_next(operation, error);
     }
 
-    /// Applies `change` to the row if it exists and `condition` holds; whether it did.
-    fn update(&self, id: &str, condition: impl FnOnce(&Value) -> bool, change: impl FnOnce(&mut Value)) -> bool {
+    /// Applies `change` to the row if it exists and `condition` holds; whether it did. Like
+    /// DynamoDB, a change that would leave the row over the 400 KB item limit is refused whole
+    /// (`ItemTooLarge`, DynamoDB's words) and the row stays as it was.
+    fn update(&self, id: &str, condition: impl FnOnce(&Value) -> bool, change: impl FnOnce(&mut Value)) -> Result<bool, AwsError> {
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(id) {
             Some(row) if condition(row) => {
-                change(row);
-                true
+                let mut changed = row.clone();
+                change(&mut changed);
+                if json_item_size(&changed).is_some_and(|bytes| bytes > MAX_ITEM_BYTES) {
+                    return Err(item_too_large());
+                }
+                *row = changed;
+                Ok(true)
             }
-            _ => false,
+            _ => Ok(false),
         }
     }
 
@@ -119,20 +132,26 @@ impl FakeJobTable {
         rows.into_iter().map(decode).collect()
     }
 
-    /// `end_in_error` of the adapter: ERROR with the message, the lease dropped.
-    fn end_in_error(&self, id: &str, message: &str, failure: Option<&Failure>, at: DateTime<Utc>, condition: impl FnOnce(&Value) -> bool) -> bool {
+    /// `end_in_error` of the adapter: ERROR with the message, the lease dropped; at `Short` without
+    /// the history entry and the message line, at `Core` only the status.
+    fn end_in_error(&self, id: &str, message: &str, failure: Option<&Failure>, at: DateTime<Utc>, detail: WriteDetail, condition: impl FnOnce(&Value) -> bool) -> Result<bool, AwsError> {
         self.update(id, condition, |row| {
             let fields = row.as_object_mut().unwrap();
+            fields.insert("jobStatus".into(), json!("ERROR"));
+            fields.remove("submitLease");
+            if detail == WriteDetail::Core {
+                return;
+            }
             if let Some(failure) = failure {
                 fields.insert("failure".into(), serde_json::to_value(failure).unwrap());
             }
-            fields.insert("jobStatus".into(), json!("ERROR"));
             fields.insert("errorMessage".into(), json!(message));
             fields.insert("updatedAt".into(), json!(timestamp(at)));
             fields.insert("jobEndTime".into(), json!(epoch_millis(at)));
-            fields.remove("submitLease");
-            append(row, "statusHistory", [history(JobStatus::Error, None, at)]);
-            append(row, "jobMessages", [json!(job_message(at, MessageLevel::Error, message))]);
+            if detail == WriteDetail::Full {
+                append(row, "statusHistory", [history(JobStatus::Error, None, at)]);
+                append(row, "jobMessages", [json!(job_message(at, MessageLevel::Error, message))]);
+            }
         })
     }
 }
@@ -141,14 +160,14 @@ impl FakeJobTable {
 impl JobStore for FakeJobTable {
     async fn claim_created(&self, job_id: &str, lease: &SubmitLease, at: DateTime<Utc>) -> Result<bool, AwsError> {
         self.recorder.call("claim_created", &[job_id])?;
-        Ok(self.update(job_id, |row| status_of(row) == Some("CREATED") && is_ours(row), |row| {
+        self.update(job_id, |row| status_of(row) == Some("CREATED") && is_ours(row), |row| {
             let fields = row.as_object_mut().unwrap();
             fields.insert("jobStatus".into(), json!("WAITING"));
             fields.insert("updatedAt".into(), json!(timestamp(at)));
             fields.insert("jobWaitTime".into(), json!(epoch_millis(at)));
             fields.insert("submitLease".into(), serde_json::to_value(lease).unwrap());
             append(row, "statusHistory", [history(JobStatus::Waiting, None, at)]);
-        }))
+        })
     }
 
     async fn submit_snapshot(&self, job_id: &str) -> Result<Option<SubmitSnapshot>, AwsError> {
@@ -162,21 +181,21 @@ impl JobStore for FakeJobTable {
             None => !has(row, "submitLease"),
             Some(old) => row.pointer("/submitLease/owner").and_then(Value::as_str) == Some(old.owner.as_str()),
         };
-        Ok(self.update(
+        self.update(
             job_id,
             |row| status_of(row) == Some("WAITING") && !has(row, "sparkApplicationId") && lease_holds(row),
             |row| {
                 row["submitLease"] = serde_json::to_value(lease).unwrap();
                 row["updatedAt"] = json!(timestamp(at));
             },
-        ))
+        )
     }
 
     async fn release_lease(&self, job_id: &str, owner: &str) -> Result<(), AwsError> {
         self.recorder.call("release_lease", &[job_id, owner])?;
         self.update(job_id, |row| row.pointer("/submitLease/owner").and_then(Value::as_str) == Some(owner), |row| {
             row.as_object_mut().unwrap().remove("submitLease");
-        });
+        })?;
         Ok(())
     }
 
@@ -192,13 +211,19 @@ impl JobStore for FakeJobTable {
             if !launch.ignored_parameters.is_empty() {
                 fields.insert("ignoredJobParameters".into(), serde_json::to_value(&launch.ignored_parameters).unwrap());
             }
-            fields.insert("runControls".into(), serde_json::to_value(launch.run_controls).unwrap());
-            fields.insert("jobPermissions".into(), serde_json::to_value(&launch.job_permissions).unwrap());
+            if let Some(controls) = launch.run_controls {
+                fields.insert("runControls".into(), serde_json::to_value(controls).unwrap());
+            }
+            if let Some(permissions) = &launch.job_permissions {
+                fields.insert("jobPermissions".into(), serde_json::to_value(permissions).unwrap());
+            }
             fields.entry("emrState").or_insert(json!("SUBMITTED"));
             fields.remove("submitLease");
             append(row, "statusHistory", [history(JobStatus::Waiting, Some("SUBMITTED"), launch.at)]);
-            append(row, "jobMessages", launch.messages.iter().map(|m| json!(m)));
-        });
+            if !launch.messages.is_empty() {
+                append(row, "jobMessages", launch.messages.iter().map(|m| json!(m)));
+            }
+        })?;
         Ok(match self.row(job_id) {
             None => RecordOutcome::JobMissing,
             Some(row) if recorded => RecordOutcome::Recorded(status_of(&row).and_then(JobStatus::parse)),
@@ -206,11 +231,11 @@ impl JobStore for FakeJobTable {
         })
     }
 
-    async fn fail_before_launch(&self, job_id: &str, message: &str, failure: &Failure, at: DateTime<Utc>) -> Result<bool, AwsError> {
-        self.recorder.call("fail_before_launch", &[job_id])?;
-        Ok(self.end_in_error(job_id, message, Some(failure), at, |row| {
+    async fn fail_before_launch(&self, job_id: &str, message: &str, failure: &Failure, at: DateTime<Utc>, detail: WriteDetail) -> Result<bool, AwsError> {
+        self.recorder.call("fail_before_launch", &[job_id, &format!("{detail:?}")])?;
+        self.end_in_error(job_id, message, Some(failure), at, detail, |row| {
             matches!(status_of(row), Some("CREATED" | "WAITING")) && !has(row, "sparkApplicationId")
-        }))
+        })
     }
 }
 
@@ -223,10 +248,10 @@ impl CleanupStore for FakeJobTable {
 
     async fn mark_cleaned(&self, job_id: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
         self.recorder.call("mark_cleaned", &[job_id])?;
-        Ok(self.update(job_id, |_| true, |row| {
+        self.update(job_id, |_| true, |row| {
             row["cleanedAt"] = json!(timestamp(at));
             row["updatedAt"] = json!(timestamp(at));
-        }))
+        })
     }
 }
 
@@ -257,7 +282,7 @@ impl MonitorStore for FakeJobTable {
                 return Err(AwsError::new("DynamoDB", "UpdateItem", AwsErrorKind::Permanent, "The document path provided in the update expression is invalid for update"));
             }
         }
-        Ok(self.update(&update.job_id, condition, |row| {
+        self.update(&update.job_id, condition, |row| {
             let at = update.at;
             let fields = row.as_object_mut().unwrap();
             fields.insert("jobStatus".into(), json!(update.status.as_str()));
@@ -294,14 +319,14 @@ impl MonitorStore for FakeJobTable {
             }
             append(row, "statusHistory", [history(update.status, Some(&update.emr_state), at)]);
             append(row, "jobMessages", update.job_messages.iter().map(|m| json!(m)));
-        }))
+        })
     }
 
     async fn record_retry(&self, update: &RetryUpdate) -> Result<bool, AwsError> {
         self.recorder.call("record_retry", &[&update.job_id, &update.run_id])?;
         let state = update.attempt.map_or_else(|| "RETRY".to_string(), |n| format!("RETRY attempt {n}"));
         let seen = serde_json::to_value(&update.seen_attempts).unwrap();
-        Ok(self.update(
+        self.update(
             &update.job_id,
             |row| {
                 let attempts = row.get("attempts").filter(|a| !a.is_null());
@@ -319,7 +344,7 @@ impl MonitorStore for FakeJobTable {
                 fields.entry("emrApplicationId").or_insert(json!(update.application_id));
                 append(row, "statusHistory", [history(update.status, Some(&state), update.at)]);
             },
-        ))
+        )
     }
 
     async fn stale_jobs(&self, status: JobStatus, before: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
@@ -330,7 +355,7 @@ impl MonitorStore for FakeJobTable {
 
     async fn record_usage(&self, job_id: &str, usage: &ResourceUsage, cost: Option<&JobCost>) -> Result<bool, AwsError> {
         self.recorder.call("record_usage", &[job_id])?;
-        Ok(self.update(
+        self.update(
             job_id,
             |row| {
                 let current = row.get("resourceUsage").and_then(|u| serde_json::from_value::<ResourceUsage>(u.clone()).ok());
@@ -342,7 +367,7 @@ impl MonitorStore for FakeJobTable {
                     row["cost"] = serde_json::to_value(cost).unwrap();
                 }
             },
-        ))
+        )
     }
 
     async fn jobs_awaiting_usage(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
@@ -361,7 +386,7 @@ impl MonitorStore for FakeJobTable {
 
     async fn attach_logs(&self, attachment: &LogsAttachment) -> Result<bool, AwsError> {
         self.recorder.call("attach_logs", &[&attachment.job_id])?;
-        Ok(self.update(
+        self.update(
             &attachment.job_id,
             |row| {
                 row.pointer("/driverLogs/unavailable").is_some_and(|u| !u.is_null())
@@ -380,18 +405,18 @@ impl MonitorStore for FakeJobTable {
                 }
                 append(row, "jobMessages", attachment.job_messages.iter().map(|m| json!(m)));
             },
-        ))
+        )
     }
 
     async fn fail_stuck(&self, job_id: &str, message: &str, at: DateTime<Utc>) -> Result<bool, AwsError> {
         self.recorder.call("fail_stuck", &[job_id])?;
         let now = timestamp(at);
-        Ok(self.end_in_error(job_id, message, None, at, |row| {
+        self.end_in_error(job_id, message, None, at, WriteDetail::Full, |row| {
             let lease_gone = match row.get("submitLease") {
                 None | Some(Value::Null) => true,
                 Some(lease) => lease.get("expiresAt").and_then(Value::as_str).is_some_and(|e| e < now.as_str()),
             };
             status_of(row) == Some("WAITING") && !has(row, "sparkApplicationId") && lease_gone
-        }))
+        })
     }
 }

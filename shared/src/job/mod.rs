@@ -3,5 +3,6 @@
 //! every function: the model's annotated entry points and the S3 locations its assets name.
 
 pub mod annotations;
+pub mod item_size;
 pub mod record;
 pub mod s3_uri;

@@ -31,7 +31,9 @@ pub struct SubmitSnapshot {
     pub submit_lease: Option<SubmitLease>,
 }
 
-/// What the submit function writes once the run is started.
+/// What the submit function writes once the run is started. The run id, the application and the
+/// staging URI are always written; the rest is left out or shortened on a row near DynamoDB's item
+/// limit ([`LaunchRecord::at_detail`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchRecord {
     pub run_id: String,
@@ -40,15 +42,45 @@ pub struct LaunchRecord {
     pub at: DateTime<Utc>,
     /// `ignoredJobParameters`: job parameters with no meaning on EMR Serverless.
     pub ignored_parameters: Vec<crate::launch::spark_conf::IgnoredParameter>,
-    /// Appended to ModelOp's `jobMessages`.
+    /// Appended to ModelOp's `jobMessages`; the first says the run started.
     pub messages: Vec<String>,
     /// `runControls`: the run controls the run started with, and where each came from.
-    pub run_controls: crate::launch::run_controls::RunControls,
+    pub run_controls: Option<crate::launch::run_controls::RunControls>,
     /// `emrApplicationArchitecture`: the architecture of the application the run is on (its
     /// price depends on it).
     pub architecture: Option<crate::launch::run_controls::Architecture>,
     /// `jobPermissions`: whether the run is scoped, and its policy.
-    pub job_permissions: crate::launch::job_policy::JobPermissions,
+    pub job_permissions: Option<crate::launch::job_policy::JobPermissions>,
+}
+
+impl LaunchRecord {
+    /// The record at `detail`, for a row DynamoDB refused the larger one on for its size:
+    /// - `Full`: all of it;
+    /// - `Short`: `jobPermissions` without the policy's text (its SHA-256, size and ARNs stay), no
+    ///   `ignoredJobParameters`, and one `jobMessages` line, `note` (which says so);
+    /// - `Core`: the run id, application, staging URI and architecture only (with the status
+    ///   entry every launch writes).
+    pub fn at_detail(&self, detail: crate::job::item_size::WriteDetail, note: &str) -> LaunchRecord {
+        use crate::job::item_size::WriteDetail;
+        let mut record = self.clone();
+        match detail {
+            WriteDetail::Full => {}
+            WriteDetail::Short => {
+                record.ignored_parameters.clear();
+                record.messages = vec![note.to_string()];
+                if let Some(permissions) = record.job_permissions.as_mut() {
+                    permissions.policy = None;
+                }
+            }
+            WriteDetail::Core => {
+                record.ignored_parameters.clear();
+                record.messages.clear();
+                record.run_controls = None;
+                record.job_permissions = None;
+            }
+        }
+        record
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

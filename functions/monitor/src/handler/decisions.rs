@@ -12,6 +12,8 @@ use shared::outcome::run_outcome::AttemptRecord;
 
 use super::*;
 
+mod row_size;
+
 /// The run of the samples, and the batch job it belongs to.
 const JOB: &str = "3f6c1a52-8d0e-4b7a-9c21-5e4f7a8b9c01";
 const RUN: &str = "00fmonitorrun0001";

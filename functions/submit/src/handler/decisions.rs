@@ -12,6 +12,8 @@ use shared::job::record::Timestamp;
 
 use super::*;
 
+mod row_size;
+
 const BATCH_JOB: &str = "3f6c1a52-8d0e-4b7a-9c21-5e4f7a8b9c01";
 const MODELOP_JOB: &str = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b15";
 const MALFORMED_NEIGHBOUR: &str = "d2f9c8b1-7e3a-4c56-9d0e-4f1a2b3c5d05";

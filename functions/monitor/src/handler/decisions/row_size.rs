@@ -1,0 +1,39 @@
+//! A job row near DynamoDB's 400 KB item limit (ModelOp puts FILE contents and inline sources on
+//! the job): the fake table refuses what DynamoDB refuses, and the final status is written with
+//! what fits, never retried as a write that cannot fit.
+
+use shared::job::item_size::{json_item_size, MAX_ITEM_BYTES};
+
+use super::*;
+
+/// The launched job, RUNNING, padded to `bytes` as a DynamoDB item.
+fn running_row_of(bytes: usize) -> Value {
+    let mut row = launched_row("RUNNING", "RUNNING");
+    row["padding"] = json!("");
+    row["padding"] = json!("p".repeat(bytes - json_item_size(&row).unwrap()));
+    row
+}
+
+#[tokio::test]
+async fn a_final_state_on_a_row_near_the_item_limit_is_written_as_the_bare_status() {
+    let world = world();
+    // Room for the status, its history entry and times; not for a failure, messages or logs.
+    world.aws.jobs.put(running_row_of(MAX_ITEM_BYTES - 400));
+    let outcome = world.handler.handle_event(&event(STATE_FAILED)).await.expect("not a failed invocation");
+    assert!(matches!(outcome, Outcome::Applied { status: JobStatus::Error, .. }), "{outcome:?}");
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("ERROR"), Some("FAILED")));
+    assert!(row.get("driverLogs").is_none() && row.get("failure").is_none(), "the report did not fit");
+    assert!(json_item_size(&row).unwrap() <= MAX_ITEM_BYTES);
+    assert_eq!(world.aws.jobs.recorder.args_of("apply_status").len(), 4, "whole, smaller, no report, bare");
+}
+
+#[tokio::test]
+async fn a_row_with_no_room_even_for_its_status_is_acknowledged_not_retried() {
+    let world = world();
+    let row = running_row_of(MAX_ITEM_BYTES - 10);
+    world.aws.jobs.put(row.clone());
+    let outcome = world.handler.handle_event(&event(STATE_FAILED)).await.expect("a retry could not fit either: acknowledged");
+    assert!(matches!(outcome, Outcome::Ignored { .. }), "{outcome:?}");
+    assert_eq!(world.aws.jobs.row(JOB).unwrap(), row, "the row stays as it was");
+}

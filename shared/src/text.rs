@@ -66,9 +66,13 @@ mod tests {
 
     #[test]
     fn tails_are_bounded() {
-        let cases: [(&str, usize, &str, bool); 5] = [
+        let cases: [(&str, usize, &str, bool); 8] = [
             ("short", 100, "short", false),
             ("line one\nline two\nline three\n", 16, "line three\n", true),
+            // The tail starts at a line only when that keeps more than half of it.
+            ("0123456789abcd\nefghij", 11, "efghij", true),
+            ("0123456789abcde\nfghij", 11, "abcde\nfghij", true),
+            ("0123456789abcdefgh\nij", 11, "abcdefgh\nij", true),
             ("abcdefghij", 4, "ghij", true),
             ("ééééé", 5, "éé", true),
             ("", 0, "", false),

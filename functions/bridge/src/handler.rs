@@ -69,6 +69,9 @@ pub type BridgeError = JobError<Step>;
 pub fn disposition_of(step: Step, kind: AwsErrorKind) -> Disposition {
     match (step, kind) {
         (_, AwsErrorKind::Transient) => Disposition::Retry,
+        // DynamoDB's 400 KB item limit: the same write can never fit; retrying would hold the
+        // stream's shard (a row that cannot take its CANCELLED is logged, and tried at each poll).
+        (_, AwsErrorKind::ItemTooLarge) => Disposition::Fail,
         (Step::WriteBack | Step::CancelRow, _) => Disposition::Retry,
         _ => Disposition::Fail,
     }
@@ -362,6 +365,10 @@ impl BridgeHandler {
                 if recovering { report.recovered.push(id.to_string()) } else { report.bridged.push(id.to_string()) }
             }
             Ok(false) => info!(job_id = %id, "the row exists already; left as it is"),
+            // DynamoDB counted more than the estimate: refused as a document over the limit is.
+            Err(e) if e.is(AwsErrorKind::ItemTooLarge) => {
+                self.refuse(id, claimed, &format!("the jobs table cannot hold the job: {e}"), None, report).await;
+            }
             Err(e) => report.fail(aws_error(id, Step::PutRow)(e)),
         }
     }

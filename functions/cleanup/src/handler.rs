@@ -484,7 +484,8 @@ mod tests {
         let steps = [Step::CheckTarget, Step::CancelRun, Step::ListObjects, Step::DeleteObjects, Step::MarkCleaned, Step::ReadJob];
         for step in steps {
             assert_eq!(disposition_of(step, Transient), Disposition::Retry, "{step}");
-            for kind in [NotFound, ConditionFailed, Permanent] {
+            // ItemTooLarge: `cleanedAt` on a row at DynamoDB's 400 KB limit is never retried.
+            for kind in [NotFound, ConditionFailed, Permanent, ItemTooLarge] {
                 assert_eq!(disposition_of(step, kind), Disposition::Fail, "{step} / {kind}: logged, the record is done");
             }
         }

@@ -920,7 +920,15 @@ impl MonitorHandler {
             _ if job.status() == Some(JobStatus::Waiting) && self.is_stuck(&job, now) => {
                 let minutes = self.monitor.stuck_waiting_age.num_minutes();
                 let message = format!("job {}: submit: no EMR Serverless job run was recorded within {minutes} minutes of the claim; the submission was given up", job.id());
-                let ended = self.store.fail_stuck(job.id(), &message, now).await.map_err(step_error(job.id(), Step::EndStuckJob))?;
+                let ended = match self.store.fail_stuck(job.id(), &message, now).await {
+                    // A row at DynamoDB's 400 KB limit: no retry could fit either.
+                    Err(e) if e.is(AwsErrorKind::ItemTooLarge) => {
+                        metrics::row_too_large(job.id(), "end stuck job", "Unrecorded");
+                        error!(job_id = %job.id(), error = %e, "the stuck job's row has no room for its ERROR; left as it is");
+                        false
+                    }
+                    ended => ended.map_err(step_error(job.id(), Step::EndStuckJob))?,
+                };
                 if ended {
                     warn!(job_id = %job.id(), "WAITING job without a run ended in ERROR");
                     Ok(SweepResult::EndedStuck)

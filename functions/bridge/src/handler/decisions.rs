@@ -118,6 +118,20 @@ async fn a_claim_whose_row_was_not_written_is_finished_by_the_next_poll() {
 }
 
 #[tokio::test]
+async fn a_row_dynamodb_refuses_for_its_size_ends_the_job_in_error_in_model_manage_naming_the_limit() {
+    let w = world(&[]);
+    w.mm.add(created("grown"));
+    w.table.too_large.lock().unwrap().push("put_new_row");
+    let report = poll_once(&w).await;
+    assert_eq!((report.refused.as_slice(), report.failed.len()), (["grown".to_string()].as_slice(), 0), "{report:?}");
+    let job = w.mm.job("grown");
+    assert_eq!(job["jobStatus"], "ERROR");
+    let last = job["jobMessages"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+    assert!(last.contains("the jobs table cannot hold the job") && last.contains("409600 bytes, 400 KB"), "{last}");
+    assert!(poll_once(&w).await.refused.is_empty(), "nothing left to retry");
+}
+
+#[tokio::test]
 async fn documents_the_table_cannot_hold_or_that_are_not_jobs_end_in_error_in_model_manage() {
     let w = world(&[]);
     let mut large = created("large");
@@ -262,6 +276,9 @@ fn the_failure_policy_is_one_table() {
         (Step::WriteBack, Permanent, Retry),
         (Step::WriteBack, NotFound, Retry),
         (Step::CancelRow, Permanent, Retry),
+        // DynamoDB's 400 KB item limit: never retried as it is.
+        (Step::PutRow, ItemTooLarge, Fail),
+        (Step::CancelRow, ItemTooLarge, Fail),
         (Step::Refuse, Transient, Retry),
     ];
     for (step, kind, disposition) in rows {

@@ -111,6 +111,8 @@ impl ModelManage for FakeModelManage {
 pub struct FakeTable {
     pub rows: Mutex<BTreeMap<String, Value>>,
     pub failing: Mutex<Vec<&'static str>>,
+    /// Operations whose next call DynamoDB refuses for its 400 KB item limit.
+    pub too_large: Mutex<Vec<&'static str>>,
 }
 
 impl FakeTable {
@@ -123,6 +125,12 @@ impl FakeTable {
         if let Some(at) = failing.iter().position(|f| *f == operation) {
             failing.remove(at);
             return Err(AwsError::new("DynamoDB", operation, AwsErrorKind::Transient, "ThrottlingException"));
+        }
+        let mut too_large = self.too_large.lock().unwrap();
+        if let Some(at) = too_large.iter().position(|f| *f == operation) {
+            too_large.remove(at);
+            let message = "ValidationException: Item size has exceeded the maximum allowed size (DynamoDB holds at most 409600 bytes, 400 KB, per item)";
+            return Err(AwsError::new("DynamoDB", operation, AwsErrorKind::ItemTooLarge, message));
         }
         Ok(())
     }

@@ -37,3 +37,17 @@ async fn a_row_with_no_room_even_for_its_status_is_acknowledged_not_retried() {
     assert!(matches!(outcome, Outcome::Ignored { .. }), "{outcome:?}");
     assert_eq!(world.aws.jobs.row(JOB).unwrap(), row, "the row stays as it was");
 }
+
+#[tokio::test]
+async fn a_stuck_job_whose_row_has_no_room_for_its_error_does_not_fail_the_sweep() {
+    let world = world();
+    let mut row = json!({
+        "id": JOB, "jobType": "MODEL_BATCH_JOB", "jobStatus": "WAITING", "runtimeType": "SPARK_SERVERLESS_RUNTIME",
+        "updatedAt": Timestamp(Utc::now() - Duration::hours(9)).to_string(), "padding": ""
+    });
+    row["padding"] = json!("p".repeat(MAX_ITEM_BYTES - 10 - json_item_size(&row).unwrap()));
+    world.aws.jobs.put(row.clone());
+    let outcome = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.expect("the sweep goes on");
+    assert!(matches!(outcome, Outcome::Swept { ended_stuck: 0, .. }), "{outcome:?}");
+    assert_eq!(world.aws.jobs.row(JOB).unwrap(), row);
+}

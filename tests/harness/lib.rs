@@ -386,6 +386,7 @@ impl TestEnv {
             stuck_waiting_age: chrono::Duration::minutes(480),
             max_concurrency: 4,
             usage_sweep_window: chrono::Duration::hours(24),
+            log_reads_per_second: 10,
             prices: shared::outcome::cost::PriceTable::default(),
             region: Some("us-east-1".into()),
             spark_environment_name: None,

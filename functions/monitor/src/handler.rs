@@ -52,8 +52,14 @@ const MODEL_ERROR_MAX_BYTES: u64 = 64 * 1024;
 /// it the status is written with the logs marked unavailable.
 pub const FINAL_LOG_READ_BUDGET: Duration = Duration::from_secs(5);
 /// The sweep's pass over jobs whose logs are unavailable starts no job's read after this much
-/// of its invocation, so one pass ends before the next scheduled one (every minute) starts.
-pub const LOG_PASS_SECONDS: u64 = 55;
+/// of its invocation, so one pass (with the reads it started) ends before the next scheduled one
+/// (every minute) starts.
+pub const LOG_PASS_SECONDS: u64 = 50;
+/// After a final state's log read failed, the final states this process handles for this long
+/// do not try: in a completion storm every try would spend the quota on a part of some job's
+/// logs (a stream, a page) that is then read again whole, so the quota is left to the sweep,
+/// which paces itself, and to the account's other readers.
+pub const LOG_QUOTA_COOLDOWN: Duration = Duration::from_secs(60);
 /// Jobs one pass takes at most (oldest first); the rest wait for the next pass.
 pub const LOG_PASS_MAX_JOBS: usize = 2_000;
 /// The longest one job's [`LogReadPatience::Paced`] read may take within a pass.
@@ -196,6 +202,9 @@ pub struct MonitorHandler {
     objects: Arc<dyn RunOutputReader>,
     emr: Arc<dyn JobRunReader>,
     logs: Arc<dyn LogReader>,
+    /// When a final state's log read last failed in this process ([`LOG_QUOTA_COOLDOWN`]).
+    #[new(default)]
+    log_read_failed_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl MonitorHandler {
@@ -431,7 +440,18 @@ impl MonitorHandler {
         let attempt = run.as_ref().and_then(|r| r.attempt).or_else(|| attempts.last().map(|a| a.attempt));
 
         let prefix = driver_log_prefix(job.id(), application_id, run_id);
-        let (stdout, stderr, unavailable) = match self.read_driver_logs(job.id(), &prefix, attempt, LogReadPatience::Once, FINAL_LOG_READ_BUDGET).await {
+        let failed_at = *self.log_read_failed_at.lock().unwrap();
+        let read = match failed_at.filter(|at| at.elapsed() < LOG_QUOTA_COOLDOWN) {
+            Some(at) => DriverLogRead::Unavailable(format!("not read: a log read of this function failed {} s before; left to the sweep", at.elapsed().as_secs())),
+            None => {
+                let read = self.read_driver_logs(job.id(), &prefix, attempt, LogReadPatience::Once, FINAL_LOG_READ_BUDGET).await;
+                if matches!(read, DriverLogRead::Unavailable(_)) {
+                    *self.log_read_failed_at.lock().unwrap() = Some(Instant::now());
+                }
+                read
+            }
+        };
+        let (stdout, stderr, unavailable) = match read {
             DriverLogRead::Read { stdout, stderr } => (stdout, stderr, None),
             DriverLogRead::Unavailable(reason) => {
                 warn!(job_id = %job.id(), job_run_id = run_id, reason, "driver logs unavailable: the final status is written without them; the sweep attaches them");
@@ -776,8 +796,8 @@ impl MonitorHandler {
 
     /// The logs pass: finished jobs (ended within `MONITOR_USAGE_SWEEP_HOURS`) whose driver logs
     /// were unavailable with their final status, oldest first, at most [`LOG_PASS_MAX_JOBS`], each
-    /// read [`LogReadPatience::Paced`] (the SDK's adaptive retry keeps the reads under the quota
-    /// others share) and attached; no read starts after [`LOG_PASS_SECONDS`]. A job whose logs
+    /// read [`LogReadPatience::Paced`] (at `MONITOR_LOG_READS_PER_SECOND`, this service's share of
+    /// the quota others share, with the SDK's backoff on throttling) and attached; no read starts after [`LOG_PASS_SECONDS`]. A job whose logs
     /// still cannot be read stays marked for the next pass. Never fails the invocation.
     async fn attach_unavailable_logs(&self, now: DateTime<Utc>, started: Instant) -> usize {
         let since = now - self.monitor.usage_sweep_window;

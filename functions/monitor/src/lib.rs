@@ -22,12 +22,13 @@ pub async fn handler_from_env() -> Result<MonitorHandler, ConfigError> {
     let mut monitor = settings.monitor()?;
     let clients = AwsClients::load(&service).await;
     monitor.region = clients.emr_region.clone();
+    let log_reads_per_second = monitor.log_reads_per_second;
     Ok(MonitorHandler::new(
         service.clone(),
         monitor,
         Arc::new(DynamoJobStore::new(clients.dynamodb, service.jobs_table.clone())),
         Arc::new(S3ObjectStore::new(clients.s3)),
         Arc::new(EmrServerlessClient::new(clients.emr)),
-        Arc::new(CloudWatchLogReader::new(clients.logs)),
+        Arc::new(CloudWatchLogReader::new(clients.logs).paced(log_reads_per_second)),
     ))
 }

@@ -72,9 +72,9 @@ pub enum LogReadPatience {
     /// One try per call: a throttled call fails at once. The final status of a job never waits
     /// on a quota that other readers may hold; the logs are left to the sweep.
     Once,
-    /// The sweep's: the SDK's adaptive retry mode (a client-side rate limiter that slows to the
-    /// rate the service accepts, and exponential backoff with jitter on `ThrottlingException`),
-    /// a bounded number of attempts per call.
+    /// The sweep's: calls spaced at a configured pace (the reader's), and the SDK's standard retry
+    /// (exponential backoff with jitter on `ThrottlingException`), a bounded number of attempts
+    /// per call.
     Paced,
 }
 

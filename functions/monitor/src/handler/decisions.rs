@@ -863,3 +863,34 @@ async fn a_failure_the_model_error_record_or_a_timeout_decided_is_not_reclassifi
     assert_eq!(after["failure"], row["failure"], "the model's own record decided the class");
     assert_eq!(after["driverLogs"]["stderr"], "java.lang.OutOfMemoryError: Java heap space\n");
 }
+
+/// In a completion storm, one throttled read is enough to know the quota is spent: the final
+/// states that follow in this process do not spend it on parts of logs that must be read again.
+#[tokio::test]
+async fn after_a_failed_log_read_the_next_final_states_leave_the_logs_to_the_sweep() {
+    let world = world();
+    out_of_memory_run(&world);
+    world.aws.logs.throttle(true);
+    world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+    let tries = world.aws.logs.recorder.names().len();
+
+    // Another job of the same process ends; CloudWatch Logs would answer now, but is not asked.
+    world.aws.logs.throttle(false);
+    let mut other = launched_row("RUNNING", "RUNNING");
+    other["id"] = json!("job-2");
+    other["sparkApplicationId"] = json!("00fmonitorrun0002");
+    world.aws.jobs.put(other);
+    world.aws.emr.add_run(APP, "00fmonitorrun0002", JobRunInfo { state: "SUCCESS".into(), name: Some("job-2".into()), ..JobRunInfo::default() });
+    let mut success = event(STATE_SUCCESS);
+    success["detail"]["jobRunId"] = json!("00fmonitorrun0002");
+    success["detail"]["jobRunName"] = json!("job-2");
+    world.handler.handle_event(&success).await.unwrap();
+    let row = world.aws.jobs.row("job-2").unwrap();
+    assert_eq!(row["jobStatus"], "COMPLETE");
+    assert!(row["driverLogs"]["unavailable"]["reason"].as_str().unwrap().contains("left to the sweep"), "{:#}", row["driverLogs"]);
+    assert_eq!(world.aws.logs.recorder.names().len(), tries, "no GetLogEvents for it");
+
+    // The sweep reads both, paced.
+    let sweep = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { logs_attached: 2, .. }), "{sweep:?}");
+}

@@ -103,15 +103,17 @@ pub async fn follow(io: &mut Streams<'_>, aws: &Aws, id: &str, selection: Select
     let which = selection.which;
     let mut row = aws.job(id).await?;
     // A job may not have its run yet: wait for submit to record it.
-    while row.run().is_none() {
+    let (app, run) = loop {
+        if let Some((app, run)) = row.run() {
+            break (app.to_string(), run.to_string());
+        }
         if let Some(outcome) = row.outcome() {
             ended_without_run(io, &row, which)?;
             return Ok(outcome);
         }
         tokio::time::sleep(JOB_POLL).await;
         row = aws.job(id).await?;
-    }
-    let (app, run) = row.run().map(|(a, r)| (a.to_string(), r.to_string())).expect("the loop above waited for the run");
+    };
     let mut attempt = match selection.attempt {
         Some(n) => n,
         None => current_attempt(aws, &row).await?,

@@ -568,6 +568,14 @@ def make_handler(mm: ModelManage, quiet: bool) -> type[BaseHTTPRequestHandler]:
         def _send(self, status: int, body: Any = None, headers: dict | None = None,
                   content_type: str = "application/json") -> None:
             payload = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+            self._status = status
+            # The request is in the log before its answer leaves: a client that read the answer
+            # finds it there (logged after, a test reading the log at once could miss it).
+            entry, self._entry = getattr(self, "_entry", None), None
+            if entry is not None:
+                entry["status"] = status
+                entry["clientId"] = self._client
+                mm.record(entry)
             self.send_response(status, REASONS.get(status))
             if payload:
                 self.send_header("Content-Type", content_type)
@@ -577,7 +585,6 @@ def make_handler(mm: ModelManage, quiet: bool) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if payload and self.command != "HEAD":
                 self.wfile.write(payload)
-            self._status = status
 
         def _base(self) -> str:
             return f"http://{self.headers.get('Host') or f'{HOST}:{self.server.server_port}'}"
@@ -598,6 +605,7 @@ def make_handler(mm: ModelManage, quiet: bool) -> type[BaseHTTPRequestHandler]:
             self._client: str | None = None
             entry = {"method": method, "path": path, "query": parsed.query, "status": None, "clientId": None,
                      "ifMatch": self.headers.get("If-Match"), "fault": None, "at": iso_now()}
+            self._entry = entry
             try:
                 fault = mm.fault_for(method, path)
                 if fault is not None and fault.kind == "delay":
@@ -622,10 +630,10 @@ def make_handler(mm: ModelManage, quiet: bool) -> type[BaseHTTPRequestHandler]:
             except Exception as exc:  # noqa: BLE001
                 self._send(500, _error_body(500, path, str(exc)))
             finally:
-                if entry["status"] is None and entry["fault"] != "disconnect":
-                    entry["status"] = self._status
-                entry["clientId"] = self._client
-                mm.record(entry)
+                if self._entry is not None:  # no answer was sent (a disconnect fault)
+                    self._entry = None
+                    entry["clientId"] = self._client
+                    mm.record(entry)
 
         # ---- the API
         def _serve(self, method: str, path: str, query: dict, raw: bytes, entry: dict) -> None:

@@ -124,15 +124,17 @@ cargo test --workspace
 
 # 6. Python: the PySpark driver on real Spark, the emulators' own tests, and every events/ sample
 #    replayed through the binaries against its expected outcome (events/expected.json), also through
-#    `cargo lambda invoke -A 127.0.0.1`.
+#    `cargo lambda invoke -A 127.0.0.1`. Steps 6 and 7 run their test files on two workers
+#    (pytest-xdist, a file per worker: a file's module fixtures, such as an e2e stack, stay whole).
 begin 6
-PATH="$PATH:$root/target/tools/cargo-lambda/bin" "$root/.venv/bin/python" -m pytest -q -p no:cacheprovider tests/driver \
+xdist=(-n 2 --dist loadfile)
+PATH="$PATH:$root/target/tools/cargo-lambda/bin" "$root/.venv/bin/python" -m pytest -q -p no:cacheprovider "${xdist[@]}" tests/driver \
   tests/emulator/selftest.py tests/emulator/test_emr_serverless.py tests/emulator/test_local_aws.py \
   tests/emulator/test_session_policy.py tests/emulator/test_model_manage.py tests/test_module_cycles.py tests/test_replay.py tests/test_demo.py
 
 # 7. End to end: the sample jobs through the three binaries, moto and EMR Serverless on local Spark.
 begin 7
-"$root/.venv/bin/python" -m pytest -q -p no:cacheprovider tests/e2e
+"$root/.venv/bin/python" -m pytest -q -p no:cacheprovider "${xdist[@]}" tests/e2e
 
 # 8. The benchmarks' quick mode on the debug binaries of step 4, only to keep the harness working: no figure
 #    fails it (tests/README.md, "Benchmarks").

@@ -111,6 +111,8 @@ impl<S: fmt::Display> crate::stream::Retryable for JobError<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::handle_stream_batch;
+    use serde_json::{json, Value};
 
     #[test]
     fn a_job_error_names_job_step_and_cause_and_keeps_its_source() {
@@ -123,5 +125,48 @@ mod tests {
         let err = JobError::new("job\n7", "validate job", Disposition::Fail, "no primary source");
         assert_eq!(err.to_string(), "job job\n7: validate job: no primary source");
         assert!(!err.is_retryable() && std::error::Error::source(&err).is_none());
+    }
+
+    // A stream batch of job errors: each is retried as its disposition says.
+    fn record(sequence: &str, outcome: &str) -> Value {
+        json!({"eventID": format!("event-{sequence}"), "dynamodb": {"SequenceNumber": sequence}, "outcome": outcome})
+    }
+
+    /// The batch item failures reported, and how many records were handled.
+    async fn failures(payload: Value) -> (Vec<Option<String>>, usize) {
+        let handled = std::sync::atomic::AtomicUsize::new(0);
+        // A job error is retried as its disposition says.
+        let handle = |raw: Value| {
+            handled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                let failed = |disposition| JobError::new("job-1", "a step", disposition, "failed");
+                match raw["outcome"].as_str() {
+                    Some("transient") => Err(failed(Disposition::Retry)),
+                    Some("permanent") => Err(failed(Disposition::Fail)),
+                    Some("left out") => Err(failed(Disposition::LeaveOut)),
+                    _ => Ok(()),
+                }
+            }
+        };
+        let response = handle_stream_batch(payload, 2, &handle).await;
+        (response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(), handled.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn a_batch_reports_its_earliest_transient_failure_only() {
+        // (records, the batch item failure reported)
+        let cases = [
+            (vec![record("10", "ok"), record("11", "ok")], vec![]),
+            (vec![record("10", "permanent"), record("11", "left out")], vec![]),
+            (vec![record("9", "permanent"), record("12", "transient"), record("100", "transient"), record("11", "ok")], vec![Some("12".to_string())]),
+            (vec![record("100", "transient"), record("99", "transient")], vec![Some("99".to_string())]),
+            (vec![json!({"eventID": "no-sequence", "outcome": "transient"})], vec![]),
+        ];
+        for (records, expected) in cases {
+            assert_eq!(failures(json!({ "Records": records.clone() })).await, (expected, records.len()), "{records:?}");
+        }
+        for not_a_batch in [json!({"Records": {"a": 1}}), json!({"detail": {}}), json!([record("1", "transient")])] {
+            assert_eq!(failures(not_a_batch.clone()).await, (vec![], 0), "{not_a_batch}: acknowledged, nothing handled");
+        }
     }
 }

@@ -100,50 +100,7 @@ pub fn earliest_sequence_number<'a>(failed: impl IntoIterator<Item = &'a str>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{Disposition, JobError};
     use serde_json::json;
-
-    fn record(sequence: &str, outcome: &str) -> Value {
-        json!({"eventID": format!("event-{sequence}"), "dynamodb": {"SequenceNumber": sequence}, "outcome": outcome})
-    }
-
-    /// The batch item failures reported, and how many records were handled.
-    async fn failures(payload: Value) -> (Vec<Option<String>>, usize) {
-        let handled = std::sync::atomic::AtomicUsize::new(0);
-        // A job error is retried as its disposition says.
-        let handle = |raw: Value| {
-            handled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            async move {
-                let failed = |disposition| JobError::new("job-1", "a step", disposition, "failed");
-                match raw["outcome"].as_str() {
-                    Some("transient") => Err(failed(Disposition::Retry)),
-                    Some("permanent") => Err(failed(Disposition::Fail)),
-                    Some("left out") => Err(failed(Disposition::LeaveOut)),
-                    _ => Ok(()),
-                }
-            }
-        };
-        let response = handle_stream_batch(payload, 2, &handle).await;
-        (response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(), handled.load(std::sync::atomic::Ordering::SeqCst))
-    }
-
-    #[tokio::test]
-    async fn a_batch_reports_its_earliest_transient_failure_only() {
-        // (records, the batch item failure reported)
-        let cases = [
-            (vec![record("10", "ok"), record("11", "ok")], vec![]),
-            (vec![record("10", "permanent"), record("11", "left out")], vec![]),
-            (vec![record("9", "permanent"), record("12", "transient"), record("100", "transient"), record("11", "ok")], vec![Some("12".to_string())]),
-            (vec![record("100", "transient"), record("99", "transient")], vec![Some("99".to_string())]),
-            (vec![json!({"eventID": "no-sequence", "outcome": "transient"})], vec![]),
-        ];
-        for (records, expected) in cases {
-            assert_eq!(failures(json!({ "Records": records.clone() })).await, (expected, records.len()), "{records:?}");
-        }
-        for not_a_batch in [json!({"Records": {"a": 1}}), json!({"detail": {}}), json!([record("1", "transient")])] {
-            assert_eq!(failures(not_a_batch.clone()).await, (vec![], 0), "{not_a_batch}: acknowledged, nothing handled");
-        }
-    }
 
     #[test]
     fn an_image_header_reads_only_whose_the_row_is_and_where_it_stands() {

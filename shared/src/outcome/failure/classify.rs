@@ -199,6 +199,9 @@ mod tests {
         for (details, summary) in cases {
             let failure = classify_failure(&FailureInputs { state_details: Some(details), ..FailureInputs::default() });
             assert_eq!((failure.class, failure.summary.as_str()), (FailureClass::Unknown, summary), "{details}");
+            // EMR's words are the evidence when they give a reason; boilerplate is none.
+            let quoted = summary.contains("EMR Serverless says").then_some(details);
+            assert_eq!(failure.evidence.log_line.as_deref(), quoted, "{details}");
         }
     }
 
@@ -331,6 +334,30 @@ mod tests {
         for (details, class) in cases {
             assert_eq!(classify_failure(&FailureInputs { state_details: Some(details), ..FailureInputs::default() }).class, class, "{details}");
         }
+    }
+
+    #[test]
+    fn a_run_within_the_slack_of_its_limit_reached_it() {
+        let execution = |seconds, minutes| RunTiming { execution_seconds: Some(seconds), execution_timeout_minutes: Some(minutes), ..RunTiming::default() };
+        let queue = |millis, minutes| RunTiming { queued_millis: Some(millis), queue_timeout_minutes: Some(minutes), ..RunTiming::default() };
+        // (timing, class): 30 minutes less the 30 s slack is 1,770 s.
+        let cases = [
+            (execution(1_770, 30), FailureClass::Timeout),
+            (execution(1_769, 30), FailureClass::Unknown),
+            (execution(100, 0), FailureClass::Unknown),
+            (queue(1_770_000, 30), FailureClass::QueueTimeout),
+            (queue(1_769_999, 30), FailureClass::Unknown),
+            (queue(100_000, 0), FailureClass::Unknown),
+            (RunTiming { queued_millis: Some(1_800_000), queue_timeout_minutes: Some(30), ..execution(1_800, 30) }, FailureClass::QueueTimeout),
+        ];
+        for (timing, class) in cases {
+            let failure = classify_failure(&FailureInputs { timing: Some(timing), ..FailureInputs::default() });
+            assert_eq!(failure.class, class, "{timing:?}");
+        }
+        let failure = classify_failure(&FailureInputs { timing: Some(queue(1_800_000, 30)), ..FailureInputs::default() });
+        assert_eq!(failure.summary, "The run waited in the application's queue past its queue timeout of 30 minutes and never started");
+        let failure = classify_failure(&FailureInputs { timing: Some(execution(1_800, 30)), ..FailureInputs::default() });
+        assert_eq!(failure.summary, "The run exceeded its execution timeout of 30 minutes");
     }
 
     fn assert_bounded(failure: &Failure, context: &str) {

@@ -478,6 +478,9 @@ mod tests {
             assert_eq!(got, expected, "{figures:?}");
         }
         assert_eq!(usage_from_run(run(None, false, true), at(30)), None);
+        // A run that ran but reports nothing used or billed yet is not final: its bill is still to come.
+        let nothing_yet = RunUtilization { used: figures(0.0, 0.0, 0.0), billed: None };
+        assert_eq!(usage_from_run(run(Some(&nothing_yet), true, true), at(30)).map(|u| u.is_final), Some(false));
     }
 
     #[test]
@@ -489,6 +492,11 @@ mod tests {
         };
         let summed = covering_attempts(latest(true), 3, Some(&[attempt(2.0, 2.5), attempt(0.0, 0.0)]));
         assert_eq!((summed.used.vcpu_hour, summed.billed.map(|b| b.vcpu_hour), summed.execution_seconds), (3.0, Some(3.5), Some(120)));
+        // Every resource is summed, used and billed.
+        let sized = AttemptFigures { utilization: Some(RunUtilization { used: figures(1.0, 8.0, 20.0), billed: Some(figures(1.0, 6.0, 2.0)) }), execution_seconds: None };
+        let both = covering_attempts(ResourceUsage { used: figures(1.0, 2.0, 3.0), billed: Some(figures(1.0, 4.0, 0.5)), ..usage(true, 9) }, 2, Some(&[sized]));
+        assert_eq!((both.used.memory_gb_hour, both.used.storage_gb_hour), (10.0, 23.0));
+        assert_eq!(both.billed.map(|b| (b.memory_gb_hour, b.storage_gb_hour)), Some((10.0, 2.5)));
         assert_eq!((summed.attempts, summed.is_final, summed.latest_attempt_only), (Some(3), true, false), "an attempt that never ran is billed nothing");
         let pending = covering_attempts(latest(true), 2, Some(&[attempt(2.0, 0.0)]));
         assert!(!pending.is_final, "an earlier attempt not billed yet");
@@ -526,6 +534,12 @@ mod tests {
         assert_eq!(read.as_of.to_string(), "2026-11-23T20:15:00.772Z");
         let running = usage_from_event(&detail(good.clone(), serde_json::json!({"vCPUHour": 0, "memoryGBHour": 0, "storageGBHour": 0}), None, Some("2026-11-23T20:15:00Z"))).unwrap();
         assert_eq!((running.is_final, running.billed), (false, None));
+        // An event of a retried run's second attempt or later gives that attempt's totals only.
+        for (attempt, covers) in [(None, (None, false)), (Some(1), (None, false)), (Some(2), (Some(2), true)), (Some(3), (Some(3), true))] {
+            let event = UtilizationDetail { attempt, ..detail(good.clone(), billed.clone(), Some(true), Some("2026-11-23T20:15:00Z")) };
+            let read = usage_from_event(&event).unwrap();
+            assert_eq!((read.attempts, read.latest_attempt_only), covers, "attempt {attempt:?}");
+        }
 
         let rows = [
             (detail(good.clone(), billed.clone(), Some(true), None), "calculatedTo: missing"),

@@ -613,6 +613,8 @@ mod tests {
             assert_eq!(table.quote(region, arch).map(|q| (q.prices.vcpu_hour, q.source)), expected, "{region} {arch}");
         }
         assert_eq!(table.quote("eu-west-1", Architecture::X86_64).unwrap().as_of, None, "EMR_PRICES without asOf gives no date");
+        let free = PriceTable::parse(r#"{"ARM64": {"vCPUHour": 0, "memoryGBHour": 0, "storageGBHour": 0}}"#).expect("zero is a price");
+        assert_eq!(free.quote("eu-west-1", Architecture::Arm64).map(|q| q.prices.vcpu_hour), Some(0.0));
     }
 
     #[test]

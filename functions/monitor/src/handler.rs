@@ -140,6 +140,7 @@ fn step_error(job: &str, step: Step) -> impl FnOnce(AwsError) -> MonitorError + 
 
 /// A report part: the value, or `fallback` when the policy leaves it out (logged, unless the
 /// thing is simply not there), or the error that fails the invocation.
+#[allow(clippy::result_large_err, reason = "the handler's one error type, as every step returns it; boxed here only, it would differ from its callers")]
 fn report_part<T>(job_id: &str, step: Step, result: Result<T, AwsError>, fallback: T) -> Result<T, MonitorError> {
     match result {
         Ok(value) => Ok(value),
@@ -978,12 +979,6 @@ enum DriverLogRead {
     Unavailable(String),
 }
 
-/// A report part that cannot be had for good (access denied, a bucket that does not exist) must
-/// not keep the job from its final status: it is logged and left out. Transient errors still fail
-/// the invocation, so the event is retried.
-
-/// Level 1 keeps the last lines of stderr, a shortened failure reason and a note instead of the
-/// result; level 2 drops the report, keeping a one-line reason.
 /// What a successful run left at its outputs.
 #[derive(Debug, Default)]
 struct Outputs {
@@ -1007,6 +1002,9 @@ fn stdout_messages(at: DateTime<Utc>, stdout: &str) -> Vec<String> {
     stdout.lines().filter(|l| !l.trim().is_empty()).map(|line| job_message(at, MessageLevel::Info, line)).collect()
 }
 
+/// Makes a final write smaller after DynamoDB refused it for the item size: level 1 keeps the
+/// last lines of stderr, a shortened failure reason and a note instead of the result; level 2
+/// drops the report, keeping a one-line reason; level 3 is the bare final status.
 fn shrink_report(update: &mut StatusUpdate, level: u8) {
     const SMALL: usize = 2 * 1024;
     let note = serde_json::json!({ "truncated": true, "reason": "the job row had no room for the model result" });

@@ -127,6 +127,13 @@ mod tests {
         assert!(!err.is_retryable() && std::error::Error::source(&err).is_none());
     }
 
+    #[test]
+    fn each_kind_of_aws_error_is_named_in_words() {
+        use AwsErrorKind::*;
+        let named: Vec<String> = [Transient, NotFound, ConditionFailed, Permanent, ItemTooLarge].iter().map(ToString::to_string).collect();
+        assert_eq!(named, ["transient", "not found", "condition failed", "permanent", "item too large"]);
+    }
+
     // A stream batch of job errors: each is retried as its disposition says.
     fn record(sequence: &str, outcome: &str) -> Value {
         json!({"eventID": format!("event-{sequence}"), "dynamodb": {"SequenceNumber": sequence}, "outcome": outcome})

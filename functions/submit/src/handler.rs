@@ -589,7 +589,7 @@ mod tests {
     fn the_failure_policy_is_one_table() {
         use AwsErrorKind::*;
         use Disposition::*;
-        let steps = [Step::Claim, Step::ReadSource, Step::Stage, Step::ResolveApplication, Step::StartJobRun, Step::Record, Step::EndInError];
+        let steps = [Step::Claim, Step::ReadSource, Step::Stage, Step::ResolveApplication, Step::StartJobRun, Step::Record, Step::EndInError, Step::CancelRun];
         for step in steps {
             assert_eq!(disposition_of(step, Transient), Retry, "{step}: a transient error is retried at every step");
         }
@@ -610,6 +610,10 @@ mod tests {
             (Step::Claim, ItemTooLarge, Fail),
             (Step::Record, ItemTooLarge, Fail),
             (Step::EndInError, ItemTooLarge, Fail),
+            // Cancelling a run the job no longer wants: what EMR refuses for good is not retried.
+            (Step::CancelRun, Permanent, Fail),
+            (Step::CancelRun, NotFound, Fail),
+            (Step::CancelRun, ConditionFailed, Fail),
         ];
         for (step, kind, disposition) in rows {
             assert_eq!(disposition_of(step, kind), disposition, "{step} / {kind}");

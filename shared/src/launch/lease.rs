@@ -198,6 +198,9 @@ mod tests {
             (Some(snapshot("WAITING", None, Some(&expired))), ClaimDecision::TakeOver(lease(&expired))),
             (Some(snapshot("WAITING", None, Some("garbage"))), ClaimDecision::TakeOver(lease("garbage"))),
             (Some(snapshot("WAITING", None, Some(&live))), ClaimDecision::LeaseHeld(at(160))),
+            // A lease that ends this very instant is over; one that ends a second later is not.
+            (Some(snapshot("WAITING", None, Some(&Timestamp(at(100)).to_string()))), ClaimDecision::TakeOver(lease(&Timestamp(at(100)).to_string()))),
+            (Some(snapshot("WAITING", None, Some(&Timestamp(at(101)).to_string()))), ClaimDecision::LeaseHeld(at(101))),
         ];
         for (snap, expected) in cases {
             assert_eq!(decide_claim(snap.as_ref(), now), expected, "{snap:?}");

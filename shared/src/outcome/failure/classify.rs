@@ -337,6 +337,41 @@ mod tests {
     }
 
     #[test]
+    fn a_records_traceback_is_read_only_for_an_import_or_an_empty_message() {
+        let traceback = "Traceback (most recent call last):\nModuleNotFoundError: No module named 'optional_extra'\nDuring handling of the above exception, another exception occurred:";
+        // The model's own exception with a message: its traceback's earlier lines do not reclassify it.
+        let raised = ModelErrorRecord { exception_type: "ValueError".into(), message: "bad input".into(), traceback_tail: traceback.into() };
+        assert_eq!(classify_failure(&FailureInputs { model_error: Some(&raised), ..FailureInputs::default() }).class, FailureClass::ModelError);
+        // An exception with no message: the traceback says what it was.
+        let silent = ModelErrorRecord { exception_type: "Exception".into(), message: " ".into(), traceback_tail: "py4j.protocol.Py4JJavaError: java.lang.OutOfMemoryError: Java heap space".into() };
+        assert_eq!(classify_failure(&FailureInputs { model_error: Some(&silent), ..FailureInputs::default() }).class, FailureClass::OutOfMemory);
+    }
+
+    #[test]
+    fn the_telling_line_is_found_anywhere_in_the_scanned_window() {
+        let padding = |bytes: usize| "INFO nothing to see here\n".repeat(bytes / 25 + 1);
+        let oom = "java.lang.OutOfMemoryError: Java heap space\n";
+        // stateDetails: its first 16 KiB.
+        let details = format!("Job failed. ExitCode: 1. Last few exceptions: {}{oom}", padding(8 * 1024));
+        assert_eq!(classify_failure(&FailureInputs { state_details: Some(&details), ..FailureInputs::default() }).class, FailureClass::OutOfMemory);
+        let beyond = format!("Job failed. ExitCode: 1. Last few exceptions: {}{oom}", padding(20 * 1024));
+        assert_eq!(classify_failure(&FailureInputs { state_details: Some(&beyond), ..FailureInputs::default() }).class, FailureClass::Unknown);
+        // stderr: its last 128 KiB.
+        let stderr = format!("{oom}{}", padding(64 * 1024));
+        assert_eq!(classify_failure(&FailureInputs { stderr_tail: Some(&stderr), ..FailureInputs::default() }).class, FailureClass::OutOfMemory);
+        let before = format!("{oom}{}", padding(160 * 1024));
+        assert_eq!(classify_failure(&FailureInputs { stderr_tail: Some(&before), ..FailureInputs::default() }).class, FailureClass::Unknown);
+    }
+
+    #[test]
+    fn a_class_is_written_as_its_name() {
+        for class in FailureClass::ALL {
+            assert_eq!(class.to_string(), class.as_str());
+        }
+        assert_eq!(FailureClass::OutOfMemory.to_string(), "OUT_OF_MEMORY");
+    }
+
+    #[test]
     fn a_run_within_the_slack_of_its_limit_reached_it() {
         let execution = |seconds, minutes| RunTiming { execution_seconds: Some(seconds), execution_timeout_minutes: Some(minutes), ..RunTiming::default() };
         let queue = |millis, minutes| RunTiming { queued_millis: Some(millis), queue_timeout_minutes: Some(minutes), ..RunTiming::default() };

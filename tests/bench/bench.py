@@ -1210,10 +1210,12 @@ class Bench:
         window = 1.0 if self.quick else STORM_WINDOW
         period = self.sweep_period()
         lanes = monitor_concurrency()
-        # S3 gets a moto of its own (one Python process serves one core at most); both runs share it.
+        # S3 and CloudWatch Logs get a moto each (one Python process serves one core at most, and the
+        # table's load must not slow the log reads the quota paces); both runs share them.
         s3 = start_emulator("moto_server.py", self.work, name="moto_storm_s3")
-        alone = self._one_storm(n, None, window, period, lanes, s3)
-        stormed = self._one_storm(n, quota, window, period, lanes, s3)
+        logs = start_emulator("moto_server.py", self.work, name="moto_storm_logs")
+        alone = self._one_storm(n, None, window, period, lanes, s3, logs)
+        stormed = self._one_storm(n, quota, window, period, lanes, s3, logs)
         calls = alone["accepted"]
         floor = calls / quota
         status_ratio = stormed["all_final"] / alone["all_final"]
@@ -1270,9 +1272,15 @@ class Bench:
             raise HarnessError("infra/template.yaml: MonitorSweepRule has no rate(...) schedule")
         return float(match.group(1)) * (60 if match.group(2).startswith("minute") else 3600)
 
-    def _one_storm(self, n: int, quota: float | None, window: float, period: float, lanes: int, s3: str) -> dict[str, Any]:
+    def _one_storm(self, n: int, quota: float | None, window: float, period: float, lanes: int, s3: str, logs: str) -> dict[str, Any]:
         w = World(self.moto, self.emr, s3=s3)
-        front = LogsQuotaFront(self.moto, None).start()
+        w.logs = boto3.client("logs", endpoint_url=logs, region_name=REGION, aws_access_key_id="testing",
+                              aws_secret_access_key="testing", config=Config(max_pool_connections=32))
+        try:
+            w.logs.create_log_group(logGroupName=LOG_GROUP)
+        except w.logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        front = LogsQuotaFront(logs, None).start()
         _STOPPERS.append(front.stop)
         app = w.emr.create_application(name=w.app_name, releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
         jobs = [w.job() for _ in range(n)]
@@ -1313,6 +1321,7 @@ class Bench:
         sweeps: list[float] = []
         errors: list[str] = []
         failed: list[str] = []  # invocations that answered an error (EventBridge retries an event twice)
+        dropped: list[str] = []  # events that failed three times
         stop = threading.Event()
 
         def lane(fn: Function) -> None:
@@ -1330,6 +1339,8 @@ class Bench:
                     failed.append(f"{kind}: {inv.status}: {str(inv.body)[:300]}")
                     if kind != "sweep" and tries < 2:
                         queue.put((kind, payload, tries + 1))
+                    elif kind != "sweep":
+                        dropped.append(kind)
                 elif kind != "sweep":
                     final_at[kind] = time.monotonic()
 
@@ -1354,8 +1365,11 @@ class Bench:
                 next_sweep += period
             if errors:
                 raise HarnessError(f"storm: {errors[0]}")
-            if not events and give_up is None:
+            if not events and give_up is None and len(final_at) + len(dropped) >= n:
+                # Every event handled: the logs get the quota's floor a few times over from here.
                 give_up = now + max(60.0, STORM_GIVE_UP_FACTOR * 4 * n / (quota or 1e9))
+            if now - t0 > 3 * 3600:
+                raise HarnessError("storm: the events were not handled within 3 hours")
             scan_every = 1 if n <= 100 else 5  # a scan of the whole table
             if not events and queue.empty() and len(final_at) == n and int(now - t0) % scan_every == 0:
                 status = storm_rows(w, ids)

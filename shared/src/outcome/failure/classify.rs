@@ -364,6 +364,17 @@ mod tests {
     }
 
     #[test]
+    fn stack_frames_are_not_causes_but_a_cause_ending_in_more_is() {
+        let frames = "java.lang.RuntimeException: wrapped\n\tat org.example.OutOfMemoryErrorHandler.handle(OutOfMemoryErrorHandler.java:10)\n\t... 12 more\n";
+        let failure = classify_failure(&FailureInputs { stderr_tail: Some(frames), ..FailureInputs::default() });
+        assert_ne!(failure.class, FailureClass::OutOfMemory, "a frame names a method, not a cause: {failure:#?}");
+        let cause = "java.lang.OutOfMemoryError: unable to create 3 more\n";
+        assert_eq!(classify_failure(&FailureInputs { stderr_tail: Some(cause), ..FailureInputs::default() }).class, FailureClass::OutOfMemory);
+        let ellipsis = "... java.lang.OutOfMemoryError: Java heap space\n";
+        assert_eq!(classify_failure(&FailureInputs { stderr_tail: Some(ellipsis), ..FailureInputs::default() }).class, FailureClass::OutOfMemory);
+    }
+
+    #[test]
     fn a_class_is_written_as_its_name() {
         for class in FailureClass::ALL {
             assert_eq!(class.to_string(), class.as_str());

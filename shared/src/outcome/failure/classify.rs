@@ -361,6 +361,18 @@ mod tests {
         assert_eq!(classify_failure(&FailureInputs { stderr_tail: Some(&stderr), ..FailureInputs::default() }).class, FailureClass::OutOfMemory);
         let before = format!("{oom}{}", padding(160 * 1024));
         assert_eq!(classify_failure(&FailureInputs { stderr_tail: Some(&before), ..FailureInputs::default() }).class, FailureClass::Unknown);
+        // Each line: its first 4 KiB.
+        let long_line = format!("WARN {} java.lang.OutOfMemoryError: Java heap space\n", "x".repeat(2 * 1024));
+        assert_eq!(classify_failure(&FailureInputs { stderr_tail: Some(&long_line), ..FailureInputs::default() }).class, FailureClass::OutOfMemory);
+    }
+
+    #[test]
+    fn spark_side_exceptions_at_the_end_of_a_traceback_are_not_the_models() {
+        for exception in ["AnalysisException: [UNRESOLVED_COLUMN] `age`", "java.lang.IllegalStateException: closed", "Py4JError: gateway gone"] {
+            let stderr = format!("Traceback (most recent call last):\n  File \"model.py\", line 3, in score\n{exception}\n");
+            let failure = classify_failure(&FailureInputs { stderr_tail: Some(&stderr), ..FailureInputs::default() });
+            assert_ne!(failure.class, FailureClass::ModelError, "{exception}: {failure:#?}");
+        }
     }
 
     #[test]

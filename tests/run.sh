@@ -128,9 +128,9 @@ cargo test --workspace
 #    (pytest-xdist, a file per worker: a file's module fixtures, such as an e2e stack, stay whole).
 begin 6
 xdist=(-n 2 --dist loadfile)
+#    Every test_*.py of tests/ and tests/emulator/ (a new one cannot be left out), and the emulators' selftest.
 PATH="$PATH:$root/target/tools/cargo-lambda/bin" "$root/.venv/bin/python" -m pytest -q -p no:cacheprovider "${xdist[@]}" tests/driver \
-  tests/emulator/selftest.py tests/emulator/test_emr_serverless.py tests/emulator/test_local_aws.py \
-  tests/emulator/test_session_policy.py tests/emulator/test_model_manage.py tests/test_module_cycles.py tests/test_replay.py tests/test_demo.py
+  tests/emulator/selftest.py tests/emulator/test_*.py tests/test_*.py
 
 # 7. End to end: the sample jobs through the three binaries, moto and EMR Serverless on local Spark.
 begin 7

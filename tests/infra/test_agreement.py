@@ -413,11 +413,36 @@ def sdk_sources() -> list[Path]:
     return sorted((ROOT / "shared" / "src" / "aws").glob("*.rs")) + sorted(model_manage)
 
 
+# SDK calls in shared/src/aws that only the operator CLI's adapter methods make (cli/src calls them; no function does),
+# so no function role is given them: the operator policies are held to them instead.
+CLI_ONLY_SDK_CALLS = {
+    "create_bucket": "S3ObjectStore::ensure_bucket: `submit --local` makes the local stack's bucket",
+    "describe_log_groups": "CloudWatchLogReader::log_group_exists: `doctor`",
+    "describe_table": "DynamoJobStore::table_shape: `doctor`",
+    "get_application": "EmrServerlessClient::application_details: `doctor`",
+    "get_dashboard_for_job_run": "EmrServerlessClient::dashboard_url: `ui`",
+}
+
+
 def sdk_calls() -> set[str]:
+    """The SDK operations shared/src/aws and model_manage call for the functions (CLI_ONLY_SDK_CALLS left out)."""
     calls = set()
     for path in sdk_sources():
         calls |= set(re.findall(r"client\s*\.\s*([a-z_0-9]+)\s*\(", path.read_text()))
-    return calls
+    return calls - set(CLI_ONLY_SDK_CALLS)
+
+
+def test_the_cli_only_calls_are_made_for_the_cli_alone():
+    """Each CLI-only SDK call is in shared/src/aws, in the operator CLI's table, and its method is called by cli/src and by
+    no function."""
+    sources = "\n".join(p.read_text() for p in sdk_sources())
+    cli = "\n".join(p.read_text() for p in (ROOT / "cli" / "src").rglob("*.rs"))
+    functions = "\n".join(p.read_text() for p in (ROOT / "functions").rglob("*.rs"))
+    for call, why in CLI_ONLY_SDK_CALLS.items():
+        assert re.search(rf"client\s*\.\s*{call}\s*\(", sources), call
+        method = why.split("::")[1].split(":")[0]
+        assert re.search(rf"\.\s*{method}\s*\(", cli), f"cli/src no longer calls {method}"
+        assert not re.search(rf"\.\s*{method}\s*\(", functions), f"a function calls {method}: give its role {call}"
 
 
 def function_actions(v: dict) -> dict[str, set[str]]:
@@ -554,14 +579,22 @@ CLI_SDK_ACTIONS = {
     "list_applications": {"emr-serverless:ListApplications"},
     "get_log_events": {"logs:GetLogEvents"},
     "describe_log_groups": {"logs:DescribeLogGroups"},
+    # shared/src/aws/logs.rs's methods the CLI calls on its log reader
+    "forward_page": {"logs:GetLogEvents"},
+    "log_group_exists": {"logs:DescribeLogGroups"},
 }
 CLI_ADAPTER_ACTIONS = {
     "store": {
         "job_row": {"dynamodb:GetItem"},
         "jobs_by_status": {"dynamodb:Query"},
         "cancel_job": {"dynamodb:UpdateItem"},
+        "put_new_item": {"dynamodb:PutItem"},
+        "table_shape": {"dynamodb:DescribeTable"},
     },
     "runs": {
+        "run_ui_state": {"emr-serverless:GetJobRun"},
+        "dashboard_url": {"emr-serverless:GetDashboardForJobRun"},
+        "application_details": {"emr-serverless:GetApplication"},
         "get_job_run": {"emr-serverless:GetJobRun"},
         "get_job_run_attempt": {"emr-serverless:GetJobRun"},
         "list_job_run_attempts": {"emr-serverless:ListJobRunAttempts"},
@@ -923,6 +956,8 @@ METRICS = {
     "WriteBacks": ("bridge", [(), ("Outcome",)]),
     "WriteBackFailures": ("bridge", [(), ("Outcome",)]),
     "ModelManageErrors": ("bridge", [(), ("Status",)]),
+    # Written by submit, monitor and bridge (each with its own Function); on no dashboard or alarm yet.
+    "RowsTooLarge": ("any", [(), ("Write", "Outcome")]),
 }
 SEARCH = re.compile(r"""SEARCH\('\{([^}]*)\} MetricName="(\w+)" Function="(\w+)"', '(\w+)', (\d+)\)""")
 

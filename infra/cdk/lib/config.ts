@@ -71,6 +71,7 @@ export interface ServiceConfig {
   readonly cleanupMaxConcurrency: number;
   readonly cleanupOrphanMinAgeHours: number;
   readonly monitorLogTailBytes: number;
+  readonly monitorLogReadsPerSecond: number;
   readonly monitorResultMaxBytes: number;
   readonly monitorSweepMinAgeMinutes: number;
   readonly monitorMaxConcurrency: number;
@@ -213,6 +214,7 @@ export function readConfig(node: Node): ServiceConfig {
     cleanupMaxConcurrency: r.number('cleanupMaxConcurrency', 16, 1, 1000),
     cleanupOrphanMinAgeHours: r.number('cleanupOrphanMinAgeHours', 24, 0, 8760),
     monitorLogTailBytes: r.number('monitorLogTailBytes', 16384, 1, 102400),
+    monitorLogReadsPerSecond: r.number('monitorLogReadsPerSecond', 10, 1, 1000),
     monitorResultMaxBytes: r.number('monitorResultMaxBytes', 65536, 1, 153600),
     monitorSweepMinAgeMinutes: r.number('monitorSweepMinAgeMinutes', 10, 0, 10080),
     monitorMaxConcurrency: r.number('monitorMaxConcurrency', 16, 1, 1000),

@@ -7,14 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-machete_version=0.9.2
 machete="$root/target/tools/bin/cargo-machete"
-if [ "$("$machete" --version 2>/dev/null)" != "$machete_version" ]; then
-  echo "installing cargo-machete $machete_version into target/tools (once; log: target/tools/install.log)"
-  mkdir -p "$root/target/tools"
-  env -u CARGO_TARGET_DIR cargo install cargo-machete --version "$machete_version" --locked --root "$root/target/tools" \
-    > "$root/target/tools/install.log" 2>&1 || { tail -20 "$root/target/tools/install.log"; echo "installing cargo-machete failed" >&2; exit 1; }
-fi
+"$root/tests/install-cargo-tool.sh" cargo-machete 0.9.2
 "$machete" "$root" > "$root/target/tools/machete.log" 2>&1 \
   || { cat "$root/target/tools/machete.log"; echo "unused dependencies (above): remove them" >&2; exit 1; }
 members=$(cargo metadata --no-deps --format-version 1 | grep -o '"manifest_path":"[^"]*"' | cut -d'"' -f4)
@@ -24,6 +18,6 @@ for dep in $(sed -n '/^\[workspace\.dependencies\]/,/^\[/s/^\([A-Za-z0-9_-]*\) *
   grep -Eq "^$dep(\.workspace *= *true| *= *\{ *workspace *= *true)" $members || unused+=("$dep")
 done
 [ ${#unused[@]} -eq 0 ] || { echo "[workspace.dependencies] no member uses: ${unused[*]}" >&2; exit 1; }
-echo "dependencies: none unused (cargo-machete $machete_version)"
+echo "dependencies: none unused (cargo-machete $("$machete" --version))"
 # No two modules of the shared crate import each other, directly or round a loop (shared/README.md).
 python3 "$root/tests/check-module-cycles.py" "$root/shared/src"

@@ -21,15 +21,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-mutants_version=27.1.0
 mutants="$root/target/tools/bin/cargo-mutants"
-if [ "$("$mutants" mutants --version 2>/dev/null)" != "cargo-mutants $mutants_version" ]; then
-  echo "installing cargo-mutants $mutants_version into target/tools (once, a few minutes; log: target/tools/install-mutants.log)"
-  mkdir -p "$root/target/tools"
-  env -u CARGO_TARGET_DIR cargo install cargo-mutants --version "$mutants_version" --locked --root "$root/target/tools" \
-    > "$root/target/tools/install-mutants.log" 2>&1 \
-    || { tail -20 "$root/target/tools/install-mutants.log"; echo "installing cargo-mutants failed" >&2; exit 1; }
-fi
+"$root/tests/install-cargo-tool.sh" cargo-mutants 27.1.0 mutants
 
 args=()
 if [ "${1:-}" = "--in-diff" ]; then

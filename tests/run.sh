@@ -88,9 +88,15 @@ begin 2
 export PATH="$root/.venv/bin:$PATH"
 echo "ok: .venv and target/tools/cargo-lambda up to date"
 
-# 3. infra/: pinned linters, checkov, cdk synth + cdk-nag, SAM/CDK agreement.
+# 3. infra/: pinned linters, checkov, cdk synth + cdk-nag, SAM/CDK agreement. It runs in the background while
+#    steps 4 and 5 build and test (it uses neither their builds nor their emulators): its output and its verdict
+#    come at the end of step 5, and its line in the table is its own wall time.
 begin 3
-"$root/tests/infra/check.sh"
+infra_started=$SECONDS
+( set +e; "$root/tests/infra/check.sh" > "$work/infra.log" 2>&1; echo $? > "$work/infra.rc"; echo $((SECONDS - infra_started)) > "$work/infra.secs" ) &
+infra_pid=$!
+pids+=("$infra_pid")
+echo "running in the background; its report follows step 5"
 
 # 4. The emulators for the whole run, on loopback, on ports the OS picks: moto (S3, DynamoDB and
 #    its streams, CloudWatch Logs) and the EMR Serverless emulator (manual mode: runs move only when
@@ -121,6 +127,18 @@ echo "moto server: $MOTO_ENDPOINT; EMR Serverless emulator: $EMR_ENDPOINT"
 # 5. Rust: every test of the workspace (the binaries' tests use the builds of step 4).
 begin 5
 cargo test --workspace
+# Step 3's report, and its verdict.
+wait "$infra_pid" || true
+printf '\n== step 3/%s (report): %s\n' "${#titles[@]}" "${titles[2]}"
+cat "$work/infra.log"
+secs[2]=$(cat "$work/infra.secs" 2>/dev/null || echo "$((SECONDS - infra_started))")
+if [ "$(cat "$work/infra.rc" 2>/dev/null)" != 0 ]; then
+  secs[4]=$((SECONDS - step_started))
+  current=3
+  step_started=$((SECONDS - secs[2]))
+  unset 'secs[2]'
+  exit 1
+fi
 
 # 6. Python: the PySpark driver on real Spark, the emulators' own tests, and every events/ sample
 #    replayed through the binaries against its expected outcome (events/expected.json), also through

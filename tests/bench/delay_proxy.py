@@ -31,10 +31,11 @@ requests (neither delayed nor counted).
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
+import os
 import re
 import signal
+import sys
 import threading
 import time
 import urllib.parse
@@ -42,9 +43,11 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "emulator"))
+from http_endpoint import forward, relay  # noqa: E402
+
 HOST = "127.0.0.1"
 MODES = ("add", "floor")
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _EMR_APP = re.compile(r"^/applications/[^/]+$")
 _EMR_APP_START = re.compile(r"^/applications/[^/]+/start$")
@@ -233,18 +236,7 @@ def _make_handler(proxy: DelayProxy) -> type[BaseHTTPRequestHandler]:
             try:
                 if mode == "add":
                     time.sleep(delay)
-                upstream = urllib.parse.urlsplit(proxy.routes.get(service, proxy.upstream))
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                if body or self.command in ("POST", "PUT"):
-                    headers["Content-Length"] = str(len(body))
-                conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
-                try:
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                    response = conn.getresponse()
-                    data = response.read()
-                    status, reason, response_headers = response.status, response.reason, response.getheaders()
-                finally:
-                    conn.close()
+                status, reason, response_headers, data = forward(self, proxy.routes.get(service, proxy.upstream), body)
                 if mode == "floor":
                     wait = arrived + delay - time.monotonic()
                     if wait > 0:
@@ -253,16 +245,7 @@ def _make_handler(proxy: DelayProxy) -> type[BaseHTTPRequestHandler]:
                         late = -wait
             finally:
                 proxy._leave(late)
-            self.send_response(status, reason)
-            for name, value in response_headers:
-                if name.lower() in HOP_BY_HOP or (name.lower() == "content-length" and self.command != "HEAD"):
-                    continue
-                self.send_header(name, value)
-            if self.command != "HEAD":
-                self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+            relay(self, status, reason, response_headers, data)
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _forward
 

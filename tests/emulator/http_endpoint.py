@@ -3,7 +3,9 @@ on 127.0.0.1 whose listen backlog takes a burst of clients, the endpoint run on 
 and stopped, and the ready file the test command and the harness wait for, written atomically."""
 from __future__ import annotations
 
+import http.client
 import os
+import urllib.parse
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,3 +47,37 @@ def write_ready_file(path: str, line: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(line + "\n")
     os.replace(tmp, path)
+
+
+# Headers of one connection that a proxy must not pass on (RFC 9110 §7.6.1).
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+
+
+def forward(handler: BaseHTTPRequestHandler, upstream: str, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
+    """Sends the request ``handler`` is serving (its method, path, end-to-end headers and ``body``) to the
+    ``upstream`` base URL and answers ``(status, reason, headers, body)`` as upstream gave them."""
+    target = urllib.parse.urlsplit(upstream)
+    headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP}
+    if body or handler.command in ("POST", "PUT"):
+        headers["Content-Length"] = str(len(body))
+    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+    try:
+        conn.request(handler.command, handler.path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.reason, response.getheaders(), response.read()
+    finally:
+        conn.close()
+
+
+def relay(handler: BaseHTTPRequestHandler, status: int, reason: str, headers: list[tuple[str, str]], data: bytes) -> None:
+    """Answers ``handler``'s request with what :func:`forward` got (its own ``Content-Length``; a HEAD keeps upstream's)."""
+    handler.send_response(status, reason)
+    for name, value in headers:
+        if name.lower() in HOP_BY_HOP or (name.lower() == "content-length" and handler.command != "HEAD"):
+            continue
+        handler.send_header(name, value)
+    if handler.command != "HEAD":
+        handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(data)

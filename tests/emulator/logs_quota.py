@@ -26,24 +26,21 @@ It stops on SIGTERM or SIGINT, and on its own when its parent process dies (poll
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import signal
 import sys
 import threading
 import time
-import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from http_endpoint import Endpoint, write_ready_file  # noqa: E402
+from http_endpoint import Endpoint, forward, relay, write_ready_file  # noqa: E402
 
 QUOTA_OPERATION = "Logs_20140328.GetLogEvents"
 ADMIN = "/_emulator/logs/quota"
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 THROTTLED = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
 
 
@@ -95,7 +92,6 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
 
 
 def make_handler(upstream: str, quota: Quota) -> type[BaseHTTPRequestHandler]:
-    target = urllib.parse.urlsplit(upstream)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # the SDKs keep connections alive
@@ -135,24 +131,7 @@ def make_handler(upstream: str, quota: Quota) -> type[BaseHTTPRequestHandler]:
             if self.headers.get("X-Amz-Target") == QUOTA_OPERATION and not quota.take():
                 self._answer(400, THROTTLED, "application/x-amz-json-1.1", [("x-amzn-RequestId", "throttled")])
                 return
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-            headers["Content-Length"] = str(len(body))
-            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
-            try:
-                conn.request(self.command, self.path, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-                status, reason, response_headers = response.status, response.reason, response.getheaders()
-            finally:
-                conn.close()
-            self.send_response(status, reason)
-            for name, value in response_headers:
-                if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+            relay(self, *forward(self, upstream, body))
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _forward
 

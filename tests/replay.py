@@ -429,16 +429,30 @@ class CargoLambdaInvoker:
                               str(self.port), "--data-file", path, "--output-format", "json"],
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
         seconds = time.monotonic() - started
-        time.sleep(0.2)  # the function's last log lines reach watch's output just after the response
-        with open(self.log_path, "rb") as f:
-            f.seek(offset)
-            log = f.read().decode("utf-8", "replace")
+        log = self._log_after(offset)
         if out.returncode == 0:
             try:
                 return Invocation("response", json.loads(out.stdout), None, log, seconds)
             except ValueError:
                 return Invocation("response", out.stdout.strip(), None, log, seconds)
         return Invocation("error", (out.stderr or out.stdout).strip()[-2000:], None, log, seconds)
+
+    def _log_after(self, offset: int, quiet: float = 0.5, limit: float = 10.0) -> str:
+        """Watch's output from ``offset`` once it has settled. The function's last log lines reach
+        watch's output after the response, relayed through two processes: on a loaded machine (CI's
+        two cores under parallel suites) that took longer than a fixed 0.2 s, and a check on the
+        function's log then failed. So wait until the output has not grown for ``quiet`` seconds
+        (at most ``limit`` seconds in all)."""
+        deadline = time.monotonic() + limit
+        size, since = os.path.getsize(self.log_path), time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - since < quiet:
+            time.sleep(0.05)
+            now = os.path.getsize(self.log_path)
+            if now != size:
+                size, since = now, time.monotonic()
+        with open(self.log_path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

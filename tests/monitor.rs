@@ -426,7 +426,7 @@ async fn the_sweep_reconciles_lost_events_and_ends_jobs_stuck_without_a_run() {
 
     let mut config = env.monitor_config();
     config.stuck_waiting_age = Duration::hours(6);
-    let outcome = env.monitor_handler_with(config).await.sweep(Utc::now()).await.unwrap();
+    let outcome = env.monitor_handler_with(config).await.sweep(Utc::now(), None).await.unwrap();
     assert_eq!(outcome, Outcome::Swept { checked: 4, applied: 2, ended_stuck: 1, usage_final: 0, logs_attached: 0 });
 
     assert_eq!(env.job(&lost).await.unwrap()["jobStatus"], "COMPLETE");
@@ -506,7 +506,7 @@ async fn unreadable_logs_do_not_hold_the_final_status_and_the_sweep_attaches_the
     assert!(unavailable["reason"].as_str().unwrap().contains("CloudWatch Logs GetLogEvents failed"), "{unavailable:#}");
     assert_eq!(unavailable["refinesFailure"], true);
 
-    let swept = env.monitor_handler().await.sweep(Utc::now()).await.unwrap();
+    let swept = env.monitor_handler().await.sweep(Utc::now(), None).await.unwrap();
     assert!(matches!(swept, Outcome::Swept { logs_attached: 1, .. }), "{swept:?}");
     let after = env.job(&id).await.unwrap();
     assert_eq!((after["jobStatus"].as_str(), after["statusHistory"].as_array().map(Vec::len)), (Some("ERROR"), job["statusHistory"].as_array().map(Vec::len)));
@@ -557,7 +557,7 @@ async fn a_completion_storm_under_the_log_quota_ends_every_job_at_once_and_attac
     // The sweep attaches them all, under the quota; each pass is bounded, so a few may be needed.
     let mut attached = 0;
     for _ in 0..5 {
-        if let Outcome::Swept { logs_attached, .. } = monitor.sweep(Utc::now()).await.unwrap() {
+        if let Outcome::Swept { logs_attached, .. } = monitor.sweep(Utc::now(), None).await.unwrap() {
             attached += logs_attached;
         }
         if attached == unavailable {
@@ -640,10 +640,10 @@ async fn the_sweep_completes_usage_whose_final_event_was_lost_and_a_final_event_
     env.set_run_state(&app, &run, "SUCCESS", None);
     monitor.handle_event(&state_change_event(&app, &run, Some(&lost), "SUCCESS")).await.unwrap();
     assert_eq!(usage(&env.job(&lost).await.unwrap()).0, Some(false));
-    let sweep = monitor.sweep(Utc::now()).await.unwrap();
+    let sweep = monitor.sweep(Utc::now(), None).await.unwrap();
     assert!(matches!(sweep, Outcome::Swept { usage_final: 0, .. }), "still not billed: {sweep:?}");
     env.set_billing_pending(&app, &run, false, false);
-    let sweep = monitor.sweep(Utc::now()).await.unwrap();
+    let sweep = monitor.sweep(Utc::now(), None).await.unwrap();
     assert!(matches!(sweep, Outcome::Swept { usage_final: 1, .. }), "{sweep:?}");
     let job = env.job(&lost).await.unwrap();
     assert_eq!((usage(&job).0, usage(&job).2), (Some(true), Some("billed")));

@@ -1360,7 +1360,7 @@ class Bench:
                 _, job_id = events.pop(0)
                 queue.put((job_id, success_event(app, runs[job_id], job_id), 0))
             if now >= next_sweep:
-                queue.put(("sweep", scheduled_event(), 0))
+                queue.put(("sweep", scheduled_event(t0_wall + (next_sweep - t0)), 0))
                 sweeps.append(now - t0)
                 next_sweep += period
             if errors:
@@ -1583,9 +1583,12 @@ def success_event(app: str, run: str, job_id: str) -> dict:
     }
 
 
-def scheduled_event() -> dict:
+def scheduled_event(due: float) -> dict:
+    """The schedule's event as EventBridge sends it: ``time`` is when the schedule was due (``due``, epoch
+    seconds), which the monitor's logs pass reads to end before the next one is due."""
+    at = dt.datetime.fromtimestamp(due, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": ACCOUNT, "time": "2026-01-01T00:00:00Z", "region": REGION, "resources": [], "detail": {}}
+            "account": ACCOUNT, "time": at, "region": REGION, "resources": [], "detail": {}}
 
 
 def storm_rows(w: "World", ids: list[str]) -> dict[str, dict]:

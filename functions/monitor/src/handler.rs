@@ -51,10 +51,19 @@ const MODEL_ERROR_MAX_BYTES: u64 = 64 * 1024;
 /// throttled call fails at once, so this bounds only a read that hangs or pages slowly). Past
 /// it the status is written with the logs marked unavailable.
 pub const FINAL_LOG_READ_BUDGET: Duration = Duration::from_secs(5);
-/// The sweep's pass over jobs whose logs are unavailable starts no job's read after this much
-/// of its invocation, so one pass (with the reads it started) ends before the next scheduled one
-/// (every minute) starts.
-pub const LOG_PASS_SECONDS: u64 = 50;
+/// The period of the monitor's schedule: the template's `MonitorSweepSchedule`, `rate(1 minute)`
+/// (SAM and CDK). The next sweep's `Scheduled Event` is due one period after this one's `time`.
+pub const SWEEP_PERIOD: Duration = Duration::from_secs(60);
+/// The sweep's logs pass ends this long before the next sweep is due ([`log_pass_window`]), so
+/// two passes never read at once (each reads at the whole `MONITOR_LOG_READS_PER_SECOND`).
+pub const LOG_PASS_END_MARGIN: Duration = Duration::from_secs(3);
+/// How long the logs pass reads when its event has no `time` (a test's or a hand-sent event): the
+/// time left before the next sweep is then unknown, so it keeps well inside one period.
+pub const LOG_PASS_UNTIMED: Duration = Duration::from_secs(50);
+/// GetLogEvents calls of one job's read, as the pass estimates it to stop starting reads in time:
+/// stdout and stderr, each a page and the call that gives the token back (4 a job in the
+/// completion-storm benchmark, tests/bench, step 8).
+const LOG_READ_CALLS_ESTIMATE: u32 = 4;
 /// After a final state's log read failed, the final states this process handles for this long
 /// do not try: in a completion storm every try would spend the quota on a part of some job's
 /// logs (a stream, a page) that is then read again whole, so the quota is left to the sweep,
@@ -254,7 +263,7 @@ impl MonitorHandler {
                     Err(reason) => Ok(malformed(event_id, detail_type, &reason)),
                 }
             }
-            SCHEDULED_EVENT => self.sweep(Utc::now()).await,
+            SCHEDULED_EVENT => self.sweep(Utc::now(), event.time).await,
             other => {
                 debug!(event_id, detail_type = other, source = %event.source, "event type not handled; ignored");
                 Ok(Outcome::ignored(IgnoredReason::Unhandled, format!("detail-type {other:?}")))
@@ -756,10 +765,13 @@ impl MonitorHandler {
     /// The reconciliation sweep: WAITING/RUNNING jobs not updated for a while get their run's
     /// state from GetJobRun, applied like an event; WAITING jobs without a run for too long end
     /// in ERROR. Every job is tried; the invocation fails if any failed transiently.
-    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Outcome, MonitorError> {
+    /// `scheduled_at` is the `Scheduled Event`'s `time`, when the schedule was due: the logs pass
+    /// reads until just before the next one is ([`log_pass_window`]).
+    pub async fn sweep(&self, now: DateTime<Utc>, scheduled_at: Option<DateTime<Utc>>) -> Result<Outcome, MonitorError> {
         // The logs pass paces itself under CloudWatch Logs' quota for most of the invocation; the
         // reconciliation and usage passes call other services meanwhile.
-        let (reconciled, logs_attached) = tokio::join!(self.reconcile_and_complete_usage(now), self.attach_unavailable_logs(now, Instant::now()));
+        let logs_deadline = Instant::now() + log_pass_window(scheduled_at, now);
+        let (reconciled, logs_attached) = tokio::join!(self.reconcile_and_complete_usage(now), self.attach_unavailable_logs(now, logs_deadline));
         let (checked, applied, ended_stuck, usage_final) = reconciled?;
         Ok(Outcome::Swept { checked, applied, ended_stuck, usage_final, logs_attached })
     }
@@ -798,9 +810,11 @@ impl MonitorHandler {
     /// The logs pass: finished jobs (ended within `MONITOR_USAGE_SWEEP_HOURS`) whose driver logs
     /// were unavailable with their final status, oldest first, at most [`LOG_PASS_MAX_JOBS`], each
     /// read [`LogReadPatience::Paced`] (at `MONITOR_LOG_READS_PER_SECOND`, this service's share of
-    /// the quota others share, with the SDK's backoff on throttling) and attached; no read starts after [`LOG_PASS_SECONDS`]. A job whose logs
-    /// still cannot be read stays marked for the next pass. Never fails the invocation.
-    async fn attach_unavailable_logs(&self, now: DateTime<Utc>, started: Instant) -> usize {
+    /// the quota others share, with the SDK's backoff on throttling) and attached, a few at once
+    /// ([`log_pass_reads_in_flight`]: enough to keep the pace), until `deadline`: no read starts
+    /// when the reads in flight would not end by it. A job whose logs still cannot be read stays
+    /// marked for the next pass. Never fails the invocation.
+    async fn attach_unavailable_logs(&self, now: DateTime<Utc>, deadline: Instant) -> usize {
         let since = now - self.monitor.usage_sweep_window;
         let mut waiting = Vec::new();
         for status in [JobStatus::Complete, JobStatus::Error, JobStatus::Cancelled] {
@@ -813,9 +827,11 @@ impl MonitorHandler {
         waiting.sort_by_cached_key(since_of);
         let pending = waiting.len();
         waiting.truncate(LOG_PASS_MAX_JOBS);
-        let deadline = started + Duration::from_secs(LOG_PASS_SECONDS);
+        let in_flight = log_pass_reads_in_flight(self.monitor.log_reads_per_second, self.monitor.max_concurrency);
+        // The reads in flight when one starts take about this long to end at the pace.
+        let drain = Duration::from_secs_f64(f64::from(in_flight as u32 * LOG_READ_CALLS_ESTIMATE) / f64::from(self.monitor.log_reads_per_second.max(1)));
         let attach = |job: MonitoredJob| async move {
-            if Instant::now() >= deadline {
+            if Instant::now() + drain >= deadline {
                 return false;
             }
             match self.attach_logs_later(&job).await {
@@ -826,7 +842,7 @@ impl MonitorHandler {
                 }
             }
         };
-        let attached = stream::iter(waiting).map(attach).buffer_unordered(self.monitor.max_concurrency).filter(|a| futures::future::ready(*a)).count().await;
+        let attached = stream::iter(waiting).map(attach).buffer_unordered(in_flight).filter(|a| futures::future::ready(*a)).count().await;
         if pending > 0 {
             info!(pending, attached, "driver logs pass done");
         }
@@ -1035,6 +1051,30 @@ fn shrink_report(update: &mut StatusUpdate, level: u8) {
     update.error_message = update.error_message.as_deref().map(|m| head_bounded(m, SMALL).to_string());
 }
 
+/// How long the sweep's logs pass may read, from `now`: until [`LOG_PASS_END_MARGIN`] before the
+/// next sweep is due (`scheduled_at` + [`SWEEP_PERIOD`]), so passes follow each other with no gap
+/// but that margin and never overlap. At most a period less the margin (a `time` ahead of this
+/// clock); nothing when the next sweep is due within the margin. An event a whole period old or
+/// older (a retried invocation, a replayed sample) or without a `time` says nothing of the next
+/// sweep: [`LOG_PASS_UNTIMED`].
+pub fn log_pass_window(scheduled_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Duration {
+    let most = SWEEP_PERIOD - LOG_PASS_END_MARGIN;
+    let Some(scheduled_at) = scheduled_at else { return LOG_PASS_UNTIMED };
+    match (now - scheduled_at).to_std() {
+        Ok(late) if late >= SWEEP_PERIOD => LOG_PASS_UNTIMED,
+        Ok(late) => most.saturating_sub(late),
+        Err(_) => most,
+    }
+}
+
+/// Reads the logs pass keeps in flight: enough to keep a pace of `reads_per_second` GetLogEvents
+/// calls busy while each call waits on the network (half the pace: calls of up to 500 ms), at
+/// least one, at most `MONITOR_MAX_CONCURRENCY`. More would only queue on the pace and run past
+/// the pass's end.
+pub fn log_pass_reads_in_flight(reads_per_second: u32, max_concurrency: usize) -> usize {
+    (reads_per_second.div_ceil(2) as usize).clamp(1, max_concurrency.max(1))
+}
+
 fn malformed(event_id: &str, detail_type: &str, reason: &str) -> Outcome {
     error!(event_id, detail_type, reason, "malformed event acknowledged without processing");
     Outcome::ignored(IgnoredReason::Malformed, format!("malformed event: {reason}"))
@@ -1046,6 +1086,37 @@ mod decisions;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_logs_pass_ends_before_the_next_sweep_is_due() {
+        let now = Utc::now();
+        let ago = |s: i64| Some(now - chrono::Duration::seconds(s));
+        // (case, the event's time, seconds the pass may read)
+        let cases = [
+            ("on time", ago(0), 57),
+            ("10 s late", ago(10), 47),
+            ("late by all but the margin", ago(57), 0),
+            ("late into the margin", ago(59), 0),
+            ("a period late: a retry or a replay", ago(60), 50),
+            ("an hour late", ago(3_600), 50),
+            ("ahead of this clock", ago(-5), 57),
+            ("no time", None, 50),
+        ];
+        for (case, scheduled_at, seconds) in cases {
+            assert_eq!(log_pass_window(scheduled_at, now), Duration::from_secs(seconds), "{case}");
+        }
+        // 59.5 s late: half a second before the next sweep, still nothing.
+        assert_eq!(log_pass_window(Some(now - chrono::Duration::milliseconds(59_500)), now), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_logs_pass_keeps_enough_reads_in_flight_for_its_pace() {
+        // (reads per second, MONITOR_MAX_CONCURRENCY, reads in flight)
+        let cases = [(10, 16, 5), (1, 16, 1), (3, 16, 2), (100, 16, 16), (1000, 1000, 500), (10, 1, 1), (10, 0, 1)];
+        for (rate, max, expected) in cases {
+            assert_eq!(log_pass_reads_in_flight(rate, max), expected, "{rate}/s, at most {max}");
+        }
+    }
 
     #[test]
     fn the_failure_policy_is_one_table() {

@@ -33,6 +33,8 @@ SAMPLE_MODEL = MODELS / "spark_sample_model.py"
 FAILING_MODEL = MODELS / "failing_model.py"
 SAMPLE_CSV = MODELS / "data" / "sample_input.csv"
 SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
+sys.path.insert(0, str(REPO / "tests" / "emulator"))
+from emr_serverless import LOCAL_SPARK_JAVA_OPTIONS  # noqa: E402 (the emulator's local Spark's JVM options)
 SUBMIT_TIMEOUT_S = 600
 
 # The sample model's scoring formula, restated independently of the model.
@@ -113,6 +115,7 @@ def run_driver(tmp_path, model_file, meta, *, metadata_as_path=False, results_ur
         "--conf", "spark.ui.enabled=false",
         "--conf", "spark.sql.shuffle.partitions=2",
         "--conf", "spark.log.level=WARN",
+        "--conf", f"spark.driver.extraJavaOptions={LOCAL_SPARK_JAVA_OPTIONS}",
         "--py-files", str(model_copy),
     ]
     for pair in conf:

@@ -788,6 +788,13 @@ def test_job_run_rule_delivers_job_run_events_only(kind, sam_transformed):
     assert got == expected and got["resource-utilization"]
     assert rules["MonitorSweepRule"]["ScheduleExpression"] == "rate(1 minute)"
     assert rules["CleanupSweepRule"]["ScheduleExpression"] == "rate(1 hour)"
+    # The monitor's logs pass reads until just before the next sweep is due (functions/monitor/src/handler.rs
+    # SWEEP_PERIOD, LOG_PASS_END_MARGIN): the period is the rule's, and the function's timeout outlasts the pass.
+    handler = (ROOT / "functions" / "monitor" / "src" / "handler.rs").read_text()
+    period = int(re.search(r"pub const SWEEP_PERIOD: Duration = Duration::from_secs\((\d+)\);", handler).group(1))
+    margin = int(re.search(r"pub const LOG_PASS_END_MARGIN: Duration = Duration::from_secs\((\d+)\);", handler).group(1))
+    assert period == 60 and 0 < margin < period
+    assert int(view(kind, "defaults", sam_transformed)["functions"]["MonitorFunction"]["Timeout"]) > period
     for rule in rules.values():
         (target,) = rule["Targets"]
         target = json.loads(target)

@@ -69,7 +69,7 @@ const LOG_READ_CALLS_ESTIMATE: u32 = 4;
 /// logs (a stream, a page) that is then read again whole, so the quota is left to the sweep,
 /// which paces itself, and to the account's other readers.
 pub const LOG_QUOTA_COOLDOWN: Duration = Duration::from_secs(60);
-/// Jobs one pass takes at most (oldest first); the rest wait for the next pass.
+/// Jobs one pass takes at most (oldest first), whatever its pace; the rest wait for the next pass.
 pub const LOG_PASS_MAX_JOBS: usize = 2_000;
 /// The longest one job's [`LogReadPatience::Paced`] read may take within a pass.
 const PACED_LOG_READ_BUDGET: Duration = Duration::from_secs(30);
@@ -808,7 +808,8 @@ impl MonitorHandler {
     }
 
     /// The logs pass: finished jobs (ended within `MONITOR_USAGE_SWEEP_HOURS`) whose driver logs
-    /// were unavailable with their final status, oldest first, at most [`LOG_PASS_MAX_JOBS`], each
+    /// were unavailable with their final status, oldest first, as many as it can read before
+    /// `deadline` ([`log_pass_capacity`]: no page of the table read beyond them), each
     /// read [`LogReadPatience::Paced`] (at `MONITOR_LOG_READS_PER_SECOND`, this service's share of
     /// the quota others share, with the SDK's backoff on throttling) and attached, a few at once
     /// ([`log_pass_reads_in_flight`]: enough to keep the pace), until `deadline`: no read starts
@@ -816,9 +817,11 @@ impl MonitorHandler {
     /// marked for the next pass. Never fails the invocation.
     async fn attach_unavailable_logs(&self, now: DateTime<Utc>, deadline: Instant) -> usize {
         let since = now - self.monitor.usage_sweep_window;
+        let in_flight = log_pass_reads_in_flight(self.monitor.log_reads_per_second, self.monitor.max_concurrency);
+        let capacity = log_pass_capacity(deadline.saturating_duration_since(Instant::now()), self.monitor.log_reads_per_second, in_flight);
         let mut waiting = Vec::new();
         for status in [JobStatus::Complete, JobStatus::Error, JobStatus::Cancelled] {
-            match self.store.jobs_awaiting_logs(status, since).await {
+            match self.store.jobs_awaiting_logs(status, since, capacity).await {
                 Ok(jobs) => waiting.extend(jobs.into_iter().filter(MonitoredJob::is_ours)),
                 Err(e) => error!(error = %step_error("(sweep)", Step::QueryAwaitingLogs)(e), "sweep could not list jobs awaiting logs"),
             }
@@ -826,8 +829,7 @@ impl MonitorHandler {
         let since_of = |job: &MonitoredJob| job.driver_logs.as_ref().and_then(|l| l.unavailable.as_ref()).map(|u| u.since.clone()).unwrap_or_default();
         waiting.sort_by_cached_key(since_of);
         let pending = waiting.len();
-        waiting.truncate(LOG_PASS_MAX_JOBS);
-        let in_flight = log_pass_reads_in_flight(self.monitor.log_reads_per_second, self.monitor.max_concurrency);
+        waiting.truncate(capacity);
         // The reads in flight when one starts take about this long to end at the pace.
         let drain = Duration::from_secs_f64(f64::from(in_flight as u32 * LOG_READ_CALLS_ESTIMATE) / f64::from(self.monitor.log_reads_per_second.max(1)));
         let attach = |job: MonitoredJob| async move {
@@ -1075,6 +1077,16 @@ pub fn log_pass_reads_in_flight(reads_per_second: u32, max_concurrency: usize) -
     (reads_per_second.div_ceil(2) as usize).clamp(1, max_concurrency.max(1))
 }
 
+/// Jobs the logs pass asks the table for, per final status: as many as it can read in `window` at
+/// `reads_per_second` ([`LOG_READ_CALLS_ESTIMATE`] calls a job) and the `in_flight` reads beside
+/// them, at least one and at most [`LOG_PASS_MAX_JOBS`]. Reading every waiting row each minute
+/// would cost the table's read capacity for rows the pass cannot reach (in a storm of 2,000, six
+/// 1 MB pages a minute), and it held the storm benchmark's passes up for most of their minute.
+pub fn log_pass_capacity(window: Duration, reads_per_second: u32, in_flight: usize) -> usize {
+    let readable = (window.as_secs_f64() * f64::from(reads_per_second) / f64::from(LOG_READ_CALLS_ESTIMATE)).ceil() as usize;
+    (readable + in_flight).clamp(1, LOG_PASS_MAX_JOBS)
+}
+
 fn malformed(event_id: &str, detail_type: &str, reason: &str) -> Outcome {
     error!(event_id, detail_type, reason, "malformed event acknowledged without processing");
     Outcome::ignored(IgnoredReason::Malformed, format!("malformed event: {reason}"))
@@ -1115,6 +1127,15 @@ mod tests {
         let cases = [(10, 16, 5), (1, 16, 1), (3, 16, 2), (100, 16, 16), (1000, 1000, 500), (10, 1, 1), (10, 0, 1)];
         for (rate, max, expected) in cases {
             assert_eq!(log_pass_reads_in_flight(rate, max), expected, "{rate}/s, at most {max}");
+        }
+    }
+
+    #[test]
+    fn the_logs_pass_asks_for_what_it_can_read() {
+        // (window s, reads per second, in flight, jobs asked for)
+        let cases = [(57, 10, 5, 148), (50, 10, 5, 130), (0, 10, 5, 5), (0, 10, 0, 1), (57, 1, 1, 16), (57, 1000, 16, 2_000), (3, 4, 2, 5)];
+        for (window, rate, in_flight, expected) in cases {
+            assert_eq!(log_pass_capacity(Duration::from_secs(window), rate, in_flight), expected, "{window} s at {rate}/s, {in_flight} in flight");
         }
     }
 

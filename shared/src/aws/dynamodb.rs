@@ -130,11 +130,17 @@ impl DynamoJobStore {
 
 /// Every job a query finds, page after page; `operation` names it in errors.
 async fn collect_jobs(query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder, operation: &'static str) -> Result<Vec<MonitoredJob>, AwsError> {
+    collect_at_most(query, operation, usize::MAX).await
+}
+
+/// The query's jobs, page by page, until `at_most` are read (no further page is asked for).
+async fn collect_at_most(query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder, operation: &'static str, at_most: usize) -> Result<Vec<MonitoredJob>, AwsError> {
     let mut pages = query.into_paginator().send();
     let mut jobs = Vec::new();
-    while let Some(page) = pages.next().await {
+    while jobs.len() < at_most {
+        let Some(page) = pages.next().await else { break };
         let page = page.map_err(|e| classify(SERVICE, operation, e))?;
-        for item in page.items() {
+        for item in page.items().iter().take(at_most - jobs.len()) {
             jobs.push(decode_job("Query", item.clone())?);
         }
     }
@@ -493,13 +499,13 @@ impl MonitorStore for DynamoJobStore {
         collect_jobs(query, "Query(byJobStatus, usage)").await
     }
 
-    async fn jobs_awaiting_logs(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
+    async fn jobs_awaiting_logs(&self, status: JobStatus, since: DateTime<Utc>, at_most: usize) -> Result<Vec<MonitoredJob>, AwsError> {
         let query = self
             .query_by_status(status)
             .key_condition_expression("jobStatus = :status AND updatedAt >= :since")
             .filter_expression("attribute_exists(driverLogs.unavailable)")
             .expression_attribute_values(":since", s(&timestamp(since)));
-        collect_jobs(query, "Query(byJobStatus, logs)").await
+        collect_at_most(query, "Query(byJobStatus, logs)", at_most).await
     }
 
     async fn attach_logs(&self, attachment: &LogsAttachment) -> Result<bool, AwsError> {

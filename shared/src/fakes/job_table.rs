@@ -378,10 +378,15 @@ impl MonitorStore for FakeJobTable {
         })
     }
 
-    async fn jobs_awaiting_logs(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError> {
+    async fn jobs_awaiting_logs(&self, status: JobStatus, since: DateTime<Utc>, at_most: usize) -> Result<Vec<MonitoredJob>, AwsError> {
         self.recorder.call("jobs_awaiting_logs", &[status.as_str()])?;
         let since = timestamp(since);
-        self.by_status(status, |row, updated| updated >= since.as_str() && row.pointer("/driverLogs/unavailable").is_some_and(|u| !u.is_null()))
+        let mut jobs: Vec<MonitoredJob> =
+            self.by_status(status, |row, updated| updated >= since.as_str() && row.pointer("/driverLogs/unavailable").is_some_and(|u| !u.is_null()))?;
+        // The index's order: least recently updated first.
+        jobs.sort_by_key(|job| job.updated_at);
+        jobs.truncate(at_most);
+        Ok(jobs)
     }
 
     async fn attach_logs(&self, attachment: &LogsAttachment) -> Result<bool, AwsError> {

@@ -894,3 +894,32 @@ async fn after_a_failed_log_read_the_next_final_states_leave_the_logs_to_the_swe
     let sweep = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
     assert!(matches!(sweep, Outcome::Swept { logs_attached: 2, .. }), "{sweep:?}");
 }
+
+/// A pass asks the table only for the jobs it can read before its end at its pace (oldest first),
+/// not for every job waiting: at 1 GetLogEvents a second, 50 s (the sample's `time` is old) and one
+/// read in flight, 14 of 20.
+#[tokio::test]
+async fn a_logs_pass_takes_the_oldest_jobs_it_can_read_at_its_pace() {
+    let (settings, aws) = (settings(&[("EMR_REGION", "us-east-1"), ("MONITOR_LOG_READS_PER_SECOND", "1")]), FakeAws::default());
+    aws.emr.add_application(APP, "modelop-default", "STARTED");
+    let handler = MonitorHandler::new(settings.service().unwrap(), settings.monitor().unwrap(), aws.jobs.clone(), aws.objects.clone(), aws.emr.clone(), aws.logs.clone());
+    let expected = log_pass_capacity(LOG_PASS_UNTIMED, 1, log_pass_reads_in_flight(1, shared::config::DEFAULT_MONITOR_MAX_CONCURRENCY));
+    assert_eq!(expected, 14);
+    for i in 0..20 {
+        let (id, run) = (format!("job-{i:02}"), format!("00fmonitorrun{i:04}"));
+        let mut row = launched_row("COMPLETE", "SUCCESS");
+        row["id"] = json!(id);
+        row["sparkApplicationId"] = json!(run);
+        // job-00 is the least recently updated.
+        row["updatedAt"] = json!(Timestamp(Utc::now() - Duration::minutes(30 - i)).to_string());
+        row["driverLogs"] = json!({"stdout": "", "stderr": "", "truncated": false, "logGroupName": "/aws/emr-serverless",
+            "logStreamNamePrefix": format!("{id}/applications/{APP}/jobs/{run}/"),
+            "unavailable": {"reason": "throttled", "since": Timestamp(Utc::now() - Duration::minutes(30 - i)).to_string(), "refinesFailure": false}});
+        aws.jobs.put(row);
+        aws.emr.add_run(APP, &run, JobRunInfo { state: "SUCCESS".into(), name: Some(id), ..JobRunInfo::default() });
+    }
+    let sweep = handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { logs_attached: 14, .. }), "{sweep:?}");
+    let waiting: Vec<String> = (0..20).map(|i| format!("job-{i:02}")).filter(|id| !aws.jobs.row(id).unwrap()["driverLogs"]["unavailable"].is_null()).collect();
+    assert_eq!(waiting, (14..20).map(|i| format!("job-{i:02}")).collect::<Vec<_>>());
+}

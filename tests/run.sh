@@ -58,6 +58,35 @@ table() {
     printf 'FAILED at step %s (%s) after %s s\n' "$current" "${titles[$((current - 1))]}" "$((SECONDS - started))"
   fi
 }
+# in_background N AFTER CMD...: starts step N, whose CMD shares nothing with the steps that run meanwhile,
+# in the background with its output to a file; `report N`, after step AFTER, prints it and its verdict.
+declare -A bg_pid bg_started
+in_background() {
+  local n=$1 after=$2
+  shift 2
+  begin "$n"
+  bg_started[$n]=$SECONDS
+  ( set +e; "$@" > "$work/step$n.log" 2>&1; echo $? > "$work/step$n.rc"; echo $((SECONDS - bg_started[$n])) > "$work/step$n.secs" ) &
+  bg_pid[$n]=$!
+  pids+=("${bg_pid[$n]}")
+  echo "running in the background; its report follows step $after"
+}
+# report N: waits for background step N and prints its output; its line in the table is its own wall
+# time, and a failure fails the run as step N.
+report() {
+  local n=$1
+  wait "${bg_pid[$n]}" || true
+  printf '\n== step %s/%s (report): %s\n' "$n" "${#titles[@]}" "${titles[$((n - 1))]}"
+  cat "$work/step$n.log"
+  secs[n - 1]=$(cat "$work/step$n.secs" 2>/dev/null || echo "$((SECONDS - bg_started[$n]))")
+  if [ "$(cat "$work/step$n.rc" 2>/dev/null)" != 0 ]; then
+    secs[current - 1]=$((SECONDS - step_started))
+    current=$n
+    step_started=$((SECONDS - secs[n - 1]))
+    unset 'secs[n - 1]'
+    exit 1
+  fi
+}
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
@@ -76,9 +105,9 @@ for i in "${!titles[@]}"; do printf '  %s. %s\n' "$((i + 1))" "${titles[$i]}"; d
 printf 'Budgets on two cores: 10 minutes with target/ and the virtualenvs warm; 30 on a fresh clone, which installs\n'
 printf 'the tools and builds the functions in debug and in release (tests/README.md, "Time budget").\n'
 
-# 1. No unused dependency (cargo-machete, pinned, installed into target/tools on first use).
-begin 1
-"$root/tests/check-deps.sh"
+# 1. No unused dependency (cargo-machete, pinned, installed into target/tools on first use: a cargo install,
+#    a minute on a fresh clone). It runs in the background during step 2 (pip's downloads and installs).
+in_background 1 2 "$root/tests/check-deps.sh"
 
 # 2. The project-local Python environment (moto[server], pyspark, pytest: pinned) and cargo-lambda
 #    (pinned, from PyPI into target/tools: watch and invoke need none of its dependencies).
@@ -87,16 +116,12 @@ begin 2
 "$root/tests/install-cargo-lambda.sh" "$root/.venv/bin/python"
 export PATH="$root/.venv/bin:$PATH"
 echo "ok: .venv and target/tools/cargo-lambda up to date"
+report 1
 
 # 3. infra/: pinned linters, checkov, cdk synth + cdk-nag, SAM/CDK agreement. It runs in the background while
 #    steps 4 and 5 build and test (it uses neither their builds nor their emulators): its output and its verdict
 #    come at the end of step 5, and its line in the table is its own wall time.
-begin 3
-infra_started=$SECONDS
-( set +e; "$root/tests/infra/check.sh" > "$work/infra.log" 2>&1; echo $? > "$work/infra.rc"; echo $((SECONDS - infra_started)) > "$work/infra.secs" ) &
-infra_pid=$!
-pids+=("$infra_pid")
-echo "running in the background; its report follows step 5"
+in_background 3 5 "$root/tests/infra/check.sh"
 
 # 4. The emulators for the whole run, on loopback, on ports the OS picks: moto (S3, DynamoDB and
 #    its streams, CloudWatch Logs) and the EMR Serverless emulator (manual mode: runs move only when
@@ -127,18 +152,7 @@ echo "moto server: $MOTO_ENDPOINT; EMR Serverless emulator: $EMR_ENDPOINT"
 # 5. Rust: every test of the workspace (the binaries' tests use the builds of step 4).
 begin 5
 cargo test --workspace
-# Step 3's report, and its verdict.
-wait "$infra_pid" || true
-printf '\n== step 3/%s (report): %s\n' "${#titles[@]}" "${titles[2]}"
-cat "$work/infra.log"
-secs[2]=$(cat "$work/infra.secs" 2>/dev/null || echo "$((SECONDS - infra_started))")
-if [ "$(cat "$work/infra.rc" 2>/dev/null)" != 0 ]; then
-  secs[4]=$((SECONDS - step_started))
-  current=3
-  step_started=$((SECONDS - secs[2]))
-  unset 'secs[2]'
-  exit 1
-fi
+report 3
 
 # 6. Python: the PySpark driver on real Spark, the emulators' own tests, and every events/ sample
 #    replayed through the binaries against its expected outcome (events/expected.json), also through

@@ -75,22 +75,29 @@ in_background() {
 # time, and a failure fails the run as step N.
 report() {
   local n=$1
+  finish  # the step running now ends here: its time does not include the wait
   wait "${bg_pid[$n]}" || true
   printf '\n== step %s/%s (report): %s\n' "$n" "${#titles[@]}" "${titles[$((n - 1))]}"
   cat "$work/step$n.log"
   secs[n - 1]=$(cat "$work/step$n.secs" 2>/dev/null || echo "$((SECONDS - bg_started[$n]))")
   if [ "$(cat "$work/step$n.rc" 2>/dev/null)" != 0 ]; then
-    secs[current - 1]=$((SECONDS - step_started))
     current=$n
     step_started=$((SECONDS - secs[n - 1]))
     unset 'secs[n - 1]'
     exit 1
   fi
 }
+# kill_tree PID: stops PID and every process under it, the deepest first (a background step's cargo or
+# sam build is a grandchild of the subshell that runs it, and would outlive it).
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill_tree "$pid"; wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
   [ "$status" = 0 ] && finish
   table "$status"
@@ -168,14 +175,16 @@ PATH="$PATH:$root/target/tools/cargo-lambda/bin" "$root/.venv/bin/python" -m pyt
 begin 7
 "$root/.venv/bin/python" -m pytest -q -p no:cacheprovider "${xdist[@]}" tests/e2e
 
+# 9. What the README's "Deploy" section runs, offline: sam validate --lint and sam build of infra/template.yaml
+#    (pinned SAM CLI, Zig and cargo-lambda from PyPI; a release build in target/, minutes long the first time,
+#    incremental after that, with cargo's progress). One PASS or FAIL line per check (tests/infra/sam-build.sh).
+#    It starts before step 8 and runs beside it (the benchmark harness keeps about one core busy; the release
+#    build has its own target directory and lock); its report follows step 8.
+in_background 9 8 "$root/tests/infra/sam-build.sh"
+
 # 8. The benchmarks' quick mode on the debug binaries of step 4, only to keep the harness working: no figure
 #    fails it (tests/README.md, "Benchmarks").
 begin 8
 ./tests/bench.sh --quick > "$work/bench.log" 2>&1 || { tail -50 "$work/bench.log"; echo "the benchmark harness broke" >&2; exit 1; }
 echo "bench --quick: ok ($(grep -o 'Run time: [0-9]* s' target/bench/BENCHMARKS-quick.md))"
-
-# 9. What the README's "Deploy" section runs, offline: sam validate --lint and sam build of infra/template.yaml
-#    (pinned SAM CLI, Zig and cargo-lambda from PyPI; a release build in target/, minutes long the first time,
-#    incremental after that, with cargo's progress). One PASS or FAIL line per check (tests/infra/sam-build.sh).
-begin 9
-"$root/tests/infra/sam-build.sh"
+report 9

@@ -133,7 +133,7 @@ in_background 3 5 "$root/tests/infra/check.sh"
 # 4. The emulators for the whole run, on loopback, on ports the OS picks: moto (S3, DynamoDB and
 #    its streams, CloudWatch Logs) and the EMR Serverless emulator (manual mode: runs move only when
 #    a test moves them). Both are stopped however the run ends. Then the function binaries (driven
-#    through the Lambda Runtime API by the tests), built as sam build and cargo lambda watch build them (build-functions.sh);
+#    through the Lambda Runtime API by the tests), built as sam build and cargo lambda watch -A 127.0.0.1 build them (build-functions.sh);
 #    cargo prints its progress.
 begin 4
 # start_emulator NAME SCRIPT VAR: starts it (in this shell, so it is ours to stop and it sees its

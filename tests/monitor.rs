@@ -662,3 +662,36 @@ async fn the_sweep_completes_usage_whose_final_event_was_lost_and_a_final_event_
     assert_eq!(after["jobStatus"], "COMPLETE");
     assert_eq!((&after["resourceUsage"], &after["cost"]), (&before["resourceUsage"], &before["cost"]), "final usage stays as the final event left it");
 }
+
+/// The logs pass's query evaluates no more rows a page than the pass can read (DynamoDB's `Limit`:
+/// "The maximum number of items to evaluate (not necessarily the number of matching items)",
+/// Query API Reference), and pages on past rows its filter drops until it has them: a storm's
+/// backlog is not read a 1 MB page at a time (moto took ~10 s to answer one such page under load).
+#[tokio::test]
+async fn jobs_awaiting_logs_asks_pages_of_what_it_can_use_and_pages_past_filtered_rows() {
+    use shared::ports::MonitorStore;
+    let env = TestEnv::new().await;
+    // In the index's order (updatedAt): awaiting, attached, awaiting, awaiting, attached.
+    let awaiting = [true, false, true, true, false];
+    let mut ids = Vec::new();
+    for (i, waits) in awaiting.into_iter().enumerate() {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut job = created_job(&id, "MODEL_BATCH_JOB");
+        job["jobStatus"] = json!("COMPLETE");
+        job["updatedAt"] = json!(minutes_ago(10 - i as i64));
+        job["driverLogs"] = json!({"stdout": "", "stderr": "", "truncated": false, "logGroupName": LOG_GROUP, "logStreamNamePrefix": format!("{id}/")});
+        if waits {
+            job["driverLogs"]["unavailable"] = json!({"reason": "throttled", "since": minutes_ago(10 - i as i64), "refinesFailure": false});
+        }
+        env.put_job(&job).await;
+        ids.push(id);
+    }
+    let front = request_log_front(&env.endpoint);
+    let store = shared::aws::dynamodb::DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk_config(&front).await), env.table.clone());
+    let found = store.jobs_awaiting_logs(shared::job::record::JobStatus::Complete, Utc::now() - Duration::hours(1), 2).await.unwrap();
+    let found: Vec<&str> = found.iter().map(|job| job.id()).collect();
+    assert_eq!(found, [ids[0].as_str(), ids[2].as_str()], "the two oldest awaiting, in the index's order");
+    // Two rows a page: the first page held one awaiting row, the second the other; no third page.
+    let queries = logged_requests(&front).into_iter().filter(|op| op == "Query").count();
+    assert_eq!(queries, 2, "pages of at most 2 rows evaluated");
+}

@@ -85,8 +85,8 @@ pub trait MonitorStore: Send + Sync {
     async fn jobs_awaiting_usage(&self, status: JobStatus, since: DateTime<Utc>) -> Result<Vec<MonitoredJob>, AwsError>;
     /// Jobs of `status` (a final one) updated at or after `since` whose `driverLogs` are marked
     /// `unavailable` (the final status was written without them): at most `at_most`, the least
-    /// recently updated first (the `byJobStatus` index's order), and no page of the index read
-    /// once that many are found.
+    /// recently updated first (the `byJobStatus` index's order), pages of at most `at_most` rows
+    /// evaluated, and no page of the index read once that many are found.
     async fn jobs_awaiting_logs(&self, status: JobStatus, since: DateTime<Utc>, at_most: usize) -> Result<Vec<MonitoredJob>, AwsError>;
     /// Writes the driver logs read later (and the failure they refine) onto a final job whose
     /// `driverLogs` are still marked `unavailable`, of the same run; never touches `jobStatus`.

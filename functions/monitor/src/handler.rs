@@ -808,7 +808,8 @@ impl MonitorHandler {
     }
 
     /// The logs pass: finished jobs (ended within `MONITOR_USAGE_SWEEP_HOURS`) whose driver logs
-    /// were unavailable with their final status, oldest first, as many as it can read before
+    /// were unavailable with their final status, oldest first within a status (the statuses in
+    /// the order their queries answer: reading starts with the first), as many as it can read before
     /// `deadline` ([`log_pass_capacity`]: no page of the table read beyond them), each
     /// read [`LogReadPatience::Paced`] (at `MONITOR_LOG_READS_PER_SECOND`, this service's share of
     /// the quota others share, with the SDK's backoff on throttling) and attached, a few at once
@@ -819,36 +820,43 @@ impl MonitorHandler {
         let since = now - self.monitor.usage_sweep_window;
         let in_flight = log_pass_reads_in_flight(self.monitor.log_reads_per_second, self.monitor.max_concurrency);
         let capacity = log_pass_capacity(deadline.saturating_duration_since(Instant::now()), self.monitor.log_reads_per_second, in_flight);
-        // The three final statuses are asked for at once: the pass's minute is spent reading, not waiting on queries.
+        // The three final statuses are asked for at once, and reading starts with the first answer:
+        // the pass's minute is spent reading, not waiting on the slowest query.
         let queries = [JobStatus::Complete, JobStatus::Error, JobStatus::Cancelled].map(|status| self.store.jobs_awaiting_logs(status, since, capacity));
-        let mut waiting = Vec::new();
-        for answer in futures::future::join_all(queries).await {
-            match answer {
-                Ok(jobs) => waiting.extend(jobs.into_iter().filter(MonitoredJob::is_ours)),
-                Err(e) => error!(error = %step_error("(sweep)", Step::QueryAwaitingLogs)(e), "sweep could not list jobs awaiting logs"),
-            }
-        }
         let since_of = |job: &MonitoredJob| job.driver_logs.as_ref().and_then(|l| l.unavailable.as_ref()).map(|u| u.since.clone()).unwrap_or_default();
-        waiting.sort_by_cached_key(since_of);
-        let pending = waiting.len();
-        waiting.truncate(capacity);
+        let answers = stream::iter(queries).buffer_unordered(3).flat_map(|answer| {
+            let mut jobs: Vec<MonitoredJob> = match answer {
+                Ok(jobs) => jobs.into_iter().filter(MonitoredJob::is_ours).collect(),
+                Err(e) => {
+                    error!(error = %step_error("(sweep)", Step::QueryAwaitingLogs)(e), "sweep could not list jobs awaiting logs");
+                    Vec::new()
+                }
+            };
+            jobs.sort_by_cached_key(since_of);
+            stream::iter(jobs)
+        });
         // The reads in flight when one starts take about this long to end at the pace.
         let drain = Duration::from_secs_f64(f64::from(in_flight as u32 * LOG_READ_CALLS_ESTIMATE) / f64::from(self.monitor.log_reads_per_second.max(1)));
-        let attach = |job: MonitoredJob| async move {
-            if Instant::now() + drain >= deadline {
-                return false;
-            }
-            match self.attach_logs_later(&job).await {
-                Ok(attached) => attached,
-                Err(e) => {
-                    warn!(job_id = %job.id(), error = %e, "driver logs not attached; the next sweep tries again");
-                    false
+        let taken = std::sync::atomic::AtomicUsize::new(0);
+        let attach = |job: MonitoredJob| {
+            taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                if Instant::now() + drain >= deadline {
+                    return false;
+                }
+                match self.attach_logs_later(&job).await {
+                    Ok(attached) => attached,
+                    Err(e) => {
+                        warn!(job_id = %job.id(), error = %e, "driver logs not attached; the next sweep tries again");
+                        false
+                    }
                 }
             }
         };
-        let attached = stream::iter(waiting).map(attach).buffer_unordered(in_flight).filter(|a| futures::future::ready(*a)).count().await;
-        if pending > 0 {
-            info!(pending, attached, "driver logs pass done");
+        let attached = answers.take(capacity).map(attach).buffer_unordered(in_flight).filter(|a| futures::future::ready(*a)).count().await;
+        let taken = taken.into_inner();
+        if taken > 0 {
+            info!(taken, attached, "driver logs pass done");
         }
         attached
     }

@@ -504,7 +504,11 @@ impl MonitorStore for DynamoJobStore {
             .query_by_status(status)
             .key_condition_expression("jobStatus = :status AND updatedAt >= :since")
             .filter_expression("attribute_exists(driverLogs.unavailable)")
-            .expression_attribute_values(":since", s(&timestamp(since)));
+            .expression_attribute_values(":since", s(&timestamp(since)))
+            // Rows evaluated a page ("The maximum number of items to evaluate (not necessarily the
+            // number of matching items)", Query API Reference): no more than the pass can read, not a
+            // 1 MB page of a storm's backlog; pages go on past rows the filter drops.
+            .limit(i32::try_from(at_most.max(1)).unwrap_or(i32::MAX));
         collect_at_most(query, "Query(byJobStatus, logs)", at_most).await
     }
 

@@ -1,7 +1,7 @@
 //! The jobs table: rows as JSON objects keyed by job id, honouring the DynamoDB adapter's
 //! conditions, behind the three store ports.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -25,6 +25,8 @@ use super::recorder::Recorder;
 pub struct FakeJobTable {
     pub recorder: Recorder,
     rows: Mutex<BTreeMap<String, Value>>,
+    /// Statuses whose `jobs_awaiting_logs` query does not answer until released.
+    held_queries: Mutex<BTreeSet<&'static str>>,
 }
 
 /// What a row says, for the conditions.
@@ -97,6 +99,17 @@ impl FakeJobTable {
 
     pub fn fail_next(&self, operation: &'static str, error: AwsError) {
         self.recorder.fail_next(operation, error);
+    }
+
+    /// `jobs_awaiting_logs` of `status` answers only once released (`on` false), as a slow
+    /// query would; the other statuses' queries answer at once.
+    pub fn hold_awaiting_logs(&self, status: JobStatus, on: bool) {
+        let mut held = self.held_queries.lock().unwrap();
+        if on {
+            held.insert(status.as_str());
+        } else {
+            held.remove(status.as_str());
+        }
     }
 
     /// Applies `change` to the row if it exists and `condition` holds; whether it did. Like
@@ -380,6 +393,9 @@ impl MonitorStore for FakeJobTable {
 
     async fn jobs_awaiting_logs(&self, status: JobStatus, since: DateTime<Utc>, at_most: usize) -> Result<Vec<MonitoredJob>, AwsError> {
         self.recorder.call("jobs_awaiting_logs", &[status.as_str()])?;
+        while self.held_queries.lock().unwrap().contains(status.as_str()) {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
         let since = timestamp(since);
         let mut jobs: Vec<MonitoredJob> =
             self.by_status(status, |row, updated| updated >= since.as_str() && row.pointer("/driverLogs/unavailable").is_some_and(|u| !u.is_null()))?;

@@ -923,3 +923,37 @@ async fn a_logs_pass_takes_the_oldest_jobs_it_can_read_at_its_pace() {
     let waiting: Vec<String> = (0..20).map(|i| format!("job-{i:02}")).filter(|id| !aws.jobs.row(id).unwrap()["driverLogs"]["unavailable"].is_null()).collect();
     assert_eq!(waiting, (14..20).map(|i| format!("job-{i:02}")).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_logs_pass_reads_as_the_first_query_answers_not_after_the_slowest() {
+    let World { aws, handler } = world();
+    let jobs = [("job-complete-1", "COMPLETE"), ("job-complete-2", "COMPLETE"), ("job-error-1", "ERROR")];
+    for (i, (id, status)) in jobs.into_iter().enumerate() {
+        let run = format!("00fmonitorrun{i:04}");
+        let mut row = launched_row(status, if status == "ERROR" { "FAILED" } else { "SUCCESS" });
+        row["id"] = json!(id);
+        row["sparkApplicationId"] = json!(run);
+        row["driverLogs"] = json!({"stdout": "", "stderr": "", "truncated": false, "logGroupName": "/aws/emr-serverless",
+            "logStreamNamePrefix": format!("{id}/applications/{APP}/jobs/{run}/"),
+            "unavailable": {"reason": "throttled", "since": Timestamp(Utc::now() - Duration::minutes(5)).to_string(), "refinesFailure": false}});
+        aws.jobs.put(row);
+    }
+    let attached = |id: &str| aws.jobs.row(id).unwrap()["driverLogs"]["unavailable"].is_null();
+    // ERROR's query answers only after the COMPLETE jobs' logs are attached (or 10 s, a failure).
+    aws.jobs.hold_awaiting_logs(JobStatus::Error, true);
+    let released_after_reads = async {
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while !(attached("job-complete-1") && attached("job-complete-2")) {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        aws.jobs.hold_awaiting_logs(JobStatus::Error, false);
+        read.is_ok()
+    };
+    let scheduled = event(SCHEDULED_EVENT_SAMPLE);
+    let (sweep, read_first) = tokio::join!(handler.handle_event(&scheduled), released_after_reads);
+    assert!(read_first, "the COMPLETE jobs' logs waited for the ERROR query's answer");
+    assert!(matches!(sweep, Ok(Outcome::Swept { logs_attached: 3, .. })), "{sweep:?}");
+    assert!(attached("job-error-1"), "the held status's job is read once its query answers");
+}

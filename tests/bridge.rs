@@ -15,7 +15,7 @@ use bridge::handler::{Invocation, PollReport};
 use bridge::BridgeHandler;
 use chrono::Utc;
 use integration_tests::{
-    assert_graceful_shutdown, created_job, dimension_sets, function_binary, invoke_binary_with, metric_declaration, metric_lines, repo_root, sdk_config,
+    assert_graceful_shutdown, created_job, dimension_sets, function_binary, invoke_binary, invoke_binary_with, metric_declaration, metric_lines, repo_root, sdk_config,
     unique_suffix, venv_python, TestEnv,
 };
 use serde_json::{json, Value};
@@ -173,21 +173,14 @@ impl World {
     async fn with_settings(emulator_options: &[&str], extra: &[(&str, &str)]) -> World {
         let env = TestEnv::new().await;
         let mm = ModelManage::start(emulator_options);
-        let secrets = aws_sdk_secretsmanager::Client::new(&sdk_config(&env.endpoint).await);
-        let secret = secrets
-            .create_secret()
-            .name(format!("modelop-client-{}", unique_suffix()))
-            .secret_string(json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}).to_string())
-            .send()
-            .await
-            .expect("create the client secret in moto");
+        let secret_arn = put_client_secret(&env, CLIENT_SECRET).await;
         let settings: Vec<(String, String)> = [
             ("JOBS_TABLE", env.table.as_str()),
             ("STAGING_BUCKET", env.bucket.as_str()),
             ("MODELOP_GATEWAY_URL", mm.endpoint.as_str()),
             ("MODELOP_TOKEN_URL", mm.token_url.as_str()),
             ("MODELOP_CLIENT_ID", CLIENT_ID),
-            ("MODELOP_CLIENT_SECRET_ARN", secret.arn().expect("secret ARN")),
+            ("MODELOP_CLIENT_SECRET_ARN", secret_arn.as_str()),
             ("MODELOP_POLL_SECONDS", "1"),
         ]
         .into_iter()
@@ -237,6 +230,20 @@ impl World {
     async fn stream_batch(&self) -> Value {
         json!({ "Records": self.env.new_stream_records().await })
     }
+}
+
+/// A client secret in moto's Secrets Manager, as the deployment stores it (JSON with
+/// `client_secret`); its ARN.
+async fn put_client_secret(env: &TestEnv, client_secret: &str) -> String {
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk_config(&env.endpoint).await);
+    let secret = secrets
+        .create_secret()
+        .name(format!("modelop-client-{}", unique_suffix()))
+        .secret_string(json!({"client_id": CLIENT_ID, "client_secret": client_secret}).to_string())
+        .send()
+        .await
+        .expect("create the client secret in moto");
+    secret.arn().expect("secret ARN").to_string()
 }
 
 /// The settings as the environment would give them.
@@ -301,8 +308,7 @@ async fn a_job_posted_to_model_manage_is_claimed_with_if_match_and_becomes_one_c
     let id = created["id"].as_str().expect("model-manage gave an id").to_string();
 
     // Through the function's entry point, with a scheduled event.
-    let scheduled = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-    let answer = w.bridge.handle(scheduled, &invocation()).await.expect("the scheduled invocation");
+    let answer = w.bridge.handle(scheduled_event(), &invocation()).await.expect("the scheduled invocation");
     assert_eq!(answer["bridged"], json!([id]), "{answer}");
 
     let job = w.mm.job(&id).await.unwrap();
@@ -560,6 +566,28 @@ async fn a_token_model_manage_refuses_is_replaced_once_and_the_request_sent_agai
     assert_eq!(w.row(&second).await.unwrap()["jobStatus"], "CREATED");
 }
 
+/// The token is cached until it nears its expiry: the polls and write-backs of one container
+/// ask the token endpoint once while the token is valid.
+#[tokio::test]
+async fn one_token_serves_every_poll_and_write_back_while_it_is_valid() {
+    let w = World::new(&[]).await; // tokens live an hour
+    let first = bridged_job(&w).await;
+    run_starts(&w, &first).await;
+    assert!(failures(&w.bridge.handle_stream(w.stream_batch().await).await).is_empty());
+    assert_eq!(w.mm.job(&first).await.unwrap()["jobStatus"], "RUNNING", "written back");
+    let second = w.add_created_job().await;
+    assert_eq!(poll_once(&w.bridge).await.bridged, vec![second]);
+
+    let log = w.mm.requests().await;
+    let tokens: Vec<&Value> = log.iter().filter(|r| r["path"] == "/oauth/token").collect();
+    assert_eq!(tokens.len(), 1, "one token request: {log:?}");
+    assert_eq!((log[0]["path"].as_str(), log[0]["status"].as_u64()), (Some("/oauth/token"), Some(200)), "{log:?}");
+    let api: Vec<&Value> = log.iter().filter(|r| r["path"] != "/oauth/token").collect();
+    let patches = api.iter().filter(|r| r["method"] == "PATCH").count();
+    assert_eq!(patches, 3, "two claims and one write-back: {api:?}");
+    assert!(api.iter().all(|r| r["status"].as_u64().is_some_and(|s| (200..300).contains(&s)) && r["clientId"] == CLIENT_ID), "every call made with that token: {api:?}");
+}
+
 #[tokio::test]
 async fn a_job_cancelled_or_deleted_in_modelop_cancels_its_row_and_stays_cancelled_there() {
     let w = World::new(&[]).await;
@@ -635,40 +663,144 @@ async fn an_oversized_or_malformed_document_ends_in_error_in_model_manage_with_t
     assert!(w.mm.requests().await.iter().all(|r| r["method"] == "GET"));
 }
 
-#[tokio::test]
-async fn the_binary_polls_writes_back_and_publishes_its_metrics() {
-    let w = World::new(&[]).await;
-    let running = bridged_job(&w).await;
-    run_starts(&w, &running).await;
-    let stream = w.stream_batch().await;
-    let created = w.add_created_job().await;
-    // One 503 on the finder, which the client tries again: counted, not failed.
-    w.mm.fault(json!({"kind": "status", "status": 503, "method": "GET", "path": "/jobs/search/", "count": 1})).await;
+/// Event files for the compiled binary, in a folder of their own; the folder.
+fn event_files(events: &[(&str, &Value)]) -> (PathBuf, Vec<PathBuf>) {
     let folder = std::env::temp_dir().join(format!("bridge-events-{}", unique_suffix()));
     std::fs::create_dir_all(&folder).unwrap();
-    let events = [("scheduled.json", json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})), ("stream.json", stream)]
+    let paths = events
+        .iter()
         .map(|(name, event)| {
             let path = folder.join(name);
             std::fs::write(&path, event.to_string()).unwrap();
             path
-        });
+        })
+        .collect();
+    (folder, paths)
+}
+
+fn scheduled_event() -> Value {
+    json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+}
+
+/// The EMF lines of `metric` whose value is at least 1 (an entry also declares its sibling metric
+/// at 0: a failed write-back's line has `WriteBacks` 0).
+fn counted<'a>(report: &'a Value, metric: &str) -> Vec<&'a Value> {
+    metric_lines(report, metric).into_iter().filter(|l| l[metric].as_u64().is_some_and(|n| n > 0)).collect()
+}
+
+#[tokio::test]
+async fn the_binary_polls_writes_back_and_publishes_its_metrics() {
+    let w = World::new(&[]).await;
+    let running = bridged_job(&w).await;
+    let unreachable = bridged_job(&w).await;
+    for id in [&running, &unreachable] {
+        run_starts(&w, id).await;
+    }
+    let stream = w.stream_batch().await;
+    let unreachable_sequence = stream["Records"].as_array().unwrap().iter().find(|r| r["dynamodb"]["Keys"]["id"]["S"] == unreachable.as_str()).expect("its record")["dynamodb"]["SequenceNumber"].clone();
+    let created = w.add_created_job().await;
+    let raced = w.add_created_job().await;
+    w.mm.fault(json!({"faults": [
+        // One 503 on the finder, which the client tries again: counted, not failed.
+        {"kind": "status", "status": 503, "method": "GET", "path": "/jobs/search/", "count": 1},
+        // Another runtime claims one job between the poll's read and its PATCH: a claim lost.
+        {"kind": "claim-race", "jobId": raced},
+        // Every PATCH of one bridged job answers 503: its write-back fails once the client's tries end.
+        {"kind": "status", "status": 503, "method": "PATCH", "path": format!("/jobs/{unreachable}$"), "count": null},
+    ]}))
+    .await;
+    let (folder, events) = event_files(&[("scheduled.json", &scheduled_event()), ("stream.json", &stream)]);
     let mut env = w.env.function_env();
     env.extend(w.settings.iter().cloned());
     // A 3 s deadline: one poll (the loop stops 5 s before it).
     let report = invoke_binary_with(&function_binary("bridge"), &events, &env, &["--timeout-seconds", "3"]);
-    let _ = std::fs::remove_dir_all(&folder);
 
     assert_eq!(w.row(&created).await.expect("bridged by the binary")["jobStatus"], "CREATED", "{:#}", report["binaryStderr"]);
+    assert!(w.row(&raced).await.is_none(), "the raced job is the other runtime's");
+    assert_eq!(report["invocations"][0]["body"]["lost"], json!([raced]), "{report:#}");
     assert_eq!(w.mm.job(&running).await.unwrap()["jobStatus"], "RUNNING");
+    assert_eq!(w.mm.job(&unreachable).await.unwrap()["jobStatus"], "WAITING", "its write-back failed");
+    assert_eq!(report["invocations"][1]["body"]["batchItemFailures"], json!([{"itemIdentifier": unreachable_sequence}]), "{report:#}");
+
     let polled = metric_lines(&report, "JobsBridged");
     assert_eq!(polled.len(), 1, "{report:#}");
-    assert_eq!((polled[0]["JobsBridged"].as_u64(), polled[0]["Function"].as_str()), (Some(1), Some("bridge")));
-    assert_eq!(metric_declaration(polled[0], "JobsBridged").unwrap().2, dimension_sets(&[&["Function"]]));
+    assert_eq!((polled[0]["JobsBridged"].as_u64(), polled[0]["ClaimsLost"].as_u64(), polled[0]["Function"].as_str()), (Some(1), Some(1), Some("bridge")));
+    for metric in ["JobsBridged", "ClaimsLost"] {
+        assert_eq!(metric_declaration(polled[0], metric).unwrap().2, dimension_sets(&[&["Function"]]), "{metric}");
+    }
+    let mut errors: Vec<(&str, &str)> = metric_lines(&report, "ModelManageErrors").iter().map(|l| (l["Operation"].as_str().unwrap(), l["Status"].as_str().unwrap())).collect();
+    errors.sort();
+    assert_eq!(errors, [("find jobs", "503"), ("patch job", "503"), ("patch job", "503"), ("patch job", "503")], "the finder's one 503, the write-back's three tries");
     let errors = metric_lines(&report, "ModelManageErrors");
-    assert_eq!(errors.iter().map(|l| l["Status"].as_str().unwrap()).collect::<Vec<_>>(), ["503"]);
     assert_eq!(metric_declaration(errors[0], "ModelManageErrors").unwrap().2, dimension_sets(&[&["Function"], &["Function", "Status"]]));
-    let written = metric_lines(&report, "WriteBacks");
-    assert_eq!(written.iter().map(|l| l["Outcome"].as_str().unwrap()).collect::<Vec<_>>(), ["Written"]);
-    assert!(metric_lines(&report, "AuthFailures").is_empty());
+    let written: Vec<(&str, &str)> = counted(&report, "WriteBacks").iter().map(|l| (l["Outcome"].as_str().unwrap(), l["JobId"].as_str().unwrap())).collect();
+    assert_eq!(written, [("Written", running.as_str())]);
+    let failed = counted(&report, "WriteBackFailures");
+    let failed_jobs: Vec<(&str, &str)> = failed.iter().map(|l| (l["Outcome"].as_str().unwrap(), l["JobId"].as_str().unwrap())).collect();
+    assert_eq!(failed_jobs, [("Failed", unreachable.as_str())]);
+    assert_eq!(metric_declaration(failed[0], "WriteBackFailures").unwrap().2, dimension_sets(&[&["Function"], &["Function", "Outcome"]]));
+    assert!(metric_lines(&report, "AuthFailures").is_empty(), "the client's secret is right");
     assert_graceful_shutdown(&report);
+
+    // The same deployment after its client secret was changed in Secrets Manager but not at the
+    // identity provider: the token endpoint refuses the client (invalid_client).
+    w.mm.clear_faults().await;
+    w.mm.clear_requests().await;
+    const WRONG_SECRET: &str = "not-the-client-secret";
+    let wrong = put_client_secret(&w.env, WRONG_SECRET).await;
+    for (key, value) in env.iter_mut() {
+        if key == "MODELOP_CLIENT_SECRET_ARN" {
+            *value = wrong.clone();
+        }
+    }
+    let refused = invoke_binary_with(&function_binary("bridge"), &events[..1], &env, &["--timeout-seconds", "3"]);
+    let _ = std::fs::remove_dir_all(&folder);
+    let invocation = &refused["invocations"][0];
+    assert_eq!(invocation["status"], "error", "no poll could read model-manage: {refused:#}");
+    assert!(invocation["body"].to_string().contains("invalid_client"), "{invocation:#}");
+    let auth = metric_lines(&refused, "AuthFailures");
+    assert!(!auth.is_empty(), "{refused:#}");
+    assert!(auth.iter().all(|l| l["AuthFailures"] == 1 && l["Reason"] == "invalid_client" && l["Function"] == "bridge"), "{auth:?}");
+    assert_eq!(metric_declaration(auth[0], "AuthFailures").unwrap().2, dimension_sets(&[&["Function"]]));
+    let log = w.mm.requests().await;
+    assert_eq!(log.len(), auth.len(), "one AuthFailures line per refused token request: {log:?}");
+    assert!(log.iter().all(|r| r["path"] == "/oauth/token" && r["status"] == 401), "nothing reached model-manage without a token: {log:?}");
+    assert!(!refused["binaryStderr"].as_str().unwrap_or_default().contains(WRONG_SECRET), "the secret is never logged");
+}
+
+/// A bad `MODELOP_*` setting stops the bridge's cold start before any event, with an error naming
+/// the variable (nothing is reached: no emulator is needed).
+#[tokio::test]
+async fn a_bad_modelop_setting_fails_the_cold_start_naming_it() {
+    let base: Vec<(String, String)> = [
+        ("JOBS_TABLE", "modelop-jobs"),
+        ("STAGING_BUCKET", "modelop-staging"),
+        ("MODELOP_GATEWAY_URL", "http://127.0.0.1:9/"),
+        ("MODELOP_TOKEN_URL", "http://127.0.0.1:9/oauth/token"),
+        ("MODELOP_CLIENT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:modelop-client"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let too_long = "r".repeat(257);
+    let cases: [(&str, Option<&str>, &str); 5] = [
+        ("MODELOP_GATEWAY_URL", None, "MODELOP_GATEWAY_URL is required but not set"),
+        ("MODELOP_TOKEN_URL", Some(""), "MODELOP_TOKEN_URL is required but not set"),
+        ("MODELOP_POLL_SECONDS", Some("0"), "MODELOP_POLL_SECONDS is invalid"),
+        ("MODELOP_RUNTIME_NAME", Some(too_long.as_str()), "MODELOP_RUNTIME_NAME is invalid"),
+        ("MODELOP_JOB_ITEM_PATH", Some("jobs"), "MODELOP_JOB_ITEM_PATH is invalid"),
+    ];
+    let (folder, events) = event_files(&[("scheduled.json", &scheduled_event())]);
+    for (var, value, needle) in cases {
+        let mut env: Vec<(String, String)> = base.iter().filter(|(k, _)| k != var).cloned().collect();
+        if let Some(value) = value {
+            env.push((var.to_string(), value.to_string()));
+        }
+        let report = invoke_binary(&function_binary("bridge"), &events, &env);
+        assert_ne!(report["failure"], Value::Null, "{var}: the binary must not serve events with a bad configuration: {report:#}");
+        assert_ne!(report["invocations"][0]["status"], "response", "{var}: {report:#}");
+        let logs = report["binaryStderr"].as_str().unwrap_or_default();
+        assert!(logs.contains("cold start failed") && logs.contains(needle), "{var}={value:?}: {logs}");
+    }
+    let _ = std::fs::remove_dir_all(&folder);
 }

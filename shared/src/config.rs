@@ -301,6 +301,11 @@ impl Settings {
         self.get(var).map(|raw| rule(raw).map_err(|violation| invalid(var, violation.to_string()))).transpose()
     }
 
+    /// A set variable checked by a rule whose error names the value and the rule; `None` when unset.
+    fn checked_by(&self, var: &'static str, rule: impl FnOnce(&str) -> Result<(), String>) -> Result<Option<String>, ConfigError> {
+        self.get(var).map(|raw| rule(raw).map(|()| raw.to_string()).map_err(|reason| invalid(var, reason))).transpose()
+    }
+
     fn parsed<T: std::str::FromStr>(&self, var: &'static str, default: T, valid: impl Fn(&T) -> bool) -> Result<T, ConfigError> {
         match self.get(var) {
             None => Ok(default),
@@ -451,6 +456,9 @@ pub const DEFAULT_MODELOP_JOB_ITEM_PATH: &str = "jobs/{id}";
 /// (`modelop/lab-dashboard` `example_job.json`: `outputData[0]` is `test_result.json`, `fileFormat`
 /// `JSON`, base64 `fileContent`). Assumed: that ModelOp's own runtimes put every test result there.
 pub const DEFAULT_MODELOP_TEST_RESULT_ASSET: &str = "test_result.json";
+/// The longest `MODELOP_RUNTIME_NAME`, in characters (the stacks' `ModelOpRuntimeName` parameter
+/// allows the same: `^[!-~ ]{0,256}$`).
+pub const MAX_MODELOP_RUNTIME_NAME_CHARS: usize = 256;
 /// model-manage's REST root under the gateway (`POST <gateway>/model-manage/api/jobs` in
 /// `modelop/titanic-spark` `job_submit/submit.py`).
 pub const MODEL_MANAGE_API_PATH: &str = "model-manage/api";
@@ -515,6 +523,28 @@ impl JobItemPath {
 impl Default for JobItemPath {
     fn default() -> Self {
         JobItemPath::parse(DEFAULT_MODELOP_JOB_ITEM_PATH).expect("the default item path is valid")
+    }
+}
+
+/// The rule of `MODELOP_RUNTIME_NAME`: the name of one ModelOp runtime as a job's
+/// `targetEngine.name` holds it (`spark-serverless-runtime-1` in `events/` and the demo),
+/// compared exactly, so a name no runtime can have would silently match no job: 1 to
+/// [`MAX_MODELOP_RUNTIME_NAME_CHARS`] characters, each printable ASCII or a space, not starting or
+/// ending with a space (the stacks' parameter takes the same characters; a setting's value is read
+/// trimmed, and an empty one means any runtime). `Err` names the value and the rule.
+pub fn check_runtime_name(name: &str) -> Result<(), String> {
+    let fits = !name.is_empty()
+        && name.chars().count() <= MAX_MODELOP_RUNTIME_NAME_CHARS
+        && name.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+        && !name.starts_with(' ')
+        && !name.ends_with(' ');
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?}: a runtime name (targetEngine.name) is 1-{MAX_MODELOP_RUNTIME_NAME_CHARS} characters, each printable ASCII or a space, with no space at either end",
+            crate::text::printable(name)
+        ))
     }
 }
 
@@ -596,7 +626,7 @@ impl Settings {
             client_secret_arn,
             scope,
             engine_types,
-            runtime_name: self.get(MODELOP_RUNTIME_NAME).map(str::to_string),
+            runtime_name: self.checked_by(MODELOP_RUNTIME_NAME, check_runtime_name)?,
             poll_interval: std::time::Duration::from_secs(u64::from(poll)),
             run_id_field,
             job_finder: identifier(MODELOP_JOB_FINDER)?,
@@ -1146,6 +1176,7 @@ emr-serverless-cluster:
             (MODELOP_JOB_ITEM_PATH, Some("jobs//{id}"), "segment \"\""),
             (MODELOP_JOB_ITEM_PATH, Some("jobs?x=1/{id}"), "MODELOP_JOB_ITEM_PATH is invalid"),
             (MODELOP_TEST_RESULT_ASSET, Some("a\u{7}b"), "MODELOP_TEST_RESULT_ASSET is invalid"),
+            (MODELOP_RUNTIME_NAME, Some("emr\u{7}serverless"), "MODELOP_RUNTIME_NAME is invalid: \"emr\\u{7}serverless\": a runtime name (targetEngine.name) is 1-256 characters"),
         ];
         for (var, value, needle) in cases {
             let mut env: Vec<(&str, &str)> = bridge_env().into_iter().filter(|(k, _)| k != var).collect();
@@ -1157,14 +1188,89 @@ emr-serverless-cluster:
         }
     }
 
+    /// ModelOp's YAML with every bridge key, each set to something other than its default.
+    const BRIDGE_YAML: &str = r#"emr-serverless-cluster:
+  modelopGatewayUrl: https://mo.example.com/
+  modelopTokenUrl: https://idp.example.com/oauth2/token
+  modelopClientId: spark-serverless-client
+  modelopClientSecretArn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:mo-client-XyZ
+  modelopScope: rs/modelop_client
+  modelopEngineTypes: [SPARK_SERVERLESS_RUNTIME, EMR_SERVERLESS]
+  modelopRuntimeName: spark-serverless-runtime-1
+  modelopPollSeconds: 5
+  modelopRunIdField: sparkApplicationId
+  modelopJobFinder: findAllByJobStatus
+  modelopJobItemPath: "modelBatchJob/{id}"
+  modelopTestResultAsset: metrics.json
+"#;
+
     #[test]
     fn bridge_settings_come_from_the_modelop_yaml_too() {
-        let yaml = "emr-serverless-cluster:\n  modelopGatewayUrl: https://mo.example.com/\n  modelopEngineTypes: [SPARK_SERVERLESS_RUNTIME, EMR_SERVERLESS]\n  modelopPollSeconds: 5\n";
-        let mut env = bridge_env().into_iter().filter(|(k, _)| *k != MODELOP_GATEWAY_URL).collect::<Vec<_>>();
+        // Every MODELOP_* setting the bridge reads is in the YAML above (one added later must be too).
+        let bridge_settings: Vec<&Setting> = SETTINGS.iter().filter(|s| s.var.starts_with("MODELOP_")).collect();
+        for setting in &bridge_settings {
+            let key = setting.yaml_key.unwrap_or_else(|| panic!("{} has no key in ModelOp's YAML", setting.var));
+            assert!(BRIDGE_YAML.contains(&format!("\n  {key}: ")), "{key} ({}) is not in the test's YAML", setting.var);
+        }
+        let mut env = minimal();
         env.push((CONFIG_FILE, "/config.yaml"));
-        let bridge = settings(&env, Some(yaml)).unwrap().bridge().unwrap();
-        assert_eq!(bridge.api_base.as_str(), "https://mo.example.com/model-manage/api/");
-        assert_eq!(bridge.engine_types, ["SPARK_SERVERLESS_RUNTIME", "EMR_SERVERLESS"]);
-        assert_eq!(bridge.poll_interval, std::time::Duration::from_secs(5));
+        let bridge = settings(&env, Some(BRIDGE_YAML)).unwrap().bridge().unwrap();
+        let expected = BridgeConfig {
+            api_base: url::Url::parse("https://mo.example.com/model-manage/api/").unwrap(),
+            token_url: url::Url::parse("https://idp.example.com/oauth2/token").unwrap(),
+            client_id: "spark-serverless-client".into(),
+            client_secret_arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mo-client-XyZ".into(),
+            scope: Some("rs/modelop_client".into()),
+            engine_types: vec!["SPARK_SERVERLESS_RUNTIME".into(), "EMR_SERVERLESS".into()],
+            runtime_name: Some("spark-serverless-runtime-1".into()),
+            poll_interval: std::time::Duration::from_secs(5),
+            run_id_field: Some("sparkApplicationId".into()),
+            job_finder: Some("findAllByJobStatus".into()),
+            job_item_path: JobItemPath::parse("modelBatchJob/{id}").unwrap(),
+            test_result_asset: Some("metrics.json".into()),
+        };
+        assert_eq!(bridge, expected);
+
+        // The environment wins over the file, key by key; the file's other keys still apply.
+        let file_only = env.clone();
+        env.extend([(MODELOP_RUNTIME_NAME, "emr-serverless-prod"), (MODELOP_POLL_SECONDS, "2")]);
+        let bridge = settings(&env, Some(BRIDGE_YAML)).unwrap().bridge().unwrap();
+        assert_eq!(bridge, BridgeConfig { runtime_name: Some("emr-serverless-prod".into()), poll_interval: std::time::Duration::from_secs(2), ..expected });
+
+        // A bad value in the file fails like one in the environment, naming the variable.
+        let bad = BRIDGE_YAML.replace("modelopRuntimeName: spark-serverless-runtime-1", "modelopRuntimeName: \"runtime\\t1\"");
+        let err = settings(&file_only, Some(bad.as_str())).unwrap().bridge().unwrap_err().to_string();
+        assert!(err.starts_with("configuration error: MODELOP_RUNTIME_NAME is invalid: \"runtime\\t1\": "), "{err}");
+    }
+
+    #[test]
+    fn runtime_names_are_printable_ascii_of_at_most_256_characters() {
+        let longest = "r".repeat(MAX_MODELOP_RUNTIME_NAME_CHARS);
+        let too_long = "r".repeat(MAX_MODELOP_RUNTIME_NAME_CHARS + 1);
+        let cases: &[(&str, bool)] = &[
+            ("spark-serverless-runtime-1", true),
+            ("emr-serverless", true),
+            ("Spark Runtime (prod) #2", true),
+            ("x", true),
+            (longest.as_str(), true),
+            (too_long.as_str(), false),
+            ("", false),
+            ("   ", false),
+            (" leading", false),
+            ("trailing ", false),
+            ("tab\tinside", false),
+            ("bell\u{7}", false),
+            ("line\nbreak", false),
+            ("del\u{7f}", false),
+            ("émr-serverless", false),
+        ];
+        for (name, valid) in cases {
+            let got = check_runtime_name(name);
+            assert_eq!(got.is_ok(), *valid, "{name:?}: {got:?}");
+            if let Err(reason) = got {
+                assert!(reason.starts_with(&format!("{:?}: ", crate::text::printable(name))), "the value first: {reason}");
+                assert!(reason.ends_with("a runtime name (targetEngine.name) is 1-256 characters, each printable ASCII or a space, with no space at either end"), "{reason}");
+            }
+        }
     }
 }

@@ -2,7 +2,8 @@
 
 model-manage is where ModelOp Center keeps its jobs; its runtimes take CREATED jobs from it and write their
 progress back to it (issue 24). This emulator serves the public shapes of that API so the bridge can be tested
-without a ModelOp Center. Sources (the look-up references in ``../shared/modelop-references.md``):
+without a ModelOp Center. Sources, each a public location (the same ones ``shared/CONTRACT.md`` cites in "The
+model-manage side (the bridge)"):
 
 * [submit]   github ``modelop/titanic-spark`` ``job_submit/submit.py`` (and the same script in
              ``modelop/german_credit_data_drift_detector_spark`` ``job_submitter/submit.py``): a job is created with

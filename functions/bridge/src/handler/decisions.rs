@@ -162,6 +162,76 @@ async fn model_manage_down_fails_the_invocation_and_leaves_the_job_for_the_next_
     assert_eq!(poll_once(&w).await.bridged, ["later"]);
 }
 
+/// The schedule fires once a minute, yet a job created in ModelOp is claimed within
+/// `MODELOP_POLL_SECONDS`: one invocation polls every interval while a poll can still end 5 s
+/// before its deadline, and a job created between two polls is bridged by the next poll of the
+/// same invocation.
+#[tokio::test]
+async fn one_invocation_polls_every_interval_until_its_deadline_and_bridges_a_job_created_between_polls() {
+    let w = world(&[("MODELOP_POLL_SECONDS", "1")]);
+    w.mm.add(created("early"));
+    let started = std::time::Instant::now();
+    // Room for two polls 1 s apart: a third would start at 2 s, within 5 s of the deadline.
+    let deadline = Utc::now() + chrono::Duration::milliseconds(6_500);
+    // The fakes answer at once, so this runs only while the invocation waits between its polls.
+    let modelop_creates_a_job_after_the_first_poll = async {
+        while w.mm.calls("find_jobs CREATED") == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(w.table.row("early").is_some(), "the first poll is over");
+        w.mm.add(created("late"));
+    };
+    let (report, ()) = tokio::join!(w.handler.poll_until(deadline), modelop_creates_a_job_after_the_first_poll);
+    let report = report.expect("the polls reached model-manage");
+    let elapsed = started.elapsed();
+    assert_eq!(report.polls, 2, "{report:?}");
+    assert_eq!(report.bridged, ["early", "late"], "{report:?}");
+    assert!(elapsed >= std::time::Duration::from_secs(1), "the second poll waited MODELOP_POLL_SECONDS: {elapsed:?}");
+    assert_eq!(w.table.row("late").expect("the late job's row")["jobStatus"], "CREATED");
+}
+
+/// More CREATED jobs of this runtime than two pages hold (250, pages of [`PAGE_SIZE`]), among jobs
+/// of another runtime that stay in the CREATED result and so push the rest to later pages: one
+/// poll claims every job of this runtime once and writes its row once, and touches no other.
+#[tokio::test]
+async fn one_poll_reads_every_page_and_bridges_each_job_once() {
+    let w = world(&[("MODELOP_RUNTIME_NAME", "emr-serverless")]);
+    let ours_wanted = 2 * PAGE_SIZE + PAGE_SIZE / 2;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for n in 0..ours_wanted * 3 / 2 {
+        let id = format!("job-{n:04}");
+        let mut job = created(&id);
+        if n % 3 == 2 {
+            job["targetEngine"]["name"] = json!("another-emr");
+            theirs.push(id);
+        } else {
+            ours.push(id);
+        }
+        w.mm.add(job);
+    }
+    assert_eq!(ours.len(), ours_wanted);
+    let report = poll_once(&w).await;
+    assert!(report.failed.is_empty() && report.lost.is_empty(), "{report:?}");
+    let mut bridged = report.bridged.clone();
+    bridged.sort();
+    assert_eq!(bridged, ours, "each job of this runtime bridged exactly once");
+    assert!(w.mm.calls("find_jobs CREATED page 1") > 0, "the jobs left in place pushed the rest to the second page");
+    assert_eq!(w.mm.calls("patch_job"), ours.len(), "one claim each");
+    assert_eq!(w.table.rows.lock().unwrap().len(), ours.len(), "one row each");
+    for id in &ours {
+        let job = w.mm.job(id);
+        assert_eq!((job["jobStatus"].as_str(), job["version"].as_i64()), (Some("WAITING"), Some(1)), "{id}");
+        assert_eq!(w.table.row(id).expect("a row")["jobStatus"], "CREATED", "{id}");
+    }
+    for id in &theirs {
+        let job = w.mm.job(id);
+        assert_eq!((job["jobStatus"].as_str(), job["version"].as_i64()), (Some("CREATED"), Some(0)), "{id} is another runtime's");
+    }
+    // Nothing is left for the next poll.
+    let again = poll_once(&w).await;
+    assert!(again.bridged.is_empty() && again.failed.is_empty(), "{again:?}");
+}
+
 fn stream_record(sequence: &str, event: &str, row: &Value) -> Value {
     let image: serde_dynamo::Item = serde_dynamo::to_item(row).unwrap();
     json!({"eventID": format!("e{sequence}"), "eventName": event, "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",

@@ -17,7 +17,7 @@ use shared::bridge::ports::{ActiveRow, BridgeTable, ModelManage, PatchOutcome, R
 #[derive(Default)]
 pub struct FakeModelManage {
     pub jobs: Mutex<BTreeMap<String, Value>>,
-    /// Calls, as `"<operation> <id>"`.
+    /// Calls, as `"<operation> <id>"` (`"find_jobs <status> page <n>"` for a page of jobs).
     pub calls: Mutex<Vec<String>>,
     /// Operations that fail (transiently) on their next call.
     pub failing: Mutex<Vec<&'static str>>,
@@ -71,7 +71,7 @@ impl ModelManage for FakeModelManage {
     }
 
     async fn find_jobs(&self, finder: &FinderQuery, status: JobStatus, engine_type: &str, page: u64, size: usize) -> Result<JobPage, AwsError> {
-        self.enter("find_jobs", status.as_str())?;
+        self.enter("find_jobs", &format!("{} page {page}", status.as_str()))?;
         let jobs: Vec<Value> = self
             .jobs
             .lock()

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Exit codes: 0 COMPLETE, 1 ERROR, 3 CANCELLED, 4 timed out (EMR's verdict), 5 still running when
 /// --timeout ran out, 6 AWS or client error, 2 usage. Data goes to stdout, progress and hints to stderr.
+/// Ctrl-C stops the CLI (by the signal: a shell shows 130), never the job.
 #[derive(Debug, Parser)]
 #[command(name = "modelop-spark", version, propagate_version = true)]
 pub struct Cli {
@@ -43,7 +44,7 @@ pub struct GlobalArgs {
     /// Output format: text for people, json (one document) or ndjson (one object a line) for programs.
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// No colour (also: NO_COLOR set, or output not a terminal).
+    /// No colour, even with CLICOLOR_FORCE (also off: NO_COLOR set, or output not a terminal).
     #[arg(long, global = true)]
     pub no_color: bool,
 }

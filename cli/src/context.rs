@@ -73,12 +73,37 @@ impl Context {
         if let Some(region) = &global.region {
             loader = loader.region(Region::new(region.clone()));
         }
+        let mut endpoints = ServiceEndpoints::default();
         if let Some(endpoint) = &global.endpoint_url {
             loader = loader.endpoint_url(endpoint);
+            endpoints = ServiceEndpoints::from_env();
         }
         let config = loader.load().await;
-        let emr = aws_sdk_emrserverless::Client::new(&config);
-        Ok(clients(&config, emr, table, global.log_group.clone(), false))
+        Ok(clients(&config, endpoints, table, global.log_group.clone(), false))
+    }
+}
+
+/// Endpoints of single services, over the one of the SDK config.
+#[derive(Debug, Default)]
+struct ServiceEndpoints {
+    dynamodb: Option<String>,
+    emr: Option<String>,
+    logs: Option<String>,
+    s3: Option<String>,
+}
+
+impl ServiceEndpoints {
+    /// Each service's `AWS_ENDPOINT_URL_<SERVICE>`. With `--endpoint-url` the CLI reads them itself: the SDK lets an
+    /// endpoint set in code win over them, and the CLI lets each win for its service (EMR Serverless on its own
+    /// emulator, say).
+    fn from_env() -> ServiceEndpoints {
+        let variable = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        ServiceEndpoints {
+            dynamodb: variable("AWS_ENDPOINT_URL_DYNAMODB"),
+            emr: variable("AWS_ENDPOINT_URL_EMR_SERVERLESS"),
+            logs: variable("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"),
+            s3: variable("AWS_ENDPOINT_URL_S3"),
+        }
     }
 }
 
@@ -106,16 +131,20 @@ async fn local_clients(ready: &Path, log_group: &str) -> Result<Aws, CliError> {
         .credentials_provider(credentials)
         .load()
         .await;
-    let emr_config = aws_sdk_emrserverless::config::Builder::from(&config).endpoint_url(&stack.emr).build();
-    Ok(clients(&config, aws_sdk_emrserverless::Client::from_conf(emr_config), stack.table, log_group.to_string(), true))
+    Ok(clients(&config, ServiceEndpoints { emr: Some(stack.emr), ..Default::default() }, stack.table, log_group.to_string(), true))
 }
 
-fn clients(config: &aws_config::SdkConfig, emr: aws_sdk_emrserverless::Client, table: String, log_group: String, local: bool) -> Aws {
+fn clients(config: &aws_config::SdkConfig, endpoints: ServiceEndpoints, table: String, log_group: String, local: bool) -> Aws {
+    // Each builder as the SDK config makes it, then the service's own endpoint if it has one.
+    let dynamodb = endpoints.dynamodb.into_iter().fold(aws_sdk_dynamodb::config::Builder::from(config), |b, url| b.endpoint_url(url));
+    let emr = endpoints.emr.into_iter().fold(aws_sdk_emrserverless::config::Builder::from(config), |b, url| b.endpoint_url(url));
+    let logs = endpoints.logs.into_iter().fold(aws_sdk_cloudwatchlogs::config::Builder::from(config), |b, url| b.endpoint_url(url));
+    let s3 = endpoints.s3.into_iter().fold(aws_sdk_s3::config::Builder::from(config).force_path_style(local), |b, url| b.endpoint_url(url));
     Aws {
-        store: DynamoJobStore::new(aws_sdk_dynamodb::Client::new(config), table.clone()),
-        runs: EmrServerlessClient::new(emr),
-        logs: CloudWatchLogReader::new(aws_sdk_cloudwatchlogs::Client::new(config)),
-        objects: S3ObjectStore::new(aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(local).build())),
+        store: DynamoJobStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), table.clone()),
+        runs: EmrServerlessClient::new(aws_sdk_emrserverless::Client::from_conf(emr.build())),
+        logs: CloudWatchLogReader::new(aws_sdk_cloudwatchlogs::Client::from_conf(logs.build())),
+        objects: S3ObjectStore::new(aws_sdk_s3::Client::from_conf(s3.build())),
         table,
         log_group,
         region: config.region().map(ToString::to_string),

@@ -435,3 +435,412 @@ async fn doctor_ui_and_completion() {
     assert_eq!(code(&completion), 0);
     assert!(stdout(&completion).contains("modelop-spark"));
 }
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// A row's `resourceUsage` and `cost` as monitor records them: `vcpu_hours` (and four GB-hours of
+/// memory each) used, billed too when `billed`, priced at `region`'s prices; no `cost` where there
+/// is no price (only us-east-1 has built-in ones).
+fn usage_and_cost(vcpu_hours: f64, is_final: bool, billed: bool, region: &str) -> (Value, Option<Value>) {
+    use shared::launch::run_controls::Architecture;
+    use shared::outcome::cost::{job_cost, PriceTable, ResourceUsage};
+    let figures = json!({"vCPUHour": vcpu_hours, "memoryGBHour": vcpu_hours * 4.0, "storageGBHour": 0.0});
+    let mut usage = json!({"used": figures, "final": is_final, "asOf": shared::job::record::timestamp(chrono::Utc::now())});
+    if billed {
+        usage["billed"] = figures;
+    }
+    let parsed: ResourceUsage = serde_json::from_value(usage.clone()).expect("a resourceUsage");
+    let cost = PriceTable::default().quote(region, Architecture::X86_64).map(|quote| serde_json::to_value(job_cost(&parsed, &quote, region, Architecture::X86_64)).unwrap());
+    (usage, cost)
+}
+
+/// `cost` over the index: final and provisional totals kept apart, the basis counted, a job with
+/// usage but no price counted and never priced, a job without usage counted, and `--since` the window.
+#[tokio::test]
+async fn cost_totals_keep_final_and_provisional_apart_and_count_what_has_no_price() {
+    let env = TestEnv::new().await;
+    let (final_usage, final_cost) = usage_and_cost(2.0, true, true, "us-east-1");
+    let (provisional_usage, provisional_cost) = usage_and_cost(1.0, false, false, "us-east-1");
+    // Far more usage than the others, in a region without a price: it must add nothing to any amount.
+    let (unpriced_usage, no_cost) = usage_and_cost(100.0, true, true, "eu-west-3");
+    assert!(no_cost.is_none(), "eu-west-3 has no built-in price");
+    let (old_usage, old_cost) = usage_and_cost(3.0, true, true, "us-east-1");
+    let amount = |cost: &Option<Value>| cost.as_ref().unwrap()["amount"].as_f64().unwrap();
+    let (final_amount, provisional_amount, old_amount) = (amount(&final_cost), amount(&provisional_cost), amount(&old_cost));
+    assert!(final_amount > 0.0 && provisional_amount > 0.0 && final_amount != provisional_amount);
+
+    env.put_job(&job_row("priced-final", "COMPLETE", json!({"resourceUsage": final_usage, "cost": final_cost}))).await;
+    env.put_job(&job_row("priced-provisional", "RUNNING", json!({"resourceUsage": provisional_usage, "cost": provisional_cost}))).await;
+    env.put_job(&job_row("unpriced", "ERROR", json!({"resourceUsage": unpriced_usage, "failure": failure("OUT_OF_MEMORY")}))).await;
+    env.put_job(&job_row("no-usage", "CANCELLED", json!({}))).await;
+    let forty_days_ago = shared::job::record::timestamp(chrono::Utc::now() - chrono::Duration::days(40));
+    env.put_job(&job_row("long-ago", "COMPLETE", json!({"resourceUsage": old_usage, "cost": old_cost, "updatedAt": forty_days_ago}))).await;
+
+    let totals = |args: &[&str]| -> Vec<Value> {
+        let output = cli(&env, args);
+        assert_eq!(code(&output), 0, "{}", stderr(&output));
+        serde_json::from_slice::<Value>(&output.stdout).expect("cost -o json is one JSON array").as_array().unwrap().clone()
+    };
+    let close = |value: &Value, expected: f64| (value.as_f64().unwrap() - expected).abs() < 1e-9;
+    let counts = |t: &Value| -> Vec<u64> {
+        ["jobs", "finalJobs", "provisionalJobs", "billedJobs", "usedJobs", "unpricedJobs", "withoutUsage"].iter().map(|k| t[*k].as_u64().unwrap()).collect()
+    };
+
+    let by_status = totals(&["cost", "--by", "status", "-o", "json"]);
+    let groups: Vec<&str> = by_status.iter().map(|t| t["group"].as_str().unwrap()).collect();
+    assert_eq!(groups, ["CANCELLED", "COMPLETE", "ERROR", "RUNNING", "total"], "the 30 days' groups, then the total: {by_status:?}");
+    let group = |name: &str| by_status.iter().find(|t| t["group"] == name).unwrap();
+    let total = group("total");
+    assert_eq!(counts(total), [4, 1, 1, 1, 1, 1, 1], "{total}");
+    assert!(close(&total["finalAmount"], final_amount) && close(&total["provisionalAmount"], provisional_amount), "kept apart: {total}");
+    assert_eq!(counts(group("COMPLETE")), [1, 1, 0, 1, 0, 0, 0]);
+    assert_eq!(counts(group("RUNNING")), [1, 0, 1, 0, 1, 0, 0], "priced on used figures until billed");
+    let unpriced = group("ERROR");
+    assert_eq!(counts(unpriced), [1, 0, 0, 0, 0, 1, 0]);
+    assert!(close(&unpriced["finalAmount"], 0.0) && close(&unpriced["provisionalAmount"], 0.0), "counted, never priced: {unpriced}");
+    assert_eq!(counts(group("CANCELLED")), [1, 0, 0, 0, 0, 0, 1]);
+
+    let wider = totals(&["cost", "--by", "status", "--since", "60d", "-o", "json"]);
+    let total = wider.last().unwrap();
+    assert_eq!((total["jobs"].as_u64(), total["finalJobs"].as_u64()), (Some(5), Some(2)), "{total}");
+    assert!(close(&total["finalAmount"], final_amount + old_amount), "{total}");
+
+    let text = cli(&env, &["cost", "--by", "status"]);
+    assert_eq!(code(&text), 0);
+    let text = stdout(&text);
+    assert!(text.lines().next().unwrap().contains("FINAL (USD)") && text.contains("PROVISIONAL (USD)") && text.contains("NO PRICE"), "{text}");
+    let total_line: Vec<&str> = text.lines().find(|l| l.split_whitespace().next() == Some("total")).expect("a total line").split_whitespace().collect();
+    let (final_text, provisional_text) = (format!("{final_amount:.6}"), format!("{provisional_amount:.6}"));
+    assert_eq!(total_line, ["total", "4", final_text.as_str(), "(1)", provisional_text.as_str(), "(1)", "1/1", "1", "1"], "{text}");
+    assert!(text.contains("are not priced here"), "{text}");
+}
+
+/// The signal Ctrl-C sends.
+const SIGINT: i32 = 2;
+
+/// Ctrl-C stops the CLI, never the job: `watch`, `logs -f` and `submit --wait`, interrupted while
+/// they follow a job, end by the signal (a shell shows 130), the rows stay as they were, and no
+/// CancelJobRun reaches EMR Serverless (the calls pass through request logs).
+#[tokio::test]
+async fn ctrl_c_stops_the_cli_and_never_the_job() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = TestEnv::new().await;
+    let (app, run) = run_in(&env, "interrupted", "RUNNING").await;
+    env.put_job(&job_row("interrupted", "RUNNING", json!({"emrApplicationId": app, "sparkApplicationId": run}))).await;
+    let prefix = shared::outcome::job_run::driver_log_prefix("interrupted", &app, &run);
+    env.put_driver_log(GROUP, &format!("{prefix}SPARK_DRIVER/stdout"), ["working".to_string()]).await;
+    let before = env.job("interrupted").await.unwrap();
+    let dir = std::env::temp_dir().join(format!("cli-interrupt-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let submitted = format!("submitted-{}", unique_suffix());
+    std::fs::write(dir.join("job.json"), created_job(&submitted, "MODEL_BATCH_JOB").to_string()).unwrap();
+    let file = dir.join("job.json");
+    let (table_log, emr_log) = (request_log_front(&env.endpoint), request_log_front(&env.emr_endpoint));
+
+    for args in [vec!["watch", "interrupted"], vec!["logs", "interrupted", "-f"], vec!["submit", file.to_str().unwrap(), "--wait"]] {
+        let seen = logged_requests(&table_log).len();
+        let mut child = cli_command(&env, &args)
+            .env("AWS_ENDPOINT_URL", &table_log)
+            .env("AWS_ENDPOINT_URL_EMR_SERVERLESS", &emr_log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Interrupted once it follows: it has read the job a second time.
+        let started = Instant::now();
+        while logged_requests(&table_log)[seen..].iter().filter(|c| *c == "GetItem").count() < 2 {
+            assert!(started.elapsed() < Duration::from_secs(30) && child.try_wait().unwrap().is_none(), "{args:?} did not follow the job");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let sent = Command::new("kill").args(["-s", "INT", &child.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "{args:?} went on after Ctrl-C");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!((status.code(), status.signal()), (None, Some(SIGINT)), "{args:?} ends by the signal");
+    }
+
+    assert_eq!(env.job("interrupted").await.unwrap(), before, "the row is as it was: no cancel, no message");
+    assert_eq!(env.job(&submitted).await.unwrap()["jobStatus"], "CREATED");
+    let table_calls = logged_requests(&table_log);
+    let writes: Vec<&String> = table_calls.iter().filter(|c| matches!(c.as_str(), "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem" | "TransactWriteItems")).collect();
+    assert_eq!(writes, ["PutItem"], "the one write is submit's new row: {table_calls:?}");
+    let emr_calls = logged_requests(&emr_log);
+    assert!(emr_calls.contains(&format!("GET /applications/{app}/jobruns/{run}")), "the CLI read the run through the log: {emr_calls:?}");
+    assert!(emr_calls.iter().all(|c| c.starts_with("GET ")), "no CancelJobRun (DELETE), nothing but reads: {emr_calls:?}");
+    let live = env.emr.get_job_run().application_id(&app).job_run_id(&run).send().await.unwrap();
+    assert_eq!(live.job_run().unwrap().state().as_str(), "RUNNING");
+}
+
+/// The CLI with none of the test's environment: only `vars` (and no instance metadata).
+fn bare_cli(vars: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modelop-spark"))
+        .env_clear()
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(vars.iter().copied())
+        .args(args)
+        .output()
+        .expect("run modelop-spark")
+}
+
+/// `--endpoint-url`, `--region` and `--table` as flags, over the environment's values;
+/// `AWS_ENDPOINT_URL_<SERVICE>` still wins per service.
+#[tokio::test]
+async fn global_flags_point_the_cli_instead_of_the_environment() {
+    let env = TestEnv::new().await;
+    env.put_job(&job_row("done", "COMPLETE", json!({"emrState": "SUCCESS"}))).await;
+    let (app, run) = run_in(&env, "live", "RUNNING").await;
+    env.put_job(&job_row("live", "RUNNING", json!({"emrState": "SCHEDULED", "emrApplicationId": app, "sparkApplicationId": run}))).await;
+    // The environment names another table and region; the flags must win over both.
+    let vars = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_REGION", "eu-west-1"), ("JOBS_TABLE", "jobs-not-this-one")];
+    let flags = [("--endpoint-url", env.endpoint.as_str()), ("--region", REGION), ("--table", env.table.as_str())];
+    // The flags but `skip`, then `command`.
+    let args = |skip: Option<&str>, command: &[&'static str]| -> Vec<String> {
+        let given = flags.iter().filter(|(flag, _)| Some(*flag) != skip).flat_map(|(flag, value)| [flag.to_string(), value.to_string()]);
+        given.chain(command.iter().map(|a| a.to_string())).collect()
+    };
+    let call = |vars: &[(&str, &str)], args: Vec<String>| bare_cli(vars, &args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let output = call(&vars, args(None, &["status", "done"]));
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(stdout(&output).contains("COMPLETE"), "{}", stdout(&output));
+    // Each flag matters: without it, the environment's value is used, and the job is not found there.
+    assert_eq!(code(&call(&vars, args(Some("--region"), &["status", "done"]))), 6, "eu-west-1 has no such table");
+    assert_eq!(code(&call(&vars, args(Some("--table"), &["status", "done"]))), 6, "JOBS_TABLE's table does not exist");
+    let no_table = call(&vars[..3], args(Some("--table"), &["status", "done"])); // JOBS_TABLE unset too
+    assert_eq!(code(&no_table), 2);
+    assert!(stderr(&no_table).contains("no jobs table: pass --table or set JOBS_TABLE"), "{}", stderr(&no_table));
+    let unreachable = bare_cli(&vars, &["--endpoint-url", "http://127.0.0.1:9", "--region", REGION, "--table", &env.table, "status", "done"]);
+    assert_eq!(code(&unreachable), 6);
+
+    // GetJobRun goes to EMR's own endpoint variable, the rest to --endpoint-url.
+    let mut emr = vars.to_vec();
+    emr.push(("AWS_ENDPOINT_URL_EMR_SERVERLESS", env.emr_endpoint.as_str()));
+    let live = call(&emr, args(None, &["status", "live"]));
+    assert_eq!(code(&live), 0, "{}", stderr(&live));
+    assert!(stdout(&live).contains("RUNNING (EMR RUNNING)"), "GetJobRun answered by the emulator: {}", stdout(&live));
+}
+
+/// `--profile`: credentials and region from a named profile of the shared config files, and
+/// `--region` over the profile's.
+#[tokio::test]
+async fn profile_flag_reads_the_named_profile() {
+    let env = TestEnv::new().await;
+    env.put_job(&job_row("done", "COMPLETE", json!({}))).await;
+    let dir = std::env::temp_dir().join(format!("cli-profile-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config"), format!("[profile ops]\nregion = {REGION}\n\n[profile elsewhere]\nregion = eu-west-1\n")).unwrap();
+    std::fs::write(dir.join("credentials"), "[ops]\naws_access_key_id = testing\naws_secret_access_key = testing\n\n[elsewhere]\naws_access_key_id = testing\naws_secret_access_key = testing\n").unwrap();
+    let (config, credentials) = (dir.join("config"), dir.join("credentials"));
+    let vars = [("AWS_CONFIG_FILE", config.to_str().unwrap()), ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap())];
+    let status = |more: &[&str]| -> Output {
+        let args: Vec<&str> = ["--endpoint-url", env.endpoint.as_str(), "--table", env.table.as_str()].into_iter().chain(more.iter().copied()).chain(["status", "done"]).collect();
+        bare_cli(&vars, &args)
+    };
+    let ops = status(&["--profile", "ops"]);
+    assert_eq!(code(&ops), 0, "{}", stderr(&ops));
+    assert!(stdout(&ops).contains("COMPLETE"));
+    assert_eq!(code(&status(&["--profile", "elsewhere"])), 6, "that profile's region has no such table");
+    assert_eq!(code(&status(&["--profile", "elsewhere", "--region", REGION])), 0, "--region wins over the profile's");
+    assert_eq!(code(&status(&[])), 6, "no credentials without a profile");
+}
+
+/// `--no-color` turns colour off even where it is forced on (CLICOLOR_FORCE, which anstream honours
+/// on a pipe), on stdout and stderr.
+#[tokio::test]
+async fn no_color_wins_over_forced_colour() {
+    const ESC: char = '\u{1b}';
+    let env = TestEnv::new().await;
+    env.put_job(&job_row("done", "COMPLETE", json!({}))).await;
+    let run = |args: &[&str]| cli_command(&env, args).env_remove("NO_COLOR").env("CLICOLOR_FORCE", "1").output().unwrap();
+    let (forced, forced_error) = (run(&["status", "done"]), run(&["status", "nobody"]));
+    assert!(stdout(&forced).contains(ESC) && stderr(&forced_error).contains(ESC), "colour is forced on a pipe: {:?}", stdout(&forced));
+    let (plain, plain_error) = (run(&["status", "done", "--no-color"]), run(&["--no-color", "status", "nobody"]));
+    assert_eq!((code(&plain), code(&plain_error)), (0, 6));
+    assert!(stdout(&plain).contains("COMPLETE") && !stdout(&plain).contains(ESC), "{:?}", stdout(&plain));
+    assert!(stderr(&plain_error).contains("no job \"nobody\"") && !stderr(&plain_error).contains(ESC), "{:?}", stderr(&plain_error));
+}
+
+/// `status` takes at most two AWS round trips (GetItem; GetJobRun only while the run goes), and
+/// `ls` one Query per status asked, never a Scan: every call the binary makes is counted by a
+/// request log in front of moto and one in front of the EMR Serverless emulator.
+#[tokio::test]
+async fn status_makes_at_most_two_calls_and_ls_one_query_per_status() {
+    let env = TestEnv::new().await;
+    let (app, run) = run_in(&env, "going", "RUNNING").await;
+    env.put_job(&job_row("going", "RUNNING", json!({"emrApplicationId": app, "sparkApplicationId": run}))).await;
+    let (ended_app, ended_run) = run_in(&env, "ended", "SUCCESS").await;
+    env.put_job(&job_row("ended", "COMPLETE", json!({"emrState": "SUCCESS", "emrApplicationId": ended_app, "sparkApplicationId": ended_run}))).await;
+    let (table_log, emr_log) = (request_log_front(&env.endpoint), request_log_front(&env.emr_endpoint));
+    let calls = |args: &[&str]| -> Vec<String> {
+        let seen = (logged_requests(&table_log).len(), logged_requests(&emr_log).len());
+        let output = cli_command(&env, args).env("AWS_ENDPOINT_URL", &table_log).env("AWS_ENDPOINT_URL_EMR_SERVERLESS", &emr_log).output().unwrap();
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr(&output));
+        [&logged_requests(&table_log)[seen.0..], &logged_requests(&emr_log)[seen.1..]].concat()
+    };
+    assert_eq!(calls(&["status", "ended"]), ["GetItem"], "a final job: its row holds everything");
+    assert_eq!(calls(&["status", "going"]), ["GetItem".to_string(), format!("GET /applications/{app}/jobruns/{run}")]);
+    assert_eq!(calls(&["ls", "--status", "COMPLETE", "--status", "RUNNING"]), ["Query", "Query"]);
+    assert_eq!(calls(&["ls", "--status", "ERROR"]), ["Query"]);
+    assert_eq!(calls(&["ls"]), ["Query"; 6], "all six statuses");
+}
+
+/// A run started directly on application `app` (StartJobRun), its managed log storage set as
+/// given (`None`: not in its configurationOverrides), moved to RUNNING.
+async fn running_run_on(env: &TestEnv, app: &str, name: &str, managed_log_storage: Option<bool>) -> String {
+    use aws_sdk_emrserverless::types::{ConfigurationOverrides, JobDriver, ManagedPersistenceMonitoringConfiguration, MonitoringConfiguration, SparkSubmit};
+    let mut start = env
+        .emr
+        .start_job_run()
+        .application_id(app)
+        .name(name)
+        .execution_role_arn(DEFAULT_ROLE)
+        .job_driver(JobDriver::SparkSubmit(SparkSubmit::builder().entry_point("s3://x/driver.py").build().unwrap()));
+    if let Some(enabled) = managed_log_storage {
+        let storage = ManagedPersistenceMonitoringConfiguration::builder().enabled(enabled).build();
+        let monitoring = MonitoringConfiguration::builder().managed_persistence_monitoring_configuration(storage).build();
+        start = start.configuration_overrides(ConfigurationOverrides::builder().monitoring_configuration(monitoring).build());
+    }
+    let run = start.send().await.expect("start job run").job_run_id;
+    env.set_run_state(app, &run, "RUNNING", None);
+    run
+}
+
+/// An application named `name` on `release`, its managed log storage set as given (`None`: not set).
+async fn application(env: &TestEnv, name: &str, release: &str, managed_log_storage: Option<bool>) -> String {
+    use aws_sdk_emrserverless::types::{ManagedPersistenceMonitoringConfiguration, MonitoringConfiguration};
+    let mut create = env.emr.create_application().name(name).release_label(release).r#type("SPARK");
+    if let Some(enabled) = managed_log_storage {
+        let storage = ManagedPersistenceMonitoringConfiguration::builder().enabled(enabled).build();
+        create = create.monitoring_configuration(MonitoringConfiguration::builder().managed_persistence_monitoring_configuration(storage).build());
+    }
+    create.send().await.expect("create application").application_id
+}
+
+/// `ui` mints the link of the attempt asked (GetDashboardForJobRun with `attempt`), the latest by
+/// default, and stores it nowhere; where managed log storage is off (the run's own setting, else its
+/// application's) it says the UI is unavailable and why, even though EMR would give a link.
+#[tokio::test]
+async fn ui_mints_the_attempts_link_or_says_why_there_is_no_ui() {
+    let env = TestEnv::new().await;
+    let (app, run) = run_in(&env, "retried", "RUNNING").await;
+    env.set_run_dashboard(&app, &run, None, "https://ui.example/retried/attempt-1");
+    env.set_run_attempt(&app, &run, "RUNNING", 2);
+    env.set_run_dashboard(&app, &run, Some(2), "https://ui.example/retried/attempt-2");
+    env.put_job(&job_row("retried", "RUNNING", json!({"emrApplicationId": app, "sparkApplicationId": run}))).await;
+    let before = env.job("retried").await.unwrap();
+    let latest = cli(&env, &["ui", "retried"]);
+    assert_eq!((code(&latest), stdout(&latest)), (0, "https://ui.example/retried/attempt-2\n".to_string()), "{}", stderr(&latest));
+    let first = cli(&env, &["ui", "retried", "--attempt", "1"]);
+    assert_eq!((code(&first), stdout(&first)), (0, "https://ui.example/retried/attempt-1\n".to_string()), "{}", stderr(&first));
+    assert_eq!(env.job("retried").await.unwrap(), before, "the link is never stored");
+
+    // The run turns managed log storage off.
+    let off = running_run_on(&env, &app, "run-off", Some(false)).await;
+    env.set_run_dashboard(&app, &off, None, "https://ui.example/run-off");
+    env.put_job(&job_row("run-off", "RUNNING", json!({"emrApplicationId": app, "sparkApplicationId": off}))).await;
+    let refused = cli(&env, &["ui", "run-off"]);
+    assert_eq!((code(&refused), stdout(&refused)), (6, String::new()));
+    assert!(
+        stderr(&refused).contains(&format!("the Spark UI is unavailable for run {off}: its managed log storage (configurationOverrides.monitoringConfiguration.managedPersistenceMonitoringConfiguration) is off")),
+        "{}",
+        stderr(&refused)
+    );
+
+    // Its application has it off, and the run does not say: the application's setting holds.
+    let quiet_app = application(&env, &format!("{}-no-ui", env.app_name), RELEASE, Some(false)).await;
+    let inherited = running_run_on(&env, &quiet_app, "app-off", None).await;
+    env.set_run_dashboard(&quiet_app, &inherited, None, "https://ui.example/app-off");
+    env.put_job(&job_row("app-off", "RUNNING", json!({"emrApplicationId": quiet_app, "sparkApplicationId": inherited}))).await;
+    let refused = cli(&env, &["ui", "app-off"]);
+    assert_eq!((code(&refused), stdout(&refused)), (6, String::new()));
+    assert!(stderr(&refused).contains("its application's managed log storage (monitoringConfiguration.managedPersistenceMonitoringConfiguration) is off"), "{}", stderr(&refused));
+    // A run that turns it back on has its UI.
+    let own = running_run_on(&env, &quiet_app, "run-on", Some(true)).await;
+    env.set_run_dashboard(&quiet_app, &own, None, "https://ui.example/run-on");
+    env.put_job(&job_row("run-on", "RUNNING", json!({"emrApplicationId": quiet_app, "sparkApplicationId": own}))).await;
+    let shown = cli(&env, &["ui", "run-on"]);
+    assert_eq!((code(&shown), stdout(&shown)), (0, "https://ui.example/run-on\n".to_string()), "{}", stderr(&shown));
+}
+
+/// `doctor --app`: the application found by name, its release against the run controls in use
+/// (grace periods from emr-7.9.0, retries from emr-7.1.0; exit 6 when one is missing), its managed
+/// log storage (a warning: `ui` has no Spark UI), and the EMR permission probes.
+#[tokio::test]
+async fn doctor_checks_the_applications_release_and_log_storage() {
+    let env = TestEnv::new().await;
+    let name = |suffix: &str| format!("{}-{suffix}", env.app_name);
+    application(&env, &name("old"), "emr-7.0.0", None).await;
+    application(&env, &name("mid"), "emr-7.5.0", Some(false)).await;
+    let new_id = application(&env, &name("new"), "emr-7.9.0", None).await;
+    let doctor = |app: &str, grace: &str, attempts: &str| -> (i32, Vec<Value>) {
+        let output = cli_command(&env, &["doctor", "--app", app, "-o", "ndjson"])
+            .env("EMR_CANCEL_GRACE_PERIOD_SECONDS", grace)
+            .env("EMR_MAX_ATTEMPTS", attempts)
+            .output()
+            .unwrap();
+        (code(&output), stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect())
+    };
+    let check = |checks: &[Value], name: &str| -> (String, String) {
+        let found = checks.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no check {name}: {checks:?}"));
+        (found["verdict"].as_str().unwrap().to_string(), found["detail"].as_str().unwrap().to_string())
+    };
+
+    let (exit, checks) = doctor(&name("new"), "30", "3");
+    assert_eq!(exit, 0, "{checks:?}");
+    let (verdict, detail) = check(&checks, "application");
+    assert!(verdict == "ok" && detail.contains(&new_id) && detail.contains("emr-7.9.0"), "{detail}");
+    assert_eq!(check(&checks, "release"), ("ok".to_string(), "emr-7.9.0: retries: yes (from emr-7.1.0), cancel grace / cancel --grace: yes (from emr-7.9.0)".to_string()));
+    assert_eq!(check(&checks, "spark ui").0, "ok");
+    assert_eq!(check(&checks, "status, watch, logs -f: emr-serverless:GetJobRun").0, "ok");
+    assert_eq!(check(&checks, "ui: emr-serverless:GetDashboardForJobRun").0, "ok");
+
+    let (exit, checks) = doctor(&name("mid"), "30", "3");
+    assert_eq!(exit, 6, "a grace period in use that the release lacks: {checks:?}");
+    assert_eq!(check(&checks, "release"), ("fail".to_string(), "emr-7.5.0: cancel grace periods (EMR_CANCEL_GRACE_PERIOD_SECONDS) need emr-7.9.0".to_string()));
+    let (verdict, detail) = check(&checks, "spark ui");
+    assert!(verdict == "warn" && detail.contains("managed log storage is off"), "{detail}");
+    let (exit, checks) = doctor(&name("mid"), "0", "3");
+    assert_eq!((exit, check(&checks, "release").0.as_str()), (0, "ok"), "retries are in emr-7.5.0, and a warning fails nothing: {checks:?}");
+
+    let (exit, checks) = doctor(&name("old"), "0", "2");
+    assert_eq!(exit, 6);
+    assert_eq!(check(&checks, "release"), ("fail".to_string(), "emr-7.0.0: retries (EMR_MAX_ATTEMPTS) need emr-7.1.0".to_string()));
+
+    let (exit, checks) = doctor(&name("absent"), "0", "1");
+    let (verdict, detail) = check(&checks, "application");
+    assert!(exit == 0 && verdict == "warn" && detail.contains("no live application named"), "{checks:?}");
+}
+
+/// `logs --since D`: only the events of the last D (GetLogEvents' startTime).
+#[tokio::test]
+async fn logs_since_reads_only_the_recent_events() {
+    let env = TestEnv::new().await;
+    let (app, run) = (format!("app-since-{}", unique_suffix()), format!("run-since-{}", unique_suffix()));
+    let stream = format!("{}SPARK_DRIVER/stdout", shared::outcome::job_run::driver_log_prefix("since", &app, &run));
+    let _ = env.logs.create_log_group().log_group_name(GROUP).send().await;
+    env.logs.create_log_stream().log_group_name(GROUP).log_stream_name(&stream).send().await.expect("create log stream");
+    let now = chrono::Utc::now();
+    let events = [(180, "three hours ago"), (30, "half an hour ago"), (0, "just now")].map(|(minutes_ago, message)| {
+        let at = (now - chrono::Duration::minutes(minutes_ago)).timestamp_millis();
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(at).message(message).build().unwrap()
+    });
+    env.logs.put_log_events().log_group_name(GROUP).log_stream_name(&stream).set_log_events(Some(events.to_vec())).send().await.expect("put log events");
+    env.put_job(&job_row("since", "COMPLETE", json!({"emrApplicationId": app, "sparkApplicationId": run}))).await;
+
+    let read = |args: &[&str]| -> String {
+        let output = cli(&env, args);
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+    assert_eq!(read(&["logs", "since"]), "three hours ago\nhalf an hour ago\njust now\n");
+    assert_eq!(read(&["logs", "since", "--since", "1h"]), "half an hour ago\njust now\n");
+    assert_eq!(read(&["logs", "since", "--since", "10m"]), "just now\n");
+    assert_eq!(code(&cli(&env, &["logs", "since", "--since", "soon"])), 2, "not a duration");
+}

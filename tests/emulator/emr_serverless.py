@@ -41,7 +41,11 @@ the UI to serve the application (the JVM starts after RUNNING, and the UI says "
 up" until its context is ready). Not emulated, so ValidationException: a run
 before RUNNING, an attempt that has ended (EMR links those to a Spark History Server; none runs
 here: the UI ends with its spark-submit), a run whose Spark conf turns the UI off, and any run in
-manual mode (nothing runs). Unlike EMR's links, the URL works more than once.
+manual mode (nothing runs) unless a test gave the attempt a link with the admin route ``dashboard``
+below. Unlike EMR's links, the URL works more than once. An application's or a run's managed log
+storage (``monitoringConfiguration.managedPersistenceMonitoringConfiguration.enabled``, which keeps
+the UI on EMR) is accepted and shown, not enforced: what GetDashboardForJobRun answers when it is off
+is not published.
 
 Every state change is also published as the EventBridge event EMR Serverless sends
 ("EMR Serverless Job Run State Change", source ``aws.emr-serverless``) to the event sink: a
@@ -66,9 +70,10 @@ EMR Serverless User Guide; what neither says is an assumption, marked ASSUMED wh
   service (CANCELLING, then CANCELLED, with EXECUTION_TIMEOUT_DETAILS) and not retried.
 * **Job concurrency and queuing** (CreateApplication ``schedulerConfiguration``:
   ``maxConcurrentRuns`` 1-1000, default 15; ``queueTimeoutMinutes`` 15-720, default 360;
-  GetApplication shows it, with ``maximumCapacity``, ``architecture``, ``networkConfiguration`` and
-  ``jobLevelCostAllocationConfiguration`` (``{"enabled": bool}``), which are accepted and returned,
-  not enforced). A run on such an application goes SUBMITTED ->
+  GetApplication shows it, with ``maximumCapacity``, ``architecture``, ``networkConfiguration``,
+  ``jobLevelCostAllocationConfiguration`` (``{"enabled": bool}``) and ``monitoringConfiguration``
+  (botocore's four members, each an object; ``managedPersistenceMonitoringConfiguration.enabled`` a
+  boolean), which are accepted and returned, not enforced). A run on such an application goes SUBMITTED ->
   PENDING, then SCHEDULED if one of the application's slots is free, else QUEUED until one is
   (QUEUED -> SCHEDULED, oldest first), or FAILED with QUEUE_TIMEOUT_DETAILS after
   ``queueTimeoutMinutes``. GetJobRun shows ``queuedDurationMilliseconds``. In manual mode the
@@ -160,6 +165,14 @@ Admin routes (JSON, unsigned; errors are ``{"message"}`` with 400/404):
     published then if the run is over and none was sent (``publishFinal: false``: it never is, as
     a lost event). Set it before the run ends to hold the final event. Answers 200 with the run as
     GetJobRun's ``jobRun`` shows it; 404 for an unknown application or run; 400 for a bad body.
+``POST /_emulator/emr-serverless/job-runs/dashboard``
+    Body ``{"applicationId", "jobRunId", "region"?, "accountId"?, "attempt"? (default: the run's
+    latest), "url"}``, manual mode only: GetDashboardForJobRun of that attempt answers ``{"url"}`` from
+    then on, once the attempt has been RUNNING (its live UI, or its Spark History Server once it
+    ended); before that, ValidationException as in execute mode. The test stands in for EMR's UI,
+    which a run that executes nothing has not. Answers 200 ``{"applicationId", "jobRunId",
+    "attempt", "url"}``; 404 for an unknown application, run or attempt; 400 for a bad body, or in
+    execute mode (its runs serve their own UI).
 ``GET /_emulator/emr-serverless/quota``
     200 ``{"startJobRunRate": float | null, "startJobRunBurst": float | null, "startJobRunAttempts": int,
     "startJobRunThrottled": int}``: the quota and the StartJobRun requests counted since it was
@@ -358,6 +371,7 @@ class Application:
         self.network_configuration = body.get("networkConfiguration")
         self.scheduler = _scheduler_configuration(body.get("schedulerConfiguration"))
         self.job_level_cost_allocation = body.get("jobLevelCostAllocationConfiguration")
+        self.monitoring = body.get("monitoringConfiguration")
         self.state = "CREATED"
         self.state_details: str | None = None
         self.created_at = self.updated_at = _now()
@@ -384,7 +398,8 @@ class Application:
         out.update({"tags": self.tags, "autoStartConfiguration": self.auto_start, "autoStopConfiguration": self.auto_stop})
         for key, value in (("maximumCapacity", self.maximum_capacity), ("networkConfiguration", self.network_configuration),
                            ("schedulerConfiguration", self.scheduler),
-                           ("jobLevelCostAllocationConfiguration", self.job_level_cost_allocation)):
+                           ("jobLevelCostAllocationConfiguration", self.job_level_cost_allocation),
+                           ("monitoringConfiguration", self.monitoring)):
             if value is not None:
                 out[key] = value
         return out
@@ -575,6 +590,8 @@ class JobRun:
         # The current attempt's Spark UI port as asked of Spark (spark.ui.port), and the attempt's stderr.
         self.ui_port: int | None = None
         self.ui_log: str | None = None
+        # Manual mode: the Spark UI link a test gave each attempt (the admin route ``dashboard``).
+        self.dashboard_urls: dict[int, str] = {}
         # Resource utilization (emulated): the declared workers; when the billed figures of the
         # ended run are in (end + billing lag); a test's hold on them; whether the final
         # utilization event went out.
@@ -1267,9 +1284,14 @@ class EmrServerless:
                 run = self._run(region, app_id, run_id)
                 view = run.attempt_view(attempt)
                 state, log_path, process = view.state, run.ui_log, run.process
+                given, has_run = run.dashboard_urls.get(view.number), view.started_at is not None
             label = f"job run {run_id}" + (f" attempt {view.number}" if attempt is not None else "")
             if self.runner is None:
-                raise validation(f"{label} has no Spark UI: the emulator runs nothing in manual mode")
+                if given is None:
+                    raise validation(f"{label} has no Spark UI: the emulator runs nothing in manual mode")
+                if not has_run:
+                    raise validation(f"{label} is {state}: its Spark UI starts once it is RUNNING")
+                return {"url": given}
             if view is not run.current or state in TERMINAL_RUN_STATES or state == "CANCELLING":
                 raise validation(f"{label} has ended ({state}): the emulator keeps no Spark History Server, so its local "
                                  "Spark UI ended with its spark-submit")
@@ -1430,6 +1452,19 @@ class EmrServerless:
             self._start_clock()
         return 200, out
 
+    def admin_dashboard(self, body: Any) -> tuple[int, dict]:
+        """Gives an attempt of a run the Spark UI link GetDashboardForJobRun answers in manual mode
+        (see the module docstring)."""
+        if self.runner is not None:
+            raise ValueError("execute mode: each run serves its own Spark UI")
+        run = self._admin_run(body, {"attempt", "url"})
+        number = _field(body, "attempt", int)
+        url = _field(body, "url", str, required=True)
+        with self.lock:
+            attempt = run.attempt_view(number)
+            run.dashboard_urls[attempt.number] = url
+        return 200, {"applicationId": run.app.id, "jobRunId": run.id, "attempt": attempt.number, "url": url}
+
     def seed_job_run(self, application_id: str, run_id: str, name: str | None, state: str, state_details: str | None = None,
                      attempt: int | None = None, application_name: str = "modelop-default",
                      region: str = DEFAULT_REGION) -> JobRun:
@@ -1543,9 +1578,24 @@ def _int_query(query: dict[str, list[str]], name: str, minimum: int | None = Non
     return value
 
 
+MONITORING_MEMBERS = ("s3MonitoringConfiguration", "managedPersistenceMonitoringConfiguration", "cloudWatchLoggingConfiguration",
+                      "prometheusMonitoringConfiguration")
+
+
+def _check_monitoring_configuration(config: Any) -> None:
+    """CreateApplication's monitoringConfiguration against botocore's MonitoringConfiguration: its four
+    members, each an object; ManagedPersistenceMonitoringConfiguration's ``enabled`` a boolean (the
+    members' own fields are not checked further)."""
+    if not isinstance(config, dict) or set(config) - set(MONITORING_MEMBERS) or not all(isinstance(v, dict) for v in config.values()):
+        raise validation(f"monitoringConfiguration must be an object of {', '.join(MONITORING_MEMBERS)}, each an object")
+    enabled = config.get("managedPersistenceMonitoringConfiguration", {}).get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise validation("monitoringConfiguration.managedPersistenceMonitoringConfiguration.enabled must be a boolean")
+
+
 def _check_application_config(body: dict) -> None:
-    """CreateApplication's architecture, maximumCapacity, networkConfiguration and
-    schedulerConfiguration, against botocore's shapes (Architecture enum; MaximumAllowedResources
+    """CreateApplication's architecture, maximumCapacity, networkConfiguration, monitoringConfiguration
+    and schedulerConfiguration, against botocore's shapes (Architecture enum; MaximumAllowedResources
     cpu/memory required, CpuSize/MemorySize/DiskSize patterns; SubnetIds <= 16, SecurityGroupIds
     <= 5) and SchedulerConfiguration's documented ranges (maxConcurrentRuns 1-1000,
     queueTimeoutMinutes 15-720). No release check: the docs say "Supported with release labels
@@ -1576,6 +1626,9 @@ def _check_application_config(body: dict) -> None:
             for value in ids:
                 if not isinstance(value, str) or not 1 <= len(value) <= 32 or not re.fullmatch(r"[-0-9a-zA-Z]+.*", value):
                     raise constraint(value, f"networkConfiguration.{key}", "Member must satisfy regular expression pattern: [-0-9a-zA-Z]+.*")
+    monitoring = body.get("monitoringConfiguration")
+    if monitoring is not None:
+        _check_monitoring_configuration(monitoring)
     cost_allocation = body.get("jobLevelCostAllocationConfiguration")
     if cost_allocation is not None and (not isinstance(cost_allocation, dict) or set(cost_allocation) - {"enabled"}
                                         or not isinstance(cost_allocation.get("enabled", False), bool)):
@@ -2390,6 +2443,7 @@ ADMIN_RUN_ROUTES: dict[str, Callable[[EmrServerless, Any], tuple[int, dict]]] = 
     "/emr-serverless/job-runs/state": EmrServerless.admin_set_state,
     "/emr-serverless/job-runs/utilization-event": EmrServerless.admin_utilization_event,
     "/emr-serverless/job-runs/billing": EmrServerless.admin_billing,
+    "/emr-serverless/job-runs/dashboard": EmrServerless.admin_dashboard,
 }
 
 

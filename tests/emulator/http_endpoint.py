@@ -1,14 +1,19 @@
 """What the emulators' HTTP endpoints share (emr_serverless.py, model_manage.py): a threading server
 on 127.0.0.1 whose listen backlog takes a burst of clients, the endpoint run on a thread in-process
-and stopped, and the ready file the test command and the harness wait for, written atomically."""
+and stopped, and the ready file the test command and the harness wait for, written atomically; and
+what the fronts in front of them share (logs_quota.py, request_log.py): forwarding a request, and
+their command line's serving loop."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import signal
 import urllib.parse
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
 
 HOST = "127.0.0.1"
 
@@ -47,6 +52,55 @@ def write_ready_file(path: str, line: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(line + "\n")
     os.replace(tmp, path)
+
+
+class FrontHandler(BaseHTTPRequestHandler):
+    """The request handler of a front: it keeps the SDKs' connections alive, sends an answer's headers and body
+    without waiting on Nagle's algorithm, and logs nothing (nor a client that hung up)."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def handle(self) -> None:
+        # A client gone mid-answer (a CLI stopped by Ctrl-C) is not the front's error to print.
+        try:
+            super().handle()
+        except ConnectionError:
+            pass
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+
+class Front(Protocol):
+    """A started front (``logs_quota.py``, ``request_log.py``): its endpoint, and how to stop it."""
+
+    @property
+    def endpoint(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+def serve_until_stopped(front: Front, ready_file: str | None, quiet: bool) -> None:
+    """A front's command line: announces ``{"endpoint", "pid"}`` (the ready file, and stdout unless ``quiet``), then
+    serves until SIGTERM or SIGINT, or until the parent process dies (polled every second), and stops it."""
+    parent = os.getppid()
+    line = json.dumps({"endpoint": front.endpoint, "pid": os.getpid()})
+    if ready_file:
+        write_ready_file(ready_file, line)
+    if not quiet:
+        print(line, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            break
+    front.stop()
 
 
 # Headers of one connection that a proxy must not pass on (RFC 9110 §7.6.1).

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import threading
 import time
@@ -37,7 +36,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from http_endpoint import Endpoint, forward, relay, write_ready_file  # noqa: E402
+from http_endpoint import Endpoint, FrontHandler, forward, relay, serve_until_stopped  # noqa: E402
 
 QUOTA_OPERATION = "Logs_20140328.GetLogEvents"
 ADMIN = "/_emulator/logs/quota"
@@ -86,20 +85,9 @@ class Quota:
             self.accepted = self.throttled = 0
 
 
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    length = int(handler.headers.get("Content-Length") or 0)
-    return handler.rfile.read(length) if length > 0 else b""
-
-
 def make_handler(upstream: str, quota: Quota) -> type[BaseHTTPRequestHandler]:
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # the SDKs keep connections alive
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
+    class Handler(FrontHandler):
         def _answer(self, status: int, body: bytes, content_type: str, extra: list[tuple[str, str]] | None = None) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -124,7 +112,7 @@ def make_handler(upstream: str, quota: Quota) -> type[BaseHTTPRequestHandler]:
             self._answer(200, json.dumps(quota.state()).encode(), "application/json")
 
         def _forward(self) -> None:
-            body = _read_body(self)
+            body = self.read_body()
             if self.path == ADMIN:
                 self._admin(body)
                 return
@@ -164,20 +152,7 @@ def main() -> int:
     parser.add_argument("--ready-file")
     parser.add_argument("--quiet", action="store_true", help="do not print the endpoint line")
     args = parser.parse_args()
-    parent = os.getppid()
-    front = LogsQuotaFront(args.upstream, args.rate).start()
-    line = json.dumps({"endpoint": front.endpoint, "pid": os.getpid()})
-    if args.ready_file:
-        write_ready_file(args.ready_file, line)
-    if not args.quiet:
-        print(line, flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        if os.getppid() != parent:
-            break
-    front.stop()
+    serve_until_stopped(LogsQuotaFront(args.upstream, args.rate).start(), args.ready_file, args.quiet)
     return 0
 
 

@@ -1625,6 +1625,62 @@ def test_dashboard_of_runs_that_have_no_spark_ui(server, emr):
     assert error_code(lambda: emr.get_dashboard_for_job_run(applicationId=app, jobRunId="00fnosuchrun0000")) == ("ResourceNotFoundException", 404)
 
 
+DASHBOARD_ROUTE = "/_emulator/emr-serverless/job-runs/dashboard"
+
+
+def test_dashboard_link_a_test_gives_an_attempt_in_manual_mode(server, emr):
+    """Manual mode runs nothing, so a test gives an attempt its Spark UI link; GetDashboardForJobRun
+    answers it once that attempt has been RUNNING, for the latest attempt or the one ``attempt`` names."""
+    app = new_app(emr, "dashboard-given")
+    run = new_run(emr, app, "dashboard-given")
+    status, answer = post(server.endpoint, DASHBOARD_ROUTE, {"applicationId": app, "jobRunId": run, "url": "https://ui.example/1"})
+    assert (status, answer) == (200, {"applicationId": app, "jobRunId": run, "attempt": 1, "url": "https://ui.example/1"})
+    code, message = dashboard_error(emr, app, run)
+    assert code == "ValidationException" and "is SUBMITTED: its Spark UI starts once it is RUNNING" in message, message
+    assert post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "RUNNING"})[0] == 200
+    assert emr.get_dashboard_for_job_run(applicationId=app, jobRunId=run)["url"] == "https://ui.example/1"
+
+    # A second attempt: no link until the test gives it one; attempt 1 (ended) keeps its own.
+    assert post(server.endpoint, STATE_ROUTE, {"applicationId": app, "jobRunId": run, "state": "RUNNING", "attempt": 2})[0] == 200
+    code, message = dashboard_error(emr, app, run)
+    assert code == "ValidationException" and "manual mode" in message, message
+    status, answer = post(server.endpoint, DASHBOARD_ROUTE, {"applicationId": app, "jobRunId": run, "url": "https://ui.example/2"})
+    assert (status, answer["attempt"]) == (200, 2), answer
+    assert emr.get_dashboard_for_job_run(applicationId=app, jobRunId=run)["url"] == "https://ui.example/2"
+    assert emr.get_dashboard_for_job_run(applicationId=app, jobRunId=run, attempt=1)["url"] == "https://ui.example/1"
+    assert post(server.endpoint, DASHBOARD_ROUTE, {"applicationId": app, "jobRunId": run, "attempt": 1, "url": "https://ui.example/1b"})[0] == 200
+    assert emr.get_dashboard_for_job_run(applicationId=app, jobRunId=run, attempt=1)["url"] == "https://ui.example/1b"
+
+    for body, expected, words in (
+        ({"applicationId": app, "jobRunId": run, "attempt": 3, "url": "u"}, 404, "Attempt 3"),
+        ({"applicationId": app, "jobRunId": "00fnosuchrun0000", "url": "u"}, 404, "not"),
+        ({"applicationId": app, "jobRunId": run}, 400, "url is required"),
+        ({"applicationId": app, "jobRunId": run, "url": ""}, 400, "url"),
+        ({"applicationId": app, "jobRunId": run, "url": "u", "state": "RUNNING"}, 400, "unknown fields: state"),
+    ):
+        status, answer = post(server.endpoint, DASHBOARD_ROUTE, body)
+        assert status == expected and words in answer["message"], (body, answer)
+
+
+def test_no_dashboard_links_are_given_in_execute_mode(execute):
+    srv, _emr, _logs = execute()
+    status, answer = post(srv.endpoint, DASHBOARD_ROUTE, {"applicationId": "a", "jobRunId": "r", "url": "u"})
+    assert status == 400 and "execute mode" in answer["message"], answer
+
+
+def test_application_monitoring_configuration_is_accepted_and_returned(server, emr):
+    off = {"managedPersistenceMonitoringConfiguration": {"enabled": False},
+           "cloudWatchLoggingConfiguration": {"enabled": True, "logGroupName": "/aws/emr-serverless"}}
+    got = emr.get_application(applicationId=new_app(emr, "log-storage-off", monitoringConfiguration=off))["application"]
+    assert got["monitoringConfiguration"] == off
+    assert "monitoringConfiguration" not in emr.get_application(applicationId=new_app(emr, "log-storage-default"))["application"]
+    for bad in ({"managedPersistenceMonitoringConfiguration": {"enabled": "no"}}, {"managedPersistence": {"enabled": False}},
+                {"s3MonitoringConfiguration": "s3://logs/"}, ["managedPersistenceMonitoringConfiguration"]):
+        status, body = post(server.endpoint, "/applications", {"name": "bad", "releaseLabel": "emr-7.5.0", "type": "SPARK",
+                                                               "clientToken": f"bad-monitoring-{bad}", "monitoringConfiguration": bad})
+        assert status == 400 and "monitoringConfiguration" in body["message"], (bad, body)
+
+
 def test_dashboard_url_is_read_from_the_driver_log():
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "stderr")

@@ -97,6 +97,22 @@ pub fn logs_quota_counts(front: &str) -> (u64, u64) {
     (state["accepted"].as_u64().unwrap_or_default(), state["throttled"].as_u64().unwrap_or_default())
 }
 
+/// A request log in front of `upstream` (`tests/emulator/request_log.py`): it forwards every request
+/// and records its operation, so a test counts the AWS calls a compiled binary made (which no
+/// interceptor of the test's own clients sees). Its endpoint; one per call (each test its own log).
+pub fn request_log_front(upstream: &str) -> String {
+    start_emulator_with("request_log.py", &["--upstream", upstream])
+}
+
+/// The operations a [`request_log_front`] forwarded so far, in order: X-Amz-Target's for the JSON
+/// protocols (`GetItem`, `Query`), the request for the REST ones (`GET /applications/<app>/jobruns/<run>`).
+pub fn logged_requests(front: &str) -> Vec<String> {
+    let (status, body) = http_request("GET", front, "/_emulator/requests", "");
+    assert_eq!(status, 200, "{body}");
+    let log: Value = serde_json::from_str(&body).expect("JSON");
+    log["requests"].as_array().expect("requests").iter().map(|r| r.as_str().expect("an operation").to_string()).collect()
+}
+
 // The server outlives every test of the process and is never waited on: it watches its parent and
 // exits when the test process does.
 #[allow(clippy::zombie_processes)]
@@ -421,6 +437,14 @@ impl TestEnv {
         let body = json!({ "applicationId": application_id, "jobRunId": run_id, "state": state, "attempt": attempt });
         let (status, response) = http_post(&self.emr_endpoint, "/_emulator/emr-serverless/job-runs/state", &body.to_string());
         assert_eq!(status, 200, "set run attempt: {response}");
+    }
+
+    /// Gives a run's attempt (its latest when `None`) the Spark UI link GetDashboardForJobRun answers
+    /// in the emulator's manual mode, once that attempt has been RUNNING.
+    pub fn set_run_dashboard(&self, application_id: &str, run_id: &str, attempt: Option<i32>, url: &str) {
+        let body = json!({ "applicationId": application_id, "jobRunId": run_id, "attempt": attempt, "url": url });
+        let (status, response) = http_post(&self.emr_endpoint, "/_emulator/emr-serverless/job-runs/dashboard", &body.to_string());
+        assert_eq!(status, 200, "set run dashboard: {response}");
     }
 
     /// A "EMR Serverless Job Resource Utilization Update" event for a run, as the emulator makes it
@@ -848,11 +872,15 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for S3CallCounter {
 
 /// A minimal HTTP/1.1 POST to the emulator's admin routes (no HTTP client crate needed).
 pub fn http_post(endpoint: &str, path: &str, body: &str) -> (u16, String) {
+    http_request("POST", endpoint, path, body)
+}
+
+fn http_request(method: &str, endpoint: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let address = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = std::net::TcpStream::connect(address).expect("connect to the emulator");
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).expect("send request");

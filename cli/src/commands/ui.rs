@@ -1,9 +1,13 @@
 //! `ui ID [--attempt N] [--open] [--wait]`: mints a Spark UI link with GetDashboardForJobRun only
 //! when asked (a link is short-lived and works once: minting it earlier is why others' links
 //! expire before they are clicked). The link is printed or opened, never stored or logged. Before
-//! the run is RUNNING there is no UI yet (`--wait` waits); a run without managed log storage has none.
+//! the run is RUNNING there is no UI yet (`--wait` waits); a run without managed log storage has none
+//! (the run's own setting, else its application's: EMR applies the application's monitoring
+//! configuration to a run that does not override it).
 
 use std::time::Duration;
+
+use shared::aws::emr::RunUiState;
 
 use crate::cli::UiArgs;
 use crate::context::{Aws, Context};
@@ -26,23 +30,23 @@ pub async fn run(ctx: &Context, args: UiArgs) -> CommandResult {
     let Some((app, run)) = row.run() else {
         return Err(CliError::Client(format!("job {} has no run yet (it is {}): no Spark UI", row.id, row.job_status.map(|s| s.as_str()).unwrap_or("?"))));
     };
-    loop {
-        let Some(job_run) = aws.runs.run_ui_state(app, run).await? else { return Err(CliError::Client(format!("EMR Serverless has no run {run}"))) };
-        if job_run.managed_log_storage == Some(false) {
-            return Err(CliError::Client(format!(
-                "the Spark UI is unavailable for run {run}: its managed log storage (managedPersistenceMonitoringConfiguration) is off, so EMR Serverless keeps no UI for it"
-            )));
-        }
+    let mut job_run = ui_state(&aws, app, run).await?;
+    // The application's setting is read only when the run does not say (GetApplication).
+    let application_setting = match job_run.managed_log_storage {
+        Some(_) => None,
+        None => aws.runs.application_details(app).await?.managed_log_storage,
+    };
+    if let Some(why) = log_storage_off(job_run.managed_log_storage, application_setting) {
+        return Err(CliError::Client(format!("the Spark UI is unavailable for run {run}: {why}, so EMR Serverless keeps no UI for it")));
+    }
+    while !matches!(job_run.state.as_str(), "RUNNING" | "SUCCESS" | "FAILED" | "CANCELLING" | "CANCELLED") {
         let state = job_run.state.as_str();
-        let started = matches!(state, "RUNNING" | "SUCCESS" | "FAILED" | "CANCELLING" | "CANCELLED");
-        if started {
-            break;
-        }
         if !args.wait {
             return Err(CliError::Client(format!("run {run} is {state}: its Spark UI opens once it is RUNNING (add --wait to wait for it)")));
         }
         note(format!("run {run} is {state}; waiting for RUNNING"));
         tokio::time::sleep(POLL).await;
+        job_run = ui_state(&aws, app, run).await?;
     }
     let url = dashboard_url(&aws, app, run, args.attempt).await?;
     if args.open {
@@ -52,6 +56,21 @@ pub async fn run(ctx: &Context, args: UiArgs) -> CommandResult {
         ctx.printer.text(&url);
     }
     Ok(Exit::Ok)
+}
+
+async fn ui_state(aws: &Aws, app: &str, run: &str) -> Result<RunUiState, CliError> {
+    aws.runs.run_ui_state(app, run).await?.ok_or_else(|| CliError::Client(format!("EMR Serverless has no run {run}")))
+}
+
+/// Why a run has no Spark UI, if its managed log storage is off: the run's own setting
+/// (`configurationOverrides`) wins; without one, its application's (`monitoringConfiguration`);
+/// neither set is EMR's default, on.
+pub fn log_storage_off(run: Option<bool>, application: Option<bool>) -> Option<&'static str> {
+    match (run, application) {
+        (Some(false), _) => Some("its managed log storage (configurationOverrides.monitoringConfiguration.managedPersistenceMonitoringConfiguration) is off"),
+        (None, Some(false)) => Some("its application's managed log storage (monitoringConfiguration.managedPersistenceMonitoringConfiguration) is off, and the run does not turn it on"),
+        _ => None,
+    }
 }
 
 async fn dashboard_url(aws: &Aws, app: &str, run: &str, attempt: Option<i32>) -> Result<String, CliError> {
@@ -68,4 +87,25 @@ fn open(url: &str) -> Result<(), CliError> {
         .spawn()
         .map(|_| ())
         .map_err(|e| CliError::Client(format!("could not run {opener} to open the link ({e}); run `modelop-spark ui` without --open to print it")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runs_log_storage_setting_wins_over_its_applications() {
+        let cases = [
+            (None, None, None),
+            (None, Some(true), None),
+            (Some(true), Some(false), None),
+            (Some(false), None, Some("its managed log storage")),
+            (Some(false), Some(true), Some("its managed log storage")),
+            (None, Some(false), Some("its application's managed log storage")),
+        ];
+        for (run, application, expected) in cases {
+            let why = log_storage_off(run, application);
+            assert_eq!(why.map(|w| w.split(" (").next().unwrap()), expected, "run {run:?}, application {application:?}");
+        }
+    }
 }

@@ -133,8 +133,10 @@ pub struct ForwardPage {
 /// The operator CLI's reads (`cli/`, `modelop-spark`): a stream forward from its head, page by
 /// page (`logs`, `logs -f`; the CLI paces them), and whether the log group exists (`doctor`).
 impl CloudWatchLogReader {
-    /// One page from the head (events at or after `start_time`, epoch milliseconds, on the first
-    /// page) or from `token`; `None` when the stream does not exist.
+    /// One page from the head or from `token`, of the events at or after `start_time` (epoch
+    /// milliseconds), which goes with every page as a paginator sends it: a token read against one
+    /// filter is not a position in another (moto's count the filtered events); `None` when the
+    /// stream does not exist.
     pub async fn forward_page(&self, group: &str, stream: &str, start_time: Option<i64>, token: Option<&str>) -> Result<Option<ForwardPage>, AwsError> {
         let result = self
             .client
@@ -142,7 +144,7 @@ impl CloudWatchLogReader {
             .log_group_name(group)
             .log_stream_name(stream)
             .start_from_head(true)
-            .set_start_time(if token.is_none() { start_time } else { None })
+            .set_start_time(start_time)
             .set_next_token(token.map(str::to_string))
             .send()
             .await;

@@ -1371,13 +1371,17 @@ class Bench:
                 raise HarnessError(f"storm: {errors[0]}")
             if not events and give_up is None and len(final_at) + len(dropped) >= n:
                 # Every event handled: the logs get the quota's floor a few times over from here.
-                give_up = now + max(60.0, STORM_GIVE_UP_FACTOR * 4 * n / (quota or 1e9))
+                give_up = now + max(60.0, STORM_GIVE_UP_FACTOR * STORM_LOG_CALLS * n / (quota or 1e9))
             if now - t0 > 3 * 3600:
                 raise HarnessError("storm: the events were not handled within 3 hours")
-            # A scan of the whole table, on the moto the monitors use: rare for a big storm (the
-            # figures are the rows' own times, so this only decides when the run notices its end).
+            # A scan of the whole table, on the moto the monitors use, holds that moto for seconds
+            # (2,000 rows): every attach waits, and the logs passes lose their pace. So the table is
+            # scanned only once the quota front has let through the calls that every job's logs take
+            # (STORM_LOG_CALLS a job), then every 20 s. The figures are the rows' own times: this
+            # only decides when the run notices its end.
             scan_every = 1 if n <= 100 else 20
-            if not events and queue.empty() and len(final_at) == n and now - last_scan >= scan_every:
+            read_all = front.quota.state()["accepted"] >= STORM_LOG_CALLS * n
+            if not events and queue.empty() and len(final_at) == n and read_all and now - last_scan >= scan_every:
                 last_scan = now
                 status = storm_rows(w, ids)
                 if all(not r["unavailable"] and r["final"] for r in status.values()):
@@ -1559,6 +1563,7 @@ def emr_admin(endpoint: str, body: dict, get_first: bool = False) -> dict:
     return before if before is not None else after
 
 
+STORM_LOG_CALLS = 4  # GetLogEvents a job's logs take: stdout and stderr, each a page and the page whose token repeats
 STORM_GIVE_UP_FACTOR = 3.0  # × the quota's floor after the last event: then the jobs still waiting count as lost
 
 

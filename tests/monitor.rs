@@ -688,9 +688,16 @@ async fn jobs_awaiting_logs_asks_pages_of_what_it_can_use_and_pages_past_filtere
     }
     let front = request_log_front(&env.endpoint);
     let store = shared::aws::dynamodb::DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk_config(&front).await), env.table.clone());
-    let found = store.jobs_awaiting_logs(shared::job::record::JobStatus::Complete, Utc::now() - Duration::hours(1), 2).await.unwrap();
-    let found: Vec<&str> = found.iter().map(|job| job.id()).collect();
+    let jobs = store.jobs_awaiting_logs(shared::job::record::JobStatus::Complete, Utc::now() - Duration::hours(1), 2).await.unwrap();
+    let found: Vec<&str> = jobs.iter().map(|job| job.id()).collect();
     assert_eq!(found, [ids[0].as_str(), ids[2].as_str()], "the two oldest awaiting, in the index's order");
+    // The fields the pass reads are in the projection (LOGS_PASS_FIELDS); the job's model is not.
+    for job in &jobs {
+        assert!(job.is_ours() && job.status() == Some(shared::job::record::JobStatus::Complete), "{job:?}");
+        let logs = job.driver_logs.as_ref().expect("driverLogs");
+        assert!(logs.unavailable.is_some() && logs.log_stream_name_prefix == format!("{}/", job.id()), "{logs:?}");
+        assert!(job.updated_at.is_some(), "{job:?}");
+    }
     // Two rows a page: the first page held one awaiting row, the second the other; no third page.
     let queries = logged_requests(&front).into_iter().filter(|op| op == "Query").count();
     assert_eq!(queries, 2, "pages of at most 2 rows evaluated");

@@ -310,6 +310,14 @@ impl CleanupStore for DynamoJobStore {
 
 /// GSI of the jobs table: partition key `sparkApplicationId`.
 pub const BY_SPARK_APPLICATION_ID: &str = "bySparkApplicationId";
+
+/// The fields the monitor's logs pass reads of a row waiting for its driver logs
+/// (`MonitorStore::jobs_awaiting_logs`): whose it is, its run, its status and EMR state, the
+/// `driverLogs` marker and the `errorMessage` a refined failure is compared with. Not the job's
+/// model, inputs or outputs (a row holds FILE assets' content up to DynamoDB's 400 KB): a pass asks
+/// for up to ~150 rows, which it then decodes, and moto took seconds a page to send whole rows.
+const LOGS_PASS_FIELDS: &str = "id, jobStatus, runtimeType, targetEngine.engineType, sparkApplicationId, emrApplicationId, emrState, driverLogs, errorMessage, updatedAt";
+
 /// GSI of the jobs table: partition key `jobStatus`, sort key `updatedAt`.
 pub const BY_JOB_STATUS: &str = "byJobStatus";
 
@@ -504,6 +512,7 @@ impl MonitorStore for DynamoJobStore {
             .query_by_status(status)
             .key_condition_expression("jobStatus = :status AND updatedAt >= :since")
             .filter_expression("attribute_exists(driverLogs.unavailable)")
+            .projection_expression(LOGS_PASS_FIELDS)
             .expression_attribute_values(":since", s(&timestamp(since)))
             // Rows evaluated a page ("The maximum number of items to evaluate (not necessarily the
             // number of matching items)", Query API Reference): no more than the pass can read, not a

@@ -844,3 +844,116 @@ async fn logs_since_reads_only_the_recent_events() {
     assert_eq!(read(&["logs", "since", "--since", "10m"]), "just now\n");
     assert_eq!(code(&cli(&env, &["logs", "since", "--since", "soon"])), 2, "not a duration");
 }
+
+/// Events in one GetLogEvents page when the call gives no limit, as the CLI's do (CloudWatch
+/// Logs' 10,000 at most; moto's page holds exactly that many).
+const LOG_PAGE_EVENTS: usize = 10_000;
+
+/// The CLI's first wait after a throttled page (`FIRST_BACKOFF` in `cli/src/log_stream.rs`, "1 s
+/// up to 30 s" in the README); it doubles from there.
+const CLI_FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The quota of [`logs_reads_back_off_when_throttled_and_print_every_line_once`]: GetLogEvents
+/// calls a second. The front's bucket holds one second of them, so at one a second it is empty
+/// after every accepted call, and a call less than a second after it is throttled.
+const QUOTA_PER_SECOND: f64 = 1.0;
+
+/// The output of `child` once it ends, read on a thread of its own (a pipe holds 64 KiB, far less
+/// than these logs: nobody reading it would hold the CLI), and when it ended after `started`.
+fn output_in_background(child: Child, started: Instant) -> std::thread::JoinHandle<(Output, Duration)> {
+    std::thread::spawn(move || {
+        let output = child.wait_with_output().expect("wait for modelop-spark");
+        (output, started.elapsed())
+    })
+}
+
+/// Asserts that `printed` is `expected`, each line once and in order, naming the first line that departs.
+fn assert_every_line_once_in_order(printed: &str, expected: &[String], what: &str) {
+    let got: Vec<&str> = printed.lines().collect();
+    if let Some(at) = (0..got.len().max(expected.len())).find(|&i| got.get(i).copied() != expected.get(i).map(String::as_str)) {
+        panic!("{what}: line {at} is {:?}, expected {:?} ({} lines printed, {} written)", got.get(at), expected.get(at), got.len(), expected.len());
+    }
+    assert!(printed.ends_with('\n'), "{what}: the last line is whole");
+}
+
+/// Issue 25: log reads respect the CloudWatch Logs quotas. A quota front in front of moto's
+/// CloudWatch Logs (`tests/emulator/logs_quota.py`, through `AWS_ENDPOINT_URL_CLOUDWATCH_LOGS`)
+/// answers GetLogEvents above one call a second with `ThrottlingException`, as CloudWatch Logs
+/// does. `logs ID` of a final job whose stream takes three pages, and `logs -f` of a running job
+/// that writes a page and a half more and ends while it is followed, each through a front of its
+/// own: each prints every line once and in order, exits with its documented code (0; the
+/// outcome's, 1 for ERROR), was throttled (so the reads were tested against the quota), and made
+/// no more calls than its backoff allows.
+#[tokio::test]
+async fn logs_reads_back_off_when_throttled_and_print_every_line_once() {
+    let env = TestEnv::new().await;
+    let lines = |from: usize, to: usize| -> Vec<String> { (from..to).map(|i| format!("driver line {i:05}")).collect() };
+    let stream_of = |id: &str, app: &str, run: &str| format!("{}SPARK_DRIVER/stdout", shared::outcome::job_run::driver_log_prefix(id, app, run));
+
+    // `logs ID`: a final job, its stream of two and a half pages.
+    let (app, run) = (format!("app-quota-{}", unique_suffix()), format!("run-quota-{}", unique_suffix()));
+    let read_lines = lines(0, 2 * LOG_PAGE_EVENTS + LOG_PAGE_EVENTS / 2);
+    env.put_driver_log(GROUP, &stream_of("quota-read", &app, &run), read_lines.clone()).await;
+    env.put_job(&job_row("quota-read", "COMPLETE", json!({"emrState": "SUCCESS", "emrApplicationId": app, "sparkApplicationId": run}))).await;
+
+    // `logs -f`: a running job, half a page written so far, a page and a half more while it is followed.
+    let (follow_app, follow_run) = run_in(&env, "quota-follow", "RUNNING").await;
+    let follow_stream = stream_of("quota-follow", &follow_app, &follow_run);
+    let follow_lines = lines(0, 2 * LOG_PAGE_EVENTS);
+    let (written, later) = follow_lines.split_at(LOG_PAGE_EVENTS / 2);
+    env.put_driver_log(GROUP, &follow_stream, written.to_vec()).await;
+    env.put_job(&job_row("quota-follow", "RUNNING", json!({"emrApplicationId": follow_app, "sparkApplicationId": follow_run}))).await;
+
+    // A front, so a quota, for each: each one's counts are that command's calls alone. The SDK's
+    // retry settings are its defaults (the bound below counts on them).
+    let (read_front, follow_front) = (logs_quota_front(QUOTA_PER_SECOND), logs_quota_front(QUOTA_PER_SECOND));
+    let spawn = |args: &[&str], front: &str| -> Child {
+        cli_command(&env, args)
+            .env("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", front)
+            .env_remove("AWS_MAX_ATTEMPTS")
+            .env_remove("AWS_RETRY_MODE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run modelop-spark")
+    };
+    let started = Instant::now();
+    let follow = output_in_background(spawn(&["logs", "quota-follow", "-f"], &follow_front), started);
+    let read = output_in_background(spawn(&["logs", "quota-read"], &read_front), started);
+
+    // While it is followed, the driver writes the rest and the job ends.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.put_driver_log(GROUP, &follow_stream, later.to_vec()).await;
+    env.update_job("quota-follow", "SET jobStatus = :s, failure = :f", json!({":s": "ERROR", ":f": failure("MODEL_ERROR")})).await;
+
+    let (read_output, read_took) = read.join().expect("logs");
+    let (follow_output, follow_took) = follow.join().expect("logs -f");
+    assert_eq!(code(&read_output), 0, "logs: {}", stderr(&read_output));
+    assert_every_line_once_in_order(&stdout(&read_output), &read_lines, "logs");
+    assert_eq!(code(&follow_output), 1, "logs -f exits with the outcome's code, ERROR's: {}", stderr(&follow_output));
+    assert_every_line_once_in_order(&stdout(&follow_output), &follow_lines, "logs -f");
+
+    // The bound on the calls, from the backoff rules the reads run under. One GetLogEvents call of
+    // the CLI is the SDK's standard retry mode: at most `max_attempts` requests, each retry after a
+    // jittered exponential backoff (which may be short: the jitter is full). When all of them are
+    // throttled, the CLI waits CLI_FIRST_BACKOFF or more before it asks again, and in that wait the
+    // front's bucket (the only caller of a front is its one CLI, whose reads are sequential) gains
+    // QUOTA_PER_SECOND × CLI_FIRST_BACKOFF ≥ 1 token: the next request passes. So throttled
+    // requests come in runs of at most `max_attempts`, each run ends in an accepted one, and
+    // throttled ≤ max_attempts × accepted. A retry without a wait would ask hundreds of times while
+    // the next token is up to a second away.
+    let max_attempts = aws_config::retry::RetryConfig::standard().max_attempts();
+    assert!(QUOTA_PER_SECOND * CLI_FIRST_BACKOFF.as_secs_f64() >= 1.0, "the bound needs a token back after the CLI's first wait");
+    let seen = [
+        ("logs", logs_quota_counts(&read_front), read_lines.len(), read_took),
+        ("logs -f", logs_quota_counts(&follow_front), follow_lines.len(), follow_took),
+    ];
+    for (what, (accepted, throttled), events, took) in seen {
+        eprintln!("{what}: {events} lines in {took:.1?}; GetLogEvents through the front: {accepted} accepted, {throttled} throttled (at most {max_attempts} × accepted)");
+        // The stream takes these pages, and a read goes on until its token comes back unchanged.
+        let pages = events.div_ceil(LOG_PAGE_EVENTS) as u64 + 1;
+        assert!(accepted >= pages, "{what}: {accepted} accepted calls read the {pages} pages");
+        assert!(throttled > 0, "{what}: no call was throttled, so the quota was never met ({accepted} accepted)");
+        assert!(throttled <= u64::from(max_attempts) * accepted, "{what}: {throttled} throttled calls for {accepted} accepted: a retry loop");
+    }
+}

@@ -814,7 +814,7 @@ impl MonitorHandler {
     /// read [`LogReadPatience::Paced`] (at `MONITOR_LOG_READS_PER_SECOND`, this service's share of
     /// the quota others share, with the SDK's backoff on throttling) and attached, a few at once
     /// ([`log_pass_reads_in_flight`]: enough to keep the pace), until `deadline`: no read starts
-    /// when the reads in flight would not end by it. A job whose logs still cannot be read stays
+    /// once the reads in flight would not end by it ([`log_pass_drain`]). A job whose logs still cannot be read stays
     /// marked for the next pass. Never fails the invocation.
     async fn attach_unavailable_logs(&self, now: DateTime<Utc>, deadline: Instant) -> usize {
         let since = now - self.monitor.usage_sweep_window;
@@ -835,8 +835,7 @@ impl MonitorHandler {
             jobs.sort_by_cached_key(since_of);
             stream::iter(jobs)
         });
-        // The reads in flight when one starts take about this long to end at the pace.
-        let drain = Duration::from_secs_f64(f64::from(in_flight as u32 * LOG_READ_CALLS_ESTIMATE) / f64::from(self.monitor.log_reads_per_second.max(1)));
+        let drain = log_pass_drain(in_flight, self.monitor.log_reads_per_second);
         let taken = std::sync::atomic::AtomicUsize::new(0);
         let attach = |job: MonitoredJob| {
             taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1089,6 +1088,16 @@ pub fn log_pass_reads_in_flight(reads_per_second: u32, max_concurrency: usize) -
     (reads_per_second as usize).clamp(1, max_concurrency.max(1))
 }
 
+/// How long before its deadline the logs pass starts no more reads: the time the reads in flight
+/// take to end at the pace, `in_flight` jobs with half their [`LOG_READ_CALLS_ESTIMATE`] calls
+/// left on average (2 s at 10 a second). At worst, all of them just started, they end the rest
+/// (2 s here) past the deadline: inside [`LOG_PASS_END_MARGIN`], before the next pass's first call.
+/// Waiting for the worst case instead left about 4 s of every minute unread in the storm benchmark.
+pub fn log_pass_drain(in_flight: usize, reads_per_second: u32) -> Duration {
+    let calls = in_flight as f64 * f64::from(LOG_READ_CALLS_ESTIMATE) / 2.0;
+    Duration::from_secs_f64(calls / f64::from(reads_per_second.max(1)))
+}
+
 /// Jobs the logs pass asks the table for, per final status: as many as it can read in `window` at
 /// `reads_per_second` ([`LOG_READ_CALLS_ESTIMATE`] calls a job) and the `in_flight` reads beside
 /// them, at least one and at most [`LOG_PASS_MAX_JOBS`]. Reading every waiting row each minute
@@ -1139,6 +1148,20 @@ mod tests {
         let cases = [(10, 16, 10), (1, 16, 1), (3, 16, 3), (100, 16, 16), (1000, 1000, 1000), (10, 1, 1), (10, 0, 1), (0, 16, 1)];
         for (rate, max, expected) in cases {
             assert_eq!(log_pass_reads_in_flight(rate, max), expected, "{rate}/s, at most {max}");
+        }
+    }
+
+    #[test]
+    fn the_logs_pass_stops_starting_reads_so_that_the_worst_case_ends_inside_the_margin() {
+        // (reads per second, MONITOR_MAX_CONCURRENCY, drain in ms)
+        let cases = [(10, 16, 2_000), (1, 16, 2_000), (3, 16, 2_000), (16, 16, 2_000), (100, 16, 320), (1000, 1000, 2_000), (10, 1, 200), (0, 16, 2_000)];
+        for (rate, max, expected_ms) in cases {
+            let in_flight = log_pass_reads_in_flight(rate, max);
+            let drain = log_pass_drain(in_flight, rate);
+            assert_eq!(drain.as_millis(), expected_ms, "{rate}/s, at most {max}");
+            // Every read in flight just started: the last call of theirs comes this long after they began.
+            let worst = Duration::from_secs_f64(in_flight as f64 * f64::from(LOG_READ_CALLS_ESTIMATE) / f64::from(rate.max(1)));
+            assert!(worst - drain < LOG_PASS_END_MARGIN, "{rate}/s: {worst:?} of calls, {drain:?} kept, margin {LOG_PASS_END_MARGIN:?}");
         }
     }
 

@@ -44,7 +44,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "emulator"))
-from http_endpoint import forward, relay  # noqa: E402
+from http_endpoint import forward, relay, send_json  # noqa: E402
 
 HOST = "127.0.0.1"
 MODES = ("add", "floor")
@@ -222,12 +222,7 @@ def _make_handler(proxy: DelayProxy) -> type[BaseHTTPRequestHandler]:
             arrived = time.monotonic()
             body = _read_body(self)
             if self.path in ("/_proxy/counts", "/_proxy/stats"):
-                payload = json.dumps(proxy.snapshot() if self.path == "/_proxy/counts" else proxy.stats()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send_json(self, 200, proxy.snapshot() if self.path == "/_proxy/counts" else proxy.stats())
                 return
             service = service_of(self.headers)
             operation = operation_of(service, self.command, self.path, self.headers)

@@ -135,3 +135,13 @@ def relay(handler: BaseHTTPRequestHandler, status: int, reason: str, headers: li
     handler.end_headers()
     if handler.command != "HEAD":
         handler.wfile.write(data)
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, value: Any) -> None:
+    """Answers ``handler``'s request with ``value`` as a JSON body (an admin route's answer)."""
+    data = json.dumps(value).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

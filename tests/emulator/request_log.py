@@ -21,7 +21,6 @@ It stops on SIGTERM or SIGINT, and on its own when its parent process dies (poll
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -29,7 +28,7 @@ from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from http_endpoint import Endpoint, FrontHandler, forward, relay, serve_until_stopped  # noqa: E402
+from http_endpoint import Endpoint, FrontHandler, forward, relay, send_json, serve_until_stopped  # noqa: E402
 
 ADMIN = "/_emulator/requests"
 
@@ -63,12 +62,7 @@ def make_handler(upstream: str, log: RequestLog) -> type[BaseHTTPRequestHandler]
         def _forward(self) -> None:
             body = self.read_body()
             if self.path == ADMIN and self.command == "GET":
-                answer = json.dumps({"requests": log.snapshot()}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                send_json(self, 200, {"requests": log.snapshot()})
                 return
             log.record(operation_of(self.command, self.path, self.headers.get("X-Amz-Target")))
             relay(self, *forward(self, upstream, body))

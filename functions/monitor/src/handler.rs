@@ -836,24 +836,20 @@ impl MonitorHandler {
             stream::iter(jobs)
         });
         let drain = log_pass_drain(in_flight, self.monitor.log_reads_per_second);
-        let taken = std::sync::atomic::AtomicUsize::new(0);
-        let attach = |job: MonitoredJob| {
-            taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            async move {
-                if Instant::now() + drain >= deadline {
-                    return false;
-                }
-                match self.attach_logs_later(&job).await {
-                    Ok(attached) => attached,
-                    Err(e) => {
-                        warn!(job_id = %job.id(), error = %e, "driver logs not attached; the next sweep tries again");
-                        false
-                    }
+        let attach = |job: MonitoredJob| async move {
+            if Instant::now() + drain >= deadline {
+                return false;
+            }
+            match self.attach_logs_later(&job).await {
+                Ok(attached) => attached,
+                Err(e) => {
+                    warn!(job_id = %job.id(), error = %e, "driver logs not attached; the next sweep tries again");
+                    false
                 }
             }
         };
-        let attached = answers.take(capacity).map(attach).buffer_unordered(in_flight).filter(|a| futures::future::ready(*a)).count().await;
-        let taken = taken.into_inner();
+        let mut taken = 0;
+        let attached = answers.take(capacity).inspect(|_| taken += 1).map(attach).buffer_unordered(in_flight).filter(|a| futures::future::ready(*a)).count().await;
         if taken > 0 {
             info!(taken, attached, "driver logs pass done");
         }

@@ -167,7 +167,7 @@ impl CloudWatchLogReader {
 
 #[cfg(test)]
 mod tests {
-    use super::super::canned_http::CannedHttp;
+    use super::super::canned_http::{CannedHttp, NoWait};
     use super::*;
     use crate::outcome::failure::{classify::classify_failure, FailureInputs};
 
@@ -185,31 +185,39 @@ mod tests {
         (400, vec![("content-type", "application/x-amz-json-1.1")], r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string())
     }
 
-    async fn read_with(answers: Vec<Canned>, patience: LogReadPatience) -> (Result<LogTail, AwsError>, usize) {
+    /// The read's result, its GetLogEvents calls, and the backoffs the SDK asked between them.
+    async fn read_with(answers: Vec<Canned>, patience: LogReadPatience) -> (Result<LogTail, AwsError>, usize, Vec<std::time::Duration>) {
         let http = CannedHttp::new(answers);
+        let no_wait = NoWait::default();
         let config = aws_sdk_cloudwatchlogs::Config::builder()
             .behavior_version_latest()
             .region(aws_sdk_cloudwatchlogs::config::Region::new("us-east-1"))
             .credentials_provider(CannedHttp::credentials())
+            .sleep_impl(no_wait.sleep_impl())
+            // No credentials cache: its load timeout would be a sleep too, and it is not a backoff.
+            .identity_cache(aws_sdk_cloudwatchlogs::config::IdentityCache::no_cache())
+            .stalled_stream_protection(aws_sdk_cloudwatchlogs::config::StalledStreamProtectionConfig::disabled())
             .http_client(http.client())
             .build();
         let tail = CloudWatchLogReader::new(Client::from_conf(config)).tail("/aws/emr-serverless", "stderr", 16384, patience).await;
-        (tail, http.requests().len())
+        (tail, http.requests().len(), no_wait.asked())
     }
 
     /// The final state's read tries once: a throttled call is an answer at once, not a wait. The
-    /// sweep's read retries a throttled call (with the SDK's backoff; time is paused here) and
+    /// sweep's read retries a throttled call with the SDK's backoff (each wait at most 10 s) and
     /// gives up after [`PACED_MAX_ATTEMPTS`] attempts, so its work per job is bounded.
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_throttled_read_is_retried_only_when_paced_and_only_so_often() {
-        let (once, calls) = read_with(vec![throttled()], LogReadPatience::Once).await;
-        assert_eq!((once.as_ref().map_err(|e| e.kind), calls), (Err(AwsErrorKind::Transient), 1), "{once:?}");
+        let (once, calls, waits) = read_with(vec![throttled()], LogReadPatience::Once).await;
+        assert_eq!((once.as_ref().map_err(|e| e.kind), calls, waits.len()), (Err(AwsErrorKind::Transient), 1, 0), "{once:?} {waits:?}");
 
-        let (paced, calls) = read_with(vec![throttled(), throttled(), page(&LINES, "b/1"), page(&[], "b/1")], LogReadPatience::Paced).await;
-        assert_eq!((paced.map(|t| t.text), calls), (Ok(LINES.join("\n") + "\n"), 4));
+        let (paced, calls, waits) = read_with(vec![throttled(), throttled(), page(&LINES, "b/1"), page(&[], "b/1")], LogReadPatience::Paced).await;
+        assert_eq!((paced.map(|t| t.text), calls, waits.len()), (Ok(LINES.join("\n") + "\n"), 4, 2));
 
-        let (gave_up, calls) = read_with(vec![throttled(); PACED_MAX_ATTEMPTS as usize], LogReadPatience::Paced).await;
+        let (gave_up, calls, waits) = read_with(vec![throttled(); PACED_MAX_ATTEMPTS as usize], LogReadPatience::Paced).await;
         assert_eq!((gave_up.map_err(|e| e.kind), calls), (Err(AwsErrorKind::Transient), PACED_MAX_ATTEMPTS as usize));
+        assert_eq!(waits.len(), PACED_MAX_ATTEMPTS as usize - 1, "a backoff between each two attempts: {waits:?}");
+        assert!(waits.iter().all(|w| *w <= std::time::Duration::from_secs(10)), "the backoff is capped at 10 s: {waits:?}");
     }
 
     async fn tail_of(pages: Vec<Canned>, max_bytes: usize) -> (LogTail, Vec<String>) {

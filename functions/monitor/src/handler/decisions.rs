@@ -800,7 +800,8 @@ async fn logs_attached_later_say_what_logs_read_at_once_say() {
     }
 }
 
-#[tokio::test(start_paused = true)]
+/// On the running clock (FINAL_LOG_READ_BUDGET, 5 s, of real time): the handler's own timeout ends the wait.
+#[tokio::test]
 async fn a_log_read_that_never_answers_holds_the_final_status_for_its_budget_only() {
     let world = world();
     world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
@@ -809,7 +810,8 @@ async fn a_log_read_that_never_answers_holds_the_final_status_for_its_budget_onl
     let outcome = world.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
     let waited = started.elapsed();
     assert!(matches!(outcome, Outcome::Applied { status: JobStatus::Complete, .. }), "{outcome:?}");
-    assert!(waited >= FINAL_LOG_READ_BUDGET && waited < FINAL_LOG_READ_BUDGET + std::time::Duration::from_secs(1), "{waited:?}");
+    // Within 2 s over the budget: the timeout's own lateness on a loaded machine, far from a second budget.
+    assert!(waited >= FINAL_LOG_READ_BUDGET && waited < FINAL_LOG_READ_BUDGET + std::time::Duration::from_secs(2), "{waited:?}");
     let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!(row["jobStatus"], "COMPLETE");
     let unavailable = &row["driverLogs"]["unavailable"];

@@ -156,6 +156,15 @@ start_emulator emr tests/emulator/emr_serverless.py EMR_ENDPOINT
 echo "moto server: $MOTO_ENDPOINT; EMR Serverless emulator: $EMR_ENDPOINT"
 "$root/tests/build-functions.sh"
 
+# 9. What the README's "Deploy" section runs, offline: sam validate --lint and sam build of infra/template.yaml
+#    (pinned SAM CLI, Zig and cargo-lambda from PyPI; a release build in target/, minutes long the first time,
+#    incremental after that). One PASS or FAIL line per check (tests/infra/sam-build.sh). It needs nothing of
+#    steps 5-8, so it starts here and runs beside them at the lowest CPU priority (nice 19): the tests keep the
+#    cores they use, and the release build takes the rest (steps 5-8 leave one core or more idle for much of their
+#    time: the tests wait on emulators and on Spark); the release build has its own profile directory and lock in
+#    target/. Its report follows step 8.
+in_background 9 8 nice -n 19 "$root/tests/infra/sam-build.sh"
+
 # 5. Rust: every test of the workspace (the binaries' tests use the builds of step 4).
 begin 5
 cargo test --workspace
@@ -174,13 +183,6 @@ PATH="$PATH:$root/target/tools/cargo-lambda/bin" "$root/.venv/bin/python" -m pyt
 # 7. End to end: the sample jobs through the three binaries, moto and EMR Serverless on local Spark.
 begin 7
 "$root/.venv/bin/python" -m pytest -q -p no:cacheprovider "${xdist[@]}" tests/e2e
-
-# 9. What the README's "Deploy" section runs, offline: sam validate --lint and sam build of infra/template.yaml
-#    (pinned SAM CLI, Zig and cargo-lambda from PyPI; a release build in target/, minutes long the first time,
-#    incremental after that, with cargo's progress). One PASS or FAIL line per check (tests/infra/sam-build.sh).
-#    It starts before step 8 and runs beside it (the benchmark harness keeps about one core busy; the release
-#    build has its own target directory and lock); its report follows step 8.
-in_background 9 8 "$root/tests/infra/sam-build.sh"
 
 # 8. The benchmarks' quick mode on the debug binaries of step 4, only to keep the harness working: no figure
 #    fails it (tests/README.md, "Benchmarks").

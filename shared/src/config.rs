@@ -80,11 +80,6 @@ settings! {
     /// GetLogEvents calls a second the sweep's logs pass makes at most: its share of the account's
     /// GetLogEvents quota, which every reader in the account shares and which cannot be raised.
     MONITOR_LOG_READS_PER_SECOND;
-    /// The monitor function's reserved concurrency (the template's `MonitorReservedConcurrency`): the
-    /// processes that may handle final states at once. Each reads the logs of its final states at
-    /// most `MONITOR_LOG_READS_PER_SECOND` ÷ this many calls a second, so that all of them together
-    /// keep to the share in a completion storm.
-    MONITOR_RESERVED_CONCURRENCY;
     /// How a failure summary names where the run's Python and programs come from, in place of
     /// "the Spark image" (EMR Serverless's release image): for the local stack, or a deployment
     /// whose runs use a custom image. Not set by the deployment.
@@ -150,8 +145,6 @@ pub const DEFAULT_MONITOR_MAX_CONCURRENCY: usize = 16;
 /// EMR Serverless sends the final utilization event soon after a run ends; a day is ample.
 pub const DEFAULT_MONITOR_USAGE_SWEEP_HOURS: u32 = 24;
 pub const DEFAULT_MONITOR_LOG_READS_PER_SECOND: u32 = 10;
-/// The template's `MonitorReservedConcurrency` default (SAM and CDK).
-pub const DEFAULT_MONITOR_RESERVED_CONCURRENCY: u32 = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -254,9 +247,6 @@ pub struct MonitorConfig {
     pub usage_sweep_window: chrono::Duration,
     /// `MONITOR_LOG_READS_PER_SECOND`: the pace of the sweep's log reads (1-1000 a second).
     pub log_reads_per_second: u32,
-    /// `MONITOR_RESERVED_CONCURRENCY` (1-1000): the processes among which the final states' log
-    /// reads share `log_reads_per_second`.
-    pub reserved_concurrency: u32,
     /// `EMR_PRICES` over the built-in prices.
     pub prices: crate::outcome::cost::PriceTable,
     /// The region runs are priced in: the EMR Serverless client's (`EMR_REGION`, else the
@@ -440,7 +430,6 @@ impl Settings {
             max_concurrency: self.parsed(MONITOR_MAX_CONCURRENCY, DEFAULT_MONITOR_MAX_CONCURRENCY, |n| (1..=1000).contains(n))?,
             usage_sweep_window: chrono::Duration::hours(i64::from(self.parsed(MONITOR_USAGE_SWEEP_HOURS, DEFAULT_MONITOR_USAGE_SWEEP_HOURS, |h| (1..=720).contains(h))?)),
             log_reads_per_second: self.parsed(MONITOR_LOG_READS_PER_SECOND, DEFAULT_MONITOR_LOG_READS_PER_SECOND, |n| (1..=1000).contains(n))?,
-            reserved_concurrency: self.parsed(MONITOR_RESERVED_CONCURRENCY, DEFAULT_MONITOR_RESERVED_CONCURRENCY, |n| (1..=1000).contains(n))?,
             prices: match self.get(EMR_PRICES) {
                 None => crate::outcome::cost::PriceTable::default(),
                 Some(raw) => crate::outcome::cost::PriceTable::parse(raw).map_err(|reason| invalid(EMR_PRICES, reason))?,

@@ -1235,8 +1235,7 @@ class Bench:
               f"Event` queued every {period:g} s from {period:g} s after the first event (the template's schedule, its "
               f"latest phase). CloudWatch Logs is reached through `tests/emulator/logs_quota.py` in front of moto: GetLogEvents "
               f"above the quota is answered `ThrottlingException` (HTTP 400), a token bucket one second deep; the monitor's "
-              f"`MONITOR_LOG_READS_PER_SECOND` is the quota (nothing else reads logs here; 1,000, its maximum, without the quota) "
-              f"and `MONITOR_RESERVED_CONCURRENCY` the {lanes} processes, as the stacks set it. The same storm "
+              f"`MONITOR_LOG_READS_PER_SECOND` is the quota (nothing else reads logs here). The same storm "
               f"runs twice: **without the quota** (the event flow alone: every log read at once with the final status) and "
               f"**with it**. Final status recorded = the answer of the invocation that wrote it, measured from the first event; "
               f"logs attached = the row's `updatedAt` when its `driverLogs` are no longer `unavailable`; calls = the GetLogEvents "
@@ -1317,11 +1316,8 @@ class Bench:
         env = w.function_env(self.moto, AWS_ENDPOINT_URL_EMR_SERVERLESS=self.emr, AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=front.endpoint,
                              EMR_REGION=REGION)
         env["AWS_ENDPOINT_URL_S3"] = w.s3_endpoint or self.moto
-        # The service's share of the quota: all of it (nothing else reads logs here); without a quota,
-        # the setting's maximum (the event flow alone: no share holds a read back).
-        env["MONITOR_LOG_READS_PER_SECOND"] = str(int(quota)) if quota else "1000"
-        # As the stacks set it: the processes the final states' reads share it among.
-        env["MONITOR_RESERVED_CONCURRENCY"] = str(lanes)
+        # The sweep's share of the quota: all of it (nothing else reads logs here).
+        env["MONITOR_LOG_READS_PER_SECOND"] = str(int(quota or STORM_QUOTA))
         fns = [self.spawn("monitor", env) for _ in range(lanes)]
         queue: "Queue[tuple[str, dict, int]]" = Queue()
         final_at: dict[str, float] = {}

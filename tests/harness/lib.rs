@@ -403,7 +403,6 @@ impl TestEnv {
             max_concurrency: 4,
             usage_sweep_window: chrono::Duration::hours(24),
             log_reads_per_second: 10,
-            reserved_concurrency: 1,
             prices: shared::outcome::cost::PriceTable::default(),
             region: Some("us-east-1".into()),
             spark_environment_name: None,

@@ -69,13 +69,10 @@ const LOG_READ_CALLS_ESTIMATE: u32 = 4;
 /// (a stream, a page) that is then read again whole. Short enough that the quota is used during
 /// the storm, not left idle until the sweep's first pass (a minute later, or more when the sweep's
 /// invocation waits behind the storm's events): a fleet of processes (the monitor's reserved
-/// concurrency, 10 by default) comes back about once a second in all, and each return reads a job
-/// or two before the quota throttles it again. At 60 s the storm benchmark's 2,000 jobs waited for
-/// the sweep with all but 4 of their logs (tests/bench, BENCHMARKS.md section 8).
+/// concurrency, 10 by default) comes back about once a second in all, each return reading what the
+/// quota has left. At 60 s the storm benchmark's 2,000 jobs waited for the sweep with all but 4 of
+/// their logs, at 10 s with all but 80 (tests/bench, BENCHMARKS.md section 8).
 pub const LOG_QUOTA_COOLDOWN: Duration = Duration::from_secs(10);
-/// GetLogEvents calls a process's final states may make at once before [`final_log_read_quota`]'s
-/// pace applies: two jobs' reads (two runs ending together are read with their final statuses).
-const FINAL_LOG_READ_BURST: u32 = 2 * LOG_READ_CALLS_ESTIMATE;
 /// Jobs one pass takes at most (oldest first), whatever its pace; the rest wait for the next pass.
 pub const LOG_PASS_MAX_JOBS: usize = 2_000;
 /// The longest one job's [`LogReadPatience::Paced`] read may take within a pass.
@@ -222,10 +219,6 @@ pub struct MonitorHandler {
     /// When a final state's log read last failed in this process ([`LOG_QUOTA_COOLDOWN`]).
     #[new(default)]
     log_read_failed_at: std::sync::Mutex<Option<Instant>>,
-    /// The final states' share of the GetLogEvents quota in this process ([`final_log_read_quota`]),
-    /// made from `monitor` on first use.
-    #[new(default)]
-    final_log_reads: std::sync::OnceLock<governor::DefaultDirectRateLimiter>,
 }
 
 impl MonitorHandler {
@@ -464,10 +457,6 @@ impl MonitorHandler {
         let failed_at = *self.log_read_failed_at.lock().unwrap();
         let read = match failed_at.filter(|at| at.elapsed() < LOG_QUOTA_COOLDOWN) {
             Some(at) => DriverLogRead::Unavailable(format!("not read: a log read of this function failed {} s before; left to the sweep", at.elapsed().as_secs())),
-            None if !self.final_log_read_allowed() => DriverLogRead::Unavailable(format!(
-                "not read: this process's share of the GetLogEvents quota ({} a second, MONITOR_LOG_READS_PER_SECOND / MONITOR_RESERVED_CONCURRENCY) is spent; left to the sweep",
-                (f64::from(self.monitor.log_reads_per_second) / f64::from(self.monitor.reserved_concurrency.max(1)) * 100.0).round() / 100.0
-            )),
             None => {
                 let read = self.read_driver_logs(job.id(), &prefix, attempt, LogReadPatience::Once, FINAL_LOG_READ_BUDGET).await;
                 if matches!(read, DriverLogRead::Unavailable(_)) {
@@ -611,15 +600,6 @@ impl MonitorHandler {
     /// Both driver streams of the run's latest attempt, within `budget`, or why they cannot be had
     /// now: a transient error (throttling included, after the retries `patience` allows) or the
     /// budget spent. A stream that cannot be had for good (access denied) is left out, empty.
-    /// Whether this process's final states may read one job's logs now: its share of the quota
-    /// ([`final_log_read_quota`]) has the calls one read takes ([`LOG_READ_CALLS_ESTIMATE`]), which are
-    /// then taken. No call is made otherwise, so in a completion storm the fleet's final states read
-    /// at the share and no faster, and leave the rest to the sweep.
-    fn final_log_read_allowed(&self) -> bool {
-        let limiter = self.final_log_reads.get_or_init(|| governor::RateLimiter::direct(final_log_read_quota(self.monitor.log_reads_per_second, self.monitor.reserved_concurrency)));
-        matches!(limiter.check_n(std::num::NonZeroU32::new(LOG_READ_CALLS_ESTIMATE).expect("a read makes calls")), Ok(Ok(())))
-    }
-
     async fn read_driver_logs(&self, job_id: &str, prefix: &str, attempt: Option<i32>, patience: LogReadPatience, budget: Duration) -> DriverLogRead {
         let both = async {
             tokio::join!(
@@ -1096,20 +1076,6 @@ pub fn log_pass_window(scheduled_at: Option<DateTime<Utc>>, now: DateTime<Utc>) 
         Ok(late) => most.saturating_sub(late),
         Err(_) => most,
     }
-}
-
-/// The final states' share of the GetLogEvents quota in one process: `reads_per_second`
-/// (`MONITOR_LOG_READS_PER_SECOND`) over `reserved_concurrency` (`MONITOR_RESERVED_CONCURRENCY`, the
-/// processes that may handle final states at once), so the whole fleet keeps to the share, with bursts
-/// of [`FINAL_LOG_READ_BURST`] calls. At the defaults, 10 a second over 10 processes: one call a
-/// second each, a job's read every 4 s once its burst is spent. Before this share a storm's final
-/// states read until the quota throttled them, then none for [`LOG_QUOTA_COOLDOWN`]; the quota was
-/// idle for most of the storm's first minute (tests/bench, BENCHMARKS.md section 8).
-pub fn final_log_read_quota(reads_per_second: u32, reserved_concurrency: u32) -> governor::Quota {
-    let per_call = Duration::from_secs_f64(f64::from(reserved_concurrency.max(1)) / f64::from(reads_per_second.max(1)));
-    governor::Quota::with_period(per_call)
-        .expect("a period of at least a millisecond: 1000 reads a second at most")
-        .allow_burst(std::num::NonZeroU32::new(FINAL_LOG_READ_BURST).expect("a burst of calls"))
 }
 
 /// Jobs the logs pass reads at once: one second of the pace, `reads_per_second`, at least one, at

@@ -580,7 +580,6 @@ export class ModelOpSparkServerlessStack extends Stack {
       {
         MONITOR_LOG_TAIL_BYTES: String(cfg.monitorLogTailBytes),
         MONITOR_LOG_READS_PER_SECOND: String(cfg.monitorLogReadsPerSecond),
-        MONITOR_RESERVED_CONCURRENCY: String(cfg.monitorReservedConcurrency),
         MONITOR_RESULT_MAX_BYTES: String(cfg.monitorResultMaxBytes),
         MONITOR_SWEEP_MIN_AGE_MINUTES: String(cfg.monitorSweepMinAgeMinutes),
         MONITOR_STUCK_WAITING_MINUTES: String(window.stuckWaitingMinutes),

@@ -897,49 +897,6 @@ async fn after_a_failed_log_read_the_next_final_states_leave_the_logs_to_the_swe
     assert!(matches!(sweep, Outcome::Swept { logs_attached: 2, .. }), "{sweep:?}");
 }
 
-/// A process's final states read at its part of the service's share of the quota
-/// (`MONITOR_LOG_READS_PER_SECOND` ÷ `MONITOR_RESERVED_CONCURRENCY`, 1 a second at the defaults, in
-/// bursts of two jobs' reads): two jobs ending at once in one process get their reads, and a third
-/// half a second later is written at once with its logs left to the sweep, no call made (its read's
-/// 4 calls come back in 4 s). A process alone in the fleet (concurrency 1) has the whole share, 10 a
-/// second: the third's calls are back after 0.4 s, and it is read.
-#[tokio::test]
-async fn a_processs_final_states_read_at_its_part_of_the_share_and_leave_the_rest_to_the_sweep() {
-    for (concurrency, read) in [("10", 2), ("1", 3)] {
-        let settings = settings(&[("EMR_REGION", "us-east-1"), ("MONITOR_RESERVED_CONCURRENCY", concurrency)]);
-        let aws = FakeAws::default();
-        let handler = MonitorHandler::new(settings.service().unwrap(), settings.monitor().unwrap(), aws.jobs.clone(), aws.objects.clone(), aws.emr.clone(), aws.logs.clone());
-        let mut calls = Vec::new(); // GetLogEvents calls each final state made
-        for n in 1..=3 {
-            let (job, run) = (format!("job-{n}"), format!("00fmonitorrun000{n}"));
-            let mut row = launched_row("RUNNING", "RUNNING");
-            row["id"] = json!(job);
-            row["sparkApplicationId"] = json!(run);
-            aws.jobs.put(row);
-            aws.emr.add_run(APP, &run, JobRunInfo { state: "SUCCESS".into(), name: Some(job.clone()), ..JobRunInfo::default() });
-            aws.logs.put("/aws/emr-serverless", &format!("{job}/applications/{APP}/jobs/{run}/SPARK_DRIVER/stdout"), "rows scored: 10\n");
-            let mut success = event(STATE_SUCCESS);
-            success["detail"]["jobRunId"] = json!(run);
-            success["detail"]["jobRunName"] = json!(job);
-            if n == 3 {
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            }
-            let before = aws.logs.recorder.names().len();
-            handler.handle_event(&success).await.unwrap();
-            calls.push(aws.logs.recorder.names().len() - before);
-        }
-        let rows: Vec<Value> = (1..=3).map(|n| aws.jobs.row(&format!("job-{n}")).unwrap()).collect();
-        assert!(rows.iter().all(|r| r["jobStatus"] == "COMPLETE"), "every final status is written: {rows:#?}");
-        let attached: Vec<bool> = rows.iter().map(|r| r["driverLogs"]["stdout"] == "rows scored: 10\n").collect();
-        assert_eq!(attached, (1..=3).map(|n| n <= read).collect::<Vec<_>>(), "concurrency {concurrency}");
-        if read < 3 {
-            let reason = rows[2]["driverLogs"]["unavailable"]["reason"].as_str().unwrap();
-            assert!(reason.contains("share of the GetLogEvents quota (1 a second") && reason.contains("left to the sweep"), "{reason}");
-        }
-        assert_eq!(calls.iter().map(|c| *c > 0).collect::<Vec<_>>(), attached, "a final state held back makes no call: {calls:?}");
-    }
-}
-
 /// A pass asks the table only for the jobs it can read before its end at its pace (oldest first),
 /// not for every job waiting: at 1 GetLogEvents a second, 50 s (the sample's `time` is old) and one
 /// read in flight, 14 of 20.

@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-
 use std::time::Duration;
 
 use aws_credential_types::Credentials;

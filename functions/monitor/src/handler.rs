@@ -455,7 +455,7 @@ impl MonitorHandler {
 
         let prefix = driver_log_prefix(job.id(), application_id, run_id);
         let failed_at = *self.log_read_failed_at.lock().unwrap();
-        let read = match failed_at.filter(|at| at.elapsed() < LOG_QUOTA_COOLDOWN) {
+        let read = match failed_at.filter(|at| log_quota_cooling(at.elapsed())) {
             Some(at) => DriverLogRead::Unavailable(format!("not read: a log read of this function failed {} s before; left to the sweep", at.elapsed().as_secs())),
             None => {
                 let read = self.read_driver_logs(job.id(), &prefix, attempt, LogReadPatience::Once, FINAL_LOG_READ_BUDGET).await;
@@ -1078,6 +1078,12 @@ pub fn log_pass_window(scheduled_at: Option<DateTime<Utc>>, now: DateTime<Utc>) 
     }
 }
 
+/// Whether a final state leaves the logs to the sweep, `since_failed` after this process's last
+/// failed final-state read: for [`LOG_QUOTA_COOLDOWN`], then it reads again.
+pub fn log_quota_cooling(since_failed: Duration) -> bool {
+    since_failed < LOG_QUOTA_COOLDOWN
+}
+
 /// Jobs the logs pass reads at once: one second of the pace, `reads_per_second`, at least one, at
 /// most `MONITOR_MAX_CONCURRENCY`. A job's [`LOG_READ_CALLS_ESTIMATE`] calls take 0.4 s of a
 /// 10-a-second pace, but the job also waits on each call's answer and then on its row's write
@@ -1119,6 +1125,16 @@ mod decisions;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// After a failed final-state read a process's final states leave the logs to the sweep for 10 s,
+    /// and read them again from then on.
+    #[test]
+    fn a_final_state_reads_again_once_the_cooldown_is_over() {
+        let cases = [(0, true), (9_999, true), (10_000, false), (60_000, false)];
+        for (millis, cooling) in cases {
+            assert_eq!(log_quota_cooling(Duration::from_millis(millis)), cooling, "{millis} ms after a failed read");
+        }
+    }
 
     #[test]
     fn the_logs_pass_ends_before_the_next_sweep_is_due() {

@@ -44,9 +44,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "emulator"))
-from http_endpoint import forward, relay, send_json  # noqa: E402
+from http_endpoint import HOST, forward, relay, send_json  # noqa: E402
 
-HOST = "127.0.0.1"
 MODES = ("add", "floor")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _EMR_APP = re.compile(r"^/applications/[^/]+$")

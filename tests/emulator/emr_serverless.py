@@ -221,7 +221,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-from http_endpoint import HOST, Endpoint, write_ready_file
+from http_endpoint import HOST, Endpoint, send_json, write_ready_file
 
 _PARENT_PID = os.getppid()
 
@@ -2464,15 +2464,10 @@ def make_handler(emr: EmrServerless, quiet: bool) -> type[BaseHTTPRequestHandler
             return json.loads(raw) if raw.strip() else None
 
         def _send(self, status: int, body: Any, error_type: str | None = None) -> None:
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            headers = {"x-amzn-RequestId": str(uuid.uuid4())}
             if error_type:
-                self.send_header("x-amzn-ErrorType", error_type)
-            self.end_headers()
-            self.wfile.write(payload)
+                headers["x-amzn-ErrorType"] = error_type
+            send_json(self, status, body, headers)
 
         def _handle(self, method: str) -> None:
             parsed = urllib.parse.urlsplit(self.path)

@@ -137,11 +137,14 @@ def relay(handler: BaseHTTPRequestHandler, status: int, reason: str, headers: li
         handler.wfile.write(data)
 
 
-def send_json(handler: BaseHTTPRequestHandler, status: int, value: Any) -> None:
-    """Answers ``handler``'s request with ``value`` as a JSON body (an admin route's answer)."""
-    data = json.dumps(value).encode()
+def send_json(handler: BaseHTTPRequestHandler, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
+    """Answers ``handler``'s request with ``value`` as a JSON body (``bytes`` are sent as they are: JSON
+    already encoded), with ``Content-Length`` and any further ``headers`` (an AWS request id, an error type)."""
+    data = value if isinstance(value, bytes) else json.dumps(value).encode()
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(data)))
+    for name, header_value in (headers or {}).items():
+        handler.send_header(name, header_value)
     handler.end_headers()
     handler.wfile.write(data)

@@ -67,8 +67,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from emr_serverless import read_body
+from http_endpoint import HOST, send_json
 
-HOST = "127.0.0.1"
 API = "/2018-06-01/runtime"
 EXTENSION_API = "/2020-01-01/extension"
 # Lambda's Shutdown phase (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html,
@@ -233,14 +233,7 @@ def _make_handler(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
                 sys.stderr.write("runtime-api: " + (format % args) + "\n")
 
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
+            send_json(self, status, body, headers)
 
         def _error(self, status: int, error_type: str, message: str) -> None:
             self._send(status, {"errorType": error_type, "errorMessage": message})

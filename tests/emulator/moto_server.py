@@ -73,7 +73,7 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from werkzeug.serving import BaseWSGIServer, make_server  # noqa: E402
 
-HOST = "127.0.0.1"
+from http_endpoint import HOST  # noqa: E402
 ADMIN_PREFIX = "/_emulator"
 
 # An admin handler gets the parsed JSON request body (None if empty) and the

@@ -7,7 +7,7 @@
 #  2. sam validate --lint;
 #  3. the release build sam build runs, first in one cargo run for the four functions (`cargo lambda build --release
 #     --bin submit --bin monitor --bin cleanup --bin bridge`, same flags and target/ as SAM's per-function runs): cargo
-#     links the LTO binaries in parallel, and this script prints a progress line every 30 s of it (SAM shows nothing
+#     links the four binaries in parallel, and this script prints a progress line every 30 s of it (SAM shows nothing
 #     until its build ends);
 #  4. sam build --beta-features (BuildMethod rust-cargolambda: `cargo lambda build --release --bin <function>` in the
 #     workspace target/, so after step 3 it only checks that the build is fresh and copies) into infra/.aws-sam/build,

@@ -1067,6 +1067,30 @@ emr-serverless-cluster:
         assert!(priced.prices.quote("eu-west-1", crate::launch::run_controls::Architecture::Arm64).is_some());
     }
 
+    /// The byte caps as shared/README.md documents them: the defaults, and the ranges' ends.
+    #[test]
+    fn monitor_byte_caps_are_the_documented_ones() {
+        let monitor = settings(&[], None).unwrap().monitor().unwrap();
+        assert_eq!((monitor.log_tail_bytes, monitor.result_max_bytes), (16_384, 65_536));
+        let cases = [
+            (MONITOR_LOG_TAIL_BYTES, "1", Some(1)),
+            (MONITOR_LOG_TAIL_BYTES, "102400", Some(102_400)),
+            (MONITOR_LOG_TAIL_BYTES, "102401", None),
+            (MONITOR_RESULT_MAX_BYTES, "1", Some(1)),
+            (MONITOR_RESULT_MAX_BYTES, "153600", Some(153_600)),
+            (MONITOR_RESULT_MAX_BYTES, "153601", None),
+            (MONITOR_RESULT_MAX_BYTES, "0", None),
+        ];
+        for (var, value, expected) in cases {
+            let got = settings(&[(var, value)], None).unwrap().monitor();
+            let got = got.map(|m| if var == MONITOR_LOG_TAIL_BYTES { m.log_tail_bytes } else { m.result_max_bytes });
+            match expected {
+                Some(bytes) => assert_eq!(got, Ok(bytes), "{var}={value}"),
+                None => assert!(got.is_err_and(|e| e.to_string().contains(&format!("{var} is invalid"))), "{var}={value}"),
+            }
+        }
+    }
+
     #[test]
     fn job_level_cost_allocation_is_on_unless_turned_off() {
         let with = |extra: &[(&'static str, &'static str)]| {

@@ -138,6 +138,18 @@ mod tests {
         }
     }
 
+    /// The claimant names the client and the table: a second deployment (another table) with the
+    /// same OAuth2 client is another claimant, whose claims this one never finishes.
+    #[test]
+    fn a_claimant_is_the_client_at_the_jobs_table() {
+        assert_eq!(claimant("internal-client", "jobs"), ME);
+        let other_table = claimant("internal-client", "other-table");
+        assert_ne!(other_table, ME);
+        let theirs = job("WAITING", &[claim_line(at(), &other_table)]);
+        assert_eq!(decide_claim(&theirs, ME), ClaimDecision::Skip(SkipReason::OtherRuntime));
+        assert_eq!(claimed_by(&theirs, &other_table), Some(true));
+    }
+
     #[test]
     fn a_claim_patch_sets_waiting_its_time_and_appends_the_claim_line() {
         let patch = claim_patch(&job("CREATED", &["created by ModelOp".into()]), at(), ME);

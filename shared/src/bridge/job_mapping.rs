@@ -201,4 +201,23 @@ mod tests {
             assert!(err.contains(needle), "{err}");
         }
     }
+
+    /// DynamoDB holds an item of exactly 400 KB: a document whose row is that size is bridged, one
+    /// byte more is refused.
+    #[test]
+    fn a_row_of_exactly_the_item_limit_is_bridged() {
+        let padded = |pad: usize| {
+            let mut job = stored_job("SPARK_SERVERLESS_RUNTIME");
+            job["jobParameters"] = json!({"pad": "x".repeat(pad)});
+            job
+        };
+        let row = bridged_row(&padded(0), &mark()).unwrap();
+        let empty = item_size(&serde_dynamo::to_item(&row).unwrap());
+        let at_limit = bridged_row(&padded(MAX_ITEM_BYTES - empty), &mark()).unwrap();
+        assert_eq!(item_size(&serde_dynamo::to_item(&at_limit).unwrap()), MAX_ITEM_BYTES);
+        assert_eq!(
+            bridged_row(&padded(MAX_ITEM_BYTES - empty + 1), &mark()),
+            Err(NotBridgeable::TooLarge { bytes: MAX_ITEM_BYTES + 1, limit: MAX_ITEM_BYTES })
+        );
+    }
 }

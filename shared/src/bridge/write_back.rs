@@ -344,6 +344,10 @@ mod tests {
             // A late RUNNING record never moves COMPLETE back; the same final status adds only what is missing.
             (running_row(), remote("COMPLETE", json!({"jobRunTime": 2000, "jobMessages": [CLAIM, STARTED]})), None, json!({})),
             (complete.clone(), remote("COMPLETE", json!({"jobResult": "SUCCESS", "jobRunTime": 2000, "jobEndTime": 3000, "jobMessages": [CLAIM, STARTED, ENDED]})), None, json!({})),
+            (complete.clone(), remote("COMPLETE", json!({"jobResult": "SUCCESS", "jobRunTime": 2000, "jobEndTime": 3000, "jobMessages": [CLAIM, STARTED]})), None, json!({
+                "jobMessages": [CLAIM, STARTED, ENDED], "lastUpdateFromRuntime": "2026-11-23T20:05:00.000Z"})),
+            // Another final status in model-manage (ModelOp's, or an operator's) is left whole.
+            (complete.clone(), remote("ERROR", json!({"jobMessages": [CLAIM]})), None, json!({})),
             // ModelOp's CANCELLED is never written over.
             (complete.clone(), remote("CANCELLED", json!({})), None, json!({})),
             // Nor added to, once the row followed it: no echo of the cancel, no end time or result.

@@ -358,6 +358,8 @@ mod tests {
             // The run id in its own field, when configured.
             (running_row(), remote("RUNNING", json!({"jobRunTime": 2000, "jobMessages": [CLAIM, STARTED]})), Some("sparkApplicationId"), json!({
                 "sparkApplicationId": "00f1", "lastUpdateFromRuntime": "2026-11-23T20:00:03.000Z"})),
+            // Once model-manage holds it there, nothing is written.
+            (running_row(), remote("RUNNING", json!({"jobRunTime": 2000, "jobMessages": [CLAIM, STARTED], "sparkApplicationId": "00f1"})), Some("sparkApplicationId"), json!({})),
             // Without one, a line names it when no line does yet.
             (json!({"jobStatus": "WAITING", "sparkApplicationId": "00f9", "jobMessages": [CLAIM]}), remote("WAITING", json!({})), None, json!({
                 "jobMessages": [CLAIM, "EMR Serverless job run 00f9"]})),
@@ -414,6 +416,9 @@ mod tests {
              test_row("COMPLETE", json!([{"name": "test_result.json", "assetType": "FILE", "fileContent": "WzFd", "fileSize": 3}]), with_result.clone()),
              mm(json!([{"name": "test_result.json", "assetType": "FILE"}])), Some("test_result.json"),
              Some(json!([{"name": "test_result.json", "assetType": "FILE", "fileContent": "WzFd", "fileSize": 3}])), vec![]),
+            ("a model result record without a result (the model returned none): nothing written",
+             test_row("COMPLETE", json!([]), json!({"jobId": "j", "jobType": "MODEL_BATCH_TEST_JOB", "function": "metrics"})), mm(json!([])),
+             Some("test_result.json"), None, vec![]),
             ("a result too big for the row: said where it is",
              test_row("COMPLETE", json!([]), json!({"truncated": true, "sizeBytes": 2000000, "resultUri": "s3://st/j/results/result.json"})), mm(json!([])),
              Some("test_result.json"), None,
@@ -455,6 +460,9 @@ mod tests {
         for (status, remote, expected) in cases {
             assert_eq!(remote_change(status, remote), expected, "{status:?} / {remote:?}");
         }
+        // The line the cancelled row gets (shared/CONTRACT.md), which the write-back never echoes.
+        assert_eq!(RemoteChange::Cancelled.message(), "cancelled in ModelOp Center");
+        assert_eq!(RemoteChange::Deleted.message(), "deleted in ModelOp Center");
     }
 
     #[test]

@@ -568,10 +568,32 @@ mod tests {
     fn statuses_round_trip_and_terminal_set() {
         for status in JobStatus::ALL {
             assert_eq!(JobStatus::parse(status.as_str()), Some(status));
+            // Messages and logs print it as ModelOp writes it.
+            assert_eq!(status.to_string(), status.as_str());
         }
+        assert_eq!(JobStatus::Waiting.to_string(), "WAITING");
         let terminal: Vec<_> = JobStatus::ALL.into_iter().filter(|s| s.is_terminal()).collect();
         assert_eq!(terminal, [JobStatus::Complete, JobStatus::Error, JobStatus::Cancelled]);
         assert_eq!(JobStatus::parse("created"), None);
+    }
+
+    /// An asset's label in messages: its name, else its filename, else the last part of its URL,
+    /// else its position; an empty one counts as none.
+    #[test]
+    fn an_assets_label_is_its_first_non_empty_name() {
+        let asset = |doc: serde_json::Value| serde_json::from_value::<Asset>(doc).unwrap();
+        let cases = [
+            (serde_json::json!({"name": "train", "filename": "t.csv", "fileUrl": "s3://b/k/data.csv"}), "train"),
+            (serde_json::json!({"name": "", "filename": "t.csv", "fileUrl": "s3://b/k/data.csv"}), "t.csv"),
+            (serde_json::json!({"name": "", "fileUrl": "s3://b/k/data.csv"}), "data.csv"),
+            (serde_json::json!({"fileUrl": "s3://b/k/folder/"}), "folder"),
+            (serde_json::json!({"fileUrl": "/"}), "#3"),
+            (serde_json::json!({"fileUrl": ""}), "#3"),
+            (serde_json::json!({}), "#3"),
+        ];
+        for (doc, label) in cases {
+            assert_eq!(asset(doc.clone()).label(3), label, "{doc}");
+        }
     }
 
     #[test]

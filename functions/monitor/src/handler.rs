@@ -882,15 +882,7 @@ impl MonitorHandler {
             }
         };
         let at = Utc::now();
-        let mut attachment = LogsAttachment {
-            job_id: job.id().to_string(),
-            run_id: run.to_string(),
-            driver_logs: DriverLogs { truncated: stdout.truncated || stderr.truncated, stdout: String::new(), stderr: String::new(), unavailable: None, ..logs.clone() },
-            failure: None,
-            error_message: None,
-            job_messages: stdout_messages(at, &stdout.text),
-            at,
-        };
+        let (mut job_messages, mut refined) = (stdout_messages(at, &stdout.text), None);
         if unavailable.refines_failure && job.status() == Some(JobStatus::Error) {
             let info = self.emr.get_job_run(app, run).await.map_err(step_error(job.id(), Step::ReadJobRun))?;
             let state = EmrState::parse(job.emr_state.as_deref().unwrap_or(&info.state));
@@ -901,14 +893,21 @@ impl MonitorHandler {
             }
             let message = failure_message(job.id(), state.as_str(), info.state_details.as_deref(), &stderr.text, MAX_ERROR_MESSAGE_BYTES);
             if job.error_message.as_deref() != Some(message.as_str()) {
-                attachment.job_messages.push(job_message(at, MessageLevel::Error, &message));
+                job_messages.push(job_message(at, MessageLevel::Error, &message));
             }
             info!(job_id = %job.id(), failure_class = %failure.class, "failure classified again with the driver's stderr");
-            attachment.failure = Some(failure);
-            attachment.error_message = Some(message);
+            refined = Some((failure, message));
         }
-        attachment.driver_logs.stdout = stdout.text;
-        attachment.driver_logs.stderr = stderr.text;
+        let (failure, error_message) = refined.unzip();
+        let attachment = LogsAttachment {
+            job_id: job.id().to_string(),
+            run_id: run.to_string(),
+            driver_logs: DriverLogs { truncated: stdout.truncated || stderr.truncated, stdout: stdout.text, stderr: stderr.text, unavailable: None, ..logs.clone() },
+            failure,
+            error_message,
+            job_messages,
+            at,
+        };
         let attached = self.store.attach_logs(&attachment).await.map_err(step_error(job.id(), Step::AttachLogs))?;
         if attached {
             info!(job_id = %job.id(), job_run_id = run, unavailable_since = %unavailable.since, "driver logs attached");

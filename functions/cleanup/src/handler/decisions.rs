@@ -185,3 +185,42 @@ async fn the_sweep_deletes_only_the_folders_of_finished_or_missing_jobs_nobody_w
     assert!(world.aws.jobs.row("finished-old").unwrap()["cleanedAt"].is_string());
     assert!(world.aws.jobs.row("missing-old").is_none(), "no row is made up for a missing job");
 }
+
+/// The metrics the operations dashboard graphs (`infra/`: FoldersCleaned, ObjectsDeleted,
+/// CancelsSent, CleanupRefusals, OrphanFolders), as each kind of cleanup emits them.
+#[tokio::test]
+async fn each_cleanup_emits_the_figures_the_dashboard_graphs() {
+    use metrique_writer::test_util::{test_entry_sink, TestEntrySink};
+    let TestEntrySink { inspector, sink } = test_entry_sink();
+    let _guard = metrique::ServiceMetrics::set_test_sink(sink);
+    let names = ["FoldersCleaned", "ObjectsDeleted", "CancelsSent", "CleanupRefusals", "OrphanFolders"];
+    let last = || {
+        let entry = inspector.entries().pop().expect("an entry");
+        names.map(|name| entry.metrics.get(name).map_or(0, |m| m.as_u64()))
+    };
+
+    let world = world();
+    let (event, _) = delivered(&world, RUNNING_TO_COMPLETE);
+    world.deliver(&event).await;
+    assert_eq!(last(), [1, 3, 0, 0, 0], "a finished job's folder of three files");
+
+    let world = self::world();
+    world.aws.emr.add_run(APP, "00fabc0000000012", JobRunInfo { state: "RUNNING".into(), ..JobRunInfo::default() });
+    let (event, _) = delivered(&world, CANCELLED_BY_USER);
+    world.deliver(&event).await;
+    assert_eq!(last(), [1, 3, 1, 0, 0], "a cancelled job's run cancelled, then its folder");
+
+    let world = self::world();
+    let (event, _) = delivered(&world, HOSTILE_STAGING_URI);
+    world.deliver(&event).await;
+    assert_eq!(last(), [0, 0, 0, 1, 0], "a folder outside the job's prefix refused");
+
+    let world = self::world();
+    for id in ["missing-1", "missing-2"] {
+        stage(&world.aws.objects, id, Utc::now() - Duration::hours(48));
+    }
+    let entries = inspector.entries().len();
+    world.handler.handle_event(serde_json::from_str(SCHEDULED_SWEEP).unwrap()).await.unwrap();
+    assert_eq!(last(), [0, 0, 0, 0, 2], "two orphan folders swept");
+    assert_eq!(inspector.entries().len(), entries + 1, "one entry per sweep");
+}

@@ -679,6 +679,26 @@ async fn a_run_whose_history_shows_it_ran_is_never_recorded_as_used_nothing() {
     assert_ne!(row["resourceUsage"]["final"], json!(true), "{:#}", row["resourceUsage"]);
 }
 
+/// The latest attempt of a retried run has no figures and no `startedAt`, and the row never saw
+/// RUNNING, but an earlier attempt used (and was billed) something: the run ran, so the latest
+/// attempt's figures are waited for, never taken as zero and final.
+#[tokio::test]
+async fn a_run_whose_earlier_attempt_ran_is_never_recorded_as_used_nothing() {
+    use shared::outcome::cost::{RunUtilization, Utilization};
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "SUBMITTED"));
+    let latest = JobRunInfo { state: "FAILED".into(), name: Some(JOB.into()), attempt: Some(2), ended_at: Some(Utc::now()), ..JobRunInfo::default() };
+    let used = Utilization { vcpu_hour: 0.5, memory_gb_hour: 2.0, storage_gb_hour: 0.0 };
+    let first = JobRunInfo { state: "FAILED".into(), name: Some(JOB.into()), attempt: Some(1), utilization: Some(RunUtilization { used, billed: Some(used) }), ..JobRunInfo::default() };
+    world.aws.emr.add_run(APP, RUN, latest);
+    world.aws.emr.set_attempt_run(RUN, 1, first);
+    world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
+    assert_eq!(row["jobStatus"], "ERROR");
+    assert!(world.aws.emr.recorder.names().contains(&"get_job_run_attempt"), "attempt 1 was read");
+    assert_ne!(row["resourceUsage"]["final"], json!(true), "{:#}", row["resourceUsage"]);
+}
+
 #[tokio::test]
 async fn a_retried_runs_usage_and_cost_cover_every_attempt() {
     use shared::outcome::cost::{RunUtilization, Utilization};
@@ -782,21 +802,32 @@ async fn a_throttled_log_read_does_not_hold_the_final_status_and_the_sweep_attac
 }
 
 /// The same run with its logs readable gets the same row fields in one write: the later
-/// attachment is what the final write would have held.
+/// attachment is what the final write would have held, a stdout longer than the tail included.
 #[tokio::test]
 async fn logs_attached_later_say_what_logs_read_at_once_say() {
-    let at_once = world();
-    out_of_memory_run(&at_once);
-    at_once.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
-    let later = world();
-    out_of_memory_run(&later);
-    later.aws.logs.throttle(true);
-    later.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
-    later.aws.logs.throttle(false);
-    later.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
-    let (a, b) = (at_once.aws.jobs.row(JOB).unwrap(), later.aws.jobs.row(JOB).unwrap());
-    for field in ["jobStatus", "failure", "errorMessage", "driverLogs"] {
-        assert_eq!(a[field], b[field], "{field}");
+    let long_stdout = "scoring a row\n".repeat(shared::config::DEFAULT_MONITOR_LOG_TAIL_BYTES / 10);
+    for stdout in [None, Some(long_stdout.as_str())] {
+        let run = |world: &World| {
+            out_of_memory_run(world);
+            if let Some(text) = stdout {
+                world.aws.logs.put("/aws/emr-serverless", &driver_stream("stdout"), text);
+            }
+        };
+        let at_once = world();
+        run(&at_once);
+        at_once.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+        let later = world();
+        run(&later);
+        later.aws.logs.throttle(true);
+        later.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+        later.aws.logs.throttle(false);
+        later.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+        let (a, b) = (at_once.aws.jobs.row(JOB).unwrap(), later.aws.jobs.row(JOB).unwrap());
+        assert_eq!(b["driverLogs"]["truncated"], stdout.is_some(), "{:#}", b["driverLogs"]["truncated"]);
+        assert!(!b["driverLogs"]["stdout"].as_str().unwrap().is_empty());
+        for field in ["jobStatus", "failure", "errorMessage", "driverLogs"] {
+            assert_eq!(a[field], b[field], "{field}");
+        }
     }
 }
 

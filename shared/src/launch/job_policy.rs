@@ -818,4 +818,15 @@ mod tests {
             assert_eq!(is_managed_policy_arn(arn), ok, "{arn}");
         }
     }
+
+    #[test]
+    fn at_most_ten_policy_arns_and_each_a_managed_policy() {
+        let list = |n: usize| (1..=n).map(|i| format!("arn:aws:iam::123456789012:policy/p{i}")).collect::<Vec<_>>().join(", ");
+        assert_eq!(policy_arns(&list(MAX_POLICY_ARNS)).map(|a| a.len()), Ok(MAX_POLICY_ARNS), "exactly the limit");
+        assert_eq!(policy_arns(" , ").map(|a| a.len()), Ok(0), "blank entries are no entries");
+        let too_many = policy_arns(&list(MAX_POLICY_ARNS + 1)).unwrap_err();
+        assert_eq!(too_many.rule, "11 policy ARNs; executionIamPolicy.policyArns takes at most 10");
+        let wrong = policy_arns("arn:aws:iam::123456789012:policy/a,arn:aws:iam::123456789012:role/b").unwrap_err();
+        assert_eq!((wrong.value.as_str(), wrong.rule.starts_with("entry 2 is not a managed policy ARN")), ("arn:aws:iam::123456789012:role/b", true), "{wrong:?}");
+    }
 }

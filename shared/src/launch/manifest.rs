@@ -407,7 +407,15 @@ mod tests {
             ),
             (
                 Job { input_data: vec![asset("inline", "EMBEDDED")], ..job(JobType::Batch, vec![primary(SOURCE)]) },
-                "input \"inline\" has assetType \"EMBEDDED\", which this runtime cannot serve",
+                "input \"inline\" has assetType \"EMBEDDED\", which this runtime cannot serve (it serves EXTERNAL_FILE and FILE assets)",
+            ),
+            (
+                Job { input_data: vec![asset("model.py", ASSET_SOURCE_CODE)], ..job(JobType::Batch, vec![primary(SOURCE)]) },
+                "input \"model.py\" has assetType \"SOURCE_CODE\", which this runtime cannot serve",
+            ),
+            (
+                job(JobType::Batch, vec![primary(SOURCE), asset("weights", "EMBEDDED")]),
+                "model asset \"weights\" has assetType \"EMBEDDED\", which this runtime cannot serve (it serves SOURCE_CODE, EXTERNAL_FILE and FILE model assets)",
             ),
             (
                 Job { output_data: vec![Asset { asset_type: None, ..Asset::default() }], ..job(JobType::Batch, vec![primary(SOURCE)]) },
@@ -579,6 +587,7 @@ mod tests {
         let cases = [
             (names.claim_module("my-model.py"), "my_model"),
             (names.claim_module("my_model.py"), "my_model_2"),
+            (names.claim_module("my model.py"), "my_model_3"),
             (names.claim_module("3d.py"), "model_3d"),
             (names.claim_module(""), "model_"),
             (names.claim_file("ModelOpPySparkDriver.py"), "ModelOpPySparkDriver_2.py"),
@@ -587,7 +596,7 @@ mod tests {
             (names.claim_file("a b;c.py"), "a_b_c.py"),
             (names.claim_file(".hidden"), "file.hidden"),
             (names.claim_file("results"), "results_2"),
-            (names.claim_file("my_model.py"), "my_model_3.py"),
+            (names.claim_file("my_model.py"), "my_model_4.py"),
         ];
         for (got, expected) in cases {
             assert_eq!(got, expected);

@@ -405,6 +405,9 @@ mod tests {
             ("emr-7.x.0", None),
             ("emr-7.5.0.1", None),
             ("emr-7..0", None),
+            // Digits only: Rust's integer parse alone would take a sign.
+            ("emr-+7.5.0", None),
+            ("emr-7.5.+1", None),
         ];
         for (label, expected) in cases {
             assert_eq!(ReleaseLabel::parse(label).map(|r| (r.major, r.minor, r.patch)), expected, "{label}");
@@ -567,5 +570,8 @@ mod tests {
         assert!(security_group_ids(&"x".repeat(33)).is_err());
         assert!(security_group_ids("_sg").is_err());
         assert!(subnet_ids(" , ").is_err());
+        let list = |prefix: &str, n: usize| (1..=n).map(|i| format!("{prefix}-{i}")).collect::<Vec<_>>().join(",");
+        assert_eq!(subnet_ids(&list("subnet", 16)).map(|ids| ids.len()), Ok(16), "exactly the most");
+        assert_eq!(security_group_ids(&list("sg", 5)).map(|ids| ids.len()), Ok(5), "exactly the most");
     }
 }

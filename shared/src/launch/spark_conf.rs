@@ -389,6 +389,10 @@ mod tests {
             (vec![("spark.dynamicAllocation.maxExecutors", "4"), ("spark.executor.instances", "5")], Some((5, "spark.executor.instances", 0, 4))),
             (vec![("spark.dynamicAllocation.maxExecutors", "4"), ("spark.dynamicAllocation.minExecutors", "6"), ("spark.dynamicAllocation.initialExecutors", "1")],
              Some((6, "spark.dynamicAllocation.minExecutors", 6, 4))),
+            // Bounds that meet are accepted; of two settings that give the same count, the first is named.
+            (vec![("spark.dynamicAllocation.maxExecutors", "2"), ("spark.dynamicAllocation.minExecutors", "2"), ("spark.dynamicAllocation.initialExecutors", "1")], None),
+            (vec![("spark.dynamicAllocation.maxExecutors", "4"), ("spark.dynamicAllocation.minExecutors", "6"), ("spark.dynamicAllocation.initialExecutors", "6")],
+             Some((6, "spark.dynamicAllocation.initialExecutors", 6, 4))),
             (vec![("spark.dynamicAllocation.maxExecutors", "1"), ("spark.dynamicAllocation.enabled", "false")], None),
             (vec![("spark.dynamicAllocation.maxExecutors", "lots")], None),
         ];
@@ -538,6 +542,7 @@ mod tests {
         assert_eq!(err, SparkConfError::BadValue { key: "spark.x".into(), reason: "it is longer than 4096 characters" });
         // sparkSubmitParameters of exactly EMR's limit are accepted.
         let mut conf = SparkConf::default();
+        assert!(conf.is_empty());
         let mut rendered = 0;
         for i in 0.. {
             let pair = format!("--conf spark.k{i:02}={}", "v".repeat(MAX_VALUE_LEN));
@@ -547,6 +552,7 @@ mod tests {
             rendered += usize::from(i > 0) + pair.len();
             conf.set(format!("spark.k{i:02}"), "v".repeat(MAX_VALUE_LEN)).unwrap();
         }
+        assert!(!conf.is_empty());
         let last = MAX_SUBMIT_PARAMETERS_LEN - rendered - 1 - "--conf spark.zz=".len();
         conf.set("spark.zz".into(), "v".repeat(last)).unwrap();
         assert_eq!(spark_submit_parameters(&SubmitFiles::default(), &conf).map(|p| p.len()), Ok(MAX_SUBMIT_PARAMETERS_LEN));

@@ -108,9 +108,10 @@ impl FileNames {
         if name.is_empty() || name.starts_with('.') {
             name.insert_str(0, "file");
         }
+        // Never a dot at 0: a name that started with one has "file" before it.
         let (stem, ext) = match name.rfind('.') {
-            Some(i) if i > 0 => (name[..i].to_string(), name[i..].to_string()),
-            _ => (name.clone(), String::new()),
+            Some(i) => (name[..i].to_string(), name[i..].to_string()),
+            None => (name.clone(), String::new()),
         };
         let mut candidate = name.clone();
         let mut n = 2;
@@ -124,5 +125,16 @@ impl FileNames {
 
     fn is_free(&self, name: &str) -> bool {
         !self.taken.contains(name) && ![DRIVER_FILE_NAME, METADATA_FILE_NAME, "results"].contains(&name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_staged_file_is_under_the_jobs_staging_prefix() {
+        assert_eq!(staged_key("modelop-spark-serverless/job-1/", "model.py"), "modelop-spark-serverless/job-1/model.py");
+        assert_eq!(staged_key("modelop-spark-serverless/job-1/", "inputs/in.json"), "modelop-spark-serverless/job-1/inputs/in.json");
     }
 }

@@ -185,6 +185,17 @@ async fn permanent_failures_end_the_job_in_error_with_the_message() {
             "PERMISSION",
         ),
         (
+            "the primary source is not in its bucket",
+            batch_insert_with(|image| {
+                let source = image.pointer_mut("/model/M/storedModel/M/modelAssets/L/0/M").unwrap().as_object_mut().unwrap();
+                source.remove("sourceCode");
+                source.insert("fileUrl".into(), json!({"S": "s3://modelop-models/credit/model.py"}));
+            }),
+            None,
+            format!("job {BATCH_JOB}: read primary source: primary source s3://modelop-models/credit/model.py could not be read: S3 GetObject failed: NoSuchKey"),
+            "INPUT_NOT_FOUND",
+        ),
+        (
             "the model is not a map",
             batch_insert_with(|image| image["model"] = json!({"S": "not-a-map"})),
             None,

@@ -760,6 +760,30 @@ mod tests {
         ]
     }
 
+    /// `from_env` reads the process's own environment: shown in a child process of this test
+    /// binary (the environment is the process's, and setting it under running tests is unsound).
+    #[test]
+    fn from_env_reads_the_process_environment() {
+        const CHILD: &str = "MODELOP_CONFIG_TEST_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            let service = Settings::from_env().unwrap().service().unwrap();
+            assert_eq!((service.staging.bucket.as_str(), service.emr_region.as_deref()), ("bucket-from-env", Some("eu-west-1")));
+            return;
+        }
+        let test = "config::tests::from_env_reads_the_process_environment";
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--quiet"])
+            .env_clear()
+            .envs(minimal())
+            .env(STAGING_BUCKET, "bucket-from-env")
+            .env(EMR_REGION, "eu-west-1")
+            .env(CHILD, "1")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the child's from_env read other settings ({status})");
+    }
+
     #[test]
     fn minimal_environment_gets_defaults() {
         let s = settings(&minimal(), None).unwrap();

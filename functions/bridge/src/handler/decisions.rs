@@ -309,6 +309,32 @@ async fn a_cancel_in_modelop_cancels_the_row_and_is_not_written_over() {
     assert_eq!(w.mm.calls("patch_job"), patches_before, "nothing written to a job ModelOp cancelled");
 }
 
+/// `handle`, as Lambda calls it: the schedule answers with the poll's report, a stream batch with
+/// its batch item failures; each write-back counts in `WriteBacks` under its `Outcome`.
+#[tokio::test]
+async fn the_entry_point_answers_each_event_and_each_write_back_counts_under_its_outcome() {
+    use metrique_writer::test_util::{test_entry_sink, TestEntrySink};
+    let TestEntrySink { inspector, sink } = test_entry_sink();
+    let _guard = metrique::ServiceMetrics::set_test_sink(sink);
+    let outcomes = || -> Vec<String> {
+        inspector.entries().iter().filter(|e| e.metrics.contains_key("WriteBacks")).map(|e| e.values["Outcome"].clone()).collect()
+    };
+    let w = world(&[]);
+    w.mm.add(created("job-1"));
+    let invocation = Invocation { request_id: "request-1".into(), deadline: Utc::now() };
+    let report = w.handler.handle(json!({"source": "aws.scheduler", "detail-type": "Scheduled Event"}), &invocation).await.unwrap();
+    assert_eq!((&report["polls"], &report["bridged"], &report["failed"]), (&json!(1), &json!(["job-1"]), &json!([])), "{report:#}");
+
+    let mut row = w.table.row("job-1").unwrap();
+    row["jobStatus"] = json!("RUNNING");
+    let batch = json!({"Records": [stream_record("100", "MODIFY", &row)]});
+    assert_eq!(w.handler.handle(batch.clone(), &invocation).await.unwrap(), json!({"batchItemFailures": []}));
+    w.handler.handle(batch, &invocation).await.unwrap();
+    w.mm.jobs.lock().unwrap().get_mut("job-1").unwrap()["jobStatus"] = json!("CANCELLED");
+    w.handler.handle(json!({"Records": [stream_record("101", "MODIFY", &row)]}), &invocation).await.unwrap();
+    assert_eq!(outcomes(), ["Written", "Unchanged", "RowCancelled"]);
+}
+
 #[tokio::test]
 async fn a_job_deleted_in_modelop_cancels_its_row_from_the_stream() {
     let w = world(&[]);

@@ -165,7 +165,7 @@ impl BridgeHandler {
     }
 
     /// One event: a stream batch (it has `Records`) is written back; anything else is the
-    /// schedule, which polls until the deadline. `Err` when no poll could reach model-manage.
+    /// schedule, which polls until the deadline. `Err` as [`BridgeHandler::poll_until`] says.
     pub async fn handle(&self, payload: Value, invocation: &Invocation) -> Result<Value, BridgeError> {
         if payload.get("Records").is_some() {
             let response = self.handle_stream(payload).await;
@@ -175,8 +175,8 @@ impl BridgeHandler {
     }
 
     /// The reconciliation, then a poll every `MODELOP_POLL_SECONDS` while one can end
-    /// [`WORK_MARGIN`] before `deadline` (at least one). `Err` when every poll failed to read
-    /// model-manage.
+    /// [`WORK_MARGIN`] before `deadline` (at least one). `Err` when the last poll could not read
+    /// model-manage and no poll bridged a job (what was bridged is never reported as a failure).
     pub async fn poll_until(&self, deadline: DateTime<Utc>) -> Result<PollReport, BridgeError> {
         let mut report = PollReport::default();
         self.reconcile(&mut report).await;

@@ -190,6 +190,31 @@ async fn one_invocation_polls_every_interval_until_its_deadline_and_bridges_a_jo
     assert_eq!(w.table.row("late").expect("the late job's row")["jobStatus"], "CREATED");
 }
 
+/// A poll that fails after an earlier poll of the invocation bridged a job: the invocation
+/// succeeds with what it bridged (the next invocation polls again), and the failure counts in
+/// `BridgeFailures`.
+#[tokio::test]
+async fn a_failed_poll_after_one_that_bridged_keeps_the_report_and_counts_the_failure() {
+    use metrique_writer::test_util::{test_entry_sink, TestEntrySink};
+    let TestEntrySink { inspector, sink } = test_entry_sink();
+    let _guard = metrique::ServiceMetrics::set_test_sink(sink);
+    let w = world(&[("MODELOP_POLL_SECONDS", "1")]);
+    w.mm.add(created("early"));
+    let deadline = Utc::now() + chrono::Duration::milliseconds(6_500);
+    // As in the test above: this runs only while the invocation waits between its two polls.
+    let outage_after_the_first_poll = async {
+        while w.table.row("early").is_none() {
+            tokio::task::yield_now().await;
+        }
+        w.mm.failing.lock().unwrap().push("find_jobs");
+    };
+    let (report, ()) = tokio::join!(w.handler.poll_until(deadline), outage_after_the_first_poll);
+    let report = report.expect("a poll bridged a job: the invocation succeeds");
+    assert_eq!((report.polls, report.bridged.clone()), (2, vec!["early".to_string()]), "{report:?}");
+    let done = inspector.entries().into_iter().find(|e| e.metrics.contains_key("BridgeFailures")).expect("the polls' entry");
+    assert_eq!((done.metrics["JobsBridged"].as_u64(), done.metrics["BridgeFailures"].as_u64()), (1, 1));
+}
+
 /// More CREATED jobs of this runtime than two pages hold (250, pages of [`PAGE_SIZE`]), among jobs
 /// of another runtime that stay in the CREATED result and so push the rest to later pages: one
 /// poll claims every job of this runtime once and writes its row once, and touches no other.

@@ -1064,11 +1064,14 @@ emr-serverless-cluster:
         assert_eq!(monitor.result_max_bytes, DEFAULT_MONITOR_RESULT_MAX_BYTES);
         assert_eq!(monitor.sweep_min_age, chrono::Duration::minutes(10));
         assert_eq!(monitor.stuck_waiting_age, chrono::Duration::minutes(480));
+        let week = settings(&[(MONITOR_SWEEP_MIN_AGE_MINUTES, "10080")], None).unwrap().monitor().unwrap();
+        assert_eq!(week.sweep_min_age, chrono::Duration::days(7), "a week at most");
         let cases = [
             (MONITOR_LOG_TAIL_BYTES, "0"),
             (MONITOR_LOG_TAIL_BYTES, "1000000"),
             (MONITOR_RESULT_MAX_BYTES, "lots"),
             (MONITOR_SWEEP_MIN_AGE_MINUTES, "-5"),
+            (MONITOR_SWEEP_MIN_AGE_MINUTES, "10081"),
             (MONITOR_STUCK_WAITING_MINUTES, "0"),
             (MONITOR_MAX_CONCURRENCY, "0"),
             (MONITOR_USAGE_SWEEP_HOURS, "0"),
@@ -1204,6 +1207,13 @@ emr-serverless-cluster:
         assert_eq!((bridge.job_item_path.for_job("j-1"), bridge.test_result_asset), (vec!["api-v2", "modelBatchTestJob", "j-1"], None));
         assert_eq!(bridge.api_base.as_str(), "http://127.0.0.1:8090/base/model-manage/api/");
         assert_eq!((bridge.scope, bridge.engine_types, bridge.run_id_field.as_deref()), (None, vec!["A".to_string(), "B".to_string()], Some("sparkApplicationId")));
+        // At the edges of the rules: accepted.
+        let long_client_id = "c".repeat(257);
+        let mut env = bridge_env();
+        env.extend([(MODELOP_CLIENT_ID, &long_client_id[..256]), (MODELOP_SCOPE, "rs/a rs/b"), (MODELOP_RUN_ID_FIELD, "_sparkRunId")]);
+        let bridge = settings(&env, None).unwrap().bridge().unwrap();
+        assert_eq!((bridge.client_id.len(), bridge.scope.as_deref(), bridge.run_id_field.as_deref()), (256, Some("rs/a rs/b"), Some("_sparkRunId")));
+        assert!(settings(&env, None).unwrap().bridge_enabled());
         let cases: &[(&str, Option<&str>, &str)] = &[
             (MODELOP_TOKEN_URL, None, "MODELOP_TOKEN_URL is required"),
             (MODELOP_CLIENT_SECRET_ARN, None, "MODELOP_CLIENT_SECRET_ARN is required"),
@@ -1224,6 +1234,16 @@ emr-serverless-cluster:
             (MODELOP_JOB_ITEM_PATH, Some("jobs//{id}"), "segment \"\""),
             (MODELOP_JOB_ITEM_PATH, Some("jobs?x=1/{id}"), "MODELOP_JOB_ITEM_PATH is invalid"),
             (MODELOP_TEST_RESULT_ASSET, Some("a\u{7}b"), "MODELOP_TEST_RESULT_ASSET is invalid"),
+            (MODELOP_TOKEN_URL, Some("https://u@idp/token"), "no user info and no query"),
+            (MODELOP_TOKEN_URL, Some("https://:p@idp/token"), "no user info and no query"),
+            (MODELOP_GATEWAY_URL, Some("https://modelop.example.com/?tenant=a"), "no user info and no query"),
+            (MODELOP_CLIENT_ID, Some("internal\u{7}client"), "MODELOP_CLIENT_ID is invalid"),
+            (MODELOP_CLIENT_ID, Some(&long_client_id), "at most 256 characters"),
+            (MODELOP_CLIENT_SECRET_ARN, Some("arn:aws:ssm:us-east-1:123456789012:secret:modelop"), "a Secrets Manager secret ARN"),
+            (MODELOP_CLIENT_SECRET_ARN, Some("arn:aws:secretsmanager:us-east-1:123456789012:parameter/modelop"), "a Secrets Manager secret ARN"),
+            (MODELOP_CLIENT_SECRET_ARN, Some("aws:secretsmanager:us-east-1:123456789012:secret:modelop"), "a Secrets Manager secret ARN"),
+            (MODELOP_SCOPE, Some("rs/a\trs/b"), "scope tokens are printable ASCII separated by spaces"),
+            (MODELOP_RUN_ID_FIELD, Some("1runId"), "MODELOP_RUN_ID_FIELD is invalid"),
             (MODELOP_RUNTIME_NAME, Some("emr\u{7}serverless"), "MODELOP_RUNTIME_NAME is invalid: \"emr\\u{7}serverless\": a runtime name (targetEngine.name) is 1-256 characters"),
         ];
         for (var, value, needle) in cases {

@@ -978,6 +978,15 @@ emr-serverless-cluster:
 "#;
 
     #[test]
+    fn job_execution_conf_takes_numbers_and_booleans_as_their_text() {
+        let mut env = minimal();
+        env.push((EMR_JOB_EXECUTION_CONF, r#"{"spark.executor.cores": 4, "spark.dynamicAllocation.enabled": false, "spark.executor.memory": "8g"}"#));
+        let conf = settings(&env, None).unwrap().submit().unwrap().job_execution_conf;
+        let got: Vec<(&str, &str)> = conf.iter().collect();
+        assert_eq!(got, [("spark.dynamicAllocation.enabled", "false"), ("spark.executor.cores", "4"), ("spark.executor.memory", "8g")]);
+    }
+
+    #[test]
     fn modelop_yaml_carries_over_and_env_overrides_it() {
         let env = [
             (CONFIG_FILE, "/etc/modelop/config.yaml"),

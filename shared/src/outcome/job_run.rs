@@ -367,6 +367,12 @@ mod tests {
             assert_eq!(driver_log_stream(&prefix, attempt, "stdout"), expected);
             assert!(expected.starts_with(&prefix));
         }
+        // The streams tried for the latest attempt, in order: its own path first, then the other layout.
+        let (plain, at) = (format!("{prefix}SPARK_DRIVER/stderr"), |n: i32| format!("{prefix}attempts/{n}/SPARK_DRIVER/stderr"));
+        let tried = [(None, vec![plain.clone()]), (Some(1), vec![plain.clone(), at(1)]), (Some(3), vec![at(3), plain.clone()])];
+        for (attempt, expected) in tried {
+            assert_eq!(driver_log_streams(&prefix, attempt, "stderr"), expected, "{attempt:?}");
+        }
     }
 
     #[test]

@@ -239,4 +239,44 @@ mod tests {
         let cleanup: crate::launch::staging_folder::CleanupSnapshot = serde_json::from_value(serde_json::json!({"jobStatus": "COMPLETE", "targetEngine": {"engineType": "SPARK_RUNTIME"}})).unwrap();
         assert!(!cleanup.header.is_ours());
     }
+
+    /// The sample row with `fields` set over it.
+    fn row(fields: serde_json::Value) -> MonitoredJob {
+        let mut row = serde_json::json!({"id": "job-1", "jobStatus": "RUNNING", "runtimeType": "SPARK_SERVERLESS_RUNTIME"});
+        row.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        serde_json::from_value(row).unwrap()
+    }
+
+    #[test]
+    fn what_the_monitor_reads_off_a_row() {
+        use serde_json::json;
+        assert!(row(json!({})).is_ours());
+        assert!(!row(json!({"runtimeType": "SPARK_RUNTIME"})).is_ours());
+        use crate::launch::run_controls::Architecture;
+        assert_eq!(row(json!({"emrApplicationArchitecture": "ARM64"})).architecture(), Some(Architecture::Arm64));
+        assert_eq!(row(json!({"emrApplicationArchitecture": "SPARC"})).architecture(), None, "one this code does not know");
+        assert_eq!(row(json!({"jobType": "MODEL_BATCH_JOB"})).job_type_or_unknown(), "MODEL_BATCH_JOB");
+        assert_eq!(row(json!({"jobType": 7})).job_type_or_unknown(), "UNKNOWN");
+        let attempts = row(json!({"attempts": [{"attempt": 1, "state": "FAILED"}, {"attempt": 2}]})).attempts;
+        assert_eq!(attempts.iter().map(|a| a.attempt).collect::<Vec<_>>(), [1, 2]);
+        assert!(row(json!({"attempts": [{"attempt": "one"}]})).attempts.is_empty(), "an unreadable list starts afresh");
+    }
+
+    #[test]
+    fn the_row_says_the_run_ran_from_its_run_time_or_a_running_entry_in_its_history() {
+        use serde_json::json;
+        let waiting = json!({"status": "WAITING", "emrState": "SCHEDULED"});
+        let cases = [
+            (json!({}), false),
+            (json!({"jobRunTime": 1_790_000_000_000_i64}), true),
+            (json!({"jobRunTime": null}), false),
+            (json!({"statusHistory": [waiting]}), false),
+            (json!({"statusHistory": [waiting, {"status": "RUNNING"}]}), true),
+            (json!({"statusHistory": [{"status": "WAITING", "emrState": "RUNNING"}]}), true),
+            (json!({"statusHistory": "unreadable"}), false),
+        ];
+        for (fields, ran) in cases {
+            assert_eq!(row(fields.clone()).ran_per_row(), ran, "{fields}");
+        }
+    }
 }

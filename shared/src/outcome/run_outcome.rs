@@ -382,6 +382,24 @@ mod tests {
     }
 
     #[test]
+    fn get_job_run_gives_the_latest_attempt_when_the_listing_is_unavailable() {
+        let t = |s: i64| Some(Utc.timestamp_opt(1_790_000_000 + s, 0).unwrap());
+        let info = |state: &str| JobRunInfo {
+            state: state.into(),
+            attempt: Some(2),
+            state_details: Some("Job failed, ExitCode: 1.\nmore".into()),
+            attempt_created_at: t(165),
+            ended_at: t(200),
+            ..JobRunInfo::default()
+        };
+        let ended = AttemptRecord { reason: Some("Job failed, ExitCode: 1.".into()), ..record(2, Some("FAILED"), at(165), at(200)) };
+        assert_eq!(attempt_from_run(&info("FAILED")), Some(ended), "an attempt that ended: ended at the run's end");
+        let live = AttemptRecord { reason: Some("Job failed, ExitCode: 1.".into()), ..record(2, Some("RUNNING"), at(165), None) };
+        assert_eq!(attempt_from_run(&info("RUNNING")), Some(live), "a live attempt has not ended");
+        assert_eq!(attempt_from_run(&JobRunInfo { attempt: None, ..info("FAILED") }), None, "no attempt number, no record");
+    }
+
+    #[test]
     fn provenance_comes_from_get_job_run() {
         let t = |s: i64| Some(Utc.timestamp_opt(1_790_000_000 + s, 0).unwrap());
         let info = JobRunInfo {

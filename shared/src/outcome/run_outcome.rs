@@ -356,6 +356,8 @@ mod tests {
             // A live state never replaces an ended one; an ended one replaces a live one.
             (vec![record(2, Some("FAILED"), None, None)], vec![record(2, Some("RUNNING"), None, None)], Override, vec![record(2, Some("FAILED"), None, None)]),
             (vec![record(2, Some("RUNNING"), None, None)], vec![record(2, Some("SUCCESS"), None, at(9))], FillGaps, vec![record(2, Some("SUCCESS"), None, at(9))]),
+            // A late event never rewrites one ended state with another.
+            (vec![record(2, Some("FAILED"), None, None)], vec![record(2, Some("SUCCESS"), None, None)], FillGaps, vec![record(2, Some("FAILED"), None, None)]),
         ];
         for (i, (known, incoming, rule, expected)) in cases.into_iter().enumerate() {
             let merged = merge_attempts(&known, &incoming, rule);
@@ -397,6 +399,7 @@ mod tests {
         let live = AttemptRecord { reason: Some("Job failed, ExitCode: 1.".into()), ..record(2, Some("RUNNING"), at(165), None) };
         assert_eq!(attempt_from_run(&info("RUNNING")), Some(live), "a live attempt has not ended");
         assert_eq!(attempt_from_run(&JobRunInfo { attempt: None, ..info("FAILED") }), None, "no attempt number, no record");
+        assert_eq!(attempt_from_run(&JobRunInfo { state_details: Some(String::new()), ..info("FAILED") }).unwrap().reason, None, "no empty reason");
     }
 
     #[test]

@@ -356,6 +356,8 @@ mod tests {
             // A live state never replaces an ended one; an ended one replaces a live one.
             (vec![record(2, Some("FAILED"), None, None)], vec![record(2, Some("RUNNING"), None, None)], Override, vec![record(2, Some("FAILED"), None, None)]),
             (vec![record(2, Some("RUNNING"), None, None)], vec![record(2, Some("SUCCESS"), None, at(9))], FillGaps, vec![record(2, Some("SUCCESS"), None, at(9))]),
+            // EMR's listing does: it is EMR's own account of the attempt.
+            (vec![record(2, Some("FAILED"), None, None)], vec![record(2, Some("CANCELLED"), None, None)], Override, vec![record(2, Some("CANCELLED"), None, None)]),
             // A late event never rewrites one ended state with another.
             (vec![record(2, Some("FAILED"), None, None)], vec![record(2, Some("SUCCESS"), None, None)], FillGaps, vec![record(2, Some("FAILED"), None, None)]),
         ];

@@ -420,6 +420,9 @@ mod tests {
             image_digest: Some("sha256:0a1b".into()),
             ..JobRunInfo::default()
         };
+        let blank = JobRunInfo { release_label: Some(String::new()), image_uri: Some(String::new()), image_digest: Some(String::new()), ..info.clone() };
+        let blank = provenance_of(&blank, &[]);
+        assert_eq!((blank.release_label, blank.image_uri, blank.image_digest), (None, None, None), "empty texts are none");
         let json = serde_json::to_value(provenance_of(&info, &[])).unwrap();
         assert_eq!(json, serde_json::json!({
             "releaseLabel": "emr-7.5.0", "imageDigest": "sha256:0a1b", "attempts": 2, "maxAttempts": 3, "executionTimeoutMinutes": 60,

@@ -327,3 +327,23 @@ pub(super) fn bounded(text: &str, max_bytes: usize) -> String {
     }
     format!("{}…", head_bounded(&line, max_bytes.saturating_sub('…'.len_utf8())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which service a denial names when the line gives no action: the resource's, else a word of
+    /// the line, else none ("AWS").
+    #[test]
+    fn a_denial_without_an_action_names_the_service_it_can() {
+        let cases = [
+            ("AccessDeniedException: access denied on resource: arn:aws:glue:us-east-1:111122223333:catalog.", "Access denied on Glue arn:aws:glue:us-east-1:111122223333:catalog: the job's role lacks permission"),
+            ("AccessDeniedException: access denied on KMS", "Access denied on KMS; the log does not name the resource"),
+            ("java.nio.file.AccessDeniedException: Access Denied", "Access denied on AWS; the log does not name the resource"),
+            ("AccessDenied from S3", "Access denied on S3; the log does not name the resource"),
+        ];
+        for (line, summary) in cases {
+            assert_eq!(permission(line).summary, summary, "{line}");
+        }
+    }
+}

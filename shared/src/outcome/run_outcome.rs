@@ -435,6 +435,14 @@ mod tests {
     }
 
     #[test]
+    fn a_timed_out_runs_failure_is_emrs_verdict_whatever_the_driver_logged_as_it_was_stopped() {
+        let ending = RunEnding::TimedOut { class: FailureClass::Timeout, reason: "exceeded its execution timeout of 30 minutes".into() };
+        let failure = job_failure(&ending, None, None, "java.lang.OutOfMemoryError: Java heap space\n");
+        assert_eq!((failure.class, failure.evidence.exception_type.as_deref(), failure.evidence.module.as_deref()), (FailureClass::Timeout, None, None), "{failure:?}");
+        assert!(failure.summary.starts_with("The run exceeded its execution timeout of 30 minutes; EMR Serverless ended it"), "{}", failure.summary);
+    }
+
+    #[test]
     fn timeouts_end_the_job_in_error_and_other_cancels_stay_cancelled() {
         let run = |state: &str, details: Option<&str>, timeout: Option<i64>, seconds: Option<i64>| JobRunInfo {
             state: state.into(),

@@ -346,4 +346,12 @@ mod tests {
             assert_eq!(permission(line).summary, summary, "{line}");
         }
     }
+
+    /// A quote is 160 characters whatever their bytes, then `…`.
+    #[test]
+    fn a_quote_is_cut_at_160_characters_not_bytes() {
+        let quote = quoted(&"😀".repeat(200));
+        assert_eq!((quote.chars().count(), quote.ends_with('…')), (QUOTED_CHARS + 1, true));
+        assert_eq!(quoted("short\nline"), "short line");
+    }
 }

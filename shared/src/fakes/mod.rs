@@ -1,11 +1,13 @@
 //! In-memory fakes of the ports, for the handlers' unit tests: a jobs table of JSON rows that
-//! honours the DynamoDB adapter's conditions, a bucket map, an EMR Serverless and a log reader.
-//! Each records its calls (name and key arguments) and fails the next call of an operation on
-//! demand (`fail_next`), so a test asserts what happened and what did not.
+//! honours the DynamoDB adapter's conditions, a bucket map, an EMR Serverless and a log reader
+//! (and `metrics`, the metric entries a test emits). Each records its calls (name and key
+//! arguments) and fails the next call of an operation on demand (`fail_next`), so a test asserts
+//! what happened and what did not.
 
 pub mod emr;
 pub mod job_table;
 pub mod logs;
+pub mod metrics;
 pub mod object_store;
 pub mod recorder;
 

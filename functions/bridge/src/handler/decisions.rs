@@ -10,6 +10,7 @@ use super::fakes::{FakeModelManage, FakeTable};
 use super::*;
 use shared::config::{BridgeConfig, Settings};
 use shared::bridge::claim::claim_line;
+use shared::fakes::metrics::EmittedMetrics;
 
 fn config(extra: &[(&str, &str)]) -> BridgeConfig {
     let mut env: Vec<(String, String)> = [
@@ -162,6 +163,17 @@ async fn model_manage_down_fails_the_invocation_and_leaves_the_job_for_the_next_
     assert_eq!(poll_once(&w).await.bridged, ["later"]);
 }
 
+/// Waits until `ready` (checked every 10 ms), at most 2 s, while the invocation runs beside it:
+/// a test fails rather than hangs when a bug means `what` never happens.
+async fn soon(ready: impl Fn() -> bool, what: &str) {
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while !ready() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+    assert!(waited.await.is_ok(), "{what} within 2 s");
+}
+
 /// The schedule fires once a minute, yet a job created in ModelOp is claimed within
 /// `MODELOP_POLL_SECONDS`: one invocation polls every interval while a poll can still end 5 s
 /// before its deadline, and a job created between two polls is bridged by the next poll of the
@@ -175,9 +187,7 @@ async fn one_invocation_polls_every_interval_until_its_deadline_and_bridges_a_jo
     let deadline = Utc::now() + chrono::Duration::milliseconds(6_500);
     // The fakes answer at once, so this runs only while the invocation waits between its polls.
     let modelop_creates_a_job_after_the_first_poll = async {
-        while w.mm.calls("find_jobs CREATED") == 0 {
-            tokio::task::yield_now().await;
-        }
+        soon(|| w.mm.calls("find_jobs CREATED") > 0, "the first poll").await;
         assert!(w.table.row("early").is_some(), "the first poll is over");
         w.mm.add(created("late"));
     };
@@ -195,23 +205,19 @@ async fn one_invocation_polls_every_interval_until_its_deadline_and_bridges_a_jo
 /// `BridgeFailures`.
 #[tokio::test]
 async fn a_failed_poll_after_one_that_bridged_keeps_the_report_and_counts_the_failure() {
-    use metrique_writer::test_util::{test_entry_sink, TestEntrySink};
-    let TestEntrySink { inspector, sink } = test_entry_sink();
-    let _guard = metrique::ServiceMetrics::set_test_sink(sink);
+    let emitted = EmittedMetrics::capture();
     let w = world(&[("MODELOP_POLL_SECONDS", "1")]);
     w.mm.add(created("early"));
     let deadline = Utc::now() + chrono::Duration::milliseconds(6_500);
     // As in the test above: this runs only while the invocation waits between its two polls.
     let outage_after_the_first_poll = async {
-        while w.table.row("early").is_none() {
-            tokio::task::yield_now().await;
-        }
+        soon(|| w.table.row("early").is_some(), "the first poll's row").await;
         w.mm.failing.lock().unwrap().push("find_jobs");
     };
     let (report, ()) = tokio::join!(w.handler.poll_until(deadline), outage_after_the_first_poll);
     let report = report.expect("a poll bridged a job: the invocation succeeds");
     assert_eq!((report.polls, report.bridged.clone()), (2, vec!["early".to_string()]), "{report:?}");
-    let done = inspector.entries().into_iter().find(|e| e.metrics.contains_key("BridgeFailures")).expect("the polls' entry");
+    let done = emitted.entries().into_iter().find(|e| e.metrics.contains_key("BridgeFailures")).expect("the polls' entry");
     assert_eq!((done.metrics["JobsBridged"].as_u64(), done.metrics["BridgeFailures"].as_u64()), (1, 1));
 }
 
@@ -338,11 +344,9 @@ async fn a_cancel_in_modelop_cancels_the_row_and_is_not_written_over() {
 /// its batch item failures; each write-back counts in `WriteBacks` under its `Outcome`.
 #[tokio::test]
 async fn the_entry_point_answers_each_event_and_each_write_back_counts_under_its_outcome() {
-    use metrique_writer::test_util::{test_entry_sink, TestEntrySink};
-    let TestEntrySink { inspector, sink } = test_entry_sink();
-    let _guard = metrique::ServiceMetrics::set_test_sink(sink);
+    let emitted = EmittedMetrics::capture();
     let outcomes = || -> Vec<String> {
-        inspector.entries().iter().filter(|e| e.metrics.contains_key("WriteBacks")).map(|e| e.values["Outcome"].clone()).collect()
+        emitted.entries().iter().filter(|e| e.metrics.contains_key("WriteBacks")).map(|e| e.values["Outcome"].clone()).collect()
     };
     let w = world(&[]);
     w.mm.add(created("job-1"));

@@ -190,12 +190,10 @@ async fn the_sweep_deletes_only_the_folders_of_finished_or_missing_jobs_nobody_w
 /// CancelsSent, CleanupRefusals, OrphanFolders), as each kind of cleanup emits them.
 #[tokio::test]
 async fn each_cleanup_emits_the_figures_the_dashboard_graphs() {
-    use metrique_writer::test_util::{test_entry_sink, TestEntrySink};
-    let TestEntrySink { inspector, sink } = test_entry_sink();
-    let _guard = metrique::ServiceMetrics::set_test_sink(sink);
+    let emitted = shared::fakes::metrics::EmittedMetrics::capture();
     let names = ["FoldersCleaned", "ObjectsDeleted", "CancelsSent", "CleanupRefusals", "OrphanFolders"];
     let last = || {
-        let entry = inspector.entries().pop().expect("an entry");
+        let entry = emitted.entries().pop().expect("an entry");
         names.map(|name| entry.metrics.get(name).map_or(0, |m| m.as_u64()))
     };
 
@@ -219,8 +217,8 @@ async fn each_cleanup_emits_the_figures_the_dashboard_graphs() {
     for id in ["missing-1", "missing-2"] {
         stage(&world.aws.objects, id, Utc::now() - Duration::hours(48));
     }
-    let entries = inspector.entries().len();
+    let entries = emitted.entries().len();
     world.handler.handle_event(serde_json::from_str(SCHEDULED_SWEEP).unwrap()).await.unwrap();
     assert_eq!(last(), [0, 0, 0, 0, 2], "two orphan folders swept");
-    assert_eq!(inspector.entries().len(), entries + 1, "one entry per sweep");
+    assert_eq!(emitted.entries().len(), entries + 1, "one entry per sweep");
 }

@@ -40,6 +40,25 @@ if [ "${1:-}" = "--in-diff" ]; then
 fi
 
 # The builds go to a target directory of their own, so that the other builds of target/ are not
-# locked or invalidated, and the next run finds the dependencies built.
-export CARGO_TARGET_DIR="$root/target/mutants"
+# locked or invalidated, and the next run finds the dependencies built. Not with more than one job
+# (-j/--jobs): cargo names a workspace crate's build the same from every copy of the tree, so two
+# copies sharing one target directory take each other's builds for their own (cargo says "Fresh"
+# and a mutant is tested against another's binary). Then each copy builds in its own target/,
+# dependencies included, once per run.
+jobs=1
+prev=
+for arg in "$@"; do
+  case "$prev:$arg" in
+    -j:*|--jobs:*) jobs=$arg ;;
+    *:--jobs=*) jobs=${arg#--jobs=} ;;
+    *:-j[0-9]*) jobs=${arg#-j} ;;
+  esac
+  prev=$arg
+done
+if [ "$jobs" = 1 ]; then
+  export CARGO_TARGET_DIR="$root/target/mutants"
+else
+  unset CARGO_TARGET_DIR
+  echo "$jobs jobs: each copy of the tree builds in its own target directory (dependencies too, once per run)"
+fi
 exec "$mutants" mutants --output "$root/target" --no-shuffle "${args[@]}" "$@"

@@ -104,6 +104,20 @@ async fn a_claim_another_runtime_wins_writes_no_row() {
     assert_eq!(shared::bridge::claim::claimed_by(&w.mm.job("raced"), ME), None, "the other runtime's claim, not ours");
 }
 
+/// A claim answered without an ETag: the row records the version the claim made (the version read,
+/// plus one), so the first write-back's If-Match still names the job as it is.
+#[tokio::test]
+async fn a_claim_answered_without_an_etag_records_the_version_the_claim_made() {
+    let w = world(&[]);
+    let mut job = created("job-1");
+    job["version"] = json!(4);
+    w.mm.add(job);
+    w.mm.no_etag.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(poll_once(&w).await.bridged, ["job-1"]);
+    assert_eq!(w.mm.job("job-1")["version"], 5);
+    assert_eq!(w.table.row("job-1").expect("a row")["modelManage"]["version"], 5);
+}
+
 #[tokio::test]
 async fn a_claim_whose_row_was_not_written_is_finished_by_the_next_poll() {
     let w = world(&[]);

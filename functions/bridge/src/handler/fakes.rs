@@ -3,6 +3,7 @@
 //! its calls and fails an operation on demand.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -23,6 +24,8 @@ pub struct FakeModelManage {
     pub failing: Mutex<Vec<&'static str>>,
     /// Job ids whose next PATCH meets another runtime's claim first (the emulator's claim race).
     pub races: Mutex<Vec<String>>,
+    /// PATCH answers carry no ETag (a proxy in front of model-manage may drop it).
+    pub no_etag: AtomicBool,
 }
 
 impl FakeModelManage {
@@ -103,7 +106,8 @@ impl ModelManage for FakeModelManage {
             return Ok(PatchOutcome::Conflict);
         }
         merge(job, patch);
-        Ok(PatchOutcome::Patched { etag: Some(format!("\"{}\"", job["version"])) })
+        let etag = (!self.no_etag.load(Ordering::Relaxed)).then(|| format!("\"{}\"", job["version"]));
+        Ok(PatchOutcome::Patched { etag })
     }
 }
 

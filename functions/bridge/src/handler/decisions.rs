@@ -118,6 +118,19 @@ async fn a_claim_answered_without_an_etag_records_the_version_the_claim_made() {
     assert_eq!(w.table.row("job-1").expect("a row")["modelManage"]["version"], 5);
 }
 
+/// A job listed without its `version` (how Spring Data REST answers unless told to expose it): the
+/// row records the version in the claim's ETag.
+#[tokio::test]
+async fn a_job_listed_without_its_version_records_the_version_in_the_claims_etag() {
+    let w = world(&[]);
+    let mut job = created("job-1");
+    job["version"] = json!(6);
+    w.mm.add(job);
+    w.mm.version_unlisted.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(poll_once(&w).await.bridged, ["job-1"]);
+    assert_eq!(w.table.row("job-1").expect("a row")["modelManage"]["version"], 7);
+}
+
 #[tokio::test]
 async fn a_claim_whose_row_was_not_written_is_finished_by_the_next_poll() {
     let w = world(&[]);

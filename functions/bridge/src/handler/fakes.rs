@@ -26,6 +26,8 @@ pub struct FakeModelManage {
     pub races: Mutex<Vec<String>>,
     /// PATCH answers carry no ETag (a proxy in front of model-manage may drop it).
     pub no_etag: AtomicBool,
+    /// Listed documents leave out `version` (Spring Data REST's default): only a PATCH's ETag tells it.
+    pub version_unlisted: AtomicBool,
 }
 
 impl FakeModelManage {
@@ -82,6 +84,12 @@ impl ModelManage for FakeModelManage {
             .values()
             .filter(|j| j["jobStatus"] == status.as_str() && (finder.engine_param.is_none() || j["targetEngine"]["engineType"] == engine_type))
             .cloned()
+            .map(|mut j| {
+                if self.version_unlisted.load(Ordering::Relaxed) {
+                    j.as_object_mut().unwrap().remove("version");
+                }
+                j
+            })
             .collect();
         let total_pages = jobs.len().div_ceil(size) as u64;
         Ok(JobPage { jobs: jobs.into_iter().skip(page as usize * size).take(size).collect(), total_pages, number: page })

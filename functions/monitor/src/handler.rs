@@ -151,6 +151,14 @@ fn step_error(job: &str, step: Step) -> impl FnOnce(AwsError) -> MonitorError + 
     move |source| MonitorError::aws(job, step, disposition_of(step, source.kind), source)
 }
 
+/// Logging only (left out of mutation testing): a read of the driver's logs that found neither
+/// stream, as of a run that failed before its driver started or whose logs are not delivered yet.
+fn log_if_no_driver_streams(job_id: &str, prefix: &str, stdout: &LogTail, stderr: &LogTail) {
+    if !stdout.found && !stderr.found {
+        info!(job_id, log_stream_prefix = prefix, "no driver log streams (yet)");
+    }
+}
+
 /// A report part: the value, or `fallback` when the policy leaves it out (logged, unless the
 /// thing is simply not there), or the error that fails the invocation.
 #[allow(clippy::result_large_err, reason = "the handler's one error type, as every step returns it; boxed here only, it would differ from its callers")]
@@ -466,15 +474,15 @@ impl MonitorHandler {
             }
         };
         let (stdout, stderr, unavailable) = match read {
-            DriverLogRead::Read { stdout, stderr } => (stdout, stderr, None),
+            DriverLogRead::Read { stdout, stderr } => {
+                log_if_no_driver_streams(job.id(), &prefix, &stdout, &stderr);
+                (stdout, stderr, None)
+            }
             DriverLogRead::Unavailable(reason) => {
                 warn!(job_id = %job.id(), job_run_id = run_id, reason, "driver logs unavailable: the final status is written without them; the sweep attaches them");
                 (LogTail::default(), LogTail::default(), Some(reason))
             }
         };
-        if !stdout.found && !stderr.found && unavailable.is_none() {
-            info!(job_id = %job.id(), log_stream_prefix = %prefix, "no driver log streams (yet)");
-        }
 
         let ending = run_ending(state, run.as_ref());
         update.status = ending.status();

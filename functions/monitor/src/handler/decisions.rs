@@ -319,6 +319,27 @@ async fn a_transient_store_error_fails_the_invocation_for_a_retry_and_writes_not
     }
 }
 
+/// An event that names no job, for a run the row does not hold yet (the event came before
+/// submit's record): EMR's run names the job. When EMR cannot be read, the event fails for a
+/// retry rather than being dropped as another system's run.
+#[tokio::test]
+async fn a_run_found_only_through_emr_fails_the_event_for_a_retry_while_emr_cannot_be_read() {
+    for emr_down in [true, false] {
+        let world = world();
+        let mut row = launched_row("WAITING", "SUBMITTED");
+        row.as_object_mut().unwrap().remove("sparkApplicationId");
+        world.aws.jobs.put(row);
+        if emr_down {
+            world.aws.emr.fail_next("get_job_run", transient("GetJobRun"));
+            let err = world.handler.handle_event(&event(STATE_RUNNING_NO_NAME)).await.expect_err("EMR was not read");
+            assert_eq!((err.step, err.disposition), (Step::ReadJobRun, Disposition::Retry), "{err}");
+        } else {
+            let outcome = world.handler.handle_event(&event(STATE_RUNNING_NO_NAME)).await.unwrap();
+            assert!(matches!(outcome, Outcome::Applied { status: JobStatus::Running, .. }), "{outcome:?}");
+        }
+    }
+}
+
 fn at(text: &str) -> Option<DateTime<Utc>> {
     Some(DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc))
 }
@@ -491,6 +512,10 @@ async fn the_model_error_record_classifies_the_failure() {
         (r#"{"exceptionType": "ModuleNotFoundError", "message": "No module named 'xgboost'", "tracebackTail": ""}"#, "MISSING_DEPENDENCY", Some("xgboost")),
         ("not json", "UNKNOWN", None),
     ];
+    // A long traceback: a record under the 64 KiB read is read whole; over it, left out.
+    let long_record = |bytes: usize| json!({"exceptionType": "ValueError", "message": "no column 'age'", "tracebackTail": "x".repeat(bytes - 100)}).to_string();
+    let (under, over) = (long_record(60 * 1024), long_record(70 * 1024));
+    let cases = cases.into_iter().chain([(under.as_str(), "MODEL_ERROR", None), (over.as_str(), "UNKNOWN", None)]);
     for (record, class, module) in cases {
         let world = world();
         world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
@@ -498,8 +523,9 @@ async fn the_model_error_record_classifies_the_failure() {
         world.aws.objects.put("modelop-staging", &format!("modelop-spark-serverless/{JOB}/results/model-error.json"), record);
         world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
         let row = world.aws.jobs.row(JOB).unwrap();
-        assert_eq!((row["jobStatus"].as_str(), row["failure"]["class"].as_str()), (Some("ERROR"), Some(class)), "{record}");
-        assert_eq!(row["failure"]["evidence"]["module"].as_str(), module, "{record}");
+        let case = format!("{} bytes: {:.80}", record.len(), record);
+        assert_eq!((row["jobStatus"].as_str(), row["failure"]["class"].as_str()), (Some("ERROR"), Some(class)), "{case}");
+        assert_eq!(row["failure"]["evidence"]["module"].as_str(), module, "{case}");
     }
     // No record: EMR's stateDetails and the stderr tail.
     let world = world();
@@ -508,6 +534,22 @@ async fn the_model_error_record_classifies_the_failure() {
     world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
     let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!((row["failure"]["class"].as_str(), row["failure"]["evidence"]["exitCode"].as_i64()), (Some("OUT_OF_MEMORY"), Some(137)), "{:#}", row["failure"]);
+}
+
+/// `errorMessage` holds at most 8 KiB: EMR's reason and the head of the stderr excerpt, then its
+/// last lines.
+#[tokio::test]
+async fn a_long_stderr_is_cut_to_the_error_messages_8_kib() {
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    world.aws.emr.add_run(APP, RUN, JobRunInfo { state: "FAILED".into(), state_details: Some("Job failed, ExitCode: 1".into()), ..JobRunInfo::default() });
+    let stderr: String = (0..12).map(|n| format!("line {n:02} {}\n", "x".repeat(1_000))).collect();
+    world.aws.logs.put("/aws/emr-serverless", &driver_stream("stderr"), &stderr);
+    world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+    let message = world.aws.jobs.row(JOB).unwrap()["errorMessage"].as_str().unwrap().to_string();
+    assert!(message.starts_with(&format!("job {JOB}: EMR Serverless job run FAILED: Job failed, ExitCode: 1")), "{message}");
+    assert!(message.contains("line 00") && message.contains("line 11") && !message.contains("line 06"), "{message}");
+    assert!((7 * 1024..=8 * 1024 + 5).contains(&message.len()), "{} bytes", message.len());
 }
 
 #[tokio::test]

@@ -2,9 +2,15 @@
 //! the job): the fake table refuses what DynamoDB refuses, and the final status is written with
 //! what fits, never retried as a write that cannot fit.
 
+use shared::fakes::metrics::EmittedMetrics;
 use shared::job::item_size::{json_item_size, MAX_ITEM_BYTES};
 
 use super::*;
+
+/// The `Outcome` of each `RowsTooLarge` entry emitted so far.
+fn rows_too_large(emitted: &EmittedMetrics) -> Vec<String> {
+    emitted.entries().iter().filter(|e| e.metrics.contains_key("RowsTooLarge")).map(|e| e.values["Outcome"].clone()).collect()
+}
 
 /// The launched job, RUNNING, padded to `bytes` as a DynamoDB item.
 fn running_row_of(bytes: usize) -> Value {
@@ -16,6 +22,7 @@ fn running_row_of(bytes: usize) -> Value {
 
 #[tokio::test]
 async fn a_final_state_on_a_row_near_the_item_limit_is_written_as_the_bare_status() {
+    let emitted = EmittedMetrics::capture();
     let world = world();
     // Room for the status, its history entry and times; not for a failure, messages or logs.
     world.aws.jobs.put(running_row_of(MAX_ITEM_BYTES - 400));
@@ -26,16 +33,32 @@ async fn a_final_state_on_a_row_near_the_item_limit_is_written_as_the_bare_statu
     assert!(row.get("driverLogs").is_none() && row.get("failure").is_none(), "the report did not fit");
     assert!(json_item_size(&row).unwrap() <= MAX_ITEM_BYTES);
     assert_eq!(world.aws.jobs.recorder.args_of("apply_status").len(), 4, "whole, smaller, no report, bare");
+    assert_eq!(rows_too_large(&emitted), ["Shortened"]);
+}
+
+/// A final status that fits as it is counts in no `RowsTooLarge`.
+#[tokio::test]
+async fn a_final_status_that_fits_is_written_once_and_counts_nowhere() {
+    let emitted = EmittedMetrics::capture();
+    let world = world();
+    world.aws.jobs.put(running_row_of(MAX_ITEM_BYTES / 2));
+    world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+    assert_eq!(world.aws.jobs.row(JOB).unwrap()["jobStatus"], "ERROR");
+    assert_eq!(world.aws.jobs.recorder.args_of("apply_status").len(), 1);
+    assert_eq!(rows_too_large(&emitted), Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn a_row_with_no_room_even_for_its_status_is_acknowledged_not_retried() {
+    let emitted = EmittedMetrics::capture();
     let world = world();
     let row = running_row_of(MAX_ITEM_BYTES - 10);
     world.aws.jobs.put(row.clone());
     let outcome = world.handler.handle_event(&event(STATE_FAILED)).await.expect("a retry could not fit either: acknowledged");
     assert!(matches!(outcome, Outcome::Ignored { .. }), "{outcome:?}");
     assert_eq!(world.aws.jobs.row(JOB).unwrap(), row, "the row stays as it was");
+    assert_eq!(world.aws.jobs.recorder.args_of("apply_status").len(), 4, "whole, smaller, no report, bare: then no more");
+    assert_eq!(rows_too_large(&emitted), ["Unrecorded"]);
 }
 
 #[tokio::test]

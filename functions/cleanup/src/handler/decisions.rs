@@ -140,6 +140,28 @@ async fn a_job_cancelled_by_the_user_has_its_run_cancelled_with_the_grace_period
     }
 }
 
+/// A cancelled job whose run EMR no longer has (its application deleted, or the run aged out) is
+/// cleaned as one whose run ended; a cancel EMR throttles keeps the files and retries the record,
+/// and the retry cancels the run first.
+#[tokio::test]
+async fn a_run_emr_no_longer_has_is_not_cancelled_and_a_throttled_cancel_is_retried() {
+    let gone = world();
+    let (event, id) = delivered(&gone, CANCELLED_BY_USER);
+    assert_eq!(gone.deliver(&event).await, Vec::<String>::new(), "nothing to cancel: cleaned");
+    assert_eq!(gone.aws.emr.recorder.args_of("cancel_job_run").len(), 1);
+    assert!(gone.folder(&id).is_empty() && gone.aws.jobs.row(&id).unwrap()["cleanedAt"].is_string());
+
+    let world = world();
+    world.aws.emr.add_run(APP, "00fabc0000000012", JobRunInfo { state: "RUNNING".into(), ..JobRunInfo::default() });
+    let (event, id) = delivered(&world, CANCELLED_BY_USER);
+    world.aws.emr.fail_next("cancel_job_run", transient("CancelJobRun"));
+    assert_eq!(world.deliver(&event).await.len(), 1, "the record is retried");
+    assert_eq!((world.folder(&id).len(), world.aws.emr.run("00fabc0000000012").unwrap().info.state.as_str()), (3, "RUNNING"));
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+    assert_eq!(world.aws.emr.run("00fabc0000000012").unwrap().info.state, "CANCELLING");
+    assert!(world.folder(&id).is_empty());
+}
+
 #[tokio::test]
 async fn a_transient_delete_failure_retries_the_record_and_keeps_cleaned_at_unset() {
     let world = world();

@@ -546,7 +546,7 @@ impl MonitorHandler {
             execution_seconds: run.total_execution_duration_seconds,
         };
         let attempts = run.attempt.unwrap_or(1);
-        let earlier = if attempts > 1 { self.earlier_attempts(job.id(), application_id, run_id, attempts).await } else { Some(Vec::new()) };
+        let earlier = self.earlier_attempts(job.id(), application_id, run_id, attempts).await;
         // An earlier attempt that ran means the run did, whatever the latest attempt's startedAt.
         let ran_before = earlier.iter().flatten().any(|a| a.utilization.is_some_and(|u| !u.used.is_zero()));
         let figures = RunFigures { ran_per_row: figures.ran_per_row || ran_before, ..figures };

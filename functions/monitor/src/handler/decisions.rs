@@ -44,7 +44,13 @@ struct World {
 }
 
 fn world() -> World {
-    let (settings, aws) = (settings(&[("EMR_REGION", "us-east-1")]), FakeAws::default());
+    world_with(&[])
+}
+
+/// The same with settings of the test's own.
+fn world_with(overrides: &[(&str, &str)]) -> World {
+    let overrides: Vec<(&str, &str)> = [("EMR_REGION", "us-east-1")].into_iter().chain(overrides.iter().copied()).collect();
+    let (settings, aws) = (settings(&overrides), FakeAws::default());
     aws.emr.add_application(APP, "modelop-default", "STARTED");
     aws.emr.add_run(APP, RUN, JobRunInfo { state: "RUNNING".into(), name: Some(JOB.into()), ..JobRunInfo::default() });
     let handler = MonitorHandler::new(settings.service().unwrap(), settings.monitor().unwrap(), aws.jobs.clone(), aws.objects.clone(), aws.emr.clone(), aws.logs.clone());
@@ -178,7 +184,38 @@ async fn a_successful_run_brings_its_result_and_outputs_onto_the_job() {
     assert_eq!(row["outputFiles"][0], json!({ "name": "scored", "fileUrl": "s3://modelop-data/output/scored/", "exists": true }));
     assert_eq!(row["outputFiles"][1]["exists"], true);
     assert_eq!((row["outputData"][1]["fileContent"].as_str(), row["outputData"][1]["fileSize"].as_u64()), (Some("e30="), Some(2)), "the FILE output's bytes, base64");
+    assert!(row["outputData"][0].get("fileContent").is_none(), "an EXTERNAL_FILE output is pointed to, not copied");
+    assert!(!message_lines(&row).iter().any(|m| m.contains("not copied")), "{:?}", message_lines(&row));
     assert!(row.get("errorMessage").is_none());
+}
+
+/// `MONITOR_RESULT_MAX_BYTES` bounds what is copied onto the row: a `result.json` or a `FILE`
+/// output of exactly the bound is copied whole; one byte over, the result is a pointer to it and
+/// the `FILE` output is named in a message, not copied.
+#[tokio::test]
+async fn results_and_file_outputs_are_copied_up_to_monitor_result_max_bytes() {
+    let report = output_locations(STAGING, &[Asset { name: Some("report.json".into()), asset_type: Some("FILE".into()), ..Asset::default() }]);
+    let report = report[0].clone().unwrap();
+    let result_key = format!("modelop-spark-serverless/{JOB}/results/result.json");
+    for (bytes, copied) in [(16, true), (17, false)] {
+        let world = world_with(&[("MONITOR_RESULT_MAX_BYTES", "16")]);
+        world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+        let content = format!(r#"{{"t":"{}"}}"#, "x".repeat(bytes - 8));
+        world.aws.objects.put("modelop-staging", &result_key, content.as_str());
+        world.aws.objects.put(&report.bucket, &report.key, content.as_str());
+        world.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
+        let row = world.aws.jobs.row(JOB).unwrap();
+        let file = &row["outputData"][1];
+        if copied {
+            assert_eq!(row["modelResult"], serde_json::from_str::<Value>(&content).unwrap());
+            assert_eq!(file["fileSize"].as_u64(), Some(16), "{file:#}");
+        } else {
+            assert_eq!(row["modelResult"], json!({ "truncated": true, "sizeBytes": 17, "resultUri": format!("s3://modelop-staging/{result_key}") }));
+            assert!(file.get("fileContent").is_none(), "{file:#}");
+            let said = message_lines(&row).into_iter().find(|m| m.contains("not copied")).expect("a message naming the FILE output");
+            assert!(said.contains("it is 17 bytes; at most 16 (MONITOR_RESULT_MAX_BYTES) are copied"), "{said}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -190,6 +227,30 @@ async fn a_retry_is_recorded_in_the_history_and_keeps_the_status() {
     let row = world.aws.jobs.row(JOB).unwrap();
     assert_eq!((row["jobStatus"].as_str(), row["emrState"].as_str()), (Some("RUNNING"), Some("RUNNING")));
     assert_eq!((last_history(&row)["status"].as_str(), last_history(&row)["emrState"].as_str()), (Some("RUNNING"), Some("RETRY attempt 2")));
+}
+
+/// A retry whose write meets a row changed since it was read reads the row again: a row that
+/// still holds this run (its status moved on) gets the retry; a row that now holds another run
+/// (the job was launched again) is left to that run.
+#[tokio::test]
+async fn a_retry_that_meets_a_changed_row_reads_it_again() {
+    // (the field changed just before the write, its new value, whether the retry is recorded)
+    let cases = [("jobStatus", json!("RUNNING"), true), ("sparkApplicationId", json!("00fotherrun000001"), false)];
+    for (field, value, recorded) in cases {
+        let world = world();
+        world.aws.jobs.put(launched_row("WAITING", "SCHEDULED"));
+        let jobs = world.aws.jobs.clone();
+        world.aws.jobs.recorder.on_next("record_retry", move || jobs.set(JOB, field, value));
+        let outcome = world.handler.handle_event(&event(JOB_RUN_RETRY)).await.unwrap();
+        let row = world.aws.jobs.row(JOB).unwrap();
+        if recorded {
+            assert_eq!(outcome, Outcome::RetryRecorded { job_id: JOB.into() }, "{field}");
+            assert_eq!((last_history(&row)["status"].as_str(), last_history(&row)["emrState"].as_str()), (Some("RUNNING"), Some("RETRY attempt 2")));
+        } else {
+            assert_eq!(outcome, Outcome::ignored(IgnoredReason::NotOurs, "the job is gone or has another run"), "{field}");
+            assert_eq!(retry_entries(&row), 0);
+        }
+    }
 }
 
 fn retry_entries(row: &Value) -> usize {

@@ -29,7 +29,7 @@ use shared::launch::lease::{decide_claim, new_lease, ClaimDecision, LaunchRecord
 use shared::job::annotations::{parse_model_functions, AnnotationScanner};
 use shared::launch::manifest::{build_manifest, PySparkJobManifest};
 use shared::launch::plan::{plan_job, JobPlan, ManifestError, SourceLocation};
-use shared::launch::staged_files::{staged_key, FileContent, FileKind};
+use shared::launch::staged_files::{staged_key, FileContent};
 use shared::stream::{decode_record, handle_stream_batch, image_header};
 use shared::ports::{JobStore, StagingWriter, SubmitEmr};
 
@@ -383,13 +383,8 @@ impl SubmitHandler {
             .iter_mut()
             .map(|file| {
                 let key = staged_key(&manifest.staging_prefix, &file.name);
+                let content_type = file.content_type();
                 let content = std::mem::replace(&mut file.content, FileContent::Text("".into()));
-                let content_type = match file.kind {
-                    FileKind::Data => "application/octet-stream",
-                    _ if file.name.ends_with(".py") => "text/x-python",
-                    _ if file.name.ends_with(".json") => "application/json",
-                    _ => "application/octet-stream",
-                };
                 let bucket = bucket.as_str();
                 // Conditional writes: a retry that takes the job over finds the files an earlier
                 // attempt staged and changes none of them.

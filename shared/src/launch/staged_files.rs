@@ -57,6 +57,20 @@ pub enum FileKind {
     Data,
 }
 
+impl StagedFile {
+    /// The `Content-Type` it is staged with: Python source `text/x-python`, JSON
+    /// `application/json`, anything else and every `Data` file (a `FILE` input's bytes, whatever
+    /// its name says) `application/octet-stream`.
+    pub fn content_type(&self) -> &'static str {
+        match self.kind {
+            FileKind::Data => "application/octet-stream",
+            _ if self.name.ends_with(".py") => "text/x-python",
+            _ if self.name.ends_with(".json") => "application/json",
+            _ => "application/octet-stream",
+        }
+    }
+}
+
 /// The S3 key of a staged file: the job's staging prefix and the file's name.
 pub fn staged_key(staging_prefix: &str, name: &str) -> String {
     format!("{staging_prefix}{name}")
@@ -136,5 +150,22 @@ mod tests {
     fn a_staged_file_is_under_the_jobs_staging_prefix() {
         assert_eq!(staged_key("modelop-spark-serverless/job-1/", "model.py"), "modelop-spark-serverless/job-1/model.py");
         assert_eq!(staged_key("modelop-spark-serverless/job-1/", "inputs/in.json"), "modelop-spark-serverless/job-1/inputs/in.json");
+    }
+
+    #[test]
+    fn a_staged_file_has_the_content_type_of_its_name_unless_it_is_data() {
+        // (name, kind, Content-Type)
+        let cases = [
+            ("ModelOpPySparkDriver.py", FileKind::EntryPoint, "text/x-python"),
+            ("helpers.py", FileKind::PyFile, "text/x-python"),
+            ("job-metadata.json", FileKind::File, "application/json"),
+            ("schema.avsc", FileKind::File, "application/octet-stream"),
+            ("inputs/sample.json", FileKind::Data, "application/octet-stream"),
+            ("inputs/script.py", FileKind::Data, "application/octet-stream"),
+        ];
+        for (name, kind, content_type) in cases {
+            let file = StagedFile { name: name.into(), content: FileContent::Text("".into()), kind };
+            assert_eq!(file.content_type(), content_type, "{name} ({kind:?})");
+        }
     }
 }

@@ -54,7 +54,12 @@ impl World {
     }
 
     async fn deliver(&self, event: &Value) -> Vec<String> {
-        let invocation = Invocation { request_id: format!("request-{}", self.deliveries.fetch_add(1, Ordering::SeqCst)), deadline: deadline() };
+        self.deliver_by(event, deadline()).await
+    }
+
+    /// The same, by an invocation that must end at `deadline`.
+    async fn deliver_by(&self, event: &Value, deadline: DateTime<Utc>) -> Vec<String> {
+        let invocation = Invocation { request_id: format!("request-{}", self.deliveries.fetch_add(1, Ordering::SeqCst)), deadline };
         let response = self.handler.handle_batch(event.clone(), &invocation).await;
         response.batch_item_failures.into_iter().filter_map(|f| f.item_identifier).collect()
     }
@@ -240,6 +245,81 @@ async fn a_lease_held_past_the_deadline_retries_the_record_and_leaves_the_job_al
     assert_eq!((&row["jobStatus"], &row["submitLease"]), (&json!("WAITING"), &lease), "the other invocation keeps its claim");
     assert!(world.aws.emr.started().is_empty());
     assert!(!world.aws.jobs.recorder.names().contains(&"release_lease"), "nothing of ours to release");
+}
+
+/// Another invocation's lease is waited for when it ends at least `LEASE_WAIT_MARGIN` (10 s)
+/// before this invocation's deadline, then the job is launched; a lease ending later retries the
+/// record at once.
+#[tokio::test]
+async fn a_lease_ending_at_least_ten_seconds_before_the_deadline_is_waited_for() {
+    // (the lease's end after now, in ms; the deadline after the lease's end, in ms; launched)
+    let cases = [(20, 60_000, true), (300, 10_000, true), (300, 9_999, false), (300, 5_000, false)];
+    for (lease_ms, deadline_ms, launched) in cases {
+        let world = world();
+        let event = event(INSERT_BATCH_JOB);
+        world.insert_rows_of(&event);
+        // The lease's end as the row holds it (milliseconds), so the deadline is exact to it.
+        let until = Timestamp(Utc::now() + Duration::milliseconds(lease_ms)).to_string();
+        let lease = json!({ "owner": "other-invocation", "claimedAt": Timestamp(Utc::now()).to_string(), "expiresAt": until });
+        world.aws.jobs.set(BATCH_JOB, "jobStatus", json!("WAITING"));
+        world.aws.jobs.set(BATCH_JOB, "submitLease", lease);
+        let until = DateTime::parse_from_rfc3339(&until).unwrap().with_timezone(&Utc);
+        let failures = world.deliver_by(&event, until + Duration::milliseconds(deadline_ms)).await;
+        let case = format!("lease ends in {lease_ms} ms, {deadline_ms} ms before the deadline");
+        assert_eq!((failures.is_empty(), world.aws.emr.started().len()), (launched, usize::from(launched)), "{case}");
+        assert_eq!(world.row(BATCH_JOB)["sparkApplicationId"].as_str(), launched.then_some("run-1"), "{case}");
+    }
+}
+
+/// A primary source in S3 is read for its annotations up to `MAX_SOURCE_BYTES` (10 MiB): a source
+/// of exactly that launches; one byte more ends the job in ERROR saying the size.
+#[tokio::test]
+async fn a_primary_source_in_s3_is_read_up_to_ten_mib() {
+    let max = MAX_SOURCE_BYTES as usize;
+    for (bytes, launched) in [(max, true), (max + 1, false)] {
+        let world = world();
+        let event = batch_insert_with(|image| {
+            let source = image.pointer_mut("/model/M/storedModel/M/modelAssets/L/0/M").unwrap().as_object_mut().unwrap();
+            source.remove("sourceCode");
+            source.insert("fileUrl".into(), json!({"S": "s3://modelop-models/credit/model.py"}));
+        });
+        world.insert_rows_of(&event);
+        let head = "# modelop.score\ndef score(df):\n    return df\n";
+        world.aws.objects.put("modelop-models", "credit/model.py", format!("{head}{}", "#".repeat(bytes - head.len())).as_str());
+        assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{bytes} bytes");
+        let row = world.row(BATCH_JOB);
+        if launched {
+            assert_eq!((row["jobStatus"].as_str(), world.aws.emr.started().len()), (Some("WAITING"), 1), "{row:#}");
+        } else {
+            assert_eq!(row["jobStatus"], "ERROR");
+            let error = row["errorMessage"].as_str().unwrap();
+            assert!(error.contains(&format!("is {bytes} bytes; at most {max} are read")), "{error}");
+        }
+    }
+}
+
+/// A delivery that cannot claim its job counts in `RecordsSkipped` under a reason the dashboard
+/// tells apart: the row gone, a run recorded already, a status past claiming.
+#[tokio::test]
+async fn a_delivery_that_cannot_claim_its_job_counts_under_its_reason() {
+    // (the row as the delivery finds it: None for no row, else the fields set on it; the Reason)
+    let launched: &[(&str, &str)] = &[("jobStatus", "WAITING"), ("sparkApplicationId", "run-0"), ("emrApplicationId", "app-1")];
+    let cases = [(None, "JobMissing"), (Some(launched), "AlreadyLaunched"), (Some(&[("jobStatus", "COMPLETE")][..]), "NotClaimable")];
+    for (row, reason) in cases {
+        let emitted = shared::fakes::metrics::EmittedMetrics::capture();
+        let world = world();
+        let event = event(INSERT_BATCH_JOB);
+        if let Some(fields) = row {
+            world.insert_rows_of(&event);
+            for (field, value) in fields {
+                world.aws.jobs.set(BATCH_JOB, field, json!(value));
+            }
+        }
+        assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{reason}");
+        assert!(world.aws.emr.started().is_empty(), "{reason}");
+        let reasons: Vec<String> = emitted.entries().iter().filter(|e| e.metrics.contains_key("RecordsSkipped")).map(|e| e.values["Reason"].clone()).collect();
+        assert_eq!(reasons, [reason]);
+    }
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! job): the fake table refuses what DynamoDB refuses, and submit records what fits, or ends the
 //! job in ERROR naming the limit, never retrying a write that cannot fit.
 
+use shared::fakes::metrics::EmittedMetrics;
 use shared::job::item_size::{json_item_size, MAX_ITEM_BYTES, SERVICE_ROOM_BYTES};
 
 use super::*;
@@ -70,6 +71,7 @@ async fn a_row_without_room_for_the_service_ends_in_error_naming_the_limit_and_t
 
 #[tokio::test]
 async fn a_claim_the_row_cannot_take_ends_the_job_in_error_without_a_retry() {
+    let emitted = EmittedMetrics::capture();
     // Room for an ERROR status but not for the claim's lease and history.
     let (world, event) = world_with_row_of(MAX_ITEM_BYTES - 100);
     let row = assert_not_retried_and_no_lease(&world, world.deliver(&event).await);
@@ -78,6 +80,39 @@ async fn a_claim_the_row_cannot_take_ends_the_job_in_error_without_a_retry() {
     assert!(world.aws.emr.started().is_empty() && world.staged_keys(BATCH_JOB).is_empty(), "no run, nothing staged");
     let details: Vec<String> = world.aws.jobs.recorder.args_of("fail_before_launch").into_iter().map(|args| args[1].clone()).collect();
     assert_eq!(details, ["Full", "Short", "Core"], "the ERROR is written smaller until it fits");
+    let counted: Vec<(String, String)> =
+        emitted.entries().iter().filter(|e| e.metrics.contains_key("RowsTooLarge")).map(|e| (e.values["Write"].clone(), e.values["Outcome"].clone())).collect();
+    assert_eq!(counted, [("claim".to_string(), "EndedInError".to_string()), ("end in error".to_string(), "Shortened".to_string())]);
+}
+
+/// An ERROR that fits is written whole, its message too however long (the short form's 1 KiB
+/// cut is only for a row without room), and counts in no `RowsTooLarge`; a write of the ERROR
+/// that fails for another reason (throttled) retries the record rather than writing less.
+#[tokio::test]
+async fn an_error_that_fits_is_written_whole_and_a_throttled_one_is_retried_not_shortened() {
+    for throttled in [false, true] {
+        let emitted = EmittedMetrics::capture();
+        let world = world();
+        let event = event(INSERT_BATCH_JOB);
+        world.insert_rows_of(&event);
+        let denied = AwsError::new("EMR Serverless", "StartJobRun", AwsErrorKind::Permanent, format!("AccessDeniedException: {}", "not allowed; ".repeat(200)));
+        world.aws.emr.fail_next("start_job_run", denied);
+        if throttled {
+            world.aws.jobs.fail_next("fail_before_launch", shared::fakes::recorder::transient("UpdateItem"));
+        }
+        let failures = world.deliver(&event).await;
+        let details: Vec<String> = world.aws.jobs.recorder.args_of("fail_before_launch").into_iter().map(|args| args[1].clone()).collect();
+        assert_eq!(details, ["Full"], "throttled: {throttled}");
+        if throttled {
+            assert_eq!(failures.len(), 1, "the record is retried");
+            assert_ne!(world.row(BATCH_JOB)["jobStatus"], "ERROR");
+        } else {
+            assert!(failures.is_empty());
+            let message = world.row(BATCH_JOB)["errorMessage"].as_str().unwrap().to_string();
+            assert!(message.len() > 2_400 && message.ends_with("not allowed; "), "{} bytes: {message:.120}", message.len());
+        }
+        assert!(!emitted.entries().iter().any(|e| e.metrics.contains_key("RowsTooLarge")), "throttled: {throttled}");
+    }
 }
 
 #[tokio::test]

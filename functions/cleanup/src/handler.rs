@@ -630,6 +630,17 @@ mod tests {
             );
         }
 
+        /// The rounds after the first wait longer each time: 200 ms before the second, 400 ms
+        /// before the third (on tokio's paused clock: no real time passes).
+        #[tokio::test(start_paused = true)]
+        async fn each_later_round_waits_longer_than_the_one_before() {
+            let bucket = PagedBucket { refused: HashSet::from([key("c")]), ..PagedBucket::with_keys(&[&key("a"), &key("c")]) };
+            let started = tokio::time::Instant::now();
+            empty(&bucket).await.unwrap_err();
+            assert_eq!(started.elapsed(), DELETE_RETRY_BACKOFF * 3);
+            assert_eq!(bucket.events().iter().filter(|e| e.starts_with("+delete")).count(), DELETE_ATTEMPTS as usize);
+        }
+
         #[tokio::test]
         async fn a_failed_call_names_the_job_and_its_step() {
             let cases = [

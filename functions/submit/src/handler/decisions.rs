@@ -357,6 +357,21 @@ async fn a_job_cancelled_while_it_was_launched_has_its_run_cancelled() {
     assert_eq!((row["jobStatus"].as_str(), row["sparkApplicationId"].as_str()), (Some("CANCELLED"), Some("run-1")), "the run stays findable");
 }
 
+/// A row that holds another run by the time this one is recorded (another launcher of the job
+/// recorded first) keeps it; this run, which nothing would track, is cancelled.
+#[tokio::test]
+async fn a_run_the_row_cannot_take_because_another_is_recorded_is_cancelled() {
+    let world = world();
+    let event = event(INSERT_BATCH_JOB);
+    world.insert_rows_of(&event);
+    let jobs = world.aws.jobs.clone();
+    world.aws.emr.recorder.on_next("start_job_run", move || jobs.set(BATCH_JOB, "sparkApplicationId", json!("run-other")));
+
+    assert_eq!(world.deliver(&event).await, Vec::<String>::new());
+    assert_eq!(world.aws.emr.recorder.args_of("cancel_job_run"), [vec!["app-1".to_string(), "run-1".into(), "0".into()]]);
+    assert_eq!(world.row(BATCH_JOB)["sparkApplicationId"], "run-other");
+}
+
 #[tokio::test]
 async fn a_cancel_that_failed_for_now_is_sent_again_by_the_retry() {
     let world = world();

@@ -132,6 +132,7 @@ async fn a_claim_refused_for_size_with_room_for_the_reason_names_the_limit_and_t
 
 #[tokio::test]
 async fn a_launch_the_row_cannot_hold_whole_is_recorded_short() {
+    let emitted = EmittedMetrics::capture();
     // Room for the claim and the run's ids, not for the policy's text and every message.
     let (world, event) = world_with_row_of(MAX_ITEM_BYTES - 1_800);
     let row = assert_not_retried_and_no_lease(&world, world.deliver(&event).await);
@@ -142,6 +143,9 @@ async fn a_launch_the_row_cannot_hold_whole_is_recorded_short() {
     let messages = row["jobMessages"].as_array().unwrap();
     assert!(messages.last().unwrap().as_str().unwrap().contains("recorded short, the job row being near DynamoDB's 400 KB item limit"), "{messages:?}");
     assert!(world.aws.emr.recorder.args_of("cancel_job_run").is_empty(), "the run goes on");
+    let counted: Vec<(String, String)> =
+        emitted.entries().iter().filter(|e| e.metrics.contains_key("RowsTooLarge")).map(|e| (e.values["Write"].clone(), e.values["Outcome"].clone())).collect();
+    assert_eq!(counted, [("record launch".to_string(), "Shortened".to_string())]);
 }
 
 #[tokio::test]

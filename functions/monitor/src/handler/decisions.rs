@@ -342,6 +342,7 @@ async fn acknowledged_on_a_running_job(name: &str, event: &Value) -> (World, Out
 
 #[tokio::test]
 async fn the_sweep_ends_a_stuck_waiting_job_and_applies_a_lost_final_state() {
+    let emitted = shared::fakes::metrics::EmittedMetrics::capture();
     let world = world();
     let hours_ago = |h: i64| Timestamp(Utc::now() - Duration::hours(h)).to_string();
     // Lost final event: EMR says SUCCESS, the row still RUNNING.
@@ -352,18 +353,53 @@ async fn the_sweep_ends_a_stuck_waiting_job_and_applies_a_lost_final_state() {
     let stuck = json!({ "id": "stuck-job", "jobStatus": "WAITING", "runtimeType": "SPARK_SERVERLESS_RUNTIME", "updatedAt": hours_ago(9) });
     let fresh = json!({ "id": "fresh-job", "jobStatus": "WAITING", "runtimeType": "SPARK_SERVERLESS_RUNTIME", "updatedAt": Timestamp(Utc::now()).to_string() });
     let foreign = json!({ "id": "foreign-job", "jobStatus": "WAITING", "runtimeType": "SPARK_RUNTIME", "updatedAt": hours_ago(9) });
-    for row in [&stuck, &fresh, &foreign] {
+    // Old enough for the sweep (10 minutes), not for being stuck (480).
+    let waiting = json!({ "id": "waiting-job", "jobStatus": "WAITING", "runtimeType": "SPARK_SERVERLESS_RUNTIME", "updatedAt": hours_ago(2) });
+    for row in [&stuck, &fresh, &foreign, &waiting] {
         world.aws.jobs.put(row.clone());
     }
 
     let outcome = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
-    assert_eq!(outcome, Outcome::Swept { checked: 2, applied: 1, ended_stuck: 1, usage_final: 0, logs_attached: 0 });
+    assert_eq!(outcome, Outcome::Swept { checked: 3, applied: 1, ended_stuck: 1, usage_final: 0, logs_attached: 0 });
+    assert_eq!(world.aws.jobs.recorder.args_of("fail_stuck"), [vec!["stuck-job".to_string()]]);
+    assert_eq!(world.aws.jobs.row("waiting-job").unwrap(), waiting, "waiting, not stuck");
+    let done = emitted.entries().into_iter().find(|e| e.metrics.contains_key("SweepRepairs")).expect("the sweep's entry");
+    assert_eq!((done.metrics["StaleJobs"].as_u64(), done.metrics["SweepRepairs"].as_u64()), (3, 2), "repairs: the state applied and the job ended");
     assert_eq!(world.aws.jobs.row(JOB).unwrap()["jobStatus"], "COMPLETE");
     let ended = world.aws.jobs.row("stuck-job").unwrap();
     assert_eq!(ended["jobStatus"], "ERROR");
     assert!(ended["errorMessage"].as_str().unwrap().contains("no EMR Serverless job run was recorded within 480 minutes"), "{ended:#}");
     assert_eq!(world.aws.jobs.row("fresh-job").unwrap(), fresh, "too recent to be stuck");
     assert_eq!(world.aws.jobs.row("foreign-job").unwrap(), foreign, "not ours");
+}
+
+/// A job whose run EMR no longer has is left for an operator and the sweep goes on; a throttled
+/// read of a run, or a throttled end of a stuck job, fails the sweep so that it is retried.
+#[tokio::test]
+async fn the_sweep_leaves_a_job_whose_run_is_gone_and_fails_for_a_retry_when_throttled() {
+    let old = Timestamp(Utc::now() - Duration::hours(9)).to_string();
+    let mut gone = launched_row("RUNNING", "RUNNING");
+    gone["sparkApplicationId"] = json!("00fgonerun0000001");
+    gone["updatedAt"] = json!(old);
+    let stuck = json!({ "id": "stuck-job", "jobStatus": "WAITING", "runtimeType": "SPARK_SERVERLESS_RUNTIME", "updatedAt": old });
+    // (the row, the call that is throttled, whether the sweep fails)
+    let cases = [(&gone, None, false), (&gone, Some(("emr", "get_job_run")), true), (&stuck, Some(("jobs", "fail_stuck")), true)];
+    for (row, throttled, fails) in cases {
+        let world = world();
+        world.aws.jobs.put(row.clone());
+        match throttled {
+            Some(("emr", operation)) => world.aws.emr.fail_next(operation, transient("GetJobRun")),
+            Some((_, operation)) => world.aws.jobs.fail_next(operation, transient("UpdateItem")),
+            None => {}
+        }
+        let outcome = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await;
+        let case = format!("{} with {throttled:?} throttled", row["id"]);
+        assert_eq!(outcome.is_err(), fails, "{case}: {outcome:?}");
+        if !fails {
+            assert_eq!(outcome.unwrap(), Outcome::Swept { checked: 1, applied: 0, ended_stuck: 0, usage_final: 0, logs_attached: 0 }, "{case}");
+        }
+        assert_eq!(&world.aws.jobs.row(row["id"].as_str().unwrap()).unwrap(), row, "{case}: the row is left as it was");
+    }
 }
 
 #[tokio::test]
@@ -931,6 +967,8 @@ async fn logs_attached_later_say_what_logs_read_at_once_say() {
         for field in ["jobStatus", "failure", "errorMessage", "driverLogs"] {
             assert_eq!(a[field], b[field], "{field}");
         }
+        let last_error = message_lines(&b).into_iter().rev().find(|m| m.contains("[error] ")).expect("an error line");
+        assert!(last_error.ends_with(b["errorMessage"].as_str().unwrap().lines().last().unwrap()), "the refined message is the last error line: {last_error}");
     }
 }
 
@@ -1029,6 +1067,30 @@ async fn after_a_failed_log_read_the_next_final_states_leave_the_logs_to_the_swe
     // The sweep reads both, paced.
     let sweep = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
     assert!(matches!(sweep, Outcome::Swept { logs_attached: 2, .. }), "{sweep:?}");
+}
+
+/// A pass starts no read that its reads in flight could not finish before its end
+/// ([`log_pass_drain`], 2 s at the default pace): with 1 s left before the next sweep is due
+/// (less its margin), a job awaiting its logs is left to the next pass.
+#[tokio::test]
+async fn a_logs_pass_with_less_time_left_than_its_reads_take_starts_none() {
+    let pace = shared::config::DEFAULT_MONITOR_LOG_READS_PER_SECOND;
+    assert_eq!(log_pass_drain(log_pass_reads_in_flight(pace, shared::config::DEFAULT_MONITOR_MAX_CONCURRENCY), pace), std::time::Duration::from_secs(2));
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    world.aws.logs.put("/aws/emr-serverless", &driver_stream("stdout"), "rows scored: 10\n");
+    world.aws.logs.throttle(true);
+    world.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
+    world.aws.logs.throttle(false);
+
+    let mut late = event(SCHEDULED_EVENT_SAMPLE);
+    let sent = Utc::now() - (SWEEP_PERIOD - LOG_PASS_END_MARGIN - std::time::Duration::from_secs(1));
+    late["time"] = json!(sent.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let sweep = world.handler.handle_event(&late).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { logs_attached: 0, .. }), "{sweep:?}");
+    assert!(world.aws.jobs.row(JOB).unwrap()["driverLogs"]["unavailable"].is_object());
+    let sweep = world.handler.handle_event(&event(SCHEDULED_EVENT_SAMPLE)).await.unwrap();
+    assert!(matches!(sweep, Outcome::Swept { logs_attached: 1, .. }), "the next pass reads it: {sweep:?}");
 }
 
 /// A pass asks the table only for the jobs it can read before its end at its pace (oldest first),

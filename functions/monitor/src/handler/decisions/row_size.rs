@@ -36,6 +36,26 @@ async fn a_final_state_on_a_row_near_the_item_limit_is_written_as_the_bare_statu
     assert_eq!(rows_too_large(&emitted), ["Shortened"]);
 }
 
+/// The first smaller write keeps the last 2 KiB of the driver's stderr and the first 2 KiB of the
+/// error message.
+#[tokio::test]
+async fn a_final_write_refused_once_keeps_two_kib_of_stderr_and_of_the_message() {
+    let world = world();
+    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
+    let info = JobRunInfo { state: "FAILED".into(), state_details: Some("Job failed, ExitCode: 1".into()), name: Some(JOB.into()), ..JobRunInfo::default() };
+    world.aws.emr.add_run(APP, RUN, info);
+    let stderr: String = (0..12).map(|n| format!("line {n:02} {}\n", "x".repeat(400))).collect();
+    world.aws.logs.put("/aws/emr-serverless", &driver_stream("stderr"), &stderr);
+    let too_large = AwsError::new("DynamoDB", "UpdateItem", AwsErrorKind::ItemTooLarge, "ValidationException: Item size to update has exceeded the maximum allowed size");
+    world.aws.jobs.fail_next("apply_status", too_large);
+    world.handler.handle_event(&event(STATE_FAILED)).await.unwrap();
+    let row = world.aws.jobs.row(JOB).unwrap();
+    let (kept, message) = (row["driverLogs"]["stderr"].as_str().unwrap(), row["errorMessage"].as_str().unwrap());
+    assert!((1_900..=2 * 1024).contains(&kept.len()) && stderr.ends_with(kept), "{} bytes of stderr", kept.len());
+    assert!((1_900..=2 * 1024).contains(&message.len()), "{} bytes of message", message.len());
+    assert_eq!(row["driverLogs"]["truncated"], true);
+}
+
 /// A final status that fits as it is counts in no `RowsTooLarge`.
 #[tokio::test]
 async fn a_final_status_that_fits_is_written_once_and_counts_nowhere() {

@@ -275,7 +275,8 @@ async fn a_lease_ending_at_least_ten_seconds_before_the_deadline_is_waited_for()
 /// of exactly that launches; one byte more ends the job in ERROR saying the size.
 #[tokio::test]
 async fn a_primary_source_in_s3_is_read_up_to_ten_mib() {
-    let max = MAX_SOURCE_BYTES as usize;
+    // The documented limit, not the constant: a test that read it would move with a wrong value.
+    let max: usize = 10 * 1024 * 1024;
     for (bytes, launched) in [(max, true), (max + 1, false)] {
         let world = world();
         let event = batch_insert_with(|image| {

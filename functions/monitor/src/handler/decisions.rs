@@ -991,14 +991,21 @@ async fn a_log_read_that_never_answers_holds_the_final_status_for_its_budget_onl
     assert_eq!(unavailable["refinesFailure"], false, "a COMPLETE job has no failure to refine");
 }
 
-#[tokio::test]
-async fn logs_of_a_completed_job_are_attached_without_touching_its_status_or_failure() {
+/// A job whose run COMPLETE was written while CloudWatch Logs throttled: its row final, its
+/// driver log (`rows scored: 10`) waiting for the sweep's logs pass, which is no longer throttled.
+async fn completed_with_logs_left_to_the_sweep() -> World {
     let world = world();
     world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
     world.aws.logs.put("/aws/emr-serverless", &driver_stream("stdout"), "rows scored: 10\n");
     world.aws.logs.throttle(true);
     world.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
     world.aws.logs.throttle(false);
+    world
+}
+
+#[tokio::test]
+async fn logs_of_a_completed_job_are_attached_without_touching_its_status_or_failure() {
+    let world = completed_with_logs_left_to_the_sweep().await;
     // Another run took the row meanwhile (a resubmitted job): its logs are not this run's.
     let mut other = world.aws.jobs.row(JOB).unwrap();
     other["sparkApplicationId"] = json!("00fotherrun000001");
@@ -1076,12 +1083,7 @@ async fn after_a_failed_log_read_the_next_final_states_leave_the_logs_to_the_swe
 async fn a_logs_pass_with_less_time_left_than_its_reads_take_starts_none() {
     let pace = shared::config::DEFAULT_MONITOR_LOG_READS_PER_SECOND;
     assert_eq!(log_pass_drain(log_pass_reads_in_flight(pace, shared::config::DEFAULT_MONITOR_MAX_CONCURRENCY), pace), std::time::Duration::from_secs(2));
-    let world = world();
-    world.aws.jobs.put(launched_row("RUNNING", "RUNNING"));
-    world.aws.logs.put("/aws/emr-serverless", &driver_stream("stdout"), "rows scored: 10\n");
-    world.aws.logs.throttle(true);
-    world.handler.handle_event(&event(STATE_SUCCESS)).await.unwrap();
-    world.aws.logs.throttle(false);
+    let world = completed_with_logs_left_to_the_sweep().await;
 
     let mut late = event(SCHEDULED_EVENT_SAMPLE);
     let sent = Utc::now() - (SWEEP_PERIOD - LOG_PASS_END_MARGIN - std::time::Duration::from_secs(1));

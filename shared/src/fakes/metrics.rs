@@ -24,4 +24,9 @@ impl EmittedMetrics {
     pub fn entries(&self) -> Vec<TestEntry> {
         self.inspector.entries()
     }
+
+    /// The entries that carry `metric` (a metric name such as `RowsTooLarge`), oldest first.
+    pub fn with_metric(&self, metric: &str) -> Vec<TestEntry> {
+        self.entries().into_iter().filter(|e| e.metrics.contains_key(metric)).collect()
+    }
 }

@@ -244,7 +244,7 @@ async fn a_failed_poll_after_one_that_bridged_keeps_the_report_and_counts_the_fa
     let (report, ()) = tokio::join!(w.handler.poll_until(deadline), outage_after_the_first_poll);
     let report = report.expect("a poll bridged a job: the invocation succeeds");
     assert_eq!((report.polls, report.bridged.clone()), (2, vec!["early".to_string()]), "{report:?}");
-    let done = emitted.entries().into_iter().find(|e| e.metrics.contains_key("BridgeFailures")).expect("the polls' entry");
+    let done = emitted.with_metric("BridgeFailures").into_iter().next().expect("the polls' entry");
     assert_eq!((done.metrics["JobsBridged"].as_u64(), done.metrics["BridgeFailures"].as_u64()), (1, 1));
 }
 
@@ -373,7 +373,7 @@ async fn a_cancel_in_modelop_cancels_the_row_and_is_not_written_over() {
 async fn the_entry_point_answers_each_event_and_each_write_back_counts_under_its_outcome() {
     let emitted = EmittedMetrics::capture();
     let outcomes = || -> Vec<String> {
-        emitted.entries().iter().filter(|e| e.metrics.contains_key("WriteBacks")).map(|e| e.values["Outcome"].clone()).collect()
+        emitted.with_metric("WriteBacks").iter().map(|e| e.values["Outcome"].clone()).collect()
     };
     let w = world(&[]);
     w.mm.add(created("job-1"));

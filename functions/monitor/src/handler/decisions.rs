@@ -363,7 +363,7 @@ async fn the_sweep_ends_a_stuck_waiting_job_and_applies_a_lost_final_state() {
     assert_eq!(outcome, Outcome::Swept { checked: 3, applied: 1, ended_stuck: 1, usage_final: 0, logs_attached: 0 });
     assert_eq!(world.aws.jobs.recorder.args_of("fail_stuck"), [vec!["stuck-job".to_string()]]);
     assert_eq!(world.aws.jobs.row("waiting-job").unwrap(), waiting, "waiting, not stuck");
-    let done = emitted.entries().into_iter().find(|e| e.metrics.contains_key("SweepRepairs")).expect("the sweep's entry");
+    let done = emitted.with_metric("SweepRepairs").into_iter().next().expect("the sweep's entry");
     assert_eq!((done.metrics["StaleJobs"].as_u64(), done.metrics["SweepRepairs"].as_u64()), (3, 2), "repairs: the state applied and the job ended");
     assert_eq!(world.aws.jobs.row(JOB).unwrap()["jobStatus"], "COMPLETE");
     let ended = world.aws.jobs.row("stuck-job").unwrap();

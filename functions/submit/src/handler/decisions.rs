@@ -318,7 +318,7 @@ async fn a_delivery_that_cannot_claim_its_job_counts_under_its_reason() {
         }
         assert_eq!(world.deliver(&event).await, Vec::<String>::new(), "{reason}");
         assert!(world.aws.emr.started().is_empty(), "{reason}");
-        let reasons: Vec<String> = emitted.entries().iter().filter(|e| e.metrics.contains_key("RecordsSkipped")).map(|e| e.values["Reason"].clone()).collect();
+        let reasons: Vec<String> = emitted.with_metric("RecordsSkipped").iter().map(|e| e.values["Reason"].clone()).collect();
         assert_eq!(reasons, [reason]);
     }
 }

@@ -9,7 +9,7 @@ use super::*;
 
 /// The `Outcome` of each `RowsTooLarge` entry emitted so far.
 fn rows_too_large(emitted: &EmittedMetrics) -> Vec<String> {
-    emitted.entries().iter().filter(|e| e.metrics.contains_key("RowsTooLarge")).map(|e| e.values["Outcome"].clone()).collect()
+    emitted.with_metric("RowsTooLarge").iter().map(|e| e.values["Outcome"].clone()).collect()
 }
 
 /// The launched job, RUNNING, padded to `bytes` as a DynamoDB item.

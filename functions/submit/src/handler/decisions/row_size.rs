@@ -81,7 +81,7 @@ async fn a_claim_the_row_cannot_take_ends_the_job_in_error_without_a_retry() {
     let details: Vec<String> = world.aws.jobs.recorder.args_of("fail_before_launch").into_iter().map(|args| args[1].clone()).collect();
     assert_eq!(details, ["Full", "Short", "Core"], "the ERROR is written smaller until it fits");
     let counted: Vec<(String, String)> =
-        emitted.entries().iter().filter(|e| e.metrics.contains_key("RowsTooLarge")).map(|e| (e.values["Write"].clone(), e.values["Outcome"].clone())).collect();
+        emitted.with_metric("RowsTooLarge").iter().map(|e| (e.values["Write"].clone(), e.values["Outcome"].clone())).collect();
     assert_eq!(counted, [("claim".to_string(), "EndedInError".to_string()), ("end in error".to_string(), "Shortened".to_string())]);
 }
 
@@ -111,7 +111,7 @@ async fn an_error_that_fits_is_written_whole_and_a_throttled_one_is_retried_not_
             let message = world.row(BATCH_JOB)["errorMessage"].as_str().unwrap().to_string();
             assert!(message.len() > 2_400 && message.ends_with("not allowed; "), "{} bytes: {message:.120}", message.len());
         }
-        assert!(!emitted.entries().iter().any(|e| e.metrics.contains_key("RowsTooLarge")), "throttled: {throttled}");
+        assert!(emitted.with_metric("RowsTooLarge").is_empty(), "throttled: {throttled}");
     }
 }
 
@@ -144,7 +144,7 @@ async fn a_launch_the_row_cannot_hold_whole_is_recorded_short() {
     assert!(messages.last().unwrap().as_str().unwrap().contains("recorded short, the job row being near DynamoDB's 400 KB item limit"), "{messages:?}");
     assert!(world.aws.emr.recorder.args_of("cancel_job_run").is_empty(), "the run goes on");
     let counted: Vec<(String, String)> =
-        emitted.entries().iter().filter(|e| e.metrics.contains_key("RowsTooLarge")).map(|e| (e.values["Write"].clone(), e.values["Outcome"].clone())).collect();
+        emitted.with_metric("RowsTooLarge").iter().map(|e| (e.values["Write"].clone(), e.values["Outcome"].clone())).collect();
     assert_eq!(counted, [("record launch".to_string(), "Shortened".to_string())]);
 }
 
